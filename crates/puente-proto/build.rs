@@ -1,0 +1,32 @@
+//! Compiles `proto/puente/v1/*.proto` with protox (pure Rust), so a fresh machine needs no
+//! system `protoc`, and writes the encoded descriptor set for gRPC server reflection.
+
+use std::{env, fs, path::PathBuf};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR")?);
+    let proto_root = manifest.join("../../proto");
+    let files = ["common", "exchange", "local", "audit"]
+        .map(|name| proto_root.join(format!("puente/v1/{name}.proto")));
+    for file in &files {
+        println!("cargo:rerun-if-changed={}", file.display());
+    }
+
+    let mut compiler = protox::Compiler::new([&proto_root])?;
+    compiler.include_imports(true).include_source_info(true);
+    for file in &files {
+        compiler.open_file(file)?;
+    }
+    let out_dir = PathBuf::from(env::var("OUT_DIR")?);
+    fs::write(
+        out_dir.join("puente_descriptor.bin"),
+        compiler.encode_file_descriptor_set(),
+    )?;
+
+    tonic_prost_build::configure()
+        .build_client(true)
+        .build_server(true)
+        .generate_default_stubs(true)
+        .compile_fds(compiler.file_descriptor_set())?;
+    Ok(())
+}
