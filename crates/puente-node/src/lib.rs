@@ -1,1 +1,32 @@
-//! placeholder
+//! The Puente node: a gRPC server over mutual TLS that knows which country and role is
+//! calling, and a client that dials peers the same way.
+//!
+//! Identity comes only from the verified certificate chain: the TLS layer
+//! ([`puente_pki::tls`]) verifies a caller against the CA of the country it claims, and
+//! the [`gate`] admits it to a service by role (`Exchange`: peer nodes; `Local`: own
+//! operators; `Audit`: own auditors).
+//!
+//! # Layout
+//! - [`config`]: `puente.toml`, validated before binding, with every problem's key path.
+//! - [`server`]: [`Node`] / [`run`]: TLS accept loop, services, health, reflection, drain.
+//! - [`gate`]: the role gate interceptor and [`gate::caller`].
+//! - [`services`]: `Exchange`, `Local`, `Audit` handlers.
+//! - [`peers`]: pooled channels to peers and reachability probes.
+//! - [`client`]: mTLS channels to a node (used by peers and by the CLI).
+//! - [`refusals`]: recent refusals, beside their log lines.
+//! - [`error`]: [`ConfigError`], [`NodeError`].
+
+#![forbid(unsafe_code)]
+
+pub mod client;
+pub mod config;
+pub mod error;
+pub mod gate;
+pub mod peers;
+pub mod refusals;
+pub mod server;
+pub mod services;
+
+pub use config::{LoadedNode, NodeConfig};
+pub use error::{ConfigError, NodeError};
+pub use server::{run, Node};

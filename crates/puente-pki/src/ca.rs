@@ -238,10 +238,7 @@ impl CountryCa {
             }
         }
         if options.not_after <= options.not_before {
-            return Err(PkiError::bad(
-                &cert_path,
-                "validity ends before it starts",
-            ));
+            return Err(PkiError::bad(&cert_path, "validity ends before it starts"));
         }
         let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(|source| {
             PkiError::Generate {
@@ -315,7 +312,11 @@ impl CountryCa {
     /// Revokes the certificate with `serial` (hex, as `pki show` prints it) and rewrites
     /// the CRL. Revoking twice is harmless. Returns the identity that was revoked.
     pub fn revoke(&self, serial: &str, reason: &str, now: OffsetDateTime) -> Result<String> {
-        let serial = serial.trim().trim_start_matches("0x").replace(':', "").to_ascii_lowercase();
+        let serial = serial
+            .trim()
+            .trim_start_matches("0x")
+            .replace(':', "")
+            .to_ascii_lowercase();
         let mut ledger = load_ledger(&self.dir)?;
         let urn = ledger
             .issued
@@ -398,11 +399,9 @@ impl CountryCa {
     }
 
     fn issuer(&self) -> Result<Issuer<'static, &KeyPair>> {
-        Issuer::from_ca_cert_pem(&self.cert_pem, &self.key).map_err(|source| {
-            PkiError::Generate {
-                what: format!("the issuer from {}", self.dir.join(CA_CERT).display()),
-                source,
-            }
+        Issuer::from_ca_cert_pem(&self.cert_pem, &self.key).map_err(|source| PkiError::Generate {
+            what: format!("the issuer from {}", self.dir.join(CA_CERT).display()),
+            source,
         })
     }
 

@@ -82,7 +82,11 @@ pub enum PkiError {
 pub type Result<T, E = PkiError> = std::result::Result<T, E>;
 
 impl PkiError {
-    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+        source: std::io::Error,
+    ) -> Self {
         Self::Io {
             action,
             path: path.into(),
@@ -90,7 +94,8 @@ impl PkiError {
         }
     }
 
-    pub(crate) fn bad(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
+    /// A [`PkiError::BadMaterial`] for `path`.
+    pub fn bad(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
         Self::BadMaterial {
             path: path.into(),
             reason: reason.into(),

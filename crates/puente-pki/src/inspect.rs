@@ -37,7 +37,10 @@ pub fn inspect(der: &[u8], origin: &Path) -> Result<CertInfo> {
     let (rest, cert) = X509Certificate::from_der(der)
         .map_err(|e| PkiError::bad(origin, format!("not an X.509 certificate: {e}")))?;
     if !rest.is_empty() {
-        return Err(PkiError::bad(origin, "trailing bytes after the certificate"));
+        return Err(PkiError::bad(
+            origin,
+            "trailing bytes after the certificate",
+        ));
     }
     let identity = identity_of(&cert).map_err(|reason| PkiError::bad(origin, reason))?;
     let validity = cert.validity();
@@ -55,7 +58,9 @@ pub fn inspect(der: &[u8], origin: &Path) -> Result<CertInfo> {
 
 /// The Puente identity a certificate claims: `Ok(None)` if it carries no `urn:puente:`
 /// URI SAN, an error if it carries several or a malformed one.
-pub fn identity_of(cert: &X509Certificate<'_>) -> std::result::Result<Option<PeerIdentity>, String> {
+pub fn identity_of(
+    cert: &X509Certificate<'_>,
+) -> std::result::Result<Option<PeerIdentity>, String> {
     let san = cert
         .subject_alternative_name()
         .map_err(|e| format!("unreadable subjectAltName: {e}"))?;
@@ -74,7 +79,10 @@ pub fn identity_of(cert: &X509Certificate<'_>) -> std::result::Result<Option<Pee
         [urn] => PeerIdentity::parse_urn(urn)
             .map(Some)
             .map_err(|e| e.to_string()),
-        _ => Err(format!("carries {} Puente identities; exactly one is allowed", urns.len())),
+        _ => Err(format!(
+            "carries {} Puente identities; exactly one is allowed",
+            urns.len()
+        )),
     }
 }
 

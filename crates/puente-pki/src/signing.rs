@@ -39,8 +39,8 @@ impl SigningKey {
     /// with the name in a header line.
     pub fn generate(name: &str, path: &Path) -> Result<Self> {
         validate_key_name(name).map_err(|reason| PkiError::bad(path, reason))?;
-        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new())
-            .map_err(|_| PkiError::Random)?;
+        let pkcs8 =
+            Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).map_err(|_| PkiError::Random)?;
         let pem = format!(
             "Key-Name: {name}\n-----BEGIN {PEM_LABEL}-----\n{}-----END {PEM_LABEL}-----\n",
             wrap64(&B64.encode(pkcs8.as_ref()))
@@ -116,8 +116,7 @@ impl VerifyingKey {
     /// Parses the C2SP verifier key form, checking the key hash.
     pub fn parse(text: &str) -> std::result::Result<Self, String> {
         let mut parts = text.trim().splitn(3, '+');
-        let (Some(name), Some(hash), Some(key)) = (parts.next(), parts.next(), parts.next())
-        else {
+        let (Some(name), Some(hash), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
             return Err("expected <name>+<hash>+<base64 key>".into());
         };
         validate_key_name(name)?;

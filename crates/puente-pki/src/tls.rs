@@ -17,8 +17,7 @@ use std::sync::Arc;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
 use rustls::pki_types::{
-    CertificateDer, CertificateRevocationListDer, PrivateKeyDer, ServerName, TrustAnchor,
-    UnixTime,
+    CertificateDer, CertificateRevocationListDer, PrivateKeyDer, ServerName, TrustAnchor, UnixTime,
 };
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::WebPkiClientVerifier;
@@ -153,7 +152,8 @@ impl ClientCertVerifier for CountryClientVerifier {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
-        let claimed = claimed_identity(end_entity).map_err(|e| refuse(IdentityError::NoIdentity(e)))?;
+        let claimed =
+            claimed_identity(end_entity).map_err(|e| refuse(IdentityError::NoIdentity(e)))?;
         let verifier = self
             .by_country
             .get(&claimed.country)
@@ -178,7 +178,12 @@ impl ClientCertVerifier for CountryClientVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -187,7 +192,12 @@ impl ClientCertVerifier for CountryClientVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
@@ -277,7 +287,8 @@ impl ServerCertVerifier for PeerServerVerifier {
             }),
             other => other,
         })?;
-        let found = claimed_identity(end_entity).map_err(|e| refuse(IdentityError::NoIdentity(e)))?;
+        let found =
+            claimed_identity(end_entity).map_err(|e| refuse(IdentityError::NoIdentity(e)))?;
         if found.country != self.expected || found.role != Role::Node {
             return Err(refuse(IdentityError::WrongPeer {
                 expected: self.expected,
@@ -293,7 +304,12 @@ impl ServerCertVerifier for PeerServerVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -302,7 +318,12 @@ impl ServerCertVerifier for PeerServerVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
@@ -361,7 +382,10 @@ pub fn client_config(identity: &TlsIdentity, peer: &CountryAnchor) -> Result<Cli
 /// The TLS server name used when dialling a country's node (SNI and session cache key;
 /// identity is checked by [`PeerServerVerifier`], not by this name).
 pub fn peer_server_name(country: CountryCode) -> ServerName<'static> {
-    let name = format!("{}.node.puente.invalid", country.as_str().to_ascii_lowercase());
+    let name = format!(
+        "{}.node.puente.invalid",
+        country.as_str().to_ascii_lowercase()
+    );
     // Always a valid DNS name: three lower-case letters and fixed labels.
     ServerName::try_from(name)
         .unwrap_or(ServerName::IpAddress(std::net::Ipv4Addr::LOCALHOST.into()))

@@ -152,8 +152,7 @@ pub fn export_bundle(entry: &PeerEntry) -> Result<String> {
 /// Reads and validates an exported public bundle.
 pub fn read_bundle(path: &Path) -> Result<TrustedPeer> {
     let text = files::read_text(path)?;
-    let file: BundleFile =
-        toml::from_str(&text).map_err(|e| PkiError::bad(path, e.to_string()))?;
+    let file: BundleFile = toml::from_str(&text).map_err(|e| PkiError::bad(path, e.to_string()))?;
     if file.format != BUNDLE_FORMAT {
         return Err(PkiError::bad(
             path,
@@ -175,10 +174,13 @@ pub struct TrustBundle {
 impl TrustBundle {
     /// Writes an empty trust file.
     pub fn create_empty(path: &Path) -> Result<()> {
-        write_trust_file(path, &TrustFile {
-            format: TRUST_FORMAT.to_string(),
-            peers: Vec::new(),
-        })
+        write_trust_file(
+            path,
+            &TrustFile {
+                format: TRUST_FORMAT.to_string(),
+                peers: Vec::new(),
+            },
+        )
     }
 
     /// Reads and validates a trust file: every peer must check out, and no country may

@@ -1,0 +1,406 @@
+//! The node's configuration: TOML, typed with serde, and validated completely before
+//! anything binds a port. Relative paths are relative to the config file's directory, so a
+//! country's directory made by `puente init` can be moved as a whole.
+//!
+//! [`NodeConfig::load`] reads and validates; it reports *every* problem at once, each with
+//! its key path (`tls.cert: …`), and yields a [`LoadedNode`] holding the parsed material.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use puente_pki::files;
+use puente_pki::inspect::{self, CertInfo};
+use puente_pki::tls::{CountryAnchor, TlsIdentity};
+use puente_pki::trust::TrustBundle;
+use puente_pki::{CountryCode, PeerIdentity, Role, SigningKey};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ConfigError, ConfigProblem};
+
+/// A node configuration as written in `puente.toml`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// Who this node is and where it listens.
+    pub node: NodeSection,
+    /// Its TLS material.
+    pub tls: TlsSection,
+    /// Its Ed25519 signing key.
+    pub signing: SigningSection,
+    /// The peers it trusts.
+    pub trust: TrustSection,
+    /// Credentials the CLI uses to talk to this node.
+    #[serde(default)]
+    pub client: ClientSection,
+    /// Server limits and timeouts.
+    #[serde(default)]
+    pub server: ServerSection,
+}
+
+/// `[node]`
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSection {
+    /// ISO 3166-1 alpha-3 code of this node's country.
+    pub country: String,
+    /// The node's name; its certificate must say `urn:puente:<country>:node:<name>`.
+    pub name: String,
+    /// Socket address to listen on, e.g. `0.0.0.0:7400`.
+    pub listen: String,
+    /// Address peers and the CLI dial (`host:port`); defaults to `listen`.
+    #[serde(default)]
+    pub advertise: Option<String>,
+    /// Directory of the node's store.
+    pub data_dir: PathBuf,
+}
+
+/// `[tls]`
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSection {
+    /// This country's root CA certificate.
+    pub ca: PathBuf,
+    /// The node's certificate (PEM, leaf first).
+    pub cert: PathBuf,
+    /// The node's private key.
+    pub key: PathBuf,
+    /// This country's CRL.
+    #[serde(default)]
+    pub crl: Option<PathBuf>,
+}
+
+/// `[signing]`
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SigningSection {
+    /// The country's Ed25519 signing key.
+    pub key: PathBuf,
+}
+
+/// `[trust]`
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustSection {
+    /// The trust file (`puente trust add` writes it).
+    pub file: PathBuf,
+}
+
+/// `[client]`: what the CLI presents to its own node.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientSection {
+    /// Operator certificate for `puente peers`, `query`, `fetch`.
+    #[serde(default)]
+    pub operator_cert: Option<PathBuf>,
+    /// Its key.
+    #[serde(default)]
+    pub operator_key: Option<PathBuf>,
+    /// Auditor certificate for `puente audit` over gRPC.
+    #[serde(default)]
+    pub auditor_cert: Option<PathBuf>,
+    /// Its key.
+    #[serde(default)]
+    pub auditor_key: Option<PathBuf>,
+}
+
+/// `[server]`
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSection {
+    /// Seconds allowed for a TLS handshake.
+    pub handshake_timeout_secs: u64,
+    /// Seconds in-flight calls get to finish on shutdown.
+    pub drain_grace_secs: u64,
+    /// Most TLS handshakes in progress at once.
+    pub max_pending_handshakes: usize,
+    /// Seconds a peer call may take before it is abandoned.
+    pub peer_timeout_secs: u64,
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        Self {
+            handshake_timeout_secs: 10,
+            drain_grace_secs: 10,
+            max_pending_handshakes: 256,
+            peer_timeout_secs: 10,
+        }
+    }
+}
+
+/// A validated configuration with its material loaded.
+#[derive(Clone, Debug)]
+pub struct LoadedNode {
+    /// Where the config was read from.
+    pub path: PathBuf,
+    /// The configuration with every path made absolute.
+    pub config: NodeConfig,
+    /// This node's identity, as its certificate states.
+    pub identity: PeerIdentity,
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// Address others dial.
+    pub advertise: String,
+    /// Its TLS chain and key.
+    pub tls: TlsIdentity,
+    /// What its certificate says.
+    pub cert_info: CertInfo,
+    /// This country's CA and CRL.
+    pub own_anchor: CountryAnchor,
+    /// Trusted peers.
+    pub trust: TrustBundle,
+    /// Signing key (shared, it is not `Clone`).
+    pub signing: std::sync::Arc<SigningKey>,
+}
+
+impl LoadedNode {
+    /// The node's country.
+    pub fn country(&self) -> CountryCode {
+        self.identity.country
+    }
+
+    /// Trust anchors of every country allowed to connect: own country and peers.
+    pub fn anchors(&self) -> Vec<CountryAnchor> {
+        let mut anchors = vec![self.own_anchor.clone()];
+        anchors.extend(self.trust.peers.iter().map(|p| CountryAnchor {
+            country: p.country,
+            ca: p.ca_der.clone(),
+            crls: p.crls.clone(),
+        }));
+        anchors
+    }
+
+    /// Shutdown grace period.
+    pub fn drain_grace(&self) -> Duration {
+        Duration::from_secs(self.config.server.drain_grace_secs)
+    }
+}
+
+impl NodeConfig {
+    /// Parses TOML text; `path` is only used in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Reads, validates and loads the configuration at `path`.
+    pub fn load(path: &Path) -> Result<LoadedNode, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let config = Self::parse(&text, path)?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        config.resolve(base).validate(path)
+    }
+
+    /// Makes every relative path absolute against `base`.
+    pub fn resolve(mut self, base: &Path) -> Self {
+        let abs = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        abs(&mut self.node.data_dir);
+        abs(&mut self.tls.ca);
+        abs(&mut self.tls.cert);
+        abs(&mut self.tls.key);
+        if let Some(p) = self.tls.crl.as_mut() {
+            abs(p);
+        }
+        abs(&mut self.signing.key);
+        abs(&mut self.trust.file);
+        for p in [
+            &mut self.client.operator_cert,
+            &mut self.client.operator_key,
+            &mut self.client.auditor_cert,
+            &mut self.client.auditor_key,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            abs(p);
+        }
+        self
+    }
+
+    /// Checks everything and loads the material; `path` names the file in errors.
+    pub fn validate(self, path: &Path) -> Result<LoadedNode, ConfigError> {
+        let mut problems = Vec::new();
+        let mut problem = |key: &str, message: String| {
+            problems.push(ConfigProblem {
+                key: key.to_string(),
+                message,
+            })
+        };
+
+        let country = CountryCode::parse(&self.node.country)
+            .map_err(|e| problem("node.country", e.to_string()))
+            .ok();
+        if let Err(e) = puente_pki::identity::validate_name(&self.node.name) {
+            problem("node.name", e.to_string());
+        }
+        let listen = self
+            .node
+            .listen
+            .parse::<SocketAddr>()
+            .map_err(|e| {
+                problem(
+                    "node.listen",
+                    format!("{:?} is not ip:port: {e}", self.node.listen),
+                )
+            })
+            .ok();
+        let advertise = self
+            .node
+            .advertise
+            .clone()
+            .unwrap_or_else(|| self.node.listen.clone());
+        if let Err(e) = puente_pki::trust::validate_address(&advertise) {
+            problem("node.advertise", e);
+        }
+        if self.server.handshake_timeout_secs == 0 {
+            problem("server.handshake_timeout_secs", "must be at least 1".into());
+        }
+        if self.server.max_pending_handshakes == 0 {
+            problem("server.max_pending_handshakes", "must be at least 1".into());
+        }
+        if self.server.peer_timeout_secs == 0 {
+            problem("server.peer_timeout_secs", "must be at least 1".into());
+        }
+
+        let ca = files::load_certs(&self.tls.ca)
+            .and_then(|mut c| {
+                if c.len() == 1 {
+                    Ok(c.remove(0))
+                } else {
+                    Err(puente_pki::PkiError::bad(
+                        &self.tls.ca,
+                        "expected exactly one CA certificate",
+                    ))
+                }
+            })
+            .map_err(|e| problem("tls.ca", e.to_string()))
+            .ok();
+        let crls = match &self.tls.crl {
+            Some(p) => files::load_crls(p)
+                .map_err(|e| problem("tls.crl", e.to_string()))
+                .unwrap_or_default(),
+            None => Vec::new(),
+        };
+        let chain = files::load_certs(&self.tls.cert)
+            .map_err(|e| problem("tls.cert", e.to_string()))
+            .ok();
+        let key = files::load_private_key(&self.tls.key)
+            .map_err(|e| problem("tls.key", e.to_string()))
+            .ok();
+        let mut identity = None;
+        let mut cert_info = None;
+        if let Some(chain) = &chain {
+            match inspect::inspect(&chain[0], &self.tls.cert) {
+                Ok(info) => {
+                    match &info.identity {
+                        Some(id) => {
+                            if Some(id.country) != country
+                                || id.role != Role::Node
+                                || id.name != self.node.name
+                            {
+                                problem(
+                                    "tls.cert",
+                                    format!(
+                                        "{} is the certificate of {}, not of node {} of {}",
+                                        self.tls.cert.display(),
+                                        id.urn(),
+                                        self.node.name,
+                                        self.node.country
+                                    ),
+                                );
+                            } else {
+                                identity = Some(id.clone());
+                            }
+                        }
+                        None => problem(
+                            "tls.cert",
+                            format!("{} carries no urn:puente identity", self.tls.cert.display()),
+                        ),
+                    }
+                    if let Some(ca) = &ca {
+                        if let Ok(ca_info) = inspect::inspect(ca, &self.tls.ca) {
+                            if ca_info.subject != info.issuer {
+                                problem(
+                                    "tls.cert",
+                                    format!(
+                                        "was issued by {:?}, not by the CA in tls.ca ({:?})",
+                                        info.issuer, ca_info.subject
+                                    ),
+                                );
+                            }
+                        }
+                    }
+                    cert_info = Some(info);
+                }
+                Err(e) => problem("tls.cert", e.to_string()),
+            }
+        }
+        let signing = SigningKey::load(&self.signing.key)
+            .map_err(|e| problem("signing.key", e.to_string()))
+            .ok();
+        let trust = TrustBundle::load(&self.trust.file)
+            .map_err(|e| problem("trust.file", e.to_string()))
+            .ok();
+        if let (Some(trust), Some(country)) = (&trust, country) {
+            if trust.peer(country).is_some() {
+                problem(
+                    "trust.file",
+                    format!("lists this node's own country {country} as a peer"),
+                );
+            }
+        }
+        for (key, p) in [
+            ("client.operator_cert", &self.client.operator_cert),
+            ("client.operator_key", &self.client.operator_key),
+            ("client.auditor_cert", &self.client.auditor_cert),
+            ("client.auditor_key", &self.client.auditor_key),
+        ] {
+            if let Some(p) = p {
+                if !p.exists() {
+                    problem(key, format!("{} does not exist", p.display()));
+                }
+            }
+        }
+
+        match (
+            identity, listen, chain, key, cert_info, ca, signing, trust, country,
+        ) {
+            (
+                Some(identity),
+                Some(listen),
+                Some(chain),
+                Some(key),
+                Some(cert_info),
+                Some(ca),
+                Some(signing),
+                Some(trust),
+                Some(country),
+            ) if problems.is_empty() => Ok(LoadedNode {
+                path: path.to_path_buf(),
+                identity,
+                listen,
+                advertise,
+                tls: TlsIdentity { chain, key },
+                cert_info,
+                own_anchor: CountryAnchor { country, ca, crls },
+                trust,
+                signing: std::sync::Arc::new(signing),
+                config: self,
+            }),
+            _ => Err(ConfigError::Invalid {
+                path: path.to_path_buf(),
+                problems,
+            }),
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! The one place that decides who may call which service: a tonic interceptor that reads
+//! the caller's identity from its *verified* client certificate (never from a request
+//! field), checks it against the service's rule, and hands the [`PeerIdentity`] to the
+//! handler through the request extensions.
+
+use std::sync::Arc;
+
+use puente_pki::inspect::claimed_identity;
+use puente_pki::{CountryCode, PeerIdentity, Role};
+use tonic::{Request, Status};
+use tracing::warn;
+
+use crate::refusals::{Refusal, RefusalLog, RefusalStage};
+
+/// Who may call a service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rule {
+    /// A node certificate of a peer country (`Exchange`).
+    PeerNode,
+    /// An operator certificate of this node's own country (`Local`).
+    OwnOperator,
+    /// An auditor certificate of this node's own country (`Audit`).
+    OwnAuditor,
+}
+
+impl Rule {
+    fn name(self) -> &'static str {
+        match self {
+            Rule::PeerNode => "role.exchange_requires_peer_node",
+            Rule::OwnOperator => "role.local_requires_own_operator",
+            Rule::OwnAuditor => "role.audit_requires_own_auditor",
+        }
+    }
+
+    fn admits(self, own: CountryCode, caller: &PeerIdentity) -> bool {
+        match self {
+            Rule::PeerNode => caller.role == Role::Node && caller.country != own,
+            Rule::OwnOperator => caller.role == Role::Operator && caller.country == own,
+            Rule::OwnAuditor => caller.role == Role::Auditor && caller.country == own,
+        }
+    }
+}
+
+/// The interceptor guarding one service.
+#[derive(Clone, Debug)]
+pub struct Gate {
+    service: &'static str,
+    rule: Rule,
+    own: CountryCode,
+    refusals: Arc<RefusalLog>,
+}
+
+impl Gate {
+    /// A gate for `service` (its full gRPC name) under `rule`.
+    pub fn new(
+        service: &'static str,
+        rule: Rule,
+        own: CountryCode,
+        refusals: Arc<RefusalLog>,
+    ) -> Self {
+        Self {
+            service,
+            rule,
+            own,
+            refusals,
+        }
+    }
+
+    fn refuse(&self, peer: Option<std::net::SocketAddr>, caller: &str, detail: &str) -> Status {
+        let rule = self.rule.name();
+        warn!(service = self.service, caller, peer = ?peer, rule, "call refused: {detail}");
+        self.refusals.record(Refusal {
+            stage: RefusalStage::RoleGate,
+            peer,
+            reason: format!("{rule}: {detail}"),
+        });
+        Status::permission_denied(format!("{rule}: {detail}"))
+    }
+}
+
+impl tonic::service::Interceptor for Gate {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        let peer = request.remote_addr();
+        let identity = match request.peer_certs() {
+            Some(certs) => match certs.first() {
+                Some(leaf) => claimed_identity(leaf),
+                None => Err("no client certificate".to_string()),
+            },
+            None => Err("no client certificate".to_string()),
+        };
+        let identity = match identity {
+            Ok(id) => id,
+            Err(e) => return Err(self.refuse(peer, "unknown", &e)),
+        };
+        if !self.rule.admits(self.own, &identity) {
+            let detail = format!(
+                "{} {} {} may not call {}",
+                identity.country, identity.role, identity.name, self.service
+            );
+            return Err(self.refuse(peer, &identity.urn(), &detail));
+        }
+        request.extensions_mut().insert(identity);
+        Ok(request)
+    }
+}
+
+/// The verified caller of a request that passed a [`Gate`].
+pub fn caller<T>(request: &Request<T>) -> Result<&PeerIdentity, Status> {
+    request
+        .extensions()
+        .get::<PeerIdentity>()
+        .ok_or_else(|| Status::internal("caller identity missing: service not behind a gate"))
+}

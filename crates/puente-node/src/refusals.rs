@@ -1,0 +1,56 @@
+//! A bounded record of recent refusals (TLS handshakes and role gates), kept beside the
+//! WARN log line each one produces, so operators, metrics and tests can see why callers
+//! were turned away without scraping logs.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Mutex;
+
+/// How many refusals are kept.
+const CAPACITY: usize = 512;
+
+/// Where a refusal happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RefusalStage {
+    /// The TLS handshake failed (no, unknown, expired, revoked or spoofed certificate).
+    Handshake,
+    /// The certificate verified but its role or country may not call the service.
+    RoleGate,
+}
+
+/// One refused caller.
+#[derive(Clone, Debug)]
+pub struct Refusal {
+    /// Where it was refused.
+    pub stage: RefusalStage,
+    /// The caller's socket address, when known.
+    pub peer: Option<SocketAddr>,
+    /// The rule or TLS error, e.g. `role.local_requires_own_operator`.
+    pub reason: String,
+}
+
+/// The recent refusals of one node.
+#[derive(Debug, Default)]
+pub struct RefusalLog {
+    inner: Mutex<VecDeque<Refusal>>,
+}
+
+impl RefusalLog {
+    /// Records a refusal (the caller also logs it).
+    pub fn record(&self, refusal: Refusal) {
+        if let Ok(mut q) = self.inner.lock() {
+            if q.len() == CAPACITY {
+                q.pop_front();
+            }
+            q.push_back(refusal);
+        }
+    }
+
+    /// A copy of the recent refusals, oldest first.
+    pub fn snapshot(&self) -> Vec<Refusal> {
+        self.inner
+            .lock()
+            .map(|q| q.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+}

@@ -1,0 +1,244 @@
+//! Serving: a TLS accept loop of our own (rustls `ServerConfig` with the country-aware
+//! client verifier and CRLs, handshakes bounded in time and number, every refusal logged
+//! at WARN with the peer address and reason) feeding tonic's server, and a drain on
+//! shutdown: health turns NOT_SERVING, the listener closes, in-flight calls get a grace
+//! period, then the server stops.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use puente_proto::v1::audit_server::AuditServer;
+use puente_proto::v1::exchange_server::ExchangeServer;
+use puente_proto::v1::local_server::LocalServer;
+use rustls::ServerConfig;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch, Semaphore};
+use tokio_rustls::server::TlsStream;
+use tokio_rustls::TlsAcceptor;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::Server;
+use tonic_health::ServingStatus;
+use tracing::{debug, info, warn};
+
+use crate::client::error_chain;
+use crate::config::LoadedNode;
+use crate::error::NodeError;
+use crate::gate::{Gate, Rule};
+use crate::peers::PeerPool;
+use crate::refusals::{Refusal, RefusalLog, RefusalStage};
+use crate::services::{
+    audit::AuditService, exchange::ExchangeService, local::LocalService, NodeState,
+};
+
+/// Full gRPC names of the services, as health checks name them.
+pub const SERVICE_NAMES: [&str; 3] = ["puente.v1.Exchange", "puente.v1.Local", "puente.v1.Audit"];
+
+/// A node ready to serve.
+#[derive(Debug)]
+pub struct Node {
+    state: Arc<NodeState>,
+    tls: Arc<ArcSwap<ServerConfig>>,
+}
+
+impl Node {
+    /// Builds the TLS configuration and peer links of a loaded configuration.
+    pub fn new(node: LoadedNode) -> Result<Self, NodeError> {
+        let tls =
+            puente_pki::tls::server_config(&node.tls, &node.anchors()).map_err(NodeError::Tls)?;
+        let peers = PeerPool::new(&node).map_err(NodeError::Tls)?;
+        Ok(Self {
+            state: Arc::new(NodeState {
+                node,
+                peers,
+                refusals: Arc::new(RefusalLog::default()),
+            }),
+            tls: Arc::new(ArcSwap::from_pointee(tls)),
+        })
+    }
+
+    /// The node's record of recent refusals.
+    pub fn refusals(&self) -> Arc<RefusalLog> {
+        self.state.refusals.clone()
+    }
+
+    /// Serves on an already-bound listener until `shutdown` completes, then drains.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), NodeError> {
+        let state = self.state;
+        let local_addr = listener.local_addr().ok();
+        let own = state.node.country();
+        let grace = state.node.drain_grace();
+
+        let (stop_tx, stop_rx) = watch::channel(false);
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        });
+
+        let (health, health_service) = tonic_health::server::health_reporter();
+        health.set_service_status("", ServingStatus::Serving).await;
+        for name in SERVICE_NAMES {
+            health
+                .set_service_status(name, ServingStatus::Serving)
+                .await;
+        }
+        let reflection_v1 = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(puente_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()
+            .map_err(|e| NodeError::Tls(format!("reflection: {e}")))?;
+        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(puente_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1alpha()
+            .map_err(|e| NodeError::Tls(format!("reflection: {e}")))?;
+
+        let gate = |name, rule| Gate::new(name, rule, own, state.refusals.clone());
+        let exchange = ExchangeServer::with_interceptor(
+            ExchangeService::new(state.clone()),
+            gate("puente.v1.Exchange", Rule::PeerNode),
+        );
+        let local = LocalServer::with_interceptor(
+            LocalService::new(state.clone()),
+            gate("puente.v1.Local", Rule::OwnOperator),
+        );
+        let audit = AuditServer::with_interceptor(
+            AuditService::new(state.clone()),
+            gate("puente.v1.Audit", Rule::OwnAuditor),
+        );
+
+        let (conn_tx, conn_rx) = mpsc::channel::<Result<TlsStream<TcpStream>, std::io::Error>>(64);
+        let accept = tokio::spawn(accept_loop(
+            listener,
+            self.tls.clone(),
+            conn_tx,
+            stop_rx.clone(),
+            state.refusals.clone(),
+            Duration::from_secs(state.node.config.server.handshake_timeout_secs),
+            state.node.config.server.max_pending_handshakes,
+        ));
+
+        info!(
+            country = %own,
+            node = %state.node.identity.name,
+            addr = ?local_addr,
+            peers = state.node.trust.peers.len(),
+            "node serving"
+        );
+
+        let mut drain_rx = stop_rx.clone();
+        let health_on_drain = health.clone();
+        let server_shutdown = async move {
+            let _ = drain_rx.wait_for(|stop| *stop).await;
+            health_on_drain
+                .set_service_status("", ServingStatus::NotServing)
+                .await;
+            for name in SERVICE_NAMES {
+                health_on_drain
+                    .set_service_status(name, ServingStatus::NotServing)
+                    .await;
+            }
+            info!("draining in-flight calls");
+        };
+        let server = Server::builder()
+            .http2_keepalive_interval(Some(Duration::from_secs(30)))
+            .add_service(health_service)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
+            .add_service(exchange)
+            .add_service(local)
+            .add_service(audit)
+            .serve_with_incoming_shutdown(ReceiverStream::new(conn_rx), server_shutdown);
+        tokio::pin!(server);
+
+        let mut grace_rx = stop_rx;
+        let result = tokio::select! {
+            r = &mut server => r.map_err(NodeError::from),
+            _ = async {
+                let _ = grace_rx.wait_for(|stop| *stop).await;
+                tokio::time::sleep(grace).await;
+            } => {
+                warn!(grace = ?grace, "in-flight calls did not finish within the grace period; stopping anyway");
+                Ok(())
+            }
+        };
+        accept.abort();
+        info!(country = %own, "node stopped");
+        result
+    }
+}
+
+/// Serves `node` on `listener` until `shutdown` completes (mini-redis style entry point).
+pub async fn run(
+    listener: TcpListener,
+    node: LoadedNode,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), NodeError> {
+    Node::new(node)?.serve(listener, shutdown).await
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    tls: Arc<ArcSwap<ServerConfig>>,
+    conns: mpsc::Sender<Result<TlsStream<TcpStream>, std::io::Error>>,
+    mut stop: watch::Receiver<bool>,
+    refusals: Arc<RefusalLog>,
+    handshake_timeout: Duration,
+    max_pending: usize,
+) {
+    let pending = Arc::new(Semaphore::new(max_pending));
+    loop {
+        let accepted = tokio::select! {
+            _ = stop.wait_for(|s| *s) => break,
+            a = listener.accept() => a,
+        };
+        let (tcp, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // Out of file descriptors and the like: back off briefly, keep serving.
+                warn!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = pending.clone().try_acquire_owned() else {
+            warn!(%peer, "too many TLS handshakes in progress; connection dropped");
+            continue;
+        };
+        let _ = tcp.set_nodelay(true);
+        let acceptor = TlsAcceptor::from(tls.load_full());
+        let conns = conns.clone();
+        let refusals = refusals.clone();
+        tokio::spawn(async move {
+            let outcome = tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await;
+            drop(permit);
+            match outcome {
+                Ok(Ok(stream)) => {
+                    debug!(%peer, "TLS handshake completed");
+                    let _ = conns.send(Ok(stream)).await;
+                }
+                Ok(Err(e)) => handshake_refused(&refusals, peer, error_chain(&e)),
+                Err(_) => handshake_refused(
+                    &refusals,
+                    peer,
+                    format!("handshake not completed within {handshake_timeout:?}"),
+                ),
+            }
+        });
+    }
+}
+
+fn handshake_refused(refusals: &RefusalLog, peer: SocketAddr, reason: String) {
+    warn!(%peer, "TLS handshake refused: {reason}");
+    refusals.record(Refusal {
+        stage: RefusalStage::Handshake,
+        peer: Some(peer),
+        reason,
+    });
+}

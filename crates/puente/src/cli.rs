@@ -1,0 +1,217 @@
+//! Command-line definitions. Help texts teach the path a country walks: `init`, swap
+//! trust bundles, sign an agreement, run the node, query.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Puente: exchange migration data between countries' authorities, peer to peer, over
+/// mutual TLS, only as signed bilateral agreements permit, with a signed audit log.
+///
+/// First time? Run `puente demo` to watch a three-country federation start on this
+/// machine, then `puente init --country XXX --dir DIR` to set up a real node.
+#[derive(Debug, Parser)]
+#[command(name = "puente", version, propagate_version = true)]
+pub struct Cli {
+    /// Log level or filter (e.g. `debug`, `puente_node=debug`); default: info for the
+    /// node and demo, warn otherwise.
+    #[arg(long, global = true, value_name = "FILTER")]
+    pub log_level: Option<String>,
+    /// Log line format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Set up a country's node in one step: PKI (CA, node, operator and auditor
+    /// certificates, signing key), a commented config, an empty trust file and data dir.
+    Init(InitArgs),
+    /// Manage a country's PKI: CA, certificates, revocation.
+    Pki {
+        /// What to do with the PKI.
+        #[command(subcommand)]
+        command: PkiCommand,
+    },
+    /// Swap and manage trust bundles with peer countries.
+    Trust {
+        /// What to do with trust bundles.
+        #[command(subcommand)]
+        command: TrustCommand,
+    },
+    /// Run or check a node.
+    Node {
+        /// What to do with the node.
+        #[command(subcommand)]
+        command: NodeCommand,
+    },
+    /// Ask your own node for its peers and whether each is reachable over mTLS now.
+    Peers(ConfigArg),
+    /// Start a three-country federation (MEX, GTM, CRI) on 127.0.0.1 and show it working.
+    Demo(DemoArgs),
+}
+
+/// `--config` of a node.
+#[derive(Debug, Args)]
+pub struct ConfigArg {
+    /// The node's configuration file (made by `puente init`: DIR/puente.toml).
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: PathBuf,
+}
+
+/// `puente init`
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// ISO 3166-1 alpha-3 code of the country (e.g. MEX).
+    #[arg(long)]
+    pub country: String,
+    /// Directory to create the node in (must not already hold one).
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// The node's name (default: lower-case country code and "-1", e.g. mex-1).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:7400")]
+    pub listen: String,
+    /// Address peers dial (default: the listen address). Its host goes into the node
+    /// certificate.
+    #[arg(long)]
+    pub advertise: Option<String>,
+    /// Name of the first operator certificate.
+    #[arg(long, default_value = "officer")]
+    pub operator: String,
+    /// Name of the first auditor certificate.
+    #[arg(long, default_value = "auditor")]
+    pub auditor: String,
+}
+
+/// `puente pki …`
+#[derive(Debug, Subcommand)]
+pub enum PkiCommand {
+    /// Create a country's root CA, empty CRL and Ed25519 signing key in DIR.
+    Init {
+        /// ISO 3166-1 alpha-3 code of the country.
+        #[arg(long)]
+        country: String,
+        /// PKI directory to create (e.g. certs/MEX).
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Issue a node, operator or auditor certificate from the CA in DIR.
+    Issue {
+        /// The PKI directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// node, operator or auditor.
+        #[arg(long)]
+        role: String,
+        /// Holder name: 1-63 of a-z 0-9 . _ - (e.g. mex-1, ana.lopez).
+        #[arg(long)]
+        name: String,
+        /// Validity in days.
+        #[arg(long, default_value_t = 365)]
+        days: i64,
+        /// Host name or IP address the node serves under (repeatable; nodes only).
+        #[arg(long = "host")]
+        hosts: Vec<String>,
+    },
+    /// Revoke a certificate and reissue the CRL. Nodes reload it on restart.
+    Revoke {
+        /// The PKI directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Serial number (hex) as `pki show` prints it.
+        #[arg(long, conflicts_with = "cert", required_unless_present = "cert")]
+        serial: Option<String>,
+        /// The certificate file to revoke.
+        #[arg(long)]
+        cert: Option<PathBuf>,
+        /// Why.
+        #[arg(long, default_value = "unspecified", value_parser = clap::builder::PossibleValuesParser::new(puente_pki::ca::REVOCATION_REASONS))]
+        reason: String,
+    },
+    /// Reissue the CRL (it is valid for 30 days).
+    Crl {
+        /// The PKI directory.
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Print who a certificate says it is, who issued it and until when.
+    Show {
+        /// A PEM certificate file.
+        file: PathBuf,
+    },
+}
+
+/// `puente trust …`
+#[derive(Debug, Subcommand)]
+pub enum TrustCommand {
+    /// Write this country's public bundle (CA certificate, signing key, node address, CRL)
+    /// to hand to a peer.
+    Export {
+        /// The node's configuration.
+        #[arg(long, short = 'c')]
+        config: PathBuf,
+        /// Output file (default: stdout).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Add (or replace) a peer from its public bundle, printing fingerprints to confirm
+    /// with the peer by phone or in person.
+    Add {
+        /// The node's configuration.
+        #[arg(long, short = 'c')]
+        config: PathBuf,
+        /// The peer's bundle file.
+        file: PathBuf,
+        /// Refuse unless the peer CA's SHA-256 fingerprint is this (hex, spaces allowed).
+        #[arg(long)]
+        expect_fingerprint: Option<String>,
+    },
+    /// List the trusted peers with their fingerprints.
+    List {
+        /// The node's configuration.
+        #[arg(long, short = 'c')]
+        config: PathBuf,
+    },
+    /// Stop trusting a peer country.
+    Remove {
+        /// The node's configuration.
+        #[arg(long, short = 'c')]
+        config: PathBuf,
+        /// The peer's country code.
+        country: String,
+    },
+}
+
+/// `puente node …`
+#[derive(Debug, Subcommand)]
+pub enum NodeCommand {
+    /// Run the node until SIGINT/SIGTERM, then drain in-flight calls and exit.
+    Run(ConfigArg),
+    /// Validate a configuration, its keys, certificates and trust file without starting.
+    Check(ConfigArg),
+}
+
+/// `puente demo`
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Keep the federation in DIR (one sub-directory per country) instead of a temporary
+    /// directory; DIR must be empty or absent.
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+}

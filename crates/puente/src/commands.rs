@@ -1,0 +1,56 @@
+//! Dispatch of parsed commands, and how failures become messages and exit codes.
+
+use anyhow::Result;
+
+use crate::cli::{Cli, Command, NodeCommand};
+use crate::{demo, operate, setup};
+
+/// Runs one command.
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Init(args) => {
+            let outcome = setup::init(&args)?;
+            setup::print_init_next_steps(&args, &outcome);
+            Ok(())
+        }
+        Command::Pki { command } => setup::pki(&command),
+        Command::Trust { command } => setup::trust_command(&command),
+        Command::Node {
+            command: NodeCommand::Run(c),
+        } => operate::run_node(&c.config),
+        Command::Node {
+            command: NodeCommand::Check(c),
+        } => {
+            print!("{}", operate::check_node(&c.config)?);
+            Ok(())
+        }
+        Command::Peers(c) => operate::peers(&c.config),
+        Command::Demo(args) => demo::run(&args),
+    }
+}
+
+/// The full error text: the error and each cause, one per line.
+pub fn describe(e: &anyhow::Error) -> String {
+    let mut out = e.to_string();
+    for cause in e.chain().skip(1) {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str("\n  caused by: ");
+            out.push_str(&text);
+        }
+    }
+    out
+}
+
+/// 2 for bad configuration or input material, 1 otherwise.
+pub fn exit_code(e: &anyhow::Error) -> u8 {
+    let config_like = e.chain().any(|c| {
+        c.downcast_ref::<puente_node::ConfigError>().is_some()
+            || c.downcast_ref::<puente_pki::PkiError>().is_some()
+    });
+    if config_like {
+        2
+    } else {
+        1
+    }
+}

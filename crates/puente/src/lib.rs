@@ -1,0 +1,20 @@
+//! The `puente` command line: one binary for a country's administrator (`init`, `pki`,
+//! `trust`, `node`), its officers (`peers`, later `query`, `fetch`), its auditors (later
+//! `audit`) and newcomers (`demo`).
+//!
+//! # Layout
+//! - [`cli`]: the clap definitions (flags, help texts).
+//! - [`commands`]: dispatch, error mapping and exit codes.
+//! - [`setup`]: `init`, `pki …`, `trust …`: creating and wiring a country's material.
+//! - [`operate`]: `node run`, `node check`, `peers`: running and talking to a node.
+//! - [`demo`]: the three-country federation on one machine.
+//! - [`logging`]: tracing set-up (text or JSON).
+
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod commands;
+pub mod demo;
+pub mod logging;
+pub mod operate;
+pub mod setup;

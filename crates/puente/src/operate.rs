@@ -1,0 +1,206 @@
+//! Running a node and talking to it: `puente node run`, `puente node check`,
+//! `puente peers`.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{anyhow, Context, Result};
+use puente_node::client::{node_channel, status_text};
+use puente_node::{LoadedNode, NodeConfig};
+use puente_pki::files;
+use puente_pki::inspect::fingerprint_text;
+use puente_pki::tls::TlsIdentity;
+use puente_proto::v1::local_client::LocalClient;
+use puente_proto::v1::{ListPeersRequest, ListPeersResponse};
+use time::OffsetDateTime;
+use tokio::net::TcpListener;
+
+/// `puente node run`: serve until SIGINT/SIGTERM, then drain.
+pub fn run_node(config: &Path) -> Result<()> {
+    let node = NodeConfig::load(config)?;
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let listener = TcpListener::bind(node.listen).await.with_context(|| {
+            format!(
+                "binding node.listen {} from {}",
+                node.listen,
+                config.display()
+            )
+        })?;
+        puente_node::run(listener, node, shutdown_signal()).await?;
+        Ok(())
+    })
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => tracing::info!("SIGINT received"),
+        _ = term => tracing::info!("SIGTERM received"),
+    }
+}
+
+/// `puente node check`: validate without starting; returns a report.
+pub fn check_node(config: &Path) -> Result<String> {
+    let node = NodeConfig::load(config)?;
+    let now = OffsetDateTime::now_utc();
+    let mut out = format!(
+        "{} is valid.\n  node         {} ({})\n  listen       {} (advertised as {})\n  certificate  valid until {} ({} days left)\n  signing key  {}\n  peers        {}\n",
+        config.display(),
+        node.identity.urn(),
+        node.country().name(),
+        node.listen,
+        node.advertise,
+        node.cert_info.not_after.date(),
+        (node.cert_info.not_after - now).whole_days(),
+        node.signing.name(),
+        node.trust.peers.len(),
+    );
+    for p in &node.trust.peers {
+        out.push_str(&format!(
+            "    {} at {}  CA {}\n",
+            p.country,
+            p.address,
+            fingerprint_text(&p.ca_info.fingerprint)
+        ));
+    }
+    if now < node.cert_info.not_before {
+        out.push_str("  WARNING: the node certificate is not valid yet\n");
+    }
+    if node.cert_info.not_after < now {
+        out.push_str("  WARNING: the node certificate has EXPIRED\n");
+    }
+    Ok(out)
+}
+
+/// The operator identity named by `[client]` of a loaded config.
+pub fn operator_identity(node: &LoadedNode) -> Result<TlsIdentity> {
+    let cert = node.config.client.operator_cert.as_ref().ok_or_else(|| {
+        anyhow!(
+            "{}: client.operator_cert is not set; it names the operator certificate the CLI presents",
+            node.path.display()
+        )
+    })?;
+    let key = node
+        .config
+        .client
+        .operator_key
+        .as_ref()
+        .ok_or_else(|| anyhow!("{}: client.operator_key is not set", node.path.display()))?;
+    Ok(TlsIdentity {
+        chain: files::load_certs(cert)?,
+        key: files::load_private_key(key)?,
+    })
+}
+
+/// Asks the node configured at `config` for its peers, probing each.
+pub async fn list_peers(node: &LoadedNode) -> Result<ListPeersResponse> {
+    let identity = operator_identity(node)?;
+    let channel = node_channel(
+        &node.advertise,
+        &identity,
+        &node.own_anchor,
+        Duration::from_secs(5),
+        Some(Duration::from_secs(30)),
+    )
+    .map_err(|e| anyhow!(e))?;
+    let mut client = LocalClient::new(channel.channel);
+    let response = client
+        .list_peers(ListPeersRequest {
+            check_reachability: true,
+        })
+        .await
+        .map_err(|s| {
+            anyhow!(
+                "asking node {} at {}: {}",
+                node.identity.name,
+                node.advertise,
+                status_text(&s)
+            )
+        })?;
+    Ok(response.into_inner())
+}
+
+/// Renders a `ListPeers` answer as a table.
+pub fn render_peers(r: &ListPeersResponse) -> String {
+    let mut out = format!(
+        "{} node {}: {} peer(s)\n",
+        r.local_country,
+        r.local_node,
+        r.peers.len()
+    );
+    if r.peers.is_empty() {
+        out.push_str("  (none: add peers with `puente trust add`)\n");
+        return out;
+    }
+    out.push_str(&format!(
+        "  {:<8} {:<22} {:<10} {:<10} {:>9}  {:<12} {}\n",
+        "COUNTRY",
+        "ADDRESS",
+        "REACHABLE",
+        "NODE",
+        "RTT",
+        "CERT UNTIL",
+        "CA FINGERPRINT (first 4 groups)"
+    ));
+    for p in &r.peers {
+        let rtt = p
+            .round_trip
+            .as_ref()
+            .map(|d| format!("{:.1}ms", d.seconds as f64 * 1e3 + f64::from(d.nanos) / 1e6))
+            .unwrap_or_default();
+        let until = p
+            .certificate_not_after
+            .as_ref()
+            .and_then(|t| OffsetDateTime::from_unix_timestamp(t.seconds).ok())
+            .map(|t| t.date().to_string())
+            .unwrap_or_else(|| "-".into());
+        let fp: String = p
+            .ca_fingerprint
+            .split(' ')
+            .take(4)
+            .collect::<Vec<_>>()
+            .join(" ");
+        out.push_str(&format!(
+            "  {:<8} {:<22} {:<10} {:<10} {:>9}  {:<12} {}\n",
+            p.country,
+            p.address,
+            if p.reachable { "yes" } else { "NO" },
+            if p.peer_node.is_empty() {
+                "-"
+            } else {
+                &p.peer_node
+            },
+            rtt,
+            until,
+            fp
+        ));
+        if !p.reachable && !p.error.is_empty() {
+            out.push_str(&format!("           why: {}\n", p.error));
+        }
+    }
+    out
+}
+
+/// `puente peers`
+pub fn peers(config: &Path) -> Result<()> {
+    let node = NodeConfig::load(config)?;
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let response = runtime.block_on(list_peers(&node))?;
+    print!("{}", render_peers(&response));
+    Ok(())
+}

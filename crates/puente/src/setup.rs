@@ -1,0 +1,422 @@
+//! Creating and wiring a country's material: `puente init`, `puente pki …`,
+//! `puente trust …`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use puente_node::NodeConfig;
+use puente_pki::ca::{self, CountryCa, IssueOptions};
+use puente_pki::inspect::{self, fingerprint_text};
+use puente_pki::trust::{self, PeerEntry, TrustBundle};
+use puente_pki::{files, CountryCode, Role};
+use time::OffsetDateTime;
+
+use crate::cli::{InitArgs, PkiCommand, TrustCommand};
+
+/// What `init` created.
+#[derive(Debug)]
+pub struct InitOutcome {
+    /// The config file.
+    pub config: PathBuf,
+    /// The operator certificate.
+    pub operator_cert: PathBuf,
+    /// The auditor certificate.
+    pub auditor_cert: PathBuf,
+}
+
+/// `puente init`: a country's node in one directory.
+pub fn init(args: &InitArgs) -> Result<InitOutcome> {
+    let country = CountryCode::parse(&args.country)?;
+    let name = args
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("{}-1", country.as_str().to_ascii_lowercase()));
+    puente_pki::identity::validate_name(&name)?;
+    let listen: std::net::SocketAddr = args
+        .listen
+        .parse()
+        .with_context(|| format!("--listen {:?} is not ip:port", args.listen))?;
+    let advertise = args.advertise.clone().unwrap_or_else(|| listen.to_string());
+    trust::validate_address(&advertise).map_err(|e| anyhow::anyhow!("--advertise: {e}"))?;
+    let config_path = args.dir.join("puente.toml");
+    if config_path.exists() {
+        bail!(
+            "{} already exists; refusing to overwrite a node (choose another --dir)",
+            config_path.display()
+        );
+    }
+    let now = OffsetDateTime::now_utc();
+    let pki_dir = args.dir.join("pki");
+    let ca = CountryCa::init(&pki_dir, country, now)?;
+    let mut node_opts = IssueOptions::valid_for_days(now, ca::LEAF_VALIDITY_DAYS);
+    let host = advertise
+        .rsplit_once(':')
+        .map(|(h, _)| h.trim_start_matches('[').trim_end_matches(']').to_string())
+        .unwrap_or_default();
+    node_opts.hosts = vec![host];
+    let node = ca.issue(Role::Node, &name, &node_opts)?;
+    let leaf = IssueOptions::valid_for_days(now, ca::LEAF_VALIDITY_DAYS);
+    let operator = ca.issue(Role::Operator, &args.operator, &leaf)?;
+    let auditor = ca.issue(Role::Auditor, &args.auditor, &leaf)?;
+    files::create_dir(&args.dir.join("data"))?;
+    TrustBundle::create_empty(&args.dir.join("trust.toml"))?;
+    let rel = |p: &Path| p.strip_prefix(&args.dir).unwrap_or(p).display().to_string();
+    let text = format!(
+        r#"# Puente node configuration for {country} ({country_name}).
+# Relative paths are relative to this file's directory. Check it with
+#   puente node check --config {config}
+# and run the node with
+#   puente node run --config {config}
+
+[node]
+# ISO 3166-1 alpha-3 code of this node's country.
+country = "{country}"
+# This node's name; tls.cert must carry urn:puente:{country}:node:{name}.
+name = "{name}"
+# Socket address to listen on (use 0.0.0.0:PORT to accept peers from other hosts).
+listen = "{listen}"
+# Address peers and the CLI dial; it goes into `puente trust export`.
+advertise = "{advertise}"
+# The node's store (records, audit log, statistics).
+data_dir = "data"
+
+[tls]
+# This country's root CA: verifies this country's operators and auditors.
+ca = "{ca}"
+# The node's certificate and key: served to callers, presented to peers.
+cert = "{cert}"
+key = "{key}"
+# This country's revocation list (`puente pki revoke` rewrites it).
+crl = "{crl}"
+
+[signing]
+# Ed25519 key that signs agreements and audit checkpoints.
+key = "{signing}"
+
+[trust]
+# Peer countries this node trusts (`puente trust add` writes it).
+file = "trust.toml"
+
+[client]
+# What `puente peers/query/fetch` present to this node (an operator of {country}),
+# and what `puente audit` presents (an auditor of {country}).
+operator_cert = "{op_cert}"
+operator_key = "{op_key}"
+auditor_cert = "{au_cert}"
+auditor_key = "{au_key}"
+
+[server]
+# Seconds allowed for a TLS handshake.
+handshake_timeout_secs = 10
+# Seconds in-flight calls get to finish on SIGINT/SIGTERM.
+drain_grace_secs = 10
+# Most TLS handshakes in progress at once.
+max_pending_handshakes = 256
+# Seconds a call to a peer may take.
+peer_timeout_secs = 10
+"#,
+        country_name = country.name(),
+        config = config_path.display(),
+        ca = rel(&pki_dir.join(ca::CA_CERT)),
+        cert = rel(&node.cert_path),
+        key = rel(&node.key_path),
+        crl = rel(&pki_dir.join(ca::CRL)),
+        signing = rel(&pki_dir.join(ca::SIGNING_KEY)),
+        op_cert = rel(&operator.cert_path),
+        op_key = rel(&operator.key_path),
+        au_cert = rel(&auditor.cert_path),
+        au_key = rel(&auditor.key_path),
+    );
+    files::write_public(&config_path, &text)?;
+    // Prove the file we wrote is one the node accepts.
+    NodeConfig::load(&config_path)?;
+    Ok(InitOutcome {
+        config: config_path,
+        operator_cert: operator.cert_path,
+        auditor_cert: auditor.cert_path,
+    })
+}
+
+/// Prints the next steps after `init`.
+pub fn print_init_next_steps(args: &InitArgs, outcome: &InitOutcome) {
+    let c = outcome.config.display();
+    println!(
+        "Created the {} node in {}:",
+        args.country,
+        args.dir.display()
+    );
+    println!("  config        {c}");
+    println!("  PKI           {}", args.dir.join("pki").display());
+    println!("  operator cert {}", outcome.operator_cert.display());
+    println!("  auditor cert  {}", outcome.auditor_cert.display());
+    println!();
+    println!("Next steps:");
+    println!("  1. Hand your public bundle to each peer country:");
+    println!(
+        "       puente trust export --config {c} --out {}.bundle",
+        args.country
+    );
+    println!(
+        "  2. Add each peer's bundle, and confirm the fingerprints it prints with them by phone:"
+    );
+    println!("       puente trust add --config {c} PEER.bundle");
+    println!("  3. Draft and sign a bilateral agreement with each peer (puente agreement …).");
+    println!("  4. Run the node, then check your peers are reachable:");
+    println!("       puente node run --config {c}");
+    println!("       puente peers --config {c}");
+}
+
+/// `puente pki …`
+pub fn pki(command: &PkiCommand) -> Result<()> {
+    let now = OffsetDateTime::now_utc();
+    match command {
+        PkiCommand::Init { country, dir } => {
+            let country = CountryCode::parse(country)?;
+            let ca = CountryCa::init(dir, country, now)?;
+            let ca_der = files::cert_from_pem(ca.cert_pem(), &dir.join(ca::CA_CERT))?;
+            println!(
+                "Created the PKI of {country} ({}) in {}",
+                country.name(),
+                dir.display()
+            );
+            println!("  CA certificate  {}", dir.join(ca::CA_CERT).display());
+            println!(
+                "  CA fingerprint  {}",
+                fingerprint_text(&inspect::fingerprint(&ca_der))
+            );
+            println!(
+                "  signing key     {} (public: {})",
+                dir.join(ca::SIGNING_KEY).display(),
+                dir.join(ca::SIGNING_PUB).display()
+            );
+            println!(
+                "Issue certificates with: puente pki issue --dir {} --role node --name NAME",
+                dir.display()
+            );
+        }
+        PkiCommand::Issue {
+            dir,
+            role,
+            name,
+            days,
+            hosts,
+        } => {
+            let role: Role = role.parse()?;
+            if *days < 1 {
+                bail!("--days must be at least 1");
+            }
+            if role != Role::Node && !hosts.is_empty() {
+                bail!("--host only applies to node certificates");
+            }
+            let ca = CountryCa::open(dir)?;
+            let mut opts = IssueOptions::valid_for_days(now, *days);
+            opts.hosts = hosts.clone();
+            let issued = ca.issue(role, name, &opts)?;
+            println!(
+                "Issued {} (serial {})",
+                issued.identity.urn(),
+                issued.serial
+            );
+            println!("  certificate {}", issued.cert_path.display());
+            println!("  key         {} (mode 0600)", issued.key_path.display());
+            println!("  valid until {}", date(issued.not_after));
+        }
+        PkiCommand::Revoke {
+            dir,
+            serial,
+            cert,
+            reason,
+        } => {
+            let ca = CountryCa::open(dir)?;
+            let urn = match (serial, cert) {
+                (Some(s), _) => ca.revoke(s, reason, now)?,
+                (None, Some(c)) => ca.revoke_file(c, reason, now)?,
+                (None, None) => bail!("give --serial or --cert"),
+            };
+            println!(
+                "Revoked {urn}; CRL rewritten: {}",
+                dir.join(ca::CRL).display()
+            );
+            println!("Restart (or reload) nodes of this country, and send the CRL to peers with `puente trust export`.");
+        }
+        PkiCommand::Crl { dir } => {
+            let ca = CountryCa::open(dir)?;
+            let path = ca.write_crl(now)?;
+            println!(
+                "CRL reissued: {} ({} revoked)",
+                path.display(),
+                ca.revoked_serials()?.len()
+            );
+        }
+        PkiCommand::Show { file } => {
+            let certs = files::load_certs(file)?;
+            for der in certs {
+                let info = inspect::inspect(&der, file)?;
+                print!("{}", show_cert(&info, now));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn show_cert(info: &inspect::CertInfo, now: OffsetDateTime) -> String {
+    let who = match &info.identity {
+        Some(id) => format!(
+            "{} {} of {} ({}) — {}",
+            id.role,
+            id.name,
+            id.country,
+            id.country.name(),
+            id.urn()
+        ),
+        None if info.is_ca => format!("certificate authority {}", info.subject),
+        None => format!("{} (no Puente identity)", info.subject),
+    };
+    let state = if now < info.not_before {
+        "NOT YET VALID"
+    } else if now > info.not_after {
+        "EXPIRED"
+    } else {
+        "valid"
+    };
+    let days_left = (info.not_after - now).whole_days();
+    format!(
+        "{who}\n  issuer       {}\n  serial       {}\n  valid from   {}\n  valid until  {} ({state}, {days_left} days left)\n  fingerprint  {}\n",
+        info.issuer,
+        info.serial,
+        date(info.not_before),
+        date(info.not_after),
+        fingerprint_text(&info.fingerprint)
+    )
+}
+
+fn date(t: OffsetDateTime) -> String {
+    format!("{} {:02}:{:02} UTC", t.date(), t.hour(), t.minute())
+}
+
+/// The public bundle of the node configured at `config`.
+pub fn export_bundle(config: &Path) -> Result<String> {
+    let node = NodeConfig::load(config)?;
+    let ca_pem = files::read_text(&node.config.tls.ca)?;
+    let crl = match &node.config.tls.crl {
+        Some(p) => Some(files::read_text(p)?),
+        None => None,
+    };
+    Ok(trust::export_bundle(&PeerEntry {
+        country: node.country().to_string(),
+        address: node.advertise.clone(),
+        signing_key: node.signing.verifying_key().to_note_key(),
+        ca_certificate: ca_pem,
+        crl,
+    })?)
+}
+
+/// Adds a peer bundle to the trust file of the node at `config`; returns the peer's
+/// fingerprints text.
+pub fn add_peer(config: &Path, bundle: &Path, expect: Option<&str>) -> Result<String> {
+    let node = NodeConfig::load(config)?;
+    let peer = trust::read_bundle(bundle)?;
+    if peer.country == node.country() {
+        bail!(
+            "{} is this node's own country's bundle ({}); add peers' bundles only",
+            bundle.display(),
+            peer.country
+        );
+    }
+    let ca_fp = hex_of(&peer.ca_info.fingerprint);
+    if let Some(expect) = expect {
+        let want: String = expect
+            .chars()
+            .filter(|c| !c.is_whitespace() && *c != ':')
+            .collect::<String>()
+            .to_ascii_lowercase();
+        if want != ca_fp {
+            bail!(
+                "the CA fingerprint of {} is {}, not the expected {}; do not trust this bundle",
+                bundle.display(),
+                fingerprint_text(&peer.ca_info.fingerprint),
+                expect
+            );
+        }
+    }
+    let replaced = TrustBundle::add(&node.config.trust.file, &peer)?;
+    // The trust file must still load as a whole.
+    NodeConfig::load(config)?;
+    Ok(format!(
+        "{} {} ({}) at {}\n  CA fingerprint           {}\n  signing key {:<12} {}\nConfirm both fingerprints with {} by phone or in person before exchanging data.\nRestart the node to use the new trust file.\n",
+        if replaced { "Replaced peer" } else { "Added peer" },
+        peer.country,
+        peer.country.name(),
+        peer.address,
+        fingerprint_text(&peer.ca_info.fingerprint),
+        peer.signing_key.name(),
+        fingerprint_text(&peer.signing_key.fingerprint()),
+        peer.country,
+    ))
+}
+
+fn hex_of(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// `puente trust …`
+pub fn trust_command(command: &TrustCommand) -> Result<()> {
+    match command {
+        TrustCommand::Export { config, out } => {
+            let text = export_bundle(config)?;
+            match out {
+                Some(path) => {
+                    files::write_public(path, &text)?;
+                    eprintln!(
+                        "Wrote {}. Hand it to your peers; it holds no secret.",
+                        path.display()
+                    );
+                }
+                None => {
+                    std::io::stdout().write_all(text.as_bytes())?;
+                }
+            }
+        }
+        TrustCommand::Add {
+            config,
+            file,
+            expect_fingerprint,
+        } => print!("{}", add_peer(config, file, expect_fingerprint.as_deref())?),
+        TrustCommand::List { config } => {
+            let node = NodeConfig::load(config)?;
+            if node.trust.peers.is_empty() {
+                println!(
+                    "No peers trusted yet. Add one with `puente trust add --config {} FILE`.",
+                    config.display()
+                );
+            }
+            for p in &node.trust.peers {
+                println!(
+                    "{} ({}) at {}\n  CA fingerprint  {}\n  CA valid until  {}\n  signing key     {} {}\n  CRL             {}",
+                    p.country,
+                    p.country.name(),
+                    p.address,
+                    fingerprint_text(&p.ca_info.fingerprint),
+                    date(p.ca_info.not_after),
+                    p.signing_key.name(),
+                    fingerprint_text(&p.signing_key.fingerprint()),
+                    if p.crls.is_empty() { "none".to_string() } else { format!("{} list(s)", p.crls.len()) }
+                );
+            }
+        }
+        TrustCommand::Remove { config, country } => {
+            let node = NodeConfig::load(config)?;
+            let country = CountryCode::parse(country)?;
+            if TrustBundle::remove(&node.config.trust.file, country)? {
+                println!(
+                    "{country} removed from {}. Restart the node to apply.",
+                    node.config.trust.file.display()
+                );
+            } else {
+                bail!("{country} is not in {}", node.config.trust.file.display());
+            }
+        }
+    }
+    Ok(())
+}
