@@ -1,1 +1,305 @@
-//! Test support.
+//! Support for Puente's end-to-end tests: countries set up exactly as `puente init` does
+//! (real CAs, real certificate files, real configs in temp dirs), real nodes on
+//! `127.0.0.1` with ephemeral ports, and mTLS clients presenting any certificate a test
+//! needs, including none.
+//!
+//! ```text
+//! let fed = Federation::new(&["MEX", "GTM"]).await;   // init + swap trust bundles
+//! let mex = fed.start("MEX").await;                    // a TestNode
+//! let ch = fed.channel("MEX", fed.cert("MEX", "operator-officer"), "MEX");
+//! ```
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+#![forbid(unsafe_code)]
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Once};
+use std::time::Duration;
+
+use puente::cli::InitArgs;
+use puente_node::client::{channel_with_config, node_channel};
+use puente_node::refusals::{Refusal, RefusalLog};
+use puente_node::{LoadedNode, Node, NodeConfig, NodeError};
+use puente_pki::files;
+use puente_pki::tls::{self, CountryAnchor, PeerServerVerifier, TlsIdentity};
+use puente_pki::{CountryCa, CountryCode};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::transport::Channel;
+
+/// Installs a test log subscriber once (respects `RUST_LOG`; quiet by default).
+pub fn init_logging() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+            )
+            .with_test_writer()
+            .try_init();
+    });
+}
+
+/// A country set up in a temp dir, with its listener already bound.
+pub struct TestCountry {
+    /// The country.
+    pub code: CountryCode,
+    /// Its directory (`puente init --dir`).
+    pub dir: PathBuf,
+    /// Its config file.
+    pub config: PathBuf,
+    /// Where its node will listen.
+    pub addr: SocketAddr,
+    listener: Option<TcpListener>,
+}
+
+impl TestCountry {
+    /// The country's PKI directory.
+    pub fn pki(&self) -> PathBuf {
+        self.dir.join("pki")
+    }
+
+    /// Its CA.
+    pub fn ca(&self) -> CountryCa {
+        CountryCa::open(&self.pki()).unwrap_or_else(|e| panic!("opening CA of {}: {e}", self.code))
+    }
+
+    /// Its CA as a trust anchor (with its current CRL).
+    pub fn anchor(&self) -> CountryAnchor {
+        let pki = self.pki();
+        CountryAnchor {
+            country: self.code,
+            ca: files::load_certs(&pki.join("ca.pem"))
+                .expect("ca.pem")
+                .remove(0),
+            crls: files::load_crls(&pki.join("crl.pem")).expect("crl.pem"),
+        }
+    }
+
+    /// The TLS identity in `pki/<stem>.pem` / `.key` (e.g. `operator-officer`).
+    pub fn identity(&self, stem: &str) -> TlsIdentity {
+        identity_at(&self.pki(), stem)
+    }
+
+    /// The loaded config.
+    pub fn load(&self) -> LoadedNode {
+        NodeConfig::load(&self.config).unwrap_or_else(|e| panic!("{e}"))
+    }
+}
+
+/// The TLS identity in `<dir>/<stem>.pem` / `.key`.
+pub fn identity_at(dir: &Path, stem: &str) -> TlsIdentity {
+    TlsIdentity {
+        chain: files::load_certs(&dir.join(format!("{stem}.pem")))
+            .unwrap_or_else(|e| panic!("{e}")),
+        key: files::load_private_key(&dir.join(format!("{stem}.key")))
+            .unwrap_or_else(|e| panic!("{e}")),
+    }
+}
+
+/// Several countries that trust each other, in one temp dir.
+pub struct Federation {
+    /// Keeps the files alive.
+    pub temp: tempfile::TempDir,
+    /// The countries by code.
+    pub countries: BTreeMap<String, TestCountry>,
+}
+
+impl Federation {
+    /// Sets up each country with `puente init` and has every pair swap trust bundles.
+    pub async fn new(codes: &[&str]) -> Self {
+        init_logging();
+        let temp = tempfile::tempdir().expect("temp dir");
+        let mut countries = BTreeMap::new();
+        for code in codes {
+            let c = new_country(temp.path(), code).await;
+            countries.insert(code.to_string(), c);
+        }
+        let fed = Self { temp, countries };
+        for a in codes {
+            for b in codes {
+                if a != b {
+                    fed.trust(a, b);
+                }
+            }
+        }
+        fed
+    }
+
+    /// Country `code`.
+    pub fn country(&self, code: &str) -> &TestCountry {
+        self.countries
+            .get(code)
+            .unwrap_or_else(|| panic!("no country {code} in this federation"))
+    }
+
+    /// Mutable access to country `code`.
+    pub fn country_mut(&mut self, code: &str) -> &mut TestCountry {
+        self.countries
+            .get_mut(code)
+            .unwrap_or_else(|| panic!("no country {code} in this federation"))
+    }
+
+    /// Makes `truster` trust `trusted` (export → add), as `puente trust` does.
+    pub fn trust(&self, truster: &str, trusted: &str) {
+        let from = self.country(trusted);
+        let bundle = puente::setup::export_bundle(&from.config).unwrap_or_else(|e| panic!("{e:#}"));
+        let path = self
+            .temp
+            .path()
+            .join(format!("{trusted}-for-{truster}.bundle"));
+        files::write_public(&path, &bundle).expect("write bundle");
+        puente::setup::add_peer(&self.country(truster).config, &path, None)
+            .unwrap_or_else(|e| panic!("{e:#}"));
+    }
+
+    /// Starts country `code`'s node on its bound listener.
+    pub async fn start(&mut self, code: &str) -> TestNode {
+        let country = self.country_mut(code);
+        let listener = match country.listener.take() {
+            Some(l) => l,
+            None => TcpListener::bind(country.addr)
+                .await
+                .expect("rebind node address"),
+        };
+        TestNode::start(country.load(), listener)
+    }
+
+    /// A client channel to `to`'s node, presenting `identity`, expecting a node of `to`.
+    pub fn channel(&self, to: &str, identity: &TlsIdentity) -> Channel {
+        let c = self.country(to);
+        node_channel(
+            &c.addr.to_string(),
+            identity,
+            &c.anchor(),
+            Duration::from_secs(5),
+            Some(Duration::from_secs(20)),
+        )
+        .expect("channel")
+        .channel
+    }
+
+    /// A client channel to `to`'s node presenting no client certificate.
+    pub fn channel_without_cert(&self, to: &str) -> Channel {
+        let c = self.country(to);
+        let verifier = PeerServerVerifier::new(&c.anchor()).expect("verifier");
+        let mut cfg = rustls::ClientConfig::builder_with_provider(tls::provider())
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier))
+            .with_no_client_auth();
+        cfg.alpn_protocols = vec![b"h2".to_vec()];
+        channel_with_config(
+            &c.addr.to_string(),
+            Arc::new(cfg),
+            tls::peer_server_name(c.code),
+            Duration::from_secs(5),
+            Some(Duration::from_secs(20)),
+        )
+        .expect("channel")
+        .channel
+    }
+}
+
+async fn new_country(base: &Path, code: &str) -> TestCountry {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let dir = base.join(code);
+    let outcome = puente::setup::init(&InitArgs {
+        country: code.to_string(),
+        dir: dir.clone(),
+        name: None,
+        listen: addr.to_string(),
+        advertise: None,
+        operator: "officer".into(),
+        auditor: "auditor".into(),
+    })
+    .unwrap_or_else(|e| panic!("init {code}: {e:#}"));
+    TestCountry {
+        code: CountryCode::parse(code).expect("code"),
+        dir,
+        config: outcome.config,
+        addr,
+        listener: Some(listener),
+    }
+}
+
+/// A running node.
+pub struct TestNode {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Its recent refusals.
+    pub refusals: Arc<RefusalLog>,
+    /// Its data directory.
+    pub data_dir: PathBuf,
+    shutdown: Option<oneshot::Sender<()>>,
+    handle: Option<JoinHandle<Result<(), NodeError>>>,
+}
+
+impl TestNode {
+    /// Starts a node for `loaded` on `listener`.
+    pub fn start(loaded: LoadedNode, listener: TcpListener) -> Self {
+        let addr = listener.local_addr().expect("addr");
+        let data_dir = loaded.config.node.data_dir.clone();
+        let node = Node::new(loaded).unwrap_or_else(|e| panic!("{e}"));
+        let refusals = node.refusals();
+        let (tx, rx) = oneshot::channel();
+        let handle = tokio::spawn(node.serve(listener, async {
+            let _ = rx.await;
+        }));
+        Self {
+            addr,
+            refusals,
+            data_dir,
+            shutdown: Some(tx),
+            handle: Some(handle),
+        }
+    }
+
+    /// Refusals whose reason contains `needle`.
+    pub fn refusals_matching(&self, needle: &str) -> Vec<Refusal> {
+        self.refusals
+            .snapshot()
+            .into_iter()
+            .filter(|r| r.reason.contains(needle))
+            .collect()
+    }
+
+    /// Waits briefly (the handshake task records asynchronously) for a refusal whose
+    /// reason contains `needle`; panics with every refusal seen if none comes.
+    pub async fn expect_refusal(&self, needle: &str) -> Refusal {
+        for _ in 0..100 {
+            if let Some(r) = self.refusals_matching(needle).pop() {
+                return r;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!(
+            "no refusal mentioning {needle:?}; refusals: {:#?}",
+            self.refusals.snapshot()
+        );
+    }
+
+    /// Signals shutdown and waits for the node to drain and stop.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(h) = self.handle.take() {
+            h.await.expect("node task").expect("node stopped cleanly");
+        }
+    }
+}
+
+impl Drop for TestNode {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}

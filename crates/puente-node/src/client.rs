@@ -45,7 +45,25 @@ pub fn node_channel(
     request_timeout: Option<Duration>,
 ) -> Result<NodeChannel, String> {
     let config = Arc::new(tls::client_config(identity, expected)?);
-    let server_name: ServerName<'static> = tls::peer_server_name(expected.country);
+    channel_with_config(
+        address,
+        config,
+        tls::peer_server_name(expected.country),
+        connect_timeout,
+        request_timeout,
+    )
+}
+
+/// Builds a lazy channel to `address` with any rustls client configuration (its ALPN
+/// must offer `h2`). [`node_channel`] is the normal way; tests use this to present
+/// unusual certificates, or none.
+pub fn channel_with_config(
+    address: &str,
+    config: Arc<rustls::ClientConfig>,
+    server_name: ServerName<'static>,
+    connect_timeout: Duration,
+    request_timeout: Option<Duration>,
+) -> Result<NodeChannel, String> {
     let mut endpoint = Endpoint::from_shared(format!("http://{address}"))
         .map_err(|e| format!("{address:?} is not a usable address: {e}"))?
         .connect_timeout(connect_timeout)
@@ -89,10 +107,10 @@ pub fn node_channel(
 /// Renders an error with its chain of sources, so "transport error" shows its real cause
 /// (a refused certificate, a closed connection, a timeout).
 pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
+    let mut out = describe(e);
     let mut source = e.source();
     while let Some(s) = source {
-        let text = s.to_string();
+        let text = describe(s);
         if !out.contains(&text) {
             out.push_str(": ");
             out.push_str(&text);
@@ -102,17 +120,28 @@ pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     out
 }
 
-/// Renders a tonic status with its transport cause, if any.
+fn describe(e: &(dyn std::error::Error + 'static)) -> String {
+    if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+        return tls::describe_error(tls);
+    }
+    if let Some(io) = e.downcast_ref::<std::io::Error>() {
+        return tls::describe_io_error(io);
+    }
+    e.to_string()
+}
+
+/// Renders a tonic status by its code and its most specific cause (for transport
+/// errors, the refused certificate or the closed connection rather than "transport error").
 pub fn status_text(status: &tonic::Status) -> String {
     use std::error::Error;
-    let mut out = format!("{:?}: {}", status.code(), status.message());
-    if let Some(src) = status.source() {
-        let chain = error_chain(src);
-        if !out.contains(&chain) {
-            out.push_str(" (");
-            out.push_str(&chain);
-            out.push(')');
-        }
+    let mut cause = None;
+    let mut source = status.source();
+    while let Some(s) = source {
+        cause = Some(describe(s));
+        source = s.source();
     }
-    out
+    match cause {
+        Some(c) if !c.is_empty() => format!("{:?}: {c}", status.code()),
+        _ => format!("{:?}: {}", status.code(), status.message()),
+    }
 }

@@ -23,7 +23,6 @@ use tonic::transport::Server;
 use tonic_health::ServingStatus;
 use tracing::{debug, info, warn};
 
-use crate::client::error_chain;
 use crate::config::LoadedNode;
 use crate::error::NodeError;
 use crate::gate::{Gate, Rule};
@@ -223,7 +222,9 @@ async fn accept_loop(
                     debug!(%peer, "TLS handshake completed");
                     let _ = conns.send(Ok(stream)).await;
                 }
-                Ok(Err(e)) => handshake_refused(&refusals, peer, error_chain(&e)),
+                Ok(Err(e)) => {
+                    handshake_refused(&refusals, peer, puente_pki::tls::describe_io_error(&e))
+                }
                 Err(_) => handshake_refused(
                     &refusals,
                     peer,

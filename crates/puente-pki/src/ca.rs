@@ -229,6 +229,22 @@ impl CountryCa {
     /// Issues a leaf certificate for `role`/`name` and writes `<role>-<name>.pem`/`.key`.
     pub fn issue(&self, role: Role, name: &str, options: &IssueOptions) -> Result<Issued> {
         let identity = PeerIdentity::new(self.country, role, name)?;
+        self.issue_identity(&identity, options)
+    }
+
+    /// Issues a certificate carrying `identity`, whatever country it names. Only tests of
+    /// refusals need this (a CA of X signing a claim of Y); nodes never trust a claim
+    /// without verifying it against the claimed country's CA.
+    #[doc(hidden)]
+    pub fn issue_identity(
+        &self,
+        identity: &PeerIdentity,
+        options: &IssueOptions,
+    ) -> Result<Issued> {
+        let identity = identity.clone();
+        let role = identity.role;
+        let name = identity.name.clone();
+        let name = name.as_str();
         let stem = format!("{role}-{name}");
         let cert_path = self.dir.join(format!("{stem}.pem"));
         let key_path = self.dir.join(format!("{stem}.key"));

@@ -51,6 +51,14 @@ pub enum IdentityError {
         /// webpki's reason.
         reason: String,
     },
+    /// A peer server's certificate does not chain to the expected country's CA.
+    #[error("expected a node of {expected}, but the server's certificate does not chain to {expected}'s CA ({reason})")]
+    NotPeerCa {
+        /// The country dialled.
+        expected: CountryCode,
+        /// webpki's reason.
+        reason: String,
+    },
     /// A peer server presented the certificate of someone other than the expected node.
     #[error("expected a node of {expected}, the server presented {found}")]
     WrongPeer {
@@ -281,9 +289,9 @@ impl ServerCertVerifier for PeerServerVerifier {
         .map_err(|e| match webpki_error(e) {
             rustls::Error::InvalidCertificate(
                 CertificateError::UnknownIssuer | CertificateError::BadSignature,
-            ) => refuse(IdentityError::WrongCa {
-                claimed: self.expected,
-                reason: "chain does not lead to the expected peer CA".into(),
+            ) => refuse(IdentityError::NotPeerCa {
+                expected: self.expected,
+                reason: "unknown issuer or bad signature".into(),
             }),
             other => other,
         })?;
@@ -389,4 +397,26 @@ pub fn peer_server_name(country: CountryCode) -> ServerName<'static> {
     // Always a valid DNS name: three lower-case letters and fixed labels.
     ServerName::try_from(name)
         .unwrap_or(ServerName::IpAddress(std::net::Ipv4Addr::LOCALHOST.into()))
+}
+
+/// A readable reason for a TLS failure: Puente's own refusals by their message (rustls
+/// would print them with `Debug`), others as rustls words them.
+pub fn describe_error(e: &rustls::Error) -> String {
+    match e {
+        rustls::Error::InvalidCertificate(CertificateError::Other(OtherError(inner))) => {
+            format!("certificate refused: {inner}")
+        }
+        other => other.to_string(),
+    }
+}
+
+/// [`describe_error`] for the `io::Error` a tokio-rustls handshake returns.
+pub fn describe_io_error(e: &std::io::Error) -> String {
+    match e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    {
+        Some(tls) => describe_error(tls),
+        None => e.to_string(),
+    }
 }

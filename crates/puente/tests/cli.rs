@@ -1,0 +1,329 @@
+//! The `puente` binary as an administrator uses it: exit codes, messages that name the
+//! problem, files with the right modes, and a demo that runs end to end.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn puente(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_puente"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run puente")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+#[test]
+fn icao_only_and_malformed_country_codes_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    for (code, needle) in [
+        ("XXA", "ICAO"),
+        ("D", "ICAO"),
+        ("mex", "MEX"),
+        ("ZZZ", "ISO 3166-1"),
+    ] {
+        let out = puente(&[
+            "pki",
+            "init",
+            "--country",
+            code,
+            "--dir",
+            p(&dir.path().join(code)),
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{code}: {}", text(&out));
+        assert!(text(&out).contains(needle), "{code}: {}", text(&out));
+        assert!(!dir.path().join(code).join("ca.key").exists());
+    }
+}
+
+#[test]
+fn init_creates_a_node_whose_config_checks_and_keys_are_private() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = dir.path().join("mex");
+    let out = puente(&[
+        "init",
+        "--country",
+        "MEX",
+        "--dir",
+        p(&node),
+        "--listen",
+        "127.0.0.1:7411",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("Next steps"), "{}", text(&out));
+    let config = node.join("puente.toml");
+    let check = puente(&["node", "check", "--config", p(&config)]);
+    assert!(check.status.success(), "{}", text(&check));
+    assert!(
+        text(&check).contains("urn:puente:MEX:node:mex-1"),
+        "{}",
+        text(&check)
+    );
+
+    #[cfg(unix)]
+    for key in [
+        "ca.key",
+        "signing.key",
+        "node-mex-1.key",
+        "operator-officer.key",
+        "auditor-auditor.key",
+    ] {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(node.join("pki").join(key))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{key}");
+    }
+    // No private key material is ever printed.
+    assert!(!text(&out).contains("PRIVATE KEY"));
+
+    // Running init again over it is refused and changes nothing.
+    let before = std::fs::read(&config).unwrap();
+    let again = puente(&["init", "--country", "MEX", "--dir", p(&node)]);
+    assert!(!again.status.success());
+    assert!(text(&again).contains("already exists"), "{}", text(&again));
+    assert_eq!(std::fs::read(&config).unwrap(), before);
+
+    // pki show says who a certificate is and until when.
+    let show = puente(&["pki", "show", p(&node.join("pki/operator-officer.pem"))]);
+    assert!(show.status.success(), "{}", text(&show));
+    let s = text(&show);
+    assert!(
+        s.contains("operator officer of MEX") && s.contains("valid until"),
+        "{s}"
+    );
+}
+
+#[test]
+fn issue_revoke_and_crl() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = dir.path().join("certs/GTM");
+    assert!(
+        puente(&["pki", "init", "--country", "GTM", "--dir", p(&pki)])
+            .status
+            .success()
+    );
+    let out = puente(&[
+        "pki",
+        "issue",
+        "--dir",
+        p(&pki),
+        "--role",
+        "operator",
+        "--name",
+        "ana.lopez",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let bad_role = puente(&[
+        "pki",
+        "issue",
+        "--dir",
+        p(&pki),
+        "--role",
+        "admin",
+        "--name",
+        "x",
+    ]);
+    assert_eq!(bad_role.status.code(), Some(2), "{}", text(&bad_role));
+    assert!(text(&bad_role).contains("admin"));
+    let crl_before = std::fs::read(pki.join("crl.pem")).unwrap();
+    let out = puente(&[
+        "pki",
+        "revoke",
+        "--dir",
+        p(&pki),
+        "--cert",
+        p(&pki.join("operator-ana.lopez.pem")),
+        "--reason",
+        "key_compromise",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("urn:puente:GTM:operator:ana.lopez"));
+    assert_ne!(std::fs::read(pki.join("crl.pem")).unwrap(), crl_before);
+    let unknown = puente(&["pki", "revoke", "--dir", p(&pki), "--serial", "0abc"]);
+    assert!(!unknown.status.success());
+    assert!(text(&unknown).contains("0abc"), "{}", text(&unknown));
+}
+
+#[test]
+fn trust_add_checks_fingerprints_and_refuses_own_bundle() {
+    let dir = tempfile::tempdir().unwrap();
+    let mex = dir.path().join("MEX");
+    let gtm = dir.path().join("GTM");
+    assert!(puente(&[
+        "init",
+        "--country",
+        "MEX",
+        "--dir",
+        p(&mex),
+        "--listen",
+        "127.0.0.1:7421"
+    ])
+    .status
+    .success());
+    assert!(puente(&[
+        "init",
+        "--country",
+        "GTM",
+        "--dir",
+        p(&gtm),
+        "--listen",
+        "127.0.0.1:7422"
+    ])
+    .status
+    .success());
+    let bundle = dir.path().join("GTM.bundle");
+    let out = puente(&[
+        "trust",
+        "export",
+        "--config",
+        p(&gtm.join("puente.toml")),
+        "--out",
+        p(&bundle),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let exported = std::fs::read_to_string(&bundle).unwrap();
+    assert!(!exported.contains("PRIVATE"), "a bundle holds no secret");
+
+    let trust_before = std::fs::read(mex.join("trust.toml")).unwrap();
+    let wrong = puente(&[
+        "trust",
+        "add",
+        "--config",
+        p(&mex.join("puente.toml")),
+        p(&bundle),
+        "--expect-fingerprint",
+        "00112233",
+    ]);
+    assert!(!wrong.status.success());
+    assert!(text(&wrong).contains("do not trust"), "{}", text(&wrong));
+    assert_eq!(
+        std::fs::read(mex.join("trust.toml")).unwrap(),
+        trust_before,
+        "nothing changed"
+    );
+
+    let ok = puente(&[
+        "trust",
+        "add",
+        "--config",
+        p(&mex.join("puente.toml")),
+        p(&bundle),
+    ]);
+    assert!(ok.status.success(), "{}", text(&ok));
+    assert!(text(&ok).contains("CA fingerprint"), "{}", text(&ok));
+    let list = puente(&["trust", "list", "--config", p(&mex.join("puente.toml"))]);
+    assert!(
+        text(&list).contains("GTM (Guatemala) at 127.0.0.1:7422"),
+        "{}",
+        text(&list)
+    );
+
+    // A country's own bundle is not a peer.
+    let own = dir.path().join("MEX.bundle");
+    assert!(puente(&[
+        "trust",
+        "export",
+        "--config",
+        p(&mex.join("puente.toml")),
+        "--out",
+        p(&own)
+    ])
+    .status
+    .success());
+    let selfadd = puente(&[
+        "trust",
+        "add",
+        "--config",
+        p(&mex.join("puente.toml")),
+        p(&own),
+    ]);
+    assert!(!selfadd.status.success());
+    assert!(text(&selfadd).contains("own country"), "{}", text(&selfadd));
+
+    // A tampered bundle is refused with the field named.
+    let tampered = dir.path().join("tampered.bundle");
+    std::fs::write(
+        &tampered,
+        exported.replace("country = \"GTM\"", "country = \"CRI\""),
+    )
+    .unwrap();
+    let t = puente(&[
+        "trust",
+        "add",
+        "--config",
+        p(&mex.join("puente.toml")),
+        p(&tampered),
+    ]);
+    assert!(!t.status.success());
+    assert!(
+        text(&t).contains("ca_certificate") && text(&t).contains("not of CRI"),
+        "{}",
+        text(&t)
+    );
+}
+
+#[test]
+fn demo_runs_a_federation_and_keeps_it_with_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let keep = dir.path().join("fed");
+    let out = puente(&["demo", "--dir", p(&keep)]);
+    assert!(out.status.success(), "{}", text(&out));
+    let t = text(&out);
+    assert!(t.contains("Summary: 3 nodes"), "{t}");
+    for c in ["MEX", "GTM", "CRI"] {
+        assert!(keep.join(c).join("puente.toml").exists());
+    }
+    // The kept federation's configs still check.
+    let check = puente(&[
+        "node",
+        "check",
+        "--config",
+        p(&keep.join("GTM/puente.toml")),
+    ]);
+    assert!(check.status.success(), "{}", text(&check));
+    assert!(text(&check).contains("peers        2"), "{}", text(&check));
+    // A non-empty --dir is refused.
+    let again = puente(&["demo", "--dir", p(&keep)]);
+    assert!(!again.status.success());
+    assert!(text(&again).contains("not empty"), "{}", text(&again));
+}
+
+#[test]
+fn peers_reports_an_unreachable_own_node_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let mex = dir.path().join("MEX");
+    // Port 9 (discard) on loopback: nothing listens.
+    assert!(puente(&[
+        "init",
+        "--country",
+        "MEX",
+        "--dir",
+        p(&mex),
+        "--listen",
+        "127.0.0.1:9"
+    ])
+    .status
+    .success());
+    let out = puente(&["peers", "--config", p(&mex.join("puente.toml"))]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("mex-1") && text(&out).contains("127.0.0.1:9"),
+        "{}",
+        text(&out)
+    );
+}
