@@ -327,3 +327,77 @@ fn peers_reports_an_unreachable_own_node_clearly() {
         text(&out)
     );
 }
+
+#[test]
+fn node_run_drains_and_exits_cleanly_on_sigterm() {
+    use std::io::Read;
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    let mex = dir.path().join("MEX");
+    // Find a free port, then give it to the node.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    assert!(puente(&[
+        "init",
+        "--country",
+        "MEX",
+        "--dir",
+        p(&mex),
+        "--listen",
+        &addr
+    ])
+    .status
+    .success());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_puente"))
+        .args(["node", "run", "--config", p(&mex.join("puente.toml"))])
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while std::net::TcpStream::connect(&addr).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "node did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The officer's view works against the running binary.
+    let peers = puente(&["peers", "--config", p(&mex.join("puente.toml"))]);
+    assert!(peers.status.success(), "{}", text(&peers));
+    assert!(
+        text(&peers).contains("MEX node mex-1: 0 peer(s)"),
+        "{}",
+        text(&peers)
+    );
+
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "node did not exit after SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut log = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    assert!(status.success(), "exit {status:?}: {log}");
+    assert!(
+        log.contains("SIGTERM received") && log.contains("node stopped"),
+        "{log}"
+    );
+}
