@@ -19,8 +19,10 @@ use std::sync::{Arc, Once};
 use std::time::Duration;
 
 use puente::cli::InitArgs;
+use puente_node::agreements::Agreements;
 use puente_node::client::{channel_with_config, node_channel};
 use puente_node::refusals::{Refusal, RefusalLog};
+use puente_node::services::Clock;
 use puente_node::{LoadedNode, Node, NodeConfig, NodeError};
 use puente_pki::files;
 use puente_pki::tls::{self, CountryAnchor, PeerServerVerifier, TlsIdentity};
@@ -159,6 +161,12 @@ impl Federation {
 
     /// Starts country `code`'s node on its bound listener.
     pub async fn start(&mut self, code: &str) -> TestNode {
+        self.start_with_clock(code, puente_node::services::system_clock())
+            .await
+    }
+
+    /// Starts country `code`'s node with a given clock.
+    pub async fn start_with_clock(&mut self, code: &str, clock: Clock) -> TestNode {
         let country = self.country_mut(code);
         let listener = match country.listener.take() {
             Some(l) => l,
@@ -166,7 +174,29 @@ impl Federation {
                 .await
                 .expect("rebind node address"),
         };
-        TestNode::start(country.load(), listener)
+        TestNode::start(country.load(), listener, clock)
+    }
+
+    /// Has both parties sign `text` (an agreement between `a` and `b`) and drops it into
+    /// both agreements directories as `file_name`. Returns the signed text.
+    pub fn agree(&self, a: &str, b: &str, file_name: &str, text: &str) -> String {
+        let draft = self.temp.path().join(format!("draft-{file_name}"));
+        std::fs::write(&draft, text).expect("write draft");
+        for party in [a, b] {
+            puente::agreement::sign_file(&self.country(party).load(), &draft)
+                .unwrap_or_else(|e| panic!("{party} signing: {e:#}"));
+        }
+        let signed = std::fs::read_to_string(&draft).expect("read signed");
+        for party in [a, b] {
+            self.put_agreement(party, file_name, &signed);
+        }
+        signed
+    }
+
+    /// Writes `text` as `file_name` into `code`'s agreements directory.
+    pub fn put_agreement(&self, code: &str, file_name: &str, text: &str) {
+        let dir = self.country(code).dir.join("agreements");
+        std::fs::write(dir.join(file_name), text).expect("write agreement");
     }
 
     /// A client channel to `to`'s node, presenting `identity`, expecting a node of `to`.
@@ -235,6 +265,8 @@ pub struct TestNode {
     pub addr: SocketAddr,
     /// Its recent refusals.
     pub refusals: Arc<RefusalLog>,
+    /// Its agreements (reload them as SIGHUP would).
+    pub agreements: Arc<Agreements>,
     /// Its data directory.
     pub data_dir: PathBuf,
     shutdown: Option<oneshot::Sender<()>>,
@@ -243,11 +275,12 @@ pub struct TestNode {
 
 impl TestNode {
     /// Starts a node for `loaded` on `listener`.
-    pub fn start(loaded: LoadedNode, listener: TcpListener) -> Self {
+    pub fn start(loaded: LoadedNode, listener: TcpListener, clock: Clock) -> Self {
         let addr = listener.local_addr().expect("addr");
         let data_dir = loaded.config.node.data_dir.clone();
-        let node = Node::new(loaded).unwrap_or_else(|e| panic!("{e}"));
+        let node = Node::with_clock(loaded, clock).unwrap_or_else(|e| panic!("{e}"));
         let refusals = node.refusals();
+        let agreements = node.agreements();
         let (tx, rx) = oneshot::channel();
         let handle = tokio::spawn(node.serve(listener, async {
             let _ = rx.await;
@@ -255,6 +288,7 @@ impl TestNode {
         Self {
             addr,
             refusals,
+            agreements,
             data_dir,
             shutdown: Some(tx),
             handle: Some(handle),
@@ -302,4 +336,72 @@ impl Drop for TestNode {
             let _ = tx.send(());
         }
     }
+}
+
+/// A clock tests move by hand.
+#[derive(Clone)]
+pub struct ManualClock(Arc<std::sync::Mutex<time::OffsetDateTime>>);
+
+impl ManualClock {
+    /// A clock showing `t`.
+    pub fn at(t: time::OffsetDateTime) -> Self {
+        Self(Arc::new(std::sync::Mutex::new(t)))
+    }
+
+    /// Sets the time.
+    pub fn set(&self, t: time::OffsetDateTime) {
+        if let Ok(mut g) = self.0.lock() {
+            *g = t;
+        }
+    }
+
+    /// The node clock reading this one.
+    pub fn clock(&self) -> Clock {
+        let inner = self.0.clone();
+        Arc::new(move || {
+            inner
+                .lock()
+                .map(|g| *g)
+                .unwrap_or_else(|_| time::OffsetDateTime::now_utc())
+        })
+    }
+}
+
+/// An agreement text between `provider`/`receiver` builders for tests.
+pub fn agreement_text(
+    id: &str,
+    parties: [&str; 2],
+    from: &str,
+    until: &str,
+    grants: &[String],
+) -> String {
+    format!(
+        "format = \"puente-agreement/1\"\nid = \"{id}\"\nparties = [\"{}\", \"{}\"]\nvalid_from = \"{from}\"\nvalid_until = \"{until}\"\n{}",
+        parties[0],
+        parties[1],
+        grants.join("")
+    )
+}
+
+/// One `[[grant]]` block; `extra` holds more `key = value` lines (quotas, modes, …).
+pub fn grant(
+    provider: &str,
+    receiver: &str,
+    services: &[&str],
+    purposes: &[&str],
+    fields: &[&str],
+    extra: &str,
+) -> String {
+    let list = |v: &[&str]| {
+        v.iter()
+            .map(|s| format!("\"{s}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    format!(
+        "\n[[grant]]\nprovider = \"{provider}\"\nreceiver = \"{receiver}\"\nservices = [{}]\npurposes = [{}]\nfields = [{}]\nlegal_basis = \"test basis\"\nretention_days = 30\n{extra}\n",
+        list(services),
+        list(purposes),
+        list(fields)
+    )
 }

@@ -30,6 +30,9 @@ pub struct NodeConfig {
     pub signing: SigningSection,
     /// The peers it trusts.
     pub trust: TrustSection,
+    /// Where signed agreements live.
+    #[serde(default)]
+    pub agreements: AgreementsSection,
     /// Credentials the CLI uses to talk to this node.
     #[serde(default)]
     pub client: ClientSection,
@@ -86,6 +89,22 @@ pub struct TrustSection {
     pub file: PathBuf,
 }
 
+/// `[agreements]`
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgreementsSection {
+    /// Directory of signed agreement files (`*.toml`), reloaded when it changes.
+    pub dir: PathBuf,
+}
+
+impl Default for AgreementsSection {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::from("agreements"),
+        }
+    }
+}
+
 /// `[client]`: what the CLI presents to its own node.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -116,6 +135,8 @@ pub struct ServerSection {
     pub max_pending_handshakes: usize,
     /// Seconds a peer call may take before it is abandoned.
     pub peer_timeout_secs: u64,
+    /// Seconds between checks of the agreements directory for changes.
+    pub reload_interval_secs: u64,
 }
 
 impl Default for ServerSection {
@@ -125,6 +146,7 @@ impl Default for ServerSection {
             drain_grace_secs: 10,
             max_pending_handshakes: 256,
             peer_timeout_secs: 10,
+            reload_interval_secs: 5,
         }
     }
 }
@@ -213,6 +235,7 @@ impl NodeConfig {
         }
         abs(&mut self.signing.key);
         abs(&mut self.trust.file);
+        abs(&mut self.agreements.dir);
         for p in [
             &mut self.client.operator_cert,
             &mut self.client.operator_key,
@@ -267,6 +290,15 @@ impl NodeConfig {
         }
         if self.server.max_pending_handshakes == 0 {
             problem("server.max_pending_handshakes", "must be at least 1".into());
+        }
+        if self.server.reload_interval_secs == 0 {
+            problem("server.reload_interval_secs", "must be at least 1".into());
+        }
+        if !self.agreements.dir.is_dir() {
+            problem(
+                "agreements.dir",
+                format!("{} is not a directory", self.agreements.dir.display()),
+            );
         }
         if self.server.peer_timeout_secs == 0 {
             problem("server.peer_timeout_secs", "must be at least 1".into());

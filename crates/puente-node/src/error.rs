@@ -60,6 +60,9 @@ pub enum NodeError {
     /// The gRPC server failed.
     #[error("gRPC server: {0}")]
     Serve(#[from] tonic::transport::Error),
+    /// The store could not be opened or used.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
     /// Binding or accepting on the listener failed.
     #[error("listener {address}: {source}")]
     Listen {

@@ -11,6 +11,9 @@
 //! - [`server`]: [`Node`] / [`run`]: TLS accept loop, services, health, reflection, drain.
 //! - [`gate`]: the role gate interceptor and [`gate::caller`].
 //! - [`services`]: `Exchange`, `Local`, `Audit` handlers.
+//! - [`agreements`]: loading, verifying and reloading signed agreements.
+//! - [`policy`]: applying agreements to every `Exchange` call; quotas.
+//! - [`store`]: the sled store and quota counters.
 //! - [`peers`]: pooled channels to peers and reachability probes.
 //! - [`client`]: mTLS channels to a node (used by peers and by the CLI).
 //! - [`refusals`]: recent refusals, beside their log lines.
@@ -18,14 +21,17 @@
 
 #![forbid(unsafe_code)]
 
+pub mod agreements;
 pub mod client;
 pub mod config;
 pub mod error;
 pub mod gate;
 pub mod peers;
+pub mod policy;
 pub mod refusals;
 pub mod server;
 pub mod services;
+pub mod store;
 
 pub use config::{LoadedNode, NodeConfig};
 pub use error::{ConfigError, NodeError};

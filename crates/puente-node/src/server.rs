@@ -23,14 +23,17 @@ use tonic::transport::Server;
 use tonic_health::ServingStatus;
 use tracing::{debug, info, warn};
 
+use crate::agreements::Agreements;
 use crate::config::LoadedNode;
 use crate::error::NodeError;
 use crate::gate::{Gate, Rule};
 use crate::peers::PeerPool;
 use crate::refusals::{Refusal, RefusalLog, RefusalStage};
 use crate::services::{
-    audit::AuditService, exchange::ExchangeService, local::LocalService, NodeState,
+    audit::AuditService, exchange::ExchangeService, local::LocalService, system_clock, Clock,
+    NodeState,
 };
+use crate::store::Store;
 
 /// Full gRPC names of the services, as health checks name them.
 pub const SERVICE_NAMES: [&str; 3] = ["puente.v1.Exchange", "puente.v1.Local", "puente.v1.Audit"];
@@ -43,19 +46,40 @@ pub struct Node {
 }
 
 impl Node {
-    /// Builds the TLS configuration and peer links of a loaded configuration.
+    /// Builds the TLS configuration, peer links, store and agreements of a loaded
+    /// configuration, on the system clock.
     pub fn new(node: LoadedNode) -> Result<Self, NodeError> {
+        Self::with_clock(node, system_clock())
+    }
+
+    /// [`Node::new`] with a given clock (tests drive time with it).
+    pub fn with_clock(node: LoadedNode, clock: Clock) -> Result<Self, NodeError> {
         let tls =
             puente_pki::tls::server_config(&node.tls, &node.anchors()).map_err(NodeError::Tls)?;
         let peers = PeerPool::new(&node).map_err(NodeError::Tls)?;
+        let store = Store::open(&node.config.node.data_dir)?;
+        let agreements = Arc::new(Agreements::new(
+            node.config.agreements.dir.clone(),
+            node.country(),
+            node.signing.verifying_key(),
+            node.trust.clone(),
+        ));
         Ok(Self {
             state: Arc::new(NodeState {
                 node,
                 peers,
                 refusals: Arc::new(RefusalLog::default()),
+                store,
+                agreements,
+                clock,
             }),
             tls: Arc::new(ArcSwap::from_pointee(tls)),
         })
+    }
+
+    /// The node's agreements, to reload them (SIGHUP) from outside.
+    pub fn agreements(&self) -> Arc<Agreements> {
+        self.state.agreements.clone()
     }
 
     /// The node's record of recent refusals.
@@ -123,6 +147,12 @@ impl Node {
             state.node.config.server.max_pending_handshakes,
         ));
 
+        let watcher = tokio::spawn(watch_agreements(
+            state.agreements.clone(),
+            Duration::from_secs(state.node.config.server.reload_interval_secs),
+            stop_rx.clone(),
+        ));
+
         info!(
             country = %own,
             node = %state.node.identity.name,
@@ -168,6 +198,10 @@ impl Node {
             }
         };
         accept.abort();
+        watcher.abort();
+        if let Err(e) = state.store.flush().await {
+            warn!("final flush of the store failed: {e}");
+        }
         info!(country = %own, "node stopped");
         result
     }
@@ -180,6 +214,27 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), NodeError> {
     Node::new(node)?.serve(listener, shutdown).await
+}
+
+async fn watch_agreements(
+    agreements: Arc<Agreements>,
+    every: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        let stopping = tokio::select! {
+            _ = stop.wait_for(|s| *s) => true,
+            _ = tick.tick() => false,
+        };
+        if stopping {
+            break;
+        }
+        let a = agreements.clone();
+        let _ = tokio::task::spawn_blocking(move || a.reload_if_changed()).await;
+    }
 }
 
 async fn accept_loop(

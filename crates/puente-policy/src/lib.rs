@@ -10,7 +10,7 @@
 //! - [`agreement`]: the TOML document, validation, signatures, plain-words rendering.
 //! - [`evaluate`](mod@evaluate): default-deny evaluation to a [`Permit`] or a [`Refusal`] naming its [`Rule`].
 //! - [`protection`]: non-refoulement, overriding every agreement.
-//! - [`error`]: [`AgreementError`].
+//! - [`error`](mod@error): [`AgreementError`].
 
 #![forbid(unsafe_code)]
 

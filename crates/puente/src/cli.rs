@@ -60,6 +60,15 @@ pub enum Command {
     },
     /// Ask your own node for its peers and whether each is reachable over mTLS now.
     Peers(ConfigArg),
+    /// Draft, sign, verify and show bilateral agreements.
+    Agreement {
+        /// What to do with an agreement file.
+        #[command(subcommand)]
+        command: AgreementCommand,
+    },
+    /// Ask your own node which agreements it enforces, which it refused and why, and the
+    /// quotas used today.
+    Agreements(ConfigArg),
     /// Start a three-country federation (MEX, GTM, CRI) on 127.0.0.1 and show it working.
     Demo(DemoArgs),
 }
@@ -195,6 +204,51 @@ pub enum TrustCommand {
         config: PathBuf,
         /// The peer's country code.
         country: String,
+    },
+}
+
+/// `puente agreement …`
+#[derive(Debug, Subcommand)]
+pub enum AgreementCommand {
+    /// Write a commented agreement template for two countries to edit and sign.
+    Draft {
+        /// The two parties, e.g. MEX,GTM.
+        #[arg(long, value_delimiter = ',', required = true)]
+        parties: Vec<String>,
+        /// Output file (refuses to overwrite).
+        #[arg(long)]
+        out: PathBuf,
+        /// Agreement id (default: A-B-YEAR-01).
+        #[arg(long)]
+        id: Option<String>,
+        /// First day it applies, YYYY-MM-DD (default: today, UTC).
+        #[arg(long)]
+        valid_from: Option<String>,
+        /// Last day it applies, YYYY-MM-DD (default: one year after valid_from, less a day).
+        #[arg(long)]
+        valid_until: Option<String>,
+    },
+    /// Add this country's signature (the key in its config's [signing]) to FILE, in place.
+    Sign {
+        /// The signing country's node configuration.
+        #[arg(long, short = 'c')]
+        config: PathBuf,
+        /// The agreement file.
+        file: PathBuf,
+    },
+    /// Check both parties' signatures against this node's keys and trust bundle; exits
+    /// non-zero saying why when the agreement would not be enforced.
+    Verify {
+        /// The node configuration whose trust bundle to use.
+        #[arg(long, short = 'c')]
+        config: PathBuf,
+        /// The agreement file.
+        file: PathBuf,
+    },
+    /// Print an agreement in plain words.
+    Show {
+        /// The agreement file.
+        file: PathBuf,
     },
 }
 

@@ -3,7 +3,7 @@
 use anyhow::Result;
 
 use crate::cli::{Cli, Command, NodeCommand};
-use crate::{demo, operate, setup};
+use crate::{agreement, demo, operate, setup};
 
 /// Runs one command.
 pub fn run(cli: Cli) -> Result<()> {
@@ -25,6 +25,8 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Peers(c) => operate::peers(&c.config),
+        Command::Agreement { command } => agreement::run(&command),
+        Command::Agreements(c) => agreement::list(&c.config),
         Command::Demo(args) => demo::run(&args),
     }
 }
@@ -47,6 +49,7 @@ pub fn exit_code(e: &anyhow::Error) -> u8 {
     let config_like = e.chain().any(|c| {
         c.downcast_ref::<puente_node::ConfigError>().is_some()
             || c.downcast_ref::<puente_pki::PkiError>().is_some()
+            || c.downcast_ref::<puente_policy::AgreementError>().is_some()
     });
     if config_like {
         2

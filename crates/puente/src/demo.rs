@@ -124,7 +124,34 @@ async fn federation(base: &Path) -> Result<()> {
     }
 
     println!();
-    println!("Step 3. Three nodes start (puente node run), each serving gRPC over mutual TLS.");
+    println!("Step 3. Each pair drafts a bilateral agreement and both parties sign it (puente agreement draft / sign).");
+    let today = time::OffsetDateTime::now_utc().date();
+    for (a, b, text) in demo_agreements(today) {
+        let (ia, ib) = (index_of(a), index_of(b));
+        let file = base.join(format!("{a}-{b}.agreement.toml"));
+        files::write_public(&file, &text)?;
+        for i in [ia, ib] {
+            let node = NodeConfig::load(&configs[i])?;
+            crate::agreement::sign_file(&node, &file)
+                .with_context(|| format!("{} signing {a}-{b}", COUNTRIES[i]))?;
+        }
+        let signed = files::read_text(&file)?;
+        for i in [ia, ib] {
+            let node = NodeConfig::load(&configs[i])?;
+            crate::agreement::verify_file(&node, &file)?;
+            files::write_public(
+                &node.config.agreements.dir.join(format!("{a}-{b}.toml")),
+                &signed,
+            )?;
+        }
+        let agreement = puente_policy::Agreement::parse(&signed, "demo")?;
+        for line in agreement.describe().lines() {
+            println!("  {line}");
+        }
+    }
+
+    println!();
+    println!("Step 4. Three nodes start (puente node run), each serving gRPC over mutual TLS.");
     let mut stops = Vec::new();
     let mut handles = Vec::new();
     let mut loaded = Vec::new();
@@ -148,7 +175,7 @@ async fn federation(base: &Path) -> Result<()> {
     }
 
     println!();
-    println!("Step 4. An officer of each country asks its own node for its peers (puente peers); the node dials each peer over mTLS.");
+    println!("Step 5. An officer of each country asks its own node for its peers (puente peers); the node dials each peer over mTLS.");
     let mut failures = Vec::new();
     for node in &loaded {
         let response = operate::list_peers(node)
@@ -179,7 +206,57 @@ async fn federation(base: &Path) -> Result<()> {
     }
 
     println!();
-    println!("Step 5. The nodes shut down gracefully (drain in-flight calls, then stop).");
+    println!("Step 6. The agreements each node enforces (puente agreements), as MEX's officer sees them:");
+    let listed = crate::agreement::fetch(&loaded[0]).await?;
+    for line in crate::agreement::render(&listed).lines() {
+        println!("  {line}");
+    }
+    let in_force = listed
+        .agreements
+        .iter()
+        .filter(|a| a.state == puente_proto::v1::AgreementState::InForce as i32)
+        .count();
+    if in_force != 2 {
+        failures.push(format!("MEX enforces {in_force} agreements, expected 2"));
+    }
+
+    println!();
+    println!("Step 7. Requests between nodes are evaluated against the agreements before any data is touched:");
+    let permitted = exchange_probe(
+        &loaded[1],
+        &loaded[0],
+        puente_proto::v1::Purpose::Identification,
+    )
+    .await;
+    println!(
+        "  GTM asks MEX for an identity query (purpose identification): {}",
+        verdict(&permitted)
+    );
+    if permitted
+        .as_ref()
+        .is_err_and(|s| s.code() == tonic::Code::PermissionDenied)
+    {
+        failures.push(format!(
+            "GTM → MEX identity query was refused: {}",
+            verdict(&permitted)
+        ));
+    }
+    let refused = exchange_probe(
+        &loaded[2],
+        &loaded[1],
+        puente_proto::v1::Purpose::Identification,
+    )
+    .await;
+    println!("  CRI asks GTM for an identity query (their agreement covers only statistics and alerts): {}", verdict(&refused));
+    if !refused
+        .as_ref()
+        .is_err_and(|s| s.code() == tonic::Code::PermissionDenied)
+    {
+        failures.push("CRI → GTM identity query was not refused".into());
+    }
+
+    println!();
+    println!("Step 8. The nodes shut down gracefully (drain in-flight calls, then stop).");
     for tx in stops {
         let _ = tx.send(());
     }
@@ -202,4 +279,103 @@ async fn federation(base: &Path) -> Result<()> {
             failures.join("\n  ")
         )
     }
+}
+
+fn index_of(country: &str) -> usize {
+    COUNTRIES.iter().position(|c| *c == country).unwrap_or(0)
+}
+
+fn verdict(r: &Result<(), tonic::Status>) -> String {
+    match r {
+        Ok(()) => "answered".into(),
+        Err(s) if s.code() == tonic::Code::Unimplemented => "PERMITTED by the agreement".into(),
+        Err(s) if s.code() == tonic::Code::PermissionDenied => format!("REFUSED — {}", s.message()),
+        Err(s) => format!("failed: {}", puente_node::client::status_text(s)),
+    }
+}
+
+/// One `Exchange.QueryIdentity` from `from`'s node to `to`'s node, as the node would send it.
+async fn exchange_probe(
+    from: &puente_node::LoadedNode,
+    to: &puente_node::LoadedNode,
+    purpose: puente_proto::v1::Purpose,
+) -> Result<(), tonic::Status> {
+    use puente_proto::v1::{
+        identity_query::Terms, DocumentTerms, DocumentType, IdentityQuery, QueryIdentityRequest,
+        RequestContext,
+    };
+    let channel = puente_node::client::node_channel(
+        &to.advertise,
+        &from.tls,
+        &to.own_anchor,
+        std::time::Duration::from_secs(5),
+        Some(std::time::Duration::from_secs(20)),
+    )
+    .map_err(tonic::Status::unavailable)?;
+    puente_proto::v1::exchange_client::ExchangeClient::new(channel.channel)
+        .query_identity(QueryIdentityRequest {
+            context: Some(RequestContext {
+                purpose: purpose as i32,
+                case_reference: "DEMO-1".into(),
+                operator_id: "officer".into(),
+                request_id: String::new(),
+            }),
+            query: Some(IdentityQuery {
+                terms: Some(Terms::Document(DocumentTerms {
+                    document_number: "P1234567".into(),
+                    issuing_state: "BGD".into(),
+                    document_type: DocumentType::Passport as i32,
+                })),
+            }),
+            max_matches: 0,
+        })
+        .await
+        .map(|_| ())
+}
+
+/// The demo federation's agreements, each with different grants.
+fn demo_agreements(today: time::Date) -> Vec<(&'static str, &'static str, String)> {
+    let from = today - time::Duration::days(30);
+    let until = today + time::Duration::days(365);
+    let head = |id: &str, a: &str, b: &str, title: &str| {
+        format!("# {title}\nformat = \"puente-agreement/1\"\nid = \"{id}\"\ntitle = \"{title}\"\nparties = [\"{a}\", \"{b}\"]\nvalid_from = \"{from}\"\nvalid_until = \"{until}\"\n")
+    };
+    let full_fields = r#"["given_names", "surnames", "date_of_birth", "sex", "nationality", "document_type", "document_number", "issuing_state", "document_expiry", "last_encounter_date", "last_encounter_place", "route"]"#;
+    let identity_and_copies = |p: &str, r: &str| {
+        format!("\n[[grant]]\nprovider = \"{p}\"\nreceiver = \"{r}\"\nservices = [\"identity_query\", \"passport_copy\", \"flow_counts\", \"alerts\"]\npurposes = [\"identification\", \"return\", \"statistics\", \"early_warning\"]\nlegal_basis = \"Regional migration conference, working group on extra-regional migrants: information exchange memorandum, art. 3-5\"\nfields = {full_fields}\nqueries_per_day = 500\ncopies_per_day = 50\nmax_matches = 5\nretention_days = 90\nsmall_cell_threshold = 5\nsecondary_suppression = true\n")
+    };
+    let mex_gtm = format!(
+        "{}{}{}",
+        head(
+            "MEX-GTM-DEMO-01",
+            "MEX",
+            "GTM",
+            "Mexico and Guatemala: identity, passport copies, statistics and alerts"
+        ),
+        identity_and_copies("MEX", "GTM"),
+        identity_and_copies("GTM", "MEX")
+    );
+    let mex_cri = format!(
+        "{}\n[[grant]]\nprovider = \"MEX\"\nreceiver = \"CRI\"\nservices = [\"identity_query\", \"flow_counts\"]\npurposes = [\"identification\", \"protection_referral\", \"statistics\"]\nlegal_basis = \"Bilateral protocol MEX-CRI on migrant identification, art. 2\"\nfields = [\"nationality\"]\nmodes = {{ identity_query = \"hit_no_hit\" }}\nqueries_per_day = 200\nmax_matches = 3\nretention_days = 30\nsmall_cell_threshold = 10\n\n[[grant]]\nprovider = \"CRI\"\nreceiver = \"MEX\"\nservices = [\"identity_query\", \"passport_copy\"]\npurposes = [\"identification\", \"return\"]\nlegal_basis = \"Bilateral protocol MEX-CRI on migrant identification, art. 3\"\nfields = {full_fields}\nqueries_per_day = 200\ncopies_per_day = 20\nretention_days = 60\n",
+        head("MEX-CRI-DEMO-01", "MEX", "CRI", "Mexico and Costa Rica: hit/no-hit towards Costa Rica, full towards Mexico")
+    );
+    let flows = |p: &str, r: &str| {
+        format!("\n[[grant]]\nprovider = \"{p}\"\nreceiver = \"{r}\"\nservices = [\"flow_counts\", \"alerts\"]\npurposes = [\"statistics\", \"early_warning\"]\nlegal_basis = \"Regional statistics commitment of the working group\"\nretention_days = 365\nsmall_cell_threshold = 5\nsecondary_suppression = true\n")
+    };
+    let gtm_cri = format!(
+        "{}{}{}",
+        head(
+            "GTM-CRI-DEMO-01",
+            "GTM",
+            "CRI",
+            "Guatemala and Costa Rica: flow statistics and early warnings only"
+        ),
+        flows("GTM", "CRI"),
+        flows("CRI", "GTM")
+    );
+    vec![
+        ("MEX", "GTM", mex_gtm),
+        ("MEX", "CRI", mex_cri),
+        ("GTM", "CRI", gtm_cri),
+    ]
 }

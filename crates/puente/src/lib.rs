@@ -7,11 +7,13 @@
 //! - [`commands`]: dispatch, error mapping and exit codes.
 //! - [`setup`]: `init`, `pki …`, `trust …`: creating and wiring a country's material.
 //! - [`operate`]: `node run`, `node check`, `peers`: running and talking to a node.
+//! - [`agreement`]: `agreement draft/sign/verify/show`, `agreements`.
 //! - [`demo`]: the three-country federation on one machine.
 //! - [`logging`]: tracing set-up (text or JSON).
 
 #![forbid(unsafe_code)]
 
+pub mod agreement;
 pub mod cli;
 pub mod commands;
 pub mod demo;

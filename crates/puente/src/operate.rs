@@ -27,7 +27,21 @@ pub fn run_node(config: &Path) -> Result<()> {
                 config.display()
             )
         })?;
-        puente_node::run(listener, node, shutdown_signal()).await?;
+        let node = puente_node::Node::new(node)?;
+        let agreements = node.agreements();
+        #[cfg(unix)]
+        tokio::spawn(async move {
+            use tokio::signal::unix::{signal, SignalKind};
+            let Ok(mut hup) = signal(SignalKind::hangup()) else {
+                return;
+            };
+            while hup.recv().await.is_some() {
+                tracing::info!("SIGHUP received: reloading agreements");
+                let a = agreements.clone();
+                let _ = tokio::task::spawn_blocking(move || a.reload()).await;
+            }
+        });
+        node.serve(listener, shutdown_signal()).await?;
         Ok(())
     })
 }

@@ -60,6 +60,7 @@ pub fn init(args: &InitArgs) -> Result<InitOutcome> {
     let operator = ca.issue(Role::Operator, &args.operator, &leaf)?;
     let auditor = ca.issue(Role::Auditor, &args.auditor, &leaf)?;
     files::create_dir(&args.dir.join("data"))?;
+    files::create_dir(&args.dir.join("agreements"))?;
     TrustBundle::create_empty(&args.dir.join("trust.toml"))?;
     let rel = |p: &Path| p.strip_prefix(&args.dir).unwrap_or(p).display().to_string();
     let text = format!(
@@ -98,6 +99,11 @@ key = "{signing}"
 # Peer countries this node trusts (`puente trust add` writes it).
 file = "trust.toml"
 
+[agreements]
+# Signed bilateral agreements (*.toml). The node reloads them when they change, and on
+# SIGHUP. Without an agreement in force, every exchange with a peer is refused.
+dir = "agreements"
+
 [client]
 # What `puente peers/query/fetch` present to this node (an operator of {country}),
 # and what `puente audit` presents (an auditor of {country}).
@@ -115,6 +121,8 @@ drain_grace_secs = 10
 max_pending_handshakes = 256
 # Seconds a call to a peer may take.
 peer_timeout_secs = 10
+# Seconds between checks of the agreements directory for changes.
+reload_interval_secs = 5
 "#,
         country_name = country.name(),
         config = config_path.display(),
@@ -161,7 +169,15 @@ pub fn print_init_next_steps(args: &InitArgs, outcome: &InitOutcome) {
         "  2. Add each peer's bundle, and confirm the fingerprints it prints with them by phone:"
     );
     println!("       puente trust add --config {c} PEER.bundle");
-    println!("  3. Draft and sign a bilateral agreement with each peer (puente agreement …).");
+    println!(
+        "  3. Draft a bilateral agreement with each peer, both sign it, each drops it in {}:",
+        args.dir.join("agreements").display()
+    );
+    println!(
+        "       puente agreement draft --parties {},PEER --out AGREEMENT.toml",
+        args.country
+    );
+    println!("       puente agreement sign --config {c} AGREEMENT.toml");
     println!("  4. Run the node, then check your peers are reachable:");
     println!("       puente node run --config {c}");
     println!("       puente peers --config {c}");

@@ -401,3 +401,154 @@ fn node_run_drains_and_exits_cleanly_on_sigterm() {
         "{log}"
     );
 }
+
+#[test]
+fn agreement_draft_sign_verify_show_and_tampering() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mex, gtm) = (dir.path().join("MEX"), dir.path().join("GTM"));
+    assert!(puente(&[
+        "init",
+        "--country",
+        "MEX",
+        "--dir",
+        p(&mex),
+        "--listen",
+        "127.0.0.1:7431"
+    ])
+    .status
+    .success());
+    assert!(puente(&[
+        "init",
+        "--country",
+        "GTM",
+        "--dir",
+        p(&gtm),
+        "--listen",
+        "127.0.0.1:7432"
+    ])
+    .status
+    .success());
+    for (from, to) in [(&mex, &gtm), (&gtm, &mex)] {
+        let b = dir.path().join("b.bundle");
+        let _ = std::fs::remove_file(&b);
+        assert!(puente(&[
+            "trust",
+            "export",
+            "--config",
+            p(&from.join("puente.toml")),
+            "--out",
+            p(&b)
+        ])
+        .status
+        .success());
+        assert!(puente(&[
+            "trust",
+            "add",
+            "--config",
+            p(&to.join("puente.toml")),
+            p(&b)
+        ])
+        .status
+        .success());
+    }
+    let file = dir.path().join("mex-gtm.toml");
+    let out = puente(&[
+        "agreement",
+        "draft",
+        "--parties",
+        "MEX,GTM",
+        "--out",
+        p(&file),
+        "--valid-from",
+        "2026-01-01",
+        "--valid-until",
+        "2027-12-31",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let show = puente(&["agreement", "show", p(&file)]);
+    assert!(
+        text(&show).contains("GTM may ask MEX for identity queries"),
+        "{}",
+        text(&show)
+    );
+    assert!(text(&show).contains("until 2027-12-31"), "{}", text(&show));
+
+    let mex_cfg = mex.join("puente.toml");
+    let gtm_cfg = gtm.join("puente.toml");
+    let half = puente(&["agreement", "sign", "--config", p(&mex_cfg), p(&file)]);
+    assert!(half.status.success(), "{}", text(&half));
+    assert!(
+        text(&half).contains("Still to sign: GTM"),
+        "{}",
+        text(&half)
+    );
+    let v = puente(&["agreement", "verify", "--config", p(&gtm_cfg), p(&file)]);
+    assert!(!v.status.success());
+    assert!(
+        text(&v).contains("missing signature of GTM"),
+        "{}",
+        text(&v)
+    );
+
+    let full = puente(&["agreement", "sign", "--config", p(&gtm_cfg), p(&file)]);
+    assert!(
+        text(&full).contains("Both parties have signed"),
+        "{}",
+        text(&full)
+    );
+    for cfg in [&mex_cfg, &gtm_cfg] {
+        let v = puente(&["agreement", "verify", "--config", p(cfg), p(&file)]);
+        assert!(v.status.success(), "{}", text(&v));
+    }
+
+    // One changed byte in the signed text: refused, saying whose signature fails.
+    let signed = std::fs::read_to_string(&file).unwrap();
+    let tampered = dir.path().join("tampered.toml");
+    std::fs::write(
+        &tampered,
+        signed.replacen("retention_days = 90", "retention_days = 99", 1),
+    )
+    .unwrap();
+    let v = puente(&["agreement", "verify", "--config", p(&mex_cfg), p(&tampered)]);
+    assert!(!v.status.success());
+    assert!(
+        text(&v).contains("does not verify against key"),
+        "{}",
+        text(&v)
+    );
+
+    // A third country cannot sign; nothing changes.
+    let cri = dir.path().join("CRI");
+    assert!(puente(&[
+        "init",
+        "--country",
+        "CRI",
+        "--dir",
+        p(&cri),
+        "--listen",
+        "127.0.0.1:7433"
+    ])
+    .status
+    .success());
+    let s = puente(&[
+        "agreement",
+        "sign",
+        "--config",
+        p(&cri.join("puente.toml")),
+        p(&file),
+    ]);
+    assert!(!s.status.success());
+    assert!(text(&s).contains("CRI is not a party"), "{}", text(&s));
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), signed);
+
+    // Drafts refuse bad parties.
+    let bad = puente(&[
+        "agreement",
+        "draft",
+        "--parties",
+        "MEX,XXA",
+        "--out",
+        p(&dir.path().join("x.toml")),
+    ]);
+    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad));
+}

@@ -1,17 +1,25 @@
-//! `puente.v1.Exchange`: node to node. Only node certificates of peer countries get here.
-//! The methods are implemented by the issues that bring agreements, records, statistics,
-//! audit and alerts; until then they answer `UNIMPLEMENTED`.
+//! `puente.v1.Exchange`: node to node. Only node certificates of peer countries get here
+//! (the gate), and every call is evaluated against the agreements before any data is
+//! touched ([`NodeState::authorize`]). The data paths arrive with the records, statistics,
+//! audit and alert issues; until then a permitted call answers `UNIMPLEMENTED`.
 
 use std::sync::Arc;
 
+use puente_policy::{Field, Purpose, Service};
 use puente_proto::v1::exchange_server::Exchange;
+use puente_proto::v1::{
+    GetDocumentRequest, GetDocumentResponse, PublishAlertRequest, PublishAlertResponse,
+    PullStatisticsRequest, PullStatisticsResponse, QueryIdentityRequest, QueryIdentityResponse,
+};
+use tonic::{Request, Response, Status};
 
 use super::NodeState;
+use crate::gate::caller;
+use crate::policy::context;
 
 /// The `Exchange` service.
 #[derive(Clone, Debug)]
 pub struct ExchangeService {
-    #[allow(dead_code)]
     state: Arc<NodeState>,
 }
 
@@ -22,5 +30,67 @@ impl ExchangeService {
     }
 }
 
+/// The stream type of `GetDocument`.
+pub type DocumentStream = std::pin::Pin<
+    Box<dyn tokio_stream::Stream<Item = Result<GetDocumentResponse, Status>> + Send + 'static>,
+>;
+
+fn not_yet(what: &str) -> Status {
+    Status::unimplemented(format!(
+        "{what} is permitted by the agreement but not served by this node version yet"
+    ))
+}
+
 #[tonic::async_trait]
-impl Exchange for ExchangeService {}
+impl Exchange for ExchangeService {
+    async fn query_identity(
+        &self,
+        request: Request<QueryIdentityRequest>,
+    ) -> Result<Response<QueryIdentityResponse>, Status> {
+        let who = caller(&request)?.clone();
+        let ctx = context(request.get_ref().context.as_ref())?;
+        let _permit = self
+            .state
+            .authorize(&who, Service::IdentityQuery, ctx.purpose, None::<&[Field]>)
+            .await?;
+        Err(not_yet("identity query"))
+    }
+
+    async fn get_document(
+        &self,
+        request: Request<GetDocumentRequest>,
+    ) -> Result<Response<DocumentStream>, Status> {
+        let who = caller(&request)?.clone();
+        let ctx = context(request.get_ref().context.as_ref())?;
+        let _permit = self
+            .state
+            .authorize(&who, Service::PassportCopy, ctx.purpose, None)
+            .await?;
+        Err(not_yet("passport copy"))
+    }
+
+    async fn pull_statistics(
+        &self,
+        request: Request<PullStatisticsRequest>,
+    ) -> Result<Response<PullStatisticsResponse>, Status> {
+        let who = caller(&request)?.clone();
+        let ctx = context(request.get_ref().context.as_ref())?;
+        let _permit = self
+            .state
+            .authorize(&who, Service::FlowCounts, ctx.purpose, None)
+            .await?;
+        Err(not_yet("flow counts"))
+    }
+
+    async fn publish_alert(
+        &self,
+        request: Request<PublishAlertRequest>,
+    ) -> Result<Response<PublishAlertResponse>, Status> {
+        let who = caller(&request)?.clone();
+        let _permit = self
+            .state
+            .authorize(&who, Service::Alerts, Purpose::EarlyWarning, None)
+            .await?;
+        Err(not_yet("alert delivery"))
+    }
+}

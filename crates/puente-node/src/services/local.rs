@@ -3,8 +3,12 @@
 
 use std::sync::Arc;
 
+use puente_policy::{Grant, Service};
 use puente_proto::v1::local_server::Local;
-use puente_proto::v1::{ListPeersRequest, ListPeersResponse, PeerStatus};
+use puente_proto::v1::{
+    AgreementState, AgreementSummary, DirectionGrant, ListAgreementsRequest,
+    ListAgreementsResponse, ListPeersRequest, ListPeersResponse, PeerStatus,
+};
 use tokio::task::JoinSet;
 use tonic::{Request, Response, Status};
 use tracing::info;
@@ -25,8 +29,95 @@ impl LocalService {
     }
 }
 
+impl LocalService {
+    fn direction(&self, g: &Grant, agreement: &str, today: time::Date) -> DirectionGrant {
+        let own = self.state.node.country();
+        let used = |svc: Service| {
+            if g.provider == own {
+                let n = self
+                    .state
+                    .store
+                    .used(agreement, g.receiver.as_str(), svc, today)
+                    .unwrap_or(0);
+                u32::try_from(n).unwrap_or(u32::MAX)
+            } else {
+                0
+            }
+        };
+        DirectionGrant {
+            provider_country: g.provider.to_string(),
+            receiver_country: g.receiver.to_string(),
+            services: g.services.iter().map(|s| *s as i32).collect(),
+            purposes: g.purposes.iter().map(|s| *s as i32).collect(),
+            fields: g.fields.iter().map(|s| *s as i32).collect(),
+            identity_mode: g.mode(Service::IdentityQuery) as i32,
+            retention_days: g.retention_days,
+            queries_per_day: g.queries_per_day,
+            copies_per_day: g.copies_per_day,
+            max_matches: g.max_matches,
+            small_cell_threshold: g.small_cell_threshold,
+            secondary_suppression: g.secondary_suppression,
+            legal_basis: g.legal_basis.clone(),
+            queries_used_today: used(Service::IdentityQuery),
+            copies_used_today: used(Service::PassportCopy),
+        }
+    }
+}
+
 #[tonic::async_trait]
 impl Local for LocalService {
+    async fn list_agreements(
+        &self,
+        request: Request<ListAgreementsRequest>,
+    ) -> Result<Response<ListAgreementsResponse>, Status> {
+        caller(&request)?;
+        let now = (self.state.clock)();
+        let set = self.state.agreements.current();
+        let mut agreements = Vec::with_capacity(set.files.len());
+        for f in &set.files {
+            let file = f.file.display().to_string();
+            let Some(a) = &f.agreement else {
+                agreements.push(AgreementSummary {
+                    state: AgreementState::Invalid as i32,
+                    state_reason: f.refused.clone().unwrap_or_default(),
+                    file,
+                    ..AgreementSummary::default()
+                });
+                continue;
+            };
+            let (state, reason) = match &f.refused {
+                Some(r) => (AgreementState::Invalid, r.clone()),
+                None if now < a.valid_from => (
+                    AgreementState::NotYetValid,
+                    format!("takes effect on {}", a.valid_from.date()),
+                ),
+                None if now >= a.valid_until => (
+                    AgreementState::Expired,
+                    format!(
+                        "expired at the end of {}",
+                        (a.valid_until - time::Duration::days(1)).date()
+                    ),
+                ),
+                None => (AgreementState::InForce, String::new()),
+            };
+            agreements.push(AgreementSummary {
+                agreement_id: a.id.clone(),
+                parties: a.parties.iter().map(|p| p.to_string()).collect(),
+                valid_from: Some(timestamp(a.valid_from)),
+                valid_until: Some(timestamp(a.valid_until)),
+                state: state as i32,
+                state_reason: reason,
+                grants: a
+                    .grants
+                    .iter()
+                    .map(|g| self.direction(g, &a.id, now.date()))
+                    .collect(),
+                file,
+            });
+        }
+        Ok(Response::new(ListAgreementsResponse { agreements }))
+    }
+
     async fn list_peers(
         &self,
         request: Request<ListPeersRequest>,

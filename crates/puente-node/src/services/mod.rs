@@ -8,12 +8,23 @@ pub mod local;
 
 use std::sync::Arc;
 
+use time::OffsetDateTime;
+
+use crate::agreements::Agreements;
 use crate::config::LoadedNode;
 use crate::peers::PeerPool;
 use crate::refusals::RefusalLog;
+use crate::store::Store;
+
+/// The node's notion of now; tests pass a controllable one.
+pub type Clock = Arc<dyn Fn() -> OffsetDateTime + Send + Sync>;
+
+/// The system clock.
+pub fn system_clock() -> Clock {
+    Arc::new(OffsetDateTime::now_utc)
+}
 
 /// What every service shares.
-#[derive(Debug)]
 pub struct NodeState {
     /// The loaded configuration.
     pub node: LoadedNode,
@@ -21,6 +32,20 @@ pub struct NodeState {
     pub peers: PeerPool,
     /// Recent refusals.
     pub refusals: Arc<RefusalLog>,
+    /// The embedded store.
+    pub store: Store,
+    /// The agreements in force.
+    pub agreements: Arc<Agreements>,
+    /// The clock.
+    pub clock: Clock,
+}
+
+impl std::fmt::Debug for NodeState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeState")
+            .field("node", &self.node.identity)
+            .finish_non_exhaustive()
+    }
 }
 
 pub(crate) fn timestamp(t: time::OffsetDateTime) -> prost_types::Timestamp {

@@ -1,0 +1,142 @@
+//! Where the node applies agreements: every `Exchange` call is evaluated here, before any
+//! data is touched, against the verified agreements, the verified caller, the node's
+//! clock and the persisted quota counters. Refusals become `PERMISSION_DENIED` (or
+//! `INVALID_ARGUMENT` for a malformed request) with the rule's name and a message that
+//! helps the other country's operator without revealing anything about the data.
+
+use puente_pki::PeerIdentity;
+use puente_policy::{evaluate, Field, Permit, Purpose, Refusal, Request, Rule, Service, Term};
+use puente_proto::v1::RequestContext;
+use tonic::Status;
+use tracing::info;
+
+use crate::services::NodeState;
+
+/// Longest case reference accepted.
+pub const MAX_CASE_REFERENCE: usize = 64;
+/// Longest operator id accepted.
+pub const MAX_OPERATOR_ID: usize = 128;
+
+/// A validated request context.
+#[derive(Clone, Debug)]
+pub struct Context {
+    /// The purpose invoked.
+    pub purpose: Purpose,
+    /// The asker's case reference.
+    pub case_reference: String,
+    /// The asker's operator id (informational).
+    pub operator_id: String,
+}
+
+/// Validates the `context` every `Exchange` request carries.
+pub fn context(ctx: Option<&RequestContext>) -> Result<Context, Status> {
+    let ctx =
+        ctx.ok_or_else(|| Status::invalid_argument("context: required (purpose, case reference)"))?;
+    let purpose = Purpose::try_from(ctx.purpose)
+        .ok()
+        .filter(|p| *p != Purpose::Unspecified)
+        .ok_or_else(|| {
+            Status::invalid_argument(format!(
+                "context.purpose: {} is not a purpose; use one of {}",
+                ctx.purpose,
+                Purpose::names()
+            ))
+        })?;
+    if ctx.case_reference.chars().count() > MAX_CASE_REFERENCE {
+        return Err(Status::invalid_argument(format!(
+            "context.case_reference: longer than {MAX_CASE_REFERENCE} characters"
+        )));
+    }
+    if ctx.case_reference.chars().any(char::is_control) {
+        return Err(Status::invalid_argument(
+            "context.case_reference: control characters are not allowed",
+        ));
+    }
+    if ctx.operator_id.chars().count() > MAX_OPERATOR_ID {
+        return Err(Status::invalid_argument(format!(
+            "context.operator_id: longer than {MAX_OPERATOR_ID} characters"
+        )));
+    }
+    Ok(Context {
+        purpose,
+        case_reference: ctx.case_reference.clone(),
+        operator_id: ctx.operator_id.clone(),
+    })
+}
+
+/// The gRPC status of a refusal.
+pub fn refusal_status(r: &Refusal) -> Status {
+    if r.rule.is_bad_request() {
+        Status::invalid_argument(r.to_string())
+    } else {
+        Status::permission_denied(r.to_string())
+    }
+}
+
+impl NodeState {
+    /// Evaluates a call from `caller` and, when permitted, takes one unit of its daily
+    /// quota. Fails closed: a store error refuses the call.
+    pub async fn authorize(
+        &self,
+        caller: &PeerIdentity,
+        service: Service,
+        purpose: Purpose,
+        fields: Option<&[Field]>,
+    ) -> Result<Permit, Status> {
+        let now = (self.clock)();
+        let today = now.date();
+        let set = self.agreements.current();
+        let request = Request {
+            provider: self.node.country(),
+            receiver: caller.country,
+            service,
+            purpose,
+            fields,
+            now,
+        };
+        let receiver = caller.country.to_string();
+        let used = |id: &str, svc: Service| {
+            self.store
+                .used(id, &receiver, svc, today)
+                .unwrap_or(u64::MAX)
+        };
+        let outcome = evaluate(&set.verified, &request, &used).and_then(|permit| {
+            let Some(limit) = permit.daily_quota else { return Ok(permit) };
+            match self.store.try_consume(&permit.agreement_id, &receiver, service, today, u64::from(limit)) {
+                Ok(Some(_)) => Ok(permit),
+                Ok(None) => Err(Refusal {
+                    rule: Rule::QuotaExceeded,
+                    agreement_id: Some(permit.agreement_id.clone()),
+                    message: format!(
+                        "the daily quota of {limit} for {} under agreement {} is used up; it resets at 00:00 UTC",
+                        service.name(),
+                        permit.agreement_id
+                    ),
+                }),
+                Err(e) => {
+                    tracing::error!("quota store failed, refusing: {e}");
+                    Err(Refusal {
+                        rule: Rule::QuotaExceeded,
+                        agreement_id: Some(permit.agreement_id.clone()),
+                        message: "the quota could not be checked; try again later".into(),
+                    })
+                }
+            }
+        });
+        match &outcome {
+            Ok(p) => {
+                if p.daily_quota.is_some() {
+                    if let Err(e) = self.store.flush().await {
+                        tracing::error!("flushing quota counters: {e}");
+                        return Err(Status::unavailable("the node's store is unavailable"));
+                    }
+                }
+                info!(caller = %caller.urn(), service = service.name(), purpose = purpose.name(), agreement = %p.agreement_id, "permitted");
+            }
+            Err(r) => {
+                info!(caller = %caller.urn(), service = service.name(), purpose = purpose.name(), rule = r.rule.name(), "refused: {}", r.message)
+            }
+        }
+        outcome.map_err(|r| refusal_status(&r))
+    }
+}

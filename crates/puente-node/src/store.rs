@@ -1,0 +1,144 @@
+//! The node's embedded store (sled, one process per data directory). The node opens it
+//! once and hands trees to the parts that need them; this module also keeps the daily
+//! quota counters, which must survive a restart.
+
+use std::path::{Path, PathBuf};
+
+use puente_policy::{Service, Term};
+use time::Date;
+
+/// Errors of the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The store could not be opened (locked by another process, corrupt, unreadable).
+    #[error("cannot open the store in {}: {reason}", path.display())]
+    Open {
+        /// The store directory.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// A read or write failed.
+    #[error("store {what}: {source}")]
+    Io {
+        /// What was being done.
+        what: &'static str,
+        /// sled's error.
+        source: sled::Error,
+    },
+}
+
+/// The node's store.
+#[derive(Clone, Debug)]
+pub struct Store {
+    db: sled::Db,
+    quota: sled::Tree,
+}
+
+impl Store {
+    /// Opens (or creates) the store under `data_dir/store`.
+    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        let path = data_dir.join("store");
+        let open_err = |reason: String| StoreError::Open {
+            path: path.clone(),
+            reason,
+        };
+        std::fs::create_dir_all(&path).map_err(|e| open_err(e.to_string()))?;
+        let db = sled::Config::new()
+            .path(&path)
+            .mode(sled::Mode::LowSpace)
+            .open()
+            .map_err(|e| {
+                let text = e.to_string();
+                if text.contains("lock")
+                    || text.contains("WouldBlock")
+                    || text.contains("Resource temporarily unavailable")
+                {
+                    open_err(format!(
+                        "{text}: another process (a running node?) holds this data directory"
+                    ))
+                } else {
+                    open_err(text)
+                }
+            })?;
+        let quota = db
+            .open_tree("quota_usage")
+            .map_err(|source| StoreError::Io {
+                what: "opening quota_usage",
+                source,
+            })?;
+        Ok(Self { db, quota })
+    }
+
+    /// The underlying database, for parts that keep their own trees.
+    pub fn db(&self) -> &sled::Db {
+        &self.db
+    }
+
+    /// Makes every write so far durable (against a process crash).
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.db
+            .flush_async()
+            .await
+            .map(|_| ())
+            .map_err(|source| StoreError::Io {
+                what: "flushing",
+                source,
+            })
+    }
+
+    fn quota_key(agreement: &str, receiver: &str, service: Service, day: Date) -> Vec<u8> {
+        format!("{agreement}\x1f{receiver}\x1f{}\x1f{day}", service.name()).into_bytes()
+    }
+
+    /// How much `receiver` used of `service` under `agreement` on `day`.
+    pub fn used(
+        &self,
+        agreement: &str,
+        receiver: &str,
+        service: Service,
+        day: Date,
+    ) -> Result<u64, StoreError> {
+        let v = self
+            .quota
+            .get(Self::quota_key(agreement, receiver, service, day))
+            .map_err(|source| StoreError::Io {
+                what: "reading quota",
+                source,
+            })?;
+        Ok(v.map(|b| decode(&b)).unwrap_or(0))
+    }
+
+    /// Atomically takes one unit of a daily quota of `limit`. Returns the count after
+    /// taking, or `None` if the quota was already used up (nothing changes then).
+    pub fn try_consume(
+        &self,
+        agreement: &str,
+        receiver: &str,
+        service: Service,
+        day: Date,
+        limit: u64,
+    ) -> Result<Option<u64>, StoreError> {
+        let key = Self::quota_key(agreement, receiver, service, day);
+        let before = self
+            .quota
+            .fetch_and_update(&key, |old| {
+                let n = old.map(decode).unwrap_or(0);
+                Some(if n < limit { n + 1 } else { n }.to_be_bytes().to_vec())
+            })
+            .map_err(|source| StoreError::Io {
+                what: "updating quota",
+                source,
+            })?;
+        let n = before.map(|b| decode(&b)).unwrap_or(0);
+        Ok((n < limit).then_some(n + 1))
+    }
+}
+
+fn decode(b: &[u8]) -> u64 {
+    let mut a = [0u8; 8];
+    if b.len() == 8 {
+        a.copy_from_slice(b);
+    }
+    u64::from_be_bytes(a)
+}

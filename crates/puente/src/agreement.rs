@@ -1,0 +1,296 @@
+//! `puente agreement draft / sign / verify / show` on files, and `puente agreements`,
+//! which asks the running node what it enforces.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use puente_node::client::{node_channel, status_text};
+use puente_node::{LoadedNode, NodeConfig};
+use puente_pki::{files, CountryCode};
+use puente_policy::agreement::draft;
+use puente_policy::{Agreement, Field, Mode, Purpose, Service, Term};
+use puente_proto::v1::local_client::LocalClient;
+use puente_proto::v1::{AgreementState, ListAgreementsRequest, ListAgreementsResponse};
+use time::{Date, OffsetDateTime};
+
+use crate::cli::AgreementCommand;
+use crate::operate::operator_identity;
+
+/// Runs an `agreement` subcommand.
+pub fn run(command: &AgreementCommand) -> Result<()> {
+    match command {
+        AgreementCommand::Draft {
+            parties,
+            out,
+            id,
+            valid_from,
+            valid_until,
+        } => {
+            let text = draft_text(
+                parties,
+                id.as_deref(),
+                valid_from.as_deref(),
+                valid_until.as_deref(),
+            )?;
+            if out.exists() {
+                bail!("{} already exists; refusing to overwrite it", out.display());
+            }
+            files::write_public(out, &text)?;
+            println!(
+                "Drafted {}. Edit it, then each party signs it:",
+                out.display()
+            );
+            println!(
+                "  puente agreement sign --config YOUR/puente.toml {}",
+                out.display()
+            );
+        }
+        AgreementCommand::Sign { config, file } => {
+            let node = NodeConfig::load(config)?;
+            let a = sign_file(&node, file)?;
+            println!(
+                "{} signed {} with key {}.",
+                node.country(),
+                a.id,
+                node.signing.name()
+            );
+            let missing: Vec<String> = a
+                .parties
+                .iter()
+                .filter(|p| !a.signatures.iter().any(|s| s.country == **p))
+                .map(|p| p.to_string())
+                .collect();
+            if missing.is_empty() {
+                println!("Both parties have signed. Each copies the file into its agreements directory ({}).", node.config.agreements.dir.display());
+            } else {
+                println!("Still to sign: {}. Send them the file.", missing.join(", "));
+            }
+        }
+        AgreementCommand::Verify { config, file } => {
+            let node = NodeConfig::load(config)?;
+            let a = verify_file(&node, file)?;
+            println!(
+                "{}: both signatures verify; {} would enforce it.",
+                a.id,
+                node.country()
+            );
+            let now = OffsetDateTime::now_utc();
+            if now < a.valid_from {
+                println!("Note: it takes effect on {}.", a.valid_from.date());
+            } else if now >= a.valid_until {
+                println!("Note: it has EXPIRED.");
+            }
+        }
+        AgreementCommand::Show { file } => {
+            let a = read(file)?;
+            print!("{}", a.describe());
+        }
+    }
+    Ok(())
+}
+
+fn parse_day(s: &str, flag: &str) -> Result<Date> {
+    let fmt = time::macros::format_description!("[year]-[month]-[day]");
+    Date::parse(s, &fmt).with_context(|| format!("{flag} {s:?} is not YYYY-MM-DD"))
+}
+
+/// The text of a drafted agreement.
+pub fn draft_text(
+    parties: &[String],
+    id: Option<&str>,
+    from: Option<&str>,
+    until: Option<&str>,
+) -> Result<String> {
+    let [a, b] = parties else {
+        bail!("--parties takes exactly two country codes, e.g. MEX,GTM");
+    };
+    let (a, b) = (CountryCode::parse(a)?, CountryCode::parse(b)?);
+    if a == b {
+        bail!("--parties: both parties are {a}");
+    }
+    let today = OffsetDateTime::now_utc().date();
+    let from = match from {
+        Some(s) => parse_day(s, "--valid-from")?,
+        None => today,
+    };
+    let until = match until {
+        Some(s) => parse_day(s, "--valid-until")?,
+        None => from
+            .replace_year(from.year() + 1)
+            .unwrap_or(from)
+            .previous_day()
+            .unwrap_or(from),
+    };
+    let id = id
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("{a}-{b}-{}-01", from.year()));
+    let text = draft(a, b, &id, from, until);
+    // What we write must be a valid agreement.
+    Agreement::parse(&text, "draft")?;
+    Ok(text)
+}
+
+fn read(file: &Path) -> Result<Agreement> {
+    let text = files::read_text(file)?;
+    Ok(Agreement::parse(&text, &file.display().to_string())?)
+}
+
+/// Adds the node's country's signature to `file`, in place.
+pub fn sign_file(node: &LoadedNode, file: &Path) -> Result<Agreement> {
+    let mut a = read(file)?;
+    a.sign(node.country(), &node.signing, OffsetDateTime::now_utc())?;
+    files::write_public(file, &a.to_text())?;
+    Ok(a)
+}
+
+/// Verifies `file` as `node` would at load time.
+pub fn verify_file(node: &LoadedNode, file: &Path) -> Result<Agreement> {
+    let a = read(file)?;
+    let own = node.country();
+    if !a.is_party(own) {
+        bail!(
+            "agreement {}: {own} is not a party, so this node would not enforce it",
+            a.id
+        );
+    }
+    a.verify(|c| {
+        if c == own {
+            Some(node.signing.verifying_key())
+        } else {
+            node.trust.peer(c).map(|p| p.signing_key.clone())
+        }
+    })?;
+    Ok(a)
+}
+
+/// Asks the node configured at `node` for its agreements.
+pub async fn fetch(node: &LoadedNode) -> Result<ListAgreementsResponse> {
+    let identity = operator_identity(node)?;
+    let channel = node_channel(
+        &node.advertise,
+        &identity,
+        &node.own_anchor,
+        Duration::from_secs(5),
+        Some(Duration::from_secs(30)),
+    )
+    .map_err(|e| anyhow!(e))?;
+    LocalClient::new(channel.channel)
+        .list_agreements(ListAgreementsRequest {})
+        .await
+        .map(|r| r.into_inner())
+        .map_err(|s| {
+            anyhow!(
+                "asking node {} at {}: {}",
+                node.identity.name,
+                node.advertise,
+                status_text(&s)
+            )
+        })
+}
+
+fn names<T: Term>(values: &[i32]) -> String {
+    let v: Vec<String> = values
+        .iter()
+        .filter_map(|n| T::from_number(*n))
+        .map(|t| t.name())
+        .collect();
+    if v.is_empty() {
+        "-".into()
+    } else {
+        v.join(", ")
+    }
+}
+
+/// Renders `ListAgreements` for people.
+pub fn render(r: &ListAgreementsResponse) -> String {
+    let mut out = String::new();
+    if r.agreements.is_empty() {
+        out.push_str("No agreements. Without one, every exchange is refused (default deny).\n");
+    }
+    for a in &r.agreements {
+        let state = AgreementState::try_from(a.state).unwrap_or(AgreementState::Unspecified);
+        let label = match state {
+            AgreementState::InForce => "IN FORCE",
+            AgreementState::NotYetValid => "NOT YET VALID",
+            AgreementState::Expired => "EXPIRED",
+            AgreementState::Invalid => "NOT ENFORCED",
+            AgreementState::Unspecified => "?",
+        };
+        let day = |t: &Option<prost_types::Timestamp>| {
+            t.as_ref()
+                .and_then(|t| OffsetDateTime::from_unix_timestamp(t.seconds).ok())
+                .map(|t| t.date().to_string())
+                .unwrap_or_else(|| "-".into())
+        };
+        let last_day = |t: &Option<prost_types::Timestamp>| {
+            t.as_ref()
+                .and_then(|t| OffsetDateTime::from_unix_timestamp(t.seconds - 1).ok())
+                .map(|t| t.date().to_string())
+                .unwrap_or_else(|| "-".into())
+        };
+        let _ = writeln!(
+            out,
+            "{} [{label}] {} — from {} to {} (UTC days)",
+            if a.agreement_id.is_empty() {
+                "(unreadable)"
+            } else {
+                &a.agreement_id
+            },
+            a.parties.join("–"),
+            day(&a.valid_from),
+            last_day(&a.valid_until)
+        );
+        if !a.state_reason.is_empty() {
+            let _ = writeln!(out, "  why: {}", a.state_reason.replace('\n', "\n       "));
+        }
+        let _ = writeln!(out, "  file: {}", a.file);
+        for g in &a.grants {
+            let mode = if Mode::try_from(g.identity_mode).ok() == Some(Mode::HitNoHit) {
+                " (identity: hit/no-hit)"
+            } else {
+                ""
+            };
+            let _ = writeln!(
+                out,
+                "  {} ← {}: {}{mode}",
+                g.receiver_country,
+                g.provider_country,
+                names::<Service>(&g.services)
+            );
+            let _ = writeln!(
+                out,
+                "    purposes {}; fields {}",
+                names::<Purpose>(&g.purposes),
+                names::<Field>(&g.fields)
+            );
+            let has = |s: Service| g.services.contains(&(s as i32));
+            let mut quota = Vec::new();
+            if has(Service::IdentityQuery) {
+                quota.push(format!(
+                    "queries today {}/{}",
+                    g.queries_used_today, g.queries_per_day
+                ));
+            }
+            if has(Service::PassportCopy) {
+                quota.push(format!(
+                    "copies today {}/{}",
+                    g.copies_used_today, g.copies_per_day
+                ));
+            }
+            quota.push(format!("retention {} days", g.retention_days));
+            let _ = writeln!(out, "    {}", quota.join("; "));
+        }
+    }
+    out
+}
+
+/// `puente agreements --config …`
+pub fn list(config: &Path) -> Result<()> {
+    let node = NodeConfig::load(config)?;
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let r = runtime.block_on(fetch(&node))?;
+    print!("{}", render(&r));
+    Ok(())
+}
