@@ -69,12 +69,14 @@ async fn permitted_callers_reach_their_services() {
     assert_eq!(peers.peers.len(), 1);
     assert_eq!(peers.peers[0].country, "GTM");
 
-    // A peer's node → Exchange passes the gate (the method itself is not served yet).
+    // A peer's node → Exchange passes the gate: an empty request reaches the handler,
+    // which finds it malformed (no context), not forbidden.
     let gtm_node = fed.country("GTM").identity("node-gtm-1");
     let err = query(fed.channel("MEX", &gtm_node))
         .await
-        .expect_err("not implemented yet");
-    assert_eq!(err.code(), Code::Unimplemented, "{}", status_text(&err));
+        .expect_err("empty request");
+    assert_eq!(err.code(), Code::InvalidArgument, "{}", status_text(&err));
+    assert!(err.message().contains("context"), "{}", err.message());
 
     // This country's auditor → Audit passes the gate.
     let auditor = fed.country("MEX").identity("auditor-auditor");
