@@ -33,6 +33,9 @@ pub struct NodeConfig {
     /// Where signed agreements live.
     #[serde(default)]
     pub agreements: AgreementsSection,
+    /// The country's own records.
+    #[serde(default)]
+    pub records: RecordsSection,
     /// Credentials the CLI uses to talk to this node.
     #[serde(default)]
     pub client: ClientSection,
@@ -101,6 +104,28 @@ impl Default for AgreementsSection {
     fn default() -> Self {
         Self {
             dir: PathBuf::from("agreements"),
+        }
+    }
+}
+
+/// `[records]`
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RecordsSection {
+    /// The node data key that seals records and passport copies at rest.
+    pub data_key: PathBuf,
+    /// Minutes a reference handed out with a match stays valid for `GetDocument`.
+    pub reference_ttl_minutes: u64,
+    /// Score (0-1) at or above which a name candidate is a match.
+    pub match_threshold: f64,
+}
+
+impl Default for RecordsSection {
+    fn default() -> Self {
+        Self {
+            data_key: PathBuf::from("pki/data.key"),
+            reference_ttl_minutes: 60,
+            match_threshold: puente_records::matcher::DEFAULT_THRESHOLD,
         }
     }
 }
@@ -174,6 +199,8 @@ pub struct LoadedNode {
     pub trust: TrustBundle,
     /// Signing key (shared, it is not `Clone`).
     pub signing: std::sync::Arc<SigningKey>,
+    /// The data key (shared).
+    pub data_key: std::sync::Arc<puente_records::DataKey>,
 }
 
 impl LoadedNode {
@@ -236,6 +263,7 @@ impl NodeConfig {
         abs(&mut self.signing.key);
         abs(&mut self.trust.file);
         abs(&mut self.agreements.dir);
+        abs(&mut self.records.data_key);
         for p in [
             &mut self.client.operator_cert,
             &mut self.client.operator_key,
@@ -300,6 +328,25 @@ impl NodeConfig {
                 format!("{} is not a directory", self.agreements.dir.display()),
             );
         }
+        if self.records.reference_ttl_minutes == 0 {
+            problem("records.reference_ttl_minutes", "must be at least 1".into());
+        }
+        if !(0.5..=1.0).contains(&self.records.match_threshold) {
+            problem(
+                "records.match_threshold",
+                format!("{} is outside 0.5-1.0", self.records.match_threshold),
+            );
+        }
+        let data_key = puente_records::DataKey::load(&self.records.data_key)
+            .map_err(|e| {
+                problem(
+                    "records.data_key",
+                    format!(
+                        "{e}; `puente init` creates one, or `puente records keygen --out FILE`"
+                    ),
+                )
+            })
+            .ok();
         if self.server.peer_timeout_secs == 0 {
             problem("server.peer_timeout_secs", "must be at least 1".into());
         }
@@ -405,7 +452,7 @@ impl NodeConfig {
         }
 
         match (
-            identity, listen, chain, key, cert_info, ca, signing, trust, country,
+            identity, listen, chain, key, cert_info, ca, signing, trust, country, data_key,
         ) {
             (
                 Some(identity),
@@ -417,6 +464,7 @@ impl NodeConfig {
                 Some(signing),
                 Some(trust),
                 Some(country),
+                Some(data_key),
             ) if problems.is_empty() => Ok(LoadedNode {
                 path: path.to_path_buf(),
                 identity,
@@ -427,6 +475,7 @@ impl NodeConfig {
                 own_anchor: CountryAnchor { country, ca, crls },
                 trust,
                 signing: std::sync::Arc::new(signing),
+                data_key: std::sync::Arc::new(data_key),
                 config: self,
             }),
             _ => Err(ConfigError::Invalid {

@@ -14,6 +14,10 @@
 //! - [`agreements`]: loading, verifying and reloading signed agreements.
 //! - [`policy`]: applying agreements to every `Exchange` call; quotas.
 //! - [`store`]: the sled store and quota counters.
+//! - [`identity`]: answering identity queries and passport-copy requests.
+//! - [`forward`]: an operator's query or fetch, forwarded to a peer.
+//! - [`convert`]: between the contract's messages and the records' model.
+//! - [`refs`]: references handed out with matches.
 //! - [`peers`]: pooled channels to peers and reachability probes.
 //! - [`client`]: mTLS channels to a node (used by peers and by the CLI).
 //! - [`refusals`]: recent refusals, beside their log lines.
@@ -24,10 +28,14 @@
 pub mod agreements;
 pub mod client;
 pub mod config;
+pub mod convert;
 pub mod error;
+pub mod forward;
 pub mod gate;
+pub mod identity;
 pub mod peers;
 pub mod policy;
+pub mod refs;
 pub mod refusals;
 pub mod server;
 pub mod services;

@@ -58,6 +58,14 @@ impl Node {
             puente_pki::tls::server_config(&node.tls, &node.anchors()).map_err(NodeError::Tls)?;
         let peers = PeerPool::new(&node).map_err(NodeError::Tls)?;
         let store = Store::open(&node.config.node.data_dir)?;
+        let records = puente_records::RecordStore::open(store.db(), node.data_key.clone())
+            .map_err(|e| {
+                NodeError::Store(crate::store::StoreError::Open {
+                    path: node.config.node.data_dir.clone(),
+                    reason: e.to_string(),
+                })
+            })?;
+        let refs = crate::refs::RefStore::open(store.db())?;
         let agreements = Arc::new(Agreements::new(
             node.config.agreements.dir.clone(),
             node.country(),
@@ -72,6 +80,8 @@ impl Node {
                 store,
                 agreements,
                 clock,
+                records,
+                refs,
             }),
             tls: Arc::new(ArcSwap::from_pointee(tls)),
         })

@@ -162,7 +162,7 @@ impl CountryCa {
                 what: format!("the {country} CA certificate"),
                 source,
             })?;
-        files::write_private(&dir.join(CA_KEY), &key.serialize_pem())?;
+        files::write_private(&dir.join(CA_KEY), key.serialize_pem())?;
         files::write_public(&dir.join(CA_CERT), &cert.pem())?;
 
         let key_name = format!("{}-{}", country.as_str().to_ascii_lowercase(), now.year());
@@ -305,7 +305,7 @@ impl CountryCa {
                 what: format!("the certificate of {}", identity.urn()),
                 source,
             })?;
-        files::write_private(&key_path, &key.serialize_pem())?;
+        files::write_private(&key_path, key.serialize_pem())?;
         files::write_public(&cert_path, &cert.pem())?;
 
         let mut ledger = load_ledger(&self.dir)?;

@@ -20,13 +20,13 @@ pub fn write_public(path: &Path, contents: &str) -> Result<()> {
 }
 
 /// Writes a private key with mode 0600, refusing to overwrite an existing one.
-pub fn write_private(path: &Path, contents: &str) -> Result<()> {
+pub fn write_private(path: &Path, contents: impl AsRef<[u8]>) -> Result<()> {
     if path.exists() {
         return Err(PkiError::AlreadyExists {
             path: path.to_path_buf(),
         });
     }
-    write_atomic(path, contents.as_bytes(), 0o600)
+    write_atomic(path, contents.as_ref(), 0o600)
 }
 
 fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<()> {

@@ -69,6 +69,16 @@ pub enum Command {
     /// Ask your own node which agreements it enforces, which it refused and why, and the
     /// quotas used today.
     Agreements(ConfigArg),
+    /// The country's own records: import, search, generate synthetic data, make a data key.
+    Records {
+        /// What to do with the records.
+        #[command(subcommand)]
+        command: RecordsCommand,
+    },
+    /// Ask a peer country whether it knows a person (as an operator, through your node).
+    Query(QueryArgs),
+    /// Fetch a passport copy from a peer, by the reference a match gave.
+    Fetch(FetchArgs),
     /// Start a three-country federation (MEX, GTM, CRI) on 127.0.0.1 and show it working.
     Demo(DemoArgs),
 }
@@ -250,6 +260,151 @@ pub enum AgreementCommand {
         /// The agreement file.
         file: PathBuf,
     },
+}
+
+/// Output format of query and search commands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// A readable table.
+    Table,
+    /// JSON, for scripts.
+    Json,
+}
+
+/// How a person is looked for.
+#[derive(Debug, Args, Clone)]
+pub struct PersonTerms {
+    /// Travel document number (with --issuer).
+    #[arg(long, requires = "issuer")]
+    pub document: Option<String>,
+    /// Issuing state of the document (alpha-3 or ICAO code).
+    #[arg(long)]
+    pub issuer: Option<String>,
+    /// Document type: passport, identity_card, travel_document, other.
+    #[arg(long, default_value = "passport")]
+    pub document_type: String,
+    /// The two MRZ lines of a passport (TD3), each 44 characters.
+    #[arg(long, num_args = 2, value_names = ["LINE1", "LINE2"])]
+    pub mrz: Option<Vec<String>>,
+    /// Given names (with --surnames).
+    #[arg(long)]
+    pub given_names: Option<String>,
+    /// Surnames (with --given-names).
+    #[arg(long)]
+    pub surnames: Option<String>,
+    /// The whole name, when it is not known which part is the surname.
+    #[arg(long, conflicts_with_all = ["given_names", "surnames"])]
+    pub name: Option<String>,
+    /// Date of birth: YYYY-MM-DD, YYYY-MM or YYYY (with a name).
+    #[arg(long)]
+    pub birth_date: Option<String>,
+    /// Nationality (alpha-3), to narrow a name query.
+    #[arg(long)]
+    pub nationality: Option<String>,
+    /// Sex (M, F, X), to narrow a name query.
+    #[arg(long)]
+    pub sex: Option<String>,
+}
+
+/// `puente records …`
+#[derive(Debug, Subcommand)]
+pub enum RecordsCommand {
+    /// Import persons from a CSV (header row) or JSON Lines file; all or nothing.
+    Import {
+        /// The node's configuration (its data directory must not be held by a running node).
+        #[arg(long, short = 'c')]
+        config: PathBuf,
+        /// The file (.csv or .jsonl).
+        file: PathBuf,
+    },
+    /// Search the country's own records (reads the data directory; stop the node first).
+    Search {
+        /// The node's configuration.
+        #[arg(long, short = 'c')]
+        config: PathBuf,
+        /// Who to look for.
+        #[command(flatten)]
+        terms: Box<PersonTerms>,
+        /// Most results.
+        #[arg(long, default_value_t = 10)]
+        max: usize,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
+    /// Write realistic synthetic records (CSV + SPECIMEN passport copies) for demos and tests.
+    Generate {
+        /// How many persons.
+        #[arg(long, default_value_t = 1000)]
+        count: u64,
+        /// Random seed (same seed, same data).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Output directory (persons.csv and copies/).
+        #[arg(long)]
+        out: PathBuf,
+        /// Write a passport copy for one person in this many (0: none).
+        #[arg(long, default_value_t = 10)]
+        copy_every: u64,
+        /// Issuing country of the encounter records (the country that holds the data).
+        #[arg(long, default_value = "MEX")]
+        holder: String,
+    },
+    /// Create a node data key file (mode 0600).
+    Keygen {
+        /// Where to write it (refuses to overwrite).
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+/// `puente query`
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    /// Your node's configuration (the operator certificate in its [client] section is used).
+    #[arg(long, short = 'c')]
+    pub config: PathBuf,
+    /// The peer country to ask.
+    #[arg(long)]
+    pub peer: String,
+    /// Purpose: identification, return, protection_referral, family_reunification, anti_trafficking …
+    #[arg(long)]
+    pub purpose: String,
+    /// Your case file reference (recorded in both countries' audit logs).
+    #[arg(long, default_value = "")]
+    pub case: String,
+    /// Most matches wanted (0: what the agreement allows).
+    #[arg(long, default_value_t = 0)]
+    pub max: u32,
+    /// Who to look for.
+    #[command(flatten)]
+    pub terms: PersonTerms,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+}
+
+/// `puente fetch`
+#[derive(Debug, Args)]
+pub struct FetchArgs {
+    /// Your node's configuration.
+    #[arg(long, short = 'c')]
+    pub config: PathBuf,
+    /// The peer country that gave the reference.
+    #[arg(long)]
+    pub peer: String,
+    /// The reference from a match.
+    #[arg(long)]
+    pub reference: String,
+    /// Where to write the copy (refuses to overwrite).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Purpose of the fetch.
+    #[arg(long, default_value = "identification")]
+    pub purpose: String,
+    /// Your case file reference.
+    #[arg(long, default_value = "")]
+    pub case: String,
 }
 
 /// `puente node …`

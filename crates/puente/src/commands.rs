@@ -3,7 +3,7 @@
 use anyhow::Result;
 
 use crate::cli::{Cli, Command, NodeCommand};
-use crate::{agreement, demo, operate, setup};
+use crate::{agreement, demo, officer, operate, records, setup};
 
 /// Runs one command.
 pub fn run(cli: Cli) -> Result<()> {
@@ -27,6 +27,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Peers(c) => operate::peers(&c.config),
         Command::Agreement { command } => agreement::run(&command),
         Command::Agreements(c) => agreement::list(&c.config),
+        Command::Records { command } => records::run(&command),
+        Command::Query(args) => officer::query(&args),
+        Command::Fetch(args) => officer::fetch(&args),
         Command::Demo(args) => demo::run(&args),
     }
 }
@@ -50,6 +53,15 @@ pub fn exit_code(e: &anyhow::Error) -> u8 {
         c.downcast_ref::<puente_node::ConfigError>().is_some()
             || c.downcast_ref::<puente_pki::PkiError>().is_some()
             || c.downcast_ref::<puente_policy::AgreementError>().is_some()
+            || matches!(
+                c.downcast_ref::<puente_records::RecordsError>(),
+                Some(
+                    puente_records::RecordsError::BadRows { .. }
+                        | puente_records::RecordsError::File { .. }
+                        | puente_records::RecordsError::BadQuery(_)
+                )
+            )
+            || c.downcast_ref::<crate::officer::UsageError>().is_some()
     });
     if config_like {
         2

@@ -8,6 +8,8 @@
 //! - [`setup`]: `init`, `pki …`, `trust …`: creating and wiring a country's material.
 //! - [`operate`]: `node run`, `node check`, `peers`: running and talking to a node.
 //! - [`agreement`]: `agreement draft/sign/verify/show`, `agreements`.
+//! - [`records`]: `records import/search/generate/keygen` on the data directory.
+//! - [`officer`]: `query` and `fetch`, through the operator's own node.
 //! - [`demo`]: the three-country federation on one machine.
 //! - [`logging`]: tracing set-up (text or JSON).
 
@@ -18,5 +20,7 @@ pub mod cli;
 pub mod commands;
 pub mod demo;
 pub mod logging;
+pub mod officer;
 pub mod operate;
+pub mod records;
 pub mod setup;

@@ -59,6 +59,7 @@ pub fn init(args: &InitArgs) -> Result<InitOutcome> {
     let leaf = IssueOptions::valid_for_days(now, ca::LEAF_VALIDITY_DAYS);
     let operator = ca.issue(Role::Operator, &args.operator, &leaf)?;
     let auditor = ca.issue(Role::Auditor, &args.auditor, &leaf)?;
+    puente_records::DataKey::generate(&pki_dir.join("data.key"))?;
     files::create_dir(&args.dir.join("data"))?;
     files::create_dir(&args.dir.join("agreements"))?;
     TrustBundle::create_empty(&args.dir.join("trust.toml"))?;
@@ -103,6 +104,14 @@ file = "trust.toml"
 # Signed bilateral agreements (*.toml). The node reloads them when they change, and on
 # SIGHUP. Without an agreement in force, every exchange with a peer is refused.
 dir = "agreements"
+
+[records]
+# The node data key: seals records and passport copies at rest (mode 0600; back it up).
+data_key = "pki/data.key"
+# Minutes a reference handed out with a match stays valid for fetching a passport copy.
+reference_ttl_minutes = 60
+# Score (0.5-1.0) at or above which a name candidate counts as a match.
+match_threshold = 0.8
 
 [client]
 # What `puente peers/query/fetch` present to this node (an operator of {country}),

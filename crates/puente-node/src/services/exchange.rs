@@ -5,11 +5,12 @@
 
 use std::sync::Arc;
 
-use puente_policy::{Field, Purpose, Service};
+use puente_policy::{Purpose, Service};
 use puente_proto::v1::exchange_server::Exchange;
 use puente_proto::v1::{
-    GetDocumentRequest, GetDocumentResponse, PublishAlertRequest, PublishAlertResponse,
-    PullStatisticsRequest, PullStatisticsResponse, QueryIdentityRequest, QueryIdentityResponse,
+    get_document_response, DocumentTrailer, GetDocumentRequest, GetDocumentResponse,
+    PublishAlertRequest, PublishAlertResponse, PullStatisticsRequest, PullStatisticsResponse,
+    QueryIdentityRequest, QueryIdentityResponse,
 };
 use tonic::{Request, Response, Status};
 
@@ -30,6 +31,9 @@ impl ExchangeService {
     }
 }
 
+/// Largest chunk of a streamed document.
+pub const CHUNK: usize = 64 * 1024;
+
 /// The stream type of `GetDocument`.
 pub type DocumentStream = std::pin::Pin<
     Box<dyn tokio_stream::Stream<Item = Result<GetDocumentResponse, Status>> + Send + 'static>,
@@ -48,12 +52,8 @@ impl Exchange for ExchangeService {
         request: Request<QueryIdentityRequest>,
     ) -> Result<Response<QueryIdentityResponse>, Status> {
         let who = caller(&request)?.clone();
-        let ctx = context(request.get_ref().context.as_ref())?;
-        let _permit = self
-            .state
-            .authorize(&who, Service::IdentityQuery, ctx.purpose, None::<&[Field]>)
-            .await?;
-        Err(not_yet("identity query"))
+        let answer = self.state.answer_query(&who, request.get_ref()).await?;
+        Ok(Response::new(answer))
     }
 
     async fn get_document(
@@ -61,12 +61,22 @@ impl Exchange for ExchangeService {
         request: Request<GetDocumentRequest>,
     ) -> Result<Response<DocumentStream>, Status> {
         let who = caller(&request)?.clone();
-        let ctx = context(request.get_ref().context.as_ref())?;
-        let _permit = self
-            .state
-            .authorize(&who, Service::PassportCopy, ctx.purpose, None)
-            .await?;
-        Err(not_yet("passport copy"))
+        let (header, bytes) = self.state.document(&who, request.get_ref()).await?;
+        let mut parts = Vec::with_capacity(bytes.len() / CHUNK + 3);
+        parts.push(Ok(GetDocumentResponse {
+            part: Some(get_document_response::Part::Header(header)),
+        }));
+        for chunk in bytes.chunks(CHUNK) {
+            parts.push(Ok(GetDocumentResponse {
+                part: Some(get_document_response::Part::Chunk(chunk.to_vec())),
+            }));
+        }
+        parts.push(Ok(GetDocumentResponse {
+            part: Some(get_document_response::Part::Trailer(DocumentTrailer {
+                receipt: None,
+            })),
+        }));
+        Ok(Response::new(Box::pin(tokio_stream::iter(parts))))
     }
 
     async fn pull_statistics(

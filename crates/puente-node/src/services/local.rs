@@ -6,8 +6,9 @@ use std::sync::Arc;
 use puente_policy::{Grant, Service};
 use puente_proto::v1::local_server::Local;
 use puente_proto::v1::{
-    AgreementState, AgreementSummary, DirectionGrant, ListAgreementsRequest,
-    ListAgreementsResponse, ListPeersRequest, ListPeersResponse, PeerStatus,
+    fetch_document_response, AgreementState, AgreementSummary, DirectionGrant,
+    FetchDocumentRequest, FetchDocumentResponse, ListAgreementsRequest, ListAgreementsResponse,
+    ListPeersRequest, ListPeersResponse, PeerStatus, QueryRequest, QueryResponse,
 };
 use tokio::task::JoinSet;
 use tonic::{Request, Response, Status};
@@ -64,8 +65,49 @@ impl LocalService {
     }
 }
 
+/// The stream type of `FetchDocument`.
+pub type FetchStream = std::pin::Pin<
+    Box<dyn tokio_stream::Stream<Item = Result<FetchDocumentResponse, Status>> + Send + 'static>,
+>;
+
 #[tonic::async_trait]
 impl Local for LocalService {
+    async fn query(
+        &self,
+        request: Request<QueryRequest>,
+    ) -> Result<Response<QueryResponse>, Status> {
+        let operator = caller(&request)?.clone();
+        Ok(Response::new(
+            self.state
+                .forward_query(&operator, request.get_ref())
+                .await?,
+        ))
+    }
+
+    async fn fetch_document(
+        &self,
+        request: Request<FetchDocumentRequest>,
+    ) -> Result<Response<FetchStream>, Status> {
+        use fetch_document_response::Part;
+        let operator = caller(&request)?.clone();
+        let (header, bytes, trailer) = self
+            .state
+            .forward_fetch(&operator, request.get_ref())
+            .await?;
+        let mut parts = vec![Ok(FetchDocumentResponse {
+            part: Some(Part::Header(header)),
+        })];
+        for c in bytes.chunks(crate::services::exchange::CHUNK) {
+            parts.push(Ok(FetchDocumentResponse {
+                part: Some(Part::Chunk(c.to_vec())),
+            }));
+        }
+        parts.push(Ok(FetchDocumentResponse {
+            part: Some(Part::Trailer(trailer)),
+        }));
+        Ok(Response::new(Box::pin(tokio_stream::iter(parts))))
+    }
+
     async fn list_agreements(
         &self,
         request: Request<ListAgreementsRequest>,

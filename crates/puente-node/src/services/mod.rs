@@ -38,6 +38,10 @@ pub struct NodeState {
     pub agreements: Arc<Agreements>,
     /// The clock.
     pub clock: Clock,
+    /// The country's own records.
+    pub records: puente_records::RecordStore,
+    /// References handed out with matches.
+    pub refs: crate::refs::RefStore,
 }
 
 impl std::fmt::Debug for NodeState {

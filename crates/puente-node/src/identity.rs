@@ -1,0 +1,255 @@
+//! Answering identity queries and passport-copy requests from peers. Order matters:
+//! validate the request, evaluate the agreement (before any data is touched), match,
+//! screen every candidate with the protection filter, then disclose only granted fields.
+//! A withheld candidate leaves the answer exactly as if it did not exist.
+
+use std::collections::BTreeSet;
+
+use puente_pki::PeerIdentity;
+use puente_policy::protection::{screen, Withheld};
+use puente_policy::{Mode, Permit, Service};
+use puente_proto::v1 as pb;
+use puente_records::matcher;
+use puente_records::store::Stored;
+use tonic::Status;
+use tracing::info;
+
+use crate::convert::{self, disclose, Terms};
+use crate::refs::Reference;
+use crate::services::NodeState;
+
+/// Hard cap on matches per answer, whatever an agreement says.
+pub const MAX_MATCHES: usize = 100;
+
+/// What the matching step found, before protection screening.
+#[derive(Debug)]
+pub struct Found {
+    /// Candidates with scores, best first.
+    pub candidates: Vec<(Stored, f64)>,
+}
+
+fn internal(e: impl std::fmt::Display) -> Status {
+    tracing::error!("records store: {e}");
+    Status::unavailable("the node's records store is unavailable")
+}
+
+impl NodeState {
+    /// Runs the terms against the records (blocking work off the async threads).
+    pub async fn find(&self, terms: &Terms, limit: usize) -> Result<Found, Status> {
+        let records = self.records.clone();
+        let terms = terms.clone();
+        let threshold = self.node.config.records.match_threshold;
+        let current_year = (self.clock)().year();
+        tokio::task::spawn_blocking(move || -> Result<Found, Status> {
+            let candidates = match &terms {
+                Terms::Document {
+                    issuing_state,
+                    number,
+                } => records
+                    .by_document(issuing_state, number)
+                    .map_err(internal)?
+                    .into_iter()
+                    .map(|s| (s, 1.0))
+                    .collect(),
+                Terms::Mrz(m) => records
+                    .by_document(&m.issuing_state, &m.document_number)
+                    .map_err(internal)?
+                    .into_iter()
+                    // The MRZ also states the birth date: a record that disagrees is not the person.
+                    .filter(|s| {
+                        let d = s.record.date_of_birth;
+                        d.year == m.birth_date.birth_year(current_year)
+                            && d.month.is_none_or(|mm| mm == m.birth_date.mm)
+                            && d.day.is_none_or(|dd| dd == m.birth_date.dd)
+                    })
+                    .map(|s| (s, 1.0))
+                    .collect(),
+                Terms::Name(q) => matcher::search(&records, q, threshold, limit.max(1) * 4)
+                    .map_err(|e| Status::invalid_argument(e.to_string()))?
+                    .into_iter()
+                    .map(|m| (m.stored, m.score))
+                    .collect(),
+            };
+            Ok(Found { candidates })
+        })
+        .await
+        .map_err(internal)?
+    }
+
+    /// Answers `Exchange.QueryIdentity` for a verified `caller`.
+    pub async fn answer_query(
+        &self,
+        caller: &PeerIdentity,
+        req: &pb::QueryIdentityRequest,
+    ) -> Result<pb::QueryIdentityResponse, Status> {
+        let ctx = crate::policy::context(req.context.as_ref())?;
+        let terms = convert::terms(req.query.as_ref())?;
+        let permit = self
+            .authorize(caller, Service::IdentityQuery, ctx.purpose, None)
+            .await?;
+        let limit = match req.max_matches {
+            0 => permit.max_matches,
+            n => n.min(permit.max_matches),
+        } as usize;
+        let limit = limit.min(MAX_MATCHES);
+        let found = self.find(&terms, limit).await?;
+        let (kept, withheld) = self.screen(caller, found.candidates);
+        if withheld > 0 {
+            // The audit log records it; the answer does not show it.
+            info!(caller = %caller.urn(), withheld, "candidates withheld by the protection rule");
+        }
+        self.respond(caller, &permit, kept.into_iter().take(limit).collect())
+    }
+
+    /// Drops every candidate the protection rule forbids disclosing to `caller`.
+    pub fn screen(
+        &self,
+        caller: &PeerIdentity,
+        candidates: Vec<(Stored, f64)>,
+    ) -> (Vec<(Stored, f64)>, usize) {
+        let mut withheld = 0;
+        let kept = candidates
+            .into_iter()
+            .filter(|(s, _)| match protection_verdict(&s.record, caller) {
+                Ok(()) => true,
+                Err(_) => {
+                    withheld += 1;
+                    false
+                }
+            })
+            .collect();
+        (kept, withheld)
+    }
+
+    fn respond(
+        &self,
+        caller: &PeerIdentity,
+        permit: &Permit,
+        matches: Vec<(Stored, f64)>,
+    ) -> Result<pb::QueryIdentityResponse, Status> {
+        let now = (self.clock)();
+        let ttl = time::Duration::minutes(
+            i64::try_from(self.node.config.records.reference_ttl_minutes).unwrap_or(60),
+        );
+        let mut out = Vec::with_capacity(matches.len());
+        let mut disclosed_fields: BTreeSet<puente_policy::Field> = BTreeSet::new();
+        for (stored, score) in &matches {
+            let reference = self
+                .refs
+                .issue(&Reference {
+                    record: stored.id,
+                    country: caller.country.to_string(),
+                    agreement: permit.agreement_id.clone(),
+                    expires: (now + ttl).unix_timestamp(),
+                })
+                .map_err(internal)?;
+            let person = match permit.mode {
+                Mode::HitNoHit => None,
+                _ => {
+                    let (p, filled) = disclose(&stored.record, &permit.fields);
+                    disclosed_fields.extend(filled);
+                    Some(p)
+                }
+            };
+            out.push(pb::PersonMatch {
+                reference,
+                score_permille: (score * 1000.0).round().clamp(0.0, 1000.0) as u32,
+                person,
+            });
+        }
+        let outcome = if out.is_empty() {
+            pb::MatchOutcome::NoMatch
+        } else {
+            pb::MatchOutcome::Match
+        };
+        Ok(pb::QueryIdentityResponse {
+            outcome: outcome as i32,
+            mode: match permit.mode {
+                Mode::HitNoHit => pb::Mode::HitNoHit,
+                _ => pb::Mode::Full,
+            } as i32,
+            matches: out,
+            agreement_id: permit.agreement_id.clone(),
+            disclosed_fields: disclosed_fields.into_iter().map(|f| f as i32).collect(),
+            receipt: None,
+            retention_days: permit.retention_days,
+        })
+    }
+
+    /// Resolves a `GetDocument` request to the header and image bytes.
+    pub async fn document(
+        &self,
+        caller: &PeerIdentity,
+        req: &pb::GetDocumentRequest,
+    ) -> Result<(pb::DocumentHeader, Vec<u8>), Status> {
+        let ctx = crate::policy::context(req.context.as_ref())?;
+        if req.reference.is_empty() {
+            return Err(Status::invalid_argument(
+                "reference: required (from a previous match)",
+            ));
+        }
+        let permit = self
+            .authorize(caller, Service::PassportCopy, ctx.purpose, None)
+            .await?;
+        let now = (self.clock)();
+        let unknown =
+            || Status::not_found("reference: unknown, expired, or not issued to your country");
+        let Some(reference) = self
+            .refs
+            .resolve(&req.reference, caller.country.as_str(), now)
+            .map_err(internal)?
+        else {
+            return Err(unknown());
+        };
+        let records = self.records.clone();
+        let (record, bytes) = tokio::task::spawn_blocking(move || -> Result<_, Status> {
+            let record = records.get(reference.record).map_err(internal)?;
+            let bytes = records.copy(reference.record).map_err(internal)?;
+            Ok((record, bytes))
+        })
+        .await
+        .map_err(internal)??;
+        let Some(record) = record else {
+            return Err(unknown());
+        };
+        // Protection is checked again: the status may have changed since the match.
+        if protection_verdict(&record, caller).is_err() {
+            return Err(unknown());
+        }
+        let (Some(info), Some(bytes)) = (record.passport_copy.as_ref(), bytes) else {
+            return Err(Status::not_found(
+                "this country holds no passport copy for that reference",
+            ));
+        };
+        let header = pb::DocumentHeader {
+            media_type: info.media_type.clone(),
+            size_bytes: info.size,
+            sha256: info.sha256.to_vec(),
+            document_type: record
+                .document
+                .as_ref()
+                .map(|d| convert::pb_document_type(d.document_type) as i32)
+                .unwrap_or(0),
+            issuing_state: record
+                .document
+                .as_ref()
+                .map(|d| d.issuing_state.clone())
+                .unwrap_or_default(),
+            agreement_id: permit.agreement_id.clone(),
+            retention_days: permit.retention_days,
+        };
+        Ok((header, bytes))
+    }
+}
+
+/// Whether `record` may be disclosed to `caller` under the protection rule.
+pub fn protection_verdict(
+    record: &puente_records::PersonRecord,
+    caller: &PeerIdentity,
+) -> Result<(), Withheld> {
+    screen(
+        &[record.nationality.as_str()],
+        &record.protection(),
+        caller.country,
+    )
+}

@@ -1,0 +1,38 @@
+//! A country's own holdings: persons, travel documents, encounters, protection status,
+//! vulnerability flags and passport copies, kept in sled and sealed at rest with the node
+//! data key; indexes hold keyed hashes, not raw names or numbers.
+//!
+//! # Layout
+//! - [`model`]: [`PersonRecord`] and its parts.
+//! - [`crypto`]: [`DataKey`]: sealing and keyed hashes.
+//! - [`store`]: [`RecordStore`]: sled trees and blocking indexes.
+//! - [`import`](mod@import): CSV / JSONL import, all or nothing.
+//! - [`names`]: folding names for matching; skeletons and blocking keys.
+//! - [`matcher`]: scoring and ranking name queries.
+//! - [`mrz`]: ICAO 9303 TD3 machine-readable zones.
+//! - [`synth`]: synthetic persons and realistic name variants.
+//! - [`generate`]: `records generate`: synthetic CSV with MRZs and specimen copies.
+//! - [`specimen`]: SPECIMEN passport-copy images.
+//! - [`error`](mod@error): [`RecordsError`].
+
+#![forbid(unsafe_code)]
+
+pub mod crypto;
+pub mod error;
+pub mod generate;
+pub mod import;
+pub mod matcher;
+pub mod model;
+pub mod mrz;
+pub mod names;
+pub mod specimen;
+pub mod store;
+pub mod synth;
+
+pub use crypto::DataKey;
+pub use error::RecordsError;
+pub use model::PersonRecord;
+pub use store::RecordStore;
+
+#[cfg(test)]
+mod tests;

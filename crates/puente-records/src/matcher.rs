@@ -1,0 +1,190 @@
+//! Ranking candidates for an identity query by name and date of birth: token-bag name
+//! similarity that tolerates transliteration, typos, order, swapped fields, dropped
+//! second surnames and abbreviated middle names, combined with how well the (possibly
+//! partial) dates of birth agree, nationality and sex. Every match carries its score and
+//! an explanation of what matched.
+
+use std::fmt::Write as _;
+
+use strsim::jaro_winkler;
+
+use crate::error::RecordsError;
+use crate::model::{PartialDate, PersonRecord, Sex};
+use crate::names::{normalize, skeleton};
+use crate::store::{RecordStore, Stored};
+
+/// Score at or above which a candidate is a match, by default.
+pub const DEFAULT_THRESHOLD: f64 = 0.80;
+
+/// A query by name and date of birth.
+#[derive(Clone, Debug)]
+pub struct NameQuery {
+    /// Given names (may be empty when only `full_name` is known).
+    pub given_names: String,
+    /// Surnames (may be empty when only `full_name` is known).
+    pub surnames: String,
+    /// The whole name when the split into given names and surnames is unknown.
+    pub full_name: Option<String>,
+    /// Date of birth: at least the year.
+    pub date_of_birth: PartialDate,
+    /// Nationality, when known.
+    pub nationality: Option<String>,
+    /// Sex, when known.
+    pub sex: Option<Sex>,
+}
+
+/// A ranked candidate.
+#[derive(Clone, Debug)]
+pub struct Match {
+    /// The stored record.
+    pub stored: Stored,
+    /// 0.0-1.0.
+    pub score: f64,
+    /// What matched, in words.
+    pub explanation: String,
+}
+
+fn token_sim(a: &str, b: &str) -> (f64, &'static str) {
+    if a == b {
+        return (1.0, "exact");
+    }
+    if a.len() == 1 || b.len() == 1 {
+        let (short, long) = if a.len() == 1 { (a, b) } else { (b, a) };
+        return if long.starts_with(short) {
+            (0.85, "initial")
+        } else {
+            (0.0, "")
+        };
+    }
+    if skeleton(a) == skeleton(b) {
+        return (0.95, "spelling variant");
+    }
+    // Below this, two tokens are different words: a different surname must cost as much
+    // as a missing one, not count half.
+    let jw = jaro_winkler(a, b);
+    if jw >= 0.88 {
+        (jw, "similar")
+    } else {
+        (0.0, "")
+    }
+}
+
+/// Name similarity of two token lists, both ways, with a per-query-token explanation.
+fn name_score(q: &[String], r: &[String]) -> (f64, String) {
+    if q.is_empty() || r.is_empty() {
+        return (0.0, String::new());
+    }
+    let mut explain = String::new();
+    let mut q2r = 0.0;
+    for qt in q {
+        let (best, how, with) = r
+            .iter()
+            .map(|rt| {
+                let (s, how) = token_sim(qt, rt);
+                (s, how, rt.as_str())
+            })
+            .fold((0.0, "", ""), |acc, x| if x.0 > acc.0 { x } else { acc });
+        q2r += best;
+        if !how.is_empty() {
+            if how == "exact" {
+                let _ = write!(explain, "{qt} exact; ");
+            } else {
+                let _ = write!(explain, "{qt}~{with} ({how} {best:.2}); ");
+            }
+        }
+    }
+    q2r /= q.len() as f64;
+    let mut r2q = 0.0;
+    for rt in r {
+        r2q += q.iter().map(|qt| token_sim(qt, rt).0).fold(0.0, f64::max);
+    }
+    r2q /= r.len() as f64;
+    // Compounds written together or apart (DELACRUZ / DE LA CRUZ).
+    let glued = jaro_winkler(&q.concat(), &r.concat());
+    let score = (0.65 * q2r + 0.35 * r2q).max(if glued > 0.95 { glued * 0.95 } else { 0.0 });
+    (score, explain)
+}
+
+fn date_score(q: &PartialDate, r: &PartialDate) -> (f64, &'static str) {
+    if q.year != r.year {
+        return (0.0, "birth year differs");
+    }
+    match ((q.month, r.month), (q.day, r.day)) {
+        ((Some(a), Some(b)), _) if a != b => (0.2, "birth month differs"),
+        ((Some(_), Some(_)), (Some(a), Some(b))) if a != b => (0.3, "birth day differs"),
+        ((Some(_), Some(_)), (Some(_), Some(_))) => (1.0, "birth date exact"),
+        ((Some(_), Some(_)), _) => (0.9, "birth year and month agree"),
+        _ => (0.85, "birth year agrees"),
+    }
+}
+
+/// Scores one record against a query.
+pub fn score(query: &NameQuery, record: &PersonRecord) -> (f64, String) {
+    let q = match &query.full_name {
+        Some(full) if query.given_names.trim().is_empty() && query.surnames.trim().is_empty() => {
+            normalize(&[full])
+        }
+        _ => normalize(&[&query.given_names, &query.surnames]),
+    };
+    let r = normalize(&[&record.given_names, &record.surnames]);
+    let (name, mut explain) = name_score(&q.tokens, &r.tokens);
+    let (dob, dob_words) = date_score(&query.date_of_birth, &record.date_of_birth);
+    let mut total = 0.7 * name + 0.3 * dob;
+    let _ = write!(explain, "{dob_words}");
+    if let Some(n) = &query.nationality {
+        if n.eq_ignore_ascii_case(&record.nationality) {
+            let _ = write!(explain, "; nationality agrees");
+        } else {
+            total *= 0.7;
+            let _ = write!(explain, "; nationality differs");
+        }
+    }
+    if let Some(s) = query.sex {
+        if s != Sex::X && record.sex != Sex::X && s != record.sex {
+            total *= 0.7;
+            let _ = write!(explain, "; sex differs");
+        }
+    }
+    (total.clamp(0.0, 1.0), explain)
+}
+
+/// Runs a name query: blocking-index candidates, scored, above `threshold`, best first,
+/// at most `max`.
+pub fn search(
+    store: &RecordStore,
+    query: &NameQuery,
+    threshold: f64,
+    max: usize,
+) -> Result<Vec<Match>, RecordsError> {
+    let has_split = !query.given_names.trim().is_empty() || !query.surnames.trim().is_empty();
+    let full = query.full_name.clone().unwrap_or_default();
+    if !has_split && full.trim().is_empty() {
+        return Err(RecordsError::BadQuery(
+            "a name query needs given names and surnames, or a full name".into(),
+        ));
+    }
+    let parts: Vec<&str> = if has_split {
+        vec![&query.given_names, &query.surnames]
+    } else {
+        vec![&full]
+    };
+    let candidates = store.name_candidates(&parts, query.date_of_birth.year)?;
+    let mut matches: Vec<Match> = candidates
+        .into_iter()
+        .filter_map(|stored| {
+            let (s, explanation) = score(query, &stored.record);
+            (s >= threshold).then_some(Match {
+                stored,
+                score: s,
+                explanation,
+            })
+        })
+        .collect();
+    matches.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then(a.stored.id.cmp(&b.stored.id))
+    });
+    matches.truncate(max);
+    Ok(matches)
+}

@@ -1,0 +1,251 @@
+//! The records a country holds about a person, as the node stores them (encrypted) and
+//! as import reads them.
+
+use puente_pki::CountryCode;
+use puente_policy::protection::{Protection, ProtectionStatus};
+use serde::{Deserialize, Serialize};
+
+/// A date that may be known only to the year or the month (never a fake 01-01).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+pub struct PartialDate {
+    /// The year.
+    pub year: i32,
+    /// 1-12, when known.
+    pub month: Option<u8>,
+    /// 1-31, when known (only with a month).
+    pub day: Option<u8>,
+}
+
+impl PartialDate {
+    /// Parses `YYYY`, `YYYY-MM` or `YYYY-MM-DD`, checking the calendar.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let bad = || format!("{s:?} is not a date (YYYY-MM-DD, YYYY-MM or YYYY)");
+        let parts: Vec<&str> = s.trim().split('-').collect();
+        let num = |p: &str, len: usize| -> Result<u32, String> {
+            if p.len() != len || !p.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(bad());
+            }
+            p.parse::<u32>().map_err(|_| bad())
+        };
+        let year =
+            i32::try_from(num(parts.first().copied().unwrap_or(""), 4)?).map_err(|_| bad())?;
+        if !(1880..=2200).contains(&year) {
+            return Err(format!("{s:?}: year {year} is implausible"));
+        }
+        let month = match parts.get(1) {
+            Some(m) => Some(u8::try_from(num(m, 2)?).map_err(|_| bad())?),
+            None => None,
+        };
+        let day = match parts.get(2) {
+            Some(d) => Some(u8::try_from(num(d, 2)?).map_err(|_| bad())?),
+            None => None,
+        };
+        if parts.len() > 3 {
+            return Err(bad());
+        }
+        let date = Self { year, month, day };
+        date.check().map_err(|e| format!("{s:?}: {e}"))?;
+        Ok(date)
+    }
+
+    /// Checks month and day against the calendar.
+    pub fn check(&self) -> Result<(), String> {
+        if let Some(m) = self.month {
+            let month =
+                time::Month::try_from(m).map_err(|_| format!("month {m} does not exist"))?;
+            if let Some(d) = self.day {
+                time::Date::from_calendar_date(self.year, month, d)
+                    .map_err(|_| format!("day {d} does not exist in {}-{m:02}", self.year))?;
+            }
+        } else if self.day.is_some() {
+            return Err("a day without a month".into());
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Display for PartialDate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:04}", self.year)?;
+        if let Some(m) = self.month {
+            write!(f, "-{m:02}")?;
+            if let Some(d) = self.day {
+                write!(f, "-{d:02}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Sex as travel documents record it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Sex {
+    /// Male.
+    M,
+    /// Female.
+    F,
+    /// Unspecified / other.
+    X,
+}
+
+impl Sex {
+    /// Parses `M`, `F` or `X`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim() {
+            "M" | "m" => Some(Sex::M),
+            "F" | "f" => Some(Sex::F),
+            "X" | "x" | "<" => Some(Sex::X),
+            _ => None,
+        }
+    }
+}
+
+/// Kinds of travel document.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DocumentType {
+    /// A passport (ICAO code P).
+    Passport,
+    /// An identity card.
+    IdentityCard,
+    /// A refugee or other travel document.
+    TravelDocument,
+    /// Anything else.
+    Other,
+}
+
+impl DocumentType {
+    /// Parses the import spelling (`passport`/`P`, `identity_card`/`ID`, `travel_document`, `other`).
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "passport" | "p" => Some(Self::Passport),
+            "identity_card" | "id" | "i" => Some(Self::IdentityCard),
+            "travel_document" | "refugee_travel_document" => Some(Self::TravelDocument),
+            "other" => Some(Self::Other),
+            _ => None,
+        }
+    }
+}
+
+/// Vulnerability flags.
+pub const VULNERABILITIES: &[&str] = &[
+    "unaccompanied_child",
+    "separated_child",
+    "trafficking_victim",
+    "violence_survivor",
+    "pregnant",
+    "disability",
+    "serious_illness",
+    "elderly",
+];
+
+/// Encounter events.
+pub const EVENTS: &[&str] = &["entry", "detection", "return", "asylum_claim", "departure"];
+
+/// A travel document.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TravelDocument {
+    /// Its kind.
+    pub document_type: DocumentType,
+    /// The number, normalized (upper case, no spaces or dashes).
+    pub number: String,
+    /// Issuing state (ISO alpha-3 or ICAO code).
+    pub issuing_state: String,
+    /// Expiry date.
+    pub expiry: Option<PartialDate>,
+    /// The two TD3 MRZ lines, when recorded.
+    pub mrz: Option<(String, String)>,
+}
+
+/// One encounter with the person.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Encounter {
+    /// When.
+    pub date: PartialDate,
+    /// Where (entry point).
+    pub place: String,
+    /// What happened (`entry`, `detection`, …).
+    pub event: String,
+    /// The country the person came from on the route.
+    pub previous_country: Option<String>,
+}
+
+/// A stored passport copy's description (the image itself is stored apart).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CopyInfo {
+    /// Media type (`image/png`, `image/jpeg`).
+    pub media_type: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// SHA-256 of the image.
+    pub sha256: [u8; 32],
+}
+
+/// Everything the country holds about one person.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PersonRecord {
+    /// The country's own id for the record.
+    pub record_id: String,
+    /// Given names as recorded.
+    pub given_names: String,
+    /// Surnames as recorded.
+    pub surnames: String,
+    /// Date of birth.
+    pub date_of_birth: PartialDate,
+    /// Sex.
+    pub sex: Sex,
+    /// Nationality (ISO alpha-3 or ICAO code such as XXA).
+    pub nationality: String,
+    /// The travel document, if any.
+    pub document: Option<TravelDocument>,
+    /// Protection status.
+    pub protection_status: String,
+    /// Countries the person is protected against.
+    pub protected_against: Vec<String>,
+    /// Vulnerability flags.
+    pub vulnerabilities: Vec<String>,
+    /// Encounters, oldest first.
+    pub encounters: Vec<Encounter>,
+    /// The passport copy, if one is stored.
+    pub passport_copy: Option<CopyInfo>,
+}
+
+impl PersonRecord {
+    /// The protection the policy filter needs.
+    pub fn protection(&self) -> Protection {
+        Protection {
+            status: ProtectionStatus::parse(&self.protection_status)
+                .unwrap_or(ProtectionStatus::None),
+            protected_against: self
+                .protected_against
+                .iter()
+                .filter_map(|c| CountryCode::parse(c).ok())
+                .collect(),
+        }
+    }
+
+    /// The latest encounter.
+    pub fn last_encounter(&self) -> Option<&Encounter> {
+        self.encounters.iter().max_by_key(|e| e.date)
+    }
+
+    /// Countries on the route, in order.
+    pub fn route(&self) -> Vec<String> {
+        let mut route: Vec<String> = Vec::new();
+        for e in &self.encounters {
+            if let Some(c) = &e.previous_country {
+                if route.last() != Some(c) {
+                    route.push(c.clone());
+                }
+            }
+        }
+        route
+    }
+}
+
+/// Normalizes a document number: upper case, spaces, dashes and MRZ fillers removed.
+pub fn normalize_document_number(s: &str) -> String {
+    s.chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
+}

@@ -1,0 +1,254 @@
+//! Name normalization for matching: the ways the same migrant's name is written by two
+//! countries' officers (transliteration, accents, ICAO transliteration, particles, token
+//! order, hyphens) are folded into comparable tokens, and each token gets a phonetic
+//! *skeleton* used as a blocking key so a name query reads a handful of index blocks
+//! instead of scanning the store.
+
+use std::collections::BTreeSet;
+
+use unicode_normalization::UnicodeNormalization;
+
+/// Particles that are not distinctive on their own (Spanish, Portuguese, French, Dutch,
+/// German, Arabic).
+const PARTICLES: &[&str] = &[
+    "DE", "DEL", "DELA", "LA", "LAS", "LOS", "DA", "DAS", "DO", "DOS", "DI", "DU", "VAN", "VON",
+    "DER", "DEN", "AL", "EL", "BIN", "BINT", "BEN", "IBN", "Y", "E", "ST", "SAINT", "SAINTE",
+];
+
+/// Transliteration families: every spelling maps to the first. Skeletons already fold
+/// most vowel differences; this table covers abbreviations and consonant changes.
+const FAMILIES: &[&[&str]] = &[
+    &[
+        "MUHAMMAD",
+        "MOHAMMAD",
+        "MOHAMMED",
+        "MOHAMED",
+        "MOHAMAD",
+        "MUHAMMED",
+        "MUHAMAD",
+        "MOHAMMOD",
+        "MOHAMMAED",
+        "MAHAMMAD",
+        "MAXAMED",
+        "MD",
+        "MOHD",
+        "MUHD",
+        "MOH",
+        "MOHAMMUD",
+        "MAHOMED",
+    ],
+    &[
+        "HOSSAIN", "HOSSEIN", "HUSSAIN", "HUSAIN", "HUSSEIN", "HOSEN", "HOSSEN", "HOSAIN",
+        "HUSEIN", "HUSSEN",
+    ],
+    &["AHMED", "AHMAD", "AHMET", "AHAMED", "AHMMED"],
+    &["ABDUL", "ABDEL", "ABDOUL", "ABDULL", "ABDOL"],
+    &[
+        "YUSUF", "YOUSSEF", "YOUSEF", "YUSSUF", "JUSUF", "YOUSUF", "YOSEF",
+    ],
+    &[
+        "CHOWDHURY",
+        "CHOUDHURY",
+        "CHAUDHARY",
+        "CHOUDHARY",
+        "CHOWDHARY",
+        "CHAUDHRY",
+        "CHOUDHURI",
+    ],
+    &["TESFAY", "TESFAYE", "TESFAI"],
+    &["GEBREMEDHIN", "GHEBREMEDHIN", "GEBREMEDHN", "GEBREMEDIN"],
+    &["MUSTAFA", "MUSTAPHA", "MOSTAFA"],
+    &["IBRAHIM", "EBRAHIM", "IBRAHEEM", "IBRAHIMA"],
+    &["MAHMOUD", "MAHMUD", "MAHMOOD"],
+    &["OSMAN", "USMAN", "OTHMAN", "UTHMAN"],
+    &["JOSEPH", "JOSEF", "JOZEF", "YOSEPH"],
+    &["KHADIJA", "KHADIJAH", "KADIJA", "HADIJA"],
+    &["FATIMA", "FATEMA", "FATMA", "FATIMAH"],
+    &["ALI", "ALY"],
+    &["ISLAM", "ESLAM"],
+    &["RAHMAN", "REHMAN", "RAHMANE"],
+    &["UDDIN", "UDIN", "UDDEEN", "EDDIN"],
+    &["BEGUM", "BEGOM", "BEGAM"],
+    &["AKTER", "AKTAR", "AKHTER", "AKHTAR"],
+];
+
+/// A name folded for comparison.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NormalizedName {
+    /// Distinctive tokens, canonical spelling, particles removed, in order.
+    pub tokens: Vec<String>,
+    /// The tokens' phonetic skeletons, same order.
+    pub skeletons: Vec<String>,
+}
+
+/// Upper-case ASCII with ICAO 9303 transliteration of Latin diacritics (Ü→UE, Ñ→N …)
+/// and a best-effort romanization of other scripts; everything but letters becomes a
+/// space.
+pub fn fold(text: &str) -> String {
+    let mut pre = String::with_capacity(text.len());
+    for ch in text.chars() {
+        match ch {
+            'Ä' | 'ä' => pre.push_str("AE"),
+            'Ö' | 'ö' | 'Ø' | 'ø' => pre.push_str("OE"),
+            'Ü' | 'ü' => pre.push_str("UE"),
+            'Å' | 'å' => pre.push_str("AA"),
+            'Æ' | 'æ' => pre.push_str("AE"),
+            'ß' => pre.push_str("SS"),
+            'Þ' | 'þ' => pre.push_str("TH"),
+            '\'' | '’' | '`' | '´' => {}
+            c => pre.push(c),
+        }
+    }
+    let stripped: String = pre
+        .nfkd()
+        .filter(|c| !unicode_normalization::char::is_combining_mark(*c))
+        .collect();
+    let ascii = deunicode::deunicode(&stripped);
+    ascii
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphabetic() {
+                c.to_ascii_uppercase()
+            } else {
+                ' '
+            }
+        })
+        .collect()
+}
+
+/// The canonical spelling of a token within its transliteration family.
+pub fn canonical(token: &str) -> &str {
+    for family in FAMILIES {
+        if family.contains(&token) {
+            return family[0];
+        }
+    }
+    token
+}
+
+/// A phonetic skeleton: first letter, then consonants with common equivalences, vowels and
+/// H dropped, runs collapsed. MUHAMMAD, MOHAMED → MHMD; HOSSAIN, HUSSEIN → HSN.
+pub fn skeleton(token: &str) -> String {
+    let t = token
+        .replace("PH", "F")
+        .replace("CK", "K")
+        .replace("KH", "K")
+        .replace("GH", "G")
+        .replace("TH", "T")
+        .replace("DH", "D")
+        .replace("SCH", "S")
+        .replace("SH", "S")
+        .replace("CH", "C")
+        .replace("DJ", "J")
+        .replace("DZ", "J")
+        .replace("OU", "U");
+    let mut out = String::with_capacity(t.len());
+    let mut last: Option<char> = None;
+    for (i, c) in t.chars().enumerate() {
+        let mapped = match c {
+            'Q' | 'C' => 'K',
+            'Z' => 'S',
+            'V' | 'W' => 'V',
+            'Y' => 'I',
+            'J' => 'J',
+            c => c,
+        };
+        let vowel = matches!(mapped, 'A' | 'E' | 'I' | 'O' | 'U' | 'H');
+        if i == 0 {
+            let first = if vowel { 'A' } else { mapped };
+            out.push(first);
+            last = Some(first);
+            continue;
+        }
+        if vowel {
+            last = None;
+            continue;
+        }
+        if last != Some(mapped) {
+            out.push(mapped);
+        }
+        last = Some(mapped);
+    }
+    out
+}
+
+/// Folds a full name (one or more fields) into distinctive tokens and skeletons.
+pub fn normalize(parts: &[&str]) -> NormalizedName {
+    let mut n = NormalizedName::default();
+    for part in parts {
+        for raw in fold(part).split_whitespace() {
+            if PARTICLES.contains(&raw) {
+                continue;
+            }
+            let token = canonical(raw).to_string();
+            n.skeletons.push(skeleton(&token));
+            n.tokens.push(token);
+        }
+    }
+    n
+}
+
+/// Blocking keys of a name: each token's skeleton, and each unordered pair of skeletons.
+/// Pairs are selective even for very common names; singles rescue names where one token
+/// carries a typo.
+pub fn blocking_keys(n: &NormalizedName) -> (BTreeSet<String>, BTreeSet<String>) {
+    let singles: BTreeSet<String> = n
+        .skeletons
+        .iter()
+        .filter(|s| !s.is_empty())
+        .cloned()
+        .collect();
+    let list: Vec<&String> = singles.iter().collect();
+    let mut pairs = BTreeSet::new();
+    for (i, a) in list.iter().enumerate() {
+        for b in &list[i + 1..] {
+            pairs.insert(format!("{a}+{b}"));
+        }
+    }
+    // Joined particles or split compounds (DELACRUZ / DE LA CRUZ, JEANBAPTISTE / JEAN
+    // BAPTISTE): the skeleton of all tokens glued together is also a single key.
+    if n.tokens.len() > 1 {
+        let glued: String = n.tokens.concat();
+        let s = skeleton(&glued);
+        if !s.is_empty() {
+            pairs.insert(format!("={s}"));
+        }
+    }
+    (singles, pairs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transliterations_share_a_skeleton() {
+        for (a, b) in [
+            ("MUHAMMAD", "MOHAMED"),
+            ("HOSSAIN", "HUSSEIN"),
+            ("TESFAY", "TESFAYE"),
+            ("CHOWDHURY", "CHAUDHARY"),
+            ("KHAN", "KAN"),
+        ] {
+            assert_eq!(skeleton(canonical(a)), skeleton(canonical(b)), "{a} {b}");
+        }
+        assert_eq!(canonical("MD"), "MUHAMMAD");
+    }
+
+    #[test]
+    fn folding_handles_accents_icao_and_scripts() {
+        assert_eq!(fold("José María Núñez"), "JOSE MARIA NUNEZ");
+        assert_eq!(fold("Müller"), "MUELLER");
+        assert_eq!(fold("O'Brien-Smith"), "OBRIEN SMITH");
+        assert_eq!(fold("Ñandú"), "NANDU");
+        assert!(!fold("Мухаммад").trim().is_empty());
+    }
+
+    #[test]
+    fn particles_are_dropped() {
+        let n = normalize(&["María", "de la Cruz"]);
+        assert_eq!(n.tokens, vec!["MARIA", "CRUZ"]);
+        let n = normalize(&["Hassan", "Al-Bashir"]);
+        assert_eq!(n.tokens, vec!["HASSAN", "BASHIR"]);
+    }
+}

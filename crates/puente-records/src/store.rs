@@ -1,0 +1,371 @@
+//! The records store: sled trees holding sealed person records and passport copies, and
+//! keyed-hash indexes (document; name blocking keys with the birth year) that find a
+//! person without a scan and without raw names in the index.
+//!
+//! | tree | key | value |
+//! |---|---|---|
+//! | `rec_ids` | HMAC(record_id) | internal id (u64 BE) |
+//! | `rec_data` | id | sealed JSON [`PersonRecord`] |
+//! | `rec_copy` | id | sealed image |
+//! | `rec_keys` | id | the index keys written for it (to remove them on update) |
+//! | `idx_doc`, `idx_name1`, `idx_name2` | HMAC(term) ‖ id | — |
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use crate::crypto::{DataKey, INDEX_HASH_LEN};
+use crate::error::RecordsError;
+use crate::model::{normalize_document_number, PersonRecord};
+use crate::names::{blocking_keys, normalize};
+
+/// Index entries of a single-token block larger than this are not read: such a token is
+/// too common to narrow anything down (pairs still are).
+pub const SINGLE_BLOCK_CAP: usize = 400;
+/// Most candidates a name query scores.
+pub const CANDIDATE_CAP: usize = 3000;
+
+/// Which index an entry belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Index {
+    Doc = 0,
+    Single = 1,
+    Pair = 2,
+}
+
+/// The records of one node.
+#[derive(Clone)]
+pub struct RecordStore {
+    key: Arc<DataKey>,
+    ids: sled::Tree,
+    data: sled::Tree,
+    copies: sled::Tree,
+    keys: sled::Tree,
+    idx: [sled::Tree; 3],
+    meta: sled::Tree,
+    db: sled::Db,
+}
+
+impl std::fmt::Debug for RecordStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordStore")
+            .field("persons", &self.data.len())
+            .finish()
+    }
+}
+
+/// A stored record with its internal id.
+#[derive(Clone, Debug)]
+pub struct Stored {
+    /// Internal id (stable across updates of the same `record_id`).
+    pub id: u64,
+    /// The record.
+    pub record: PersonRecord,
+}
+
+impl RecordStore {
+    /// Opens the records trees of `db`.
+    pub fn open(db: &sled::Db, key: Arc<DataKey>) -> Result<Self, RecordsError> {
+        Ok(Self {
+            ids: db.open_tree("rec_ids")?,
+            data: db.open_tree("rec_data")?,
+            copies: db.open_tree("rec_copy")?,
+            keys: db.open_tree("rec_keys")?,
+            idx: [
+                db.open_tree("idx_doc")?,
+                db.open_tree("idx_name1")?,
+                db.open_tree("idx_name2")?,
+            ],
+            meta: db.open_tree("rec_meta")?,
+            db: db.clone(),
+            key,
+        })
+    }
+
+    /// The data key.
+    pub fn key(&self) -> &Arc<DataKey> {
+        &self.key
+    }
+
+    /// How many persons are stored.
+    pub fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    /// Whether the store holds nobody.
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    /// Flushes to disk.
+    pub fn flush(&self) -> Result<(), RecordsError> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    fn index_keys(&self, r: &PersonRecord) -> Vec<(Index, [u8; INDEX_HASH_LEN])> {
+        let mut out = Vec::new();
+        if let Some(d) = &r.document {
+            out.push((Index::Doc, self.doc_hash(&d.issuing_state, &d.number)));
+        }
+        let name = normalize(&[&r.given_names, &r.surnames]);
+        let (singles, pairs) = blocking_keys(&name);
+        let year = r.date_of_birth.year;
+        for s in singles {
+            out.push((
+                Index::Single,
+                self.key.index_hash("name1", &format!("{s}|{year}")),
+            ));
+        }
+        for p in pairs {
+            out.push((
+                Index::Pair,
+                self.key.index_hash("name2", &format!("{p}|{year}")),
+            ));
+        }
+        out
+    }
+
+    fn doc_hash(&self, issuing_state: &str, number: &str) -> [u8; INDEX_HASH_LEN] {
+        self.key.index_hash(
+            "doc",
+            &format!(
+                "{}:{}",
+                issuing_state.trim().to_ascii_uppercase(),
+                normalize_document_number(number)
+            ),
+        )
+    }
+
+    fn id_of(&self, record_id: &str) -> Result<Option<u64>, RecordsError> {
+        let h = self.key.index_hash("record_id", record_id);
+        Ok(self.ids.get(h)?.map(|v| be_u64(&v)))
+    }
+
+    /// Stores (or replaces) a record and its passport copy (`None` removes a stored one).
+    pub fn put(&self, record: &PersonRecord, copy: Option<&[u8]>) -> Result<u64, RecordsError> {
+        let rid_hash = self.key.index_hash("record_id", &record.record_id);
+        let id = match self.ids.get(rid_hash)? {
+            Some(v) => be_u64(&v),
+            None => {
+                let id = self.db.generate_id()?;
+                self.ids.insert(rid_hash, &id.to_be_bytes())?;
+                id
+            }
+        };
+        let new_keys = self.index_keys(record);
+        // Old index entries of this record that the new version does not have.
+        let old: Vec<(u8, [u8; INDEX_HASH_LEN])> = match self.keys.get(id.to_be_bytes())? {
+            Some(v) => decode_keys(&v),
+            None => Vec::new(),
+        };
+        let json = serde_json::to_vec(record)
+            .map_err(|e| RecordsError::Store(format!("encoding a record: {e}")))?;
+        let sealed = self.key.seal(&aad("person", id), &json)?;
+        for (ix, h) in &new_keys {
+            self.idx[*ix as usize].insert(entry(h, id), &[])?;
+        }
+        self.data.insert(id.to_be_bytes(), sealed)?;
+        match copy {
+            Some(bytes) => {
+                self.copies
+                    .insert(id.to_be_bytes(), self.key.seal(&aad("copy", id), bytes)?)?;
+            }
+            None => {
+                self.copies.remove(id.to_be_bytes())?;
+            }
+        }
+        let encoded = encode_keys(&new_keys);
+        self.keys.insert(id.to_be_bytes(), encoded)?;
+        let new_set: BTreeSet<(u8, [u8; INDEX_HASH_LEN])> =
+            new_keys.iter().map(|(i, h)| (*i as u8, *h)).collect();
+        for (ix, h) in old {
+            if !new_set.contains(&(ix, h)) {
+                if let Some(tree) = self.idx.get(usize::from(ix)) {
+                    tree.remove(entry(&h, id))?;
+                }
+            }
+        }
+        Ok(id)
+    }
+
+    /// Marks an import of `label` as in progress.
+    pub fn begin_import(&self, label: &str) -> Result<(), RecordsError> {
+        self.meta.insert("import_in_progress", label.as_bytes())?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Clears the in-progress mark.
+    pub fn end_import(&self) -> Result<(), RecordsError> {
+        self.meta.remove("import_in_progress")?;
+        Ok(())
+    }
+
+    /// The import that was interrupted, if any (re-run it: it converges).
+    pub fn interrupted_import(&self) -> Result<Option<String>, RecordsError> {
+        Ok(self
+            .meta
+            .get("import_in_progress")?
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    /// Loads one record by internal id.
+    pub fn get(&self, id: u64) -> Result<Option<PersonRecord>, RecordsError> {
+        let Some(sealed) = self.data.get(id.to_be_bytes())? else {
+            return Ok(None);
+        };
+        let json = self.key.open(&aad("person", id), &sealed)?;
+        serde_json::from_slice(&json)
+            .map(Some)
+            .map_err(|e| RecordsError::Corrupt(format!("record {id}: {e}")))
+    }
+
+    /// Loads a record by the country's record id.
+    pub fn get_by_record_id(&self, record_id: &str) -> Result<Option<Stored>, RecordsError> {
+        let Some(id) = self.id_of(record_id)? else {
+            return Ok(None);
+        };
+        Ok(self.get(id)?.map(|record| Stored { id, record }))
+    }
+
+    /// The passport copy of a record.
+    pub fn copy(&self, id: u64) -> Result<Option<Vec<u8>>, RecordsError> {
+        match self.copies.get(id.to_be_bytes())? {
+            Some(sealed) => Ok(Some(self.key.open(&aad("copy", id), &sealed)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn scan(
+        &self,
+        ix: Index,
+        h: &[u8; INDEX_HASH_LEN],
+        cap: usize,
+        out: &mut BTreeSet<u64>,
+    ) -> Result<bool, RecordsError> {
+        let mut found = Vec::new();
+        for item in self.idx[ix as usize].scan_prefix(h) {
+            let (k, _) = item?;
+            if found.len() >= cap {
+                return Ok(false);
+            }
+            if k.len() == INDEX_HASH_LEN + 8 {
+                found.push(be_u64(&k[INDEX_HASH_LEN..]));
+            }
+        }
+        out.extend(found);
+        Ok(true)
+    }
+
+    /// Records whose document is `number` issued by `issuing_state`.
+    pub fn by_document(
+        &self,
+        issuing_state: &str,
+        number: &str,
+    ) -> Result<Vec<Stored>, RecordsError> {
+        let mut ids = BTreeSet::new();
+        self.scan(
+            Index::Doc,
+            &self.doc_hash(issuing_state, number),
+            CANDIDATE_CAP,
+            &mut ids,
+        )?;
+        let wanted = normalize_document_number(number);
+        let state = issuing_state.trim().to_ascii_uppercase();
+        let mut out = Vec::new();
+        for id in ids {
+            if let Some(record) = self.get(id)? {
+                // The index is a hash: confirm against the record itself.
+                if record
+                    .document
+                    .as_ref()
+                    .is_some_and(|d| d.number == wanted && d.issuing_state == state)
+                {
+                    out.push(Stored { id, record });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Candidate records for a name and birth year, from the blocking indexes.
+    pub fn name_candidates(&self, parts: &[&str], year: i32) -> Result<Vec<Stored>, RecordsError> {
+        let name = normalize(parts);
+        let (singles, pairs) = blocking_keys(&name);
+        let mut ids = BTreeSet::new();
+        for p in &pairs {
+            let h = self.key.index_hash("name2", &format!("{p}|{year}"));
+            self.scan(Index::Pair, &h, CANDIDATE_CAP, &mut ids)?;
+        }
+        // With a single distinctive token there is no pair to narrow by: read its block whole.
+        let cap = if pairs.is_empty() {
+            CANDIDATE_CAP
+        } else {
+            SINGLE_BLOCK_CAP
+        };
+        for s in &singles {
+            let h = self.key.index_hash("name1", &format!("{s}|{year}"));
+            self.scan(Index::Single, &h, cap, &mut ids)?;
+        }
+        let mut out = Vec::with_capacity(ids.len().min(CANDIDATE_CAP));
+        for id in ids.into_iter().take(CANDIDATE_CAP) {
+            if let Some(record) = self.get(id)? {
+                out.push(Stored { id, record });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every stored record (for `records search` without an index hit, exports, tests).
+    pub fn iter(&self) -> impl Iterator<Item = Result<Stored, RecordsError>> + '_ {
+        self.data.iter().map(move |item| {
+            let (k, _) = item?;
+            let id = be_u64(&k);
+            let record = self.get(id)?.ok_or_else(|| {
+                RecordsError::Corrupt(format!("record {id} vanished during iteration"))
+            })?;
+            Ok(Stored { id, record })
+        })
+    }
+}
+
+fn aad(kind: &str, id: u64) -> Vec<u8> {
+    let mut v = kind.as_bytes().to_vec();
+    v.push(0);
+    v.extend_from_slice(&id.to_be_bytes());
+    v
+}
+
+fn entry(h: &[u8; INDEX_HASH_LEN], id: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(INDEX_HASH_LEN + 8);
+    k.extend_from_slice(h);
+    k.extend_from_slice(&id.to_be_bytes());
+    k
+}
+
+fn encode_keys(keys: &[(Index, [u8; INDEX_HASH_LEN])]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(keys.len() * (INDEX_HASH_LEN + 1));
+    for (ix, h) in keys {
+        v.push(*ix as u8);
+        v.extend_from_slice(h);
+    }
+    v
+}
+
+fn decode_keys(v: &[u8]) -> Vec<(u8, [u8; INDEX_HASH_LEN])> {
+    v.chunks_exact(INDEX_HASH_LEN + 1)
+        .map(|c| {
+            let mut h = [0u8; INDEX_HASH_LEN];
+            h.copy_from_slice(&c[1..]);
+            (c[0], h)
+        })
+        .collect()
+}
+
+fn be_u64(b: &[u8]) -> u64 {
+    let mut a = [0u8; 8];
+    if b.len() >= 8 {
+        a.copy_from_slice(&b[..8]);
+    }
+    u64::from_be_bytes(a)
+}

@@ -1,0 +1,345 @@
+//! Tests of the store (sealing, indexes, updates), import (all or nothing, line numbers)
+//! and matching on real name variations.
+
+use std::sync::Arc;
+
+use crate::crypto::DataKey;
+use crate::error::RecordsError;
+use crate::import::{import, COLUMNS};
+use crate::matcher::{search, NameQuery, DEFAULT_THRESHOLD};
+use crate::model::{PartialDate, Sex};
+use crate::store::RecordStore;
+
+fn store() -> (tempfile::TempDir, RecordStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sled::Config::new()
+        .path(dir.path().join("db"))
+        .temporary(true)
+        .open()
+        .unwrap();
+    let key = Arc::new(DataKey::from_secret(&[7u8; 32]).unwrap());
+    (dir, RecordStore::open(&db, key).unwrap())
+}
+
+fn csv(dir: &std::path::Path, rows: &[&str]) -> std::path::PathBuf {
+    let path = dir.join("persons.csv");
+    let mut text = COLUMNS.join(",");
+    text.push('\n');
+    for r in rows {
+        text.push_str(r);
+        text.push('\n');
+    }
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+const TODAY: time::Date = time::macros::date!(2026 - 11 - 28);
+
+fn row(
+    id: &str,
+    given: &str,
+    surnames: &str,
+    dob: &str,
+    nat: &str,
+    doc: &str,
+    status: &str,
+    against: &str,
+) -> String {
+    format!("{id},{given},{surnames},{dob},M,{nat},passport,{doc},{nat},2030-01-01,,,{status},{against},,2026-03-01,Tapachula,entry,GTM,")
+}
+
+#[test]
+fn import_then_find_by_document_and_name_variants() {
+    let (dir, s) = store();
+    let path = csv(
+        dir.path(),
+        &[
+            &row(
+                "R1",
+                "MOHAMMAD ABDUL",
+                "HOSSAIN",
+                "1990-04-12",
+                "BGD",
+                "BX1234567",
+                "none",
+                "",
+            ),
+            &row(
+                "R2",
+                "MARÍA JOSÉ",
+                "GONZÁLEZ HERNÁNDEZ",
+                "1985-11-02",
+                "VEN",
+                "V9876543",
+                "asylum_seeker",
+                "",
+            ),
+            &row(
+                "R3",
+                "TESFAY",
+                "GEBREMEDHIN",
+                "1995",
+                "ERI",
+                "E0000001",
+                "refugee",
+                "ERI",
+            ),
+        ],
+    );
+    let report = import(&s, &path, TODAY, &mut |_, _| {}).unwrap();
+    assert_eq!((report.rows, report.created, report.updated), (3, 3, 0));
+
+    let found = s.by_document("BGD", "bx 123-4567").unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].record.record_id, "R1");
+    assert!(s.by_document("IND", "BX1234567").unwrap().is_empty());
+
+    let q = |given: &str, surnames: &str, dob: &str| NameQuery {
+        given_names: given.into(),
+        surnames: surnames.into(),
+        full_name: None,
+        date_of_birth: PartialDate::parse(dob).unwrap(),
+        nationality: None,
+        sex: None,
+    };
+    for (given, surnames, dob, want) in [
+        ("MUHAMMAD ABDUL", "HUSSAIN", "1990-04-12", "R1"), // transliteration
+        ("MD ABDUL", "HOSSAIN", "1990-04-12", "R1"),       // abbreviation
+        ("HOSSAIN", "MOHAMMAD", "1990", "R1"),             // swapped, year only
+        ("MOHAMMAD", "HOSAIN", "1990-04", "R1"),           // typo, dropped middle name
+        ("Maria Jose", "Gonzalez", "1985-11-02", "R2"),    // accents, dropped second surname
+        ("JOSE MARIA", "GONZALEZ HERNANDEZ", "1985", "R2"), // order
+        ("TESFAYE", "GHEBREMEDHIN", "1995", "R3"),
+    ] {
+        let m = search(&s, &q(given, surnames, dob), DEFAULT_THRESHOLD, 5).unwrap();
+        assert!(!m.is_empty(), "{given} {surnames} found nothing");
+        assert_eq!(
+            m[0].stored.record.record_id,
+            want,
+            "{given} {surnames}: {:?}",
+            m.iter()
+                .map(|x| (&x.stored.record.record_id, x.score))
+                .collect::<Vec<_>>()
+        );
+    }
+    // A different person: same surname, other given name, other birth date.
+    let m = search(
+        &s,
+        &q("RAHIMA", "HOSSAIN", "1990-09-30"),
+        DEFAULT_THRESHOLD,
+        5,
+    )
+    .unwrap();
+    assert!(
+        m.is_empty(),
+        "{:?}",
+        m.iter().map(|x| x.score).collect::<Vec<_>>()
+    );
+    // Wrong birth year: nobody.
+    assert!(search(
+        &s,
+        &q("MOHAMMAD ABDUL", "HOSSAIN", "1991"),
+        DEFAULT_THRESHOLD,
+        5
+    )
+    .unwrap()
+    .is_empty());
+}
+
+#[test]
+fn reimport_updates_and_old_index_entries_go() {
+    let (dir, s) = store();
+    let path = csv(
+        dir.path(),
+        &[&row(
+            "R1",
+            "AMA",
+            "MENSAH",
+            "1992-01-01",
+            "GHA",
+            "G1111111",
+            "none",
+            "",
+        )],
+    );
+    import(&s, &path, TODAY, &mut |_, _| {}).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let path = csv(
+        dir.path(),
+        &[&row(
+            "R1",
+            "AMA",
+            "BOATENG",
+            "1992-01-01",
+            "GHA",
+            "G2222222",
+            "none",
+            "",
+        )],
+    );
+    let report = import(&s, &path, TODAY, &mut |_, _| {}).unwrap();
+    assert_eq!((report.created, report.updated), (0, 1));
+    assert_eq!(s.len(), 1);
+    assert!(s.by_document("GHA", "G1111111").unwrap().is_empty());
+    assert_eq!(s.by_document("GHA", "G2222222").unwrap().len(), 1);
+    let q = NameQuery {
+        given_names: "AMA".into(),
+        surnames: "MENSAH".into(),
+        full_name: None,
+        date_of_birth: PartialDate::parse("1992-01-01").unwrap(),
+        nationality: None,
+        sex: Some(Sex::M),
+    };
+    assert!(search(&s, &q, DEFAULT_THRESHOLD, 5).unwrap().is_empty());
+}
+
+#[test]
+fn bad_rows_are_reported_by_line_and_nothing_is_imported() {
+    let (dir, s) = store();
+    let path = csv(
+        dir.path(),
+        &[
+            &row(
+                "R1",
+                "AMA",
+                "MENSAH",
+                "1992-01-01",
+                "GHA",
+                "G1111111",
+                "none",
+                "",
+            ),
+            &row("R2", "KOFI", "OWUSU", "1992-13-01", "GHA", "G3", "none", ""),
+            &row("R3", "KOFI", "OWUSU", "1992-01-01", "XYZ", "G4", "none", ""),
+            &row("R1", "AMA", "MENSAH", "1992-01-01", "GHA", "G5", "none", ""),
+            &row(
+                "R5",
+                "KOFI",
+                "OWUSU",
+                "1992-01-01",
+                "GHA",
+                "G6",
+                "martian",
+                "GTM;QQQ",
+            ),
+        ],
+    );
+    let err = import(&s, &path, TODAY, &mut |_, _| {}).unwrap_err();
+    let RecordsError::BadRows { errors, .. } = &err else {
+        panic!("{err}")
+    };
+    let lines: Vec<u64> = errors.iter().map(|e| e.line).collect();
+    assert!(
+        lines.contains(&3) && lines.contains(&4) && lines.contains(&5) && lines.contains(&6),
+        "{err}"
+    );
+    assert!(!lines.contains(&2), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("line 3: date_of_birth") && text.contains("month 13"),
+        "{text}"
+    );
+    assert!(
+        text.contains("line 4: nationality") && text.contains("XYZ"),
+        "{text}"
+    );
+    assert!(
+        text.contains("line 5: record_id") && text.contains("line 2"),
+        "{text}"
+    );
+    assert!(
+        text.contains("line 6: protection_status") && text.contains("QQQ"),
+        "{text}"
+    );
+    assert_eq!(s.len(), 0, "nothing imported");
+}
+
+#[test]
+fn mrz_with_a_bad_check_digit_is_named() {
+    let (dir, s) = store();
+    let good = "P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<";
+    let bad2 = "L898902C37UTO7408122F1204159ZE184226B<<<<<10";
+    let r = format!("R1,ANNA MARIA,ERIKSSON,1974-08-12,F,UTO,passport,L898902C3,UTO,2012-04-15,{good},{bad2},none,,,,,,,");
+    let path = csv(dir.path(), &[&r]);
+    let err = import(&s, &path, TODAY, &mut |_, _| {})
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("line 2") && err.contains("document number"),
+        "{err}"
+    );
+}
+
+#[test]
+fn missing_columns_and_unknown_formats_are_refused() {
+    let (dir, s) = store();
+    let path = dir.path().join("x.csv");
+    std::fs::write(&path, "record_id,given_names,surname\nR1,A,B\n").unwrap();
+    let err = import(&s, &path, TODAY, &mut |_, _| {})
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("missing column") && err.contains("surnames"),
+        "{err}"
+    );
+    let path = dir.path().join("x.xlsx");
+    std::fs::write(&path, "x").unwrap();
+    assert!(import(&s, &path, TODAY, &mut |_, _| {}).is_err());
+}
+
+#[test]
+fn jsonl_imports_like_csv() {
+    let (dir, s) = store();
+    let path = dir.path().join("p.jsonl");
+    std::fs::write(&path, "{\"record_id\":\"J1\",\"given_names\":\"WEI\",\"surnames\":\"WANG\",\"date_of_birth\":\"1988\",\"sex\":\"M\",\"nationality\":\"CHN\",\"vulnerabilities\":[\"serious_illness\"]}\n\n{\"record_id\":\"J2\",\"given_names\":\"LI\",\"surnames\":\"ZHANG\",\"date_of_birth\":\"1988-02\",\"sex\":\"Q\",\"nationality\":\"CHN\"}\n").unwrap();
+    let err = import(&s, &path, TODAY, &mut |_, _| {})
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("line 3: sex"), "{err}");
+    std::fs::write(&path, "{\"record_id\":\"J1\",\"given_names\":\"WEI\",\"surnames\":\"WANG\",\"date_of_birth\":\"1988\",\"sex\":\"M\",\"nationality\":\"CHN\",\"vulnerabilities\":[\"serious_illness\"]}\n").unwrap();
+    import(&s, &path, TODAY, &mut |_, _| {}).unwrap();
+    let r = s.get_by_record_id("J1").unwrap().unwrap().record;
+    assert_eq!(r.vulnerabilities, vec!["serious_illness"]);
+}
+
+#[test]
+fn sealed_values_cannot_be_read_with_another_key_or_moved() {
+    let (dir, s) = store();
+    let path = csv(
+        dir.path(),
+        &[&row(
+            "R1",
+            "AMA",
+            "MENSAH",
+            "1992-01-01",
+            "GHA",
+            "G1111111",
+            "none",
+            "",
+        )],
+    );
+    import(&s, &path, TODAY, &mut |_, _| {}).unwrap();
+    let k1 = DataKey::from_secret(&[7u8; 32]).unwrap();
+    let k2 = DataKey::from_secret(&[8u8; 32]).unwrap();
+    let sealed = k1.seal(b"person\0a", b"secret").unwrap();
+    assert_eq!(k1.open(b"person\0a", &sealed).unwrap(), b"secret");
+    assert!(k2.open(b"person\0a", &sealed).is_err());
+    assert!(k1.open(b"person\0b", &sealed).is_err());
+    // The raw store files hold no plaintext name or document number.
+    s.flush().unwrap();
+    fn walk(p: &std::path::Path, out: &mut Vec<u8>) {
+        for e in std::fs::read_dir(p).unwrap().flatten() {
+            let path = e.path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else {
+                out.extend(std::fs::read(&path).unwrap_or_default());
+            }
+        }
+    }
+    let mut raw = Vec::new();
+    walk(&dir.path().join("db"), &mut raw);
+    assert!(raw.len() > 1000, "the store files were read");
+    let text = String::from_utf8_lossy(&raw);
+    assert!(!text.contains("MENSAH") && !text.contains("G1111111") && !text.contains("Tapachula"));
+}
