@@ -230,3 +230,50 @@ pub fn write(
         csv: csv_path,
     })
 }
+
+/// One synthetic person as a record, without going through CSV (benchmarks). Returns the
+/// synthetic person too, as ground truth for variants.
+pub fn record(
+    rng: &mut Rng,
+    index: u64,
+    seed: u64,
+    holder: &str,
+) -> Result<(crate::PersonRecord, SynthPerson), RecordsError> {
+    use crate::model::{DocumentType, Encounter, PartialDate, PersonRecord, Sex, TravelDocument};
+    let (f, p) = row(rng, index, seed, holder, false)?;
+    let date = |s: &str| PartialDate::parse(s).map_err(RecordsError::Store);
+    let record = PersonRecord {
+        record_id: f[0].clone(),
+        given_names: f[1].clone(),
+        surnames: f[2].clone(),
+        date_of_birth: date(&f[3])?,
+        sex: if p.sex == 'F' { Sex::F } else { Sex::M },
+        nationality: f[5].clone(),
+        document: Some(TravelDocument {
+            document_type: DocumentType::Passport,
+            number: f[7].clone(),
+            issuing_state: f[8].clone(),
+            expiry: Some(date(&f[9])?),
+            mrz: Some((f[10].clone(), f[11].clone())),
+        }),
+        protection_status: f[12].clone(),
+        protected_against: f[13]
+            .split(';')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect(),
+        vulnerabilities: f[14]
+            .split(';')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect(),
+        encounters: vec![Encounter {
+            date: date(&f[15])?,
+            place: f[16].clone(),
+            event: f[17].clone(),
+            previous_country: Some(f[18].clone()),
+        }],
+        passport_copy: None,
+    };
+    Ok((record, p))
+}

@@ -6,11 +6,11 @@
 
 use std::fmt::Write as _;
 
-use strsim::jaro_winkler;
+use strsim::{jaro_winkler, osa_distance};
 
 use crate::error::RecordsError;
 use crate::model::{PartialDate, PersonRecord, Sex};
-use crate::names::{normalize, skeleton};
+use crate::names::{normalize, skeleton, NormalizedName};
 use crate::store::{RecordStore, Stored};
 
 /// Score at or above which a candidate is a match, by default.
@@ -44,6 +44,27 @@ pub struct Match {
     pub explanation: String,
 }
 
+/// Similarity of two tokens given in canonical and written form.
+fn pair_sim(qa: (&str, &str), ra: (&str, &str)) -> (f64, &'static str) {
+    let (c, how_c) = token_sim(qa.0, ra.0);
+    if c >= 1.0 {
+        return (
+            c,
+            if qa.1 == ra.1 {
+                how_c
+            } else {
+                "spelling variant"
+            },
+        );
+    }
+    let (w, how_w) = token_sim(qa.1, ra.1);
+    if w > c {
+        (w, how_w)
+    } else {
+        (c, how_c)
+    }
+}
+
 fn token_sim(a: &str, b: &str) -> (f64, &'static str) {
     if a == b {
         return (1.0, "exact");
@@ -59,6 +80,11 @@ fn token_sim(a: &str, b: &str) -> (f64, &'static str) {
     if skeleton(a) == skeleton(b) {
         return (0.95, "spelling variant");
     }
+    // One typo (a letter wrong, missing, doubled or two letters swapped) in a word that
+    // is long enough for that to be a slip rather than another name.
+    if a.len().min(b.len()) >= 4 && osa_distance(a, b) == 1 {
+        return (0.9, "typo");
+    }
     // Below this, two tokens are different words: a different surname must cost as much
     // as a missing one, not count half.
     let jw = jaro_winkler(a, b);
@@ -70,18 +96,29 @@ fn token_sim(a: &str, b: &str) -> (f64, &'static str) {
 }
 
 /// Name similarity of two token lists, both ways, with a per-query-token explanation.
-fn name_score(q: &[String], r: &[String]) -> (f64, String) {
+fn name_score(qn: &NormalizedName, rn: &NormalizedName) -> (f64, String) {
+    let (q, r) = (&qn.tokens, &rn.tokens);
     if q.is_empty() || r.is_empty() {
         return (0.0, String::new());
     }
+    let qp: Vec<(&str, &str)> = q
+        .iter()
+        .zip(&qn.raw)
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    let rp: Vec<(&str, &str)> = r
+        .iter()
+        .zip(&rn.raw)
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
     let mut explain = String::new();
     let mut q2r = 0.0;
-    for qt in q {
-        let (best, how, with) = r
+    for (qt, qtp) in q.iter().zip(&qp) {
+        let (best, how, with) = rp
             .iter()
-            .map(|rt| {
-                let (s, how) = token_sim(qt, rt);
-                (s, how, rt.as_str())
+            .map(|rtp| {
+                let (s, how) = pair_sim(*qtp, *rtp);
+                (s, how, rtp.1)
             })
             .fold((0.0, "", ""), |acc, x| if x.0 > acc.0 { x } else { acc });
         q2r += best;
@@ -95,8 +132,11 @@ fn name_score(q: &[String], r: &[String]) -> (f64, String) {
     }
     q2r /= q.len() as f64;
     let mut r2q = 0.0;
-    for rt in r {
-        r2q += q.iter().map(|qt| token_sim(qt, rt).0).fold(0.0, f64::max);
+    for rtp in &rp {
+        r2q += qp
+            .iter()
+            .map(|qtp| pair_sim(*qtp, *rtp).0)
+            .fold(0.0, f64::max);
     }
     r2q /= r.len() as f64;
     // Compounds written together or apart (DELACRUZ / DE LA CRUZ).
@@ -127,7 +167,7 @@ pub fn score(query: &NameQuery, record: &PersonRecord) -> (f64, String) {
         _ => normalize(&[&query.given_names, &query.surnames]),
     };
     let r = normalize(&[&record.given_names, &record.surnames]);
-    let (name, mut explain) = name_score(&q.tokens, &r.tokens);
+    let (name, mut explain) = name_score(&q, &r);
     let (dob, dob_words) = date_score(&query.date_of_birth, &record.date_of_birth);
     let mut total = 0.7 * name + 0.3 * dob;
     let _ = write!(explain, "{dob_words}");

@@ -77,6 +77,8 @@ const FAMILIES: &[&[&str]] = &[
 pub struct NormalizedName {
     /// Distinctive tokens, canonical spelling, particles removed, in order.
     pub tokens: Vec<String>,
+    /// The same tokens as written (folded, before canonical spelling).
+    pub raw: Vec<String>,
     /// The tokens' phonetic skeletons, same order.
     pub skeletons: Vec<String>,
 }
@@ -183,6 +185,7 @@ pub fn normalize(parts: &[&str]) -> NormalizedName {
             let token = canonical(raw).to_string();
             n.skeletons.push(skeleton(&token));
             n.tokens.push(token);
+            n.raw.push(raw.to_string());
         }
     }
     n

@@ -79,6 +79,12 @@ pub enum Command {
     Query(QueryArgs),
     /// Fetch a passport copy from a peer, by the reference a match gave.
     Fetch(FetchArgs),
+    /// Measure performance (figures are ratios against a baseline measured in the same run).
+    Bench {
+        /// Which benchmark.
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
     /// Start a three-country federation (MEX, GTM, CRI) on 127.0.0.1 and show it working.
     Demo(DemoArgs),
 }
@@ -405,6 +411,28 @@ pub struct FetchArgs {
     /// Your case file reference.
     #[arg(long, default_value = "")]
     pub case: String,
+}
+
+/// `puente bench …`
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Identity matching inside the node: document lookup and name-query latency on a
+    /// store of synthetic persons, recall and precision on realistic name variants, and a
+    /// full-scan baseline.
+    Identity {
+        /// Persons in the store.
+        #[arg(long, default_value_t = 1_000_000)]
+        persons: u64,
+        /// Queries of each kind.
+        #[arg(long, default_value_t = 2000)]
+        queries: u64,
+        /// Full-scan baseline queries (each reads every person).
+        #[arg(long, default_value_t = 3)]
+        scan_queries: u64,
+        /// Random seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
 }
 
 /// `puente node …`

@@ -3,7 +3,7 @@
 use anyhow::Result;
 
 use crate::cli::{Cli, Command, NodeCommand};
-use crate::{agreement, demo, officer, operate, records, setup};
+use crate::{agreement, bench, demo, officer, operate, records, setup};
 
 /// Runs one command.
 pub fn run(cli: Cli) -> Result<()> {
@@ -29,6 +29,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Agreements(c) => agreement::list(&c.config),
         Command::Records { command } => records::run(&command),
         Command::Query(args) => officer::query(&args),
+        Command::Bench { command } => bench::run(&command),
         Command::Fetch(args) => officer::fetch(&args),
         Command::Demo(args) => demo::run(&args),
     }

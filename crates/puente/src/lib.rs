@@ -10,12 +10,14 @@
 //! - [`agreement`]: `agreement draft/sign/verify/show`, `agreements`.
 //! - [`records`]: `records import/search/generate/keygen` on the data directory.
 //! - [`officer`]: `query` and `fetch`, through the operator's own node.
+//! - [`bench`]: `puente bench …`, measured against same-run baselines.
 //! - [`demo`]: the three-country federation on one machine.
 //! - [`logging`]: tracing set-up (text or JSON).
 
 #![forbid(unsafe_code)]
 
 pub mod agreement;
+pub mod bench;
 pub mod cli;
 pub mod commands;
 pub mod demo;

@@ -552,3 +552,232 @@ fn agreement_draft_sign_verify_show_and_tampering() {
     ]);
     assert_eq!(bad.status.code(), Some(2), "{}", text(&bad));
 }
+
+#[test]
+fn records_generate_import_search_and_bad_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = dir.path().join("MEX");
+    assert!(puente(&[
+        "init",
+        "--country",
+        "MEX",
+        "--dir",
+        p(&node),
+        "--listen",
+        "127.0.0.1:7441"
+    ])
+    .status
+    .success());
+    let config = node.join("puente.toml");
+    let data = dir.path().join("synthetic");
+    let out = puente(&[
+        "records",
+        "generate",
+        "--count",
+        "60",
+        "--seed",
+        "3",
+        "--out",
+        p(&data),
+        "--copy-every",
+        "20",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let csv = data.join("persons.csv");
+    let rows = std::fs::read_to_string(&csv).unwrap();
+    assert_eq!(rows.lines().count(), 61);
+    assert_eq!(std::fs::read_dir(data.join("copies")).unwrap().count(), 3);
+
+    let out = puente(&["records", "import", "--config", p(&config), p(&csv)]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("Imported 60 rows") && text(&out).contains("3 passport copies"),
+        "{}",
+        text(&out)
+    );
+
+    // Search the first generated person by name, as JSON.
+    let mut reader = rows.lines().nth(1).unwrap().split(',');
+    let (id, given, surnames, dob) = (
+        reader.next().unwrap(),
+        reader.next().unwrap(),
+        reader.next().unwrap(),
+        reader.next().unwrap(),
+    );
+    let out = puente(&[
+        "records",
+        "search",
+        "--config",
+        p(&config),
+        "--given-names",
+        given,
+        "--surnames",
+        surnames,
+        "--birth-date",
+        dob,
+        "--output",
+        "json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v[0]["record_id"], id, "{v}");
+
+    // A file with bad rows: line numbers, exit 2, nothing imported.
+    let bad = dir.path().join("bad.csv");
+    let mut lines: Vec<String> = rows.lines().take(4).map(str::to_string).collect();
+    lines[2] = lines[2].replacen(",M,", ",Q,", 1).replacen(",F,", ",Q,", 1);
+    lines.push("NEW-1,ANA,SOLO,1990-02-30,F,HTI,,,,,,,,,,,,,,".into());
+    std::fs::write(&bad, lines.join("\n")).unwrap();
+    let out = puente(&["records", "import", "--config", p(&config), p(&bad)]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("line 3: sex") && text(&out).contains("line 5: date_of_birth"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        text(&out).contains("nothing was imported"),
+        "{}",
+        text(&out)
+    );
+    let out = puente(&[
+        "records",
+        "search",
+        "--config",
+        p(&config),
+        "--given-names",
+        "ANA",
+        "--surnames",
+        "SOLO",
+        "--birth-date",
+        "1990",
+    ]);
+    assert!(
+        text(&out).contains("No match in 60 persons"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn query_flags_are_checked_before_anything_is_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = dir.path().join("MEX");
+    assert!(puente(&[
+        "init",
+        "--country",
+        "MEX",
+        "--dir",
+        p(&node),
+        "--listen",
+        "127.0.0.1:7451"
+    ])
+    .status
+    .success());
+    let config = node.join("puente.toml");
+    for (args, needle) in [
+        (
+            vec!["--peer", "GTM", "--purpose", "identification"],
+            "exactly one way",
+        ),
+        (
+            vec![
+                "--peer",
+                "GTM",
+                "--purpose",
+                "identification",
+                "--surnames",
+                "HOSSAIN",
+            ],
+            "--birth-date",
+        ),
+        (
+            vec![
+                "--peer",
+                "GTM",
+                "--purpose",
+                "sightseeing",
+                "--document",
+                "X1",
+                "--issuer",
+                "BGD",
+            ],
+            "sightseeing",
+        ),
+        (
+            vec![
+                "--peer",
+                "GTM",
+                "--purpose",
+                "identification",
+                "--mrz",
+                "P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<",
+                "L898902C37UTO7408122F1204159ZE184226B<<<<<10",
+            ],
+            "document number",
+        ),
+    ] {
+        let mut full = vec!["query", "--config", p(&config)];
+        full.extend(args);
+        let out = puente(&full);
+        assert_eq!(out.status.code(), Some(2), "{needle}: {}", text(&out));
+        assert!(text(&out).contains(needle), "{needle}: {}", text(&out));
+    }
+}
+
+#[test]
+fn records_search_says_when_the_running_node_holds_the_store() {
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    let node = dir.path().join("MEX");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    assert!(puente(&[
+        "init",
+        "--country",
+        "MEX",
+        "--dir",
+        p(&node),
+        "--listen",
+        &addr
+    ])
+    .status
+    .success());
+    let config = node.join("puente.toml");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_puente"))
+        .args(["node", "run", "--config", p(&config)])
+        .stderr(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while std::net::TcpStream::connect(&addr).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "node did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = puente(&[
+        "records",
+        "search",
+        "--config",
+        p(&config),
+        "--name",
+        "ANA SOLO",
+        "--birth-date",
+        "1990",
+    ]);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("running node") || text(&out).contains("stop the node"),
+        "{}",
+        text(&out)
+    );
+}
