@@ -1,0 +1,227 @@
+//! Audit entries and their deterministic, versioned encoding. The encoded bytes are the
+//! Merkle leaf: an auditor recomputes the leaf hash from them. Entries hold digests and
+//! keyed hashes, never raw personal data.
+
+use crate::error::AuditError;
+
+/// Encoding version of [`Entry::encode`].
+pub const VERSION: u8 = 1;
+const MAGIC: &[u8; 4] = b"PAE\x01";
+
+/// One exchange, on one side.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Entry {
+    /// Position in the log (set when appended).
+    pub index: u64,
+    /// Unix time in milliseconds.
+    pub time_ms: i64,
+    /// `puente.v1.Direction` number (1 incoming, 2 outgoing).
+    pub direction: i32,
+    /// The other country.
+    pub peer_country: String,
+    /// Who acted: the peer node's identity (incoming) or this country's operator (outgoing).
+    pub actor: String,
+    /// `puente.v1.Service` number.
+    pub service: i32,
+    /// `puente.v1.Purpose` number.
+    pub purpose: i32,
+    /// The asker's case reference.
+    pub case_reference: String,
+    /// The agreement that applied, if any.
+    pub agreement_id: String,
+    /// `puente.v1.Decision` number (allowed, refused, withheld).
+    pub decision: i32,
+    /// The rule that decided (e.g. `agreement.purpose_not_granted`, `protection.protected_against`).
+    pub rule: String,
+    /// The reason as given (policy text, never personal data).
+    pub reason: String,
+    /// `puente.v1.DisclosableField` numbers disclosed.
+    pub disclosed_fields: Vec<i32>,
+    /// SHA-256 of the request as received or sent.
+    pub request_sha256: [u8; 32],
+    /// SHA-256 of the response (receipt cleared), or of the document bytes.
+    pub response_sha256: [u8; 32],
+    /// Keyed hashes (HMAC-SHA256, audit key) of the query terms, labelled.
+    pub query_term_hashes: Vec<(String, [u8; 32])>,
+    /// The counterpart's receipt (prost-encoded `puente.v1.Receipt`), on outgoing entries.
+    pub counterpart_receipt: Option<Vec<u8>>,
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    let b = s.as_bytes();
+    let len = u16::try_from(b.len()).unwrap_or(u16::MAX);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(&b[..usize::from(len)]);
+}
+
+struct Reader<'a> {
+    b: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], AuditError> {
+        let end = self
+            .at
+            .checked_add(n)
+            .filter(|e| *e <= self.b.len())
+            .ok_or_else(|| AuditError::Decode(format!("truncated at byte {}", self.at)))?;
+        let s = &self.b[self.at..end];
+        self.at = end;
+        Ok(s)
+    }
+    fn u8(&mut self) -> Result<u8, AuditError> {
+        Ok(self.take(1)?[0])
+    }
+    fn u16(&mut self) -> Result<u16, AuditError> {
+        let b = self.take(2)?;
+        Ok(u16::from_be_bytes([b[0], b[1]]))
+    }
+    fn u32(&mut self) -> Result<u32, AuditError> {
+        let b = self.take(4)?;
+        Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+    fn u64(&mut self) -> Result<u64, AuditError> {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(self.take(8)?);
+        Ok(u64::from_be_bytes(a))
+    }
+    fn i32(&mut self) -> Result<i32, AuditError> {
+        Ok(self.u32()? as i32)
+    }
+    fn hash(&mut self) -> Result<[u8; 32], AuditError> {
+        let mut a = [0u8; 32];
+        a.copy_from_slice(self.take(32)?);
+        Ok(a)
+    }
+    fn string(&mut self) -> Result<String, AuditError> {
+        let n = usize::from(self.u16()?);
+        String::from_utf8(self.take(n)?.to_vec())
+            .map_err(|_| AuditError::Decode("a text field is not UTF-8".into()))
+    }
+}
+
+impl Entry {
+    /// The deterministic encoding (the Merkle leaf data).
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(256);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&self.index.to_be_bytes());
+        out.extend_from_slice(&self.time_ms.to_be_bytes());
+        for n in [self.direction, self.service, self.purpose, self.decision] {
+            out.extend_from_slice(&(n as u32).to_be_bytes());
+        }
+        for s in [
+            &self.peer_country,
+            &self.actor,
+            &self.case_reference,
+            &self.agreement_id,
+            &self.rule,
+            &self.reason,
+        ] {
+            put_str(&mut out, s);
+        }
+        out.push(u8::try_from(self.disclosed_fields.len()).unwrap_or(u8::MAX));
+        for f in self.disclosed_fields.iter().take(255) {
+            out.extend_from_slice(&(*f as u32).to_be_bytes());
+        }
+        out.extend_from_slice(&self.request_sha256);
+        out.extend_from_slice(&self.response_sha256);
+        out.push(u8::try_from(self.query_term_hashes.len()).unwrap_or(u8::MAX));
+        for (label, h) in self.query_term_hashes.iter().take(255) {
+            put_str(&mut out, label);
+            out.extend_from_slice(h);
+        }
+        match &self.counterpart_receipt {
+            None => out.push(0),
+            Some(r) => {
+                out.push(1);
+                out.extend_from_slice(&(r.len() as u32).to_be_bytes());
+                out.extend_from_slice(r);
+            }
+        }
+        out
+    }
+
+    /// Decodes an encoding, strictly (no trailing bytes, known version).
+    pub fn decode(bytes: &[u8]) -> Result<Self, AuditError> {
+        let mut r = Reader { b: bytes, at: 0 };
+        if r.take(4)? != MAGIC {
+            return Err(AuditError::Decode("not a version 1 audit entry".into()));
+        }
+        let mut e = Entry {
+            index: r.u64()?,
+            time_ms: r.u64()? as i64,
+            ..Entry::default()
+        };
+        e.direction = r.i32()?;
+        e.service = r.i32()?;
+        e.purpose = r.i32()?;
+        e.decision = r.i32()?;
+        e.peer_country = r.string()?;
+        e.actor = r.string()?;
+        e.case_reference = r.string()?;
+        e.agreement_id = r.string()?;
+        e.rule = r.string()?;
+        e.reason = r.string()?;
+        for _ in 0..r.u8()? {
+            e.disclosed_fields.push(r.i32()?);
+        }
+        e.request_sha256 = r.hash()?;
+        e.response_sha256 = r.hash()?;
+        for _ in 0..r.u8()? {
+            let label = r.string()?;
+            e.query_term_hashes.push((label, r.hash()?));
+        }
+        e.counterpart_receipt = match r.u8()? {
+            0 => None,
+            1 => {
+                let n = r.u32()? as usize;
+                Some(r.take(n)?.to_vec())
+            }
+            other => return Err(AuditError::Decode(format!("receipt flag {other}"))),
+        };
+        if r.at != bytes.len() {
+            return Err(AuditError::Decode(format!(
+                "{} trailing bytes",
+                bytes.len() - r.at
+            )));
+        }
+        Ok(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_strictness() {
+        let e = Entry {
+            index: 7,
+            time_ms: 1_700_000_000_123,
+            direction: 1,
+            peer_country: "GTM".into(),
+            actor: "urn:puente:GTM:node:gtm-1".into(),
+            service: 1,
+            purpose: 2,
+            case_reference: "EXP-1".into(),
+            agreement_id: "MEX-GTM-1".into(),
+            decision: 1,
+            rule: "agreement.granted".into(),
+            reason: String::new(),
+            disclosed_fields: vec![1, 2, 3],
+            request_sha256: [1; 32],
+            response_sha256: [2; 32],
+            query_term_hashes: vec![("document".into(), [3; 32])],
+            counterpart_receipt: Some(vec![9, 9, 9]),
+        };
+        let b = e.encode();
+        assert_eq!(Entry::decode(&b).unwrap(), e);
+        assert_eq!(e.encode(), b, "deterministic");
+        let mut longer = b.clone();
+        longer.push(0);
+        assert!(Entry::decode(&longer).is_err());
+        assert!(Entry::decode(&b[..b.len() - 1]).is_err());
+    }
+}

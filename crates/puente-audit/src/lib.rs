@@ -1,0 +1,32 @@
+//! Puente's tamper-evident audit log, after Certificate Transparency: every exchange, on
+//! each side, is a leaf of an RFC 6962 Merkle tree kept in sled; the node signs
+//! checkpoints (C2SP signed notes) per group-committed batch; responders hand askers a
+//! receipt (index, leaf hash, signed checkpoint, inclusion proof); peers cosign each
+//! other's checkpoints so no country can rewrite its history unseen; auditors verify it
+//! all offline.
+//!
+//! # Layout
+//! - [`merkle`]: RFC 6962 hashing, inclusion and consistency proofs (pure).
+//! - [`entry`]: entries and their deterministic, versioned encoding.
+//! - [`checkpoint`]: signed checkpoints and witness cosignatures.
+//! - [`log`]: the sled log with its group-committing writer.
+//! - [`receipt`]: verifying a counterpart's receipt (signature checked once per checkpoint).
+//! - [`verify`]: the full offline verifier.
+//! - [`error`](mod@error): [`AuditError`].
+
+#![forbid(unsafe_code)]
+
+pub mod checkpoint;
+pub mod entry;
+pub mod error;
+pub mod log;
+pub mod merkle;
+pub mod receipt;
+pub mod verify;
+
+pub use entry::Entry;
+pub use error::AuditError;
+pub use log::AuditLog;
+
+#[cfg(test)]
+mod tests;
