@@ -9,6 +9,9 @@ use puente_proto::v1::exchange_client::ExchangeClient;
 use tonic::{Code, Status};
 use tracing::{info, warn};
 
+use prost::Message;
+
+use crate::auditing::{receipt_of, sha256, Outcome};
 use crate::client::status_text;
 use crate::convert;
 use crate::identity::protection_verdict;
@@ -67,7 +70,9 @@ impl NodeState {
         })
     }
 
-    /// `Local.Query`: forward an operator's identity query to a peer.
+    /// `Local.Query`: forward an operator's identity query to a peer. The answer reaches
+    /// the operator only after the peer's receipt verified and this node's own outgoing
+    /// entry (holding that receipt) is durable.
     pub async fn forward_query(
         &self,
         operator: &PeerIdentity,
@@ -76,6 +81,20 @@ impl NodeState {
         let (peer, link) = self.link(&req.peer_country)?;
         let context = Self::outgoing_context(operator, req.context.as_ref())?;
         let terms = convert::terms(req.query.as_ref())?;
+        let purpose = puente_policy::Purpose::try_from(context.purpose)
+            .unwrap_or(puente_policy::Purpose::Unspecified);
+        let mut o = Outcome::new(
+            puente_policy::Service::IdentityQuery,
+            purpose,
+            &context.case_reference,
+        );
+        o.terms = terms.audit_terms();
+        let request = pb::QueryIdentityRequest {
+            context: Some(context),
+            query: req.query.clone(),
+            max_matches: req.max_matches,
+        };
+        let request_sha = sha256(&request.encode_to_vec());
         // Non-refoulement on the asking side: never ask a country about a person this
         // country protects against it.
         let own = self.find(&terms, 20).await?;
@@ -90,33 +109,81 @@ impl NodeState {
             .any(|(s, _)| protection_verdict(&s.record, &peer_id).is_err())
         {
             warn!(operator = %operator.name, peer = %peer, "query not sent: a matching person is protected against the peer");
-            return Err(Status::permission_denied(format!(
+            let status = Status::permission_denied(format!(
                 "protection.outgoing: this country holds a person matching these terms who is protected against {peer}; the query is not sent"
-            )));
+            ));
+            let mut o = o.refused(&status);
+            o.decision = pb::Decision::Withheld as i32;
+            self.record_outgoing(peer.as_str(), operator, request_sha, &o, None)
+                .await?;
+            return Err(status);
         }
         let mut client = ExchangeClient::new(link.channel.channel.clone());
-        let answer = client
-            .query_identity(pb::QueryIdentityRequest {
-                context: Some(context),
-                query: req.query.clone(),
-                max_matches: req.max_matches,
-            })
-            .await
-            .map_err(|s| peer_status(peer, &s))?
-            .into_inner();
-        info!(operator = %operator.name, peer = %peer, matches = answer.matches.len(), "query answered");
-        Ok(pb::QueryResponse {
-            peer_country: peer.to_string(),
-            outcome: answer.outcome,
-            mode: answer.mode,
-            matches: answer.matches,
-            disclosed_fields: answer.disclosed_fields,
-            agreement_id: answer.agreement_id,
-            retention_days: answer.retention_days,
-            receipt_verified: false,
-            audit_index: 0,
-            peer_receipt: answer.receipt,
-        })
+        match client.query_identity(request).await {
+            Ok(resp) => {
+                let mut answer = resp.into_inner();
+                let receipt = answer.receipt.take();
+                o.response_sha256 = sha256(&answer.encode_to_vec());
+                o.agreement_id = answer.agreement_id.clone();
+                o.disclosed_fields = answer.disclosed_fields.clone();
+                let receipt = self
+                    .check_receipt(peer, operator, request_sha, &mut o, receipt)
+                    .await?;
+                let audit_index = self
+                    .record_outgoing(peer.as_str(), operator, request_sha, &o, Some(&receipt))
+                    .await?;
+                info!(operator = %operator.name, peer = %peer, matches = answer.matches.len(), "query answered");
+                Ok(pb::QueryResponse {
+                    peer_country: peer.to_string(),
+                    outcome: answer.outcome,
+                    mode: answer.mode,
+                    matches: answer.matches,
+                    disclosed_fields: answer.disclosed_fields,
+                    agreement_id: answer.agreement_id,
+                    retention_days: answer.retention_days,
+                    receipt_verified: true,
+                    audit_index,
+                    peer_receipt: Some(receipt),
+                })
+            }
+            Err(status) => {
+                let receipt = receipt_of(&status).filter(|r| self.verify_receipt(peer, r).is_ok());
+                let o = o.refused(&status);
+                self.record_outgoing(peer.as_str(), operator, request_sha, &o, receipt.as_ref())
+                    .await?;
+                Err(peer_status(peer, &status))
+            }
+        }
+    }
+
+    /// Requires a verifying receipt from `peer`; records the failure otherwise.
+    async fn check_receipt(
+        &self,
+        peer: CountryCode,
+        operator: &PeerIdentity,
+        request_sha: [u8; 32],
+        o: &mut Outcome,
+        receipt: Option<pb::Receipt>,
+    ) -> Result<pb::Receipt, Status> {
+        let problem = match &receipt {
+            None => Some("sent no receipt".to_string()),
+            Some(r) => self.verify_receipt(peer, r).err(),
+        };
+        match (problem, receipt) {
+            (None, Some(r)) => Ok(r),
+            (problem, _) => {
+                let why = problem.unwrap_or_default();
+                o.decision = pb::Decision::Refused as i32;
+                o.rule = "receipt.invalid".into();
+                o.reason = format!("{peer} {why}");
+                self.record_outgoing(peer.as_str(), operator, request_sha, o, None)
+                    .await?;
+                warn!(peer = %peer, "answer discarded: the receipt does not verify: {why}");
+                Err(Status::data_loss(format!(
+                    "{peer}'s receipt does not verify ({why}); its answer is not used"
+                )))
+            }
+        }
     }
 
     /// `Local.FetchDocument`: fetch a passport copy from a peer, checking its size and
@@ -134,15 +201,29 @@ impl NodeState {
                 "reference: required (from a match)",
             ));
         }
+        let purpose = puente_policy::Purpose::try_from(context.purpose)
+            .unwrap_or(puente_policy::Purpose::Unspecified);
+        let mut o = Outcome::new(
+            puente_policy::Service::PassportCopy,
+            purpose,
+            &context.case_reference,
+        );
+        let request = pb::GetDocumentRequest {
+            context: Some(context),
+            reference: req.reference.clone(),
+        };
+        let request_sha = sha256(&request.encode_to_vec());
         let mut client = ExchangeClient::new(link.channel.channel.clone());
-        let mut stream = client
-            .get_document(pb::GetDocumentRequest {
-                context: Some(context),
-                reference: req.reference.clone(),
-            })
-            .await
-            .map_err(|s| peer_status(peer, &s))?
-            .into_inner();
+        let mut stream = match client.get_document(request).await {
+            Ok(s) => s.into_inner(),
+            Err(status) => {
+                let receipt = receipt_of(&status).filter(|r| self.verify_receipt(peer, r).is_ok());
+                let o = o.refused(&status);
+                self.record_outgoing(peer.as_str(), operator, request_sha, &o, receipt.as_ref())
+                    .await?;
+                return Err(peer_status(peer, &status));
+            }
+        };
         let mut header: Option<pb::DocumentHeader> = None;
         let mut bytes = Vec::new();
         let mut trailer: Option<pb::DocumentTrailer> = None;
@@ -189,15 +270,23 @@ impl NodeState {
                 "the copy received from {peer} does not match its announced size and SHA-256"
             )));
         }
+        o.response_sha256 = digest.as_ref().try_into().unwrap_or([0; 32]);
+        o.agreement_id = header.agreement_id.clone();
+        let receipt = self
+            .check_receipt(peer, operator, request_sha, &mut o, trailer.receipt)
+            .await?;
+        let audit_index = self
+            .record_outgoing(peer.as_str(), operator, request_sha, &o, Some(&receipt))
+            .await?;
         info!(operator = %operator.name, peer = %peer, size = bytes.len(), "passport copy relayed");
         Ok((
             header,
             bytes,
             pb::FetchDocumentTrailer {
-                receipt_verified: false,
-                audit_index: 0,
+                receipt_verified: true,
+                audit_index,
                 sha256_verified: true,
-                peer_receipt: trailer.receipt,
+                peer_receipt: Some(receipt),
             },
         ))
     }

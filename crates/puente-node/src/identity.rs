@@ -5,15 +5,17 @@
 
 use std::collections::BTreeSet;
 
+use prost::Message;
 use puente_pki::PeerIdentity;
 use puente_policy::protection::{screen, Withheld};
-use puente_policy::{Mode, Permit, Service};
+use puente_policy::{Mode, Permit, Purpose, Service};
 use puente_proto::v1 as pb;
 use puente_records::matcher;
 use puente_records::store::Stored;
 use tonic::Status;
 use tracing::info;
 
+use crate::auditing::{sha256, Outcome};
 use crate::convert::{self, disclose, Terms};
 use crate::refs::Reference;
 use crate::services::NodeState;
@@ -76,17 +78,46 @@ impl NodeState {
         .map_err(internal)?
     }
 
-    /// Answers `Exchange.QueryIdentity` for a verified `caller`.
+    /// Answers `Exchange.QueryIdentity` for a verified `caller`, recording the exchange in
+    /// the audit log before the answer (or the refusal) leaves.
     pub async fn answer_query(
         &self,
         caller: &PeerIdentity,
         req: &pb::QueryIdentityRequest,
     ) -> Result<pb::QueryIdentityResponse, Status> {
+        let request_sha = sha256(&req.encode_to_vec());
+        let mut o = Outcome::new(Service::IdentityQuery, Purpose::Unspecified, "");
+        if let Some(c) = &req.context {
+            o.purpose = c.purpose;
+            o.case_reference = c
+                .case_reference
+                .chars()
+                .take(crate::policy::MAX_CASE_REFERENCE)
+                .collect();
+        }
+        match self.answer_query_inner(caller, req, &mut o).await {
+            Ok(mut answer) => {
+                o.response_sha256 = sha256(&answer.encode_to_vec());
+                answer.receipt = Some(self.record_incoming(caller, request_sha, &o).await?);
+                Ok(answer)
+            }
+            Err(status) => Err(self.refuse_incoming(caller, request_sha, o, status).await),
+        }
+    }
+
+    async fn answer_query_inner(
+        &self,
+        caller: &PeerIdentity,
+        req: &pb::QueryIdentityRequest,
+        o: &mut Outcome,
+    ) -> Result<pb::QueryIdentityResponse, Status> {
         let ctx = crate::policy::context(req.context.as_ref())?;
         let terms = convert::terms(req.query.as_ref())?;
+        o.terms = terms.audit_terms();
         let permit = self
             .authorize(caller, Service::IdentityQuery, ctx.purpose, None)
             .await?;
+        o.agreement_id = permit.agreement_id.clone();
         let limit = match req.max_matches {
             0 => permit.max_matches,
             n => n.min(permit.max_matches),
@@ -94,11 +125,15 @@ impl NodeState {
         let limit = limit.min(MAX_MATCHES);
         let found = self.find(&terms, limit).await?;
         let (kept, withheld) = self.screen(caller, found.candidates);
-        if withheld > 0 {
+        if let Some(rule) = withheld {
             // The audit log records it; the answer does not show it.
-            info!(caller = %caller.urn(), withheld, "candidates withheld by the protection rule");
+            o.decision = pb::Decision::Withheld as i32;
+            o.rule = rule.to_string();
+            info!(caller = %caller.urn(), "candidates withheld by the protection rule");
         }
-        self.respond(caller, &permit, kept.into_iter().take(limit).collect())
+        let answer = self.respond(caller, &permit, kept.into_iter().take(limit).collect())?;
+        o.disclosed_fields = answer.disclosed_fields.clone();
+        Ok(answer)
     }
 
     /// Drops every candidate the protection rule forbids disclosing to `caller`.
@@ -106,14 +141,14 @@ impl NodeState {
         &self,
         caller: &PeerIdentity,
         candidates: Vec<(Stored, f64)>,
-    ) -> (Vec<(Stored, f64)>, usize) {
-        let mut withheld = 0;
+    ) -> (Vec<(Stored, f64)>, Option<&'static str>) {
+        let mut withheld = None;
         let kept = candidates
             .into_iter()
             .filter(|(s, _)| match protection_verdict(&s.record, caller) {
                 Ok(()) => true,
-                Err(_) => {
-                    withheld += 1;
+                Err(w) => {
+                    withheld = Some(w.rule());
                     false
                 }
             })
@@ -176,11 +211,38 @@ impl NodeState {
         })
     }
 
-    /// Resolves a `GetDocument` request to the header and image bytes.
+    /// Resolves a `GetDocument` request to the header, the image and the receipt of its
+    /// audit entry (written before anything is sent).
     pub async fn document(
         &self,
         caller: &PeerIdentity,
         req: &pb::GetDocumentRequest,
+    ) -> Result<(pb::DocumentHeader, Vec<u8>, pb::Receipt), Status> {
+        let request_sha = sha256(&req.encode_to_vec());
+        let mut o = Outcome::new(Service::PassportCopy, Purpose::Unspecified, "");
+        if let Some(c) = &req.context {
+            o.purpose = c.purpose;
+            o.case_reference = c
+                .case_reference
+                .chars()
+                .take(crate::policy::MAX_CASE_REFERENCE)
+                .collect();
+        }
+        match self.document_inner(caller, req, &mut o).await {
+            Ok((header, bytes)) => {
+                o.response_sha256 = sha256(&bytes);
+                let receipt = self.record_incoming(caller, request_sha, &o).await?;
+                Ok((header, bytes, receipt))
+            }
+            Err(status) => Err(self.refuse_incoming(caller, request_sha, o, status).await),
+        }
+    }
+
+    async fn document_inner(
+        &self,
+        caller: &PeerIdentity,
+        req: &pb::GetDocumentRequest,
+        o: &mut Outcome,
     ) -> Result<(pb::DocumentHeader, Vec<u8>), Status> {
         let ctx = crate::policy::context(req.context.as_ref())?;
         if req.reference.is_empty() {
@@ -191,6 +253,7 @@ impl NodeState {
         let permit = self
             .authorize(caller, Service::PassportCopy, ctx.purpose, None)
             .await?;
+        o.agreement_id = permit.agreement_id.clone();
         let now = (self.clock)();
         let unknown =
             || Status::not_found("reference: unknown, expired, or not issued to your country");
@@ -213,7 +276,9 @@ impl NodeState {
             return Err(unknown());
         };
         // Protection is checked again: the status may have changed since the match.
-        if protection_verdict(&record, caller).is_err() {
+        if let Err(w) = protection_verdict(&record, caller) {
+            o.decision = pb::Decision::Withheld as i32;
+            o.rule = w.rule().to_string();
             return Err(unknown());
         }
         let (Some(info), Some(bytes)) = (record.passport_copy.as_ref(), bytes) else {

@@ -14,10 +14,12 @@
 //! - [`agreements`]: loading, verifying and reloading signed agreements.
 //! - [`policy`]: applying agreements to every `Exchange` call; quotas.
 //! - [`store`]: the sled store and quota counters.
+//! - [`auditing`]: audit entries for every exchange, receipts both ways.
 //! - [`identity`]: answering identity queries and passport-copy requests.
 //! - [`forward`]: an operator's query or fetch, forwarded to a peer.
 //! - [`convert`]: between the contract's messages and the records' model.
 //! - [`refs`]: references handed out with matches.
+//! - [`witness`]: cosigning peers' checkpoints and having ours cosigned.
 //! - [`peers`]: pooled channels to peers and reachability probes.
 //! - [`client`]: mTLS channels to a node (used by peers and by the CLI).
 //! - [`refusals`]: recent refusals, beside their log lines.
@@ -26,6 +28,7 @@
 #![forbid(unsafe_code)]
 
 pub mod agreements;
+pub mod auditing;
 pub mod client;
 pub mod config;
 pub mod convert;
@@ -40,6 +43,7 @@ pub mod refusals;
 pub mod server;
 pub mod services;
 pub mod store;
+pub mod witness;
 
 pub use config::{LoadedNode, NodeConfig};
 pub use error::{ConfigError, NodeError};

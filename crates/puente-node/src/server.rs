@@ -66,6 +66,17 @@ impl Node {
                 })
             })?;
         let refs = crate::refs::RefStore::open(store.db())?;
+        let audit = puente_audit::AuditLog::open(
+            store.db(),
+            format!("puente/{}/audit", node.country()),
+            node.signing.clone(),
+        )
+        .map_err(|e| {
+            NodeError::Store(crate::store::StoreError::Open {
+                path: node.config.node.data_dir.clone(),
+                reason: format!("the audit log: {e}"),
+            })
+        })?;
         let agreements = Arc::new(Agreements::new(
             node.config.agreements.dir.clone(),
             node.country(),
@@ -82,6 +93,8 @@ impl Node {
                 clock,
                 records,
                 refs,
+                audit,
+                receipts: puente_audit::receipt::ReceiptVerifier::default(),
             }),
             tls: Arc::new(ArcSwap::from_pointee(tls)),
         })
@@ -209,6 +222,8 @@ impl Node {
         };
         accept.abort();
         watcher.abort();
+        // A final checkpoint over everything written, then the store is flushed.
+        state.audit.close();
         if let Err(e) = state.store.flush().await {
             warn!("final flush of the store failed: {e}");
         }

@@ -44,23 +44,35 @@ impl Store {
             reason,
         };
         std::fs::create_dir_all(&path).map_err(|e| open_err(e.to_string()))?;
-        let db = sled::Config::new()
-            .path(&path)
-            .mode(sled::Mode::LowSpace)
-            .open()
-            .map_err(|e| {
-                let text = e.to_string();
-                if text.contains("lock")
-                    || text.contains("WouldBlock")
-                    || text.contains("Resource temporarily unavailable")
-                {
-                    open_err(format!(
-                        "{text}: another process (a running node?) holds this data directory"
-                    ))
-                } else {
-                    open_err(text)
+        // A process that just closed the store may still be releasing its lock: wait a
+        // little before calling the store held by someone else.
+        let mut attempt = 0;
+        let opened = loop {
+            match sled::Config::new()
+                .path(&path)
+                .mode(sled::Mode::LowSpace)
+                .open()
+            {
+                Err(e) if attempt < 30 && is_lock_error(&e) => {
+                    attempt += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(100));
                 }
-            })?;
+                other => break other,
+            }
+        };
+        let db = opened.map_err(|e| {
+            let text = e.to_string();
+            if text.contains("lock")
+                || text.contains("WouldBlock")
+                || text.contains("Resource temporarily unavailable")
+            {
+                open_err(format!(
+                    "{text}: another process (a running node?) holds this data directory"
+                ))
+            } else {
+                open_err(text)
+            }
+        })?;
         let quota = db
             .open_tree("quota_usage")
             .map_err(|source| StoreError::Io {
@@ -133,6 +145,11 @@ impl Store {
         let n = before.map(|b| decode(&b)).unwrap_or(0);
         Ok((n < limit).then_some(n + 1))
     }
+}
+
+fn is_lock_error(e: &sled::Error) -> bool {
+    let text = e.to_string();
+    text.contains("lock") || text.contains("WouldBlock") || text.contains("temporarily unavailable")
 }
 
 fn decode(b: &[u8]) -> u64 {

@@ -5,14 +5,18 @@
 
 use std::sync::Arc;
 
+use prost::Message;
 use puente_policy::{Purpose, Service};
 use puente_proto::v1::exchange_server::Exchange;
 use puente_proto::v1::{
     get_document_response, DocumentTrailer, GetDocumentRequest, GetDocumentResponse,
     PublishAlertRequest, PublishAlertResponse, PullStatisticsRequest, PullStatisticsResponse,
-    QueryIdentityRequest, QueryIdentityResponse,
+    QueryIdentityRequest, QueryIdentityResponse, WitnessCheckpointRequest,
+    WitnessCheckpointResponse,
 };
 use tonic::{Request, Response, Status};
+
+use crate::auditing::{sha256, Outcome};
 
 use super::NodeState;
 use crate::gate::caller;
@@ -61,7 +65,7 @@ impl Exchange for ExchangeService {
         request: Request<GetDocumentRequest>,
     ) -> Result<Response<DocumentStream>, Status> {
         let who = caller(&request)?.clone();
-        let (header, bytes) = self.state.document(&who, request.get_ref()).await?;
+        let (header, bytes, receipt) = self.state.document(&who, request.get_ref()).await?;
         let mut parts = Vec::with_capacity(bytes.len() / CHUNK + 3);
         parts.push(Ok(GetDocumentResponse {
             part: Some(get_document_response::Part::Header(header)),
@@ -73,7 +77,7 @@ impl Exchange for ExchangeService {
         }
         parts.push(Ok(GetDocumentResponse {
             part: Some(get_document_response::Part::Trailer(DocumentTrailer {
-                receipt: None,
+                receipt: Some(receipt),
             })),
         }));
         Ok(Response::new(Box::pin(tokio_stream::iter(parts))))
@@ -84,12 +88,28 @@ impl Exchange for ExchangeService {
         request: Request<PullStatisticsRequest>,
     ) -> Result<Response<PullStatisticsResponse>, Status> {
         let who = caller(&request)?.clone();
-        let ctx = context(request.get_ref().context.as_ref())?;
-        let _permit = self
-            .state
-            .authorize(&who, Service::FlowCounts, ctx.purpose, None)
-            .await?;
-        Err(not_yet("flow counts"))
+        let req = request.get_ref();
+        let request_sha = sha256(&req.encode_to_vec());
+        let mut o = Outcome::new(Service::FlowCounts, Purpose::Unspecified, "");
+        let outcome = async {
+            let ctx = context(req.context.as_ref())?;
+            o.purpose = ctx.purpose as i32;
+            o.case_reference = ctx.case_reference.clone();
+            let permit = self
+                .state
+                .authorize(&who, Service::FlowCounts, ctx.purpose, None)
+                .await?;
+            o.agreement_id = permit.agreement_id;
+            Err::<PullStatisticsResponse, Status>(not_yet("flow counts"))
+        }
+        .await;
+        match outcome {
+            Ok(r) => Ok(Response::new(r)),
+            Err(status) => Err(self
+                .state
+                .refuse_incoming(&who, request_sha, o, status)
+                .await),
+        }
     }
 
     async fn publish_alert(
@@ -97,10 +117,33 @@ impl Exchange for ExchangeService {
         request: Request<PublishAlertRequest>,
     ) -> Result<Response<PublishAlertResponse>, Status> {
         let who = caller(&request)?.clone();
-        let _permit = self
-            .state
-            .authorize(&who, Service::Alerts, Purpose::EarlyWarning, None)
-            .await?;
-        Err(not_yet("alert delivery"))
+        let request_sha = sha256(&request.get_ref().encode_to_vec());
+        let mut o = Outcome::new(Service::Alerts, Purpose::EarlyWarning, "");
+        let outcome = async {
+            let permit = self
+                .state
+                .authorize(&who, Service::Alerts, Purpose::EarlyWarning, None)
+                .await?;
+            o.agreement_id = permit.agreement_id;
+            Err::<PublishAlertResponse, Status>(not_yet("alert delivery"))
+        }
+        .await;
+        match outcome {
+            Ok(r) => Ok(Response::new(r)),
+            Err(status) => Err(self
+                .state
+                .refuse_incoming(&who, request_sha, o, status)
+                .await),
+        }
+    }
+
+    async fn witness_checkpoint(
+        &self,
+        request: Request<WitnessCheckpointRequest>,
+    ) -> Result<Response<WitnessCheckpointResponse>, Status> {
+        let who = caller(&request)?.clone();
+        Ok(Response::new(
+            self.state.witness(&who, request.get_ref()).await?,
+        ))
     }
 }

@@ -42,6 +42,10 @@ pub struct NodeState {
     pub records: puente_records::RecordStore,
     /// References handed out with matches.
     pub refs: crate::refs::RefStore,
+    /// The audit log.
+    pub audit: puente_audit::AuditLog,
+    /// Checks peers' receipts (remembers verified checkpoints).
+    pub receipts: puente_audit::receipt::ReceiptVerifier,
 }
 
 impl std::fmt::Debug for NodeState {
