@@ -129,7 +129,7 @@ impl HashSource for Stored<'_> {
     type Error = AuditError;
     fn range_hash(&self, start: u64, end: u64) -> Result<Hash, AuditError> {
         let n = end - start;
-        if n.is_power_of_two() && start % n == 0 {
+        if n.is_power_of_two() && start.is_multiple_of(n) {
             let level = n.trailing_zeros() as u8;
             return self.0.stored_hash(level, start >> level)?.ok_or_else(|| {
                 AuditError::Tampered(format!("the hash of leaves {start}..{end} is missing"))

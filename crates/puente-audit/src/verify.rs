@@ -191,7 +191,7 @@ fn root_from_levels(levels: &[Vec<Hash>], start: u64, end: u64) -> Hash {
     if n == 0 {
         return merkle::empty_root();
     }
-    if n.is_power_of_two() && start % n == 0 {
+    if n.is_power_of_two() && start.is_multiple_of(n) {
         let level = n.trailing_zeros() as usize;
         return levels[level][(start >> level) as usize];
     }

@@ -11,10 +11,16 @@ use strsim::{jaro_winkler, osa_distance};
 use crate::error::RecordsError;
 use crate::model::{PartialDate, PersonRecord, Sex};
 use crate::names::{normalize, skeleton, NormalizedName};
-use crate::store::{RecordStore, Stored};
+use crate::store::{MatchKey, RecordStore, Stored};
 
 /// Score at or above which a candidate is a match, by default.
 pub const DEFAULT_THRESHOLD: f64 = 0.80;
+
+/// A candidate this good from the pair index makes reading single-token blocks pointless.
+const STRONG: f64 = 0.9;
+
+/// Candidates scoring more than this below the best one are not returned.
+pub const RELATIVE_CUTOFF: f64 = 0.08;
 
 /// A query by name and date of birth.
 #[derive(Clone, Debug)]
@@ -140,7 +146,11 @@ fn name_score(qn: &NormalizedName, rn: &NormalizedName) -> (f64, String) {
     }
     r2q /= r.len() as f64;
     // Compounds written together or apart (DELACRUZ / DE LA CRUZ).
-    let glued = jaro_winkler(&q.concat(), &r.concat());
+    let glued = jaro_winkler(&q.concat(), &r.concat()).max(if qn.compact.is_empty() {
+        0.0
+    } else {
+        jaro_winkler(&qn.compact, &rn.compact)
+    });
     let score = (0.65 * q2r + 0.35 * r2q).max(if glued > 0.95 { glued * 0.95 } else { 0.0 });
     (score, explain)
 }
@@ -158,21 +168,29 @@ fn date_score(q: &PartialDate, r: &PartialDate) -> (f64, &'static str) {
     }
 }
 
-/// Scores one record against a query.
-pub fn score(query: &NameQuery, record: &PersonRecord) -> (f64, String) {
-    let q = match &query.full_name {
+/// Normalizes a query's name once.
+pub fn query_name(query: &NameQuery) -> NormalizedName {
+    match &query.full_name {
         Some(full) if query.given_names.trim().is_empty() && query.surnames.trim().is_empty() => {
             normalize(&[full])
         }
         _ => normalize(&[&query.given_names, &query.surnames]),
-    };
-    let r = normalize(&[&record.given_names, &record.surnames]);
-    let (name, mut explain) = name_score(&q, &r);
-    let (dob, dob_words) = date_score(&query.date_of_birth, &record.date_of_birth);
+    }
+}
+
+/// Scores one record against a query.
+pub fn score(query: &NameQuery, record: &PersonRecord) -> (f64, String) {
+    score_key(query, &query_name(query), &MatchKey::of(record))
+}
+
+/// Scores a record's match key against a query whose name is already normalized.
+pub fn score_key(query: &NameQuery, q: &NormalizedName, r: &MatchKey) -> (f64, String) {
+    let (name, mut explain) = name_score(q, &r.name);
+    let (dob, dob_words) = date_score(&query.date_of_birth, &r.date_of_birth);
     let mut total = 0.7 * name + 0.3 * dob;
     let _ = write!(explain, "{dob_words}");
     if let Some(n) = &query.nationality {
-        if n.eq_ignore_ascii_case(&record.nationality) {
+        if n.eq_ignore_ascii_case(&r.nationality) {
             let _ = write!(explain, "; nationality agrees");
         } else {
             total *= 0.7;
@@ -180,7 +198,7 @@ pub fn score(query: &NameQuery, record: &PersonRecord) -> (f64, String) {
         }
     }
     if let Some(s) = query.sex {
-        if s != Sex::X && record.sex != Sex::X && s != record.sex {
+        if s != Sex::X && r.sex != Sex::X && s != r.sex {
             total *= 0.7;
             let _ = write!(explain, "; sex differs");
         }
@@ -208,18 +226,44 @@ pub fn search(
     } else {
         vec![&full]
     };
-    let candidates = store.name_candidates(&parts, query.date_of_birth.year)?;
-    let mut matches: Vec<Match> = candidates
-        .into_iter()
-        .filter_map(|stored| {
-            let (s, explanation) = score(query, &stored.record);
-            (s >= threshold).then_some(Match {
-                stored,
-                score: s,
+    let q = query_name(query);
+    let mut scored: Vec<(u64, f64, String)> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    // Pairs of tokens first; single tokens only when pairs found no strong candidate
+    // (typically a typo in one of two tokens).
+    for singles in [false, true] {
+        if singles && scored.iter().any(|s| s.1 >= STRONG) {
+            break;
+        }
+        for id in store.name_candidate_ids(&parts, query.date_of_birth.year, singles)? {
+            if !seen.insert(id) {
+                continue;
+            }
+            let Some(key) = store.match_key(id)? else {
+                continue;
+            };
+            let (s, explanation) = score_key(query, &q, &key);
+            if s >= threshold {
+                scored.push((id, s, explanation));
+            }
+        }
+    }
+    scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    // Candidates far below the best are noise next to it.
+    if let Some(best) = scored.first().map(|s| s.1) {
+        scored.retain(|s| s.1 >= best - RELATIVE_CUTOFF);
+    }
+    scored.truncate(max);
+    let mut matches = Vec::with_capacity(scored.len());
+    for (id, score, explanation) in scored {
+        if let Some(record) = store.get(id)? {
+            matches.push(Match {
+                stored: Stored { id, record },
+                score,
                 explanation,
-            })
-        })
-        .collect();
+            });
+        }
+    }
     matches.sort_by(|a, b| {
         b.score
             .total_cmp(&a.score)

@@ -73,7 +73,7 @@ const FAMILIES: &[&[&str]] = &[
 ];
 
 /// A name folded for comparison.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct NormalizedName {
     /// Distinctive tokens, canonical spelling, particles removed, in order.
     pub tokens: Vec<String>,
@@ -81,6 +81,10 @@ pub struct NormalizedName {
     pub raw: Vec<String>,
     /// The tokens' phonetic skeletons, same order.
     pub skeletons: Vec<String>,
+    /// Every folded token, particles included, written together (DELACRUZ and DE LA CRUZ
+    /// alike).
+    #[serde(default)]
+    pub compact: String,
 }
 
 /// Upper-case ASCII with ICAO 9303 transliteration of Latin diacritics (Ü→UE, Ñ→N …)
@@ -179,6 +183,7 @@ pub fn normalize(parts: &[&str]) -> NormalizedName {
     let mut n = NormalizedName::default();
     for part in parts {
         for raw in fold(part).split_whitespace() {
+            n.compact.push_str(raw);
             if PARTICLES.contains(&raw) {
                 continue;
             }
@@ -216,6 +221,9 @@ pub fn blocking_keys(n: &NormalizedName) -> (BTreeSet<String>, BTreeSet<String>)
         if !s.is_empty() {
             pairs.insert(format!("={s}"));
         }
+    }
+    if !n.compact.is_empty() {
+        pairs.insert(format!("=={}", skeleton(&n.compact)));
     }
     (singles, pairs)
 }

@@ -20,9 +20,35 @@ use crate::names::{blocking_keys, normalize};
 
 /// Index entries of a single-token block larger than this are not read: such a token is
 /// too common to narrow anything down (pairs still are).
-pub const SINGLE_BLOCK_CAP: usize = 400;
+pub const SINGLE_BLOCK_CAP: usize = 250;
 /// Most candidates a name query scores.
 pub const CANDIDATE_CAP: usize = 3000;
+
+/// What a name query needs of a record, precomputed at import and sealed apart, so a
+/// query scores candidates without opening whole records.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct MatchKey {
+    /// Normalized name.
+    pub name: crate::names::NormalizedName,
+    /// Date of birth.
+    pub date_of_birth: crate::model::PartialDate,
+    /// Nationality.
+    pub nationality: String,
+    /// Sex.
+    pub sex: crate::model::Sex,
+}
+
+impl MatchKey {
+    /// The key of a record.
+    pub fn of(r: &PersonRecord) -> Self {
+        Self {
+            name: normalize(&[&r.given_names, &r.surnames]),
+            date_of_birth: r.date_of_birth,
+            nationality: r.nationality.clone(),
+            sex: r.sex,
+        }
+    }
+}
 
 /// Which index an entry belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,6 +67,7 @@ pub struct RecordStore {
     copies: sled::Tree,
     keys: sled::Tree,
     idx: [sled::Tree; 3],
+    matchkeys: sled::Tree,
     meta: sled::Tree,
     db: sled::Db,
 }
@@ -76,6 +103,7 @@ impl RecordStore {
                 db.open_tree("idx_name2")?,
             ],
             meta: db.open_tree("rec_meta")?,
+            matchkeys: db.open_tree("rec_match")?,
             db: db.clone(),
             key,
         })
@@ -165,6 +193,13 @@ impl RecordStore {
             self.idx[*ix as usize].insert(entry(h, id), &[])?;
         }
         self.data.insert(id.to_be_bytes(), sealed)?;
+        let key = MatchKey::of(record);
+        let key_json = serde_json::to_vec(&key)
+            .map_err(|e| RecordsError::Store(format!("encoding a match key: {e}")))?;
+        self.matchkeys.insert(
+            id.to_be_bytes(),
+            self.key.seal(&aad("match", id), &key_json)?,
+        )?;
         match copy {
             Some(bytes) => {
                 self.copies
@@ -286,6 +321,46 @@ impl RecordStore {
             }
         }
         Ok(out)
+    }
+
+    /// The compact, sealed summary a name query scores.
+    pub fn match_key(&self, id: u64) -> Result<Option<MatchKey>, RecordsError> {
+        let Some(sealed) = self.matchkeys.get(id.to_be_bytes())? else {
+            return Ok(None);
+        };
+        let json = self.key.open(&aad("match", id), &sealed)?;
+        serde_json::from_slice(&json)
+            .map(Some)
+            .map_err(|e| RecordsError::Corrupt(format!("match key {id}: {e}")))
+    }
+
+    /// Internal ids of candidates for a name and birth year: those sharing a pair of
+    /// name tokens (selective), or, with `singles`, a single token (rescues typos).
+    pub fn name_candidate_ids(
+        &self,
+        parts: &[&str],
+        year: i32,
+        singles_too: bool,
+    ) -> Result<Vec<u64>, RecordsError> {
+        let name = normalize(parts);
+        let (singles, pairs) = blocking_keys(&name);
+        let mut ids = BTreeSet::new();
+        for p in &pairs {
+            let h = self.key.index_hash("name2", &format!("{p}|{year}"));
+            self.scan(Index::Pair, &h, CANDIDATE_CAP, &mut ids)?;
+        }
+        if singles_too || pairs.is_empty() {
+            let cap = if pairs.is_empty() {
+                CANDIDATE_CAP
+            } else {
+                SINGLE_BLOCK_CAP
+            };
+            for s in &singles {
+                let h = self.key.index_hash("name1", &format!("{s}|{year}"));
+                self.scan(Index::Single, &h, cap, &mut ids)?;
+            }
+        }
+        Ok(ids.into_iter().take(CANDIDATE_CAP).collect())
     }
 
     /// Candidate records for a name and birth year, from the blocking indexes.

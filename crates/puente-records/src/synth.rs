@@ -558,6 +558,21 @@ pub fn person(rng: &mut Rng, nationality: &str) -> SynthPerson {
     let pool = if sex == 'M' { n.male } else { n.female };
     let first = rng.pick(pool).unwrap_or("ALEX");
     let mut given = first.to_string();
+    if nationality == "CHN" {
+        // Chinese given names are one or two syllables, combined freely.
+        const SYL: &[&str] = &[
+            "WEI", "JIAN", "HAO", "LEI", "YONG", "JUN", "TAO", "MING", "LONG", "BO", "CHENG",
+            "XIU", "YING", "FANG", "LI", "NA", "JING", "YAN", "MEI", "TING", "HUI", "LING", "ZHI",
+            "QIANG", "XIN", "YU", "HONG", "PING", "GANG", "HUA", "JIE", "KAI", "LAN", "LIN",
+            "PENG", "QING", "RUI", "SHAN", "WEN", "XIAO", "YAN", "YUN", "ZHEN", "ZHONG",
+        ];
+        let a = rng.pick(SYL).unwrap_or("WEI");
+        given = if rng.chance(0.75) {
+            format!("{a}{}", rng.pick(SYL).unwrap_or("MING"))
+        } else {
+            a.to_string()
+        };
+    }
     if n.double_given && rng.chance(0.6) {
         let second = rng.pick(pool).unwrap_or("ALEX");
         if second != first {
@@ -574,6 +589,15 @@ pub fn person(rng: &mut Rng, nationality: &str) -> SynthPerson {
     }
     if nationality == "UZB" && sex == 'F' {
         surnames.push('A');
+    }
+    if nationality == "ERI" || nationality == "ETH" {
+        // Father's name (and often grandfather's) in place of a family name.
+        let father = rng.pick(n.male).unwrap_or("HAILE");
+        surnames = if rng.chance(0.5) {
+            format!("{father} {}", rng.pick(n.surnames).unwrap_or("TEKLE"))
+        } else {
+            father.to_string()
+        };
     }
     // Ages 0-75, most between 18 and 40.
     let age = match rng.below(10) {
