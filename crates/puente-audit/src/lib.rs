@@ -12,6 +12,7 @@
 //! - [`log`]: the sled log with its group-committing writer.
 //! - [`receipt`]: verifying a counterpart's receipt (signature checked once per checkpoint).
 //! - [`verify`]: the full offline verifier.
+//! - [`view`]: filtered, paged listing for auditors.
 //! - [`error`](mod@error): [`AuditError`].
 
 #![forbid(unsafe_code)]
@@ -23,6 +24,7 @@ pub mod log;
 pub mod merkle;
 pub mod receipt;
 pub mod verify;
+pub mod view;
 
 pub use entry::Entry;
 pub use error::AuditError;

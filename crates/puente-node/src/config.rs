@@ -162,6 +162,8 @@ pub struct ServerSection {
     pub peer_timeout_secs: u64,
     /// Seconds between checks of the agreements directory for changes.
     pub reload_interval_secs: u64,
+    /// Seconds between rounds of having peers cosign this node's audit checkpoint.
+    pub witness_interval_secs: u64,
 }
 
 impl Default for ServerSection {
@@ -172,6 +174,7 @@ impl Default for ServerSection {
             max_pending_handshakes: 256,
             peer_timeout_secs: 10,
             reload_interval_secs: 5,
+            witness_interval_secs: 300,
         }
     }
 }
@@ -318,6 +321,9 @@ impl NodeConfig {
         }
         if self.server.max_pending_handshakes == 0 {
             problem("server.max_pending_handshakes", "must be at least 1".into());
+        }
+        if self.server.witness_interval_secs == 0 {
+            problem("server.witness_interval_secs", "must be at least 1".into());
         }
         if self.server.reload_interval_secs == 0 {
             problem("server.reload_interval_secs", "must be at least 1".into());

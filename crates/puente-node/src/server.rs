@@ -100,6 +100,11 @@ impl Node {
         })
     }
 
+    /// The node's shared state (tests and the demo drive witnessing through it).
+    pub fn state(&self) -> Arc<NodeState> {
+        self.state.clone()
+    }
+
     /// The node's agreements, to reload them (SIGHUP) from outside.
     pub fn agreements(&self) -> Arc<Agreements> {
         self.state.agreements.clone()
@@ -176,6 +181,12 @@ impl Node {
             stop_rx.clone(),
         ));
 
+        let witnesses = tokio::spawn(witness_rounds(
+            state.clone(),
+            Duration::from_secs(state.node.config.server.witness_interval_secs),
+            stop_rx.clone(),
+        ));
+
         info!(
             country = %own,
             node = %state.node.identity.name,
@@ -222,6 +233,7 @@ impl Node {
         };
         accept.abort();
         watcher.abort();
+        witnesses.abort();
         // A final checkpoint over everything written, then the store is flushed.
         state.audit.close();
         if let Err(e) = state.store.flush().await {
@@ -259,6 +271,22 @@ async fn watch_agreements(
         }
         let a = agreements.clone();
         let _ = tokio::task::spawn_blocking(move || a.reload_if_changed()).await;
+    }
+}
+
+async fn witness_rounds(state: Arc<NodeState>, every: Duration, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        let stopping = tokio::select! {
+            _ = stop.wait_for(|s| *s) => true,
+            _ = tick.tick() => false,
+        };
+        if stopping {
+            break;
+        }
+        state.witness_all().await;
     }
 }
 

@@ -79,6 +79,12 @@ pub enum Command {
     Query(QueryArgs),
     /// Fetch a passport copy from a peer, by the reference a match gave.
     Fetch(FetchArgs),
+    /// Audit the node's log: verify it, list, export, search and prove entries.
+    Audit {
+        /// What to do with the audit log.
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Measure performance (figures are ratios against a baseline measured in the same run).
     Bench {
         /// Which benchmark.
@@ -411,6 +417,114 @@ pub struct FetchArgs {
     /// Your case file reference.
     #[arg(long, default_value = "")]
     pub case: String,
+}
+
+/// Entry filters of `audit list` / `audit export`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct AuditFilter {
+    /// Only exchanges with this peer country.
+    #[arg(long)]
+    pub peer: Option<String>,
+    /// Only this service (identity_query, passport_copy, flow_counts, alerts, audit_witness).
+    #[arg(long)]
+    pub service: Option<String>,
+    /// Only this decision (allowed, refused, withheld).
+    #[arg(long)]
+    pub decision: Option<String>,
+    /// Only this direction (incoming, outgoing).
+    #[arg(long)]
+    pub direction: Option<String>,
+    /// Only actors containing this text (an operator's name, a peer node).
+    #[arg(long)]
+    pub actor: Option<String>,
+    /// From this UTC day (YYYY-MM-DD) or RFC 3339 time.
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Before this UTC day (YYYY-MM-DD) or RFC 3339 time.
+    #[arg(long)]
+    pub until: Option<String>,
+}
+
+/// `puente audit …` (offline on a data directory unless `--online`).
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Rebuild the tree and check every entry, hash, checkpoint, cosignature and receipt;
+    /// reports the first problem with its index. Stop the node first (or use a copy).
+    Verify {
+        /// The node's configuration.
+        #[arg(long, short = 'c')]
+        config: PathBuf,
+    },
+    /// List entries, newest last.
+    List {
+        /// The node's configuration.
+        #[arg(long, short = 'c')]
+        config: PathBuf,
+        /// Filters.
+        #[command(flatten)]
+        filter: AuditFilter,
+        /// First index to show.
+        #[arg(long, default_value_t = 0)]
+        from: u64,
+        /// Most entries to show.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        /// Ask the running node (Audit service, auditor certificate) instead of reading
+        /// the data directory.
+        #[arg(long)]
+        online: bool,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
+    /// Export entries as JSON Lines or CSV.
+    Export {
+        /// The node's configuration.
+        #[arg(long, short = 'c')]
+        config: PathBuf,
+        /// jsonl or csv.
+        #[arg(long, default_value = "jsonl")]
+        format: String,
+        /// Filters.
+        #[command(flatten)]
+        filter: AuditFilter,
+        /// Output file (default: stdout).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Who asked about, or was asked about, this document (by its keyed hash).
+    Search {
+        /// The node's configuration (its data key computes the keyed hash).
+        #[arg(long, short = 'c')]
+        config: PathBuf,
+        /// Document number.
+        #[arg(long)]
+        document: String,
+        /// Issuing state.
+        #[arg(long)]
+        issuer: String,
+    },
+    /// Prove one entry: its inclusion proof against the latest signed checkpoint.
+    Prove {
+        /// The node's configuration.
+        #[arg(long, short = 'c')]
+        config: PathBuf,
+        /// The entry's index.
+        #[arg(long)]
+        index: u64,
+        /// Ask the running node instead of reading the data directory.
+        #[arg(long)]
+        online: bool,
+    },
+    /// Show the latest signed checkpoint and the peers' cosignatures.
+    Checkpoint {
+        /// The node's configuration.
+        #[arg(long, short = 'c')]
+        config: PathBuf,
+        /// Ask the running node instead of reading the data directory.
+        #[arg(long)]
+        online: bool,
+    },
 }
 
 /// `puente bench …`

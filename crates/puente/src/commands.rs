@@ -3,7 +3,7 @@
 use anyhow::Result;
 
 use crate::cli::{Cli, Command, NodeCommand};
-use crate::{agreement, bench, demo, officer, operate, records, setup};
+use crate::{agreement, audit, bench, demo, officer, operate, records, setup};
 
 /// Runs one command.
 pub fn run(cli: Cli) -> Result<()> {
@@ -30,6 +30,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Records { command } => records::run(&command),
         Command::Query(args) => officer::query(&args),
         Command::Bench { command } => bench::run(&command),
+        Command::Audit { command } => audit::run(&command),
         Command::Fetch(args) => officer::fetch(&args),
         Command::Demo(args) => demo::run(&args),
     }

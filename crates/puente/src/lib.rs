@@ -10,6 +10,7 @@
 //! - [`agreement`]: `agreement draft/sign/verify/show`, `agreements`.
 //! - [`records`]: `records import/search/generate/keygen` on the data directory.
 //! - [`officer`]: `query` and `fetch`, through the operator's own node.
+//! - [`audit`]: `puente audit …`, offline on a data directory or online as an auditor.
 //! - [`bench`]: `puente bench …`, measured against same-run baselines.
 //! - [`demo`]: the three-country federation on one machine.
 //! - [`logging`]: tracing set-up (text or JSON).
@@ -17,6 +18,7 @@
 #![forbid(unsafe_code)]
 
 pub mod agreement;
+pub mod audit;
 pub mod bench;
 pub mod cli;
 pub mod commands;

@@ -132,6 +132,8 @@ max_pending_handshakes = 256
 peer_timeout_secs = 10
 # Seconds between checks of the agreements directory for changes.
 reload_interval_secs = 5
+# Seconds between rounds of having peers cosign this node's audit checkpoint.
+witness_interval_secs = 300
 "#,
         country_name = country.name(),
         config = config_path.display(),

@@ -1,16 +1,27 @@
-//! `puente.v1.Audit`: read-only, this country's auditor certificates only. The methods are
-//! implemented by the audit-log issue; until then they answer `UNIMPLEMENTED`.
+//! `puente.v1.Audit`: read-only, this country's auditor certificates only. Auditors list
+//! and filter entries, fetch the latest checkpoint with its witnesses' cosignatures, and
+//! get inclusion and consistency proofs to check against signed checkpoints.
 
 use std::sync::Arc;
 
+use puente_audit::checkpoint;
+use puente_audit::view::{self, Filter};
+use puente_proto::v1 as pb;
 use puente_proto::v1::audit_server::Audit;
+use tonic::{Request, Response, Status};
+use tracing::info;
 
 use super::NodeState;
+use crate::gate::caller;
+
+/// Default page size of `ListEntries`.
+pub const DEFAULT_PAGE: u32 = 100;
+/// Largest page size of `ListEntries`.
+pub const MAX_PAGE: u32 = 1000;
 
 /// The `Audit` service.
 #[derive(Clone, Debug)]
 pub struct AuditService {
-    #[allow(dead_code)]
     state: Arc<NodeState>,
 }
 
@@ -21,5 +32,203 @@ impl AuditService {
     }
 }
 
+fn store_error(e: puente_audit::AuditError) -> Status {
+    match e {
+        puente_audit::AuditError::Range(s) => Status::out_of_range(s),
+        other => Status::unavailable(format!("the audit store: {other}")),
+    }
+}
+
+fn ms(t: &Option<prost_types::Timestamp>) -> Option<i64> {
+    t.as_ref()
+        .map(|t| t.seconds * 1000 + i64::from(t.nanos) / 1_000_000)
+}
+
+fn nonzero(n: i32) -> Option<i32> {
+    (n != 0).then_some(n)
+}
+
 #[tonic::async_trait]
-impl Audit for AuditService {}
+impl Audit for AuditService {
+    async fn list_entries(
+        &self,
+        request: Request<pb::ListEntriesRequest>,
+    ) -> Result<Response<pb::ListEntriesResponse>, Status> {
+        let auditor = caller(&request)?.name.clone();
+        let r = request.into_inner();
+        let start = match r.page_token.as_str() {
+            "" => r.start_index,
+            t => t.parse::<u64>().map_err(|_| {
+                Status::invalid_argument("page_token: not a token this node issued")
+            })?,
+        };
+        let page = match r.page_size {
+            0 => DEFAULT_PAGE,
+            n => n.min(MAX_PAGE),
+        } as usize;
+        let filter = Filter {
+            since_ms: ms(&r.since),
+            until_ms: ms(&r.until),
+            peer_country: (!r.peer_country.is_empty()).then(|| r.peer_country.to_ascii_uppercase()),
+            service: nonzero(r.service),
+            decision: nonzero(r.decision),
+            direction: nonzero(r.direction),
+            actor: (!r.actor.is_empty()).then_some(r.actor.clone()),
+            term_hash: None,
+        };
+        let trees = self.state.audit.trees().clone();
+        let (listed, next) =
+            tokio::task::spawn_blocking(move || view::list(&trees, &filter, start, page))
+                .await
+                .map_err(|e| Status::internal(e.to_string()))?
+                .map_err(store_error)?;
+        info!(auditor = %auditor, count = listed.len(), "audit entries listed");
+        Ok(Response::new(pb::ListEntriesResponse {
+            entries: listed.iter().map(view::to_proto).collect(),
+            next_page_token: next.map(|n| n.to_string()).unwrap_or_default(),
+            tree_size: self.state.audit.trees().size().map_err(store_error)?,
+        }))
+    }
+
+    async fn get_checkpoint(
+        &self,
+        request: Request<pb::GetCheckpointRequest>,
+    ) -> Result<Response<pb::GetCheckpointResponse>, Status> {
+        caller(&request)?;
+        let trees = self.state.audit.trees();
+        let note = trees
+            .latest()
+            .map_err(store_error)?
+            .ok_or_else(|| Status::not_found("the log is empty: no checkpoint yet"))?;
+        let size = trees.size().map_err(store_error)?;
+        let lines = trees
+            .cosignatures_at(size)
+            .map_err(store_error)?
+            .into_iter()
+            .map(|(_, l)| l)
+            .collect();
+        // Each witness's most recent cosignature.
+        let mut witnessed: Vec<pb::WitnessedCheckpoint> = Vec::new();
+        for item in trees.cosignatures.iter().rev() {
+            let (k, _) = item.map_err(|e| Status::unavailable(e.to_string()))?;
+            let at = u64::from_be_bytes(k.as_ref().try_into().unwrap_or([0; 8]));
+            for (country, line) in trees.cosignatures_at(at).map_err(store_error)? {
+                if witnessed.iter().any(|w| w.witness_country == country) {
+                    continue;
+                }
+                let cp_note = trees
+                    .checkpoints
+                    .get(at.to_be_bytes())
+                    .ok()
+                    .flatten()
+                    .map(|v| String::from_utf8_lossy(&v).into_owned())
+                    .unwrap_or_default();
+                let time = self
+                    .state
+                    .node
+                    .trust
+                    .peer(
+                        puente_pki::CountryCode::parse(&country)
+                            .map_err(|e| Status::internal(e.to_string()))?,
+                    )
+                    .and_then(|p| {
+                        checkpoint::split_note(&cp_note).ok().and_then(|(body, _)| {
+                            checkpoint::verify_cosignature(body, &line, &p.signing_key).ok()
+                        })
+                    });
+                witnessed.push(pb::WitnessedCheckpoint {
+                    witness_country: country,
+                    checkpoint: Some(pb::SignedCheckpoint { note: cp_note }),
+                    cosignature_line: line,
+                    witnessed_at: time.map(|t| prost_types::Timestamp {
+                        seconds: i64::try_from(t).unwrap_or(0),
+                        nanos: 0,
+                    }),
+                });
+            }
+        }
+        Ok(Response::new(pb::GetCheckpointResponse {
+            checkpoint: Some(pb::SignedCheckpoint { note }),
+            cosignature_lines: lines,
+            witnessed,
+        }))
+    }
+
+    async fn get_inclusion_proof(
+        &self,
+        request: Request<pb::GetInclusionProofRequest>,
+    ) -> Result<Response<pb::GetInclusionProofResponse>, Status> {
+        caller(&request)?;
+        let r = request.into_inner();
+        let trees = self.state.audit.trees();
+        let size = trees.size().map_err(store_error)?;
+        let tree_size = if r.tree_size == 0 { size } else { r.tree_size };
+        if tree_size > size {
+            return Err(Status::out_of_range(format!(
+                "tree_size {tree_size} is beyond the log's {size} entries"
+            )));
+        }
+        if r.index >= tree_size {
+            return Err(Status::out_of_range(format!(
+                "index {} is not below tree size {tree_size}",
+                r.index
+            )));
+        }
+        let proof = self
+            .state
+            .audit
+            .inclusion(r.index, tree_size)
+            .map_err(store_error)?;
+        let leaf = trees
+            .stored_hash(0, r.index)
+            .map_err(store_error)?
+            .unwrap_or_default();
+        let note = trees
+            .checkpoints
+            .get(tree_size.to_be_bytes())
+            .ok()
+            .flatten()
+            .map(|v| String::from_utf8_lossy(&v).into_owned());
+        Ok(Response::new(pb::GetInclusionProofResponse {
+            index: r.index,
+            tree_size,
+            leaf_hash: leaf.to_vec(),
+            proof: proof.iter().map(|h| h.to_vec()).collect(),
+            checkpoint: note.map(|note| pb::SignedCheckpoint { note }),
+        }))
+    }
+
+    async fn get_consistency_proof(
+        &self,
+        request: Request<pb::GetConsistencyProofRequest>,
+    ) -> Result<Response<pb::GetConsistencyProofResponse>, Status> {
+        caller(&request)?;
+        let r = request.into_inner();
+        let trees = self.state.audit.trees();
+        let size = trees.size().map_err(store_error)?;
+        let new = if r.new_size == 0 { size } else { r.new_size };
+        if new > size || r.old_size > new {
+            return Err(Status::out_of_range(format!(
+                "sizes {} → {new} are not within the log's {size} entries",
+                r.old_size
+            )));
+        }
+        let proof = self
+            .state
+            .audit
+            .consistency(r.old_size, new)
+            .map_err(store_error)?;
+        let note = trees
+            .checkpoints
+            .get(new.to_be_bytes())
+            .ok()
+            .flatten()
+            .map(|v| String::from_utf8_lossy(&v).into_owned());
+        Ok(Response::new(pb::GetConsistencyProofResponse {
+            old_size: r.old_size,
+            new_size: new,
+            proof: proof.iter().map(|h| h.to_vec()).collect(),
+            checkpoint: note.map(|note| pb::SignedCheckpoint { note }),
+        }))
+    }
+}

@@ -182,11 +182,13 @@ async fn federation(base: &Path) -> Result<()> {
     let mut stops = Vec::new();
     let mut handles = Vec::new();
     let mut loaded: Vec<LoadedNode> = Vec::new();
+    let mut states = Vec::new();
     for (listener, config) in listeners.into_iter().zip(&configs) {
         let node = NodeConfig::load(config)?;
         loaded.push(node.clone());
         let (tx, rx) = oneshot::channel::<()>();
         let server = Node::new(node)?;
+        states.push(server.state());
         stops.push(tx);
         handles.push(tokio::spawn(server.serve(listener, async {
             let _ = rx.await;
@@ -239,13 +241,78 @@ async fn federation(base: &Path) -> Result<()> {
 
     step(
         9,
-        "The nodes shut down gracefully (drain in-flight calls, then stop).",
+        "Each node has its peers cosign its latest audit checkpoint (cross-witnessing):",
     );
+    for state in &states {
+        for (peer, outcome) in state.witness_all().await {
+            match outcome {
+                Ok(size) => println!(
+                    "  {} cosigned {}'s checkpoint at size {size}",
+                    peer,
+                    state.node.country()
+                ),
+                Err(e) => {
+                    println!(
+                        "  {} did NOT cosign {}'s checkpoint: {e}",
+                        peer,
+                        state.node.country()
+                    );
+                    failures.push(format!(
+                        "witnessing {} by {peer}: {e}",
+                        state.node.country()
+                    ));
+                }
+            }
+        }
+    }
+
+    step(10, "An auditor of MEX reads its node's log online (puente audit list --online), as the Audit service serves it:");
+    audit_view(&loaded[0], &mut failures).await;
+
+    step(11, "The nodes shut down gracefully (drain in-flight calls, sign a final checkpoint, then stop).");
     for tx in stops {
         let _ = tx.send(());
     }
     for h in handles {
         h.await.context("a demo node task failed")??;
+    }
+    drop(states);
+
+    step(12, "Auditors verify each log offline (puente audit verify) and prove one entry (puente audit prove):");
+    for config in &configs {
+        let node = NodeConfig::load(config)?;
+        let store = puente_node::store::Store::open(&node.config.node.data_dir)?;
+        let trees = puente_audit::log::Trees::open(store.db())?;
+        let keys = DemoKeys(&node, node.signing.verifying_key());
+        match puente_audit::verify::verify(&trees, &keys, &mut |_, _| {}) {
+            Ok(r) => println!(
+                "  {}: {} entries, {} signed checkpoints, {} peer cosignatures, {} counterpart receipts — all verify",
+                node.country(), r.entries, r.checkpoints, r.cosignatures, r.receipts
+            ),
+            Err(e) => failures.push(format!("{}'s log: {e}", node.country())),
+        }
+        if node.country().as_str() == "MEX" {
+            let size = trees.size()?;
+            if size > 0 {
+                let index = size / 2;
+                let proof = puente_audit::merkle::inclusion_proof(
+                    &puente_audit::log::Stored(&trees),
+                    index,
+                    size,
+                )
+                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+                let leaf =
+                    puente_audit::merkle::leaf_hash(&trees.entry_bytes(index)?.unwrap_or_default());
+                let note = trees.latest()?.unwrap_or_default();
+                let cp = puente_audit::checkpoint::open(&note, &node.signing.verifying_key())?;
+                let ok =
+                    puente_audit::merkle::verify_inclusion(index, size, &leaf, &proof, &cp.root);
+                println!("  MEX entry {index}: {} proof hashes lead to the root signed at size {size}: {}", proof.len(), if ok { "proven" } else { "NOT PROVEN" });
+                if !ok {
+                    failures.push("the inclusion proof failed".into());
+                }
+            }
+        }
     }
 
     println!();
@@ -261,5 +328,126 @@ async fn federation(base: &Path) -> Result<()> {
             "the demo did not go as it should:\n  {}",
             failures.join("\n  ")
         )
+    }
+}
+
+struct DemoKeys<'a>(&'a LoadedNode, puente_pki::VerifyingKey);
+
+impl puente_audit::verify::Keys for DemoKeys<'_> {
+    fn own(&self) -> &puente_pki::VerifyingKey {
+        &self.1
+    }
+    fn peer(&self, country: &str) -> Option<puente_pki::VerifyingKey> {
+        let c = puente_pki::CountryCode::parse(country).ok()?;
+        self.0.trust.peer(c).map(|p| p.signing_key.clone())
+    }
+}
+
+async fn audit_view(node: &LoadedNode, failures: &mut Vec<String>) {
+    use puente_proto::v1 as pb;
+    let result = async {
+        let id = puente_pki::tls::TlsIdentity {
+            chain: puente_pki::files::load_certs(
+                node.config
+                    .client
+                    .auditor_cert
+                    .as_ref()
+                    .ok_or_else(|| anyhow::anyhow!("no auditor cert"))?,
+            )?,
+            key: puente_pki::files::load_private_key(
+                node.config
+                    .client
+                    .auditor_key
+                    .as_ref()
+                    .ok_or_else(|| anyhow::anyhow!("no auditor key"))?,
+            )?,
+        };
+        let ch = puente_node::client::node_channel(
+            &node.advertise,
+            &id,
+            &node.own_anchor,
+            std::time::Duration::from_secs(5),
+            None,
+        )
+        .map_err(anyhow::Error::msg)?;
+        let mut c = puente_proto::v1::audit_client::AuditClient::new(ch.channel);
+        let r = c
+            .list_entries(pb::ListEntriesRequest {
+                page_size: 1000,
+                ..Default::default()
+            })
+            .await?
+            .into_inner();
+        let cp = c
+            .get_checkpoint(pb::GetCheckpointRequest {})
+            .await?
+            .into_inner();
+        Ok::<_, anyhow::Error>((r, cp))
+    }
+    .await;
+    match result {
+        Ok((r, cp)) => {
+            println!("  {} entries in MEX's log; the last ones:", r.tree_size);
+            for e in r.entries.iter().rev().take(8).rev() {
+                let dir = if e.direction == pb::Direction::Incoming as i32 {
+                    "in "
+                } else {
+                    "out"
+                };
+                let decision = pb::Decision::try_from(e.decision)
+                    .map(|d| {
+                        d.as_str_name()
+                            .trim_start_matches("DECISION_")
+                            .to_ascii_lowercase()
+                    })
+                    .unwrap_or_default();
+                let service = pb::Service::try_from(e.service)
+                    .map(|d| {
+                        d.as_str_name()
+                            .trim_start_matches("SERVICE_")
+                            .to_ascii_lowercase()
+                    })
+                    .unwrap_or_default();
+                println!(
+                    "    #{:<4} {dir} {}  {:<15} {:<8} {}{}",
+                    e.index,
+                    e.peer_country,
+                    service,
+                    decision,
+                    e.rule,
+                    if e.counterpart_receipt.is_some() {
+                        "  (holds the peer's signed receipt)"
+                    } else {
+                        ""
+                    }
+                );
+            }
+            let witnesses: Vec<String> = cp
+                .witnessed
+                .iter()
+                .map(|w| w.witness_country.clone())
+                .collect();
+            println!(
+                "  latest checkpoint: {}",
+                cp.checkpoint
+                    .map(|c| c.note.lines().take(2).collect::<Vec<_>>().join(" / "))
+                    .unwrap_or_default()
+            );
+            println!(
+                "  cosigned by: {}",
+                if witnesses.is_empty() {
+                    "nobody yet".to_string()
+                } else {
+                    witnesses.join(", ")
+                }
+            );
+            if witnesses.len() != 2 {
+                failures.push(format!(
+                    "MEX's checkpoints are cosigned by {} peers, expected 2",
+                    witnesses.len()
+                ));
+            }
+        }
+        Err(e) => failures.push(format!("the auditor's view: {e}")),
     }
 }

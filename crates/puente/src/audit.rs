@@ -1,0 +1,567 @@
+//! `puente audit …`: what an auditor does with a node's log. Offline commands read the
+//! data directory (stop the node, or work on a copy); `--online` asks the running node's
+//! `Audit` service with the auditor certificate of the config's `[client]` section.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use puente_audit::log::Trees;
+use puente_audit::verify::{self, Keys};
+use puente_audit::view::{self, Filter, Listed};
+use puente_audit::{checkpoint, merkle};
+use puente_node::client::{node_channel, status_text};
+use puente_node::store::Store;
+use puente_node::{LoadedNode, NodeConfig};
+use puente_pki::tls::TlsIdentity;
+use puente_pki::{files, VerifyingKey};
+use puente_policy::{Field, Purpose, Service, Term};
+use puente_proto::v1 as pb;
+use puente_proto::v1::audit_client::AuditClient;
+use serde_json::json;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use crate::cli::{AuditCommand, AuditFilter, Output};
+use crate::officer::UsageError;
+
+struct NodeKeys<'a>(&'a LoadedNode, VerifyingKey);
+
+impl Keys for NodeKeys<'_> {
+    fn own(&self) -> &VerifyingKey {
+        &self.1
+    }
+    fn peer(&self, country: &str) -> Option<VerifyingKey> {
+        let c = puente_pki::CountryCode::parse(country).ok()?;
+        self.0.trust.peer(c).map(|p| p.signing_key.clone())
+    }
+}
+
+fn open(config: &Path) -> Result<(LoadedNode, Store, Trees)> {
+    let node = NodeConfig::load(config)?;
+    let store = Store::open(&node.config.node.data_dir).map_err(|e| {
+        anyhow!("{e}\nThe audit log is in the node's store; stop the node to read it offline, or use --online where offered.")
+    })?;
+    let trees = Trees::open(store.db())?;
+    Ok((node, store, trees))
+}
+
+fn enum_by_name<T: Term>(flag: &str, v: &Option<String>) -> Result<Option<i32>> {
+    match v {
+        None => Ok(None),
+        Some(s) => T::parse(s)
+            .map(|t| Some(t.proto_name_number()))
+            .ok_or_else(|| {
+                anyhow::Error::new(UsageError(format!(
+                    "--{flag} {s:?} is not one of {}",
+                    T::names()
+                )))
+            }),
+    }
+}
+
+trait Number {
+    fn proto_name_number(self) -> i32;
+}
+impl<T: Term> Number for T {
+    fn proto_name_number(self) -> i32 {
+        // Terms are dense from 1 in wire order.
+        T::all()
+            .iter()
+            .position(|t| *t == self)
+            .map(|p| p as i32 + 1)
+            .unwrap_or(0)
+    }
+}
+
+fn parse_time(flag: &str, s: &Option<String>) -> Result<Option<i64>> {
+    let Some(s) = s else { return Ok(None) };
+    if let Ok(d) = time::Date::parse(s, time::macros::format_description!("[year]-[month]-[day]")) {
+        return Ok(Some(d.midnight().assume_utc().unix_timestamp() * 1000));
+    }
+    let t = OffsetDateTime::parse(s, &Rfc3339).map_err(|_| {
+        anyhow::Error::new(UsageError(format!(
+            "--{flag} {s:?}: use YYYY-MM-DD or an RFC 3339 time"
+        )))
+    })?;
+    Ok(Some((t.unix_timestamp_nanos() / 1_000_000) as i64))
+}
+
+fn filter_of(f: &AuditFilter) -> Result<Filter> {
+    let decision = match f.decision.as_deref() {
+        None => None,
+        Some(d) => Some(
+            pb::Decision::from_str_name(&format!("DECISION_{}", d.to_ascii_uppercase()))
+                .filter(|d| *d != pb::Decision::Unspecified)
+                .ok_or_else(|| {
+                    anyhow::Error::new(UsageError(format!(
+                        "--decision {d:?}: allowed, refused or withheld"
+                    )))
+                })? as i32,
+        ),
+    };
+    let direction = match f.direction.as_deref() {
+        None => None,
+        Some(d) => Some(
+            pb::Direction::from_str_name(&format!("DIRECTION_{}", d.to_ascii_uppercase()))
+                .filter(|d| *d != pb::Direction::Unspecified)
+                .ok_or_else(|| {
+                    anyhow::Error::new(UsageError(format!(
+                        "--direction {d:?}: incoming or outgoing"
+                    )))
+                })? as i32,
+        ),
+    };
+    Ok(Filter {
+        since_ms: parse_time("since", &f.since)?,
+        until_ms: parse_time("until", &f.until)?,
+        peer_country: f.peer.as_ref().map(|p| p.to_ascii_uppercase()),
+        service: enum_by_name::<Service>("service", &f.service)?,
+        decision,
+        direction,
+        actor: f.actor.clone(),
+        term_hash: None,
+    })
+}
+
+fn time_text(ms: i64) -> String {
+    OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+fn word<T: Term>(n: i32) -> String {
+    T::from_number(n)
+        .map(|t| t.name())
+        .unwrap_or_else(|| "-".into())
+}
+
+fn decision_word(n: i32) -> &'static str {
+    match pb::Decision::try_from(n) {
+        Ok(pb::Decision::Allowed) => "allowed",
+        Ok(pb::Decision::Refused) => "refused",
+        Ok(pb::Decision::Withheld) => "withheld",
+        _ => "-",
+    }
+}
+
+fn direction_word(n: i32) -> &'static str {
+    match pb::Direction::try_from(n) {
+        Ok(pb::Direction::Incoming) => "in",
+        Ok(pb::Direction::Outgoing) => "out",
+        _ => "-",
+    }
+}
+
+fn json_of(l: &Listed) -> serde_json::Value {
+    let e = &l.entry;
+    json!({
+        "index": e.index,
+        "time": time_text(e.time_ms),
+        "direction": direction_word(e.direction),
+        "peer_country": e.peer_country,
+        "actor": e.actor,
+        "service": word::<Service>(e.service),
+        "purpose": word::<Purpose>(e.purpose),
+        "case_reference": e.case_reference,
+        "agreement_id": e.agreement_id,
+        "decision": decision_word(e.decision),
+        "rule": e.rule,
+        "reason": e.reason,
+        "disclosed_fields": e.disclosed_fields.iter().map(|f| word::<Field>(*f)).collect::<Vec<_>>(),
+        "request_sha256": hex::encode(e.request_sha256),
+        "response_sha256": hex::encode(e.response_sha256),
+        "query_term_hashes": e.query_term_hashes.iter().map(|(l, h)| json!({"term": l, "hmac": hex::encode(h)})).collect::<Vec<_>>(),
+        "counterpart_receipt": e.counterpart_receipt.is_some(),
+        "leaf_hash": hex::encode(merkle::leaf_hash(&l.encoded)),
+    })
+}
+
+fn table_line(l: &Listed) -> String {
+    let e = &l.entry;
+    format!(
+        "{:>6}  {}  {:<3} {}  {:<15} {:<20} {:<8} {}{}",
+        e.index,
+        time_text(e.time_ms),
+        direction_word(e.direction),
+        e.peer_country,
+        word::<Service>(e.service),
+        word::<Purpose>(e.purpose),
+        decision_word(e.decision),
+        e.rule,
+        if e.counterpart_receipt.is_some() {
+            "  [receipt]"
+        } else {
+            ""
+        }
+    )
+}
+
+fn auditor_identity(node: &LoadedNode) -> Result<TlsIdentity> {
+    let (Some(cert), Some(key)) = (
+        &node.config.client.auditor_cert,
+        &node.config.client.auditor_key,
+    ) else {
+        bail!("{}: client.auditor_cert and client.auditor_key name the auditor certificate --online uses", node.path.display());
+    };
+    Ok(TlsIdentity {
+        chain: files::load_certs(cert)?,
+        key: files::load_private_key(key)?,
+    })
+}
+
+async fn audit_client(node: &LoadedNode) -> Result<AuditClient<tonic::transport::Channel>> {
+    let id = auditor_identity(node)?;
+    let ch = node_channel(
+        &node.advertise,
+        &id,
+        &node.own_anchor,
+        Duration::from_secs(5),
+        Some(Duration::from_secs(60)),
+    )
+    .map_err(|e| anyhow!(e))?;
+    Ok(AuditClient::new(ch.channel))
+}
+
+/// Runs an `audit` subcommand.
+pub fn run(command: &AuditCommand) -> Result<()> {
+    match command {
+        AuditCommand::Verify { config } => {
+            let (node, _store, trees) = open(config)?;
+            let keys = NodeKeys(&node, node.signing.verifying_key());
+            let started = std::time::Instant::now();
+            let report = verify::verify(&trees, &keys, &mut |done, total| {
+                eprintln!("  verified {done}/{total} entries");
+            })
+            .map_err(|e| anyhow!("{e}"))?;
+            println!(
+                "The audit log of {} verifies: {} entries, {} signed checkpoints, {} peer cosignatures, {} counterpart receipts ({:.2}s).",
+                node.country(),
+                report.entries,
+                report.checkpoints,
+                report.cosignatures,
+                report.receipts,
+                started.elapsed().as_secs_f64()
+            );
+            if report.unknown_witnesses > 0 {
+                println!(
+                    "Note: {} cosignatures by witnesses not in the trust bundle were not checked.",
+                    report.unknown_witnesses
+                );
+            }
+        }
+        AuditCommand::List {
+            config,
+            filter,
+            from,
+            limit,
+            online,
+            output,
+        } => {
+            let f = filter_of(filter)?;
+            let listed: Vec<(serde_json::Value, String)> = if *online {
+                let node = NodeConfig::load(config)?;
+                let rt = tokio::runtime::Runtime::new()?;
+                let entries = rt.block_on(async {
+                    let mut c = audit_client(&node).await?;
+                    c.list_entries(pb::ListEntriesRequest {
+                        since: f.since_ms.map(|ms| prost_types::Timestamp {
+                            seconds: ms / 1000,
+                            nanos: 0,
+                        }),
+                        until: f.until_ms.map(|ms| prost_types::Timestamp {
+                            seconds: ms / 1000,
+                            nanos: 0,
+                        }),
+                        peer_country: f.peer_country.clone().unwrap_or_default(),
+                        service: f.service.unwrap_or(0),
+                        decision: f.decision.unwrap_or(0),
+                        direction: f.direction.unwrap_or(0),
+                        start_index: *from,
+                        page_size: u32::try_from(*limit).unwrap_or(1000),
+                        page_token: String::new(),
+                        actor: f.actor.clone().unwrap_or_default(),
+                    })
+                    .await
+                    .map(|r| r.into_inner().entries)
+                    .map_err(|s| anyhow!("{}", status_text(&s)))
+                })?;
+                entries
+                    .into_iter()
+                    .map(|e| {
+                        let l = Listed {
+                            entry: puente_audit::Entry::decode(&e.encoded).unwrap_or_default(),
+                            encoded: e.encoded.clone(),
+                        };
+                        (json_of(&l), table_line(&l))
+                    })
+                    .collect()
+            } else {
+                let (_node, _store, trees) = open(config)?;
+                view::list(&trees, &f, *from, *limit)?
+                    .0
+                    .iter()
+                    .map(|l| (json_of(l), table_line(l)))
+                    .collect()
+            };
+            match output {
+                Output::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(
+                        &listed.iter().map(|(j, _)| j.clone()).collect::<Vec<_>>()
+                    )?
+                ),
+                Output::Table => {
+                    println!(
+                        "{:>6}  {:<25} {:<3} {:<4} {:<15} {:<20} {:<8} RULE",
+                        "INDEX", "TIME (UTC)", "DIR", "PEER", "SERVICE", "PURPOSE", "DECISION"
+                    );
+                    for (_, line) in &listed {
+                        println!("{line}");
+                    }
+                    if listed.is_empty() {
+                        println!("(no entries match)");
+                    }
+                }
+            }
+        }
+        AuditCommand::Export {
+            config,
+            format,
+            filter,
+            out,
+        } => {
+            let f = filter_of(filter)?;
+            let (_node, _store, trees) = open(config)?;
+            let mut text = String::new();
+            let mut from = 0;
+            if format == "csv" {
+                text.push_str("index,time,direction,peer_country,actor,service,purpose,case_reference,agreement_id,decision,rule,disclosed_fields,request_sha256,response_sha256,leaf_hash\n");
+            } else if format != "jsonl" {
+                bail!(UsageError(format!("--format {format:?}: jsonl or csv")));
+            }
+            loop {
+                let (page, next) = view::list(&trees, &f, from, 10_000)?;
+                for l in &page {
+                    if format == "csv" {
+                        let j = json_of(l);
+                        let fields: Vec<String> = [
+                            "index",
+                            "time",
+                            "direction",
+                            "peer_country",
+                            "actor",
+                            "service",
+                            "purpose",
+                            "case_reference",
+                            "agreement_id",
+                            "decision",
+                            "rule",
+                        ]
+                        .iter()
+                        .map(|k| csv_field(j[*k].to_string().trim_matches('"')))
+                        .collect();
+                        let _ = writeln!(
+                            text,
+                            "{},{},{},{},{}",
+                            fields.join(","),
+                            csv_field(
+                                &l.entry
+                                    .disclosed_fields
+                                    .iter()
+                                    .map(|x| word::<Field>(*x))
+                                    .collect::<Vec<_>>()
+                                    .join(";")
+                            ),
+                            hex::encode(l.entry.request_sha256),
+                            hex::encode(l.entry.response_sha256),
+                            hex::encode(merkle::leaf_hash(&l.encoded))
+                        );
+                    } else {
+                        let _ = writeln!(text, "{}", json_of(l));
+                    }
+                }
+                match next {
+                    Some(n) => from = n,
+                    None => break,
+                }
+            }
+            match out {
+                Some(p) => {
+                    files::write_public(p, &text)?;
+                    eprintln!("Wrote {}", p.display());
+                }
+                None => std::io::stdout().write_all(text.as_bytes())?,
+            }
+        }
+        AuditCommand::Search {
+            config,
+            document,
+            issuer,
+        } => {
+            let (node, _store, trees) = open(config)?;
+            let number = puente_records::model::normalize_document_number(document);
+            let hash = node.data_key.audit_hash(
+                "document",
+                &format!("{}:{number}", issuer.to_ascii_uppercase()),
+            );
+            let f = Filter {
+                term_hash: Some(hash),
+                ..Filter::default()
+            };
+            let mut from = 0;
+            let mut found = 0;
+            loop {
+                let (page, next) = view::list(&trees, &f, from, 10_000)?;
+                for l in &page {
+                    println!(
+                        "{}  actor {}  case {:?}",
+                        table_line(l),
+                        l.entry.actor,
+                        l.entry.case_reference
+                    );
+                    found += 1;
+                }
+                match next {
+                    Some(n) => from = n,
+                    None => break,
+                }
+            }
+            println!("{found} exchange(s) concerned document {number} of {} (matched by its keyed hash; the log holds no document numbers).", issuer.to_ascii_uppercase());
+        }
+        AuditCommand::Prove {
+            config,
+            index,
+            online,
+        } => prove(config, *index, *online)?,
+        AuditCommand::Checkpoint { config, online } => {
+            let (note, lines) = if *online {
+                let node = NodeConfig::load(config)?;
+                let rt = tokio::runtime::Runtime::new()?;
+                let r = rt.block_on(async {
+                    let mut c = audit_client(&node).await?;
+                    c.get_checkpoint(pb::GetCheckpointRequest {})
+                        .await
+                        .map(|r| r.into_inner())
+                        .map_err(|s| anyhow!("{}", status_text(&s)))
+                })?;
+                let lines: Vec<String> = r
+                    .witnessed
+                    .iter()
+                    .map(|w| {
+                        format!(
+                            "{} cosigned {}",
+                            w.witness_country,
+                            first_line_size(
+                                w.checkpoint.as_ref().map(|c| c.note.as_str()).unwrap_or("")
+                            )
+                        )
+                    })
+                    .collect();
+                (r.checkpoint.map(|c| c.note).unwrap_or_default(), lines)
+            } else {
+                let (_node, _store, trees) = open(config)?;
+                let note = trees.latest()?.ok_or_else(|| anyhow!("the log is empty"))?;
+                let mut lines = Vec::new();
+                for item in trees.cosignatures.iter() {
+                    let (k, _) = item?;
+                    let at = u64::from_be_bytes(k.as_ref().try_into().unwrap_or([0; 8]));
+                    for (c, _) in trees.cosignatures_at(at)? {
+                        lines.push(format!("{c} cosigned the checkpoint at size {at}"));
+                    }
+                }
+                (note, lines)
+            };
+            print!("{note}");
+            for l in lines {
+                println!("{l}");
+            }
+        }
+    }
+    Ok(())
+}
+
+fn first_line_size(note: &str) -> String {
+    note.lines()
+        .nth(1)
+        .map(|s| format!("the checkpoint at size {s}"))
+        .unwrap_or_default()
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+fn prove(config: &Path, index: u64, online: bool) -> Result<()> {
+    let node = NodeConfig::load(config)?;
+    let key = node.signing.verifying_key();
+    let (leaf, size, proof, note) = if online {
+        let rt = tokio::runtime::Runtime::new()?;
+        let r = rt.block_on(async {
+            let mut c = audit_client(&node).await?;
+            c.get_inclusion_proof(pb::GetInclusionProofRequest {
+                index,
+                tree_size: 0,
+            })
+            .await
+            .map(|r| r.into_inner())
+            .map_err(|s| anyhow!("{}", status_text(&s)))
+        })?;
+        let proof: Vec<merkle::Hash> = r
+            .proof
+            .iter()
+            .filter_map(|h| h.as_slice().try_into().ok())
+            .collect();
+        (
+            r.leaf_hash.as_slice().try_into().unwrap_or([0; 32]),
+            r.tree_size,
+            proof,
+            r.checkpoint.map(|c| c.note).unwrap_or_default(),
+        )
+    } else {
+        let store = Store::open(&node.config.node.data_dir)
+            .map_err(|e| anyhow!("{e}\nStop the node, or use --online."))?;
+        let log = puente_audit::log::Trees::open(store.db())?;
+        let size = log.size()?;
+        if index >= size {
+            bail!(UsageError(format!(
+                "--index {index}: the log holds {size} entries"
+            )));
+        }
+        let note = log.latest()?.context("no checkpoint")?;
+        let proof = merkle::inclusion_proof(&puente_audit::log::Stored(&log), index, size)
+            .map_err(|e| anyhow!("{e:?}"))?;
+        let bytes = log.entry_bytes(index)?.context("entry missing")?;
+        (merkle::leaf_hash(&bytes), size, proof, note)
+    };
+    let cp = checkpoint::open(&note, &key)
+        .map_err(|e| anyhow!("the checkpoint does not verify: {e}"))?;
+    let ok = cp.size == size && merkle::verify_inclusion(index, size, &leaf, &proof, &cp.root);
+    println!(
+        "Entry {index} of the log of {} (tree size {size})",
+        node.country()
+    );
+    println!("  leaf hash   {}", hex::encode(leaf));
+    for (i, h) in proof.iter().enumerate() {
+        println!("  proof[{i:>2}]   {}", hex::encode(h));
+    }
+    println!(
+        "  checkpoint  signed by {} at size {}, root {}",
+        key.name(),
+        cp.size,
+        hex::encode(cp.root)
+    );
+    if ok {
+        println!("The inclusion proof verifies against the signed checkpoint.");
+        Ok(())
+    } else {
+        bail!("the inclusion proof of entry {index} does NOT verify against the signed checkpoint")
+    }
+}
