@@ -80,10 +80,10 @@ async fn permitted_callers_reach_their_services() {
 
     // This country's auditor → Audit passes the gate.
     let auditor = fed.country("MEX").identity("auditor-auditor");
-    let err = checkpoint(fed.channel("MEX", &auditor))
+    // The refused query above is already in the log, so there is a checkpoint to read.
+    checkpoint(fed.channel("MEX", &auditor))
         .await
-        .expect_err("not implemented yet");
-    assert_eq!(err.code(), Code::Unimplemented, "{}", status_text(&err));
+        .expect("an auditor may read the checkpoint");
 
     assert!(
         mex.refusals.snapshot().is_empty(),

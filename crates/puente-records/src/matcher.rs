@@ -20,7 +20,7 @@ pub const DEFAULT_THRESHOLD: f64 = 0.80;
 const STRONG: f64 = 0.9;
 
 /// Candidates scoring more than this below the best one are not returned.
-pub const RELATIVE_CUTOFF: f64 = 0.08;
+pub const RELATIVE_CUTOFF: f64 = 0.05;
 
 /// A query by name and date of birth.
 #[derive(Clone, Debug)]

@@ -22,7 +22,7 @@ use crate::names::{blocking_keys, normalize};
 /// too common to narrow anything down (pairs still are).
 pub const SINGLE_BLOCK_CAP: usize = 250;
 /// Most candidates a name query scores.
-pub const CANDIDATE_CAP: usize = 3000;
+pub const CANDIDATE_CAP: usize = 1000;
 
 /// What a name query needs of a record, precomputed at import and sealed apart, so a
 /// query scores candidates without opening whole records.

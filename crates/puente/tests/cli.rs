@@ -781,3 +781,137 @@ fn records_search_says_when_the_running_node_holds_the_store() {
         text(&out)
     );
 }
+
+fn wait_listening(addr: &str) {
+    let started = std::time::Instant::now();
+    while std::net::TcpStream::connect(addr).is_err() {
+        assert!(started.elapsed() < std::time::Duration::from_secs(60), "{addr} never listened");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+fn listen_of(config: &Path) -> String {
+    let text = std::fs::read_to_string(config).unwrap();
+    text.lines().find_map(|l| l.strip_prefix("listen = \"")).unwrap().trim_end_matches('"').to_string()
+}
+
+/// A node killed with SIGKILL in the middle of concurrent exchanges restarts, its log
+/// verifies, and every exchange whose answer the asker received has its entry. Then a
+/// single flipped byte in the stored log is found by `puente audit verify`, by index.
+#[test]
+fn sigkill_mid_exchange_loses_no_acknowledged_entry_and_tampering_is_located() {
+    use puente_proto::v1 as pb;
+    let dir = tempfile::tempdir().unwrap();
+    let fed = dir.path().join("fed");
+    let out = puente(&["demo", "--dir", p(&fed)]);
+    assert!(out.status.success(), "{}", text(&out));
+    let mex_cfg = fed.join("MEX/puente.toml");
+    let addr = listen_of(&mex_cfg);
+    let spawn = || {
+        Command::new(env!("CARGO_BIN_EXE_puente"))
+            .args(["node", "run", "--config", p(&mex_cfg)])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut mex = spawn();
+    wait_listening(&addr);
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mex_node = puente_node::NodeConfig::load(&mex_cfg).unwrap();
+    let gtm_node = puente_node::NodeConfig::load(&fed.join("GTM/puente.toml")).unwrap();
+    let receipts: Vec<pb::Receipt> = rt.block_on(async {
+        let ch = puente_node::client::node_channel(&addr, &gtm_node.tls, &mex_node.own_anchor, std::time::Duration::from_secs(5), Some(std::time::Duration::from_secs(10))).unwrap().channel;
+        let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
+        let mut tasks = Vec::new();
+        for worker in 0..16 {
+            let ch = ch.clone();
+            let tx = tx.clone();
+            tasks.push(tokio::spawn(async move {
+                for i in 0..200 {
+                    let r = pb::exchange_client::ExchangeClient::new(ch.clone())
+                        .query_identity(pb::QueryIdentityRequest {
+                            context: Some(pb::RequestContext { purpose: pb::Purpose::Identification as i32, case_reference: format!("W{worker}-{i}"), ..Default::default() }),
+                            query: Some(pb::IdentityQuery { terms: Some(pb::identity_query::Terms::Document(pb::DocumentTerms { document_number: "BX1234567".into(), issuing_state: "BGD".into(), document_type: pb::DocumentType::Passport as i32 })) }),
+                            max_matches: 0,
+                        })
+                        .await;
+                    match r {
+                        Ok(a) => {
+                            if let Some(rc) = a.into_inner().receipt {
+                                let _ = tx.send(rc).await;
+                            }
+                        }
+                        Err(_) => return,
+                    }
+                }
+            }));
+        }
+        drop(tx);
+        let mut got = Vec::new();
+        while let Some(r) = rx.recv().await {
+            got.push(r);
+            if got.len() == 150 {
+                // Mid-flight: kill the node without any chance to clean up.
+                let _ = Command::new("kill").args(["-KILL", &mex.id().to_string()]).status();
+            }
+        }
+        for t in tasks {
+            let _ = t.await;
+        }
+        got
+    });
+    let _ = mex.wait();
+    assert!(receipts.len() >= 150, "only {} answers before the kill", receipts.len());
+
+    // Restart, then stop gracefully, then verify offline.
+    let mut mex = spawn();
+    wait_listening(&addr);
+    let _ = Command::new("kill").args(["-TERM", &mex.id().to_string()]).status();
+    assert!(mex.wait().unwrap().success());
+    let v = puente(&["audit", "verify", "--config", p(&mex_cfg)]);
+    assert!(v.status.success(), "{}", text(&v));
+    {
+        let store = puente_node::store::Store::open(&mex_node.config.node.data_dir).unwrap();
+        let trees = puente_audit::log::Trees::open(store.db()).unwrap();
+        for r in &receipts {
+            let bytes = trees.entry_bytes(r.entry_index).unwrap().unwrap_or_else(|| panic!("entry {} acknowledged but lost", r.entry_index));
+            assert_eq!(puente_audit::merkle::leaf_hash(&bytes).to_vec(), r.leaf_hash, "entry {}", r.entry_index);
+        }
+        // Tamper: flip one byte of entry 3.
+        let mut b = trees.entry_bytes(3).unwrap().unwrap();
+        let n = b.len() - 70;
+        b[n] ^= 0x20;
+        trees.entries.insert(3u64.to_be_bytes(), b).unwrap();
+        trees.flush().unwrap();
+    }
+    let v = puente(&["audit", "verify", "--config", p(&mex_cfg)]);
+    assert!(!v.status.success());
+    assert!(text(&v).contains("entry 3"), "{}", text(&v));
+}
+
+#[test]
+fn audit_commands_list_search_prove_export() {
+    let dir = tempfile::tempdir().unwrap();
+    let fed = dir.path().join("fed");
+    assert!(puente(&["demo", "--dir", p(&fed)]).status.success());
+    let cfg = fed.join("MEX/puente.toml");
+    let list = puente(&["audit", "list", "--config", p(&cfg), "--peer", "GTM", "--decision", "withheld"]);
+    assert!(list.status.success(), "{}", text(&list));
+    assert!(text(&list).contains("protection.country_of_nationality"), "{}", text(&list));
+    let search = puente(&["audit", "search", "--config", p(&cfg), "--document", "BX1234567", "--issuer", "BGD"]);
+    assert!(search.status.success(), "{}", text(&search));
+    assert!(text(&search).contains("exchange(s) concerned document BX1234567"), "{}", text(&search));
+    assert!(!text(&search).starts_with('0'), "{}", text(&search));
+    let prove = puente(&["audit", "prove", "--config", p(&cfg), "--index", "2"]);
+    assert!(prove.status.success(), "{}", text(&prove));
+    assert!(text(&prove).contains("verifies against the signed checkpoint"), "{}", text(&prove));
+    let export = puente(&["audit", "export", "--config", p(&cfg), "--format", "csv"]);
+    assert!(export.status.success());
+    let csv = String::from_utf8_lossy(&export.stdout).to_string();
+    assert!(csv.starts_with("index,time,direction"));
+    assert!(!csv.contains("HOSSAIN") && !csv.contains("BX1234567"), "no personal data in the export");
+    let bad = puente(&["audit", "list", "--config", p(&cfg), "--decision", "maybe"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad));
+}
