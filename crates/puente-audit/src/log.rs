@@ -210,12 +210,35 @@ impl AuditLog {
                 return Err(AuditError::Tampered(format!("the entries do not hash to the root of the latest signed checkpoint (size {size})")));
             }
         }
+        // The writer keeps every complete-subtree hash in memory as well, so receipts,
+        // roots and consistency checks cost no store reads on the hot path.
+        let mut levels: Vec<Vec<Hash>> = Vec::new();
+        for item in trees.hashes.iter() {
+            let (k, v) = item?;
+            if k.len() != 9 || v.len() != 32 {
+                return Err(AuditError::Tampered("a stored hash has the wrong shape".into()));
+            }
+            let level = usize::from(k[0]);
+            let index = be64(&k[1..]);
+            while levels.len() <= level {
+                levels.push(Vec::new());
+            }
+            if levels[level].len() as u64 != index {
+                return Err(AuditError::Tampered(format!("the stored hash at level {level} index {} is missing", levels[level].len())));
+            }
+            let mut h = [0u8; 32];
+            h.copy_from_slice(&v);
+            levels[level].push(h);
+        }
+        let mut mem = MemTree(levels);
+        mem.truncate(size);
         let (tx, rx) = std_mpsc::channel::<Request>();
         let writer = Writer {
             trees: trees.clone(),
             origin: origin.clone(),
             key,
             size,
+            mem,
         };
         std::thread::Builder::new()
             .name("audit-writer".into())
@@ -289,6 +312,48 @@ struct Writer {
     origin: String,
     key: Arc<SigningKey>,
     size: u64,
+    mem: MemTree,
+}
+
+/// Complete-subtree hashes in memory, level by level.
+struct MemTree(Vec<Vec<Hash>>);
+
+impl MemTree {
+    fn get(&self, level: u8, index: u64) -> Option<Hash> {
+        self.0.get(usize::from(level)).and_then(|l| l.get(index as usize)).copied()
+    }
+    fn set(&mut self, level: u8, index: u64, h: Hash) {
+        let level = usize::from(level);
+        while self.0.len() <= level {
+            self.0.push(Vec::new());
+        }
+        let l = &mut self.0[level];
+        if l.len() as u64 == index {
+            l.push(h);
+        } else if let Some(slot) = l.get_mut(index as usize) {
+            *slot = h;
+        }
+    }
+    fn truncate(&mut self, size: u64) {
+        for (level, v) in self.0.iter_mut().enumerate() {
+            v.truncate((size >> level) as usize);
+        }
+    }
+}
+
+impl HashSource for MemTree {
+    type Error = AuditError;
+    fn range_hash(&self, start: u64, end: u64) -> Result<Hash, AuditError> {
+        let n = end - start;
+        if n.is_power_of_two() && start.is_multiple_of(n) {
+            let level = n.trailing_zeros() as u8;
+            return self
+                .get(level, start >> level)
+                .ok_or_else(|| AuditError::Tampered(format!("the hash of leaves {start}..{end} is missing")));
+        }
+        let k = merkle::split(n);
+        Ok(merkle::node_hash(&self.range_hash(start, start + k)?, &self.range_hash(start + k, end)?))
+    }
 }
 
 fn now_unix() -> i64 {
@@ -327,8 +392,7 @@ impl Writer {
             match outcome {
                 Ok((note, leaves)) => {
                     for (req, (index, leaf)) in batch.into_iter().zip(leaves) {
-                        let receipt = Stored(&self.trees);
-                        let proof = merkle::inclusion_proof(&receipt, index, self.size).map_err(
+                        let proof = merkle::inclusion_proof(&self.mem, index, self.size).map_err(
                             |e| match e {
                                 merkle::ProofError::Range(s) => AuditError::Range(s),
                                 merkle::ProofError::Source(e) => e,
@@ -367,8 +431,8 @@ impl Writer {
         let mut entries = sled::Batch::default();
         let mut hashes = sled::Batch::default();
         // Pending hashes of this batch, for parents computed before they are stored.
-        let mut pending: std::collections::HashMap<(u8, u64), Hash> =
-            std::collections::HashMap::new();
+        let mut pending: std::collections::BTreeMap<(u8, u64), Hash> =
+            std::collections::BTreeMap::new();
         for (i, req) in batch.iter_mut().enumerate() {
             let index = start + i as u64;
             req.entry.index = index;
@@ -384,7 +448,7 @@ impl Writer {
                 }
                 let left = match pending.get(&(level, idx - 1)) {
                     Some(l) => *l,
-                    None => self.trees.stored_hash(level, idx - 1)?.ok_or_else(|| {
+                    None => self.mem.get(level, idx - 1).ok_or_else(|| {
                         AuditError::Tampered(format!(
                             "the hash at level {level} index {} is missing",
                             idx - 1
@@ -399,6 +463,9 @@ impl Writer {
         }
         self.trees.entries.apply_batch(entries)?;
         self.trees.hashes.apply_batch(hashes)?;
+        for ((level, idx), h) in &pending {
+            self.mem.set(*level, *idx, *h);
+        }
         let new_size = start + batch.len() as u64;
         let old_size = self.size;
         self.size = new_size;
@@ -406,6 +473,7 @@ impl Writer {
             Ok(n) => n,
             Err(e) => {
                 self.size = old_size;
+                self.mem.truncate(old_size);
                 return Err(e);
             }
         };
@@ -415,13 +483,13 @@ impl Writer {
     /// Signs a checkpoint for the current size (after checking it extends the last one),
     /// stores it and flushes everything.
     fn sign_checkpoint(&mut self) -> Result<String, AuditError> {
-        let src = Stored(&self.trees);
-        let root = merkle::root(&src, self.size)?;
+        let src = &self.mem;
+        let root = merkle::root(src, self.size)?;
         if let Some(prev) = self.trees.latest()? {
             let prev = Checkpoint::parse_body(crate::checkpoint::split_note(&prev)?.0)?;
-            let proof = merkle::consistency_proof(&src, prev.size, self.size)
+            let proof = merkle::consistency_proof(src, prev.size, self.size)
                 .map_err(|e| AuditError::Store(format!("{e:?}")))?;
-            let prev_root = merkle::root(&src, prev.size)?;
+            let prev_root = merkle::root(src, prev.size)?;
             if prev_root != prev.root
                 || !merkle::verify_consistency(prev.size, self.size, &prev.root, &root, &proof)
             {

@@ -547,6 +547,19 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// The audit log: durable appends per second with group commit (against one flush per
+    /// entry in the same run) and full verification time.
+    Audit {
+        /// Entries to append and then verify.
+        #[arg(long, default_value_t = 1_000_000)]
+        entries: u64,
+        /// Concurrent appenders (exchanges in flight).
+        #[arg(long, default_value_t = 256)]
+        appenders: u64,
+        /// Entries appended one flush each, for the baseline.
+        #[arg(long, default_value_t = 2000)]
+        baseline: u64,
+    },
 }
 
 /// `puente node …`
