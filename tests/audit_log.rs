@@ -23,7 +23,12 @@ fn doc(number: &str, issuer: &str) -> pb::IdentityQuery {
 }
 
 fn ctx() -> Option<pb::RequestContext> {
-    Some(pb::RequestContext { purpose: pb::Purpose::Identification as i32, case_reference: "EXP-9".into(), operator_id: String::new(), request_id: String::new() })
+    Some(pb::RequestContext {
+        purpose: pb::Purpose::Identification as i32,
+        case_reference: "EXP-9".into(),
+        operator_id: String::new(),
+        request_id: String::new(),
+    })
 }
 
 async fn setup() -> (Federation, puente_e2e::TestNode, puente_e2e::TestNode) {
@@ -32,7 +37,20 @@ async fn setup() -> (Federation, puente_e2e::TestNode, puente_e2e::TestNode) {
         "MEX",
         "GTM",
         "a.toml",
-        &agreement_text("MEX-GTM-A", ["MEX", "GTM"], "2026-01-01", "2027-12-31", &[grant("MEX", "GTM", &["identity_query"], &["identification"], &["surnames", "document_number"], "queries_per_day = 100")]),
+        &agreement_text(
+            "MEX-GTM-A",
+            ["MEX", "GTM"],
+            "2026-01-01",
+            "2027-12-31",
+            &[grant(
+                "MEX",
+                "GTM",
+                &["identity_query"],
+                &["identification"],
+                &["surnames", "document_number"],
+                "queries_per_day = 100",
+            )],
+        ),
     );
     // MEX holds one person.
     let dir = fed.temp.path().join("data");
@@ -41,7 +59,13 @@ async fn setup() -> (Federation, puente_e2e::TestNode, puente_e2e::TestNode) {
     std::fs::write(&csv, "record_id,given_names,surnames,date_of_birth,sex,nationality,document_type,document_number,issuing_state\nR1,AMA,MENSAH,1992-01-01,F,GHA,passport,G7654321,GHA\n").unwrap();
     {
         let (_s, records) = puente::records::open(&fed.country("MEX").config).unwrap();
-        puente_records::import::import(&records, &csv, time::macros::date!(2026 - 11 - 28), &mut |_, _| {}).unwrap();
+        puente_records::import::import(
+            &records,
+            &csv,
+            time::macros::date!(2026 - 11 - 28),
+            &mut |_, _| {},
+        )
+        .unwrap();
     }
     let mex = fed.start("MEX").await;
     let gtm = fed.start("GTM").await;
@@ -51,7 +75,10 @@ async fn setup() -> (Federation, puente_e2e::TestNode, puente_e2e::TestNode) {
 async fn entries(fed: &Federation, country: &str) -> Vec<pb::AuditEntry> {
     let auditor = fed.country(country).identity("auditor-auditor");
     AuditClient::new(fed.channel(country, &auditor))
-        .list_entries(pb::ListEntriesRequest { page_size: 1000, ..Default::default() })
+        .list_entries(pb::ListEntriesRequest {
+            page_size: 1000,
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner()
@@ -63,7 +90,12 @@ async fn each_side_records_the_exchange_and_the_asker_keeps_the_receipt() {
     let (fed, mex, gtm) = setup().await;
     let officer = fed.country("GTM").identity("operator-officer");
     let answer = LocalClient::new(fed.channel("GTM", &officer))
-        .query(pb::QueryRequest { peer_country: "MEX".into(), context: ctx(), query: Some(doc("G7654321", "GHA")), max_matches: 0 })
+        .query(pb::QueryRequest {
+            peer_country: "MEX".into(),
+            context: ctx(),
+            query: Some(doc("G7654321", "GHA")),
+            max_matches: 0,
+        })
         .await
         .unwrap()
         .into_inner();
@@ -71,27 +103,55 @@ async fn each_side_records_the_exchange_and_the_asker_keeps_the_receipt() {
     let receipt = answer.peer_receipt.clone().unwrap();
 
     let mex_log = entries(&fed, "MEX").await;
-    let incoming = mex_log.iter().find(|e| e.index == receipt.entry_index).unwrap();
+    let incoming = mex_log
+        .iter()
+        .find(|e| e.index == receipt.entry_index)
+        .unwrap();
     assert_eq!(incoming.direction, pb::Direction::Incoming as i32);
     assert_eq!(incoming.peer_country, "GTM");
     assert_eq!(incoming.actor, "urn:puente:GTM:node:gtm-1");
     assert_eq!(incoming.decision, pb::Decision::Allowed as i32);
     assert_eq!(incoming.case_reference, "EXP-9");
-    assert_eq!(incoming.leaf_hash, receipt.leaf_hash, "the receipt names MEX's entry");
-    assert_eq!(merkle::leaf_hash(&incoming.encoded).to_vec(), incoming.leaf_hash);
+    assert_eq!(
+        incoming.leaf_hash, receipt.leaf_hash,
+        "the receipt names MEX's entry"
+    );
+    assert_eq!(
+        merkle::leaf_hash(&incoming.encoded).to_vec(),
+        incoming.leaf_hash
+    );
 
     let gtm_log = entries(&fed, "GTM").await;
-    let outgoing = gtm_log.iter().find(|e| e.index == answer.audit_index).unwrap();
+    let outgoing = gtm_log
+        .iter()
+        .find(|e| e.index == answer.audit_index)
+        .unwrap();
     assert_eq!(outgoing.direction, pb::Direction::Outgoing as i32);
-    assert_eq!(outgoing.actor, "urn:puente:GTM:operator:officer", "the operator is recorded");
-    assert_eq!(outgoing.counterpart_receipt.as_ref().unwrap(), &receipt, "GTM keeps MEX's signed word");
-    assert_eq!(outgoing.request_sha256, incoming.request_sha256, "both sides hashed the same request");
-    assert_eq!(outgoing.response_sha256, incoming.response_sha256, "and the same response");
+    assert_eq!(
+        outgoing.actor, "urn:puente:GTM:operator:officer",
+        "the operator is recorded"
+    );
+    assert_eq!(
+        outgoing.counterpart_receipt.as_ref().unwrap(),
+        &receipt,
+        "GTM keeps MEX's signed word"
+    );
+    assert_eq!(
+        outgoing.request_sha256, incoming.request_sha256,
+        "both sides hashed the same request"
+    );
+    assert_eq!(
+        outgoing.response_sha256, incoming.response_sha256,
+        "and the same response"
+    );
 
     // No personal data in any entry: neither the name nor the document number.
     for e in mex_log.iter().chain(&gtm_log) {
         let text = String::from_utf8_lossy(&e.encoded);
-        assert!(!text.contains("MENSAH") && !text.contains("G7654321") && !text.contains("AMA"), "{text}");
+        assert!(
+            !text.contains("MENSAH") && !text.contains("G7654321") && !text.contains("AMA"),
+            "{text}"
+        );
     }
     mex.stop().await;
     gtm.stop().await;
@@ -103,7 +163,10 @@ async fn refusals_are_recorded_with_a_receipt_too() {
     let gtm_node = fed.country("GTM").identity("node-gtm-1");
     let err = ExchangeClient::new(fed.channel("MEX", &gtm_node))
         .query_identity(pb::QueryIdentityRequest {
-            context: Some(pb::RequestContext { purpose: pb::Purpose::Statistics as i32, ..Default::default() }),
+            context: Some(pb::RequestContext {
+                purpose: pb::Purpose::Statistics as i32,
+                ..Default::default()
+            }),
             query: Some(doc("X1", "GHA")),
             max_matches: 0,
         })
@@ -112,7 +175,9 @@ async fn refusals_are_recorded_with_a_receipt_too() {
     assert_eq!(err.code(), Code::PermissionDenied);
     let receipt = puente_node::auditing::receipt_of(&err).expect("a refusal carries a receipt");
     let key = fed.country("MEX").load().signing.verifying_key();
-    puente_audit::receipt::ReceiptVerifier::default().verify(&receipt, &key).unwrap();
+    puente_audit::receipt::ReceiptVerifier::default()
+        .verify(&receipt, &key)
+        .unwrap();
     let log = entries(&fed, "MEX").await;
     let e = log.iter().find(|e| e.index == receipt.entry_index).unwrap();
     assert_eq!(e.decision, pb::Decision::Refused as i32);
@@ -127,34 +192,107 @@ async fn auditors_get_proofs_that_verify_against_signed_checkpoints() {
     let officer = fed.country("GTM").identity("operator-officer");
     for _ in 0..5 {
         LocalClient::new(fed.channel("GTM", &officer))
-            .query(pb::QueryRequest { peer_country: "MEX".into(), context: ctx(), query: Some(doc("G7654321", "GHA")), max_matches: 0 })
+            .query(pb::QueryRequest {
+                peer_country: "MEX".into(),
+                context: ctx(),
+                query: Some(doc("G7654321", "GHA")),
+                max_matches: 0,
+            })
             .await
             .unwrap();
     }
     let auditor = fed.country("MEX").identity("auditor-auditor");
     let mut audit = AuditClient::new(fed.channel("MEX", &auditor));
     let key = fed.country("MEX").load().signing.verifying_key();
-    let cp_note = audit.get_checkpoint(pb::GetCheckpointRequest {}).await.unwrap().into_inner().checkpoint.unwrap().note;
+    let cp_note = audit
+        .get_checkpoint(pb::GetCheckpointRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .checkpoint
+        .unwrap()
+        .note;
     let cp = checkpoint::open(&cp_note, &key).unwrap();
     assert_eq!(cp.size, 5);
-    let p = audit.get_inclusion_proof(pb::GetInclusionProofRequest { index: 3, tree_size: 0 }).await.unwrap().into_inner();
-    let proof: Vec<merkle::Hash> = p.proof.iter().map(|h| h.as_slice().try_into().unwrap()).collect();
-    assert!(merkle::verify_inclusion(3, cp.size, &p.leaf_hash.as_slice().try_into().unwrap(), &proof, &cp.root));
-    let c = audit.get_consistency_proof(pb::GetConsistencyProofRequest { old_size: 2, new_size: 0 }).await.unwrap().into_inner();
-    let old = checkpoint::open(&audit.get_inclusion_proof(pb::GetInclusionProofRequest { index: 0, tree_size: 2 }).await.unwrap().into_inner().checkpoint.unwrap().note, &key).unwrap();
-    let proof: Vec<merkle::Hash> = c.proof.iter().map(|h| h.as_slice().try_into().unwrap()).collect();
-    assert!(merkle::verify_consistency(2, 5, &old.root, &cp.root, &proof));
+    let p = audit
+        .get_inclusion_proof(pb::GetInclusionProofRequest {
+            index: 3,
+            tree_size: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let proof: Vec<merkle::Hash> = p
+        .proof
+        .iter()
+        .map(|h| h.as_slice().try_into().unwrap())
+        .collect();
+    assert!(merkle::verify_inclusion(
+        3,
+        cp.size,
+        &p.leaf_hash.as_slice().try_into().unwrap(),
+        &proof,
+        &cp.root
+    ));
+    let c = audit
+        .get_consistency_proof(pb::GetConsistencyProofRequest {
+            old_size: 2,
+            new_size: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let old = checkpoint::open(
+        &audit
+            .get_inclusion_proof(pb::GetInclusionProofRequest {
+                index: 0,
+                tree_size: 2,
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .checkpoint
+            .unwrap()
+            .note,
+        &key,
+    )
+    .unwrap();
+    let proof: Vec<merkle::Hash> = c
+        .proof
+        .iter()
+        .map(|h| h.as_slice().try_into().unwrap())
+        .collect();
+    assert!(merkle::verify_consistency(
+        2, 5, &old.root, &cp.root, &proof
+    ));
     // Out of range requests are refused clearly.
-    let err = audit.get_inclusion_proof(pb::GetInclusionProofRequest { index: 5, tree_size: 0 }).await.unwrap_err();
+    let err = audit
+        .get_inclusion_proof(pb::GetInclusionProofRequest {
+            index: 5,
+            tree_size: 0,
+        })
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Code::OutOfRange);
     // Filters.
     let refused = audit
-        .list_entries(pb::ListEntriesRequest { decision: pb::Decision::Refused as i32, ..Default::default() })
+        .list_entries(pb::ListEntriesRequest {
+            decision: pb::Decision::Refused as i32,
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();
     assert!(refused.entries.is_empty());
-    let by_peer = audit.list_entries(pb::ListEntriesRequest { peer_country: "GTM".into(), page_size: 2, ..Default::default() }).await.unwrap().into_inner();
+    let by_peer = audit
+        .list_entries(pb::ListEntriesRequest {
+            peer_country: "GTM".into(),
+            page_size: 2,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(by_peer.entries.len(), 2);
     assert!(!by_peer.next_page_token.is_empty());
     mex.stop().await;
@@ -166,7 +304,12 @@ async fn witnesses_cosign_and_refuse_a_forked_history() {
     let (fed, mex, gtm) = setup().await;
     let officer = fed.country("GTM").identity("operator-officer");
     LocalClient::new(fed.channel("GTM", &officer))
-        .query(pb::QueryRequest { peer_country: "MEX".into(), context: ctx(), query: Some(doc("G7654321", "GHA")), max_matches: 0 })
+        .query(pb::QueryRequest {
+            peer_country: "MEX".into(),
+            context: ctx(),
+            query: Some(doc("G7654321", "GHA")),
+            max_matches: 0,
+        })
         .await
         .unwrap();
     // MEX has GTM cosign its log, over the real link.
@@ -174,9 +317,20 @@ async fn witnesses_cosign_and_refuse_a_forked_history() {
     let gtm_node_id = fed.country("MEX").identity("node-mex-1");
     let mut to_gtm = ExchangeClient::new(fed.channel("GTM", &gtm_node_id));
     let auditor = fed.country("MEX").identity("auditor-auditor");
-    let note = AuditClient::new(fed.channel("MEX", &auditor)).get_checkpoint(pb::GetCheckpointRequest {}).await.unwrap().into_inner().checkpoint.unwrap().note;
+    let note = AuditClient::new(fed.channel("MEX", &auditor))
+        .get_checkpoint(pb::GetCheckpointRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .checkpoint
+        .unwrap()
+        .note;
     let r = to_gtm
-        .witness_checkpoint(pb::WitnessCheckpointRequest { checkpoint: Some(pb::SignedCheckpoint { note: note.clone() }), previous_size: 0, consistency_proof: vec![] })
+        .witness_checkpoint(pb::WitnessCheckpointRequest {
+            checkpoint: Some(pb::SignedCheckpoint { note: note.clone() }),
+            previous_size: 0,
+            consistency_proof: vec![],
+        })
         .await
         .unwrap()
         .into_inner();
@@ -186,30 +340,72 @@ async fn witnesses_cosign_and_refuse_a_forked_history() {
 
     // A forked history: MEX's key signs a different tree of a larger size.
     let cp = checkpoint::Checkpoint::parse_body(&body).unwrap();
-    let forged = checkpoint::Checkpoint { origin: cp.origin.clone(), size: cp.size + 3, root: [9; 32], time: cp.time + 10 }.sign(&mex_node.signing);
+    let forged = checkpoint::Checkpoint {
+        origin: cp.origin.clone(),
+        size: cp.size + 3,
+        root: [9; 32],
+        time: cp.time + 10,
+    }
+    .sign(&mex_node.signing);
     let err = to_gtm
-        .witness_checkpoint(pb::WitnessCheckpointRequest { checkpoint: Some(pb::SignedCheckpoint { note: forged.clone() }), previous_size: cp.size, consistency_proof: vec![vec![1; 32]] })
+        .witness_checkpoint(pb::WitnessCheckpointRequest {
+            checkpoint: Some(pb::SignedCheckpoint {
+                note: forged.clone(),
+            }),
+            previous_size: cp.size,
+            consistency_proof: vec![vec![1; 32]],
+        })
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::FailedPrecondition);
-    assert!(err.message().contains("witness.inconsistent"), "{}", err.message());
+    assert!(
+        err.message().contains("witness.inconsistent"),
+        "{}",
+        err.message()
+    );
     // A stale previous size is answered with the size the witness holds.
     let err = to_gtm
-        .witness_checkpoint(pb::WitnessCheckpointRequest { checkpoint: Some(pb::SignedCheckpoint { note: forged }), previous_size: 0, consistency_proof: vec![] })
+        .witness_checkpoint(pb::WitnessCheckpointRequest {
+            checkpoint: Some(pb::SignedCheckpoint { note: forged }),
+            previous_size: 0,
+            consistency_proof: vec![],
+        })
         .await
         .unwrap_err();
-    assert_eq!(err.metadata().get("puente-witnessed-size").unwrap().to_str().unwrap(), cp.size.to_string());
+    assert_eq!(
+        err.metadata()
+            .get("puente-witnessed-size")
+            .unwrap()
+            .to_str()
+            .unwrap(),
+        cp.size.to_string()
+    );
     // A checkpoint signed by someone else is refused.
-    let fake = checkpoint::Checkpoint { origin: cp.origin.clone(), size: cp.size, root: cp.root, time: cp.time }.sign(&fed.country("GTM").load().signing);
+    let fake = checkpoint::Checkpoint {
+        origin: cp.origin.clone(),
+        size: cp.size,
+        root: cp.root,
+        time: cp.time,
+    }
+    .sign(&fed.country("GTM").load().signing);
     let err = to_gtm
-        .witness_checkpoint(pb::WitnessCheckpointRequest { checkpoint: Some(pb::SignedCheckpoint { note: fake }), previous_size: cp.size, consistency_proof: vec![] })
+        .witness_checkpoint(pb::WitnessCheckpointRequest {
+            checkpoint: Some(pb::SignedCheckpoint { note: fake }),
+            previous_size: cp.size,
+            consistency_proof: vec![],
+        })
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument, "{}", err.message());
     mex.stop().await;
     gtm.stop().await;
     // The fork is kept as evidence in GTM's store.
-    let store = puente_node::store::Store::open(&fed.country("GTM").load().config.node.data_dir).unwrap();
+    let store =
+        puente_node::store::Store::open(&fed.country("GTM").load().config.node.data_dir).unwrap();
     let trees = puente_audit::log::Trees::open(store.db()).unwrap();
-    assert_eq!(trees.evidence.len(), 1, "the inconsistent checkpoint is kept");
+    assert_eq!(
+        trees.evidence.len(),
+        1,
+        "the inconsistent checkpoint is kept"
+    );
 }

@@ -216,7 +216,9 @@ impl AuditLog {
         for item in trees.hashes.iter() {
             let (k, v) = item?;
             if k.len() != 9 || v.len() != 32 {
-                return Err(AuditError::Tampered("a stored hash has the wrong shape".into()));
+                return Err(AuditError::Tampered(
+                    "a stored hash has the wrong shape".into(),
+                ));
             }
             let level = usize::from(k[0]);
             let index = be64(&k[1..]);
@@ -224,7 +226,10 @@ impl AuditLog {
                 levels.push(Vec::new());
             }
             if levels[level].len() as u64 != index {
-                return Err(AuditError::Tampered(format!("the stored hash at level {level} index {} is missing", levels[level].len())));
+                return Err(AuditError::Tampered(format!(
+                    "the stored hash at level {level} index {} is missing",
+                    levels[level].len()
+                )));
             }
             let mut h = [0u8; 32];
             h.copy_from_slice(&v);
@@ -320,7 +325,10 @@ struct MemTree(Vec<Vec<Hash>>);
 
 impl MemTree {
     fn get(&self, level: u8, index: u64) -> Option<Hash> {
-        self.0.get(usize::from(level)).and_then(|l| l.get(index as usize)).copied()
+        self.0
+            .get(usize::from(level))
+            .and_then(|l| l.get(index as usize))
+            .copied()
     }
     fn set(&mut self, level: u8, index: u64, h: Hash) {
         let level = usize::from(level);
@@ -347,12 +355,15 @@ impl HashSource for MemTree {
         let n = end - start;
         if n.is_power_of_two() && start.is_multiple_of(n) {
             let level = n.trailing_zeros() as u8;
-            return self
-                .get(level, start >> level)
-                .ok_or_else(|| AuditError::Tampered(format!("the hash of leaves {start}..{end} is missing")));
+            return self.get(level, start >> level).ok_or_else(|| {
+                AuditError::Tampered(format!("the hash of leaves {start}..{end} is missing"))
+            });
         }
         let k = merkle::split(n);
-        Ok(merkle::node_hash(&self.range_hash(start, start + k)?, &self.range_hash(start + k, end)?))
+        Ok(merkle::node_hash(
+            &self.range_hash(start, start + k)?,
+            &self.range_hash(start + k, end)?,
+        ))
     }
 }
 

@@ -3,20 +3,17 @@
 
 use std::fmt::Write as _;
 use std::path::Path;
-use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
-use puente_node::client::{node_channel, status_text};
+use puente_node::client::status_text;
 use puente_node::{LoadedNode, NodeConfig};
 use puente_pki::{files, CountryCode};
 use puente_policy::agreement::draft;
 use puente_policy::{Agreement, Field, Mode, Purpose, Service, Term};
-use puente_proto::v1::local_client::LocalClient;
 use puente_proto::v1::{AgreementState, ListAgreementsRequest, ListAgreementsResponse};
 use time::{Date, OffsetDateTime};
 
 use crate::cli::AgreementCommand;
-use crate::operate::operator_identity;
 
 /// Runs an `agreement` subcommand.
 pub fn run(command: &AgreementCommand) -> Result<()> {
@@ -167,16 +164,7 @@ pub fn verify_file(node: &LoadedNode, file: &Path) -> Result<Agreement> {
 
 /// Asks the node configured at `node` for its agreements.
 pub async fn fetch(node: &LoadedNode) -> Result<ListAgreementsResponse> {
-    let identity = operator_identity(node)?;
-    let channel = node_channel(
-        &node.advertise,
-        &identity,
-        &node.own_anchor,
-        Duration::from_secs(5),
-        Some(Duration::from_secs(30)),
-    )
-    .map_err(|e| anyhow!(e))?;
-    LocalClient::new(channel.channel)
+    crate::operate::local_client(node)?
         .list_agreements(ListAgreementsRequest {})
         .await
         .map(|r| r.into_inner())

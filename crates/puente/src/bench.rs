@@ -273,15 +273,24 @@ impl puente_audit::verify::Keys for OwnKey {
 }
 
 fn audit(entries: u64, appenders: u64, baseline: u64) -> Result<()> {
-    let dir = tempfile::Builder::new().prefix("puente-bench-audit-").tempdir().context("temp dir")?;
-    let key = Arc::new(puente_pki::SigningKey::generate("bench-2026", &dir.path().join("signing.key"))?);
+    let dir = tempfile::Builder::new()
+        .prefix("puente-bench-audit-")
+        .tempdir()
+        .context("temp dir")?;
+    let key = Arc::new(puente_pki::SigningKey::generate(
+        "bench-2026",
+        &dir.path().join("signing.key"),
+    )?);
     println!("puente bench audit: {entries} entries, {appenders} concurrent appenders; baseline {baseline} entries with one flush each");
     println!("Reproduce: cargo run --release -- bench audit --entries {entries} --appenders {appenders} --baseline {baseline}");
     let runtime = tokio::runtime::Runtime::new()?;
 
     // Baseline: the same durable append, one entry (one flush, one signature) at a time.
-    let base_db = sled::Config::new().path(dir.path().join("baseline")).open()?;
-    let base_log = puente_audit::AuditLog::open(&base_db, "puente/BENCH/audit".into(), key.clone())?;
+    let base_db = sled::Config::new()
+        .path(dir.path().join("baseline"))
+        .open()?;
+    let base_log =
+        puente_audit::AuditLog::open(&base_db, "puente/BENCH/audit".into(), key.clone())?;
     let t = Instant::now();
     runtime.block_on(async {
         for i in 0..baseline {
@@ -292,7 +301,10 @@ fn audit(entries: u64, appenders: u64, baseline: u64) -> Result<()> {
     let base_rate = baseline as f64 / t.elapsed().as_secs_f64();
 
     // Group commit: many exchanges in flight, as on a busy node.
-    let db = sled::Config::new().path(dir.path().join("log")).cache_capacity(1 << 30).open()?;
+    let db = sled::Config::new()
+        .path(dir.path().join("log"))
+        .cache_capacity(1 << 30)
+        .open()?;
     let log = puente_audit::AuditLog::open(&db, "puente/BENCH/audit".into(), key.clone())?;
     let t = Instant::now();
     let per = entries / appenders.max(1);
@@ -319,7 +331,8 @@ fn audit(entries: u64, appenders: u64, baseline: u64) -> Result<()> {
 
     // Full verification.
     let t = Instant::now();
-    let report = puente_audit::verify::verify(log.trees(), &OwnKey(key.verifying_key()), &mut |_, _| {})?;
+    let report =
+        puente_audit::verify::verify(log.trees(), &OwnKey(key.verifying_key()), &mut |_, _| {})?;
     let verify_time = t.elapsed();
 
     println!();
@@ -327,8 +340,16 @@ fn audit(entries: u64, appenders: u64, baseline: u64) -> Result<()> {
     println!("|---|---|");
     println!("| durable appends/s, group commit ({appenders} in flight) | {group_rate:.0} |");
     println!("| durable appends/s, one flush + signature per entry (baseline) | {base_rate:.0} |");
-    println!("| group commit vs baseline | {:.1}× |", group_rate / base_rate.max(1e-9));
+    println!(
+        "| group commit vs baseline | {:.1}× |",
+        group_rate / base_rate.max(1e-9)
+    );
     println!("| signed checkpoints for {appended} entries | {checkpoints} (≈{:.0} entries per signature) |", appended as f64 / checkpoints.max(1) as f64);
-    println!("| full verification of {} entries ({} checkpoints re-checked) | {:.2} s |", report.entries, report.checkpoints, verify_time.as_secs_f64());
+    println!(
+        "| full verification of {} entries ({} checkpoints re-checked) | {:.2} s |",
+        report.entries,
+        report.checkpoints,
+        verify_time.as_secs_f64()
+    );
     Ok(())
 }

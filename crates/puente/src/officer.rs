@@ -3,19 +3,16 @@
 //! node forwards to the peer under its own identity.
 
 use std::fmt::Write as _;
-use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
-use puente_node::client::{node_channel, status_text};
+use puente_node::client::status_text;
 use puente_node::{LoadedNode, NodeConfig};
 use puente_policy::{Field, Purpose, Term};
 use puente_proto::v1 as pb;
-use puente_proto::v1::local_client::LocalClient;
 use puente_records::model::PartialDate;
 use serde_json::json;
 
 use crate::cli::{FetchArgs, Output, PersonTerms, QueryArgs};
-use crate::operate::operator_identity;
 
 /// A flag combination that does not make a query.
 #[derive(Debug, thiserror::Error)]
@@ -122,19 +119,6 @@ fn purpose(s: &str) -> Result<Purpose> {
     })
 }
 
-async fn local_client(node: &LoadedNode) -> Result<LocalClient<tonic::transport::Channel>> {
-    let identity = operator_identity(node)?;
-    let channel = node_channel(
-        &node.advertise,
-        &identity,
-        &node.own_anchor,
-        Duration::from_secs(5),
-        Some(Duration::from_secs(60)),
-    )
-    .map_err(|e| anyhow!(e))?;
-    Ok(LocalClient::new(channel.channel))
-}
-
 /// Sends a query through `node`.
 pub async fn send_query(
     node: &LoadedNode,
@@ -146,7 +130,7 @@ pub async fn send_query(
 ) -> Result<pb::QueryResponse> {
     let query = identity_query(terms)?;
     let purpose = purpose(purpose_name)?;
-    let mut client = local_client(node).await?;
+    let mut client = crate::operate::local_client(node)?;
     client
         .query(pb::QueryRequest {
             peer_country: peer.to_ascii_uppercase(),
@@ -360,7 +344,7 @@ pub async fn send_fetch(
 ) -> Result<(pb::DocumentHeader, Vec<u8>, pb::FetchDocumentTrailer)> {
     use pb::fetch_document_response::Part;
     let purpose = purpose(purpose_name)?;
-    let mut client = local_client(node).await?;
+    let mut client = crate::operate::local_client(node)?;
     let mut stream = client
         .fetch_document(pb::FetchDocumentRequest {
             peer_country: peer.to_ascii_uppercase(),

@@ -121,18 +121,23 @@ pub fn operator_identity(node: &LoadedNode) -> Result<TlsIdentity> {
     })
 }
 
-/// Asks the node configured at `config` for its peers, probing each.
-pub async fn list_peers(node: &LoadedNode) -> Result<ListPeersResponse> {
+/// A `Local` client to the node of `node`, as its operator (the config's `[client]`).
+pub fn local_client(node: &LoadedNode) -> Result<LocalClient<tonic::transport::Channel>> {
     let identity = operator_identity(node)?;
     let channel = node_channel(
         &node.advertise,
         &identity,
         &node.own_anchor,
         Duration::from_secs(5),
-        Some(Duration::from_secs(30)),
+        Some(Duration::from_secs(60)),
     )
     .map_err(|e| anyhow!(e))?;
-    let mut client = LocalClient::new(channel.channel);
+    Ok(LocalClient::new(channel.channel))
+}
+
+/// Asks the node configured at `config` for its peers, probing each.
+pub async fn list_peers(node: &LoadedNode) -> Result<ListPeersResponse> {
+    let mut client = local_client(node)?;
     let response = client
         .list_peers(ListPeersRequest {
             check_reachability: true,

@@ -785,14 +785,21 @@ fn records_search_says_when_the_running_node_holds_the_store() {
 fn wait_listening(addr: &str) {
     let started = std::time::Instant::now();
     while std::net::TcpStream::connect(addr).is_err() {
-        assert!(started.elapsed() < std::time::Duration::from_secs(60), "{addr} never listened");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "{addr} never listened"
+        );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
 
 fn listen_of(config: &Path) -> String {
     let text = std::fs::read_to_string(config).unwrap();
-    text.lines().find_map(|l| l.strip_prefix("listen = \"")).unwrap().trim_end_matches('"').to_string()
+    text.lines()
+        .find_map(|l| l.strip_prefix("listen = \""))
+        .unwrap()
+        .trim_end_matches('"')
+        .to_string()
 }
 
 /// A node killed with SIGKILL in the middle of concurrent exchanges restarts, its log
@@ -822,7 +829,15 @@ fn sigkill_mid_exchange_loses_no_acknowledged_entry_and_tampering_is_located() {
     let mex_node = puente_node::NodeConfig::load(&mex_cfg).unwrap();
     let gtm_node = puente_node::NodeConfig::load(&fed.join("GTM/puente.toml")).unwrap();
     let receipts: Vec<pb::Receipt> = rt.block_on(async {
-        let ch = puente_node::client::node_channel(&addr, &gtm_node.tls, &mex_node.own_anchor, std::time::Duration::from_secs(5), Some(std::time::Duration::from_secs(10))).unwrap().channel;
+        let ch = puente_node::client::node_channel(
+            &addr,
+            &gtm_node.tls,
+            &mex_node.own_anchor,
+            std::time::Duration::from_secs(5),
+            Some(std::time::Duration::from_secs(10)),
+        )
+        .unwrap()
+        .channel;
         let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
         let mut tasks = Vec::new();
         for worker in 0..16 {
@@ -832,8 +847,20 @@ fn sigkill_mid_exchange_loses_no_acknowledged_entry_and_tampering_is_located() {
                 for i in 0..200 {
                     let r = pb::exchange_client::ExchangeClient::new(ch.clone())
                         .query_identity(pb::QueryIdentityRequest {
-                            context: Some(pb::RequestContext { purpose: pb::Purpose::Identification as i32, case_reference: format!("W{worker}-{i}"), ..Default::default() }),
-                            query: Some(pb::IdentityQuery { terms: Some(pb::identity_query::Terms::Document(pb::DocumentTerms { document_number: "BX1234567".into(), issuing_state: "BGD".into(), document_type: pb::DocumentType::Passport as i32 })) }),
+                            context: Some(pb::RequestContext {
+                                purpose: pb::Purpose::Identification as i32,
+                                case_reference: format!("W{worker}-{i}"),
+                                ..Default::default()
+                            }),
+                            query: Some(pb::IdentityQuery {
+                                terms: Some(pb::identity_query::Terms::Document(
+                                    pb::DocumentTerms {
+                                        document_number: "BX1234567".into(),
+                                        issuing_state: "BGD".into(),
+                                        document_type: pb::DocumentType::Passport as i32,
+                                    },
+                                )),
+                            }),
                             max_matches: 0,
                         })
                         .await;
@@ -854,7 +881,9 @@ fn sigkill_mid_exchange_loses_no_acknowledged_entry_and_tampering_is_located() {
             got.push(r);
             if got.len() == 150 {
                 // Mid-flight: kill the node without any chance to clean up.
-                let _ = Command::new("kill").args(["-KILL", &mex.id().to_string()]).status();
+                let _ = Command::new("kill")
+                    .args(["-KILL", &mex.id().to_string()])
+                    .status();
             }
         }
         for t in tasks {
@@ -863,21 +892,45 @@ fn sigkill_mid_exchange_loses_no_acknowledged_entry_and_tampering_is_located() {
         got
     });
     let _ = mex.wait();
-    assert!(receipts.len() >= 150, "only {} answers before the kill", receipts.len());
+    assert!(
+        receipts.len() >= 150,
+        "only {} answers before the kill",
+        receipts.len()
+    );
 
     // Restart, then stop gracefully, then verify offline.
-    let mut mex = spawn();
+    let mut mex = Command::new(env!("CARGO_BIN_EXE_puente"))
+        .args(["node", "run", "--config", p(&mex_cfg)])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     wait_listening(&addr);
-    let _ = Command::new("kill").args(["-TERM", &mex.id().to_string()]).status();
-    assert!(mex.wait().unwrap().success());
+    let _ = Command::new("kill")
+        .args(["-TERM", &mex.id().to_string()])
+        .status();
+    let out = mex.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "restarted node: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v = puente(&["audit", "verify", "--config", p(&mex_cfg)]);
     assert!(v.status.success(), "{}", text(&v));
     {
         let store = puente_node::store::Store::open(&mex_node.config.node.data_dir).unwrap();
         let trees = puente_audit::log::Trees::open(store.db()).unwrap();
         for r in &receipts {
-            let bytes = trees.entry_bytes(r.entry_index).unwrap().unwrap_or_else(|| panic!("entry {} acknowledged but lost", r.entry_index));
-            assert_eq!(puente_audit::merkle::leaf_hash(&bytes).to_vec(), r.leaf_hash, "entry {}", r.entry_index);
+            let bytes = trees
+                .entry_bytes(r.entry_index)
+                .unwrap()
+                .unwrap_or_else(|| panic!("entry {} acknowledged but lost", r.entry_index));
+            assert_eq!(
+                puente_audit::merkle::leaf_hash(&bytes).to_vec(),
+                r.leaf_hash,
+                "entry {}",
+                r.entry_index
+            );
         }
         // Tamper: flip one byte of entry 3.
         let mut b = trees.entry_bytes(3).unwrap().unwrap();
@@ -897,21 +950,54 @@ fn audit_commands_list_search_prove_export() {
     let fed = dir.path().join("fed");
     assert!(puente(&["demo", "--dir", p(&fed)]).status.success());
     let cfg = fed.join("MEX/puente.toml");
-    let list = puente(&["audit", "list", "--config", p(&cfg), "--peer", "GTM", "--decision", "withheld"]);
+    let list = puente(&[
+        "audit",
+        "list",
+        "--config",
+        p(&cfg),
+        "--peer",
+        "GTM",
+        "--decision",
+        "withheld",
+    ]);
     assert!(list.status.success(), "{}", text(&list));
-    assert!(text(&list).contains("protection.country_of_nationality"), "{}", text(&list));
-    let search = puente(&["audit", "search", "--config", p(&cfg), "--document", "BX1234567", "--issuer", "BGD"]);
+    assert!(
+        text(&list).contains("protection.country_of_nationality"),
+        "{}",
+        text(&list)
+    );
+    let search = puente(&[
+        "audit",
+        "search",
+        "--config",
+        p(&cfg),
+        "--document",
+        "BX1234567",
+        "--issuer",
+        "BGD",
+    ]);
     assert!(search.status.success(), "{}", text(&search));
-    assert!(text(&search).contains("exchange(s) concerned document BX1234567"), "{}", text(&search));
+    assert!(
+        text(&search).contains("exchange(s) concerned document BX1234567"),
+        "{}",
+        text(&search)
+    );
     assert!(!text(&search).starts_with('0'), "{}", text(&search));
     let prove = puente(&["audit", "prove", "--config", p(&cfg), "--index", "2"]);
     assert!(prove.status.success(), "{}", text(&prove));
-    assert!(text(&prove).contains("verifies against the signed checkpoint"), "{}", text(&prove));
+    assert!(
+        text(&prove).contains("verifies against the signed checkpoint"),
+        "{}",
+        text(&prove)
+    );
     let export = puente(&["audit", "export", "--config", p(&cfg), "--format", "csv"]);
     assert!(export.status.success());
     let csv = String::from_utf8_lossy(&export.stdout).to_string();
     assert!(csv.starts_with("index,time,direction"));
-    assert!(!csv.contains("HOSSAIN") && !csv.contains("BX1234567"), "no personal data in the export");
+    assert!(
+        !csv.contains("HOSSAIN") && !csv.contains("BX1234567"),
+        "no personal data in the export"
+    );
     let bad = puente(&["audit", "list", "--config", p(&cfg), "--decision", "maybe"]);
     assert_eq!(bad.status.code(), Some(2), "{}", text(&bad));
 }
