@@ -20,6 +20,9 @@ pub fn run_node(config: &Path) -> Result<()> {
     let node = NodeConfig::load(config)?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
+        // Signal handlers first: a SIGTERM that arrives while the store opens must drain
+        // the node, not kill it.
+        let shutdown = shutdown_signal();
         let listener = TcpListener::bind(node.listen).await.with_context(|| {
             format!(
                 "binding node.listen {} from {}",
@@ -41,30 +44,38 @@ pub fn run_node(config: &Path) -> Result<()> {
                 let _ = tokio::task::spawn_blocking(move || a.reload()).await;
             }
         });
-        node.serve(listener, shutdown_signal()).await?;
+        node.serve(listener, shutdown).await?;
         Ok(())
     })
 }
 
-/// Completes on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Completes on SIGINT or SIGTERM. The handlers are installed when this is called, not
+/// when the returned future is first polled.
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let term = signal(SignalKind::terminate());
+        let int = signal(SignalKind::interrupt());
+        async move {
+            match (term, int) {
+                (Ok(mut term), Ok(mut int)) => {
+                    tokio::select! {
+                        _ = term.recv() => tracing::info!("SIGTERM received"),
+                        _ = int.recv() => tracing::info!("SIGINT received"),
+                    }
+                }
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    tracing::info!("SIGINT received");
+                }
             }
-            Err(_) => std::future::pending::<()>().await,
         }
-    };
+    }
     #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => tracing::info!("SIGINT received"),
-        _ = term => tracing::info!("SIGTERM received"),
+    async {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("SIGINT received");
     }
 }
 

@@ -899,7 +899,7 @@ fn sigkill_mid_exchange_loses_no_acknowledged_entry_and_tampering_is_located() {
     );
 
     // Restart, then stop gracefully, then verify offline.
-    let mut mex = Command::new(env!("CARGO_BIN_EXE_puente"))
+    let mex = Command::new(env!("CARGO_BIN_EXE_puente"))
         .args(["node", "run", "--config", p(&mex_cfg)])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
