@@ -263,7 +263,7 @@ async fn tampered_half_signed_and_foreign_agreements_are_not_enforced() {
 
 #[tokio::test]
 async fn an_agreement_signed_by_an_unknown_party_is_not_enforced() {
-    let mut fed = Federation::new(&["MEX", "GTM", "CRI"]).await;
+    let fed = Federation::new(&["MEX", "GTM", "CRI"]).await;
     let signed = fed.agree(
         "MEX",
         "CRI",

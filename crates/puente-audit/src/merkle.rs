@@ -291,8 +291,8 @@ mod tests {
     #[test]
     fn roots_match_rfc6962_vectors() {
         let l = leaves();
-        for n in 0..=8 {
-            assert_eq!(root(&l[..], n as u64).unwrap(), h(ROOTS[n]), "size {n}");
+        for (n, want) in ROOTS.iter().enumerate() {
+            assert_eq!(root(&l[..], n as u64).unwrap(), h(want), "size {n}");
         }
     }
 
