@@ -439,8 +439,11 @@ impl Writer {
     fn commit(&mut self, batch: &mut [Request]) -> Result<(String, Vec<(u64, Hash)>), AuditError> {
         let start = self.size;
         let mut out = Vec::with_capacity(batch.len());
-        let mut entries = sled::Batch::default();
-        let mut hashes = sled::Batch::default();
+        // Plain inserts, not `apply_batch`: sled's batch takes a global write lock that
+        // concurrent readers (identity queries) can starve indefinitely. Durability comes
+        // from the one flush per batch in `sign_checkpoint`.
+        let mut entries: Vec<(u64, Vec<u8>)> = Vec::with_capacity(batch.len());
+        let mut hashes: Vec<([u8; 9], Hash)> = Vec::with_capacity(batch.len() * 2);
         // Pending hashes of this batch, for parents computed before they are stored.
         let mut pending: std::collections::BTreeMap<(u8, u64), Hash> =
             std::collections::BTreeMap::new();
@@ -449,10 +452,10 @@ impl Writer {
             req.entry.index = index;
             let bytes = req.entry.encode();
             let leaf = merkle::leaf_hash(&bytes);
-            entries.insert(&index.to_be_bytes(), bytes);
+            entries.push((index, bytes));
             let (mut level, mut idx, mut h) = (0u8, index, leaf);
             loop {
-                hashes.insert(&hash_key(level, idx), &h);
+                hashes.push((hash_key(level, idx), h));
                 pending.insert((level, idx), h);
                 if idx & 1 == 0 {
                     break;
@@ -472,8 +475,12 @@ impl Writer {
             }
             out.push((index, leaf));
         }
-        self.trees.entries.apply_batch(entries)?;
-        self.trees.hashes.apply_batch(hashes)?;
+        for (index, bytes) in entries {
+            self.trees.entries.insert(index.to_be_bytes(), bytes)?;
+        }
+        for (key, h) in hashes {
+            self.trees.hashes.insert(key, &h)?;
+        }
         for ((level, idx), h) in &pending {
             self.mem.set(*level, *idx, *h);
         }
