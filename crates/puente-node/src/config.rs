@@ -42,6 +42,9 @@ pub struct NodeConfig {
     /// Server limits and timeouts.
     #[serde(default)]
     pub server: ServerSection,
+    /// The nightly statistics sync.
+    #[serde(default)]
+    pub stats: StatsSection,
 }
 
 /// `[node]`
@@ -176,6 +179,87 @@ impl Default for ServerSection {
             reload_interval_secs: 5,
             witness_interval_secs: 300,
         }
+    }
+}
+
+/// `[stats]`: when and how the node pulls flow counts from its peers.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StatsSection {
+    /// Local time of the nightly sync, `HH:MM` in the node's `utc_offset`; empty
+    /// disables the schedule (`puente stats sync` still works).
+    pub sync_at: String,
+    /// The node's time zone as a UTC offset, `+HH:MM` or `-HH:MM`.
+    pub utc_offset: String,
+    /// The sync starts at a random moment up to this many minutes after `sync_at`, so
+    /// that a region's nodes do not all call each other at once.
+    pub jitter_minutes: u32,
+    /// Cells asked for per page.
+    pub page_size: u32,
+    /// First wait before retrying a failed scheduled sync; doubles each time.
+    pub retry_initial_secs: u64,
+    /// Longest wait between retries.
+    pub retry_max_secs: u64,
+    /// Attempts of a scheduled sync before it waits for the next night.
+    pub retry_attempts: u32,
+    /// Milliseconds between the scheduler's looks at the clock.
+    pub tick_ms: u64,
+}
+
+impl Default for StatsSection {
+    fn default() -> Self {
+        Self {
+            sync_at: "02:00".into(),
+            utc_offset: "+00:00".into(),
+            jitter_minutes: 15,
+            page_size: 1000,
+            retry_initial_secs: 30,
+            retry_max_secs: 3600,
+            retry_attempts: 8,
+            tick_ms: 1000,
+        }
+    }
+}
+
+impl StatsSection {
+    /// The sync time of day, if a schedule is set.
+    pub fn sync_time(&self) -> Result<Option<time::Time>, String> {
+        if self.sync_at.trim().is_empty() {
+            return Ok(None);
+        }
+        let bad = || {
+            format!(
+                "{:?} is not a time of day HH:MM (e.g. \"02:00\")",
+                self.sync_at
+            )
+        };
+        let (h, m) = self.sync_at.trim().split_once(':').ok_or_else(bad)?;
+        let h: u8 = h.parse().map_err(|_| bad())?;
+        let m: u8 = m.parse().map_err(|_| bad())?;
+        time::Time::from_hms(h, m, 0).map(Some).map_err(|_| bad())
+    }
+
+    /// The node's UTC offset.
+    pub fn offset(&self) -> Result<time::UtcOffset, String> {
+        let bad = || {
+            format!(
+                "{:?} is not a UTC offset +HH:MM or -HH:MM (e.g. \"-06:00\")",
+                self.utc_offset
+            )
+        };
+        let s = self.utc_offset.trim();
+        let (sign, rest) = match s.as_bytes().first() {
+            Some(b'+') => (1i8, &s[1..]),
+            Some(b'-') => (-1i8, &s[1..]),
+            _ => return Err(bad()),
+        };
+        let (h, m) = rest.split_once(':').ok_or_else(bad)?;
+        let h: i8 = h.parse().map_err(|_| bad())?;
+        let m: i8 = m.parse().map_err(|_| bad())?;
+        if !(0..=14).contains(&h) || !(0..=59).contains(&m) {
+            return Err(bad());
+        }
+        time::UtcOffset::from_hms(sign * h, sign * m, 0).map_err(|_| bad())
     }
 }
 
@@ -327,6 +411,33 @@ impl NodeConfig {
         }
         if self.server.reload_interval_secs == 0 {
             problem("server.reload_interval_secs", "must be at least 1".into());
+        }
+        if let Err(e) = self.stats.sync_time() {
+            problem("stats.sync_at", e);
+        }
+        if let Err(e) = self.stats.offset() {
+            problem("stats.utc_offset", e);
+        }
+        if !(1..=10_000).contains(&self.stats.page_size) {
+            problem("stats.page_size", "must be between 1 and 10000".into());
+        }
+        if self.stats.jitter_minutes > 720 {
+            problem(
+                "stats.jitter_minutes",
+                "must be at most 720 (12 hours)".into(),
+            );
+        }
+        if self.stats.retry_initial_secs == 0 {
+            problem("stats.retry_initial_secs", "must be at least 1".into());
+        }
+        if self.stats.retry_max_secs < self.stats.retry_initial_secs {
+            problem(
+                "stats.retry_max_secs",
+                "must be at least stats.retry_initial_secs".into(),
+            );
+        }
+        if self.stats.tick_ms == 0 || self.stats.tick_ms > 60_000 {
+            problem("stats.tick_ms", "must be between 1 and 60000".into());
         }
         if !self.agreements.dir.is_dir() {
             problem(

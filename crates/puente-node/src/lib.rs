@@ -42,6 +42,7 @@ pub mod refs;
 pub mod refusals;
 pub mod server;
 pub mod services;
+pub mod stats;
 pub mod store;
 pub mod witness;
 

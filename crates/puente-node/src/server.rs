@@ -77,6 +77,20 @@ impl Node {
                 reason: format!("the audit log: {e}"),
             })
         })?;
+        let open_err = |what: &str, e: String| {
+            NodeError::Store(crate::store::StoreError::Open {
+                path: node.config.node.data_dir.clone(),
+                reason: format!("{what}: {e}"),
+            })
+        };
+        let stats_store = puente_stats::StatsStore::open(store.db())
+            .map_err(|e| open_err("the statistics store", e.to_string()))?;
+        crate::stats::aggregate_records(&records, &stats_store)
+            .map_err(|e| open_err("aggregating flow counts from the records", e))?;
+        let stats = crate::stats::Stats::new(
+            stats_store,
+            &node.data_key.audit_hash("stats-watermark-key", "v1"),
+        );
         let agreements = Arc::new(Agreements::new(
             node.config.agreements.dir.clone(),
             node.country(),
@@ -95,6 +109,7 @@ impl Node {
                 refs,
                 audit,
                 receipts: puente_audit::receipt::ReceiptVerifier::default(),
+                stats,
             }),
             tls: Arc::new(ArcSwap::from_pointee(tls)),
         })
@@ -187,6 +202,8 @@ impl Node {
             stop_rx.clone(),
         ));
 
+        let schedule = tokio::spawn(state.clone().stats_schedule(stop_rx.clone()));
+
         info!(
             country = %own,
             node = %state.node.identity.name,
@@ -234,6 +251,7 @@ impl Node {
         accept.abort();
         watcher.abort();
         witnesses.abort();
+        schedule.abort();
         // A final checkpoint over everything written, then the store is flushed.
         state.audit.close();
         if let Err(e) = state.store.flush().await {

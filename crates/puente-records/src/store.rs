@@ -230,10 +230,26 @@ impl RecordStore {
         Ok(())
     }
 
-    /// Clears the in-progress mark.
+    /// Clears the in-progress mark and moves the generation on (statistics built from
+    /// the records see that they must be rebuilt).
     pub fn end_import(&self) -> Result<(), RecordsError> {
+        self.meta.update_and_fetch("generation", |old| {
+            let n = old.map(be_u64).unwrap_or(0);
+            Some((n + 1).to_be_bytes().to_vec())
+        })?;
         self.meta.remove("import_in_progress")?;
         Ok(())
+    }
+
+    /// A number that changes with every completed import (0 before the first), combined
+    /// with the record count.
+    pub fn generation(&self) -> Result<u64, RecordsError> {
+        let g = self
+            .meta
+            .get("generation")?
+            .map(|v| be_u64(&v))
+            .unwrap_or(0);
+        Ok(g << 32 ^ self.len() as u64)
     }
 
     /// The import that was interrupted, if any (re-run it: it converges).

@@ -85,6 +85,13 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Flow statistics: import aggregated counts, sync with peers now, see each peer's
+    /// sync, export the regional matrix (CSV or SDMX-CSV) and summarize it.
+    Stats {
+        /// What to do with flow statistics.
+        #[command(subcommand)]
+        command: StatsCommand,
+    },
     /// Measure performance (figures are ratios against a baseline measured in the same run).
     Bench {
         /// Which benchmark.
@@ -272,6 +279,83 @@ pub enum AgreementCommand {
         /// The agreement file.
         file: PathBuf,
     },
+}
+
+/// `puente stats …` (each talks to the running node as its operator).
+#[derive(Debug, Subcommand)]
+pub enum StatsCommand {
+    /// Import aggregated counts as this country's own cells (for holdings kept only as
+    /// aggregates). CSV with the header
+    /// `period,nationality,sex,age_group,entry_point,event,count`: period YYYY-MM or
+    /// YYYY-MM-DD; sex M, F or X; age_group 0-4, 5-11, 12-17, 18-29, 30-44, 45-59, 60+ or
+    /// unknown; event entry, detection, return, asylum_claim or departure. Every row is
+    /// checked first; one bad row imports nothing. Re-importing a cell replaces its count.
+    Import {
+        /// The node's configuration file.
+        #[arg(long, short = 'c', value_name = "FILE")]
+        config: PathBuf,
+        /// The CSV file.
+        file: PathBuf,
+    },
+    /// Pull flow counts now from every peer whose agreement grants them (or only
+    /// --peer), as the nightly schedule does. Exits 1 if any sync did not complete.
+    Sync {
+        /// The node's configuration file.
+        #[arg(long, short = 'c', value_name = "FILE")]
+        config: PathBuf,
+        /// Only this peer (alpha-3); repeatable.
+        #[arg(long, value_name = "COUNTRY")]
+        peer: Vec<String>,
+    },
+    /// The last sync with each peer: outcome, when, lag, cells; and the next scheduled run.
+    Status {
+        /// The node's configuration file.
+        #[arg(long, short = 'c', value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Write own and received cells as one table (the regional matrix). Own cells carry
+    /// exact counts; received cells carry what each peer disclosed, suppressed cells
+    /// flagged (SDMX CONF_STATUS A = small cell, D = secondary; OBS_VALUE empty).
+    Export {
+        /// The node's configuration file.
+        #[arg(long, short = 'c', value_name = "FILE")]
+        config: PathBuf,
+        /// csv or sdmx-csv (SDMX-CSV 2.0).
+        #[arg(long, value_enum, default_value = "csv")]
+        format: StatsFormat,
+        /// Only this period: YYYY-MM (the month and its days) or YYYY-MM-DD.
+        #[arg(long)]
+        period: Option<String>,
+        /// Only cells reported by this country; repeatable.
+        #[arg(long, value_name = "COUNTRY")]
+        country: Vec<String>,
+        /// Output file (default: stdout; refuses to overwrite).
+        #[arg(long, short = 'o')]
+        output: Option<PathBuf>,
+    },
+    /// A readable summary: per reporting country and month, the top nationalities with
+    /// the change from the previous month.
+    Show {
+        /// The node's configuration file.
+        #[arg(long, short = 'c', value_name = "FILE")]
+        config: PathBuf,
+        /// Only this month (YYYY-MM) and the one before it for the change.
+        #[arg(long)]
+        period: Option<String>,
+        /// Nationalities listed per country and month.
+        #[arg(long, default_value_t = 5)]
+        top: usize,
+    },
+}
+
+/// Export formats of `puente stats export`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum StatsFormat {
+    /// Plain CSV with Puente's names.
+    Csv,
+    /// SDMX-CSV 2.0 (REF_AREA, CITIZENSHIP, SEX, AGE, ENTRY_POINT, EVENT, TIME_PERIOD,
+    /// OBS_VALUE, CONF_STATUS).
+    SdmxCsv,
 }
 
 /// Output format of query and search commands.

@@ -3,7 +3,7 @@
 use anyhow::Result;
 
 use crate::cli::{Cli, Command, NodeCommand};
-use crate::{agreement, audit, bench, demo, officer, operate, records, setup};
+use crate::{agreement, audit, bench, demo, officer, operate, records, setup, stats};
 
 /// Runs one command.
 pub fn run(cli: Cli) -> Result<()> {
@@ -30,6 +30,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Records { command } => records::run(&command),
         Command::Query(args) => officer::query(&args),
         Command::Bench { command } => bench::run(&command),
+        Command::Stats { command } => stats::run(&command),
         Command::Audit { command } => audit::run(&command),
         Command::Fetch(args) => officer::fetch(&args),
         Command::Demo(args) => demo::run(&args),
@@ -64,6 +65,10 @@ pub fn exit_code(e: &anyhow::Error) -> u8 {
                 )
             )
             || c.downcast_ref::<crate::officer::UsageError>().is_some()
+            || matches!(
+                c.downcast_ref::<puente_stats::StatsError>(),
+                Some(puente_stats::StatsError::Line { .. } | puente_stats::StatsError::Invalid(_))
+            )
     });
     if config_like {
         2

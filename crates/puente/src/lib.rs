@@ -28,3 +28,4 @@ pub mod officer;
 pub mod operate;
 pub mod records;
 pub mod setup;
+pub mod stats;

@@ -134,6 +134,21 @@ peer_timeout_secs = 10
 reload_interval_secs = 5
 # Seconds between rounds of having peers cosign this node's audit checkpoint.
 witness_interval_secs = 300
+
+[stats]
+# The nightly pull of flow counts from every peer whose agreement grants this country
+# flow_counts. Local time HH:MM ("" turns the schedule off; `puente stats sync` still
+# works), in the node's time zone given as a UTC offset.
+sync_at = "02:00"
+utc_offset = "+00:00"
+# Start up to this many minutes after sync_at, at random, to spread the region's load.
+jitter_minutes = 15
+# Cells per page; a failed sync retries from its last stored page, waiting
+# retry_initial_secs, then twice as long each time up to retry_max_secs.
+page_size = 1000
+retry_initial_secs = 30
+retry_max_secs = 3600
+retry_attempts = 8
 "#,
         country_name = country.name(),
         config = config_path.display(),

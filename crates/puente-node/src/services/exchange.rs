@@ -20,7 +20,6 @@ use crate::auditing::{sha256, Outcome};
 
 use super::NodeState;
 use crate::gate::caller;
-use crate::policy::context;
 
 /// The `Exchange` service.
 #[derive(Clone, Debug)]
@@ -88,28 +87,9 @@ impl Exchange for ExchangeService {
         request: Request<PullStatisticsRequest>,
     ) -> Result<Response<PullStatisticsResponse>, Status> {
         let who = caller(&request)?.clone();
-        let req = request.get_ref();
-        let request_sha = sha256(&req.encode_to_vec());
-        let mut o = Outcome::new(Service::FlowCounts, Purpose::Unspecified, "");
-        let outcome = async {
-            let ctx = context(req.context.as_ref())?;
-            o.purpose = ctx.purpose as i32;
-            o.case_reference = ctx.case_reference.clone();
-            let permit = self
-                .state
-                .authorize(&who, Service::FlowCounts, ctx.purpose, None)
-                .await?;
-            o.agreement_id = permit.agreement_id;
-            Err::<PullStatisticsResponse, Status>(not_yet("flow counts"))
-        }
-        .await;
-        match outcome {
-            Ok(r) => Ok(Response::new(r)),
-            Err(status) => Err(self
-                .state
-                .refuse_incoming(&who, request_sha, o, status)
-                .await),
-        }
+        Ok(Response::new(
+            self.state.pull_statistics(&who, request.get_ref()).await?,
+        ))
     }
 
     async fn publish_alert(

@@ -7,8 +7,10 @@ use puente_policy::{Grant, Service};
 use puente_proto::v1::local_server::Local;
 use puente_proto::v1::{
     fetch_document_response, AgreementState, AgreementSummary, DirectionGrant,
-    FetchDocumentRequest, FetchDocumentResponse, ListAgreementsRequest, ListAgreementsResponse,
-    ListPeersRequest, ListPeersResponse, PeerStatus, QueryRequest, QueryResponse,
+    FetchDocumentRequest, FetchDocumentResponse, GetSyncStatusRequest, GetSyncStatusResponse,
+    ImportCellsRequest, ImportCellsResponse, ListAgreementsRequest, ListAgreementsResponse,
+    ListCellsRequest, ListCellsResponse, ListPeersRequest, ListPeersResponse, PeerStatus,
+    QueryRequest, QueryResponse, SyncNowRequest, SyncNowResponse,
 };
 use tokio::task::JoinSet;
 use tonic::{Request, Response, Status};
@@ -64,6 +66,14 @@ impl LocalService {
         }
     }
 }
+
+/// Cells per `ListCells` message.
+const CELLS_PER_MESSAGE: usize = 1000;
+
+/// The stream type of `ListCells`.
+pub type CellStream = std::pin::Pin<
+    Box<dyn tokio_stream::Stream<Item = Result<ListCellsResponse, Status>> + Send + 'static>,
+>;
 
 /// The stream type of `FetchDocument`.
 pub type FetchStream = std::pin::Pin<
@@ -158,6 +168,66 @@ impl Local for LocalService {
             });
         }
         Ok(Response::new(ListAgreementsResponse { agreements }))
+    }
+
+    async fn sync_now(
+        &self,
+        request: Request<SyncNowRequest>,
+    ) -> Result<Response<SyncNowResponse>, Status> {
+        let operator = caller(&request)?.clone();
+        info!(operator = %operator.name, "statistics sync requested");
+        Ok(Response::new(self.state.sync_now(request.get_ref()).await?))
+    }
+
+    async fn get_sync_status(
+        &self,
+        request: Request<GetSyncStatusRequest>,
+    ) -> Result<Response<GetSyncStatusResponse>, Status> {
+        caller(&request)?;
+        Ok(Response::new(self.state.sync_status()?))
+    }
+
+    async fn list_cells(
+        &self,
+        request: Request<ListCellsRequest>,
+    ) -> Result<Response<CellStream>, Status> {
+        caller(&request)?;
+        let state = self.state.clone();
+        let req = request.into_inner();
+        let cells = tokio::task::spawn_blocking(move || state.list_cells(&req))
+            .await
+            .map_err(|e| Status::internal(format!("listing cells: {e}")))??;
+        let pages: Vec<Result<ListCellsResponse, Status>> = cells
+            .chunks(CELLS_PER_MESSAGE)
+            .map(|c| Ok(ListCellsResponse { cells: c.to_vec() }))
+            .collect();
+        Ok(Response::new(Box::pin(tokio_stream::iter(pages))))
+    }
+
+    async fn import_cells(
+        &self,
+        request: Request<tonic::Streaming<ImportCellsRequest>>,
+    ) -> Result<Response<ImportCellsResponse>, Status> {
+        let operator = caller(&request)?.clone();
+        let mut stream = request.into_inner();
+        let mut cells = Vec::new();
+        while let Some(chunk) = stream.message().await? {
+            if chunk.cells.len() > CELLS_PER_MESSAGE * 10 {
+                return Err(Status::invalid_argument(format!(
+                    "a chunk holds at most {} cells",
+                    CELLS_PER_MESSAGE * 10
+                )));
+            }
+            cells.extend(chunk.cells);
+            if cells.len() > crate::stats::MAX_IMPORT_CELLS {
+                return Err(Status::resource_exhausted(format!(
+                    "an import holds at most {} cells; split it",
+                    crate::stats::MAX_IMPORT_CELLS
+                )));
+            }
+        }
+        info!(operator = %operator.name, cells = cells.len(), "flow counts import");
+        Ok(Response::new(self.state.import_cells(cells).await?))
     }
 
     async fn list_peers(

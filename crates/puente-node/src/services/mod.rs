@@ -46,6 +46,8 @@ pub struct NodeState {
     pub audit: puente_audit::AuditLog,
     /// Checks peers' receipts (remembers verified checkpoints).
     pub receipts: puente_audit::receipt::ReceiptVerifier,
+    /// Flow statistics: own and received cells, sync state.
+    pub stats: crate::stats::Stats,
 }
 
 impl std::fmt::Debug for NodeState {

@@ -1,0 +1,719 @@
+//! Flow statistics on the node: serving `Exchange.PullStatistics` (the responder side),
+//! pulling from peers (the asker side: on demand and on the nightly schedule, with
+//! retries), and the operator's view (`Local.GetSyncStatus`, `ListCells`, `ImportCells`).
+//!
+//! A sync with a peer pulls pages until the peer has nothing more. For each page the
+//! asker verifies the peer's receipt and every cell, writes its own audit entry holding
+//! that receipt, stores the cells (upsert by key, keeping the highest version), then the
+//! peer's new watermark, and flushes. A sync cut anywhere resumes from the last stored
+//! watermark; applying a page twice changes nothing, so it converges.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex as StdMutex};
+use std::time::Duration;
+
+use prost::Message;
+use puente_pki::{CountryCode, PeerIdentity};
+use puente_policy::{Purpose, Service};
+use puente_proto::v1 as pb;
+use puente_proto::v1::exchange_client::ExchangeClient;
+use puente_stats::{CellKey, Policy, Source, StatsStore, SyncState, Value, Watermarks};
+use time::OffsetDateTime;
+use tokio::sync::{watch, Mutex};
+use tonic::{Code, Status};
+use tracing::{info, warn};
+
+use crate::auditing::{receipt_of, sha256, Outcome};
+use crate::forward::peer_status;
+use crate::services::{timestamp, NodeState};
+
+/// Default and largest page a responder serves.
+pub const DEFAULT_PAGE: u32 = 1000;
+/// Largest page a responder serves.
+pub const MAX_PAGE: u32 = 10_000;
+/// Largest watermark accepted.
+pub const MAX_WATERMARK: usize = 256;
+/// Most cells one import may hold.
+pub const MAX_IMPORT_CELLS: usize = 5_000_000;
+
+/// The node's statistics: the store, the watermark key, and one lock per peer so that
+/// two syncs with the same peer never run at once.
+pub struct Stats {
+    /// Own and received cells, and sync state.
+    pub store: StatsStore,
+    /// Issues and checks watermarks for peers.
+    pub watermarks: Watermarks,
+    locks: StdMutex<HashMap<CountryCode, Arc<Mutex<Option<pb::PeerSyncResult>>>>>,
+    next_scheduled: StdMutex<Option<OffsetDateTime>>,
+}
+
+impl std::fmt::Debug for Stats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Stats")
+    }
+}
+
+impl Stats {
+    /// Statistics over `store`, watermarks keyed by `secret`.
+    pub fn new(store: StatsStore, secret: &[u8; 32]) -> Self {
+        Self {
+            store,
+            watermarks: Watermarks::new(secret),
+            locks: StdMutex::new(HashMap::new()),
+            next_scheduled: StdMutex::new(None),
+        }
+    }
+
+    fn lock_of(&self, peer: CountryCode) -> Arc<Mutex<Option<pb::PeerSyncResult>>> {
+        let mut m = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+        m.entry(peer).or_default().clone()
+    }
+
+    fn set_next(&self, t: Option<OffsetDateTime>) {
+        *self
+            .next_scheduled
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = t;
+    }
+
+    /// When the next scheduled sync runs.
+    pub fn next_scheduled(&self) -> Option<OffsetDateTime> {
+        *self
+            .next_scheduled
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Rebuilds the `records` source of own cells when the records changed since the last
+/// aggregation. Returns the number of changed cells, or `None` if nothing was to do.
+pub fn aggregate_records(
+    records: &puente_records::RecordStore,
+    stats: &StatsStore,
+) -> Result<Option<u64>, String> {
+    let generation = records.generation().map_err(|e| e.to_string())?;
+    if stats.records_generation().map_err(|e| e.to_string())? == Some(generation) {
+        return Ok(None);
+    }
+    let mut agg = puente_stats::aggregate::Aggregated::default();
+    for item in records.iter() {
+        let stored = item.map_err(|e| e.to_string())?;
+        puente_stats::aggregate::add_record(&mut agg, &stored.record);
+    }
+    let change = stats
+        .replace_source(Source::Records, &agg.counts)
+        .map_err(|e| e.to_string())?;
+    stats
+        .set_records_generation(generation)
+        .map_err(|e| e.to_string())?;
+    stats.flush().map_err(|e| e.to_string())?;
+    info!(
+        records = agg.records,
+        encounters = agg.encounters,
+        cells = agg.counts.len(),
+        changed = change.changed,
+        skipped = ?agg.skipped,
+        "flow counts aggregated from the records"
+    );
+    Ok(Some(change.changed))
+}
+
+fn internal(e: impl std::fmt::Display) -> Status {
+    tracing::error!("statistics store: {e}");
+    Status::unavailable("the node's statistics store is unavailable; try again later")
+}
+
+fn outcome_name(o: pb::SyncOutcome) -> &'static str {
+    match o {
+        pb::SyncOutcome::Ok => "ok",
+        pb::SyncOutcome::Failed => "failed",
+        pb::SyncOutcome::NotPermitted => "not_permitted",
+        pb::SyncOutcome::Unspecified => "",
+    }
+}
+
+fn outcome_of(name: &str) -> pb::SyncOutcome {
+    match name {
+        "ok" => pb::SyncOutcome::Ok,
+        "failed" => pb::SyncOutcome::Failed,
+        "not_permitted" => pb::SyncOutcome::NotPermitted,
+        _ => pb::SyncOutcome::Unspecified,
+    }
+}
+
+fn unix(t: i64) -> Option<prost_types::Timestamp> {
+    (t > 0).then_some(prost_types::Timestamp {
+        seconds: t,
+        nanos: 0,
+    })
+}
+
+/// The next moment at `at` local time (offset `offset`) strictly after `now`, plus a
+/// random delay below `jitter`.
+pub fn next_run(
+    now: OffsetDateTime,
+    at: time::Time,
+    offset: time::UtcOffset,
+    jitter: Duration,
+) -> OffsetDateTime {
+    let local = now.to_offset(offset);
+    let mut candidate = local.replace_time(at);
+    if candidate <= local {
+        candidate += time::Duration::days(1);
+    }
+    let jitter_ms = u64::try_from(jitter.as_millis()).unwrap_or(u64::MAX);
+    let extra = if jitter_ms == 0 {
+        0
+    } else {
+        random_u64() % jitter_ms
+    };
+    candidate.to_offset(time::UtcOffset::UTC) + time::Duration::milliseconds(extra as i64)
+}
+
+fn random_u64() -> u64 {
+    use ring::rand::SecureRandom;
+    let mut b = [0u8; 8];
+    let _ = ring::rand::SystemRandom::new().fill(&mut b);
+    u64::from_be_bytes(b)
+}
+
+impl NodeState {
+    /// `Exchange.PullStatistics`: one page of own cells changed since the caller's
+    /// watermark, disclosed as its agreement allows. Audited before it leaves.
+    pub async fn pull_statistics(
+        &self,
+        who: &PeerIdentity,
+        req: &pb::PullStatisticsRequest,
+    ) -> Result<pb::PullStatisticsResponse, Status> {
+        let request_sha = sha256(&req.encode_to_vec());
+        let mut o = Outcome::new(Service::FlowCounts, Purpose::Unspecified, "");
+        let answer = async {
+            let ctx = crate::policy::context(req.context.as_ref())?;
+            o.purpose = ctx.purpose as i32;
+            o.case_reference = ctx.case_reference.clone();
+            let permit = self
+                .authorize(who, Service::FlowCounts, ctx.purpose, None)
+                .await?;
+            o.agreement_id = permit.agreement_id.clone();
+            if req.since_watermark.len() > MAX_WATERMARK {
+                return Err(Status::invalid_argument(format!(
+                    "request.watermark: longer than {MAX_WATERMARK} bytes"
+                )));
+            }
+            let since = self
+                .stats
+                .watermarks
+                .check(who.country.as_str(), &req.since_watermark)
+                .map_err(|e| Status::invalid_argument(format!("request.watermark: {e}")))?;
+            let page = match req.page_size {
+                0 => DEFAULT_PAGE,
+                n => n.min(MAX_PAGE),
+            } as usize;
+            let store = self.stats.store.clone();
+            let (cells, has_more) =
+                tokio::task::spawn_blocking(move || store.changes_since(since, page))
+                    .await
+                    .map_err(internal)?
+                    .map_err(internal)?;
+            let policy = Policy {
+                threshold: permit.small_cell_threshold,
+                secondary: permit.secondary_suppression,
+            };
+            let own = self.node.country();
+            let next = cells.last().map(|(_, c)| c.version).unwrap_or(0).max(since);
+            let cells = cells
+                .iter()
+                .map(|(k, c)| {
+                    k.to_proto(
+                        own.as_str(),
+                        puente_stats::disclose(&k.period, c, policy),
+                        c.version,
+                    )
+                })
+                .collect::<Vec<_>>();
+            Ok(pb::PullStatisticsResponse {
+                cells,
+                next_watermark: self.stats.watermarks.issue(who.country.as_str(), next),
+                has_more,
+                agreement_id: permit.agreement_id,
+                small_cell_threshold: permit.small_cell_threshold,
+                receipt: None,
+            })
+        }
+        .await;
+        match answer {
+            Ok(mut resp) => {
+                o.response_sha256 = sha256(&resp.encode_to_vec());
+                let receipt = self.record_incoming(who, request_sha, &o).await?;
+                info!(peer = %who.country, cells = resp.cells.len(), more = resp.has_more, "statistics page served");
+                resp.receipt = Some(receipt);
+                Ok(resp)
+            }
+            Err(status) => Err(self.refuse_incoming(who, request_sha, o, status).await),
+        }
+    }
+
+    /// Whether an agreement in force grants this country flow counts from `peer`.
+    pub fn may_pull_from(&self, peer: CountryCode) -> bool {
+        let set = self.agreements.current();
+        let request = puente_policy::evaluate::Request {
+            provider: peer,
+            receiver: self.node.country(),
+            service: Service::FlowCounts,
+            purpose: Purpose::Statistics,
+            fields: None,
+            now: (self.clock)(),
+        };
+        puente_policy::evaluate::evaluate(&set.verified, &request, &|_, _| 0).is_ok()
+    }
+
+    /// Peers this node may pull flow counts from, in configuration order.
+    pub fn pull_peers(&self) -> Vec<CountryCode> {
+        self.peers
+            .links()
+            .map(|l| l.country)
+            .filter(|c| self.may_pull_from(*c))
+            .collect()
+    }
+
+    /// Syncs with `peer` once (pull every page, then have it cosign this node's log).
+    /// If a sync with that peer is running, waits for it and reports its result.
+    pub async fn sync_peer(&self, peer: CountryCode) -> pb::PeerSyncResult {
+        let lock = self.stats.lock_of(peer);
+        let mut guard = match lock.try_lock() {
+            Ok(g) => g,
+            Err(_) => {
+                let g = lock.lock().await;
+                if let Some(r) = g.clone() {
+                    return r;
+                }
+                g
+            }
+        };
+        let result = self.sync_peer_locked(peer).await;
+        *guard = Some(result.clone());
+        result
+    }
+
+    async fn sync_peer_locked(&self, peer: CountryCode) -> pb::PeerSyncResult {
+        let mut result = pb::PeerSyncResult {
+            peer_country: peer.to_string(),
+            ..Default::default()
+        };
+        let now = (self.clock)();
+        let mut st = match self.stats.store.sync_state(peer) {
+            Ok(s) => s,
+            Err(e) => {
+                result.outcome = pb::SyncOutcome::Failed as i32;
+                result.error = format!("the sync state cannot be read: {e}");
+                return result;
+            }
+        };
+        if !self.may_pull_from(peer) {
+            result.outcome = pb::SyncOutcome::NotPermitted as i32;
+            result.error = format!(
+                "agreement.none: no agreement in force grants {} flow_counts from {peer}",
+                self.node.country()
+            );
+            result.finished_at = Some(timestamp(now));
+            return result;
+        }
+        st.last_attempt = now.unix_timestamp();
+        st.pages = 0;
+        st.cells = 0;
+        let mut restarted = false;
+        let outcome = loop {
+            match self.pull_page(peer, &mut st).await {
+                Ok(true) => continue,
+                Ok(false) => break Ok(()),
+                Err(status)
+                    if status.code() == Code::InvalidArgument
+                        && status.message().contains("request.watermark")
+                        && !restarted
+                        && !st.watermark.is_empty() =>
+                {
+                    // The peer no longer knows our watermark (its key or store changed):
+                    // start again from the beginning; upserts keep this convergent.
+                    warn!(peer = %peer, "the peer refused our watermark; resyncing from the start");
+                    restarted = true;
+                    st.watermark.clear();
+                }
+                Err(status) => break Err(status),
+            }
+        };
+        let end = (self.clock)();
+        st.last_finished = end.unix_timestamp();
+        match &outcome {
+            Ok(()) => {
+                st.outcome = "ok".into();
+                st.error.clear();
+                st.last_success = end.unix_timestamp();
+                st.failures = 0;
+            }
+            Err(s) => {
+                st.outcome = if s.code() == Code::PermissionDenied {
+                    "not_permitted"
+                } else {
+                    "failed"
+                }
+                .into();
+                st.error = s.message().to_string();
+                st.failures = st.failures.saturating_add(1);
+            }
+        }
+        if let Err(e) = self
+            .stats
+            .store
+            .set_sync_state(peer, &st)
+            .and_then(|_| self.stats.store.flush())
+        {
+            warn!(peer = %peer, "storing the sync state failed: {e}");
+        }
+        result.outcome = outcome_of(&st.outcome) as i32;
+        result.error = st.error.clone();
+        result.pages = st.pages;
+        result.cells_received = st.cells;
+        result.finished_at = Some(timestamp(end));
+        if outcome.is_ok() {
+            info!(peer = %peer, pages = st.pages, cells = st.cells, "statistics sync completed");
+            result.cosigned_size = self.request_witness(peer).await.unwrap_or_else(|e| {
+                warn!(peer = %peer, "witnessing after the sync failed: {e}");
+                0
+            });
+        } else {
+            warn!(peer = %peer, pages = st.pages, "statistics sync failed: {}", st.error);
+        }
+        result
+    }
+
+    /// Pulls one page from `peer` and stores it; `Ok(true)` when more pages are ready.
+    async fn pull_page(&self, peer: CountryCode, st: &mut SyncState) -> Result<bool, Status> {
+        let link = self
+            .peers
+            .get(peer)
+            .ok_or_else(|| Status::failed_precondition(format!("{peer} is not a peer")))?;
+        let me = &self.node.identity;
+        let request = pb::PullStatisticsRequest {
+            context: Some(pb::RequestContext {
+                purpose: Purpose::Statistics as i32,
+                case_reference: "statistics-sync".into(),
+                operator_id: me.name.clone(),
+                request_id: format!("{:016x}", random_u64()),
+            }),
+            since_watermark: st.watermark.clone(),
+            page_size: self.node.config.stats.page_size,
+        };
+        let request_sha = sha256(&request.encode_to_vec());
+        let mut o = Outcome::new(Service::FlowCounts, Purpose::Statistics, "statistics-sync");
+        let mut client = ExchangeClient::new(link.channel.channel.clone());
+        let mut call = tonic::Request::new(request);
+        call.set_timeout(Duration::from_secs(
+            self.node.config.server.peer_timeout_secs,
+        ));
+        let mut page = match client.pull_statistics(call).await {
+            Ok(r) => r.into_inner(),
+            Err(status) => {
+                let receipt = receipt_of(&status).filter(|r| self.verify_receipt(peer, r).is_ok());
+                let o = o.refused(&status);
+                self.record_outgoing(peer.as_str(), me, request_sha, &o, receipt.as_ref())
+                    .await?;
+                return Err(peer_status(peer, &status));
+            }
+        };
+        let receipt = page.receipt.take();
+        o.response_sha256 = sha256(&page.encode_to_vec());
+        o.agreement_id = page.agreement_id.clone();
+        let receipt = match receipt.map(|r| self.verify_receipt(peer, &r).map(|_| r)) {
+            Some(Ok(r)) => r,
+            problem => {
+                let why = match problem {
+                    Some(Err(e)) => e,
+                    _ => "sent no receipt".into(),
+                };
+                o.decision = pb::Decision::Refused as i32;
+                o.rule = "receipt.invalid".into();
+                o.reason = format!("{peer} {why}");
+                self.record_outgoing(peer.as_str(), me, request_sha, &o, None)
+                    .await?;
+                return Err(Status::data_loss(format!(
+                    "{peer}'s receipt does not verify ({why}); the page is not used"
+                )));
+            }
+        };
+        let cells = match check_page(peer, &page) {
+            Ok(c) => c,
+            Err(why) => {
+                o.decision = pb::Decision::Refused as i32;
+                o.rule = "response.invalid".into();
+                o.reason = why.clone();
+                self.record_outgoing(peer.as_str(), me, request_sha, &o, Some(&receipt))
+                    .await?;
+                return Err(Status::data_loss(format!(
+                    "{peer} sent a page this node refuses: {why}"
+                )));
+            }
+        };
+        self.record_outgoing(peer.as_str(), me, request_sha, &o, Some(&receipt))
+            .await?;
+        let store = self.stats.store.clone();
+        let n = cells.len() as u64;
+        st.watermark = page.next_watermark.clone();
+        st.pages += 1;
+        st.cells += n;
+        let state = st.clone();
+        tokio::task::spawn_blocking(move || {
+            store.apply_received(peer, &cells)?;
+            // The watermark only after the cells: a crash between re-fetches the page.
+            store.set_sync_state(peer, &state)?;
+            store.flush()
+        })
+        .await
+        .map_err(internal)?
+        .map_err(internal)?;
+        Ok(page.has_more)
+    }
+
+    /// Syncs with `peer`, retrying failures with exponential backoff and jitter.
+    pub async fn sync_with_retries(&self, peer: CountryCode) -> pb::PeerSyncResult {
+        let cfg = &self.node.config.stats;
+        let mut wait = Duration::from_secs(cfg.retry_initial_secs);
+        let mut attempt = 1;
+        loop {
+            let r = self.sync_peer(peer).await;
+            if r.outcome != pb::SyncOutcome::Failed as i32 || attempt >= cfg.retry_attempts {
+                return r;
+            }
+            // ±25 % so that retries from several nodes spread out.
+            let ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+            let spread = ms / 2;
+            let delay = ms - ms / 4 + if spread > 0 { random_u64() % spread } else { 0 };
+            info!(peer = %peer, attempt, delay_ms = delay, "statistics sync will be retried");
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+            wait = (wait * 2).min(Duration::from_secs(cfg.retry_max_secs));
+            attempt += 1;
+        }
+    }
+
+    /// `Local.SyncNow`.
+    pub async fn sync_now(&self, req: &pb::SyncNowRequest) -> Result<pb::SyncNowResponse, Status> {
+        let peers = if req.peer_countries.is_empty() {
+            self.pull_peers()
+        } else {
+            let mut v = Vec::new();
+            for p in &req.peer_countries {
+                let c = CountryCode::parse(p.trim())
+                    .map_err(|e| Status::invalid_argument(format!("peer_countries: {e}")))?;
+                if self.peers.get(c).is_none() {
+                    return Err(Status::invalid_argument(format!(
+                        "peer_countries: {c} is not a configured peer of this node"
+                    )));
+                }
+                v.push(c);
+            }
+            v
+        };
+        let mut results = Vec::with_capacity(peers.len());
+        for p in peers {
+            results.push(self.sync_peer(p).await);
+        }
+        Ok(pb::SyncNowResponse { results })
+    }
+
+    /// `Local.GetSyncStatus`.
+    pub fn sync_status(&self) -> Result<pb::GetSyncStatusResponse, Status> {
+        let now = (self.clock)().unix_timestamp();
+        let mut peers = Vec::new();
+        let mut links: Vec<_> = self.peers.links().map(|l| l.country).collect();
+        links.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        for peer in links {
+            let st = self.stats.store.sync_state(peer).map_err(internal)?;
+            let running = self.stats.lock_of(peer).try_lock().is_err();
+            peers.push(pb::PeerSyncStatus {
+                peer_country: peer.to_string(),
+                permitted: self.may_pull_from(peer),
+                last_outcome: outcome_of(&st.outcome) as i32,
+                error: st.error.clone(),
+                last_attempt: unix(st.last_attempt),
+                last_success: unix(st.last_success),
+                lag_seconds: if st.last_success > 0 {
+                    u64::try_from(now - st.last_success).unwrap_or(0)
+                } else {
+                    0
+                },
+                cells_stored: self.stats.store.received_from(peer).map_err(internal)? as u64,
+                consecutive_failures: st.failures,
+                last_pages: st.pages,
+                last_cells: st.cells,
+                running,
+            });
+        }
+        Ok(pb::GetSyncStatusResponse {
+            peers,
+            own_cells: self.stats.store.own_len() as u64,
+            own_version: self.stats.store.latest_version().map_err(internal)?,
+            next_scheduled: self.stats.next_scheduled().map(timestamp),
+        })
+    }
+
+    /// `Local.ListCells`: own and received cells, filtered, in order.
+    pub fn list_cells(&self, req: &pb::ListCellsRequest) -> Result<Vec<pb::FlowCell>, Status> {
+        let period = if req.period.trim().is_empty() {
+            None
+        } else {
+            Some(
+                puente_stats::Period::parse(&req.period)
+                    .map_err(|e| Status::invalid_argument(format!("period: {e}")))?,
+            )
+        };
+        let mut countries = Vec::new();
+        for c in &req.reporting_countries {
+            countries.push(
+                CountryCode::parse(c.trim())
+                    .map_err(|e| Status::invalid_argument(format!("reporting_countries: {e}")))?,
+            );
+        }
+        let wanted = |c: CountryCode, k: &CellKey| {
+            (countries.is_empty() || countries.contains(&c))
+                && period.is_none_or(|p| k.period.within(&p))
+        };
+        let own = self.node.country();
+        let mut rows: Vec<(String, CellKey, Value, u64)> = Vec::new();
+        for (k, c) in self.stats.store.own_cells().map_err(internal)? {
+            if wanted(own, &k) {
+                rows.push((own.to_string(), k, Value::Count(c.count), c.version));
+            }
+        }
+        for (country, k, c) in self.stats.store.received_cells().map_err(internal)? {
+            if wanted(country, &k) {
+                rows.push((country.to_string(), k, c.value, c.version));
+            }
+        }
+        rows.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        Ok(rows
+            .into_iter()
+            .map(|(c, k, v, ver)| k.to_proto(&c, v, ver))
+            .collect())
+    }
+
+    /// `Local.ImportCells`: checks every cell, then stores them as this country's own.
+    pub async fn import_cells(
+        &self,
+        cells: Vec<pb::FlowCell>,
+    ) -> Result<pb::ImportCellsResponse, Status> {
+        let own = self.node.country();
+        let mut map = BTreeMap::new();
+        for (i, c) in cells.iter().enumerate() {
+            let at = |e: String| Status::invalid_argument(format!("cell {}: {e}", i + 1));
+            if !c.reporting_country.is_empty() && c.reporting_country != own.as_str() {
+                return Err(at(format!(
+                    "reporting_country {:?} is not this country ({own}); only own counts can be imported",
+                    c.reporting_country
+                )));
+            }
+            let mut c = c.clone();
+            if c.version == 0 {
+                c.version = 1;
+            }
+            let (key, value, _) = CellKey::from_proto(&c).map_err(|e| at(e.to_string()))?;
+            let Value::Count(n) = value else {
+                return Err(at("an imported cell must carry a count".into()));
+            };
+            if map.insert(key, n).is_some() {
+                return Err(at("the same cell appears twice in the import".into()));
+            }
+        }
+        let store = self.stats.store.clone();
+        let n = map.len() as u64;
+        let change = tokio::task::spawn_blocking(move || store.upsert_source(Source::Import, &map))
+            .await
+            .map_err(internal)?
+            .map_err(internal)?;
+        info!(cells = n, changed = change.changed, "flow counts imported");
+        Ok(pb::ImportCellsResponse {
+            cells: n,
+            changed: change.changed,
+        })
+    }
+
+    /// The nightly schedule: syncs every permitted peer at `stats.sync_at` (plus jitter),
+    /// retrying failures, until `stop`.
+    pub async fn stats_schedule(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let cfg = self.node.config.stats.clone();
+        let (Ok(Some(at)), Ok(offset)) = (cfg.sync_time(), cfg.offset()) else {
+            self.stats.set_next(None);
+            return;
+        };
+        let jitter = Duration::from_secs(u64::from(cfg.jitter_minutes) * 60);
+        let tick = Duration::from_millis(cfg.tick_ms);
+        let mut next = next_run((self.clock)(), at, offset, jitter);
+        self.stats.set_next(Some(next));
+        info!(next = %next, "statistics sync scheduled");
+        loop {
+            tokio::select! {
+                _ = stop.wait_for(|s| *s) => return,
+                _ = tokio::time::sleep(tick) => {}
+            }
+            let now = (self.clock)();
+            if now < next {
+                continue;
+            }
+            info!("scheduled statistics sync starting");
+            let peers = self.pull_peers();
+            let mut runs = tokio::task::JoinSet::new();
+            for p in peers {
+                let s = self.clone();
+                runs.spawn(async move { s.sync_with_retries(p).await });
+            }
+            tokio::select! {
+                _ = stop.wait_for(|s| *s) => return,
+                _ = async { while runs.join_next().await.is_some() {} } => {}
+            }
+            next = next_run((self.clock)(), at, offset, jitter);
+            self.stats.set_next(Some(next));
+            info!(next = %next, "next statistics sync scheduled");
+        }
+    }
+}
+
+/// Checks every cell of a page from `peer`: well-formed, reported by the peer, versions
+/// ascending, and no count below the page's small-cell threshold.
+fn check_page(
+    peer: CountryCode,
+    page: &pb::PullStatisticsResponse,
+) -> Result<Vec<(CellKey, Value, u64)>, String> {
+    if page.next_watermark.is_empty() || page.next_watermark.len() > MAX_WATERMARK {
+        return Err("the next watermark is missing or too long".into());
+    }
+    let mut out = Vec::with_capacity(page.cells.len());
+    let mut last = 0;
+    for (i, c) in page.cells.iter().enumerate() {
+        let (key, value, version) =
+            CellKey::from_proto(c).map_err(|e| format!("cell {}: {e}", i + 1))?;
+        if c.reporting_country != peer.as_str() {
+            return Err(format!(
+                "cell {}: reported by {:?}, not by {peer}",
+                i + 1,
+                c.reporting_country
+            ));
+        }
+        if version <= last {
+            return Err(format!("cell {}: versions are not ascending", i + 1));
+        }
+        last = version;
+        if let Value::Count(n) = value {
+            if puente_stats::suppress::is_small(n, page.small_cell_threshold) {
+                return Err(format!(
+                    "cell {}: a count below the small-cell threshold was disclosed",
+                    i + 1
+                ));
+            }
+        }
+        out.push((key, value, version));
+    }
+    Ok(out)
+}
+
+/// The text name of a sync outcome (`ok`, `failed`, `not_permitted`).
+pub fn outcome_label(o: i32) -> &'static str {
+    outcome_name(pb::SyncOutcome::try_from(o).unwrap_or(pb::SyncOutcome::Unspecified))
+}
