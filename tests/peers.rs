@@ -36,12 +36,15 @@ async fn every_node_sees_its_peers_and_notices_one_going_down() {
             assert!(p.reachable, "{country} → {}: {}", p.country, p.error);
             assert_eq!(p.peer_node, format!("{}-1", p.country.to_lowercase()));
             assert!(p.round_trip.is_some() && p.certificate_not_after.is_some());
-            assert_eq!(
-                p.ca_fingerprint.split(' ').count(),
-                16,
-                "{}",
-                p.ca_fingerprint
-            );
+            for fp in [&p.ca_fingerprint, &p.signing_key_fingerprint] {
+                assert!(
+                    fp.len() == 64
+                        && fp
+                            .bytes()
+                            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()),
+                    "lowercase hex, 64 characters: {fp}"
+                );
+            }
         }
     }
 

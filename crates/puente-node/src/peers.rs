@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use puente_pki::inspect::fingerprint_text;
 use puente_pki::tls::CountryAnchor;
 use puente_pki::CountryCode;
 use time::OffsetDateTime;
@@ -24,9 +23,9 @@ pub struct PeerLink {
     pub address: String,
     /// The pooled channel.
     pub channel: NodeChannel,
-    /// SHA-256 of its CA certificate, grouped hex.
+    /// SHA-256 of its CA certificate, lowercase hex (64 characters, as `PeerStatus` says).
     pub ca_fingerprint: String,
-    /// SHA-256 of its signing verifier key, grouped hex.
+    /// SHA-256 of its signing verifier key, lowercase hex (64 characters).
     pub signing_key_fingerprint: String,
 }
 
@@ -71,8 +70,8 @@ impl PeerPool {
                     country: peer.country,
                     address: peer.address.clone(),
                     channel,
-                    ca_fingerprint: fingerprint_text(&peer.ca_info.fingerprint),
-                    signing_key_fingerprint: fingerprint_text(&peer.signing_key.fingerprint()),
+                    ca_fingerprint: hex::encode(peer.ca_info.fingerprint),
+                    signing_key_fingerprint: hex::encode(peer.signing_key.fingerprint()),
                 },
             );
         }

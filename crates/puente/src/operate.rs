@@ -199,8 +199,8 @@ pub fn render_peers(r: &ListPeersResponse) -> String {
             .and_then(|t| OffsetDateTime::from_unix_timestamp(t.seconds).ok())
             .map(|t| t.date().to_string())
             .unwrap_or_else(|| "-".into());
-        let fp: String = p
-            .ca_fingerprint
+        // The wire carries plain hex; show the first four groups, as `trust list` does.
+        let fp = fingerprint_text(&hex::decode(&p.ca_fingerprint).unwrap_or_default())
             .split(' ')
             .take(4)
             .collect::<Vec<_>>()
