@@ -322,8 +322,9 @@ impl NodeState {
         st.pages = 0;
         st.cells = 0;
         let mut restarted = false;
+        let mut bytes = 0u64;
         let outcome = loop {
-            match self.pull_page(peer, &mut st).await {
+            match self.pull_page(peer, &mut st, &mut bytes).await {
                 Ok(true) => continue,
                 Ok(false) => break Ok(()),
                 Err(status)
@@ -373,6 +374,7 @@ impl NodeState {
         result.error = st.error.clone();
         result.pages = st.pages;
         result.cells_received = st.cells;
+        result.bytes_received = bytes;
         result.finished_at = Some(timestamp(end));
         if outcome.is_ok() {
             info!(peer = %peer, pages = st.pages, cells = st.cells, "statistics sync completed");
@@ -387,7 +389,12 @@ impl NodeState {
     }
 
     /// Pulls one page from `peer` and stores it; `Ok(true)` when more pages are ready.
-    async fn pull_page(&self, peer: CountryCode, st: &mut SyncState) -> Result<bool, Status> {
+    async fn pull_page(
+        &self,
+        peer: CountryCode,
+        st: &mut SyncState,
+        bytes: &mut u64,
+    ) -> Result<bool, Status> {
         let link = self
             .peers
             .get(peer)
@@ -420,6 +427,7 @@ impl NodeState {
                 return Err(peer_status(peer, &status));
             }
         };
+        *bytes += page.encoded_len() as u64;
         let receipt = page.receipt.take();
         o.response_sha256 = sha256(&page.encode_to_vec());
         o.agreement_id = page.agreement_id.clone();

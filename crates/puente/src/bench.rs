@@ -27,6 +27,7 @@ pub fn run(command: &BenchCommand) -> Result<()> {
             appenders,
             baseline,
         } => audit(*entries, *appenders, *baseline),
+        BenchCommand::Stats { cells, page_size } => crate::bench_stats::run(*cells, *page_size),
     }
 }
 

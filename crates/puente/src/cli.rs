@@ -631,6 +631,17 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// The statistics sync between two real nodes over mutual TLS: time and bytes to
+    /// sync N cells, an incremental sync when nothing changed and when 1 % changed,
+    /// against a bare mTLS pull of the same pages that stores and audits nothing.
+    Stats {
+        /// Cells the providing node holds.
+        #[arg(long, default_value_t = 100_000)]
+        cells: u64,
+        /// Cells per page.
+        #[arg(long, default_value_t = 1000)]
+        page_size: u32,
+    },
     /// The audit log: durable appends per second with group commit (against one flush per
     /// entry in the same run) and full verification time.
     Audit {

@@ -20,6 +20,7 @@
 pub mod agreement;
 pub mod audit;
 pub mod bench;
+pub mod bench_stats;
 pub mod cli;
 pub mod commands;
 pub mod demo;

@@ -1000,3 +1000,161 @@ fn audit_commands_list_search_prove_export() {
     let bad = puente(&["audit", "list", "--config", p(&cfg), "--decision", "maybe"]);
     assert_eq!(bad.status.code(), Some(2), "{}", text(&bad));
 }
+
+/// `puente stats …` against a running node: cells aggregated from the records at start,
+/// an import (and a bad one that names its line and changes nothing), exports in both
+/// formats, the summary and the status.
+#[test]
+fn stats_commands_import_export_show_and_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = dir.path().join("MEX");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    assert!(puente(&[
+        "init",
+        "--country",
+        "MEX",
+        "--dir",
+        p(&node),
+        "--listen",
+        &addr
+    ])
+    .status
+    .success());
+    let config = node.join("puente.toml");
+    let data = dir.path().join("data");
+    let out = puente(&[
+        "records",
+        "generate",
+        "--count",
+        "200",
+        "--seed",
+        "5",
+        "--out",
+        p(&data),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = puente(&[
+        "records",
+        "import",
+        "--config",
+        p(&config),
+        p(&data.join("persons.csv")),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+
+    // A bad file is refused before the node is even dialled: exit 2, the line named.
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(
+        &bad,
+        "period,nationality,sex,age_group,entry_point,event,count\n2026-10,VEN,F,18-29,Tapachula,entry,40\n2026-13,VEN,F,18-29,Tapachula,entry,4\n",
+    )
+    .unwrap();
+    let out = puente(&["stats", "import", "--config", p(&config), p(&bad)]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("line 3") && text(&out).contains("period"),
+        "{}",
+        text(&out)
+    );
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_puente"))
+        .args(["node", "run", "--config", p(&config)])
+        .stderr(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_listening(&addr);
+    let good = dir.path().join("good.csv");
+    std::fs::write(
+        &good,
+        "period,nationality,sex,age_group,entry_point,event,count\n2026-10,VEN,F,18-29,\"Tapachula, gate 2\",entry,40\n2026-10-03,VEN,F,18-29,\"Tapachula, gate 2\",entry,3\n",
+    )
+    .unwrap();
+    let import = puente(&["stats", "import", "--config", p(&config), p(&good)]);
+    let csv = puente(&["stats", "export", "--config", p(&config)]);
+    let out_file = dir.path().join("matrix.csv");
+    let sdmx = puente(&[
+        "stats",
+        "export",
+        "--config",
+        p(&config),
+        "--format",
+        "sdmx-csv",
+        "--period",
+        "2026-10",
+        "-o",
+        p(&out_file),
+    ]);
+    let again = puente(&[
+        "stats",
+        "export",
+        "--config",
+        p(&config),
+        "-o",
+        p(&out_file),
+    ]);
+    let show = puente(&["stats", "show", "--config", p(&config)]);
+    let status = puente(&["stats", "status", "--config", p(&config)]);
+    let sync = puente(&["stats", "sync", "--config", p(&config)]);
+    let bad_peer = puente(&["stats", "sync", "--config", p(&config), "--peer", "GTM"]);
+    let _ = child.kill();
+    let _ = child.wait();
+
+    assert!(import.status.success(), "{}", text(&import));
+    assert!(
+        text(&import).contains("imported 2 cell(s)"),
+        "{}",
+        text(&import)
+    );
+    assert!(csv.status.success(), "{}", text(&csv));
+    let csv = String::from_utf8_lossy(&csv.stdout).to_string();
+    assert!(
+        csv.starts_with("reporting_country,period,nationality"),
+        "{csv}"
+    );
+    assert!(
+        csv.contains("MEX,2026-10,VEN,F,18-29,\"Tapachula, gate 2\",entry,40,disclosed"),
+        "{csv}"
+    );
+    // Cells from the imported records' encounters are there too (2025-2026).
+    assert!(
+        csv.lines().count() > 100,
+        "records were not aggregated: {} lines",
+        csv.lines().count()
+    );
+    assert!(sdmx.status.success(), "{}", text(&sdmx));
+    let written = std::fs::read_to_string(&out_file).unwrap();
+    assert!(
+        written.starts_with("STRUCTURE,STRUCTURE_ID,ACTION,REF_AREA"),
+        "{written}"
+    );
+    assert!(
+        written.lines().skip(1).all(|l| l.contains(",2026-10")),
+        "period filter: {written}"
+    );
+    assert_eq!(again.status.code(), Some(2), "{}", text(&again));
+    assert!(
+        show.status.success() && text(&show).contains("MEX 2026-10"),
+        "{}",
+        text(&show)
+    );
+    assert!(status.status.success(), "{}", text(&status));
+    assert!(
+        text(&status).contains("next scheduled sync"),
+        "{}",
+        text(&status)
+    );
+    assert!(sync.status.success(), "{}", text(&sync));
+    assert!(text(&sync).contains("nothing to sync"), "{}", text(&sync));
+    assert!(!bad_peer.status.success());
+    assert!(
+        text(&bad_peer).contains("not a configured peer"),
+        "{}",
+        text(&bad_peer)
+    );
+}

@@ -4,6 +4,7 @@
 //! uses the same code as the commands it names.
 
 mod data;
+mod flows;
 mod officers;
 
 use std::path::{Path, PathBuf};
@@ -241,6 +242,12 @@ async fn federation(base: &Path) -> Result<()> {
 
     step(
         9,
+        "Flow statistics: countries add aggregated counts, the nodes sync them, MEX assembles the regional matrix:",
+    );
+    flows::story(base, &loaded, &mut failures).await?;
+
+    step(
+        10,
         "Each node has its peers cosign its latest audit checkpoint (cross-witnessing):",
     );
     for state in &states {
@@ -266,10 +273,10 @@ async fn federation(base: &Path) -> Result<()> {
         }
     }
 
-    step(10, "An auditor of MEX reads its node's log online (puente audit list --online), as the Audit service serves it:");
+    step(11, "An auditor of MEX reads its node's log online (puente audit list --online), as the Audit service serves it:");
     audit_view(&loaded[0], &mut failures).await;
 
-    step(11, "The nodes shut down gracefully (drain in-flight calls, sign a final checkpoint, then stop).");
+    step(12, "The nodes shut down gracefully (drain in-flight calls, sign a final checkpoint, then stop).");
     for tx in stops {
         let _ = tx.send(());
     }
@@ -278,7 +285,7 @@ async fn federation(base: &Path) -> Result<()> {
     }
     drop(states);
 
-    step(12, "Auditors verify each log offline (puente audit verify) and prove one entry (puente audit prove):");
+    step(13, "Auditors verify each log offline (puente audit verify) and prove one entry (puente audit prove):");
     for config in &configs {
         let node = NodeConfig::load(config)?;
         let store = puente_node::store::Store::open(&node.config.node.data_dir)?;
