@@ -248,6 +248,7 @@ async fn new_country(base: &Path, code: &str) -> TestCountry {
         advertise: None,
         operator: "officer".into(),
         auditor: "auditor".into(),
+        metrics_listen: "127.0.0.1:0".into(),
     })
     .unwrap_or_else(|e| panic!("init {code}: {e:#}"));
     TestCountry {
@@ -269,6 +270,10 @@ pub struct TestNode {
     pub agreements: Arc<Agreements>,
     /// Its data directory.
     pub data_dir: PathBuf,
+    /// Where its metrics listener answers `GET /metrics` (always loopback here).
+    pub metrics_addr: SocketAddr,
+    /// Its metrics (tests feed the sync lag through it, as the statistics sync does).
+    pub metrics: Arc<puente_node::metrics::Metrics>,
     shutdown: Option<oneshot::Sender<()>>,
     handle: Option<JoinHandle<Result<(), NodeError>>>,
 }
@@ -278,7 +283,14 @@ impl TestNode {
     pub fn start(loaded: LoadedNode, listener: TcpListener, clock: Clock) -> Self {
         let addr = listener.local_addr().expect("addr");
         let data_dir = loaded.config.node.data_dir.clone();
-        let node = Node::with_clock(loaded, clock).unwrap_or_else(|e| panic!("{e}"));
+        let metrics_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind metrics");
+        metrics_listener.set_nonblocking(true).expect("nonblocking");
+        let metrics_listener = TcpListener::from_std(metrics_listener).expect("metrics listener");
+        let metrics_addr = metrics_listener.local_addr().expect("metrics addr");
+        let node = Node::with_clock(loaded, clock)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .with_metrics_listener(metrics_listener);
+        let metrics = node.metrics();
         let refusals = node.refusals();
         let agreements = node.agreements();
         let (tx, rx) = oneshot::channel();
@@ -290,6 +302,8 @@ impl TestNode {
             refusals,
             agreements,
             data_dir,
+            metrics_addr,
+            metrics,
             shutdown: Some(tx),
             handle: Some(handle),
         }
@@ -319,6 +333,19 @@ impl TestNode {
         );
     }
 
+    /// Scrapes its `/metrics`; panics unless the answer is 200 in the text format.
+    pub async fn scrape(&self) -> String {
+        let (status, headers, body) = http_get(self.metrics_addr, "/metrics").await;
+        assert_eq!(status, 200, "{headers}\n{body}");
+        assert!(
+            headers
+                .to_ascii_lowercase()
+                .contains("content-type: text/plain; version=0.0.4"),
+            "{headers}"
+        );
+        body
+    }
+
     /// Signals shutdown and waits for the node to drain and stop.
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {
@@ -336,6 +363,39 @@ impl Drop for TestNode {
             let _ = tx.send(());
         }
     }
+}
+
+/// A plain HTTP/1.1 GET (as a Prometheus scraper sends it): (status, headers, body).
+pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connect to metrics");
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/plain\r\nConnection: close\r\n\r\n"
+    );
+    tcp.write_all(request.as_bytes()).await.expect("send");
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut raw))
+        .await
+        .expect("metrics answer in time")
+        .expect("read");
+    let text = String::from_utf8(raw).expect("utf-8");
+    let (head, body) = text.split_once("\r\n\r\n").expect("http answer");
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status");
+    (status, head.to_string(), body.to_string())
+}
+
+/// The value of the sample `name{labels}` in a scrape (labels exactly as exposed).
+pub fn sample(scrape: &str, series: &str) -> Option<f64> {
+    scrape.lines().find_map(|l| {
+        let (s, v) = l.rsplit_once(' ')?;
+        (s == series).then(|| v.parse().ok()).flatten()
+    })
 }
 
 /// A clock tests move by hand.

@@ -5,14 +5,15 @@
 
 use prost::Message;
 use puente_audit::Entry;
-use puente_pki::PeerIdentity;
+use puente_pki::{CountryCode, PeerIdentity};
 use puente_policy::{Purpose, Service};
 use puente_proto::v1 as pb;
 use ring::digest;
 use tonic::metadata::MetadataValue;
-use tonic::Status;
+use tonic::{Code, Status};
 use tracing::error;
 
+use crate::metrics::Direction;
 use crate::services::NodeState;
 
 /// The gRPC metadata key that carries a receipt with a refusal.
@@ -48,6 +49,8 @@ pub struct Outcome {
     pub terms: Vec<(&'static str, String)>,
     /// SHA-256 of the response (receipt cleared) or of the document.
     pub response_sha256: [u8; 32],
+    /// The gRPC status code of the answer (0, OK, unless refused); for metrics only.
+    pub code: i32,
 }
 
 impl Outcome {
@@ -66,6 +69,7 @@ impl Outcome {
     /// Marks it refused by `status` (its rule is the text before the first colon).
     pub fn refused(mut self, status: &Status) -> Self {
         let msg = status.message();
+        self.code = status.code() as i32;
         self.reason = msg.chars().take(300).collect();
         self.response_sha256 = sha256(msg.as_bytes());
         if self.decision == pb::Decision::Withheld as i32 {
@@ -89,6 +93,17 @@ pub fn rule_of(status: &Status) -> String {
 }
 
 impl NodeState {
+    /// Counts an exchange at the one place every exchange passes: its audit record.
+    fn count(&self, direction: Direction, peer: CountryCode, o: &Outcome, code: Code) {
+        self.metrics.exchange(
+            direction,
+            Service::try_from(o.service).unwrap_or(Service::Unspecified),
+            peer,
+            pb::Decision::try_from(o.decision).unwrap_or(pb::Decision::Unspecified),
+            code,
+        );
+    }
+
     fn entry(
         &self,
         direction: pb::Direction,
@@ -138,7 +153,15 @@ impl NodeState {
             o,
             None,
         );
-        self.audit.append(e).await.map_err(|err| {
+        let appended = self.audit.append(e).await;
+        // The peer's node reached us through mTLS: it is alive, whatever the answer.
+        self.metrics.peer_contact(caller.country);
+        let code = match &appended {
+            Ok(_) => Code::from_i32(o.code),
+            Err(_) => Code::Unavailable,
+        };
+        self.count(Direction::Incoming, caller.country, o, code);
+        appended.map_err(|err| {
             error!("audit append failed, refusing the exchange: {err}");
             Status::unavailable(
                 "the audit log cannot record this exchange, so it is refused; try again later",
@@ -178,6 +201,13 @@ impl NodeState {
             o,
             peer_receipt.map(|r| r.encode_to_vec()),
         );
+        if let Ok(peer) = CountryCode::parse(peer) {
+            if peer_receipt.is_some() {
+                // Only an answer the peer signed proves it is there.
+                self.metrics.peer_contact(peer);
+            }
+            self.count(Direction::Outgoing, peer, o, Code::from_i32(o.code));
+        }
         self.audit.append(e).await.map(|r| r.entry_index).map_err(|err| {
             error!("audit append failed for an outgoing exchange: {err}");
             Status::unavailable("the audit log cannot record this exchange; its answer is withheld, try again later")

@@ -45,6 +45,9 @@ pub struct NodeConfig {
     /// The nightly statistics sync.
     #[serde(default)]
     pub stats: StatsSection,
+    /// The Prometheus metrics listener.
+    #[serde(default)]
+    pub metrics: MetricsSection,
 }
 
 /// `[node]`
@@ -221,6 +224,29 @@ impl Default for StatsSection {
     }
 }
 
+/// Where `[metrics]` listens unless told otherwise: loopback only.
+pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9464";
+
+/// `[metrics]`: `GET /metrics` in the Prometheus text format, on plain HTTP.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSection {
+    /// Whether the node serves metrics at all.
+    pub enabled: bool,
+    /// Socket address of the metrics listener; loopback by default, since it has no TLS
+    /// (metrics carry no personal data, but they do describe the node's traffic).
+    pub listen: String,
+}
+
+impl Default for MetricsSection {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: DEFAULT_METRICS_LISTEN.to_string(),
+        }
+    }
+}
+
 impl StatsSection {
     /// The sync time of day, if a schedule is set.
     pub fn sync_time(&self) -> Result<Option<time::Time>, String> {
@@ -276,6 +302,8 @@ pub struct LoadedNode {
     pub listen: SocketAddr,
     /// Address others dial.
     pub advertise: String,
+    /// Where metrics are served, if they are.
+    pub metrics_listen: Option<SocketAddr>,
     /// Its TLS chain and key.
     pub tls: TlsIdentity,
     /// What its certificate says.
@@ -400,6 +428,30 @@ impl NodeConfig {
         if let Err(e) = puente_pki::trust::validate_address(&advertise) {
             problem("node.advertise", e);
         }
+        let metrics_listen = if self.metrics.enabled {
+            match self.metrics.listen.parse::<SocketAddr>() {
+                Ok(addr) if Some(addr) == listen && addr.port() != 0 => {
+                    problem(
+                        "metrics.listen",
+                        format!("{addr} is node.listen too; give metrics a port of their own"),
+                    );
+                    None
+                }
+                Ok(addr) => Some(addr),
+                Err(e) => {
+                    problem(
+                        "metrics.listen",
+                        format!(
+                            "{:?} is not ip:port (e.g. {DEFAULT_METRICS_LISTEN}): {e}",
+                            self.metrics.listen
+                        ),
+                    );
+                    None
+                }
+            }
+        } else {
+            None
+        };
         if self.server.handshake_timeout_secs == 0 {
             problem("server.handshake_timeout_secs", "must be at least 1".into());
         }
@@ -587,6 +639,7 @@ impl NodeConfig {
                 identity,
                 listen,
                 advertise,
+                metrics_listen,
                 tls: TlsIdentity { chain, key },
                 cert_info,
                 own_anchor: CountryAnchor { country, ca, crls },

@@ -175,6 +175,7 @@ impl NodeState {
                 let why = problem.unwrap_or_default();
                 o.decision = pb::Decision::Refused as i32;
                 o.rule = "receipt.invalid".into();
+                o.code = Code::DataLoss as i32;
                 o.reason = format!("{peer} {why}");
                 self.record_outgoing(peer.as_str(), operator, request_sha, o, None)
                     .await?;

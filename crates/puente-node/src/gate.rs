@@ -99,6 +99,8 @@ impl tonic::service::Interceptor for Gate {
             );
             return Err(self.refuse(peer, &identity.urn(), &detail));
         }
+        // The request layer's span names the verified caller from here on.
+        tracing::Span::current().record("caller", tracing::field::display(identity.urn()));
         request.extensions_mut().insert(identity);
         Ok(request)
     }

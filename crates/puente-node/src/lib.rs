@@ -19,6 +19,7 @@
 //! - [`forward`]: an operator's query or fetch, forwarded to a peer.
 //! - [`convert`]: between the contract's messages and the records' model.
 //! - [`refs`]: references handed out with matches.
+//! - [`metrics`]: Prometheus metrics, the request layer (spans, latency), the scrape listener.
 //! - [`witness`]: cosigning peers' checkpoints and having ours cosigned.
 //! - [`peers`]: pooled channels to peers and reachability probes.
 //! - [`client`]: mTLS channels to a node (used by peers and by the CLI).
@@ -36,6 +37,7 @@ pub mod error;
 pub mod forward;
 pub mod gate;
 pub mod identity;
+pub mod metrics;
 pub mod peers;
 pub mod policy;
 pub mod refs;

@@ -4,6 +4,7 @@
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 /// How many refusals are kept.
@@ -33,17 +34,32 @@ pub struct Refusal {
 #[derive(Debug, Default)]
 pub struct RefusalLog {
     inner: Mutex<VecDeque<Refusal>>,
+    handshakes: AtomicU64,
+    role_gates: AtomicU64,
 }
 
 impl RefusalLog {
     /// Records a refusal (the caller also logs it).
     pub fn record(&self, refusal: Refusal) {
+        match refusal.stage {
+            RefusalStage::Handshake => &self.handshakes,
+            RefusalStage::RoleGate => &self.role_gates,
+        }
+        .fetch_add(1, Ordering::Relaxed);
         if let Ok(mut q) = self.inner.lock() {
             if q.len() == CAPACITY {
                 q.pop_front();
             }
             q.push_back(refusal);
         }
+    }
+
+    /// How many refusals there were since start: (TLS handshakes, role gates).
+    pub fn totals(&self) -> (u64, u64) {
+        (
+            self.handshakes.load(Ordering::Relaxed),
+            self.role_gates.load(Ordering::Relaxed),
+        )
     }
 
     /// A copy of the recent refusals, oldest first.

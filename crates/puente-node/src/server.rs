@@ -27,6 +27,8 @@ use crate::agreements::Agreements;
 use crate::config::LoadedNode;
 use crate::error::NodeError;
 use crate::gate::{Gate, Rule};
+use crate::metrics::layer::RequestLayer;
+use crate::metrics::Metrics;
 use crate::peers::PeerPool;
 use crate::refusals::{Refusal, RefusalLog, RefusalStage};
 use crate::services::{
@@ -43,6 +45,7 @@ pub const SERVICE_NAMES: [&str; 3] = ["puente.v1.Exchange", "puente.v1.Local", "
 pub struct Node {
     state: Arc<NodeState>,
     tls: Arc<ArcSwap<ServerConfig>>,
+    metrics_listener: Option<TcpListener>,
 }
 
 impl Node {
@@ -91,6 +94,14 @@ impl Node {
             stats_store,
             &node.data_key.audit_hash("stats-watermark-key", "v1"),
         );
+        // A peer counts as active while heard from within two witnessing rounds.
+        let active_window = Duration::from_secs(
+            node.config
+                .server
+                .witness_interval_secs
+                .saturating_mul(2)
+                .max(900),
+        );
         let agreements = Arc::new(Agreements::new(
             node.config.agreements.dir.clone(),
             node.country(),
@@ -110,8 +121,10 @@ impl Node {
                 audit,
                 receipts: puente_audit::receipt::ReceiptVerifier::default(),
                 stats,
+                metrics: Arc::new(Metrics::new(active_window)),
             }),
             tls: Arc::new(ArcSwap::from_pointee(tls)),
+            metrics_listener: None,
         })
     }
 
@@ -123,6 +136,18 @@ impl Node {
     /// The node's agreements, to reload them (SIGHUP) from outside.
     pub fn agreements(&self) -> Arc<Agreements> {
         self.state.agreements.clone()
+    }
+
+    /// Serves `GET /metrics` on `listener` (already bound, from `metrics.listen` or by a
+    /// test) while the node runs.
+    pub fn with_metrics_listener(mut self, listener: TcpListener) -> Self {
+        self.metrics_listener = Some(listener);
+        self
+    }
+
+    /// The node's metrics (the statistics sync reports its lag per peer here).
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.state.metrics.clone()
     }
 
     /// The node's record of recent refusals.
@@ -203,6 +228,21 @@ impl Node {
         ));
 
         let schedule = tokio::spawn(state.clone().stats_schedule(stop_rx.clone()));
+        let metrics_server = self.metrics_listener.map(|l| {
+            match l.local_addr() {
+                Ok(addr) if !addr.ip().is_loopback() => warn!(
+                    %addr,
+                    "metrics are served beyond loopback, without TLS: restrict who can reach this address"
+                ),
+                Ok(addr) => info!(%addr, "metrics at http://{addr}/metrics"),
+                Err(_) => {}
+            }
+            tokio::spawn(crate::metrics::http::serve(
+                l,
+                state.clone(),
+                stop_rx.clone(),
+            ))
+        });
 
         info!(
             country = %own,
@@ -228,6 +268,7 @@ impl Node {
         };
         let server = Server::builder()
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
+            .layer(RequestLayer::new(state.metrics.clone()))
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
@@ -252,6 +293,9 @@ impl Node {
         watcher.abort();
         witnesses.abort();
         schedule.abort();
+        if let Some(m) = metrics_server {
+            m.abort();
+        }
         // A final checkpoint over everything written, then the store is flushed.
         state.audit.close();
         if let Err(e) = state.store.flush().await {

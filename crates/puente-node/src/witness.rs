@@ -223,6 +223,7 @@ impl NodeState {
                         .trees()
                         .meta
                         .insert(&meta_key, &cp.size.to_be_bytes());
+                    self.metrics.peer_contact(peer);
                     return Ok(cp.size);
                 }
                 Err(s)

@@ -100,6 +100,14 @@ pub enum Command {
     },
     /// Start a three-country federation (MEX, GTM, CRI) on 127.0.0.1 and show it working.
     Demo(DemoArgs),
+    /// Print a shell completion script, e.g. `puente completions bash >
+    /// /etc/bash_completion.d/puente` (zsh: into a directory of `$fpath` as `_puente`;
+    /// fish: `~/.config/fish/completions/puente.fish`).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 /// `--config` of a node.
@@ -135,6 +143,9 @@ pub struct InitArgs {
     /// Name of the first auditor certificate.
     #[arg(long, default_value = "auditor")]
     pub auditor: String,
+    /// Address of the Prometheus metrics listener (plain HTTP; keep it on loopback).
+    #[arg(long, default_value = puente_node::config::DEFAULT_METRICS_LISTEN)]
+    pub metrics_listen: String,
 }
 
 /// `puente pki …`

@@ -34,6 +34,22 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Audit { command } => audit::run(&command),
         Command::Fetch(args) => officer::fetch(&args),
         Command::Demo(args) => demo::run(&args),
+        Command::Completions { shell } => completions(shell),
+    }
+}
+
+/// `puente completions SHELL`: the script on stdout. Generated into memory first, since
+/// clap_complete panics on a failed write (e.g. `| head` closing the pipe).
+fn completions(shell: clap_complete::Shell) -> Result<()> {
+    use clap::CommandFactory;
+    use std::io::Write;
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "puente", &mut script);
+    match std::io::stdout().write_all(&script) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(anyhow::Error::new(e).context("writing the completion script"))
+        }
+        _ => Ok(()),
     }
 }
 

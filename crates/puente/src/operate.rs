@@ -30,7 +30,16 @@ pub fn run_node(config: &Path) -> Result<()> {
                 config.display()
             )
         })?;
-        let node = puente_node::Node::new(node)?;
+        let metrics = match node.metrics_listen {
+            Some(addr) => Some(TcpListener::bind(addr).await.with_context(|| {
+                format!("binding metrics.listen {addr} from {}", config.display())
+            })?),
+            None => None,
+        };
+        let mut node = puente_node::Node::new(node)?;
+        if let Some(l) = metrics {
+            node = node.with_metrics_listener(l);
+        }
         let agreements = node.agreements();
         #[cfg(unix)]
         tokio::spawn(async move {
@@ -84,12 +93,15 @@ pub fn check_node(config: &Path) -> Result<String> {
     let node = NodeConfig::load(config)?;
     let now = OffsetDateTime::now_utc();
     let mut out = format!(
-        "{} is valid.\n  node         {} ({})\n  listen       {} (advertised as {})\n  certificate  valid until {} ({} days left)\n  signing key  {}\n  peers        {}\n",
+        "{} is valid.\n  node         {} ({})\n  listen       {} (advertised as {})\n  metrics      {}\n  certificate  valid until {} ({} days left)\n  signing key  {}\n  peers        {}\n",
         config.display(),
         node.identity.urn(),
         node.country().name(),
         node.listen,
         node.advertise,
+        node.metrics_listen
+            .map(|a| format!("http://{a}/metrics"))
+            .unwrap_or_else(|| "off".into()),
         node.cert_info.not_after.date(),
         (node.cert_info.not_after - now).whole_days(),
         node.signing.name(),

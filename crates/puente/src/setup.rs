@@ -37,6 +37,10 @@ pub fn init(args: &InitArgs) -> Result<InitOutcome> {
         .listen
         .parse()
         .with_context(|| format!("--listen {:?} is not ip:port", args.listen))?;
+    let metrics_listen: std::net::SocketAddr = args
+        .metrics_listen
+        .parse()
+        .with_context(|| format!("--metrics-listen {:?} is not ip:port", args.metrics_listen))?;
     let advertise = args.advertise.clone().unwrap_or_else(|| listen.to_string());
     trust::validate_address(&advertise).map_err(|e| anyhow::anyhow!("--advertise: {e}"))?;
     let config_path = args.dir.join("puente.toml");
@@ -149,6 +153,12 @@ page_size = 1000
 retry_initial_secs = 30
 retry_max_secs = 3600
 retry_attempts = 8
+
+[metrics]
+# Prometheus metrics: GET http://{metrics_listen}/metrics (plain HTTP, no TLS, no
+# personal data). Keep it on loopback or behind a firewall; enabled = false serves none.
+enabled = true
+listen = "{metrics_listen}"
 "#,
         country_name = country.name(),
         config = config_path.display(),

@@ -352,8 +352,16 @@ fn node_run_drains_and_exits_cleanly_on_sigterm() {
     ])
     .status
     .success());
+    // Default metrics address (the one test that uses it), JSON logs.
     let mut child = Command::new(env!("CARGO_BIN_EXE_puente"))
-        .args(["node", "run", "--config", p(&mex.join("puente.toml"))])
+        .args([
+            "--log-format",
+            "json",
+            "node",
+            "run",
+            "--config",
+            p(&mex.join("puente.toml")),
+        ])
         .stderr(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())
         .spawn()
@@ -373,6 +381,14 @@ fn node_run_drains_and_exits_cleanly_on_sigterm() {
         text(&peers).contains("MEX node mex-1: 0 peer(s)"),
         "{}",
         text(&peers)
+    );
+
+    // Metrics answer on loopback, at the default address, without a certificate.
+    let scrape = http_get("127.0.0.1:9464", "/metrics");
+    assert!(scrape.starts_with("HTTP/1.1 200"), "{scrape}");
+    assert!(
+        scrape.contains("puente_grpc_request_duration_seconds_count{service=\"puente.v1.Local\",method=\"ListPeers\"} 1"),
+        "{scrape}"
     );
 
     let kill = Command::new("kill")
@@ -399,6 +415,24 @@ fn node_run_drains_and_exits_cleanly_on_sigterm() {
     assert!(
         log.contains("SIGTERM received") && log.contains("node stopped"),
         "{log}"
+    );
+    // JSON lines; a handler's line carries its call's span (service, method, caller).
+    assert!(
+        log.contains("metrics at http://127.0.0.1:9464/metrics"),
+        "{log}"
+    );
+    let listed = log
+        .lines()
+        .find(|l| l.contains("list peers"))
+        .unwrap_or_else(|| panic!("no line of the ListPeers call: {log}"));
+    let line: serde_json::Value = serde_json::from_str(listed).unwrap();
+    let span = &line["span"];
+    assert_eq!(span["name"], "grpc", "{listed}");
+    assert_eq!(span["service"], "puente.v1.Local", "{listed}");
+    assert_eq!(span["method"], "ListPeers", "{listed}");
+    assert_eq!(
+        span["caller"], "urn:puente:MEX:operator:officer",
+        "{listed}"
     );
 }
 
@@ -743,7 +777,9 @@ fn records_search_says_when_the_running_node_holds_the_store() {
         "--dir",
         p(&node),
         "--listen",
-        &addr
+        &addr,
+        "--metrics-listen",
+        "127.0.0.1:0"
     ])
     .status
     .success());
@@ -780,6 +816,43 @@ fn records_search_says_when_the_running_node_holds_the_store() {
         "{}",
         text(&out)
     );
+}
+
+/// A plain HTTP/1.1 GET; the whole answer, head and body.
+fn http_get(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut tcp = std::net::TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        tcp,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    tcp.read_to_string(&mut answer).unwrap();
+    answer
+}
+
+#[test]
+fn completions_for_bash_zsh_and_fish() {
+    for (shell, marker) in [
+        ("bash", "complete -F _puente"),
+        ("zsh", "#compdef puente"),
+        ("fish", "complete -c puente"),
+    ] {
+        let out = puente(&["completions", shell]);
+        assert!(out.status.success(), "{shell}: {}", text(&out));
+        let script = String::from_utf8(out.stdout).unwrap();
+        assert!(script.contains(marker), "{shell}: {script}");
+        // Subcommands and their flags are completed.
+        for word in ["query", "agreement", "config", "metrics-listen"] {
+            assert!(script.contains(word), "{shell} lacks {word}");
+        }
+    }
+    let out = puente(&["completions", "tcsh"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("bash"), "{}", text(&out));
 }
 
 fn wait_listening(addr: &str) {
