@@ -45,6 +45,9 @@ pub struct NodeConfig {
     /// The nightly statistics sync.
     #[serde(default)]
     pub stats: StatsSection,
+    /// Early-warning alerts: delivery retries and surge detection.
+    #[serde(default)]
+    pub alerts: AlertsSection,
     /// The Prometheus metrics listener.
     #[serde(default)]
     pub metrics: MetricsSection,
@@ -181,6 +184,40 @@ impl Default for ServerSection {
             peer_timeout_secs: 10,
             reload_interval_secs: 5,
             witness_interval_secs: 300,
+        }
+    }
+}
+
+/// `[alerts]`: delivery of issued alerts and detection of surges in the flow counts.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertsSection {
+    /// Seconds between retries of alerts peers have not acknowledged.
+    pub retry_secs: u64,
+    /// Hours an alert stays relevant unless the operator says otherwise.
+    pub default_expiry_hours: u32,
+    /// Whether surges in the flow counts are drafted as alerts for review.
+    pub detect: bool,
+    /// Weeks of history a week is compared against.
+    pub baseline_weeks: u32,
+    /// A week is a surge at this many times the baseline or more …
+    pub surge_ratio: f64,
+    /// … with at least this many events …
+    pub min_weekly_count: u64,
+    /// … and this many standard deviations above the baseline.
+    pub z_score: f64,
+}
+
+impl Default for AlertsSection {
+    fn default() -> Self {
+        Self {
+            retry_secs: 30,
+            default_expiry_hours: 336,
+            detect: true,
+            baseline_weeks: 8,
+            surge_ratio: 2.0,
+            min_weekly_count: 30,
+            z_score: 3.0,
         }
     }
 }
@@ -487,6 +524,24 @@ impl NodeConfig {
                 "stats.retry_max_secs",
                 "must be at least stats.retry_initial_secs".into(),
             );
+        }
+        if self.alerts.retry_secs == 0 {
+            problem("alerts.retry_secs", "must be at least 1".into());
+        }
+        if !(1..=8760).contains(&self.alerts.default_expiry_hours) {
+            problem(
+                "alerts.default_expiry_hours",
+                "must be between 1 and 8760".into(),
+            );
+        }
+        if !(1..=52).contains(&self.alerts.baseline_weeks) {
+            problem("alerts.baseline_weeks", "must be between 1 and 52".into());
+        }
+        if !(self.alerts.surge_ratio > 1.0 && self.alerts.surge_ratio.is_finite()) {
+            problem("alerts.surge_ratio", "must be a number above 1".into());
+        }
+        if !(self.alerts.z_score >= 0.0 && self.alerts.z_score.is_finite()) {
+            problem("alerts.z_score", "must be 0 or more".into());
         }
         if self.stats.tick_ms == 0 || self.stats.tick_ms > 60_000 {
             problem("stats.tick_ms", "must be between 1 and 60000".into());

@@ -29,6 +29,7 @@
 #![forbid(unsafe_code)]
 
 pub mod agreements;
+pub mod alerts;
 pub mod auditing;
 pub mod client;
 pub mod config;

@@ -90,6 +90,10 @@ impl Node {
             .map_err(|e| open_err("the statistics store", e.to_string()))?;
         crate::stats::aggregate_records(&records, &stats_store)
             .map_err(|e| open_err("aggregating flow counts from the records", e))?;
+        let alerts = crate::alerts::Alerts::new(
+            puente_alerts::AlertStore::open(store.db())
+                .map_err(|e| open_err("the alert store", e.to_string()))?,
+        );
         let stats = crate::stats::Stats::new(
             stats_store,
             &node.data_key.audit_hash("stats-watermark-key", "v1"),
@@ -121,6 +125,7 @@ impl Node {
                 audit,
                 receipts: puente_audit::receipt::ReceiptVerifier::default(),
                 stats,
+                alerts,
                 metrics: Arc::new(Metrics::new(active_window)),
             }),
             tls: Arc::new(ArcSwap::from_pointee(tls)),
@@ -228,6 +233,15 @@ impl Node {
         ));
 
         let schedule = tokio::spawn(state.clone().stats_schedule(stop_rx.clone()));
+        let deliveries = tokio::spawn(state.clone().alert_deliveries(stop_rx.clone()));
+        if state.node.config.alerts.detect {
+            let s = state.clone();
+            tokio::task::spawn_blocking(move || {
+                if let Err(e) = s.detect_surges() {
+                    warn!("surge detection at start: {}", e.message());
+                }
+            });
+        }
         let metrics_server = self.metrics_listener.map(|l| {
             match l.local_addr() {
                 Ok(addr) if !addr.ip().is_loopback() => warn!(
@@ -293,6 +307,7 @@ impl Node {
         watcher.abort();
         witnesses.abort();
         schedule.abort();
+        deliveries.abort();
         if let Some(m) = metrics_server {
             m.abort();
         }

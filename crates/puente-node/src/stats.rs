@@ -637,6 +637,11 @@ impl NodeState {
             .map_err(internal)?
             .map_err(internal)?;
         info!(cells = n, changed = change.changed, "flow counts imported");
+        if change.changed > 0 && self.node.config.alerts.detect {
+            if let Err(e) = self.detect_surges() {
+                warn!("surge detection after the import: {}", e.message());
+            }
+        }
         Ok(pb::ImportCellsResponse {
             cells: n,
             changed: change.changed,
@@ -666,6 +671,8 @@ impl NodeState {
                 continue;
             }
             info!("scheduled statistics sync starting");
+            next = next_run(now + time::Duration::minutes(1), at, offset, jitter);
+            self.stats.set_next(Some(next));
             let peers = self.pull_peers();
             let mut runs = tokio::task::JoinSet::new();
             for p in peers {
@@ -676,8 +683,6 @@ impl NodeState {
                 _ = stop.wait_for(|s| *s) => return,
                 _ = async { while runs.join_next().await.is_some() {} } => {}
             }
-            next = next_run((self.clock)(), at, offset, jitter);
-            self.stats.set_next(Some(next));
             info!(next = %next, "next statistics sync scheduled");
         }
     }

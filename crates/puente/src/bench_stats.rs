@@ -47,6 +47,7 @@ async fn pair(page_size: u32) -> Result<Pair> {
             advertise: None,
             operator: "officer".into(),
             auditor: "auditor".into(),
+            metrics_listen: "127.0.0.1:0".into(),
         };
         configs.push(setup::init(&args)?.config);
         listeners.push(listener);

@@ -92,6 +92,14 @@ pub enum Command {
         #[command(subcommand)]
         command: StatsCommand,
     },
+    /// Early warnings: publish a signed alert to the peers whose agreements grant them
+    /// alerts, review the alerts the node drafted from surges in the flow counts, list
+    /// the alerts issued and received.
+    Alert {
+        /// What to do with alerts.
+        #[command(subcommand)]
+        command: AlertCommand,
+    },
     /// Measure performance (figures are ratios against a baseline measured in the same run).
     Bench {
         /// Which benchmark.
@@ -357,6 +365,91 @@ pub enum StatsCommand {
         #[arg(long, default_value_t = 5)]
         top: usize,
     },
+}
+
+/// `puente alert …` (each talks to the running node as its operator).
+#[derive(Debug, Subcommand)]
+pub enum AlertCommand {
+    /// Sign an alert with this country's key and deliver it to every peer whose
+    /// agreement grants it alerts (retried until acknowledged). Either your own alert
+    /// (--severity and --text, plus optional fields) or a reviewed draft (--draft ID).
+    Publish(AlertPublishArgs),
+    /// The alerts the node drafted from surges in this country's flow counts (a
+    /// nationality at an entry point, weekly, well above its recent baseline). Nothing
+    /// is sent until an operator publishes one with `puente alert publish --draft ID`.
+    Drafts {
+        /// The node's configuration file.
+        #[arg(long, short = 'c', value_name = "FILE")]
+        config: PathBuf,
+        /// Show the stored drafts without running detection first.
+        #[arg(long)]
+        no_detect: bool,
+    },
+    /// Alerts issued here and received from peers (active ones unless --all).
+    List {
+        /// The node's configuration file.
+        #[arg(long, short = 'c', value_name = "FILE")]
+        config: PathBuf,
+        /// Include expired alerts.
+        #[arg(long)]
+        all: bool,
+        /// Only alerts issued by this country; repeatable.
+        #[arg(long, value_name = "COUNTRY")]
+        country: Vec<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        output: Output,
+    },
+}
+
+/// `puente alert publish`
+#[derive(Debug, Args)]
+pub struct AlertPublishArgs {
+    /// The node's configuration file.
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: PathBuf,
+    /// Publish this draft (from `puente alert drafts`); --severity and --text, if
+    /// given, replace the draft's.
+    #[arg(long, value_name = "ID")]
+    pub draft: Option<String>,
+    /// info, warning or critical.
+    #[arg(long, value_enum)]
+    pub severity: Option<SeverityArg>,
+    /// What is happening (aggregates only, never personal data; max 4096 characters).
+    #[arg(long)]
+    pub text: Option<String>,
+    /// Nationality concerned (alpha-3); repeatable.
+    #[arg(long, value_name = "CODE")]
+    pub nationality: Vec<String>,
+    /// Entry point concerned; repeatable.
+    #[arg(long, value_name = "PLACE")]
+    pub entry_point: Vec<String>,
+    /// Route country (alpha-3), in travel order; repeatable.
+    #[arg(long, value_name = "COUNTRY")]
+    pub route: Vec<String>,
+    /// Period observed: YYYY-MM or YYYY-MM-DD.
+    #[arg(long)]
+    pub period: Option<String>,
+    /// Events observed in the period.
+    #[arg(long, default_value_t = 0)]
+    pub observed: u64,
+    /// Usual number of events for such a period.
+    #[arg(long, default_value_t = 0)]
+    pub baseline: u64,
+    /// Hours until the alert expires (default: the node's alerts.default_expiry_hours).
+    #[arg(long, default_value_t = 0)]
+    pub expires_in_hours: u32,
+}
+
+/// Alert severities.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SeverityArg {
+    /// For information.
+    Info,
+    /// Unusual flow; preparation advised.
+    Warning,
+    /// Severe or fast-growing; act now.
+    Critical,
 }
 
 /// Export formats of `puente stats export`.

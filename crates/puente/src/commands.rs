@@ -3,7 +3,7 @@
 use anyhow::Result;
 
 use crate::cli::{Cli, Command, NodeCommand};
-use crate::{agreement, audit, bench, demo, officer, operate, records, setup, stats};
+use crate::{agreement, alerts, audit, bench, demo, officer, operate, records, setup, stats};
 
 /// Runs one command.
 pub fn run(cli: Cli) -> Result<()> {
@@ -31,6 +31,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Query(args) => officer::query(&args),
         Command::Bench { command } => bench::run(&command),
         Command::Stats { command } => stats::run(&command),
+        Command::Alert { command } => alerts::run(&command),
         Command::Audit { command } => audit::run(&command),
         Command::Fetch(args) => officer::fetch(&args),
         Command::Demo(args) => demo::run(&args),

@@ -18,6 +18,7 @@
 #![forbid(unsafe_code)]
 
 pub mod agreement;
+pub mod alerts;
 pub mod audit;
 pub mod bench;
 pub mod bench_stats;

@@ -412,15 +412,58 @@ impl Metrics {
             "gauge",
             "How far behind this node's copy of each peer's flow statistics is.",
         );
-        if let Ok(m) = self.sync_lag.lock() {
-            for (peer, secs) in m.iter() {
-                line(
-                    &mut out,
-                    "puente_sync_lag_seconds",
-                    &[("peer", peer.as_str())],
-                    *secs,
-                );
+        // Seconds since the last completed sync with each peer, from the sync state;
+        // a value set through `set_sync_lag` takes precedence.
+        let mut lags: BTreeMap<CountryCode, f64> = BTreeMap::new();
+        for link in state.peers.links() {
+            if let Ok(st) = state.stats.store.sync_state(link.country) {
+                if st.last_success > 0 {
+                    lags.insert(
+                        link.country,
+                        (now.unix_timestamp() - st.last_success).max(0) as f64,
+                    );
+                }
             }
+        }
+        if let Ok(m) = self.sync_lag.lock() {
+            lags.extend(m.iter().map(|(k, v)| (*k, *v)));
+        }
+        for (peer, secs) in &lags {
+            line(
+                &mut out,
+                "puente_sync_lag_seconds",
+                &[("peer", peer.as_str())],
+                *secs,
+            );
+        }
+
+        family(
+            &mut out,
+            "puente_alerts_active",
+            "gauge",
+            "Early-warning alerts not yet expired, issued here or received, by issuing country.",
+        );
+        let mut active: BTreeMap<String, u64> = BTreeMap::new();
+        let issued = state.alerts.store.all_issued().unwrap_or_default();
+        let received = state.alerts.store.all_received().unwrap_or_default();
+        for r in issued.iter().chain(&received) {
+            if let Some(a) = &r.alert {
+                let live = a
+                    .expires_at
+                    .as_ref()
+                    .is_some_and(|t| t.seconds > now.unix_timestamp());
+                if live && puente_pki::country::is_iso_alpha3(&a.issuing_country) {
+                    *active.entry(a.issuing_country.clone()).or_default() += 1;
+                }
+            }
+        }
+        for (issuer, n) in &active {
+            line(
+                &mut out,
+                "puente_alerts_active",
+                &[("issuer", issuer)],
+                *n as f64,
+            );
         }
         out
     }

@@ -1,12 +1,10 @@
 //! `puente.v1.Exchange`: node to node. Only node certificates of peer countries get here
 //! (the gate), and every call is evaluated against the agreements before any data is
-//! touched ([`NodeState::authorize`]). The data paths arrive with the records, statistics,
-//! audit and alert issues; until then a permitted call answers `UNIMPLEMENTED`.
+//! touched ([`NodeState::authorize`]); each handler delegates to the part of the node that
+//! owns its data (identity, statistics, witnessing, alerts).
 
 use std::sync::Arc;
 
-use prost::Message;
-use puente_policy::{Purpose, Service};
 use puente_proto::v1::exchange_server::Exchange;
 use puente_proto::v1::{
     get_document_response, DocumentTrailer, GetDocumentRequest, GetDocumentResponse,
@@ -15,8 +13,6 @@ use puente_proto::v1::{
     WitnessCheckpointResponse,
 };
 use tonic::{Request, Response, Status};
-
-use crate::auditing::{sha256, Outcome};
 
 use super::NodeState;
 use crate::gate::caller;
@@ -41,12 +37,6 @@ pub const CHUNK: usize = 64 * 1024;
 pub type DocumentStream = std::pin::Pin<
     Box<dyn tokio_stream::Stream<Item = Result<GetDocumentResponse, Status>> + Send + 'static>,
 >;
-
-fn not_yet(what: &str) -> Status {
-    Status::unimplemented(format!(
-        "{what} is permitted by the agreement but not served by this node version yet"
-    ))
-}
 
 #[tonic::async_trait]
 impl Exchange for ExchangeService {
@@ -97,24 +87,9 @@ impl Exchange for ExchangeService {
         request: Request<PublishAlertRequest>,
     ) -> Result<Response<PublishAlertResponse>, Status> {
         let who = caller(&request)?.clone();
-        let request_sha = sha256(&request.get_ref().encode_to_vec());
-        let mut o = Outcome::new(Service::Alerts, Purpose::EarlyWarning, "");
-        let outcome = async {
-            let permit = self
-                .state
-                .authorize(&who, Service::Alerts, Purpose::EarlyWarning, None)
-                .await?;
-            o.agreement_id = permit.agreement_id;
-            Err::<PublishAlertResponse, Status>(not_yet("alert delivery"))
-        }
-        .await;
-        match outcome {
-            Ok(r) => Ok(Response::new(r)),
-            Err(status) => Err(self
-                .state
-                .refuse_incoming(&who, request_sha, o, status)
-                .await),
-        }
+        Ok(Response::new(
+            self.state.receive_alert(&who, request.get_ref()).await?,
+        ))
     }
 
     async fn witness_checkpoint(

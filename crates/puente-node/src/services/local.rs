@@ -8,9 +8,10 @@ use puente_proto::v1::local_server::Local;
 use puente_proto::v1::{
     fetch_document_response, AgreementState, AgreementSummary, DirectionGrant,
     FetchDocumentRequest, FetchDocumentResponse, GetSyncStatusRequest, GetSyncStatusResponse,
-    ImportCellsRequest, ImportCellsResponse, ListAgreementsRequest, ListAgreementsResponse,
-    ListCellsRequest, ListCellsResponse, ListPeersRequest, ListPeersResponse, PeerStatus,
-    QueryRequest, QueryResponse, SyncNowRequest, SyncNowResponse,
+    ImportCellsRequest, ImportCellsResponse, IssueAlertRequest, IssueAlertResponse,
+    ListAgreementsRequest, ListAgreementsResponse, ListAlertDraftsRequest, ListAlertDraftsResponse,
+    ListAlertsRequest, ListAlertsResponse, ListCellsRequest, ListCellsResponse, ListPeersRequest,
+    ListPeersResponse, PeerStatus, QueryRequest, QueryResponse, SyncNowRequest, SyncNowResponse,
 };
 use tokio::task::JoinSet;
 use tonic::{Request, Response, Status};
@@ -228,6 +229,37 @@ impl Local for LocalService {
         }
         info!(operator = %operator.name, cells = cells.len(), "flow counts import");
         Ok(Response::new(self.state.import_cells(cells).await?))
+    }
+
+    async fn issue_alert(
+        &self,
+        request: Request<IssueAlertRequest>,
+    ) -> Result<Response<IssueAlertResponse>, Status> {
+        let operator = caller(&request)?.clone();
+        Ok(Response::new(
+            self.state.issue_alert(&operator, request.get_ref()).await?,
+        ))
+    }
+
+    async fn list_alerts(
+        &self,
+        request: Request<ListAlertsRequest>,
+    ) -> Result<Response<ListAlertsResponse>, Status> {
+        caller(&request)?;
+        Ok(Response::new(self.state.list_alerts(request.get_ref())?))
+    }
+
+    async fn list_alert_drafts(
+        &self,
+        request: Request<ListAlertDraftsRequest>,
+    ) -> Result<Response<ListAlertDraftsResponse>, Status> {
+        caller(&request)?;
+        let state = self.state.clone();
+        let detect = request.get_ref().detect;
+        let r = tokio::task::spawn_blocking(move || state.alert_drafts(detect))
+            .await
+            .map_err(|e| Status::internal(format!("drafts: {e}")))??;
+        Ok(Response::new(r))
     }
 
     async fn list_peers(

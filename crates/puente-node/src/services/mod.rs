@@ -48,6 +48,8 @@ pub struct NodeState {
     pub receipts: puente_audit::receipt::ReceiptVerifier,
     /// Flow statistics: own and received cells, sync state.
     pub stats: crate::stats::Stats,
+    /// Early-warning alerts: issued, received, drafted.
+    pub alerts: crate::alerts::Alerts,
     /// Counters and gauges served on the metrics listener (`set_sync_lag` and the like).
     pub metrics: Arc<crate::metrics::Metrics>,
 }

@@ -102,7 +102,7 @@ pub async fn story(base: &Path, loaded: &[LoadedNode], failures: &mut Vec<String
     let today = time::OffsetDateTime::now_utc().date();
     for node in loaded {
         let country = node.country().to_string();
-        let surge = (country == "GTM").then_some(("HTI", "Tecún Umán"));
+        let surge = (country == "MEX").then_some(("HTI", "Tapachula"));
         let file = base.join(&country).join("flow-aggregates.csv");
         std::fs::write(&file, aggregates_csv(&country, today, surge))
             .with_context(|| format!("writing {}", file.display()))?;
@@ -224,4 +224,58 @@ impl MonthOfYear for Date {
     fn month_of_year(&self) -> String {
         format!("{}-{:02}", self.year(), self.month() as u8)
     }
+}
+
+/// MEX's node drafts an alert from the surge in its counts; an operator reviews and
+/// publishes it; it reaches GTM (granted alerts) and not CRI (not granted).
+pub async fn alert_story(loaded: &[LoadedNode], failures: &mut Vec<String>) -> Result<()> {
+    let mex = &loaded[0];
+    let drafts = crate::alerts::drafts(mex, true).await?;
+    let Some(draft) = drafts.drafts.iter().find(|d| !d.published) else {
+        failures.push("MEX's node drafted no alert from the surge in its counts".into());
+        return Ok(());
+    };
+    println!("  MEX's node found a surge in its own flow counts and drafted an alert (puente alert drafts):");
+    for line in crate::alerts::render_drafts(&drafts).lines().filter(|l| !l.is_empty()) {
+        println!("    {line}");
+    }
+    println!("  Nothing has been sent. MEX's duty officer reviews it and publishes it (puente alert publish --draft …):");
+    let issued = crate::alerts::issue(
+        mex,
+        pb::IssueAlertRequest {
+            draft_id: draft.draft_id.clone(),
+            ..Default::default()
+        },
+    )
+    .await?;
+    let record = issued.record.unwrap_or_default();
+    for line in crate::alerts::render_record(&record).lines() {
+        println!("    {line}");
+    }
+    for node in &loaded[1..] {
+        let list = crate::alerts::list(node, false, &[]).await?;
+        let got = list
+            .alerts
+            .iter()
+            .any(|r| !r.issued_here && r.alert.as_ref().is_some_and(|a| a.alert_id == draft.draft_id));
+        println!(
+            "  {} (puente alert list): {}",
+            node.country(),
+            if got {
+                "received it, signature verified against MEX's key"
+            } else {
+                "has not received it"
+            }
+        );
+        let expected = node.country().as_str() == "GTM";
+        if got != expected {
+            failures.push(format!(
+                "the alert {} {} but should {}",
+                if got { "reached" } else { "did not reach" },
+                node.country(),
+                if expected { "have" } else { "not have" }
+            ));
+        }
+    }
+    Ok(())
 }

@@ -250,6 +250,12 @@ async fn federation(base: &Path) -> Result<()> {
 
     step(
         10,
+        "Early warning: a surge in MEX's counts becomes a signed alert, published by an officer:",
+    );
+    flows::alert_story(&loaded, &mut failures).await?;
+
+    step(
+        11,
         "Each node has its peers cosign its latest audit checkpoint (cross-witnessing):",
     );
     for state in &states {
@@ -275,10 +281,10 @@ async fn federation(base: &Path) -> Result<()> {
         }
     }
 
-    step(11, "An auditor of MEX reads its node's log online (puente audit list --online), as the Audit service serves it:");
+    step(12, "An auditor of MEX reads its node's log online (puente audit list --online), as the Audit service serves it:");
     audit_view(&loaded[0], &mut failures).await;
 
-    step(12, "The nodes shut down gracefully (drain in-flight calls, sign a final checkpoint, then stop).");
+    step(13, "The nodes shut down gracefully (drain in-flight calls, sign a final checkpoint, then stop).");
     for tx in stops {
         let _ = tx.send(());
     }
@@ -287,7 +293,7 @@ async fn federation(base: &Path) -> Result<()> {
     }
     drop(states);
 
-    step(13, "Auditors verify each log offline (puente audit verify) and prove one entry (puente audit prove):");
+    step(14, "Auditors verify each log offline (puente audit verify) and prove one entry (puente audit prove):");
     for config in &configs {
         let node = NodeConfig::load(config)?;
         let store = puente_node::store::Store::open(&node.config.node.data_dir)?;
