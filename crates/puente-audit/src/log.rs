@@ -22,7 +22,8 @@ use crate::merkle::{self, Hash, HashSource};
 
 /// Most entries in one batch.
 pub const MAX_BATCH: usize = 4096;
-/// A checkpoint is re-signed at least this often when idle.
+/// How often an idle writer wakes up to sign a checkpoint over entries not yet covered
+/// (an unchanged log keeps its signed, possibly cosigned, checkpoint).
 pub const IDLE_RESIGN: Duration = Duration::from_secs(300);
 
 /// The trees of the log.
@@ -503,8 +504,15 @@ impl Writer {
     fn sign_checkpoint(&mut self) -> Result<String, AuditError> {
         let src = &self.mem;
         let root = merkle::root(src, self.size)?;
-        if let Some(prev) = self.trees.latest()? {
-            let prev = Checkpoint::parse_body(crate::checkpoint::split_note(&prev)?.0)?;
+        if let Some(prev_note) = self.trees.latest()? {
+            let prev = Checkpoint::parse_body(crate::checkpoint::split_note(&prev_note)?.0)?;
+            if prev.size == self.size && prev.root == root {
+                // Nothing new: keep the note already signed at this size. Re-signing it
+                // with a fresh time would orphan the cosignatures peers made of it
+                // (found by a demo left running, then stopped: its final checkpoint
+                // replaced a witnessed one).
+                return Ok(prev_note);
+            }
             let proof = merkle::consistency_proof(src, prev.size, self.size)
                 .map_err(|e| AuditError::Store(format!("{e:?}")))?;
             let prev_root = merkle::root(src, prev.size)?;

@@ -140,6 +140,28 @@ async fn reopening_continues_the_same_tree() {
     ));
 }
 
+/// Closing (or idling) a log that gained nothing since its last checkpoint keeps that
+/// checkpoint: re-signing it with a fresh time would orphan the cosignatures peers made
+/// of it (found by `puente demo --keep-running`, stopped a while after witnessing).
+#[tokio::test]
+async fn an_unchanged_log_keeps_its_witnessed_checkpoint() {
+    let f = fixture();
+    let log = filled(&f, 5).await;
+    let trees = crate::log::Trees::open(&f.db).unwrap();
+    let before = trees.latest().unwrap().unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    log.close();
+    drop(log);
+    // The writer thread finishes on its own; give it a moment.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(trees.latest().unwrap().unwrap(), before);
+    let log = AuditLog::open(&f.db, "puente/MEX/audit".into(), f.key.clone()).unwrap();
+    log.close();
+    drop(log);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(trees.latest().unwrap().unwrap(), before);
+}
+
 /// Each kind of tampering, applied to a fresh log, must be caught and located.
 #[tokio::test]
 async fn every_tampering_is_detected_and_located() {

@@ -358,7 +358,8 @@ pub enum StatsCommand {
         /// The node's configuration file.
         #[arg(long, short = 'c', value_name = "FILE")]
         config: PathBuf,
-        /// Only this month (YYYY-MM) and the one before it for the change.
+        /// The month to show (YYYY-MM; the one before it gives the change). Default: the
+        /// latest month any country reported.
         #[arg(long)]
         period: Option<String>,
         /// Nationalities listed per country and month.
@@ -777,4 +778,9 @@ pub struct DemoArgs {
     /// directory; DIR must be empty or absent.
     #[arg(long)]
     pub dir: Option<PathBuf>,
+    /// Leave the three nodes running after the tour and print the exact commands to
+    /// query them by hand (puente, grpcurl, the Python client); Ctrl-C stops them, then
+    /// the logs are verified as usual.
+    #[arg(long)]
+    pub keep_running: bool,
 }

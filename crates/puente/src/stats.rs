@@ -99,7 +99,16 @@ pub fn run(command: &StatsCommand) -> Result<()> {
         } => {
             let node = NodeConfig::load(config)?;
             let mut rows = runtime.block_on(rows(&node, None, &[]))?;
-            if let Some(p) = period {
+            // Without --period: the latest month any country reported.
+            let period = match period {
+                Some(p) => Some(p.clone()),
+                None => rows
+                    .iter()
+                    .map(|r| r.key.period.month_of())
+                    .max()
+                    .map(|m| m.to_string()),
+            };
+            if let Some(p) = &period {
                 let p = puente_stats::Period::parse(p)
                     .map_err(|e| anyhow!(UsageError(format!("--period: {e}"))))?;
                 if p.is_day() {

@@ -279,11 +279,55 @@ fn trust_add_checks_fingerprints_and_refuses_own_bundle() {
 
 #[test]
 fn demo_runs_a_federation_and_keeps_it_with_dir() {
+    use std::time::{Duration, Instant};
     let dir = tempfile::tempdir().unwrap();
     let keep = dir.path().join("fed");
-    let out = puente(&["demo", "--dir", p(&keep)]);
-    assert!(out.status.success(), "{}", text(&out));
-    let t = text(&out);
+    let log = dir.path().join("demo.out");
+    // --keep-running: the nodes stay up and the demo prints commands that work.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_puente"))
+        .args(["demo", "--dir", p(&keep), "--keep-running"])
+        .env("RUST_LOG", "warn")
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let printed = loop {
+        let t = std::fs::read_to_string(&log).unwrap_or_default();
+        if t.contains("Ctrl-C stops it") && t.contains("python3 examples/python") {
+            break t;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(240),
+            "the demo never came up: {t}"
+        );
+        assert!(child.try_wait().unwrap().is_none(), "the demo exited: {t}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    // Run two of the printed commands as printed.
+    for needle in [" peers --config ", " alert list --config "] {
+        let line = printed
+            .lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no{needle}command printed"));
+        let args: Vec<&str> = line.split_whitespace().skip(1).collect();
+        let out = puente(&args);
+        assert!(out.status.success(), "{line}: {}", text(&out));
+        if needle.contains("alert") {
+            assert!(
+                text(&out).contains("alert received from MEX"),
+                "{}",
+                text(&out)
+            );
+        }
+    }
+    // Stopped a while after witnessing, every log still verifies (the final checkpoint
+    // must not orphan the cosignatures).
+    std::thread::sleep(Duration::from_millis(1200));
+    send_sigterm(child.id());
+    let status = child.wait().unwrap();
+    let t = std::fs::read_to_string(&log).unwrap();
+    assert!(status.success(), "{t}");
     assert!(t.contains("Summary: 3 nodes"), "{t}");
     for c in ["MEX", "GTM", "CRI"] {
         assert!(keep.join(c).join("puente.toml").exists());
@@ -1230,4 +1274,14 @@ fn stats_commands_import_export_show_and_status() {
         "{}",
         text(&bad_peer)
     );
+}
+
+/// Sends SIGTERM to a child process (through the `kill` command: no unsafe code here).
+fn send_sigterm(pid: u32) {
+    let ok = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -TERM {pid} failed");
 }

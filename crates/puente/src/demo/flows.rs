@@ -236,7 +236,10 @@ pub async fn alert_story(loaded: &[LoadedNode], failures: &mut Vec<String>) -> R
         return Ok(());
     };
     println!("  MEX's node found a surge in its own flow counts and drafted an alert (puente alert drafts):");
-    for line in crate::alerts::render_drafts(&drafts).lines().filter(|l| !l.is_empty()) {
+    for line in crate::alerts::render_drafts(&drafts)
+        .lines()
+        .filter(|l| !l.is_empty())
+    {
         println!("    {line}");
     }
     println!("  Nothing has been sent. MEX's duty officer reviews it and publishes it (puente alert publish --draft …):");
@@ -254,10 +257,12 @@ pub async fn alert_story(loaded: &[LoadedNode], failures: &mut Vec<String>) -> R
     }
     for node in &loaded[1..] {
         let list = crate::alerts::list(node, false, &[]).await?;
-        let got = list
-            .alerts
-            .iter()
-            .any(|r| !r.issued_here && r.alert.as_ref().is_some_and(|a| a.alert_id == draft.draft_id));
+        let got = list.alerts.iter().any(|r| {
+            !r.issued_here
+                && r.alert
+                    .as_ref()
+                    .is_some_and(|a| a.alert_id == draft.draft_id)
+        });
         println!(
             "  {} (puente alert list): {}",
             node.country(),

@@ -53,7 +53,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         }
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    runtime.block_on(federation(&base))?;
+    runtime.block_on(federation(&base, args.keep_running))?;
     if args.dir.is_some() {
         println!();
         println!(
@@ -77,7 +77,7 @@ fn index_of(country: &str) -> usize {
     COUNTRIES.iter().position(|c| *c == country).unwrap_or(0)
 }
 
-async fn federation(base: &Path) -> Result<()> {
+async fn federation(base: &Path, keep_running: bool) -> Result<()> {
     let started = Instant::now();
     let mut failures: Vec<String> = Vec::new();
     println!(
@@ -284,6 +284,11 @@ async fn federation(base: &Path) -> Result<()> {
     step(12, "An auditor of MEX reads its node's log online (puente audit list --online), as the Audit service serves it:");
     audit_view(&loaded[0], &mut failures).await;
 
+    if keep_running {
+        hands_on(&loaded);
+        wait_for_stop().await;
+    }
+
     step(13, "The nodes shut down gracefully (drain in-flight calls, sign a final checkpoint, then stop).");
     for tx in stops {
         let _ = tx.send(());
@@ -464,5 +469,87 @@ async fn audit_view(node: &LoadedNode, failures: &mut Vec<String>) {
             }
         }
         Err(e) => failures.push(format!("the auditor's view: {e}")),
+    }
+}
+
+/// Prints the commands to use the running federation by hand.
+fn hands_on(loaded: &[LoadedNode]) {
+    let cfg = |i: usize| loaded[i].path.display().to_string();
+    let pki = |i: usize| {
+        loaded[i]
+            .path
+            .parent()
+            .map(|p| p.join("pki").display().to_string())
+            .unwrap_or_default()
+    };
+    let exe = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "puente".into());
+    println!();
+    println!("The federation keeps running (Ctrl-C stops it). Try, in another terminal:");
+    println!();
+    println!("  # An officer of GTM asks MEX about the Bangladeshi migrant, then fetches the passport copy:");
+    println!("  {exe} query --config {} --peer MEX --document BX1234567 --issuer BGD --purpose identification --case DEMO-1", cfg(1));
+    println!("  {exe} query --config {} --peer MEX --name \"HUSAIN MUHAMMAD\" --birth-date 1990 --purpose identification --output json", cfg(1));
+    println!("  {exe} fetch --config {} --peer MEX --reference <reference from the answer> --out copy.png", cfg(1));
+    println!("  # Peers, agreements, statistics and alerts as each node sees them:");
+    println!("  {exe} peers --config {}", cfg(0));
+    println!("  {exe} agreements --config {}", cfg(0));
+    println!("  {exe} stats status --config {}", cfg(1));
+    println!("  {exe} stats show --config {} --top 3", cfg(0));
+    println!(
+        "  {exe} stats export --config {} --format sdmx-csv --period {}",
+        cfg(0),
+        {
+            let d = time::OffsetDateTime::now_utc().date();
+            format!("{}-{:02}", d.year(), d.month() as u8)
+        }
+    );
+    println!("  {exe} alert list --config {}", cfg(1));
+    println!("  # The auditor of MEX reads and checks its log online:");
+    println!("  {exe} audit list --config {} --online", cfg(0));
+    println!("  {exe} audit checkpoint --config {} --online", cfg(0));
+    println!("  # Standard tools: grpcurl with MEX's operator certificate (reflection and health are served):");
+    println!(
+        "  grpcurl -cacert {p}/ca.pem -cert {p}/operator-officer.pem -key {p}/operator-officer.key {a} list",
+        p = pki(0),
+        a = loaded[0].advertise
+    );
+    println!(
+        "  grpcurl -cacert {p}/ca.pem -cert {p}/operator-officer.pem -key {p}/operator-officer.key -d '{{\"service\": \"puente.v1.Exchange\"}}' {a} grpc.health.v1.Health/Check",
+        p = pki(0),
+        a = loaded[0].advertise
+    );
+    println!(
+        "  # The independent Python client (pip install -r examples/python/requirements.txt):"
+    );
+    println!(
+        "  python3 examples/python/puente_client.py --addr {a} --ca {p}/ca.pem --cert {p}/operator-officer.pem --key {p}/operator-officer.key peers --check",
+        p = pki(1),
+        a = loaded[1].advertise
+    );
+    println!();
+}
+
+/// Waits for Ctrl-C or SIGTERM.
+async fn wait_for_stop() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
