@@ -28,5 +28,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build_server(true)
         .generate_default_stubs(true)
         .compile_fds(compiler.file_descriptor_set())?;
+
+    // The benchmark's echo service, compiled apart so that it stays out of the
+    // contract's descriptor set (and out of reflection).
+    let echo = proto_root.join("puente/bench/v1/echo.proto");
+    println!("cargo:rerun-if-changed={}", echo.display());
+    let mut bench = protox::Compiler::new([&proto_root])?;
+    bench.open_file(&echo)?;
+    tonic_prost_build::configure()
+        .build_client(true)
+        .build_server(true)
+        .compile_fds(bench.file_descriptor_set())?;
     Ok(())
 }

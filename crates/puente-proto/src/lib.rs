@@ -16,6 +16,12 @@ pub mod v1 {
     tonic::include_proto!("puente.v1");
 }
 
+/// Package `puente.bench.v1`: the benchmark's bare echo service (not part of the contract).
+#[allow(missing_docs, clippy::all, clippy::pedantic)]
+pub mod bench {
+    tonic::include_proto!("puente.bench.v1");
+}
+
 /// Encoded `FileDescriptorSet` of the contract, for gRPC server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/puente_descriptor.bin"));

@@ -28,6 +28,12 @@ pub fn run(command: &BenchCommand) -> Result<()> {
             baseline,
         } => audit(*entries, *appenders, *baseline),
         BenchCommand::Stats { cells, page_size } => crate::bench_stats::run(*cells, *page_size),
+        BenchCommand::Query {
+            persons,
+            concurrency,
+            seconds,
+            json,
+        } => crate::bench_query::run(*persons, concurrency, *seconds, json.as_deref()),
     }
 }
 

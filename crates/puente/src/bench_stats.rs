@@ -4,105 +4,26 @@
 //! pages pulled over the same mTLS link by a bare client that stores and audits nothing.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 use prost::Message;
-use puente_node::{LoadedNode, Node, NodeConfig};
-use puente_pki::files;
+use puente_node::LoadedNode;
 use puente_proto::v1 as pb;
 use puente_proto::v1::exchange_client::ExchangeClient;
 use puente_stats::{CellKey, Period};
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 
-use crate::cli::InitArgs;
-use crate::setup;
-
-/// A two-node federation in a temp dir: MEX grants GTM flow counts.
-struct Pair {
-    _dir: tempfile::TempDir,
-    mex: LoadedNode,
-    gtm: LoadedNode,
-    stops: Vec<oneshot::Sender<()>>,
-    handles: Vec<tokio::task::JoinHandle<Result<(), puente_node::NodeError>>>,
-}
-
-async fn pair(page_size: u32) -> Result<Pair> {
-    let dir = tempfile::Builder::new()
-        .prefix("puente-bench-stats-")
-        .tempdir()
-        .context("temp dir")?;
-    let base = dir.path().to_path_buf();
-    let mut listeners = Vec::new();
-    let mut configs: Vec<PathBuf> = Vec::new();
-    for country in ["MEX", "GTM"] {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
-        let args = InitArgs {
-            country: country.into(),
-            dir: base.join(country),
-            name: None,
-            listen: listener.local_addr()?.to_string(),
-            advertise: None,
-            operator: "officer".into(),
-            auditor: "auditor".into(),
-            metrics_listen: "127.0.0.1:0".into(),
-        };
-        configs.push(setup::init(&args)?.config);
-        listeners.push(listener);
-    }
-    for (i, j) in [(0, 1), (1, 0)] {
-        let bundle = setup::export_bundle(&configs[i])?;
-        let path = base.join(format!("{i}.bundle"));
-        files::write_public(&path, &bundle)?;
-        setup::add_peer(&configs[j], &path, None)?;
-    }
-    // No schedule during the benchmark; the page size under test.
-    for c in &configs {
-        let text = std::fs::read_to_string(c)?;
-        let text = text
-            .replace("sync_at = \"02:00\"", "sync_at = \"\"")
-            .replace("page_size = 1000", &format!("page_size = {page_size}"));
-        std::fs::write(c, text)?;
-    }
-    let today = time::OffsetDateTime::now_utc().date();
-    let agreement = format!(
-        "format = \"puente-agreement/1\"\nid = \"BENCH-STATS\"\nparties = [\"MEX\", \"GTM\"]\nvalid_from = \"{}\"\nvalid_until = \"{}\"\n\n[[grant]]\nprovider = \"MEX\"\nreceiver = \"GTM\"\nservices = [\"flow_counts\"]\npurposes = [\"statistics\"]\nfields = []\nlegal_basis = \"benchmark\"\nretention_days = 30\nsmall_cell_threshold = 5\nsecondary_suppression = true\n",
-        today - time::Duration::days(1),
-        today + time::Duration::days(30)
-    );
-    let draft = base.join("agreement.toml");
-    std::fs::write(&draft, agreement)?;
-    for c in &configs {
-        crate::agreement::sign_file(&NodeConfig::load(c)?, &draft)?;
-    }
-    let signed = std::fs::read_to_string(&draft)?;
-    for c in &configs {
-        let node = NodeConfig::load(c)?;
-        std::fs::write(node.config.agreements.dir.join("bench.toml"), &signed)?;
-    }
-    let mut loaded = Vec::new();
-    let mut stops = Vec::new();
-    let mut handles = Vec::new();
-    for (listener, c) in listeners.into_iter().zip(&configs) {
-        let node = NodeConfig::load(c)?;
-        loaded.push(node.clone());
-        let (tx, rx) = oneshot::channel::<()>();
-        stops.push(tx);
-        handles.push(tokio::spawn(Node::new(node)?.serve(listener, async {
-            let _ = rx.await;
-        })));
-    }
-    let gtm = loaded.pop().ok_or_else(|| anyhow!("no GTM"))?;
-    let mex = loaded.pop().ok_or_else(|| anyhow!("no MEX"))?;
-    Ok(Pair {
-        _dir: dir,
-        mex,
-        gtm,
-        stops,
-        handles,
-    })
+/// Two real nodes: MEX grants GTM flow counts.
+async fn pair(page_size: u32) -> Result<crate::bench_fed::Running> {
+    let grants = "\n[[grant]]\nprovider = \"MEX\"\nreceiver = \"GTM\"\nservices = [\"flow_counts\"]\npurposes = [\"statistics\"]\nfields = []\nlegal_basis = \"benchmark\"\nretention_days = 30\nsmall_cell_threshold = 5\nsecondary_suppression = true\n";
+    let tweak = move |text: &str| {
+        text.replace("sync_at = \"02:00\"", "sync_at = \"\"")
+            .replace("page_size = 1000", &format!("page_size = {page_size}"))
+    };
+    crate::bench_fed::prepare(&["MEX", "GTM"], "BENCH-STATS", grants, &tweak)
+        .await?
+        .start()
+        .await
 }
 
 /// `cells` synthetic cells: month totals and their days over several dimensions.
@@ -192,13 +113,20 @@ async fn bare_pull(node: &LoadedNode, peer: &LoadedNode, page_size: u32) -> Resu
     }
 }
 
+struct Pair {
+    mex: LoadedNode,
+    gtm: LoadedNode,
+}
+
 /// Runs the benchmark.
 pub fn run(n: u64, page_size: u32) -> Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
-        let p = pair(page_size).await?;
+        let running = pair(page_size).await?;
+        let (mex, gtm) = (running.nodes[0].clone(), running.nodes[1].clone());
+        let p = Pair { mex, gtm };
         let own = cells(n);
-        let file = p._dir.path().join("cells.csv");
+        let file = running.dir.path().join("cells.csv");
         let mut text = String::from("period,nationality,sex,age_group,entry_point,event,count\n");
         for (k, c) in &own {
             text.push_str(&format!(
@@ -249,7 +177,7 @@ pub fn run(n: u64, page_size: u32) -> Result<()> {
                 c + 50
             ));
         }
-        let file2 = p._dir.path().join("update.csv");
+        let file2 = running.dir.path().join("update.csv");
         std::fs::write(&file2, update)?;
         let changed = crate::stats::import(&p.mex, &file2).await?;
         let t = Instant::now();
@@ -302,12 +230,6 @@ pub fn run(n: u64, page_size: u32) -> Result<()> {
         println!(
             "  reproduce: cargo run --release -- bench stats --cells {n} --page-size {page_size}"
         );
-        for tx in p.stops {
-            let _ = tx.send(());
-        }
-        for h in p.handles {
-            h.await.context("a bench node")??;
-        }
-        Ok(())
+        running.stop().await
     })
 }

@@ -736,6 +736,25 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// The identity-query path (operator → own node → peer node → back, with agreement
+    /// check, matching, protection filter, durable audit entries on both sides and a
+    /// verified receipt) against the transport's limit measured in the same run: a bare
+    /// tonic mTLS echo and a bare two-hop mTLS relay. Throughput and p50/p99/p999 at each
+    /// concurrency, and the ratio of the query path to the relay.
+    Query {
+        /// Persons the answering node holds.
+        #[arg(long, default_value_t = 1_000_000)]
+        persons: u64,
+        /// Requests in flight, comma-separated.
+        #[arg(long, value_delimiter = ',', default_values_t = vec![1, 8, 32, 128])]
+        concurrency: Vec<usize>,
+        /// Seconds each run lasts (after a one-second warm-up).
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+        /// Also write the figures as JSON to this file.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+    },
     /// The statistics sync between two real nodes over mutual TLS: time and bytes to
     /// sync N cells, an incremental sync when nothing changed and when 1 % changed,
     /// against a bare mTLS pull of the same pages that stores and audits nothing.

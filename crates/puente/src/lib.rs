@@ -21,6 +21,8 @@ pub mod agreement;
 pub mod alerts;
 pub mod audit;
 pub mod bench;
+pub mod bench_fed;
+pub mod bench_query;
 pub mod bench_stats;
 pub mod cli;
 pub mod commands;

@@ -1,0 +1,419 @@
+//! `puente bench query`: Puente's identity-query path against the transport's own limit,
+//! measured in the same run on the same machine.
+//!
+//! - **echo**: a bare tonic unary echo over mutual TLS (the same rustls configuration,
+//!   certificates and client-certificate verification as a node), nothing else.
+//! - **relay**: client → relay → echo, both hops mutual TLS, the relay only forwards: the
+//!   limit for a query that crosses two nodes.
+//! - **query**: operator → own node (`Local.Query`) → peer node (`Exchange.QueryIdentity`:
+//!   agreement check and quota, document match over the peer's records, protection
+//!   filter, audit entry durable before the answer, receipt) → own node (receipt verified,
+//!   its own audit entry durable) → operator.
+//!
+//! Each runs at several concurrencies for a fixed time; the report gives throughput and
+//! p50/p99/p999 latency, and the ratio of the query path to the relay.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use puente_pki::tls::{CountryAnchor, TlsIdentity};
+use puente_proto::bench::echo_client::EchoClient;
+use puente_proto::bench::echo_server::{Echo, EchoServer};
+use puente_proto::bench::EchoMessage;
+use puente_proto::v1 as pb;
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::Channel;
+use tonic::{Request, Response, Status};
+
+/// What one load run measured.
+#[derive(Clone, Debug)]
+pub struct Measure {
+    /// Which path.
+    pub target: &'static str,
+    /// Requests in flight.
+    pub concurrency: usize,
+    /// Completed requests.
+    pub requests: u64,
+    /// Failed requests.
+    pub errors: u64,
+    /// Requests per second.
+    pub throughput: f64,
+    /// Latency percentiles.
+    pub p50: Duration,
+    /// 99th percentile.
+    pub p99: Duration,
+    /// 99.9th percentile.
+    pub p999: Duration,
+}
+
+struct EchoSvc;
+
+#[tonic::async_trait]
+impl Echo for EchoSvc {
+    async fn echo(&self, r: Request<EchoMessage>) -> Result<Response<EchoMessage>, Status> {
+        Ok(Response::new(r.into_inner()))
+    }
+}
+
+struct RelaySvc {
+    next: EchoClient<Channel>,
+}
+
+#[tonic::async_trait]
+impl Echo for RelaySvc {
+    async fn echo(&self, r: Request<EchoMessage>) -> Result<Response<EchoMessage>, Status> {
+        let mut c = self.next.clone();
+        c.echo(r.into_inner()).await
+    }
+}
+
+/// Serves `svc` over mutual TLS on 127.0.0.1:0 with `identity`, accepting clients of
+/// `anchors`; returns the address.
+async fn serve_mtls<S: Echo>(
+    svc: S,
+    identity: &TlsIdentity,
+    anchors: &[CountryAnchor],
+) -> Result<String> {
+    let config = puente_pki::tls::server_config(identity, anchors).map_err(|e| anyhow!(e))?;
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?.to_string();
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                continue;
+            };
+            let _ = tcp.set_nodelay(true);
+            let acceptor = acceptor.clone();
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                if let Ok(tls) = acceptor.accept(tcp).await {
+                    let _ = tx.send(Ok::<_, std::io::Error>(tls)).await;
+                }
+            });
+        }
+    });
+    let server = tonic::transport::Server::builder()
+        .add_service(EchoServer::new(svc))
+        .serve_with_incoming(ReceiverStream::new(rx));
+    tokio::spawn(server);
+    Ok(addr)
+}
+
+fn channel(addr: &str, identity: &TlsIdentity, expected: &CountryAnchor) -> Result<Channel> {
+    Ok(puente_node::client::node_channel(
+        addr,
+        identity,
+        expected,
+        Duration::from_secs(5),
+        Some(Duration::from_secs(30)),
+    )
+    .map_err(|e| anyhow!(e))?
+    .channel)
+}
+
+/// Runs `call` from `concurrency` tasks for `duration` (after `warmup`).
+async fn load<F, Fut>(
+    target: &'static str,
+    concurrency: usize,
+    warmup: Duration,
+    duration: Duration,
+    call: F,
+) -> Measure
+where
+    F: Fn(u64) -> Fut + Send + Sync + Clone + 'static,
+    Fut: std::future::Future<Output = Result<(), String>> + Send,
+{
+    let counter = Arc::new(AtomicU64::new(0));
+    let start = Instant::now() + warmup;
+    let end = start + duration;
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..concurrency {
+        let call = call.clone();
+        let counter = counter.clone();
+        tasks.spawn(async move {
+            let mut lat = Vec::with_capacity(4096);
+            let mut errors = 0u64;
+            let mut first_error = None;
+            loop {
+                let i = counter.fetch_add(1, Ordering::Relaxed);
+                let t = Instant::now();
+                if t >= end {
+                    break;
+                }
+                let r = call(i).await;
+                let done = Instant::now();
+                if t >= start {
+                    match r {
+                        Ok(()) => lat.push(done - t),
+                        Err(e) => {
+                            errors += 1;
+                            first_error.get_or_insert(e);
+                        }
+                    }
+                }
+            }
+            (lat, errors, first_error)
+        });
+    }
+    let mut all = Vec::new();
+    let mut errors = 0;
+    while let Some(Ok((lat, e, first))) = tasks.join_next().await {
+        all.extend(lat);
+        errors += e;
+        if let Some(f) = first {
+            tracing::warn!(target, "request failed: {f}");
+        }
+    }
+    all.sort();
+    let pct = |p: f64| {
+        if all.is_empty() {
+            Duration::ZERO
+        } else {
+            all[((all.len() as f64 - 1.0) * p).round() as usize]
+        }
+    };
+    Measure {
+        target,
+        concurrency,
+        requests: all.len() as u64,
+        errors,
+        throughput: all.len() as f64 / duration.as_secs_f64(),
+        p50: pct(0.50),
+        p99: pct(0.99),
+        p999: pct(0.999),
+    }
+}
+
+/// Up to `limit` documents (issuer, number) of persons GTM holds, to query.
+fn sample_documents(csv_path: &std::path::Path, limit: usize) -> Result<Vec<(String, String)>> {
+    let mut rdr = csv::Reader::from_path(csv_path)?;
+    let headers = rdr.headers()?.clone();
+    let col = |name: &str| {
+        headers
+            .iter()
+            .position(|h| h == name)
+            .ok_or_else(|| anyhow!("no {name} column"))
+    };
+    let (num, iss) = (col("document_number")?, col("issuing_state")?);
+    let mut out = Vec::new();
+    for rec in rdr.records() {
+        let rec = rec?;
+        if let (Some(n), Some(i)) = (rec.get(num), rec.get(iss)) {
+            if !n.is_empty() && !i.is_empty() {
+                out.push((i.to_string(), n.to_string()));
+            }
+        }
+        if out.len() >= limit {
+            break;
+        }
+    }
+    if out.is_empty() {
+        bail!("no documents in {}", csv_path.display());
+    }
+    Ok(out)
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// Runs the benchmark and prints the table (and JSON to `json`, if given).
+pub fn run(
+    persons: u64,
+    concurrencies: &[usize],
+    seconds: u64,
+    json_out: Option<&std::path::Path>,
+) -> Result<()> {
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async move {
+        // GTM holds the records and answers MEX; quotas high enough not to interfere.
+        let grants = "\n[[grant]]\nprovider = \"GTM\"\nreceiver = \"MEX\"\nservices = [\"identity_query\"]\npurposes = [\"identification\"]\nfields = [\"given_names\", \"surnames\", \"date_of_birth\", \"nationality\", \"document_number\", \"issuing_state\"]\nlegal_basis = \"benchmark\"\nretention_days = 30\nqueries_per_day = 4000000000\nmax_matches = 5\n";
+        let tweak = |t: &str| t.replace("sync_at = \"02:00\"", "sync_at = \"\"");
+        let prepared =
+            crate::bench_fed::prepare(&["MEX", "GTM"], "BENCH-QUERY", grants, &tweak).await?;
+        let data = prepared.dir.path().join("records");
+        eprintln!("generating and importing {persons} synthetic persons into GTM…");
+        let t = Instant::now();
+        let report = puente_records::generate::write(&data, persons, 11, 0, "GTM", &mut |_| {})?;
+        {
+            let (_store, records) = crate::records::open(&prepared.configs[1])?;
+            let today = time::OffsetDateTime::now_utc().date();
+            let mut last = Instant::now();
+            puente_records::import::import(&records, &report.csv, today, &mut |done, total| {
+                if last.elapsed() > Duration::from_secs(10) {
+                    eprintln!("  {done}/{total}");
+                    last = Instant::now();
+                }
+            })?;
+        }
+        eprintln!("  loaded in {:.0} s", t.elapsed().as_secs_f64());
+        let docs = Arc::new(sample_documents(&report.csv, 5000)?);
+        let running = prepared.start().await?;
+        let (mex, gtm) = (running.nodes[0].clone(), running.nodes[1].clone());
+
+        // The bare transport: GTM's node certificate serves, MEX's node certificate calls.
+        let anchors: Vec<CountryAnchor> = gtm.anchors();
+        let echo_addr = serve_mtls(EchoSvc, &gtm.tls, &anchors).await?;
+        let gtm_anchor = mex
+            .anchors()
+            .into_iter()
+            .find(|a| a.country == gtm.country())
+            .ok_or_else(|| anyhow!("MEX does not trust GTM"))?;
+        let relay_next = EchoClient::new(channel(&echo_addr, &mex.tls, &gtm_anchor)?);
+        // The relay is "MEX's node": it accepts MEX operators and forwards to GTM's echo.
+        let relay_addr = serve_mtls(RelaySvc { next: relay_next }, &mex.tls, &mex.anchors()).await?;
+        let operator = crate::operate::operator_identity(&mex)?;
+        let echo_client = EchoClient::new(channel(&echo_addr, &mex.tls, &gtm_anchor)?);
+        let relay_client = EchoClient::new(channel(&relay_addr, &operator, &mex.own_anchor)?);
+        let local = crate::operate::local_client(&mex)?;
+
+        // A payload the size of an encoded identity query.
+        let sample_query = pb::QueryRequest {
+            peer_country: "GTM".into(),
+            context: Some(pb::RequestContext {
+                purpose: pb::Purpose::Identification as i32,
+                case_reference: "BENCH-1".into(),
+                operator_id: String::new(),
+                request_id: String::new(),
+            }),
+            query: Some(pb::IdentityQuery {
+                terms: Some(pb::identity_query::Terms::Document(pb::DocumentTerms {
+                    document_number: docs[0].1.clone(),
+                    issuing_state: docs[0].0.clone(),
+                    document_type: pb::DocumentType::Passport as i32,
+                })),
+            }),
+            max_matches: 1,
+        };
+        let payload = vec![7u8; prost::Message::encoded_len(&sample_query)];
+
+        let warmup = Duration::from_secs(1);
+        let duration = Duration::from_secs(seconds);
+        let mut results = Vec::new();
+        println!(
+            "Identity query path against the transport's limit: {persons} persons at GTM, {seconds} s per run, 2 cores shared by client and servers"
+        );
+        for &c in concurrencies {
+            let e = echo_client.clone();
+            let p = payload.clone();
+            results.push(
+                load("echo (1 hop, bare mTLS)", c, warmup, duration, move |_| {
+                    let mut e = e.clone();
+                    let p = p.clone();
+                    async move {
+                        e.echo(EchoMessage { payload: p })
+                            .await
+                            .map(|_| ())
+                            .map_err(|s| s.to_string())
+                    }
+                })
+                .await,
+            );
+            let r = relay_client.clone();
+            let p = payload.clone();
+            results.push(
+                load("relay (2 hops, bare mTLS)", c, warmup, duration, move |_| {
+                    let mut r = r.clone();
+                    let p = p.clone();
+                    async move {
+                        r.echo(EchoMessage { payload: p })
+                            .await
+                            .map(|_| ())
+                            .map_err(|s| s.to_string())
+                    }
+                })
+                .await,
+            );
+            let l = local.clone();
+            let d = docs.clone();
+            let q = sample_query.clone();
+            results.push(
+                load("Puente query (2 nodes)", c, warmup, duration, move |i| {
+                    let mut l = l.clone();
+                    let (issuer, number) = d[(i as usize) % d.len()].clone();
+                    let mut q = q.clone();
+                    q.query = Some(pb::IdentityQuery {
+                        terms: Some(pb::identity_query::Terms::Document(pb::DocumentTerms {
+                            document_number: number,
+                            issuing_state: issuer,
+                            document_type: pb::DocumentType::Passport as i32,
+                        })),
+                    });
+                    async move {
+                        let r = l.query(q).await.map_err(|s| s.to_string())?.into_inner();
+                        if r.outcome != pb::MatchOutcome::Match as i32 || !r.receipt_verified {
+                            return Err("no verified match".into());
+                        }
+                        Ok(())
+                    }
+                })
+                .await,
+            );
+        }
+        running.stop().await?;
+
+        println!();
+        println!(
+            "  {:<28} {:>5} {:>10} {:>7} {:>10} {:>10} {:>10}",
+            "path", "conc", "req/s", "errors", "p50 ms", "p99 ms", "p999 ms"
+        );
+        for m in &results {
+            println!(
+                "  {:<28} {:>5} {:>10.0} {:>7} {:>10.3} {:>10.3} {:>10.3}",
+                m.target,
+                m.concurrency,
+                m.throughput,
+                m.errors,
+                ms(m.p50),
+                ms(m.p99),
+                ms(m.p999)
+            );
+        }
+        println!();
+        let mut ratios = Vec::new();
+        for &c in concurrencies {
+            let get = |t: &str| results.iter().find(|m| m.concurrency == c && m.target.starts_with(t));
+            if let (Some(relay), Some(q)) = (get("relay"), get("Puente")) {
+                let tp = q.throughput / relay.throughput.max(1e-9);
+                let p99 = ms(q.p99) / ms(relay.p99).max(1e-9);
+                println!(
+                    "  concurrency {c:>3}: query path at {tp:.2}x the relay's throughput, p99 {p99:.2}x the relay's"
+                );
+                ratios.push(json!({"concurrency": c, "throughput_ratio": tp, "p99_ratio": p99}));
+            }
+        }
+        println!(
+            "  reproduce: cargo run --release -- bench query --persons {persons} --seconds {seconds} --concurrency {}",
+            concurrencies.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(",")
+        );
+        if let Some(path) = json_out {
+            let doc = json!({
+                "benchmark": "query",
+                "persons": persons,
+                "seconds": seconds,
+                "runs": results.iter().map(|m| json!({
+                    "path": m.target,
+                    "concurrency": m.concurrency,
+                    "requests": m.requests,
+                    "errors": m.errors,
+                    "throughput_per_s": m.throughput,
+                    "p50_ms": ms(m.p50),
+                    "p99_ms": ms(m.p99),
+                    "p999_ms": ms(m.p999),
+                })).collect::<Vec<_>>(),
+                "ratios_to_relay": ratios,
+            });
+            std::fs::write(path, serde_json::to_string_pretty(&doc)?)
+                .with_context(|| format!("writing {}", path.display()))?;
+            eprintln!("wrote {}", path.display());
+        }
+        let _ = mex;
+        Ok(())
+    })
+}
