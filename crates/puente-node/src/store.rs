@@ -88,10 +88,20 @@ impl Store {
     }
 
     /// Makes every write so far durable (against a process crash).
+    ///
+    /// A blocking `flush` on tokio's blocking pool, not sled's `flush_async`: the latter
+    /// runs each flush on sled's own small I/O thread pool, the same pool that writes the
+    /// log buffers the flushes wait for. With a few dozen exchanges flushing at once every
+    /// pool thread waited and nothing wrote: the node hung (found by `puente bench query`
+    /// at concurrency 32).
     pub async fn flush(&self) -> Result<(), StoreError> {
-        self.db
-            .flush_async()
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || db.flush())
             .await
+            .map_err(|e| StoreError::Io {
+                what: "flushing",
+                source: sled::Error::ReportableBug(format!("the flush task failed: {e}")),
+            })?
             .map(|_| ())
             .map_err(|source| StoreError::Io {
                 what: "flushing",

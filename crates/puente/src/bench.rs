@@ -28,6 +28,12 @@ pub fn run(command: &BenchCommand) -> Result<()> {
             baseline,
         } => audit(*entries, *appenders, *baseline),
         BenchCommand::Stats { cells, page_size } => crate::bench_stats::run(*cells, *page_size),
+        BenchCommand::Soak {
+            persons,
+            seconds,
+            share,
+            memory_bound_mb,
+        } => crate::bench_soak::run(*persons, *seconds, *share, *memory_bound_mb),
         BenchCommand::Query {
             persons,
             concurrency,

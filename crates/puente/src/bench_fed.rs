@@ -127,8 +127,8 @@ impl Prepared {
 }
 
 impl Running {
-    /// Stops every node and waits for it.
-    pub async fn stop(self) -> Result<()> {
+    /// Stops every node and waits for it; returns the directory (still holding the data).
+    pub async fn stop(self) -> Result<tempfile::TempDir> {
         for tx in self.stops {
             let _ = tx.send(());
         }
@@ -137,6 +137,6 @@ impl Running {
                 .map_err(|e| anyhow!("a bench node task: {e}"))?
                 .map_err(|e| anyhow!("a bench node: {e}"))?;
         }
-        Ok(())
+        Ok(self.dir)
     }
 }

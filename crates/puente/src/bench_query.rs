@@ -223,6 +223,36 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
+/// Two countries set up for identity queries, GTM holding `persons` synthetic persons
+/// (not started yet); and documents of some of them to query.
+pub async fn query_pair(
+    persons: u64,
+) -> Result<(crate::bench_fed::Prepared, Vec<(String, String)>)> {
+    // GTM holds the records and answers MEX; quotas high enough not to interfere.
+    let grants = "\n[[grant]]\nprovider = \"GTM\"\nreceiver = \"MEX\"\nservices = [\"identity_query\"]\npurposes = [\"identification\"]\nfields = [\"given_names\", \"surnames\", \"date_of_birth\", \"nationality\", \"document_number\", \"issuing_state\"]\nlegal_basis = \"benchmark\"\nretention_days = 30\nqueries_per_day = 4000000000\nmax_matches = 5\n";
+    let tweak = |t: &str| t.replace("sync_at = \"02:00\"", "sync_at = \"\"");
+    let prepared =
+        crate::bench_fed::prepare(&["MEX", "GTM"], "BENCH-QUERY", grants, &tweak).await?;
+    let data = prepared.dir.path().join("records");
+    eprintln!("generating and importing {persons} synthetic persons into GTM…");
+    let t = Instant::now();
+    let report = puente_records::generate::write(&data, persons, 11, 0, "GTM", &mut |_| {})?;
+    {
+        let (_store, records) = crate::records::open(&prepared.configs[1])?;
+        let today = time::OffsetDateTime::now_utc().date();
+        let mut last = Instant::now();
+        puente_records::import::import(&records, &report.csv, today, &mut |done, total| {
+            if last.elapsed() > Duration::from_secs(10) {
+                eprintln!("  {done}/{total}");
+                last = Instant::now();
+            }
+        })?;
+    }
+    eprintln!("  loaded in {:.0} s", t.elapsed().as_secs_f64());
+    let docs = sample_documents(&report.csv, 5000)?;
+    Ok((prepared, docs))
+}
+
 /// Runs the benchmark and prints the table (and JSON to `json`, if given).
 pub fn run(
     persons: u64,
@@ -232,28 +262,8 @@ pub fn run(
 ) -> Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
-        // GTM holds the records and answers MEX; quotas high enough not to interfere.
-        let grants = "\n[[grant]]\nprovider = \"GTM\"\nreceiver = \"MEX\"\nservices = [\"identity_query\"]\npurposes = [\"identification\"]\nfields = [\"given_names\", \"surnames\", \"date_of_birth\", \"nationality\", \"document_number\", \"issuing_state\"]\nlegal_basis = \"benchmark\"\nretention_days = 30\nqueries_per_day = 4000000000\nmax_matches = 5\n";
-        let tweak = |t: &str| t.replace("sync_at = \"02:00\"", "sync_at = \"\"");
-        let prepared =
-            crate::bench_fed::prepare(&["MEX", "GTM"], "BENCH-QUERY", grants, &tweak).await?;
-        let data = prepared.dir.path().join("records");
-        eprintln!("generating and importing {persons} synthetic persons into GTM…");
-        let t = Instant::now();
-        let report = puente_records::generate::write(&data, persons, 11, 0, "GTM", &mut |_| {})?;
-        {
-            let (_store, records) = crate::records::open(&prepared.configs[1])?;
-            let today = time::OffsetDateTime::now_utc().date();
-            let mut last = Instant::now();
-            puente_records::import::import(&records, &report.csv, today, &mut |done, total| {
-                if last.elapsed() > Duration::from_secs(10) {
-                    eprintln!("  {done}/{total}");
-                    last = Instant::now();
-                }
-            })?;
-        }
-        eprintln!("  loaded in {:.0} s", t.elapsed().as_secs_f64());
-        let docs = Arc::new(sample_documents(&report.csv, 5000)?);
+        let (prepared, docs) = query_pair(persons).await?;
+        let docs = Arc::new(docs);
         let running = prepared.start().await?;
         let (mex, gtm) = (running.nodes[0].clone(), running.nodes[1].clone());
 
@@ -356,7 +366,7 @@ pub fn run(
                 .await,
             );
         }
-        running.stop().await?;
+        let _dir = running.stop().await?;
 
         println!();
         println!(

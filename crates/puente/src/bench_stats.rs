@@ -230,6 +230,6 @@ pub fn run(n: u64, page_size: u32) -> Result<()> {
         println!(
             "  reproduce: cargo run --release -- bench stats --cells {n} --page-size {page_size}"
         );
-        running.stop().await
+        running.stop().await.map(|_| ())
     })
 }

@@ -755,6 +755,24 @@ pub enum BenchCommand {
         #[arg(long, value_name = "FILE")]
         json: Option<PathBuf>,
     },
+    /// Load and soak: hold a share of the peak query rate across two real nodes for a
+    /// long time, then check that no request failed, memory stayed within a bound, both
+    /// audit logs verify and every acknowledged exchange has its entries in both. Exits 1
+    /// if any of that does not hold.
+    Soak {
+        /// Persons the answering node holds.
+        #[arg(long, default_value_t = 100_000)]
+        persons: u64,
+        /// How long to hold the load.
+        #[arg(long, default_value_t = 600)]
+        seconds: u64,
+        /// Share of the peak rate to hold.
+        #[arg(long, default_value_t = 0.8)]
+        share: f64,
+        /// Largest allowed growth of resident memory after the first 10 s, in MB.
+        #[arg(long, default_value_t = 256)]
+        memory_bound_mb: u64,
+    },
     /// The statistics sync between two real nodes over mutual TLS: time and bytes to
     /// sync N cells, an incremental sync when nothing changed and when 1 % changed,
     /// against a bare mTLS pull of the same pages that stores and audits nothing.

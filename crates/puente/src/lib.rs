@@ -23,6 +23,7 @@ pub mod audit;
 pub mod bench;
 pub mod bench_fed;
 pub mod bench_query;
+pub mod bench_soak;
 pub mod bench_stats;
 pub mod cli;
 pub mod commands;
