@@ -414,6 +414,61 @@ pub struct TlsMaterial {
     pub trust: TrustBundle,
 }
 
+impl TlsMaterial {
+    /// What serving needs beyond [`NodeConfig::load_material`]: the node certificate is
+    /// valid at `now` and verifies as a peer checks it (chain to `tls.ca`, usage, not
+    /// revoked by `tls.crl`). Other commands (`trust export`, signing) work without it,
+    /// so a country can still publish the CRL that revokes its own node.
+    pub fn check_serving(&self, config: &NodeConfig, now: OffsetDateTime) -> Vec<ConfigProblem> {
+        let mut problems = Vec::new();
+        let mut problem = |key: &str, message: String| {
+            problems.push(ConfigProblem {
+                key: key.to_string(),
+                message,
+            })
+        };
+        let cert_path = config.tls.cert.display();
+        let info = &self.cert_info;
+        if info.not_after < now {
+            problem(
+                "tls.cert",
+                format!("{cert_path} expired on {}", info.not_after.date()),
+            );
+            return problems;
+        }
+        if now < info.not_before {
+            problem(
+                "tls.cert",
+                format!("{cert_path} is not valid before {}", info.not_before),
+            );
+            return problems;
+        }
+        match puente_pki::tls::PeerServerVerifier::new(&self.own_anchor) {
+            Err(e) => problem("tls.crl", e),
+            Ok(v) => {
+                if let Err(e) = v.verify_server_cert(
+                    &self.tls.chain[0],
+                    &self.tls.chain[1..],
+                    &puente_pki::tls::peer_server_name(self.identity.country),
+                    &[],
+                    UnixTime::since_unix_epoch(Duration::from_secs(
+                        u64::try_from(now.unix_timestamp()).unwrap_or(0),
+                    )),
+                ) {
+                    problem(
+                        "tls.cert",
+                        format!(
+                            "{cert_path} does not verify against tls.ca and tls.crl: {}",
+                            puente_pki::tls::describe_error(&e)
+                        ),
+                    );
+                }
+            }
+        }
+        problems
+    }
+}
+
 impl NodeConfig {
     /// Parses TOML text; `path` is only used in errors.
     pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
@@ -466,11 +521,11 @@ impl NodeConfig {
         self
     }
 
-    /// Reads `tls.*` and `trust.file` and checks them as a peer would: the certificate
-    /// names this node, chains to `tls.ca`, is valid at `now` and not revoked by
-    /// `tls.crl`; the key fits it; every peer entry and CRL parses. Reports every problem
-    /// with its key path; nothing is half-loaded.
-    pub fn load_material(&self, now: OffsetDateTime) -> Result<TlsMaterial, Vec<ConfigProblem>> {
+    /// Reads `tls.*` and `trust.file` and checks that they fit together: the certificate
+    /// names this node and was issued by `tls.ca`; the key fits it; every peer entry and
+    /// CRL parses. Reports every problem with its key path; nothing is half-loaded.
+    /// Serving needs [`TlsMaterial::check_serving`] too.
+    pub fn load_material(&self) -> Result<TlsMaterial, Vec<ConfigProblem>> {
         let mut problems = Vec::new();
         let mut problem = |key: &str, message: String| {
             problems.push(ConfigProblem {
@@ -532,17 +587,6 @@ impl NodeConfig {
                             format!("{cert_path} carries no urn:puente identity"),
                         ),
                     }
-                    if info.not_after < now {
-                        problem(
-                            "tls.cert",
-                            format!("{cert_path} expired on {}", info.not_after.date()),
-                        );
-                    } else if now < info.not_before {
-                        problem(
-                            "tls.cert",
-                            format!("{cert_path} is not valid before {}", info.not_before),
-                        );
-                    }
                     if let Some(ca) = &ca {
                         if let Ok(ca_info) = inspect::inspect(ca, &self.tls.ca) {
                             if ca_info.subject != info.issuer {
@@ -599,33 +643,19 @@ impl NodeConfig {
                 message,
             })
         };
-        // Verify the certificate exactly as a peer will (chain, usage, CRL), then build the
-        // configurations the node will serve and dial with, so a reload that passes here
-        // cannot fail later.
-        match puente_pki::tls::PeerServerVerifier::new(&own_anchor) {
-            Err(e) => problem("tls.crl", e),
-            Ok(v) => {
-                if let Err(e) = v.verify_server_cert(
-                    &tls.chain[0],
-                    &tls.chain[1..],
-                    &puente_pki::tls::peer_server_name(identity.country),
-                    &[],
-                    UnixTime::since_unix_epoch(Duration::from_secs(
-                        u64::try_from(now.unix_timestamp()).unwrap_or(0),
-                    )),
-                ) {
-                    problem(
-                        "tls.cert",
-                        format!(
-                            "{cert_path} does not verify against tls.ca and tls.crl: {}",
-                            puente_pki::tls::describe_error(&e)
-                        ),
-                    );
-                }
+        // Build the configurations the node will serve and dial with, so material that
+        // passes here cannot fail later.
+        let crl_ok = puente_pki::tls::PeerServerVerifier::new(&own_anchor)
+            .and_then(|_| {
+                puente_pki::tls::CountryClientVerifier::new(std::slice::from_ref(&own_anchor))
+            })
+            .map_err(|e| problem("tls.crl", e))
+            .is_ok();
+        if crl_ok {
+            if let Err(e) = puente_pki::tls::server_config(&tls, std::slice::from_ref(&own_anchor))
+            {
+                problem("tls.key", format!("{}: {e}", self.tls.key.display()));
             }
-        }
-        if let Err(e) = puente_pki::tls::server_config(&tls, std::slice::from_ref(&own_anchor)) {
-            problem("tls.key", format!("{}: {e}", self.tls.key.display()));
         }
         for peer in &trust.peers {
             let anchor = CountryAnchor {
@@ -799,7 +829,7 @@ impl NodeConfig {
             problem("server.peer_timeout_secs", "must be at least 1".into());
         }
 
-        let material = match self.load_material(OffsetDateTime::now_utc()) {
+        let material = match self.load_material() {
             Ok(m) => Some(m),
             Err(found) => {
                 for p in found {

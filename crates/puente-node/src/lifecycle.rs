@@ -248,9 +248,17 @@ impl NodeState {
         if !force && (stamp == old.stamp || refused.as_ref() == Some(&stamp)) {
             return Reload::Unchanged;
         }
-        let now = (self.clock)();
+        // Certificates are checked against the system clock, as TLS handshakes are.
         let built = config
-            .load_material(now)
+            .load_material()
+            .and_then(|loaded| {
+                let problems = loaded.check_serving(config, OffsetDateTime::now_utc());
+                if problems.is_empty() {
+                    Ok(loaded)
+                } else {
+                    Err(problems)
+                }
+            })
             .map_err(|problems| {
                 problems
                     .iter()
@@ -286,7 +294,12 @@ impl NodeState {
             // Peers' signing keys may have changed: verify the agreements again.
             self.agreements.retrust(new_trust);
         }
-        for w in expiry_warnings(now, &cert, &[], config.server.expiry_warning_days) {
+        for w in expiry_warnings(
+            OffsetDateTime::now_utc(),
+            &cert,
+            &[],
+            config.server.expiry_warning_days,
+        ) {
             warn!("{w}");
         }
         outcome

@@ -54,8 +54,15 @@ impl Node {
 
     /// [`Node::new`] with a given clock (tests drive time with it).
     pub fn with_clock(node: LoadedNode, clock: Clock) -> Result<Self, NodeError> {
-        let material =
-            Material::build(&node.config, node.material(), None).map_err(NodeError::Tls)?;
+        let loaded = node.material();
+        let problems = loaded.check_serving(&node.config, time::OffsetDateTime::now_utc());
+        if !problems.is_empty() {
+            return Err(NodeError::Config(crate::error::ConfigError::Invalid {
+                path: node.path.clone(),
+                problems,
+            }));
+        }
+        let material = Material::build(&node.config, loaded, None).map_err(NodeError::Tls)?;
         let store = Store::open(&node.config.node.data_dir)?;
         let records = puente_records::RecordStore::open(store.db(), node.data_key.clone())
             .map_err(|e| {

@@ -8,7 +8,7 @@ use anyhow::{anyhow, Context, Result};
 use puente_node::agreements::AgreementSet;
 use puente_node::client::{node_channel, status_text};
 use puente_node::lifecycle::expiry_warnings;
-use puente_node::{LoadedNode, NodeConfig};
+use puente_node::{ConfigError, LoadedNode, NodeConfig};
 use puente_pki::files;
 use puente_pki::inspect::fingerprint_text;
 use puente_pki::tls::TlsIdentity;
@@ -97,6 +97,15 @@ pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'stat
 pub fn check_node(config: &Path) -> Result<String> {
     let node = NodeConfig::load(config)?;
     let now = OffsetDateTime::now_utc();
+    // What the node checks at start and on every reload, beyond parsing.
+    let problems = node.material().check_serving(&node.config, now);
+    if !problems.is_empty() {
+        return Err(ConfigError::Invalid {
+            path: config.to_path_buf(),
+            problems,
+        }
+        .into());
+    }
     let mut out = format!(
         "{} is valid.\n  node         {} ({})\n  listen       {} (advertised as {})\n  metrics      {}\n  certificate  valid until {} ({} days left)\n  signing key  {}\n  peers        {}\n",
         config.display(),
