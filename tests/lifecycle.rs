@@ -228,7 +228,9 @@ async fn a_rotated_node_certificate_serves_new_connections_and_dials_peers() {
     let old_serial = serial_of(&pki.join("node-mex-1.pem"));
 
     let (old_ch, old_seen) = recording_channel(&mex_addr, &officer, &anchor);
-    let peers = list_peers(old_ch.clone(), true).await.expect("before rotation");
+    let peers = list_peers(old_ch.clone(), true)
+        .await
+        .expect("before rotation");
     assert!(peers.peers[0].reachable, "{:?}", peers.peers[0]);
     assert_eq!(*old_seen.lock().unwrap(), vec![old_serial.clone()]);
 
@@ -295,7 +297,9 @@ async fn crls_changed_on_disk_refuse_new_connections_without_a_restart() {
     let leaver = fed.country("MEX").identity("operator-leaver");
     let officer = fed.country("MEX").identity("operator-officer");
     assert_eq!(
-        health(fed.channel("MEX", &gtm_node)).await.expect("GTM node"),
+        health(fed.channel("MEX", &gtm_node))
+            .await
+            .expect("GTM node"),
         ServingStatus::Serving as i32
     );
     list_peers(fed.channel("MEX", &leaver), false)
@@ -327,7 +331,9 @@ async fn crls_changed_on_disk_refuse_new_connections_without_a_restart() {
     })
     .await;
     eventually("the revoked operator refused", || async {
-        list_peers(fed.channel("MEX", &leaver), false).await.is_err()
+        list_peers(fed.channel("MEX", &leaver), false)
+            .await
+            .is_err()
     })
     .await;
     eventually("both refusals logged as revocations", || async {
@@ -395,7 +401,14 @@ async fn a_broken_reload_changes_nothing() {
 
     // The certificate of an operator, and of another country's node.
     std::fs::copy(pki.join("operator-officer.pem"), &cert).unwrap();
-    expect_refused(&mex, &fed, &serial, "tls.cert", "urn:puente:MEX:operator:officer").await;
+    expect_refused(
+        &mex,
+        &fed,
+        &serial,
+        "tls.cert",
+        "urn:puente:MEX:operator:officer",
+    )
+    .await;
     let gtm_pki = fed.country("GTM").pki();
     std::fs::copy(gtm_pki.join("node-gtm-1.pem"), &cert).unwrap();
     std::fs::copy(gtm_pki.join("node-gtm-1.key"), &key).unwrap();
@@ -416,7 +429,11 @@ async fn a_broken_reload_changes_nothing() {
     std::fs::write(&key, &good_key).unwrap();
     let trust = fed.country("MEX").dir.join("trust.toml");
     let good_trust = std::fs::read(&trust).unwrap();
-    std::fs::write(&trust, b"format = \"puente-trust/1\"\n[[peer]]\ncountry = 7\n").unwrap();
+    std::fs::write(
+        &trust,
+        b"format = \"puente-trust/1\"\n[[peer]]\ncountry = 7\n",
+    )
+    .unwrap();
     expect_refused(&mex, &fed, &serial, "trust.file", "trust.toml").await;
 
     // Put right, the next reload takes it (same certificate: nothing to replace).
@@ -424,6 +441,10 @@ async fn a_broken_reload_changes_nothing() {
     let report = mex.state.reload();
     assert!(report.is_ok(), "{report}");
     assert_eq!(mex.state.material().loaded.cert_info.serial, serial);
-    assert!(mex.refusals.snapshot().is_empty(), "{:#?}", mex.refusals.snapshot());
+    assert!(
+        mex.refusals.snapshot().is_empty(),
+        "{:#?}",
+        mex.refusals.snapshot()
+    );
     mex.stop().await;
 }

@@ -49,13 +49,17 @@ impl Material {
         previous: Option<&Material>,
     ) -> Result<Self, String> {
         let mut anchors = vec![loaded.own_anchor.clone()];
-        anchors.extend(loaded.trust.peers.iter().map(|p| {
-            puente_pki::tls::CountryAnchor {
-                country: p.country,
-                ca: p.ca_der.clone(),
-                crls: p.crls.clone(),
-            }
-        }));
+        anchors.extend(
+            loaded
+                .trust
+                .peers
+                .iter()
+                .map(|p| puente_pki::tls::CountryAnchor {
+                    country: p.country,
+                    ca: p.ca_der.clone(),
+                    crls: p.crls.clone(),
+                }),
+        );
         let server = puente_pki::tls::server_config(&loaded.tls, &anchors)?;
         let timeout = Duration::from_secs(config.server.peer_timeout_secs);
         let previous = previous.map(|m| {
@@ -278,13 +282,12 @@ impl NodeState {
         };
         *refused = None;
         let changes = describe_changes(&old.loaded, &new.loaded);
-        let trust_changed = old
+        let trust_changed = old.loaded.trust.peers.iter().map(|p| &p.entry).ne(new
             .loaded
             .trust
             .peers
             .iter()
-            .map(|p| &p.entry)
-            .ne(new.loaded.trust.peers.iter().map(|p| &p.entry));
+            .map(|p| &p.entry));
         let new_trust = new.loaded.trust.clone();
         let cert = new.loaded.cert_info.clone();
         self.lifecycle.current.store(Arc::new(new));
@@ -435,7 +438,7 @@ mod tests {
 
     fn agreement(id: &str, until: OffsetDateTime) -> Agreement {
         let text = format!(
-            "format = \"puente-agreement/1\"\nid = \"{id}\"\nparties = [\"MEX\", \"GTM\"]\nvalid_from = \"2026-01-01\"\nvalid_until = \"{}\"\n\n[[grant]]\nprovider = \"MEX\"\nreceiver = \"GTM\"\nservices = [\"identity_query\"]\npurposes = [\"identification\"]\nfields = [\"surnames\"]\nlegal_basis = \"test\"\nretention_days = 30\n",
+            "format = \"puente-agreement/1\"\nid = \"{id}\"\nparties = [\"MEX\", \"GTM\"]\nvalid_from = \"2026-01-01\"\nvalid_until = \"{}\"\n\n[[grant]]\nprovider = \"MEX\"\nreceiver = \"GTM\"\nservices = [\"identity_query\"]\npurposes = [\"identification\"]\nfields = [\"surnames\"]\nlegal_basis = \"test\"\nretention_days = 30\nqueries_per_day = 10\n",
             until.date()
         );
         Agreement::parse(&text, "test").unwrap_or_else(|e| panic!("{e}"))
@@ -447,7 +450,10 @@ mod tests {
         assert!(expiry_warnings(now, &cert(now + time::Duration::days(31)), &[], 30).is_empty());
         let w = expiry_warnings(now, &cert(now + time::Duration::days(10)), &[], 30);
         assert_eq!(w.len(), 1);
-        assert!(w[0].contains("0abc") && w[0].contains("10 days left"), "{w:?}");
+        assert!(
+            w[0].contains("0abc") && w[0].contains("10 days left"),
+            "{w:?}"
+        );
         let w = expiry_warnings(now, &cert(now - time::Duration::days(1)), &[], 30);
         assert!(w[0].contains("expired"), "{w:?}");
         assert!(expiry_warnings(now, &cert(now), &[], 0).is_empty());
@@ -462,6 +468,9 @@ mod tests {
         let ended = agreement("MEX-GTM-ENDED", datetime!(2026-05-01 0:00 UTC));
         let w = expiry_warnings(now, &far, &[soon, later, ended], 30);
         assert_eq!(w.len(), 1, "{w:?}");
-        assert!(w[0].contains("MEX-GTM-SOON") && w[0].contains("2026-06-20"), "{w:?}");
+        assert!(
+            w[0].contains("MEX-GTM-SOON") && w[0].contains("2026-06-20"),
+            "{w:?}"
+        );
     }
 }

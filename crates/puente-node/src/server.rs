@@ -25,9 +25,9 @@ use crate::agreements::Agreements;
 use crate::config::LoadedNode;
 use crate::error::NodeError;
 use crate::gate::{Gate, Rule};
+use crate::lifecycle::{Lifecycle, Material, Reload};
 use crate::metrics::layer::RequestLayer;
 use crate::metrics::Metrics;
-use crate::lifecycle::{Lifecycle, Material, Reload};
 use crate::refusals::{Refusal, RefusalLog, RefusalStage};
 use crate::services::{
     audit::AuditService, exchange::ExchangeService, local::LocalService, system_clock, Clock,

@@ -79,14 +79,12 @@ impl NodeState {
             .as_ref()
             .ok_or_else(|| Status::invalid_argument("checkpoint: required"))?
             .note;
-        let key = self
-            .peer_key(caller.country)
-            .ok_or_else(|| {
-                Status::permission_denied(format!(
-                    "witness.unknown_log: {} is not in the trust bundle",
-                    caller.country
-                ))
-            })?;
+        let key = self.peer_key(caller.country).ok_or_else(|| {
+            Status::permission_denied(format!(
+                "witness.unknown_log: {} is not in the trust bundle",
+                caller.country
+            ))
+        })?;
         let cp = checkpoint::open(note, &key)
             .map_err(|e| Status::invalid_argument(format!("witness.bad_signature: {e}")))?;
         let origin = format!("puente/{}/audit", caller.country);
