@@ -222,11 +222,7 @@ impl NodeState {
     /// Logs and returns what happened. Blocking.
     pub fn reload(&self) -> ReloadReport {
         let material = self.reload_material();
-        let set = match &material {
-            // A changed trust bundle has already re-verified the agreements.
-            Reload::Reloaded(_) => self.agreements.current(),
-            _ => self.agreements.reload(),
-        };
+        let set = self.agreements.reload();
         let report = ReloadReport {
             material,
             agreements_verified: set.verified.len(),

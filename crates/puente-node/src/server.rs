@@ -25,7 +25,7 @@ use crate::agreements::Agreements;
 use crate::config::LoadedNode;
 use crate::error::NodeError;
 use crate::gate::{Gate, Rule};
-use crate::lifecycle::{Lifecycle, Material, Reload};
+use crate::lifecycle::{Lifecycle, Material};
 use crate::metrics::layer::RequestLayer;
 use crate::metrics::Metrics;
 use crate::refusals::{Refusal, RefusalLog, RefusalStage};
@@ -353,10 +353,9 @@ async fn watch_files(state: Arc<NodeState>, every: Duration, mut stop: watch::Re
         }
         let s = state.clone();
         let _ = tokio::task::spawn_blocking(move || {
-            // A changed trust bundle re-verifies the agreements itself.
-            if !matches!(s.reload_material_if_changed(), Reload::Reloaded(_)) {
-                s.agreements.reload_if_changed();
-            }
+            // Material first: a changed trust bundle re-verifies the agreements itself.
+            s.reload_material_if_changed();
+            s.agreements.reload_if_changed();
         })
         .await;
     }
