@@ -274,6 +274,8 @@ pub struct TestNode {
     pub metrics_addr: SocketAddr,
     /// Its metrics (tests feed the sync lag through it, as the statistics sync does).
     pub metrics: Arc<puente_node::metrics::Metrics>,
+    /// Its shared state (`state.reload()` is what SIGHUP does).
+    pub state: Arc<puente_node::services::NodeState>,
     shutdown: Option<oneshot::Sender<()>>,
     handle: Option<JoinHandle<Result<(), NodeError>>>,
 }
@@ -293,6 +295,7 @@ impl TestNode {
         let metrics = node.metrics();
         let refusals = node.refusals();
         let agreements = node.agreements();
+        let state = node.state();
         let (tx, rx) = oneshot::channel();
         let handle = tokio::spawn(node.serve(listener, async {
             let _ = rx.await;
@@ -304,6 +307,7 @@ impl TestNode {
             data_dir,
             metrics_addr,
             metrics,
+            state,
             shutdown: Some(tx),
             handle: Some(handle),
         }
@@ -344,6 +348,13 @@ impl TestNode {
             "{headers}"
         );
         body
+    }
+
+    /// Signals shutdown without waiting: the drain runs while the test watches it.
+    pub fn begin_shutdown(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
     }
 
     /// Signals shutdown and waits for the node to drain and stop.

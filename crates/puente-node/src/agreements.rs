@@ -5,7 +5,7 @@
 //! in flight finish under the set they started with and no connection is dropped.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
@@ -133,8 +133,10 @@ pub struct Agreements {
     dir: PathBuf,
     own: CountryCode,
     own_key: VerifyingKey,
-    trust: TrustBundle,
+    trust: ArcSwap<TrustBundle>,
     current: ArcSwap<AgreementSet>,
+    /// One load at a time, so a load against an older trust bundle never lands last.
+    loading: Mutex<()>,
 }
 
 impl Agreements {
@@ -145,8 +147,9 @@ impl Agreements {
             dir,
             own,
             own_key,
-            trust,
+            trust: ArcSwap::from_pointee(trust),
             current: ArcSwap::from_pointee(set),
+            loading: Mutex::new(()),
         }
     }
 
@@ -157,11 +160,12 @@ impl Agreements {
 
     /// Reloads from disk (SIGHUP, or a change seen by the watcher).
     pub fn reload(&self) -> Arc<AgreementSet> {
+        let _one = self.loading.lock().unwrap_or_else(|p| p.into_inner());
         let set = Arc::new(AgreementSet::load(
             &self.dir,
             self.own,
             &self.own_key,
-            &self.trust,
+            &self.trust.load(),
         ));
         info!(
             verified = set.verified.len(),
@@ -170,6 +174,13 @@ impl Agreements {
         );
         self.current.store(set.clone());
         set
+    }
+
+    /// Verifies the agreements again against a new trust bundle (a peer's signing key
+    /// added, changed or removed).
+    pub fn retrust(&self, trust: TrustBundle) -> Arc<AgreementSet> {
+        self.trust.store(Arc::new(trust));
+        self.reload()
     }
 
     /// Reloads if the directory changed; returns whether it did.

@@ -101,10 +101,7 @@ impl NodeState {
             }
             o.agreement_id = self.alert_grant(who.country, self.node.country())?;
             let key = self
-                .node
-                .trust
-                .peer(who.country)
-                .map(|p| p.signing_key.clone())
+                .peer_key(who.country)
                 .ok_or_else(|| Status::permission_denied(format!("trust.unknown_peer: {} is not trusted", who.country)))?;
             puente_alerts::verify(alert, &key)
                 .map_err(|e| Status::invalid_argument(e.to_string()))?;
@@ -231,7 +228,7 @@ impl NodeState {
                 alert.alert_id
             )));
         }
-        let mut peers: Vec<CountryCode> = self.peers.links().map(|l| l.country).collect();
+        let mut peers: Vec<CountryCode> = self.peer_countries();
         peers.sort_by(|a, b| a.as_str().cmp(b.as_str()));
         let deliveries = peers
             .into_iter()
@@ -350,8 +347,7 @@ impl NodeState {
 
     async fn send_alert(&self, peer: CountryCode, alert: &pb::Alert) -> Result<(), Status> {
         let link = self
-            .peers
-            .get(peer)
+            .peer_link(peer)
             .ok_or_else(|| Status::failed_precondition(format!("{peer} is not a peer")))?;
         let request = pb::PublishAlertRequest {
             alert: Some(alert.clone()),

@@ -221,10 +221,7 @@ impl NodeState {
         r: &pb::Receipt,
     ) -> Result<(), String> {
         let key = self
-            .node
-            .trust
-            .peer(peer)
-            .map(|p| p.signing_key.clone())
+            .peer_key(peer)
             .ok_or_else(|| format!("{peer} is not in the trust bundle"))?;
         self.receipts
             .verify(r, &key)

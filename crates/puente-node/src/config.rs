@@ -14,7 +14,10 @@ use puente_pki::inspect::{self, CertInfo};
 use puente_pki::tls::{CountryAnchor, TlsIdentity};
 use puente_pki::trust::TrustBundle;
 use puente_pki::{CountryCode, PeerIdentity, Role, SigningKey};
+use rustls::client::danger::ServerCertVerifier;
+use rustls::pki_types::UnixTime;
 use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
 
 use crate::error::{ConfigError, ConfigProblem};
 
@@ -169,8 +172,12 @@ pub struct ServerSection {
     pub max_pending_handshakes: usize,
     /// Seconds a peer call may take before it is abandoned.
     pub peer_timeout_secs: u64,
-    /// Seconds between checks of the agreements directory for changes.
+    /// Seconds between checks of the agreements directory, the TLS material (`tls.*`) and
+    /// the trust file for changes.
     pub reload_interval_secs: u64,
+    /// Days ahead of the node certificate's or an agreement's expiry from which the node
+    /// logs a warning (at start and daily); 0 turns the warnings off.
+    pub expiry_warning_days: u32,
     /// Seconds between rounds of having peers cosign this node's audit checkpoint.
     pub witness_interval_secs: u64,
 }
@@ -183,6 +190,7 @@ impl Default for ServerSection {
             max_pending_handshakes: 256,
             peer_timeout_secs: 10,
             reload_interval_secs: 5,
+            expiry_warning_days: 30,
             witness_interval_secs: 300,
         }
     }
@@ -372,9 +380,92 @@ impl LoadedNode {
         anchors
     }
 
+    /// The reloadable part, as loaded.
+    pub fn material(&self) -> TlsMaterial {
+        TlsMaterial {
+            identity: self.identity.clone(),
+            tls: self.tls.clone(),
+            cert_info: self.cert_info.clone(),
+            own_anchor: self.own_anchor.clone(),
+            trust: self.trust.clone(),
+        }
+    }
+
     /// Shutdown grace period.
     pub fn drain_grace(&self) -> Duration {
         Duration::from_secs(self.config.server.drain_grace_secs)
+    }
+}
+
+/// What a node reloads without a restart: its certificate and key, its CA and CRL, and
+/// the trust bundle (peers' CAs, CRLs, keys, addresses). [`NodeConfig::load_material`]
+/// reads and checks it the same way at start, on every reload and in `puente node check`.
+#[derive(Clone, Debug)]
+pub struct TlsMaterial {
+    /// The identity the node certificate carries.
+    pub identity: PeerIdentity,
+    /// The node's chain and key.
+    pub tls: TlsIdentity,
+    /// What the node certificate says.
+    pub cert_info: CertInfo,
+    /// This country's CA and CRL.
+    pub own_anchor: CountryAnchor,
+    /// Trusted peers.
+    pub trust: TrustBundle,
+}
+
+impl TlsMaterial {
+    /// What serving needs beyond [`NodeConfig::load_material`]: the node certificate is
+    /// valid at `now` and verifies as a peer checks it (chain to `tls.ca`, usage, not
+    /// revoked by `tls.crl`). Other commands (`trust export`, signing) work without it,
+    /// so a country can still publish the CRL that revokes its own node.
+    pub fn check_serving(&self, config: &NodeConfig, now: OffsetDateTime) -> Vec<ConfigProblem> {
+        let mut problems = Vec::new();
+        let mut problem = |key: &str, message: String| {
+            problems.push(ConfigProblem {
+                key: key.to_string(),
+                message,
+            })
+        };
+        let cert_path = config.tls.cert.display();
+        let info = &self.cert_info;
+        if info.not_after < now {
+            problem(
+                "tls.cert",
+                format!("{cert_path} expired on {}", info.not_after.date()),
+            );
+            return problems;
+        }
+        if now < info.not_before {
+            problem(
+                "tls.cert",
+                format!("{cert_path} is not valid before {}", info.not_before),
+            );
+            return problems;
+        }
+        match puente_pki::tls::PeerServerVerifier::new(&self.own_anchor) {
+            Err(e) => problem("tls.crl", e),
+            Ok(v) => {
+                if let Err(e) = v.verify_server_cert(
+                    &self.tls.chain[0],
+                    &self.tls.chain[1..],
+                    &puente_pki::tls::peer_server_name(self.identity.country),
+                    &[],
+                    UnixTime::since_unix_epoch(Duration::from_secs(
+                        u64::try_from(now.unix_timestamp()).unwrap_or(0),
+                    )),
+                ) {
+                    problem(
+                        "tls.cert",
+                        format!(
+                            "{cert_path} does not verify against tls.ca and tls.crl: {}",
+                            puente_pki::tls::describe_error(&e)
+                        ),
+                    );
+                }
+            }
+        }
+        problems
     }
 }
 
@@ -428,6 +519,169 @@ impl NodeConfig {
             abs(p);
         }
         self
+    }
+
+    /// Reads `tls.*` and `trust.file` and checks that they fit together: the certificate
+    /// names this node and was issued by `tls.ca`; the key fits it; every peer entry and
+    /// CRL parses. Reports every problem with its key path; nothing is half-loaded.
+    /// Serving needs [`TlsMaterial::check_serving`] too.
+    pub fn load_material(&self) -> Result<TlsMaterial, Vec<ConfigProblem>> {
+        let mut problems = Vec::new();
+        let mut problem = |key: &str, message: String| {
+            problems.push(ConfigProblem {
+                key: key.to_string(),
+                message,
+            })
+        };
+        let country = CountryCode::parse(&self.node.country).ok();
+        let ca = files::load_certs(&self.tls.ca)
+            .and_then(|mut c| {
+                if c.len() == 1 {
+                    Ok(c.remove(0))
+                } else {
+                    Err(puente_pki::PkiError::bad(
+                        &self.tls.ca,
+                        "expected exactly one CA certificate",
+                    ))
+                }
+            })
+            .map_err(|e| problem("tls.ca", e.to_string()))
+            .ok();
+        let crls = match &self.tls.crl {
+            Some(p) => files::load_crls(p)
+                .map_err(|e| problem("tls.crl", e.to_string()))
+                .ok(),
+            None => Some(Vec::new()),
+        };
+        let chain = files::load_certs(&self.tls.cert)
+            .map_err(|e| problem("tls.cert", e.to_string()))
+            .ok();
+        let key = files::load_private_key(&self.tls.key)
+            .map_err(|e| problem("tls.key", e.to_string()))
+            .ok();
+        let cert_path = self.tls.cert.display();
+        let mut identity = None;
+        let mut cert_info = None;
+        if let Some(chain) = &chain {
+            match inspect::inspect(&chain[0], &self.tls.cert) {
+                Ok(info) => {
+                    match &info.identity {
+                        Some(id)
+                            if Some(id.country) == country
+                                && id.role == Role::Node
+                                && id.name == self.node.name =>
+                        {
+                            identity = Some(id.clone())
+                        }
+                        Some(id) => problem(
+                            "tls.cert",
+                            format!(
+                                "{cert_path} is the certificate of {}, not of node {} of {}",
+                                id.urn(),
+                                self.node.name,
+                                self.node.country
+                            ),
+                        ),
+                        None => problem(
+                            "tls.cert",
+                            format!("{cert_path} carries no urn:puente identity"),
+                        ),
+                    }
+                    if let Some(ca) = &ca {
+                        if let Ok(ca_info) = inspect::inspect(ca, &self.tls.ca) {
+                            if ca_info.subject != info.issuer {
+                                problem(
+                                    "tls.cert",
+                                    format!(
+                                        "was issued by {:?}, not by the CA in tls.ca ({:?})",
+                                        info.issuer, ca_info.subject
+                                    ),
+                                );
+                            }
+                        }
+                    }
+                    cert_info = Some(info);
+                }
+                Err(e) => problem("tls.cert", e.to_string()),
+            }
+        }
+        let trust = TrustBundle::load(&self.trust.file)
+            .map_err(|e| problem("trust.file", e.to_string()))
+            .ok();
+        if let (Some(trust), Some(country)) = (&trust, country) {
+            if trust.peer(country).is_some() {
+                problem(
+                    "trust.file",
+                    format!("lists this node's own country {country} as a peer"),
+                );
+            }
+        }
+        let (
+            Some(identity),
+            Some(chain),
+            Some(key),
+            Some(cert_info),
+            Some(ca),
+            Some(crls),
+            Some(trust),
+        ) = (identity, chain, key, cert_info, ca, crls, trust)
+        else {
+            return Err(problems);
+        };
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        let own_anchor = CountryAnchor {
+            country: identity.country,
+            ca,
+            crls,
+        };
+        let tls = TlsIdentity { chain, key };
+        let mut problem = |key: &str, message: String| {
+            problems.push(ConfigProblem {
+                key: key.to_string(),
+                message,
+            })
+        };
+        // Build the configurations the node will serve and dial with, so material that
+        // passes here cannot fail later.
+        let crl_ok = puente_pki::tls::PeerServerVerifier::new(&own_anchor)
+            .and_then(|_| {
+                puente_pki::tls::CountryClientVerifier::new(std::slice::from_ref(&own_anchor))
+            })
+            .map_err(|e| problem("tls.crl", e))
+            .is_ok();
+        if crl_ok {
+            if let Err(e) = puente_pki::tls::server_config(&tls, std::slice::from_ref(&own_anchor))
+            {
+                problem("tls.key", format!("{}: {e}", self.tls.key.display()));
+            }
+        }
+        for peer in &trust.peers {
+            let anchor = CountryAnchor {
+                country: peer.country,
+                ca: peer.ca_der.clone(),
+                crls: peer.crls.clone(),
+            };
+            if let Err(e) = puente_pki::tls::client_config(&tls, &anchor)
+                .and_then(|_| puente_pki::tls::CountryClientVerifier::new(&[anchor]))
+            {
+                problem(
+                    "trust.file",
+                    format!("{}: peer {}: {e}", self.trust.file.display(), peer.country),
+                );
+            }
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        Ok(TlsMaterial {
+            identity,
+            tls,
+            cert_info,
+            own_anchor,
+            trust,
+        })
     }
 
     /// Checks everything and loads the material; `path` names the file in errors.
@@ -575,93 +829,18 @@ impl NodeConfig {
             problem("server.peer_timeout_secs", "must be at least 1".into());
         }
 
-        let ca = files::load_certs(&self.tls.ca)
-            .and_then(|mut c| {
-                if c.len() == 1 {
-                    Ok(c.remove(0))
-                } else {
-                    Err(puente_pki::PkiError::bad(
-                        &self.tls.ca,
-                        "expected exactly one CA certificate",
-                    ))
+        let material = match self.load_material() {
+            Ok(m) => Some(m),
+            Err(found) => {
+                for p in found {
+                    problem(&p.key, p.message);
                 }
-            })
-            .map_err(|e| problem("tls.ca", e.to_string()))
-            .ok();
-        let crls = match &self.tls.crl {
-            Some(p) => files::load_crls(p)
-                .map_err(|e| problem("tls.crl", e.to_string()))
-                .unwrap_or_default(),
-            None => Vec::new(),
-        };
-        let chain = files::load_certs(&self.tls.cert)
-            .map_err(|e| problem("tls.cert", e.to_string()))
-            .ok();
-        let key = files::load_private_key(&self.tls.key)
-            .map_err(|e| problem("tls.key", e.to_string()))
-            .ok();
-        let mut identity = None;
-        let mut cert_info = None;
-        if let Some(chain) = &chain {
-            match inspect::inspect(&chain[0], &self.tls.cert) {
-                Ok(info) => {
-                    match &info.identity {
-                        Some(id) => {
-                            if Some(id.country) != country
-                                || id.role != Role::Node
-                                || id.name != self.node.name
-                            {
-                                problem(
-                                    "tls.cert",
-                                    format!(
-                                        "{} is the certificate of {}, not of node {} of {}",
-                                        self.tls.cert.display(),
-                                        id.urn(),
-                                        self.node.name,
-                                        self.node.country
-                                    ),
-                                );
-                            } else {
-                                identity = Some(id.clone());
-                            }
-                        }
-                        None => problem(
-                            "tls.cert",
-                            format!("{} carries no urn:puente identity", self.tls.cert.display()),
-                        ),
-                    }
-                    if let Some(ca) = &ca {
-                        if let Ok(ca_info) = inspect::inspect(ca, &self.tls.ca) {
-                            if ca_info.subject != info.issuer {
-                                problem(
-                                    "tls.cert",
-                                    format!(
-                                        "was issued by {:?}, not by the CA in tls.ca ({:?})",
-                                        info.issuer, ca_info.subject
-                                    ),
-                                );
-                            }
-                        }
-                    }
-                    cert_info = Some(info);
-                }
-                Err(e) => problem("tls.cert", e.to_string()),
+                None
             }
-        }
+        };
         let signing = SigningKey::load(&self.signing.key)
             .map_err(|e| problem("signing.key", e.to_string()))
             .ok();
-        let trust = TrustBundle::load(&self.trust.file)
-            .map_err(|e| problem("trust.file", e.to_string()))
-            .ok();
-        if let (Some(trust), Some(country)) = (&trust, country) {
-            if trust.peer(country).is_some() {
-                problem(
-                    "trust.file",
-                    format!("lists this node's own country {country} as a peer"),
-                );
-            }
-        }
         for (key, p) in [
             ("client.operator_cert", &self.client.operator_cert),
             ("client.operator_key", &self.client.operator_key),
@@ -675,34 +854,25 @@ impl NodeConfig {
             }
         }
 
-        match (
-            identity, listen, chain, key, cert_info, ca, signing, trust, country, data_key,
-        ) {
-            (
-                Some(identity),
-                Some(listen),
-                Some(chain),
-                Some(key),
-                Some(cert_info),
-                Some(ca),
-                Some(signing),
-                Some(trust),
-                Some(country),
-                Some(data_key),
-            ) if problems.is_empty() => Ok(LoadedNode {
-                path: path.to_path_buf(),
-                identity,
-                listen,
-                advertise,
-                metrics_listen,
-                tls: TlsIdentity { chain, key },
-                cert_info,
-                own_anchor: CountryAnchor { country, ca, crls },
-                trust,
-                signing: std::sync::Arc::new(signing),
-                data_key: std::sync::Arc::new(data_key),
-                config: self,
-            }),
+        match (listen, material, signing, country, data_key) {
+            (Some(listen), Some(material), Some(signing), Some(_), Some(data_key))
+                if problems.is_empty() =>
+            {
+                Ok(LoadedNode {
+                    path: path.to_path_buf(),
+                    identity: material.identity,
+                    listen,
+                    advertise,
+                    metrics_listen,
+                    tls: material.tls,
+                    cert_info: material.cert_info,
+                    own_anchor: material.own_anchor,
+                    trust: material.trust,
+                    signing: std::sync::Arc::new(signing),
+                    data_key: std::sync::Arc::new(data_key),
+                    config: self,
+                })
+            }
             _ => Err(ConfigError::Invalid {
                 path: path.to_path_buf(),
                 problems,

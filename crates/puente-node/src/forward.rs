@@ -42,13 +42,13 @@ pub fn peer_status(peer: CountryCode, s: &Status) -> Status {
 }
 
 impl NodeState {
-    fn link(&self, peer_country: &str) -> Result<(CountryCode, &PeerLink), Status> {
+    fn link(&self, peer_country: &str) -> Result<(CountryCode, PeerLink), Status> {
         let peer = CountryCode::parse(peer_country.trim())
             .map_err(|e| Status::invalid_argument(format!("peer_country: {e}")))?;
         if peer == self.node.country() {
             return Err(Status::invalid_argument(format!("peer_country: {peer} is this node's own country; search own records with `puente records search`")));
         }
-        let link = self.peers.get(peer).ok_or_else(|| {
+        let link = self.peer_link(peer).ok_or_else(|| {
             Status::failed_precondition(format!(
                 "peer_country: {peer} is not a trusted peer of this node"
             ))

@@ -21,6 +21,7 @@
 //! - [`refs`]: references handed out with matches.
 //! - [`metrics`]: Prometheus metrics, the request layer (spans, latency), the scrape listener.
 //! - [`witness`]: cosigning peers' checkpoints and having ours cosigned.
+//! - [`lifecycle`]: reloading certificate, CRLs and trust bundle; expiry warnings.
 //! - [`peers`]: pooled channels to peers and reachability probes.
 //! - [`client`]: mTLS channels to a node (used by peers and by the CLI).
 //! - [`refusals`]: recent refusals, beside their log lines.
@@ -38,6 +39,7 @@ pub mod error;
 pub mod forward;
 pub mod gate;
 pub mod identity;
+pub mod lifecycle;
 pub mod metrics;
 pub mod peers;
 pub mod policy;

@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use puente_pki::tls::CountryAnchor;
+use puente_pki::tls::{CountryAnchor, TlsIdentity};
+use puente_pki::trust::TrustBundle;
 use puente_pki::CountryCode;
 use time::OffsetDateTime;
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -12,7 +13,6 @@ use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::HealthCheckRequest;
 
 use crate::client::{node_channel, status_text, NodeChannel, SeenServer};
-use crate::config::LoadedNode;
 
 /// One peer link.
 #[derive(Clone, Debug)]
@@ -52,17 +52,36 @@ pub struct PeerPool {
 }
 
 impl PeerPool {
-    /// Builds (lazy) channels to every peer of the trust bundle.
-    pub fn new(node: &LoadedNode) -> Result<Self, String> {
-        let timeout = Duration::from_secs(node.config.server.peer_timeout_secs);
+    /// Builds channels presenting `tls` to every peer of `trust`. A link of `previous`
+    /// whose peer entry and node certificate are unchanged is kept (with its open
+    /// connection); the others are new, so their next connection uses the new material
+    /// while calls already holding the old channel finish on it.
+    pub fn build(
+        tls: &TlsIdentity,
+        trust: &TrustBundle,
+        timeout: Duration,
+        previous: Option<(&PeerPool, &TrustBundle, bool)>,
+    ) -> Result<Self, String> {
         let mut links = BTreeMap::new();
-        for peer in &node.trust.peers {
+        for peer in &trust.peers {
+            let kept = previous.and_then(|(pool, old_trust, same_identity)| {
+                let same_entry = old_trust
+                    .peer(peer.country)
+                    .is_some_and(|old| old.entry == peer.entry);
+                (same_identity && same_entry)
+                    .then(|| pool.get(peer.country).cloned())
+                    .flatten()
+            });
+            if let Some(link) = kept {
+                links.insert(peer.country, link);
+                continue;
+            }
             let anchor = CountryAnchor {
                 country: peer.country,
                 ca: peer.ca_der.clone(),
                 crls: peer.crls.clone(),
             };
-            let channel = node_channel(&peer.address, &node.tls, &anchor, timeout, Some(timeout))
+            let channel = node_channel(&peer.address, tls, &anchor, timeout, Some(timeout))
                 .map_err(|e| format!("peer {}: {e}", peer.country))?;
             links.insert(
                 peer.country,

@@ -9,11 +9,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
 use puente_proto::v1::audit_server::AuditServer;
 use puente_proto::v1::exchange_server::ExchangeServer;
 use puente_proto::v1::local_server::LocalServer;
-use rustls::ServerConfig;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch, Semaphore};
 use tokio_rustls::server::TlsStream;
@@ -27,9 +25,9 @@ use crate::agreements::Agreements;
 use crate::config::LoadedNode;
 use crate::error::NodeError;
 use crate::gate::{Gate, Rule};
+use crate::lifecycle::{Lifecycle, Material};
 use crate::metrics::layer::RequestLayer;
 use crate::metrics::Metrics;
-use crate::peers::PeerPool;
 use crate::refusals::{Refusal, RefusalLog, RefusalStage};
 use crate::services::{
     audit::AuditService, exchange::ExchangeService, local::LocalService, system_clock, Clock,
@@ -44,7 +42,6 @@ pub const SERVICE_NAMES: [&str; 3] = ["puente.v1.Exchange", "puente.v1.Local", "
 #[derive(Debug)]
 pub struct Node {
     state: Arc<NodeState>,
-    tls: Arc<ArcSwap<ServerConfig>>,
     metrics_listener: Option<TcpListener>,
 }
 
@@ -57,9 +54,15 @@ impl Node {
 
     /// [`Node::new`] with a given clock (tests drive time with it).
     pub fn with_clock(node: LoadedNode, clock: Clock) -> Result<Self, NodeError> {
-        let tls =
-            puente_pki::tls::server_config(&node.tls, &node.anchors()).map_err(NodeError::Tls)?;
-        let peers = PeerPool::new(&node).map_err(NodeError::Tls)?;
+        let loaded = node.material();
+        let problems = loaded.check_serving(&node.config, time::OffsetDateTime::now_utc());
+        if !problems.is_empty() {
+            return Err(NodeError::Config(crate::error::ConfigError::Invalid {
+                path: node.path.clone(),
+                problems,
+            }));
+        }
+        let material = Material::build(&node.config, loaded, None).map_err(NodeError::Tls)?;
         let store = Store::open(&node.config.node.data_dir)?;
         let records = puente_records::RecordStore::open(store.db(), node.data_key.clone())
             .map_err(|e| {
@@ -115,7 +118,7 @@ impl Node {
         Ok(Self {
             state: Arc::new(NodeState {
                 node,
-                peers,
+                lifecycle: Lifecycle::new(material),
                 refusals: Arc::new(RefusalLog::default()),
                 store,
                 agreements,
@@ -128,7 +131,6 @@ impl Node {
                 alerts,
                 metrics: Arc::new(Metrics::new(active_window)),
             }),
-            tls: Arc::new(ArcSwap::from_pointee(tls)),
             metrics_listener: None,
         })
     }
@@ -210,21 +212,25 @@ impl Node {
         );
 
         let (conn_tx, conn_rx) = mpsc::channel::<Result<TlsStream<TcpStream>, std::io::Error>>(64);
+        // The listener closes only once health says NOT_SERVING, so a client sees the
+        // drain coming before its connections are refused.
+        let (closing_tx, closing_rx) = watch::channel(false);
         let accept = tokio::spawn(accept_loop(
             listener,
-            self.tls.clone(),
+            state.clone(),
             conn_tx,
-            stop_rx.clone(),
+            closing_rx,
             state.refusals.clone(),
             Duration::from_secs(state.node.config.server.handshake_timeout_secs),
             state.node.config.server.max_pending_handshakes,
         ));
 
-        let watcher = tokio::spawn(watch_agreements(
-            state.agreements.clone(),
+        let watcher = tokio::spawn(watch_files(
+            state.clone(),
             Duration::from_secs(state.node.config.server.reload_interval_secs),
             stop_rx.clone(),
         ));
+        let expiry = tokio::spawn(expiry_warnings(state.clone(), stop_rx.clone()));
 
         let witnesses = tokio::spawn(witness_rounds(
             state.clone(),
@@ -262,7 +268,7 @@ impl Node {
             country = %own,
             node = %state.node.identity.name,
             addr = ?local_addr,
-            peers = state.node.trust.peers.len(),
+            peers = state.material().loaded.trust.peers.len(),
             "node serving"
         );
 
@@ -278,6 +284,7 @@ impl Node {
                     .set_service_status(name, ServingStatus::NotServing)
                     .await;
             }
+            let _ = closing_tx.send(true);
             info!("draining in-flight calls");
         };
         let server = Server::builder()
@@ -305,6 +312,7 @@ impl Node {
         };
         accept.abort();
         watcher.abort();
+        expiry.abort();
         witnesses.abort();
         schedule.abort();
         deliveries.abort();
@@ -330,11 +338,8 @@ pub async fn run(
     Node::new(node)?.serve(listener, shutdown).await
 }
 
-async fn watch_agreements(
-    agreements: Arc<Agreements>,
-    every: Duration,
-    mut stop: watch::Receiver<bool>,
-) {
+/// Looks for changes of the agreements directory and of the TLS material and trust file.
+async fn watch_files(state: Arc<NodeState>, every: Duration, mut stop: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;
@@ -346,8 +351,29 @@ async fn watch_agreements(
         if stopping {
             break;
         }
-        let a = agreements.clone();
-        let _ = tokio::task::spawn_blocking(move || a.reload_if_changed()).await;
+        let s = state.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            // Material first: a changed trust bundle re-verifies the agreements itself.
+            s.reload_material_if_changed();
+            s.agreements.reload_if_changed();
+        })
+        .await;
+    }
+}
+
+/// Warns of the node certificate and agreements nearing their end: at start, then daily.
+async fn expiry_warnings(state: Arc<NodeState>, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(24 * 60 * 60));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let stopping = tokio::select! {
+            _ = stop.wait_for(|s| *s) => true,
+            _ = tick.tick() => false,
+        };
+        if stopping {
+            break;
+        }
+        state.warn_expiry();
     }
 }
 
@@ -369,7 +395,7 @@ async fn witness_rounds(state: Arc<NodeState>, every: Duration, mut stop: watch:
 
 async fn accept_loop(
     listener: TcpListener,
-    tls: Arc<ArcSwap<ServerConfig>>,
+    state: Arc<NodeState>,
     conns: mpsc::Sender<Result<TlsStream<TcpStream>, std::io::Error>>,
     mut stop: watch::Receiver<bool>,
     refusals: Arc<RefusalLog>,
@@ -396,7 +422,8 @@ async fn accept_loop(
             continue;
         };
         let _ = tcp.set_nodelay(true);
-        let acceptor = TlsAcceptor::from(tls.load_full());
+        // Each connection takes the material in use when it arrives.
+        let acceptor = TlsAcceptor::from(state.material().server.clone());
         let conns = conns.clone();
         let refusals = refusals.clone();
         tokio::spawn(async move {

@@ -269,9 +269,8 @@ impl NodeState {
 
     /// Peers this node may pull flow counts from, in configuration order.
     pub fn pull_peers(&self) -> Vec<CountryCode> {
-        self.peers
-            .links()
-            .map(|l| l.country)
+        self.peer_countries()
+            .into_iter()
             .filter(|c| self.may_pull_from(*c))
             .collect()
     }
@@ -396,8 +395,7 @@ impl NodeState {
         bytes: &mut u64,
     ) -> Result<bool, Status> {
         let link = self
-            .peers
-            .get(peer)
+            .peer_link(peer)
             .ok_or_else(|| Status::failed_precondition(format!("{peer} is not a peer")))?;
         let me = &self.node.identity;
         let request = pb::PullStatisticsRequest {
@@ -511,7 +509,7 @@ impl NodeState {
             for p in &req.peer_countries {
                 let c = CountryCode::parse(p.trim())
                     .map_err(|e| Status::invalid_argument(format!("peer_countries: {e}")))?;
-                if self.peers.get(c).is_none() {
+                if self.peer_link(c).is_none() {
                     return Err(Status::invalid_argument(format!(
                         "peer_countries: {c} is not a configured peer of this node"
                     )));
@@ -531,7 +529,7 @@ impl NodeState {
     pub fn sync_status(&self) -> Result<pb::GetSyncStatusResponse, Status> {
         let now = (self.clock)().unix_timestamp();
         let mut peers = Vec::new();
-        let mut links: Vec<_> = self.peers.links().map(|l| l.country).collect();
+        let mut links = self.peer_countries();
         links.sort_by(|a, b| a.as_str().cmp(b.as_str()));
         for peer in links {
             let st = self.stats.store.sync_state(peer).map_err(internal)?;

@@ -79,17 +79,12 @@ impl NodeState {
             .as_ref()
             .ok_or_else(|| Status::invalid_argument("checkpoint: required"))?
             .note;
-        let key = self
-            .node
-            .trust
-            .peer(caller.country)
-            .map(|p| p.signing_key.clone())
-            .ok_or_else(|| {
-                Status::permission_denied(format!(
-                    "witness.unknown_log: {} is not in the trust bundle",
-                    caller.country
-                ))
-            })?;
+        let key = self.peer_key(caller.country).ok_or_else(|| {
+            Status::permission_denied(format!(
+                "witness.unknown_log: {} is not in the trust bundle",
+                caller.country
+            ))
+        })?;
         let cp = checkpoint::open(note, &key)
             .map_err(|e| Status::invalid_argument(format!("witness.bad_signature: {e}")))?;
         let origin = format!("puente/{}/audit", caller.country);
@@ -162,14 +157,10 @@ impl NodeState {
     /// Asks `peer` to cosign this node's latest checkpoint; stores the cosignature.
     pub async fn request_witness(&self, peer: CountryCode) -> Result<u64, String> {
         let link = self
-            .peers
-            .get(peer)
+            .peer_link(peer)
             .ok_or_else(|| format!("{peer} is not a peer"))?;
         let key = self
-            .node
-            .trust
-            .peer(peer)
-            .map(|p| p.signing_key.clone())
+            .peer_key(peer)
             .ok_or_else(|| format!("{peer} is not trusted"))?;
         let note = self
             .audit
@@ -246,12 +237,12 @@ impl NodeState {
     /// Has every peer cosign the latest checkpoint; returns (peer, outcome) per peer.
     pub async fn witness_all(&self) -> Vec<(CountryCode, Result<u64, String>)> {
         let mut out = Vec::new();
-        for link in self.peers.links() {
-            let r = self.request_witness(link.country).await;
+        for country in self.peer_countries() {
+            let r = self.request_witness(country).await;
             if let Err(e) = &r {
-                warn!(peer = %link.country, "witnessing failed: {e}");
+                warn!(peer = %country, "witnessing failed: {e}");
             }
-            out.push((link.country, r));
+            out.push((country, r));
         }
         out
     }

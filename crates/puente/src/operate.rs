@@ -5,8 +5,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
+use puente_node::agreements::AgreementSet;
 use puente_node::client::{node_channel, status_text};
-use puente_node::{LoadedNode, NodeConfig};
+use puente_node::lifecycle::expiry_warnings;
+use puente_node::{ConfigError, LoadedNode, NodeConfig};
 use puente_pki::files;
 use puente_pki::inspect::fingerprint_text;
 use puente_pki::tls::TlsIdentity;
@@ -40,7 +42,7 @@ pub fn run_node(config: &Path) -> Result<()> {
         if let Some(l) = metrics {
             node = node.with_metrics_listener(l);
         }
-        let agreements = node.agreements();
+        let state = node.state();
         #[cfg(unix)]
         tokio::spawn(async move {
             use tokio::signal::unix::{signal, SignalKind};
@@ -48,9 +50,12 @@ pub fn run_node(config: &Path) -> Result<()> {
                 return;
             };
             while hup.recv().await.is_some() {
-                tracing::info!("SIGHUP received: reloading agreements");
-                let a = agreements.clone();
-                let _ = tokio::task::spawn_blocking(move || a.reload()).await;
+                tracing::info!(
+                    "SIGHUP received: reloading certificate, CRLs, trust bundle and agreements"
+                );
+                // `reload` logs its report: what changed, or why nothing did.
+                let s = state.clone();
+                let _ = tokio::task::spawn_blocking(move || s.reload()).await;
             }
         });
         node.serve(listener, shutdown).await?;
@@ -92,6 +97,15 @@ pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'stat
 pub fn check_node(config: &Path) -> Result<String> {
     let node = NodeConfig::load(config)?;
     let now = OffsetDateTime::now_utc();
+    // What the node checks at start and on every reload, beyond parsing.
+    let problems = node.material().check_serving(&node.config, now);
+    if !problems.is_empty() {
+        return Err(ConfigError::Invalid {
+            path: config.to_path_buf(),
+            problems,
+        }
+        .into());
+    }
     let mut out = format!(
         "{} is valid.\n  node         {} ({})\n  listen       {} (advertised as {})\n  metrics      {}\n  certificate  valid until {} ({} days left)\n  signing key  {}\n  peers        {}\n",
         config.display(),
@@ -115,11 +129,28 @@ pub fn check_node(config: &Path) -> Result<String> {
             fingerprint_text(&p.ca_info.fingerprint)
         ));
     }
-    if now < node.cert_info.not_before {
-        out.push_str("  WARNING: the node certificate is not valid yet\n");
+    // The same agreements and warnings the node would have at start.
+    let agreements = AgreementSet::load(
+        &node.config.agreements.dir,
+        node.country(),
+        &node.signing.verifying_key(),
+        &node.trust,
+    );
+    out.push_str(&format!(
+        "  agreements   {} enforced, {} not enforced\n",
+        agreements.verified.len(),
+        agreements.files.len() - agreements.verified.len()
+    ));
+    for f in agreements.files.iter().filter_map(|f| f.refused.as_ref()) {
+        out.push_str(&format!("    not enforced: {f}\n"));
     }
-    if node.cert_info.not_after < now {
-        out.push_str("  WARNING: the node certificate has EXPIRED\n");
+    for w in expiry_warnings(
+        now,
+        &node.cert_info,
+        &agreements.verified,
+        node.config.server.expiry_warning_days,
+    ) {
+        out.push_str(&format!("  WARNING: {w}\n"));
     }
     Ok(out)
 }

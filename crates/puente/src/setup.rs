@@ -134,8 +134,12 @@ drain_grace_secs = 10
 max_pending_handshakes = 256
 # Seconds a call to a peer may take.
 peer_timeout_secs = 10
-# Seconds between checks of the agreements directory for changes.
+# Seconds between checks for changes of the agreements directory, tls.* and the trust
+# file; all of them also reload on SIGHUP (`systemctl reload`), without a restart.
 reload_interval_secs = 5
+# Days ahead of the node certificate's or an agreement's end from which the node warns
+# (at start and daily); 0 turns the warnings off.
+expiry_warning_days = 30
 # Seconds between rounds of having peers cosign this node's audit checkpoint.
 witness_interval_secs = 300
 

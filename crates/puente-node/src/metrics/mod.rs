@@ -343,7 +343,7 @@ impl Metrics {
             &mut out,
             "puente_certificate_expiry_days",
             &[("certificate", "node")],
-            days(state.node.cert_info.not_after - now),
+            days(state.material().loaded.cert_info.not_after - now),
         );
 
         family(
@@ -362,7 +362,7 @@ impl Metrics {
             );
         }
 
-        let configured: Vec<CountryCode> = state.peers.links().map(|l| l.country).collect();
+        let configured: Vec<CountryCode> = state.peer_countries();
         let contacts = self.contacts.lock().map(|m| m.clone()).unwrap_or_default();
         family(
             &mut out,
@@ -415,11 +415,11 @@ impl Metrics {
         // Seconds since the last completed sync with each peer, from the sync state;
         // a value set through `set_sync_lag` takes precedence.
         let mut lags: BTreeMap<CountryCode, f64> = BTreeMap::new();
-        for link in state.peers.links() {
-            if let Ok(st) = state.stats.store.sync_state(link.country) {
+        for country in &configured {
+            if let Ok(st) = state.stats.store.sync_state(*country) {
                 if st.last_success > 0 {
                     lags.insert(
-                        link.country,
+                        *country,
                         (now.unix_timestamp() - st.last_success).max(0) as f64,
                     );
                 }

@@ -125,15 +125,13 @@ impl Audit for AuditService {
                     .unwrap_or_default();
                 let time = self
                     .state
-                    .node
-                    .trust
-                    .peer(
+                    .peer_key(
                         puente_pki::CountryCode::parse(&country)
                             .map_err(|e| Status::internal(e.to_string()))?,
                     )
-                    .and_then(|p| {
+                    .and_then(|key| {
                         checkpoint::split_note(&cp_note).ok().and_then(|(body, _)| {
-                            checkpoint::verify_cosignature(body, &line, &p.signing_key).ok()
+                            checkpoint::verify_cosignature(body, &line, &key).ok()
                         })
                     });
                 witnessed.push(pb::WitnessedCheckpoint {

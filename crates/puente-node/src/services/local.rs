@@ -271,7 +271,8 @@ impl Local for LocalService {
         info!(operator = %operator, check, "list peers");
         let mut statuses: Vec<PeerStatus> = Vec::new();
         let mut probes = JoinSet::new();
-        for (i, link) in self.state.peers.links().enumerate() {
+        let material = self.state.material();
+        for (i, link) in material.peers.links().enumerate() {
             statuses.push(PeerStatus {
                 country: link.country.to_string(),
                 address: link.address.clone(),
@@ -280,9 +281,9 @@ impl Local for LocalService {
                 ..PeerStatus::default()
             });
             if check {
-                let state = self.state.clone();
+                let material = material.clone();
                 let link = link.clone();
-                probes.spawn(async move { (i, state.peers.probe(&link).await) });
+                probes.spawn(async move { (i, material.peers.probe(&link).await) });
             }
         }
         while let Some(done) = probes.join_next().await {

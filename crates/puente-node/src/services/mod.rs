@@ -12,7 +12,6 @@ use time::OffsetDateTime;
 
 use crate::agreements::Agreements;
 use crate::config::LoadedNode;
-use crate::peers::PeerPool;
 use crate::refusals::RefusalLog;
 use crate::store::Store;
 
@@ -26,10 +25,12 @@ pub fn system_clock() -> Clock {
 
 /// What every service shares.
 pub struct NodeState {
-    /// The loaded configuration.
+    /// The configuration as loaded at start. Its certificate, CRL and trust bundle are
+    /// those of the start: the ones in use (reloaded without a restart) are in
+    /// [`NodeState::material`].
     pub node: LoadedNode,
-    /// Links to peers.
-    pub peers: PeerPool,
+    /// The reloadable material in use: certificate, CRLs, trust bundle, peer links.
+    pub lifecycle: crate::lifecycle::Lifecycle,
     /// Recent refusals.
     pub refusals: Arc<RefusalLog>,
     /// The embedded store.
