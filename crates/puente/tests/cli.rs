@@ -1215,7 +1215,14 @@ fn stats_commands_import_export_show_and_status() {
         "-o",
         p(&out_file),
     ]);
-    let show = puente(&["stats", "show", "--config", p(&config)]);
+    let show = puente(&[
+        "stats",
+        "show",
+        "--config",
+        p(&config),
+        "--period",
+        "2026-10",
+    ]);
     let status = puente(&["stats", "status", "--config", p(&config)]);
     let sync = puente(&["stats", "sync", "--config", p(&config)]);
     let bad_peer = puente(&["stats", "sync", "--config", p(&config), "--peer", "GTM"]);
