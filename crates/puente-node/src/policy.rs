@@ -125,12 +125,10 @@ impl NodeState {
         });
         match &outcome {
             Ok(p) => {
-                if p.daily_quota.is_some() {
-                    if let Err(e) = self.store.flush().await {
-                        tracing::error!("flushing quota counters: {e}");
-                        return Err(Status::unavailable("the node's store is unavailable"));
-                    }
-                }
+                // The quota unit just taken is made durable by the flush of this call's
+                // audit entry (same database), which every caller writes before answering:
+                // an answer never leaves without its quota unit on disk, and a flush of its
+                // own here cost a second fsync per exchange.
                 info!(caller = %caller.urn(), service = service.name(), purpose = purpose.name(), agreement = %p.agreement_id, "permitted");
             }
             Err(r) => {
