@@ -1,11 +1,12 @@
 //! Every `Exchange` request a peer can send, as bytes off the wire, through the node's
 //! validation (no server is started): the request context, identity query terms,
-//! watermarks, consistency proofs and checkpoint notes; and the answers a node takes from
-//! a peer (statistics pages, cosignatures).
+//! watermarks, consistency proofs and checkpoint notes, signed alerts; and the answers a
+//! node takes from a peer (statistics pages, cosignatures).
 //!
 //! Input: a selector byte (which message), then the protobuf encoding. Properties:
 //! nothing panics; a decoded message re-encodes to one that decodes equal; a watermark
-//! is accepted only when this node issued it to that country.
+//! is accepted only when this node issued it to that country; an alert signed by its
+//! issuer verifies after a trip over the wire, and no forged one does.
 
 #![no_main]
 
@@ -95,7 +96,29 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         4 => {
-            let _ = decode::<pb::PublishAlertRequest>(bytes);
+            let Some(r) = decode::<pb::PublishAlertRequest>(bytes) else {
+                return;
+            };
+            let Some(mut alert) = r.alert else { return };
+            let k = keys();
+            assert!(
+                puente_alerts::verify(&alert, &k.a.verifying_key()).is_err(),
+                "a forged alert verified"
+            );
+            if puente_alerts::validate(&alert).is_err() {
+                return;
+            }
+            // Signed by its issuer, the alert verifies, also after a trip over the wire
+            // (the signature covers a canonical encoding, not the protobuf bytes), and
+            // not with another country's key.
+            puente_alerts::sign(&mut alert, &k.a);
+            puente_alerts::verify(&alert, &k.a.verifying_key())
+                .unwrap_or_else(|e| panic!("a signed alert does not verify: {e}"));
+            let wire = pb::Alert::decode(alert.encode_to_vec().as_slice())
+                .unwrap_or_else(|e| panic!("{e}"));
+            puente_alerts::verify(&wire, &k.a.verifying_key())
+                .unwrap_or_else(|e| panic!("a signed alert off the wire does not verify: {e}"));
+            assert!(puente_alerts::verify(&alert, &k.b.verifying_key()).is_err());
         }
         5 => {
             // A statistics page as a puller receives it from GTM.
