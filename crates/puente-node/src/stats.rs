@@ -688,7 +688,7 @@ impl NodeState {
 
 /// Checks every cell of a page from `peer`: well-formed, reported by the peer, versions
 /// ascending, and no count below the page's small-cell threshold.
-fn check_page(
+pub fn check_page(
     peer: CountryCode,
     page: &pb::PullStatisticsResponse,
 ) -> Result<Vec<(CellKey, Value, u64)>, String> {

@@ -22,7 +22,8 @@ use crate::services::{timestamp, NodeState};
 /// Metadata naming the size this witness last cosigned, sent with FAILED_PRECONDITION.
 pub const WITNESSED_SIZE: &str = "puente-witnessed-size";
 
-fn hashes(v: &[Vec<u8>]) -> Result<Vec<Hash>, Status> {
+/// The hashes of a consistency proof as sent on the wire; each must be 32 bytes.
+pub fn hashes(v: &[Vec<u8>]) -> Result<Vec<Hash>, Status> {
     v.iter()
         .map(|h| <[u8; 32]>::try_from(h.as_slice()))
         .collect::<Result<_, _>>()

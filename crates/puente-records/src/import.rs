@@ -8,7 +8,7 @@
 //! re-run converges: writes are keyed by `record_id`).
 
 use std::collections::{BTreeMap, HashSet};
-use std::io::BufRead;
+use std::io::{BufRead, Read};
 use std::path::{Path, PathBuf};
 
 use puente_pki::country;
@@ -363,6 +363,13 @@ fn check_row(
                     c.err("passport_copy", format!("{}: {e}", path.display()));
                     None
                 }
+                Ok(m) if !m.is_file() => {
+                    c.err(
+                        "passport_copy",
+                        format!("{} is not a regular file", path.display()),
+                    );
+                    None
+                }
                 Ok(m) if m.len() > MAX_COPY_BYTES => {
                     c.err(
                         "passport_copy",
@@ -403,28 +410,52 @@ fn check_row(
     }
 }
 
-/// Reads the rows of a CSV or JSONL file, calling `each(line, row)`.
-fn for_each_row(
-    path: &Path,
+/// How a holdings file is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RowFormat {
+    /// CSV with a header row naming the columns.
+    Csv,
+    /// JSON Lines: one object per line, with the column names as keys.
+    JsonLines,
+}
+
+impl RowFormat {
+    /// The format a file's extension names (`.csv`, `.jsonl`, `.ndjson`).
+    pub fn of(path: &Path) -> Result<Self, RecordsError> {
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        match ext.as_str() {
+            "csv" => Ok(RowFormat::Csv),
+            "jsonl" | "ndjson" => Ok(RowFormat::JsonLines),
+            _ => Err(RecordsError::File {
+                file: path.display().to_string(),
+                reason: "expected a .csv or .jsonl file".into(),
+            }),
+        }
+    }
+}
+
+/// Reads the rows of `input` (named `name` in errors), calling `each(line, row)`.
+fn read_rows(
+    name: &str,
+    input: impl BufRead,
+    format: RowFormat,
     each: &mut dyn FnMut(u64, RawRow) -> Result<(), RecordsError>,
 ) -> Result<Vec<String>, RecordsError> {
     let file_err = |reason: String| RecordsError::File {
-        file: path.display().to_string(),
+        file: name.to_string(),
         reason,
     };
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or("")
-        .to_ascii_lowercase();
     let mut warnings = Vec::new();
-    match ext.as_str() {
-        "csv" => {
+    match format {
+        RowFormat::Csv => {
             let mut reader = csv::ReaderBuilder::new()
                 .flexible(false)
                 .trim(csv::Trim::All)
-                .from_path(path)
-                .map_err(|e| file_err(e.to_string()))?;
+                .from_reader(input);
             let headers: Vec<String> = reader
                 .headers()
                 .map_err(|e| file_err(format!("line 1: {e}")))?
@@ -458,7 +489,7 @@ fn for_each_row(
                     .map(|p| p.line())
                     .unwrap_or(i as u64 + 2);
                 let rec = rec.map_err(|e| RecordsError::BadRows {
-                    file: path.display().to_string(),
+                    file: name.to_string(),
                     errors: vec![RowError {
                         line,
                         field: None,
@@ -473,9 +504,8 @@ fn for_each_row(
                 each(line, row)?;
             }
         }
-        "jsonl" | "ndjson" => {
-            let file = std::fs::File::open(path).map_err(|e| file_err(e.to_string()))?;
-            for (i, text) in std::io::BufReader::new(file).lines().enumerate() {
+        RowFormat::JsonLines => {
+            for (i, text) in input.lines().enumerate() {
                 let line = i as u64 + 1;
                 let text = text.map_err(|e| file_err(format!("line {line}: {e}")))?;
                 if text.trim().is_empty() {
@@ -483,7 +513,7 @@ fn for_each_row(
                 }
                 let value: BTreeMap<String, serde_json::Value> = serde_json::from_str(&text)
                     .map_err(|e| RecordsError::BadRows {
-                        file: path.display().to_string(),
+                        file: name.to_string(),
                         errors: vec![RowError {
                             line,
                             field: None,
@@ -518,27 +548,36 @@ fn for_each_row(
                 each(line, row)?;
             }
         }
-        _ => return Err(file_err("expected a .csv or .jsonl file".into())),
     }
     Ok(warnings)
 }
 
-/// Imports `path` into `store`. `progress(done, total)` is called as rows are written.
-pub fn import(
-    store: &RecordStore,
-    path: &Path,
+/// What the validation pass found in a file that can be imported.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CheckReport {
+    /// Rows read.
+    pub rows: u64,
+    /// Notes that do not stop an import (unknown columns…).
+    pub warnings: Vec<String>,
+}
+
+/// Validates every row of `input` (named `name` in errors) as [`import`]'s first pass
+/// does, writing nothing: each bad row is reported with its line and reason. Passport
+/// copies are looked up relative to `base`.
+pub fn check_rows(
+    name: &str,
+    input: impl BufRead,
+    format: RowFormat,
+    base: &Path,
     today: time::Date,
-    progress: &mut dyn FnMut(u64, u64),
-) -> Result<ImportReport, RecordsError> {
-    let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
-    // Pass 1: validate everything, write nothing.
+) -> Result<CheckReport, RecordsError> {
     let mut errors: Vec<RowError> = Vec::new();
     let mut seen: HashSet<String> = HashSet::new();
     let mut first_line: BTreeMap<String, u64> = BTreeMap::new();
     let mut rows = 0u64;
-    let warnings = for_each_row(path, &mut |line, row| {
+    let warnings = read_rows(name, input, format, &mut |line, row| {
         rows += 1;
-        match check_row(line, &row, &base, today) {
+        match check_row(line, &row, base, today) {
             Ok((record, copy)) => {
                 if !seen.insert(record.record_id.clone()) {
                     let first = first_line.get(&record.record_id).copied().unwrap_or(0);
@@ -551,9 +590,7 @@ pub fn import(
                     first_line.insert(record.record_id.clone(), line);
                 }
                 if let Some(p) = copy {
-                    match std::fs::read(&p)
-                        .map(|b| b.get(..8).map(<[u8]>::to_vec).unwrap_or_default())
-                    {
+                    match read_head(&p) {
                         Ok(head) if sniff_media_type(&head).is_some() => {}
                         Ok(_) => errors.push(RowError {
                             line,
@@ -574,12 +611,41 @@ pub fn import(
     })?;
     if !errors.is_empty() {
         return Err(RecordsError::BadRows {
-            file: path.display().to_string(),
+            file: name.to_string(),
             errors,
         });
     }
-    // Pass 2: write.
+    Ok(CheckReport { rows, warnings })
+}
+
+/// The first bytes of a file, enough to tell its media type.
+fn read_head(path: &Path) -> std::io::Result<Vec<u8>> {
+    let mut head = Vec::with_capacity(8);
+    std::fs::File::open(path)?.take(8).read_to_end(&mut head)?;
+    Ok(head)
+}
+
+/// Imports `path` into `store`. `progress(done, total)` is called as rows are written.
+pub fn import(
+    store: &RecordStore,
+    path: &Path,
+    today: time::Date,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<ImportReport, RecordsError> {
+    let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
     let label = path.display().to_string();
+    let format = RowFormat::of(path)?;
+    let open = || {
+        std::fs::File::open(path)
+            .map(std::io::BufReader::new)
+            .map_err(|e| RecordsError::File {
+                file: label.clone(),
+                reason: e.to_string(),
+            })
+    };
+    // Pass 1: validate everything, write nothing.
+    let CheckReport { rows, warnings } = check_rows(&label, open()?, format, &base, today)?;
+    // Pass 2: write.
     store.begin_import(&label)?;
     let mut report = ImportReport {
         rows,
@@ -587,10 +653,10 @@ pub fn import(
         ..ImportReport::default()
     };
     let mut done = 0u64;
-    for_each_row(path, &mut |line, row| {
+    read_rows(&label, open()?, format, &mut |line, row| {
         let (mut record, copy_path) =
             check_row(line, &row, &base, today).map_err(|errors| RecordsError::BadRows {
-                file: path.display().to_string(),
+                file: label.clone(),
                 errors,
             })?;
         let copy = match copy_path {

@@ -344,3 +344,48 @@ fn sealed_values_cannot_be_read_with_another_key_or_moved() {
     let text = String::from_utf8_lossy(&raw);
     assert!(!text.contains("MENSAH") && !text.contains("G1111111") && !text.contains("Tapachula"));
 }
+
+#[test]
+fn check_rows_validates_from_memory_without_a_store() {
+    use crate::import::{check_rows, RowFormat};
+    let mut text = COLUMNS.join(",");
+    text.push('\n');
+    text.push_str(&row(
+        "R1",
+        "ANA",
+        "PEREZ",
+        "1990-01-02",
+        "HND",
+        "X1",
+        "none",
+        "",
+    ));
+    text.push('\n');
+    let base = std::path::Path::new("/nonexistent");
+    let report = check_rows("mem.csv", text.as_bytes(), RowFormat::Csv, base, TODAY).unwrap();
+    assert_eq!(report.rows, 1);
+    text.push_str(&row(
+        "R1", "ANA", "PEREZ", "1990-13", "HND", "X1", "none", "",
+    ));
+    let err = check_rows("mem.csv", text.as_bytes(), RowFormat::Csv, base, TODAY)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("mem.csv") && err.contains("line 3"), "{err}");
+}
+
+/// A passport copy must be a regular file: `/dev/zero` passed the size check (its
+/// metadata says 0 bytes) and then the validation pass read it without end.
+#[cfg(unix)]
+#[test]
+fn passport_copy_that_is_not_a_regular_file_is_refused() {
+    let (dir, s) = store();
+    for special in ["/dev/zero", "/dev/null", "/"] {
+        let r = format!("R1,ANA,PEREZ,1990,F,HND,,,,,,,none,,,,,,,{special}");
+        let path = csv(dir.path(), &[&r]);
+        let err = import(&s, &path, TODAY, &mut |_, _| {})
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not a regular file"), "{special}: {err}");
+    }
+    assert_eq!(s.len(), 0);
+}
