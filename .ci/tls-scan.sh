@@ -13,7 +13,7 @@
 #   - a client without a certificate is refused (the node requires one).
 # Exit 0 when every check passes, 1 when one fails, 2 when the scan cannot run.
 #
-# Usage: scripts/tls-scan.sh [--keep DIR]   (PUENTE=path/to/puente to skip the build)
+# Usage: .ci/tls-scan.sh [--keep DIR]   (PUENTE=path/to/puente to skip the build)
 # Not part of .ci/run: a full testssl.sh run takes minutes and needs the Debian package.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -176,7 +176,7 @@ check("testssl.sh saw the client certificate requirement",
 by_design = {"cert_chain_of_trust", "cert_revocation"}
 serious = [it for it in items if it.get("severity") in ("MEDIUM", "HIGH", "CRITICAL")]
 for it in serious:
-    note = " (expected: private PKI, see scripts/tls-scan.sh)" if it["id"] in by_design else ""
+    note = " (expected: private PKI, see .ci/tls-scan.sh)" if it["id"] in by_design else ""
     print(f"      {it['severity']}: {it['id']}: {it['finding']}{note}")
 unexpected = [it for it in serious if it["id"] not in by_design]
 check("no other MEDIUM/HIGH/CRITICAL finding", not unexpected, f"{len(unexpected)} found" if unexpected else "")
