@@ -12,6 +12,9 @@ use anyhow::{anyhow, bail, Context, Result};
 use puente_node::{LoadedNode, NodeConfig};
 use puente_proto::v1 as pb;
 
+/// Requests the harness lets wait at once before it counts the rest as failures.
+const MAX_IN_FLIGHT: usize = 512;
+
 /// Resident set size of this process, in bytes (Linux; 0 elsewhere).
 fn rss() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
@@ -107,6 +110,17 @@ pub fn run(persons: u64, seconds: u64, share: f64, memory_bound_mb: u64) -> Resu
         let mut inflight = tokio::task::JoinSet::new();
         while Instant::now() < end {
             ticker.tick().await;
+            while inflight.try_join_next().is_some() {}
+            if inflight.len() >= MAX_IN_FLIGHT {
+                // The nodes are not keeping up: count it, do not queue without bound.
+                errors.fetch_add(1, Ordering::Relaxed);
+                if let Ok(mut f) = first_error.lock() {
+                    f.get_or_insert(format!(
+                        "more than {MAX_IN_FLIGHT} requests in flight: the nodes fell behind the rate"
+                    ));
+                }
+                continue;
+            }
             let (mut l, d) = (local.clone(), docs.clone());
             let (acked_t, errors_t, first_t) = (acked.clone(), errors.clone(), first_error.clone());
             let i = sent as usize;
