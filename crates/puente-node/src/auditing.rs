@@ -208,6 +208,7 @@ impl NodeState {
             }
             self.count(Direction::Outgoing, peer, o, Code::from_i32(o.code));
         }
+        self.disk.check().map_err(Status::unavailable)?;
         self.audit.append(e).await.map(|r| r.entry_index).map_err(|err| {
             error!("audit append failed for an outgoing exchange: {err}");
             Status::unavailable("the audit log cannot record this exchange; its answer is withheld, try again later")
