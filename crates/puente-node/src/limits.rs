@@ -29,6 +29,23 @@ pub const AUDIT_MAX_REQUEST: usize = MIB;
 /// Largest `Audit` answer message (a page of entries).
 pub const AUDIT_MAX_RESPONSE: usize = 16 * MIB;
 
+/// tonic answers a message above a decoding limit with OUT_OF_RANGE; gRPC's own status
+/// code table says RESOURCE_EXHAUSTED ("message larger than configured max size"), which
+/// is what clients (and retry policies) expect. Rewrites such a trailers-only answer.
+pub fn oversized_is_resource_exhausted(headers: &mut http::HeaderMap) {
+    let out_of_range = headers
+        .get("grpc-status")
+        .is_some_and(|v| v.as_bytes() == b"11");
+    // grpc-message is percent-encoded on the wire.
+    let too_large = headers.get("grpc-message").is_some_and(|v| {
+        let text = String::from_utf8_lossy(v.as_bytes()).replace("%20", " ");
+        text.contains("message length too large")
+    });
+    if out_of_range && too_large {
+        headers.insert("grpc-status", http::HeaderValue::from_static("8"));
+    }
+}
+
 /// A request carrying `deadline` as its `grpc-timeout`, so the peer stops working on it
 /// when the asker has given up.
 pub fn timed<T>(message: T, deadline: Duration) -> tonic::Request<T> {
@@ -133,6 +150,26 @@ mod tests {
 
     fn code(s: &str) -> CountryCode {
         CountryCode::parse(s).unwrap()
+    }
+
+    #[test]
+    fn tonics_oversized_answer_becomes_resource_exhausted() {
+        let mut h = http::HeaderMap::new();
+        h.insert("grpc-status", http::HeaderValue::from_static("11"));
+        h.insert(
+            "grpc-message",
+            http::HeaderValue::from_static("Error,%20decoded%20message%20length%20too%20large"),
+        );
+        oversized_is_resource_exhausted(&mut h);
+        assert_eq!(h["grpc-status"], "8");
+        // Another OUT_OF_RANGE stays what it is.
+        h.insert("grpc-status", http::HeaderValue::from_static("11"));
+        h.insert(
+            "grpc-message",
+            http::HeaderValue::from_static("page%20token"),
+        );
+        oversized_is_resource_exhausted(&mut h);
+        assert_eq!(h["grpc-status"], "11");
     }
 
     #[test]

@@ -75,10 +75,11 @@ impl Node {
                 })
             })?;
         let refs = crate::refs::RefStore::open(store.db())?;
-        let audit = puente_audit::AuditLog::open(
+        let audit = puente_audit::AuditLog::open_with_head(
             store.db(),
             format!("puente/{}/audit", node.country()),
             node.signing.clone(),
+            Some(crate::store::audit_head_path(&node.config.node.data_dir)),
         )
         .map_err(|e| {
             NodeError::Store(crate::store::StoreError::Open {

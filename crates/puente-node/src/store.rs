@@ -157,6 +157,12 @@ impl Store {
     }
 }
 
+/// Where the node keeps the latest checkpoint it signed, outside the store
+/// ([`puente_audit::head`]).
+pub fn audit_head_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("audit-head")
+}
+
 /// Watches the free space of the data directory's filesystem. Below the reserve
 /// (`server.min_free_mb`) the node refuses exchanges before doing any of their work, since
 /// their audit entries might not be writable, and says so; it serves again as soon as
