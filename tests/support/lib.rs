@@ -519,7 +519,7 @@ pub fn set_peer_address(fed: &Federation, truster: &str, peer: &str, address: &s
     .expect("write trust file");
 }
 
-/// What a [`FaultProxy`] does once its byte budget is spent.
+/// What a [`FaultProxy`] does once its budget is spent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fault {
     /// Closes both sides of the connection (a peer dropping mid-answer).
@@ -528,9 +528,18 @@ pub enum Fault {
     Stall,
 }
 
+/// How much a [`FaultProxy`] lets through from the node once armed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Budget {
+    /// This many bytes.
+    Bytes(u64),
+    /// This many whole TLS records (what the client can decrypt is deterministic).
+    Records(u64),
+}
+
 /// A TCP proxy in front of a node, forwarding bytes both ways; once armed, it lets a
-/// budget of bytes flow from the node to the client and then cuts or stalls that
-/// connection, once; later connections pass untouched. TLS runs end to end through it.
+/// budget flow from the node to the client and then cuts or stalls that connection,
+/// once; later connections pass untouched. TLS runs end to end through it.
 pub struct FaultProxy {
     /// Where clients connect.
     pub addr: SocketAddr,
@@ -539,7 +548,7 @@ pub struct FaultProxy {
 }
 
 struct ProxyState {
-    plan: std::sync::Mutex<Option<(Fault, u64)>>,
+    plan: std::sync::Mutex<Option<(Fault, Budget)>>,
     fired: std::sync::atomic::AtomicU64,
 }
 
@@ -566,8 +575,8 @@ impl FaultProxy {
         Self { addr, state, task }
     }
 
-    /// From now on, after `budget` more bytes from the node, applies `fault` (once).
-    pub fn arm(&self, fault: Fault, budget: u64) {
+    /// From now on, once `budget` more has come from the node, applies `fault` (once).
+    pub fn arm(&self, fault: Fault, budget: Budget) {
         *self.state.plan.lock().expect("plan") = Some((fault, budget));
     }
 
@@ -580,6 +589,43 @@ impl FaultProxy {
 impl Drop for FaultProxy {
     fn drop(&mut self) {
         self.task.abort();
+    }
+}
+
+/// Follows TLS record boundaries in one direction of a connection.
+#[derive(Default)]
+struct Records {
+    header: Vec<u8>,
+    remaining: usize,
+}
+
+impl Records {
+    /// Offsets in `data` just after each record that ends in it.
+    fn ends(&mut self, data: &[u8]) -> Vec<usize> {
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < data.len() {
+            if self.remaining > 0 {
+                let take = self.remaining.min(data.len() - i);
+                self.remaining -= take;
+                i += take;
+                if self.remaining == 0 {
+                    out.push(i);
+                }
+            } else {
+                self.header.push(data[i]);
+                i += 1;
+                if self.header.len() == 5 {
+                    self.remaining =
+                        usize::from(u16::from_be_bytes([self.header[3], self.header[4]]));
+                    self.header.clear();
+                    if self.remaining == 0 {
+                        out.push(i);
+                    }
+                }
+            }
+        }
+        out
     }
 }
 
@@ -596,25 +642,38 @@ async fn proxy_connection(
         let _ = sw.shutdown().await;
         (cr, sw)
     });
+    let mut records = Records::default();
     let mut buf = vec![0u8; 16 * 1024];
     let fault = loop {
         let n = match sr.read(&mut buf).await {
             Ok(0) | Err(_) => break None,
             Ok(n) => n,
         };
+        let ends = records.ends(&buf[..n]);
         // Take from the budget, if armed.
         let (pass, fault) = {
             let mut plan = st.plan.lock().expect("plan");
             match plan.as_mut() {
                 None => (n, None),
-                Some((_, left)) if (*left as usize) >= n => {
-                    *left -= n as u64;
-                    (n, None)
+                Some((f, Budget::Bytes(left))) => {
+                    if (*left as usize) >= n {
+                        *left -= n as u64;
+                        (n, None)
+                    } else {
+                        let r = (*left as usize, Some(*f));
+                        *plan = None;
+                        r
+                    }
                 }
-                Some((f, left)) => {
-                    let r = (*left as usize, Some(*f));
-                    *plan = None;
-                    r
+                Some((f, Budget::Records(left))) => {
+                    if (*left as usize) > ends.len() {
+                        *left -= ends.len() as u64;
+                        (n, None)
+                    } else {
+                        let r = (ends[*left as usize - 1], Some(*f));
+                        *plan = None;
+                        r
+                    }
                 }
             }
         };

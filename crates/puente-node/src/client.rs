@@ -72,7 +72,13 @@ pub fn channel_with_config(
         .http2_keep_alive_interval(Duration::from_secs(30))
         .keep_alive_while_idle(true);
     if let Some(t) = request_timeout {
-        endpoint = endpoint.timeout(t);
+        // A connection that stalls (the peer or a middlebox stops forwarding without
+        // closing) is found dead by its pings within two call timeouts, instead of
+        // holding every call to that peer until TCP gives up.
+        endpoint = endpoint
+            .timeout(t)
+            .http2_keep_alive_interval(t.min(Duration::from_secs(30)))
+            .keep_alive_timeout(t);
     }
     let seen = Arc::new(Mutex::new(None));
     let seen_in = seen.clone();
