@@ -191,8 +191,9 @@ impl AuditLog {
     }
 
     /// [`AuditLog::open`], also checking the store against the [`crate::head`] file at
-    /// `head` (refusing a store that lost or changed entries this node signed for) and
-    /// replacing that file after every durable batch.
+    /// `head` (refusing a store that lost or changed entries this node signed for), reading
+    /// every entry against its leaf hash ([`crate::head::scan`]), and replacing that file
+    /// after every durable batch.
     pub fn open_with_head(
         db: &sled::Db,
         origin: String,
@@ -202,6 +203,7 @@ impl AuditLog {
         let trees = Trees::open(db)?;
         if let Some(path) = &head {
             crate::head::check(path, &trees, &key.verifying_key())?;
+            crate::head::scan(&trees)?;
         }
         let size = trees.size()?;
         // Entries written past the committed size by a batch cut short never got a receipt.

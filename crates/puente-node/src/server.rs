@@ -312,9 +312,12 @@ impl Node {
         let server = Server::builder()
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
             // One connection (one peer, operator or auditor) gets at most this many
-            // calls at once; further streams wait for a slot instead of piling up work.
+            // calls at once, enforced by HTTP/2 itself (SETTINGS_MAX_CONCURRENT_STREAMS):
+            // the client queues. Not `concurrency_limit_per_connection`: when that limit
+            // is reached hyper stops reading the connection, WINDOW_UPDATEs included, and
+            // client and server can wait on each other for ever (hyper#3559; seen here
+            // under the SIGKILL campaign's load).
             .max_concurrent_streams(Some(streams))
-            .concurrency_limit_per_connection(streams as usize)
             .layer(RequestLayer::new(state.metrics.clone()))
             .add_service(health_service)
             .add_service(reflection_v1)

@@ -61,6 +61,13 @@ impl Store {
             }
         };
         let db = opened.map_err(|e| {
+            if let sled::Error::Corruption { at, .. } = &e {
+                let place = at.map(|a| format!(" at {a:?}")).unwrap_or_default();
+                return open_err(format!(
+                    "the store file {} is corrupt: sled found data whose checksum does not match{place}; the node will not serve from it. Restore the data directory from a backup (the audit log's peers hold cosigned checkpoints to check it against)",
+                    path.join("db").display()
+                ));
+            }
             let text = e.to_string();
             if text.contains("lock")
                 || text.contains("WouldBlock")
