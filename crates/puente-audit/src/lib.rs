@@ -10,6 +10,7 @@
 //! - [`entry`]: entries and their deterministic, versioned encoding.
 //! - [`checkpoint`]: signed checkpoints and witness cosignatures.
 //! - [`log`]: the sled log with its group-committing writer.
+//! - [`head`]: the latest signed checkpoint kept outside sled, to notice a store that lost entries.
 //! - [`receipt`]: verifying a counterpart's receipt (signature checked once per checkpoint).
 //! - [`verify`]: the full offline verifier.
 //! - [`view`]: filtered, paged listing for auditors.
@@ -20,6 +21,7 @@
 pub mod checkpoint;
 pub mod entry;
 pub mod error;
+pub mod head;
 pub mod log;
 pub mod merkle;
 pub mod receipt;

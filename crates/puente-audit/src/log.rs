@@ -187,7 +187,24 @@ impl AuditLog {
     /// Opens the log and starts its writer. Refuses to open a log whose stored state does
     /// not match the last checkpoint it signed (it will never sign an inconsistent one).
     pub fn open(db: &sled::Db, origin: String, key: Arc<SigningKey>) -> Result<Self, AuditError> {
+        Self::open_with_head(db, origin, key, None)
+    }
+
+    /// [`AuditLog::open`], also checking the store against the [`crate::head`] file at
+    /// `head` (refusing a store that lost or changed entries this node signed for), reading
+    /// every entry against its leaf hash ([`crate::head::scan`]), and replacing that file
+    /// after every durable batch.
+    pub fn open_with_head(
+        db: &sled::Db,
+        origin: String,
+        key: Arc<SigningKey>,
+        head: Option<std::path::PathBuf>,
+    ) -> Result<Self, AuditError> {
         let trees = Trees::open(db)?;
+        if let Some(path) = &head {
+            crate::head::check(path, &trees, &key.verifying_key())?;
+            crate::head::scan(&trees)?;
+        }
         let size = trees.size()?;
         // Entries written past the committed size by a batch cut short never got a receipt.
         let mut stray = Vec::new();
@@ -245,6 +262,7 @@ impl AuditLog {
             key,
             size,
             mem,
+            head,
         };
         std::thread::Builder::new()
             .name("audit-writer".into())
@@ -319,6 +337,7 @@ struct Writer {
     key: Arc<SigningKey>,
     size: u64,
     mem: MemTree,
+    head: Option<std::path::PathBuf>,
 }
 
 /// Complete-subtree hashes in memory, level by level.
@@ -538,6 +557,13 @@ impl Writer {
         self.trees.meta.insert("latest", note.as_bytes())?;
         self.trees.meta.insert("size", &self.size.to_be_bytes())?;
         self.trees.db.flush()?;
+        if let Some(path) = &self.head {
+            // The batch is durable whatever happens here; a head file that lags only
+            // weakens the check at the next start, so a failure is logged, not returned.
+            if let Err(e) = crate::head::write(path, &note) {
+                error!("updating {}: {e}", path.display());
+            }
+        }
         Ok(note)
     }
 }

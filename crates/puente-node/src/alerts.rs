@@ -12,7 +12,6 @@ use puente_alerts::{AlertStore, Received};
 use puente_pki::{CountryCode, PeerIdentity};
 use puente_policy::{Purpose, Service};
 use puente_proto::v1 as pb;
-use puente_proto::v1::exchange_client::ExchangeClient;
 use time::OffsetDateTime;
 use tokio::sync::{watch, Mutex};
 use tonic::{Code, Status};
@@ -355,14 +354,10 @@ impl NodeState {
         let request_sha = sha256(&request.encode_to_vec());
         let mut o = Outcome::new(Service::Alerts, Purpose::EarlyWarning, &alert.alert_id);
         let me = &self.node.identity;
-        let mut call = tonic::Request::new(request);
-        call.set_timeout(Duration::from_secs(
-            self.node.config.server.peer_timeout_secs,
-        ));
-        match ExchangeClient::new(link.channel.channel.clone())
-            .publish_alert(call)
-            .await
-        {
+        let timeout = Duration::from_secs(self.node.config.server.peer_timeout_secs);
+        let mut client = crate::client::exchange_client(link.channel.channel.clone());
+        let call = client.publish_alert(crate::limits::timed(request, timeout));
+        match crate::limits::within(timeout, "PublishAlert", call).await {
             Ok(r) => {
                 let mut resp = r.into_inner();
                 let receipt = resp.receipt.take();

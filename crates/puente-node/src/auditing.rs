@@ -163,9 +163,9 @@ impl NodeState {
         self.count(Direction::Incoming, caller.country, o, code);
         appended.map_err(|err| {
             error!("audit append failed, refusing the exchange: {err}");
-            Status::unavailable(
-                "the audit log cannot record this exchange, so it is refused; try again later",
-            )
+            Status::unavailable(format!(
+                "audit.unavailable: the audit log cannot record this exchange ({err}), so it is refused; if the store reports an I/O error, free space and restart the node"
+            ))
         })
     }
 
@@ -208,9 +208,10 @@ impl NodeState {
             }
             self.count(Direction::Outgoing, peer, o, Code::from_i32(o.code));
         }
+        self.disk.check().map_err(Status::unavailable)?;
         self.audit.append(e).await.map(|r| r.entry_index).map_err(|err| {
             error!("audit append failed for an outgoing exchange: {err}");
-            Status::unavailable("the audit log cannot record this exchange; its answer is withheld, try again later")
+            Status::unavailable(format!("audit.unavailable: the audit log cannot record this exchange ({err}); its answer is withheld; if the store reports an I/O error, free space and restart the node"))
         })
     }
 

@@ -11,6 +11,7 @@ use hyper_util::rt::TokioIo;
 use puente_pki::inspect;
 use puente_pki::tls::{self, CountryAnchor, TlsIdentity};
 use puente_pki::PeerIdentity;
+use puente_proto::v1::exchange_client::ExchangeClient;
 use rustls::pki_types::ServerName;
 use time::OffsetDateTime;
 use tokio::net::TcpStream;
@@ -71,7 +72,13 @@ pub fn channel_with_config(
         .http2_keep_alive_interval(Duration::from_secs(30))
         .keep_alive_while_idle(true);
     if let Some(t) = request_timeout {
-        endpoint = endpoint.timeout(t);
+        // A connection that stalls (the peer or a middlebox stops forwarding without
+        // closing) is found dead by its pings within two call timeouts, instead of
+        // holding every call to that peer until TCP gives up.
+        endpoint = endpoint
+            .timeout(t)
+            .http2_keep_alive_interval(t.min(Duration::from_secs(30)))
+            .keep_alive_timeout(t);
     }
     let seen = Arc::new(Mutex::new(None));
     let seen_in = seen.clone();
@@ -102,6 +109,14 @@ pub fn channel_with_config(
         channel: endpoint.connect_with_connector_lazy(connector),
         seen,
     })
+}
+
+/// An `Exchange` client on `channel` that sends and accepts no more than the contract's
+/// message sizes ([`crate::limits`]).
+pub fn exchange_client(channel: Channel) -> ExchangeClient<Channel> {
+    ExchangeClient::new(channel)
+        .max_encoding_message_size(crate::limits::EXCHANGE_MAX_REQUEST)
+        .max_decoding_message_size(crate::limits::EXCHANGE_MAX_RESPONSE)
 }
 
 /// Renders an error with its chain of sources, so "transport error" shows its real cause

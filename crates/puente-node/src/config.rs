@@ -180,6 +180,19 @@ pub struct ServerSection {
     pub expiry_warning_days: u32,
     /// Seconds between rounds of having peers cosign this node's audit checkpoint.
     pub witness_interval_secs: u64,
+    /// Seconds a whole passport-copy transfer from a peer may take (header to trailer).
+    pub document_timeout_secs: u64,
+    /// `Exchange` calls admitted per second from each peer country (token bucket refill),
+    /// before any agreement quota is looked at.
+    pub peer_rate_per_sec: u32,
+    /// Calls a peer country may make at once above its rate (token bucket size).
+    pub peer_burst: u32,
+    /// Most concurrent calls (HTTP/2 streams) on one connection.
+    pub max_concurrent_streams: u32,
+    /// Mebibytes that must stay free in the data directory's filesystem; below this the
+    /// node refuses exchanges (their audit entries might not be writable) until space
+    /// returns.
+    pub min_free_mb: u64,
 }
 
 impl Default for ServerSection {
@@ -192,6 +205,11 @@ impl Default for ServerSection {
             reload_interval_secs: 5,
             expiry_warning_days: 30,
             witness_interval_secs: 300,
+            document_timeout_secs: 120,
+            peer_rate_per_sec: 50,
+            peer_burst: 200,
+            max_concurrent_streams: 128,
+            min_free_mb: 64,
         }
     }
 }
@@ -827,6 +845,33 @@ impl NodeConfig {
             .ok();
         if self.server.peer_timeout_secs == 0 {
             problem("server.peer_timeout_secs", "must be at least 1".into());
+        }
+        if self.server.document_timeout_secs < self.server.peer_timeout_secs {
+            problem(
+                "server.document_timeout_secs",
+                format!(
+                    "{} is below server.peer_timeout_secs ({}); a transfer needs at least one call's time",
+                    self.server.document_timeout_secs, self.server.peer_timeout_secs
+                ),
+            );
+        }
+        if !(1..=100_000).contains(&self.server.peer_rate_per_sec) {
+            problem(
+                "server.peer_rate_per_sec",
+                format!("{} is outside 1-100000", self.server.peer_rate_per_sec),
+            );
+        }
+        if !(1..=1_000_000).contains(&self.server.peer_burst) {
+            problem(
+                "server.peer_burst",
+                format!("{} is outside 1-1000000", self.server.peer_burst),
+            );
+        }
+        if !(1..=10_000).contains(&self.server.max_concurrent_streams) {
+            problem(
+                "server.max_concurrent_streams",
+                format!("{} is outside 1-10000", self.server.max_concurrent_streams),
+            );
         }
 
         let material = match self.load_material() {

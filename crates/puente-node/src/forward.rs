@@ -5,6 +5,8 @@
 
 use puente_pki::{CountryCode, PeerIdentity};
 use puente_proto::v1 as pb;
+use std::time::Duration;
+
 use puente_proto::v1::exchange_client::ExchangeClient;
 use tonic::{Code, Status};
 use tracing::{info, warn};
@@ -12,9 +14,10 @@ use tracing::{info, warn};
 use prost::Message;
 
 use crate::auditing::{receipt_of, sha256, Outcome};
-use crate::client::status_text;
+use crate::client::{exchange_client, status_text};
 use crate::convert;
 use crate::identity::protection_verdict;
+use crate::limits::{timed, within};
 use crate::peers::PeerLink;
 use crate::services::NodeState;
 
@@ -48,12 +51,19 @@ impl NodeState {
         if peer == self.node.country() {
             return Err(Status::invalid_argument(format!("peer_country: {peer} is this node's own country; search own records with `puente records search`")));
         }
+        // Nothing is asked that this node could not record.
+        self.disk.check().map_err(Status::unavailable)?;
         let link = self.peer_link(peer).ok_or_else(|| {
             Status::failed_precondition(format!(
                 "peer_country: {peer} is not a trusted peer of this node"
             ))
         })?;
         Ok((peer, link))
+    }
+
+    /// How long one call to a peer may take (`server.peer_timeout_secs`).
+    pub fn peer_timeout(&self) -> Duration {
+        Duration::from_secs(self.node.config.server.peer_timeout_secs)
     }
 
     fn outgoing_context(
@@ -118,8 +128,10 @@ impl NodeState {
                 .await?;
             return Err(status);
         }
-        let mut client = ExchangeClient::new(link.channel.channel.clone());
-        match client.query_identity(request).await {
+        let timeout = self.peer_timeout();
+        let mut client = exchange_client(link.channel.channel.clone());
+        let call = client.query_identity(timed(request, timeout));
+        match within(timeout, "QueryIdentity", call).await {
             Ok(resp) => {
                 let mut answer = resp.into_inner();
                 let receipt = answer.receipt.take();
@@ -194,7 +206,6 @@ impl NodeState {
         operator: &PeerIdentity,
         req: &pb::FetchDocumentRequest,
     ) -> Result<(pb::DocumentHeader, Vec<u8>, pb::FetchDocumentTrailer), Status> {
-        use pb::get_document_response::Part;
         let (peer, link) = self.link(&req.peer_country)?;
         let context = Self::outgoing_context(operator, req.context.as_ref())?;
         if req.reference.is_empty() {
@@ -214,64 +225,34 @@ impl NodeState {
             reference: req.reference.clone(),
         };
         let request_sha = sha256(&request.encode_to_vec());
-        let mut client = ExchangeClient::new(link.channel.channel.clone());
-        let mut stream = match client.get_document(request).await {
-            Ok(s) => s.into_inner(),
-            Err(status) => {
-                let receipt = receipt_of(&status).filter(|r| self.verify_receipt(peer, r).is_ok());
-                let o = o.refused(&status);
+        let timeout = self.peer_timeout();
+        let deadline = Duration::from_secs(self.node.config.server.document_timeout_secs);
+        let mut client = exchange_client(link.channel.channel.clone());
+        let received = tokio::time::timeout(
+            deadline,
+            receive_document(peer, &mut client, request, timeout, deadline),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            Err(Failure::incomplete(
+                Code::DeadlineExceeded,
+                format!("{peer}'s passport copy did not arrive within {deadline:?} (server.document_timeout_secs)"),
+            ))
+        });
+        let (header, bytes, trailer, digest) = match received {
+            Ok(r) => r,
+            Err(Failure { audited, shown }) => {
+                // Whatever went wrong once the request left, the asker's log says so, and
+                // the operator gets nothing of a partial copy.
+                let receipt = receipt_of(&audited).filter(|r| self.verify_receipt(peer, r).is_ok());
+                let o = o.refused(&audited);
                 self.record_outgoing(peer.as_str(), operator, request_sha, &o, receipt.as_ref())
                     .await?;
-                return Err(peer_status(peer, &status));
+                warn!(operator = %operator.name, peer = %peer, "passport copy not relayed: {}", shown.message());
+                return Err(shown);
             }
         };
-        let mut header: Option<pb::DocumentHeader> = None;
-        let mut bytes = Vec::new();
-        let mut trailer: Option<pb::DocumentTrailer> = None;
-        while let Some(msg) = stream.message().await.map_err(|s| peer_status(peer, &s))? {
-            match msg.part {
-                Some(Part::Header(h)) if header.is_none() => {
-                    if h.size_bytes > MAX_DOCUMENT {
-                        return Err(Status::data_loss(format!(
-                            "{peer} announced a copy of {} bytes, above the 16 MiB limit",
-                            h.size_bytes
-                        )));
-                    }
-                    bytes.reserve(usize::try_from(h.size_bytes).unwrap_or(0));
-                    header = Some(h);
-                }
-                Some(Part::Chunk(c)) if header.is_some() && trailer.is_none() => {
-                    if bytes.len() as u64 + c.len() as u64 > MAX_DOCUMENT {
-                        return Err(Status::data_loss(format!("{peer} sent more than 16 MiB")));
-                    }
-                    bytes.extend_from_slice(&c);
-                }
-                Some(Part::Trailer(t)) if header.is_some() && trailer.is_none() => {
-                    trailer = Some(t)
-                }
-                _ => {
-                    return Err(Status::data_loss(format!(
-                        "{peer} sent the document stream out of order"
-                    )))
-                }
-            }
-        }
-        let header =
-            header.ok_or_else(|| Status::data_loss(format!("{peer} sent no document header")))?;
-        let trailer = trailer.ok_or_else(|| {
-            Status::data_loss(format!(
-                "{peer}'s document stream ended before its trailer (connection cut?)"
-            ))
-        })?;
-        let digest = ring::digest::digest(&ring::digest::SHA256, &bytes);
-        let sha_ok =
-            digest.as_ref() == header.sha256.as_slice() && bytes.len() as u64 == header.size_bytes;
-        if !sha_ok {
-            return Err(Status::data_loss(format!(
-                "the copy received from {peer} does not match its announced size and SHA-256"
-            )));
-        }
-        o.response_sha256 = digest.as_ref().try_into().unwrap_or([0; 32]);
+        o.response_sha256 = digest;
         o.agreement_id = header.agreement_id.clone();
         let receipt = self
             .check_receipt(peer, operator, request_sha, &mut o, trailer.receipt)
@@ -291,4 +272,124 @@ impl NodeState {
             },
         ))
     }
+}
+
+/// Why a document transfer failed: the status its audit entry records (the peer's own
+/// refusal, with its rule and receipt, when it refused) and the one the operator sees.
+struct Failure {
+    audited: Status,
+    shown: Status,
+}
+
+impl Failure {
+    /// A transfer that started but did not complete as announced.
+    fn incomplete(code: Code, why: String) -> Self {
+        let s = Status::new(code, format!("document.incomplete: {why}"));
+        Self {
+            audited: s.clone(),
+            shown: s,
+        }
+    }
+}
+
+type Received = (pb::DocumentHeader, Vec<u8>, pb::DocumentTrailer, [u8; 32]);
+
+/// Asks `peer` for a document and reads its stream to the end: one header, chunks adding
+/// up to the announced size and SHA-256, one trailer. Anything else is a [`Failure`].
+async fn receive_document(
+    peer: CountryCode,
+    client: &mut ExchangeClient<tonic::transport::Channel>,
+    request: pb::GetDocumentRequest,
+    timeout: Duration,
+    deadline: Duration,
+) -> Result<Received, Failure> {
+    use pb::get_document_response::Part;
+    let opened = within(
+        timeout,
+        "GetDocument",
+        client.get_document(timed(request, deadline)),
+    );
+    let mut stream = match opened.await {
+        Ok(s) => s.into_inner(),
+        Err(status) => {
+            return Err(Failure {
+                shown: peer_status(peer, &status),
+                audited: status,
+            })
+        }
+    };
+    let mut header: Option<pb::DocumentHeader> = None;
+    let mut bytes = Vec::new();
+    let mut trailer: Option<pb::DocumentTrailer> = None;
+    loop {
+        let msg = match stream.message().await {
+            Ok(Some(m)) => m,
+            Ok(None) => break,
+            Err(s) => {
+                return Err(Failure::incomplete(
+                    Code::Unavailable,
+                    format!(
+                        "{peer}'s document stream broke after {} bytes: {}",
+                        bytes.len(),
+                        status_text(&s)
+                    ),
+                ))
+            }
+        };
+        match msg.part {
+            Some(Part::Header(h)) if header.is_none() => {
+                if h.size_bytes > MAX_DOCUMENT {
+                    return Err(Failure::incomplete(
+                        Code::DataLoss,
+                        format!(
+                            "{peer} announced a copy of {} bytes, above the 16 MiB limit",
+                            h.size_bytes
+                        ),
+                    ));
+                }
+                bytes.reserve(usize::try_from(h.size_bytes).unwrap_or(0));
+                header = Some(h);
+            }
+            Some(Part::Chunk(c)) if header.is_some() && trailer.is_none() => {
+                if bytes.len() as u64 + c.len() as u64 > MAX_DOCUMENT {
+                    return Err(Failure::incomplete(
+                        Code::DataLoss,
+                        format!("{peer} sent more than 16 MiB"),
+                    ));
+                }
+                bytes.extend_from_slice(&c);
+            }
+            Some(Part::Trailer(t)) if header.is_some() && trailer.is_none() => trailer = Some(t),
+            _ => {
+                return Err(Failure::incomplete(
+                    Code::DataLoss,
+                    format!("{peer} sent the document stream out of order"),
+                ))
+            }
+        }
+    }
+    let Some(header) = header else {
+        return Err(Failure::incomplete(
+            Code::DataLoss,
+            format!("{peer} sent no document header"),
+        ));
+    };
+    let Some(trailer) = trailer else {
+        return Err(Failure::incomplete(
+            Code::DataLoss,
+            format!(
+                "{peer}'s document stream ended after {} of {} bytes, before its trailer (connection cut?)",
+                bytes.len(),
+                header.size_bytes
+            ),
+        ));
+    };
+    let digest = crate::auditing::sha256(&bytes);
+    if digest.as_slice() != header.sha256.as_slice() || bytes.len() as u64 != header.size_bytes {
+        return Err(Failure::incomplete(
+            Code::DataLoss,
+            format!("the copy received from {peer} does not match its announced size and SHA-256"),
+        ));
+    }
+    Ok((header, bytes, trailer, digest))
 }

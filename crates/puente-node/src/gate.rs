@@ -1,16 +1,20 @@
 //! The one place that decides who may call which service: a tonic interceptor that reads
 //! the caller's identity from its *verified* client certificate (never from a request
 //! field), checks it against the service's rule, and hands the [`PeerIdentity`] to the
-//! handler through the request extensions.
+//! handler through the request extensions. For `Exchange`, the same place applies the
+//! per-peer-country token bucket ([`crate::limits::PeerLimiter`]) after the caller is
+//! identified and before any handler, policy or quota counter runs.
 
 use std::sync::Arc;
 
 use puente_pki::inspect::claimed_identity;
 use puente_pki::{CountryCode, PeerIdentity, Role};
 use tonic::{Request, Status};
-use tracing::warn;
+use tracing::{debug, warn};
 
+use crate::limits::PeerLimiter;
 use crate::refusals::{Refusal, RefusalLog, RefusalStage};
+use crate::store::DiskGuard;
 
 /// Who may call a service.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,6 +52,8 @@ pub struct Gate {
     rule: Rule,
     own: CountryCode,
     refusals: Arc<RefusalLog>,
+    limiter: Option<Arc<PeerLimiter>>,
+    disk: Option<Arc<DiskGuard>>,
 }
 
 impl Gate {
@@ -63,7 +69,48 @@ impl Gate {
             rule,
             own,
             refusals,
+            limiter: None,
+            disk: None,
         }
+    }
+
+    /// Also refuses every call while the data directory is below its free-space reserve
+    /// (for `Exchange`: no answer may leave without its audit entry).
+    pub fn with_disk(mut self, disk: Arc<DiskGuard>) -> Self {
+        self.disk = Some(disk);
+        self
+    }
+
+    /// Also limits each caller country's rate (for `Exchange`).
+    pub fn with_limiter(mut self, limiter: Arc<PeerLimiter>) -> Self {
+        self.limiter = Some(limiter);
+        self
+    }
+
+    fn rate_limited(
+        &self,
+        peer: Option<std::net::SocketAddr>,
+        identity: &PeerIdentity,
+        limiter: &PeerLimiter,
+        limited: crate::limits::Limited,
+    ) -> Status {
+        let detail = format!(
+            "{} exceeds {}; retry in {} ms",
+            identity.country,
+            limiter.describe(),
+            limited.retry_after.as_millis().max(1)
+        );
+        if limited.first {
+            warn!(service = self.service, caller = %identity.urn(), peer = ?peer, rule = "rate.peer_limit", "call refused (further refusals of this burst are logged at DEBUG): {detail}");
+        } else {
+            debug!(service = self.service, caller = %identity.urn(), rule = "rate.peer_limit", "call refused: {detail}");
+        }
+        self.refusals.record(Refusal {
+            stage: RefusalStage::RateLimit,
+            peer,
+            reason: format!("rate.peer_limit: {detail}"),
+        });
+        Status::resource_exhausted(format!("rate.peer_limit: {detail}"))
     }
 
     fn refuse(&self, peer: Option<std::net::SocketAddr>, caller: &str, detail: &str) -> Status {
@@ -98,6 +145,14 @@ impl tonic::service::Interceptor for Gate {
                 identity.country, identity.role, identity.name, self.service
             );
             return Err(self.refuse(peer, &identity.urn(), &detail));
+        }
+        if let Some(Err(why)) = self.disk.as_ref().map(|d| d.check()) {
+            return Err(Status::unavailable(why));
+        }
+        if let Some(limiter) = &self.limiter {
+            if let Err(limited) = limiter.take(identity.country, std::time::Instant::now()) {
+                return Err(self.rate_limited(peer, &identity, limiter, limited));
+            }
         }
         // The request layer's span names the verified caller from here on.
         tracing::Span::current().record("caller", tracing::field::display(identity.urn()));

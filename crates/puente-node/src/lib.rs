@@ -9,7 +9,8 @@
 //! # Layout
 //! - [`config`]: `puente.toml`, validated before binding, with every problem's key path.
 //! - [`server`]: [`Node`] / [`run`]: TLS accept loop, services, health, reflection, drain.
-//! - [`gate`]: the role gate interceptor and [`gate::caller`].
+//! - [`gate`]: the role gate interceptor (and per-peer rate limit) and [`gate::caller`].
+//! - [`limits`]: message sizes, deadlines of outgoing calls, per-peer token buckets.
 //! - [`services`]: `Exchange`, `Local`, `Audit` handlers.
 //! - [`agreements`]: loading, verifying and reloading signed agreements.
 //! - [`policy`]: applying agreements to every `Exchange` call; quotas.
@@ -40,6 +41,7 @@ pub mod forward;
 pub mod gate;
 pub mod identity;
 pub mod lifecycle;
+pub mod limits;
 pub mod metrics;
 pub mod peers;
 pub mod policy;

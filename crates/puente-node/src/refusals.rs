@@ -1,4 +1,4 @@
-//! A bounded record of recent refusals (TLS handshakes and role gates), kept beside the
+//! A bounded record of recent refusals (TLS handshakes, role gates, rate limits), kept beside the
 //! WARN log line each one produces, so operators, metrics and tests can see why callers
 //! were turned away without scraping logs.
 
@@ -17,6 +17,8 @@ pub enum RefusalStage {
     Handshake,
     /// The certificate verified but its role or country may not call the service.
     RoleGate,
+    /// A peer country called faster than `server.peer_rate_per_sec` allows.
+    RateLimit,
 }
 
 /// One refused caller.
@@ -36,6 +38,7 @@ pub struct RefusalLog {
     inner: Mutex<VecDeque<Refusal>>,
     handshakes: AtomicU64,
     role_gates: AtomicU64,
+    rate_limits: AtomicU64,
 }
 
 impl RefusalLog {
@@ -44,6 +47,7 @@ impl RefusalLog {
         match refusal.stage {
             RefusalStage::Handshake => &self.handshakes,
             RefusalStage::RoleGate => &self.role_gates,
+            RefusalStage::RateLimit => &self.rate_limits,
         }
         .fetch_add(1, Ordering::Relaxed);
         if let Ok(mut q) = self.inner.lock() {
@@ -60,6 +64,11 @@ impl RefusalLog {
             self.handshakes.load(Ordering::Relaxed),
             self.role_gates.load(Ordering::Relaxed),
         )
+    }
+
+    /// How many calls were refused by the per-peer rate limit since start.
+    pub fn rate_limited(&self) -> u64 {
+        self.rate_limits.load(Ordering::Relaxed)
     }
 
     /// A copy of the recent refusals, oldest first.

@@ -2,7 +2,8 @@
 //! client verifier and CRLs, handshakes bounded in time and number, every refusal logged
 //! at WARN with the peer address and reason) feeding tonic's server, and a drain on
 //! shutdown: health turns NOT_SERVING, the listener closes, in-flight calls get a grace
-//! period, then the server stops.
+//! period, then the server stops. Limits (message sizes per service, concurrent streams
+//! per connection, a token bucket per peer country on `Exchange`) are applied here, once.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -17,6 +18,7 @@ use tokio::sync::{mpsc, watch, Semaphore};
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 use tokio_stream::wrappers::ReceiverStream;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Server;
 use tonic_health::ServingStatus;
 use tracing::{debug, info, warn};
@@ -26,6 +28,7 @@ use crate::config::LoadedNode;
 use crate::error::NodeError;
 use crate::gate::{Gate, Rule};
 use crate::lifecycle::{Lifecycle, Material};
+use crate::limits::{self, PeerLimiter};
 use crate::metrics::layer::RequestLayer;
 use crate::metrics::Metrics;
 use crate::refusals::{Refusal, RefusalLog, RefusalStage};
@@ -72,10 +75,11 @@ impl Node {
                 })
             })?;
         let refs = crate::refs::RefStore::open(store.db())?;
-        let audit = puente_audit::AuditLog::open(
+        let audit = puente_audit::AuditLog::open_with_head(
             store.db(),
             format!("puente/{}/audit", node.country()),
             node.signing.clone(),
+            Some(crate::store::audit_head_path(&node.config.node.data_dir)),
         )
         .map_err(|e| {
             NodeError::Store(crate::store::StoreError::Open {
@@ -115,6 +119,10 @@ impl Node {
             node.signing.verifying_key(),
             node.trust.clone(),
         ));
+        let disk = Arc::new(crate::store::DiskGuard::new(
+            &node.config.node.data_dir,
+            node.config.server.min_free_mb,
+        ));
         Ok(Self {
             state: Arc::new(NodeState {
                 node,
@@ -130,6 +138,7 @@ impl Node {
                 stats,
                 alerts,
                 metrics: Arc::new(Metrics::new(active_window)),
+                disk,
             }),
             metrics_listener: None,
         })
@@ -197,17 +206,29 @@ impl Node {
             .build_v1alpha()
             .map_err(|e| NodeError::Tls(format!("reflection: {e}")))?;
 
+        let cfg = &state.node.config.server;
         let gate = |name, rule| Gate::new(name, rule, own, state.refusals.clone());
-        let exchange = ExchangeServer::with_interceptor(
-            ExchangeService::new(state.clone()),
-            gate("puente.v1.Exchange", Rule::PeerNode),
+        let limiter = Arc::new(PeerLimiter::new(cfg.peer_rate_per_sec, cfg.peer_burst));
+        // Each service decodes at most what its contract can need (an oversized message is
+        // RESOURCE_EXHAUSTED before any handler runs) and never encodes more.
+        let exchange = InterceptedService::new(
+            ExchangeServer::new(ExchangeService::new(state.clone()))
+                .max_decoding_message_size(limits::EXCHANGE_MAX_REQUEST)
+                .max_encoding_message_size(limits::EXCHANGE_MAX_RESPONSE),
+            gate("puente.v1.Exchange", Rule::PeerNode)
+                .with_limiter(limiter)
+                .with_disk(state.disk.clone()),
         );
-        let local = LocalServer::with_interceptor(
-            LocalService::new(state.clone()),
+        let local = InterceptedService::new(
+            LocalServer::new(LocalService::new(state.clone()))
+                .max_decoding_message_size(limits::LOCAL_MAX_REQUEST)
+                .max_encoding_message_size(limits::LOCAL_MAX_RESPONSE),
             gate("puente.v1.Local", Rule::OwnOperator),
         );
-        let audit = AuditServer::with_interceptor(
-            AuditService::new(state.clone()),
+        let audit = InterceptedService::new(
+            AuditServer::new(AuditService::new(state.clone()))
+                .max_decoding_message_size(limits::AUDIT_MAX_REQUEST)
+                .max_encoding_message_size(limits::AUDIT_MAX_RESPONSE),
             gate("puente.v1.Audit", Rule::OwnAuditor),
         );
 
@@ -287,8 +308,16 @@ impl Node {
             let _ = closing_tx.send(true);
             info!("draining in-flight calls");
         };
+        let streams = state.node.config.server.max_concurrent_streams;
         let server = Server::builder()
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
+            // One connection (one peer, operator or auditor) gets at most this many
+            // calls at once, enforced by HTTP/2 itself (SETTINGS_MAX_CONCURRENT_STREAMS):
+            // the client queues. Not `concurrency_limit_per_connection`: when that limit
+            // is reached hyper stops reading the connection, WINDOW_UPDATEs included, and
+            // client and server can wait on each other for ever (hyper#3559; seen here
+            // under the SIGKILL campaign's load).
+            .max_concurrent_streams(Some(streams))
             .layer(RequestLayer::new(state.metrics.clone()))
             .add_service(health_service)
             .add_service(reflection_v1)

@@ -16,7 +16,6 @@ use prost::Message;
 use puente_pki::{CountryCode, PeerIdentity};
 use puente_policy::{Purpose, Service};
 use puente_proto::v1 as pb;
-use puente_proto::v1::exchange_client::ExchangeClient;
 use puente_stats::{CellKey, Policy, Source, StatsStore, SyncState, Value, Watermarks};
 use time::OffsetDateTime;
 use tokio::sync::{watch, Mutex};
@@ -410,12 +409,10 @@ impl NodeState {
         };
         let request_sha = sha256(&request.encode_to_vec());
         let mut o = Outcome::new(Service::FlowCounts, Purpose::Statistics, "statistics-sync");
-        let mut client = ExchangeClient::new(link.channel.channel.clone());
-        let mut call = tonic::Request::new(request);
-        call.set_timeout(Duration::from_secs(
-            self.node.config.server.peer_timeout_secs,
-        ));
-        let mut page = match client.pull_statistics(call).await {
+        let mut client = crate::client::exchange_client(link.channel.channel.clone());
+        let timeout = Duration::from_secs(self.node.config.server.peer_timeout_secs);
+        let call = client.pull_statistics(crate::limits::timed(request, timeout));
+        let mut page = match crate::limits::within(timeout, "PullStatistics", call).await {
             Ok(r) => r.into_inner(),
             Err(status) => {
                 let receipt = receipt_of(&status).filter(|r| self.verify_receipt(peer, r).is_ok());

@@ -68,6 +68,13 @@ impl Store {
             }
         };
         let db = opened.map_err(|e| {
+            if let sled::Error::Corruption { at, .. } = &e {
+                let place = at.map(|a| format!(" at {a:?}")).unwrap_or_default();
+                return open_err(format!(
+                    "the store file {} is corrupt: sled found data whose checksum does not match{place}; the node will not serve from it. Restore the data directory from a backup (the audit log's peers hold cosigned checkpoints to check it against)",
+                    path.join("db").display()
+                ));
+            }
             let text = e.to_string();
             if text.contains("lock")
                 || text.contains("WouldBlock")
@@ -161,6 +168,67 @@ impl Store {
             })?;
         let n = before.map(|b| decode(&b)).unwrap_or(0);
         Ok((n < limit).then_some(n + 1))
+    }
+}
+
+/// Where the node keeps the latest checkpoint it signed, outside the store
+/// ([`puente_audit::head`]).
+pub fn audit_head_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("audit-head")
+}
+
+/// Watches the free space of the data directory's filesystem. Below the reserve
+/// (`server.min_free_mb`) the node refuses exchanges before doing any of their work, since
+/// their audit entries might not be writable, and says so; it serves again as soon as
+/// space returns. The reserve also keeps sled from ever meeting a full disk through the
+/// node's own writes (an I/O error in sled is sticky until the store is reopened).
+#[derive(Debug)]
+pub struct DiskGuard {
+    dir: PathBuf,
+    min_free: u64,
+    low: std::sync::atomic::AtomicBool,
+}
+
+impl DiskGuard {
+    /// A guard keeping `min_free_mb` MiB free under `dir`.
+    pub fn new(dir: &Path, min_free_mb: u64) -> Self {
+        Self {
+            dir: dir.to_path_buf(),
+            min_free: min_free_mb.saturating_mul(1024 * 1024),
+            low: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// Ok while enough space is free; otherwise the reason, logged once per episode.
+    pub fn check(&self) -> Result<(), String> {
+        use std::sync::atomic::Ordering;
+        let problem = match fs2::available_space(&self.dir) {
+            Ok(free) if free >= self.min_free => None,
+            Ok(free) => Some(format!(
+                "storage.disk_full: the data directory {} has {} KiB free, below the reserve of {} KiB (server.min_free_mb); exchanges are refused until space is freed",
+                self.dir.display(),
+                free / 1024,
+                self.min_free / 1024
+            )),
+            Err(e) => Some(format!(
+                "storage.unavailable: the free space of the data directory {} cannot be read ({e}); exchanges are refused",
+                self.dir.display()
+            )),
+        };
+        match problem {
+            None => {
+                if self.low.swap(false, Ordering::Relaxed) {
+                    tracing::info!(dir = %self.dir.display(), "free space is back above the reserve; exchanges are served again");
+                }
+                Ok(())
+            }
+            Some(p) => {
+                if !self.low.swap(true, Ordering::Relaxed) {
+                    tracing::error!("{p}");
+                }
+                Err(p)
+            }
+        }
     }
 }
 

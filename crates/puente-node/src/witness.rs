@@ -11,7 +11,6 @@ use puente_audit::merkle::{self, Hash};
 use puente_pki::{CountryCode, PeerIdentity};
 use puente_policy::{Purpose, Service};
 use puente_proto::v1 as pb;
-use puente_proto::v1::exchange_client::ExchangeClient;
 use tonic::metadata::MetadataValue;
 use tonic::{Code, Status};
 use tracing::{error, info, warn};
@@ -184,7 +183,8 @@ impl NodeState {
             .flatten()
             .map(|v| u64::from_be_bytes(v.as_ref().try_into().unwrap_or([0; 8])))
             .unwrap_or(0);
-        let mut client = ExchangeClient::new(link.channel.channel.clone());
+        let mut client = crate::client::exchange_client(link.channel.channel.clone());
+        let timeout = std::time::Duration::from_secs(self.node.config.server.peer_timeout_secs);
         for _attempt in 0..2 {
             let proof = if previous == 0 || previous > cp.size {
                 Vec::new()
@@ -198,7 +198,8 @@ impl NodeState {
                 previous_size: previous,
                 consistency_proof: proof.iter().map(|h| h.to_vec()).collect(),
             };
-            match client.witness_checkpoint(req).await {
+            let call = client.witness_checkpoint(crate::limits::timed(req, timeout));
+            match crate::limits::within(timeout, "WitnessCheckpoint", call).await {
                 Ok(r) => {
                     let r = r.into_inner();
                     checkpoint::verify_cosignature(&body, &r.cosignature_line, &key)

@@ -237,6 +237,13 @@ pub fn run(command: &AuditCommand) -> Result<()> {
                 eprintln!("  verified {done}/{total} entries");
             })
             .map_err(|e| anyhow!("{e}"))?;
+            // A store that reopened shorter than what this node last signed for.
+            puente_audit::head::check(
+                &puente_node::store::audit_head_path(&node.config.node.data_dir),
+                &trees,
+                &node.signing.verifying_key(),
+            )
+            .map_err(|e| anyhow!("{e}"))?;
             println!(
                 "The audit log of {} verifies: {} entries, {} signed checkpoints, {} peer cosignatures, {} counterpart receipts ({:.2}s).",
                 node.country(),

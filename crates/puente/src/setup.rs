@@ -142,6 +142,16 @@ reload_interval_secs = 5
 expiry_warning_days = 30
 # Seconds between rounds of having peers cosign this node's audit checkpoint.
 witness_interval_secs = 300
+# Seconds a whole passport-copy transfer from a peer may take.
+document_timeout_secs = 120
+# Exchange calls admitted per second from each peer country, and the burst above it
+# (refused with RESOURCE_EXHAUSTED "rate.peer_limit" before any quota is counted).
+peer_rate_per_sec = 50
+peer_burst = 200
+# Most concurrent calls on one connection.
+max_concurrent_streams = 128
+# MiB that must stay free for the data directory; below, exchanges are refused.
+min_free_mb = 64
 
 [stats]
 # The nightly pull of flow counts from every peer whose agreement grants this country

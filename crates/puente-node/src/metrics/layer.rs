@@ -135,10 +135,11 @@ where
         let metrics = self.metrics.clone();
         Box::pin(
             async move {
-                let result = future.await;
+                let mut result = future.await;
                 let took = started.elapsed();
                 metrics.observe_latency(service, method, took);
-                if let Ok(response) = &result {
+                if let Ok(response) = &mut result {
+                    crate::limits::oversized_is_resource_exhausted(response.headers_mut());
                     // Errors answered as trailers-only carry their status in the headers.
                     let status = response
                         .headers()

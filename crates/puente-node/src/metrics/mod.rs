@@ -292,7 +292,7 @@ impl Metrics {
             &mut out,
             "puente_refusals_total",
             "counter",
-            "Callers turned away before any handler: failed TLS handshakes and role-gate refusals.",
+            "Callers turned away before any handler: failed TLS handshakes, role-gate refusals and per-peer rate limits.",
         );
         line(
             &mut out,
@@ -305,6 +305,12 @@ impl Metrics {
             "puente_refusals_total",
             &[("stage", "role_gate")],
             gates as f64,
+        );
+        line(
+            &mut out,
+            "puente_refusals_total",
+            &[("stage", "rate_limit")],
+            state.refusals.rate_limited() as f64,
         );
 
         let trees = state.audit.trees();

@@ -53,6 +53,8 @@ pub struct NodeState {
     pub alerts: crate::alerts::Alerts,
     /// Counters and gauges served on the metrics listener (`set_sync_lag` and the like).
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// The free-space reserve of the data directory.
+    pub disk: Arc<crate::store::DiskGuard>,
 }
 
 impl std::fmt::Debug for NodeState {

@@ -1,0 +1,221 @@
+//! What bounds the work a caller can cause: message sizes per service, deadlines on
+//! every call this node makes, and a token bucket per peer country in front of the
+//! agreements' daily quotas. A flood from one peer is turned away here, before any
+//! handler, policy evaluation or quota counter sees it.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use puente_pki::CountryCode;
+use tonic::Status;
+
+const MIB: usize = 1024 * 1024;
+
+/// Largest `Exchange` request a node accepts. Queries, document requests, watermarks,
+/// checkpoints with their proofs and alerts are all a few KiB.
+pub const EXCHANGE_MAX_REQUEST: usize = MIB;
+/// Largest `Exchange` message a node sends or accepts as an answer: a statistics page of
+/// up to 10,000 cells (`stats.page_size`), with its receipt, stays well below.
+pub const EXCHANGE_MAX_RESPONSE: usize = 8 * MIB;
+/// Largest `Local` request: an `ImportCells` chunk holds up to 10,000 cells (about 5 MB
+/// with long entry-point names).
+pub const LOCAL_MAX_REQUEST: usize = 8 * MIB;
+/// Largest `Local` answer message (document chunks are 64 KiB, cell pages bounded).
+pub const LOCAL_MAX_RESPONSE: usize = 8 * MIB;
+/// Largest `Audit` request (filters and indexes only).
+pub const AUDIT_MAX_REQUEST: usize = MIB;
+/// Largest `Audit` answer message (a page of entries).
+pub const AUDIT_MAX_RESPONSE: usize = 16 * MIB;
+
+/// tonic answers a message above a decoding limit with OUT_OF_RANGE; gRPC's own status
+/// code table says RESOURCE_EXHAUSTED ("message larger than configured max size"), which
+/// is what clients (and retry policies) expect. Rewrites such a trailers-only answer.
+pub fn oversized_is_resource_exhausted(headers: &mut http::HeaderMap) {
+    let out_of_range = headers
+        .get("grpc-status")
+        .is_some_and(|v| v.as_bytes() == b"11");
+    // grpc-message is percent-encoded on the wire.
+    let too_large = headers.get("grpc-message").is_some_and(|v| {
+        let text = String::from_utf8_lossy(v.as_bytes()).replace("%20", " ");
+        text.contains("message length too large")
+    });
+    if out_of_range && too_large {
+        headers.insert("grpc-status", http::HeaderValue::from_static("8"));
+    }
+}
+
+/// A request carrying `deadline` as its `grpc-timeout`, so the peer stops working on it
+/// when the asker has given up.
+pub fn timed<T>(message: T, deadline: Duration) -> tonic::Request<T> {
+    let mut r = tonic::Request::new(message);
+    r.set_timeout(deadline);
+    r
+}
+
+/// Runs an outgoing call under a deadline, so a peer that never answers (accepts the
+/// connection and stalls, or stalls mid-answer) costs at most `limit`.
+pub async fn within<T>(
+    limit: Duration,
+    what: &str,
+    call: impl Future<Output = Result<T, Status>>,
+) -> Result<T, Status> {
+    match tokio::time::timeout(limit, call).await {
+        Ok(r) => r,
+        Err(_) => Err(Status::deadline_exceeded(format!(
+            "{what}: no answer within {limit:?}"
+        ))),
+    }
+}
+
+/// Token buckets, one per peer country: `rate` tokens a second, at most `burst` saved.
+#[derive(Debug)]
+pub struct PeerLimiter {
+    rate: f64,
+    burst: f64,
+    buckets: Mutex<HashMap<CountryCode, Bucket>>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+    refusing: bool,
+}
+
+/// A call the bucket refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limited {
+    /// How long until a token is back.
+    pub retry_after: Duration,
+    /// Whether it is the first refusal since this peer's last admitted call (a flood is
+    /// logged once, not once per call).
+    pub first: bool,
+}
+
+impl PeerLimiter {
+    /// A limiter admitting `rate_per_sec` calls a second per peer, with bursts of `burst`.
+    pub fn new(rate_per_sec: u32, burst: u32) -> Self {
+        Self {
+            rate: f64::from(rate_per_sec.max(1)),
+            burst: f64::from(burst.max(1)),
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Takes a token for `peer` at `now`; when none is left, says how long until one is.
+    pub fn take(&self, peer: CountryCode, now: Instant) -> Result<(), Limited> {
+        let Ok(mut buckets) = self.buckets.lock() else {
+            // A poisoned lock means a panic elsewhere; refuse rather than admit unbounded.
+            return Err(Limited {
+                retry_after: Duration::from_secs(1),
+                first: true,
+            });
+        };
+        let b = buckets.entry(peer).or_insert(Bucket {
+            tokens: self.burst,
+            at: now,
+            refusing: false,
+        });
+        let elapsed = now.saturating_duration_since(b.at).as_secs_f64();
+        b.tokens = (b.tokens + elapsed * self.rate).min(self.burst);
+        b.at = now;
+        if b.tokens >= 1.0 {
+            b.tokens -= 1.0;
+            b.refusing = false;
+            Ok(())
+        } else {
+            let first = !b.refusing;
+            b.refusing = true;
+            Err(Limited {
+                retry_after: Duration::from_secs_f64((1.0 - b.tokens) / self.rate),
+                first,
+            })
+        }
+    }
+
+    /// The configured rate and burst, for messages.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} calls/s with bursts of {} (server.peer_rate_per_sec, server.peer_burst)",
+            self.rate, self.burst
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(s: &str) -> CountryCode {
+        CountryCode::parse(s).unwrap()
+    }
+
+    #[test]
+    fn tonics_oversized_answer_becomes_resource_exhausted() {
+        let mut h = http::HeaderMap::new();
+        h.insert("grpc-status", http::HeaderValue::from_static("11"));
+        h.insert(
+            "grpc-message",
+            http::HeaderValue::from_static("Error,%20decoded%20message%20length%20too%20large"),
+        );
+        oversized_is_resource_exhausted(&mut h);
+        assert_eq!(h["grpc-status"], "8");
+        // Another OUT_OF_RANGE stays what it is.
+        h.insert("grpc-status", http::HeaderValue::from_static("11"));
+        h.insert(
+            "grpc-message",
+            http::HeaderValue::from_static("page%20token"),
+        );
+        oversized_is_resource_exhausted(&mut h);
+        assert_eq!(h["grpc-status"], "11");
+    }
+
+    #[test]
+    fn a_burst_is_admitted_then_the_rate_refills_per_peer() {
+        let l = PeerLimiter::new(2, 3);
+        let t0 = Instant::now();
+        let gtm = code("GTM");
+        for _ in 0..3 {
+            assert!(l.take(gtm, t0).is_ok());
+        }
+        let refused = l.take(gtm, t0).unwrap_err();
+        assert!(refused.first);
+        assert!(refused.retry_after <= Duration::from_millis(500));
+        assert!(refused.retry_after > Duration::ZERO);
+        assert!(
+            !l.take(gtm, t0).unwrap_err().first,
+            "a flood is logged once"
+        );
+        // Another peer has its own bucket.
+        assert!(l.take(code("CRI"), t0).is_ok());
+        // Half a second at 2/s gives one token back, not more.
+        let t1 = t0 + Duration::from_millis(500);
+        assert!(l.take(gtm, t1).is_ok());
+        assert!(l.take(gtm, t1).is_err());
+        // A long pause refills only up to the burst.
+        let t2 = t1 + Duration::from_secs(60);
+        for _ in 0..3 {
+            assert!(l.take(gtm, t2).is_ok());
+        }
+        assert!(l.take(gtm, t2).is_err());
+    }
+
+    #[tokio::test]
+    async fn a_call_that_never_answers_ends_at_its_deadline() {
+        let r: Result<(), Status> = within(
+            Duration::from_millis(50),
+            "GTM PullStatistics",
+            std::future::pending(),
+        )
+        .await;
+        let s = r.unwrap_err();
+        assert_eq!(s.code(), tonic::Code::DeadlineExceeded);
+        assert!(
+            s.message().contains("GTM PullStatistics"),
+            "{}",
+            s.message()
+        );
+    }
+}
