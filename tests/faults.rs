@@ -465,6 +465,32 @@ async fn a_full_data_disk_refuses_exchanges_says_why_and_recovers() {
 
     // Another process fills the disk: 2 MiB left, below the 8 MiB reserve.
     disk.fill(2 * 1024 * 1024);
+    // Health says so: the services that write audit entries turn NOT_SERVING.
+    let mut health =
+        tonic_health::pb::health_client::HealthClient::new(fed.channel("MEX", &gtm_node));
+    let status_of = |h: &mut tonic_health::pb::health_client::HealthClient<_>, name: &str| {
+        let mut h = h.clone();
+        let name = name.to_string();
+        async move {
+            h.check(tonic_health::pb::HealthCheckRequest { service: name })
+                .await
+                .unwrap()
+                .into_inner()
+                .status
+        }
+    };
+    let not_serving = tonic_health::pb::health_check_response::ServingStatus::NotServing as i32;
+    let serving = tonic_health::pb::health_check_response::ServingStatus::Serving as i32;
+    let mut seen = 0;
+    for _ in 0..50 {
+        seen = status_of(&mut health, "puente.v1.Exchange").await;
+        if seen == not_serving {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(seen, not_serving, "health did not report the full disk");
+    assert_eq!(status_of(&mut health, "puente.v1.Audit").await, serving);
     let err = exchange.query_identity(query("D-2")).await.unwrap_err();
     assert_eq!(err.code(), Code::Unavailable, "{}", err.message());
     assert!(
@@ -494,6 +520,14 @@ async fn a_full_data_disk_refuses_exchanges_says_why_and_recovers() {
 
     // Space returns: exchanges are served again, the log continues where it was.
     disk.free_up();
+    for _ in 0..50 {
+        seen = status_of(&mut health, "puente.v1.Exchange").await;
+        if seen == serving {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(seen, serving, "health did not recover with the space");
     let after = exchange.query_identity(query("D-4")).await.unwrap();
     let receipt = after.into_inner().receipt.unwrap();
     assert_eq!(receipt.entry_index, size_before + 1);

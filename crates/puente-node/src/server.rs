@@ -293,6 +293,39 @@ impl Node {
             "node serving"
         );
 
+        // The store's health: while the data directory is below its free-space reserve
+        // (or unreadable), the services that write audit entries are NOT_SERVING, so load
+        // balancers and monitors see what every refused exchange says.
+        let storage_health = {
+            let health = health.clone();
+            let disk = state.disk.clone();
+            let mut stop = stop_rx.clone();
+            tokio::spawn(async move {
+                let mut serving = true;
+                loop {
+                    tokio::select! {
+                        _ = stop.wait_for(|s| *s) => return,
+                        _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                    }
+                    let d = disk.clone();
+                    let ok = tokio::task::spawn_blocking(move || d.check().is_ok())
+                        .await
+                        .unwrap_or(false);
+                    if ok != serving {
+                        serving = ok;
+                        let status = if ok {
+                            ServingStatus::Serving
+                        } else {
+                            ServingStatus::NotServing
+                        };
+                        for name in ["", "puente.v1.Exchange", "puente.v1.Local"] {
+                            health.set_service_status(name, status).await;
+                        }
+                    }
+                }
+            })
+        };
+
         let mut drain_rx = stop_rx.clone();
         let health_on_drain = health.clone();
         let server_shutdown = async move {
@@ -344,6 +377,7 @@ impl Node {
         expiry.abort();
         witnesses.abort();
         schedule.abort();
+        storage_health.abort();
         deliveries.abort();
         if let Some(m) = metrics_server {
             m.abort();
