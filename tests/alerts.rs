@@ -64,7 +64,7 @@ async fn federation() -> Federation {
 }
 
 fn local(fed: &Federation, code: &str) -> LocalClient<tonic::transport::Channel> {
-    LocalClient::new(fed.channel(code, &fed.country(code).identity("operator-officer")))
+    fed.operator(code)
 }
 
 fn own_alert() -> pb::IssueAlertRequest {

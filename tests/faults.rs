@@ -65,7 +65,7 @@ fn ctx() -> Option<pb::RequestContext> {
 }
 
 fn local(fed: &Federation, code: &str) -> LocalClient<tonic::transport::Channel> {
-    LocalClient::new(fed.channel(code, &fed.country(code).identity("operator-officer")))
+    fed.operator(code)
 }
 
 async fn reference(fed: &Federation) -> String {
@@ -221,17 +221,7 @@ async fn a_document_transfer_cut_or_stalled_midway_delivers_nothing_and_is_audit
 
 /// Rewrites keys of `code`'s `[stats]` section.
 fn set_stats(fed: &Federation, code: &str, values: &[(&str, &str)]) {
-    let path = &fed.country(code).config;
-    let text = std::fs::read_to_string(path).unwrap();
-    let mut out = Vec::new();
-    for line in text.lines() {
-        let key = line.split('=').next().unwrap_or("").trim();
-        match values.iter().find(|(k, _)| *k == key) {
-            Some((k, v)) => out.push(format!("{k} = {v}")),
-            None => out.push(line.to_string()),
-        }
-    }
-    std::fs::write(path, out.join("\n") + "\n").unwrap();
+    puente_e2e::set_config(fed, code, "stats", values);
 }
 
 async fn sync(fed: &Federation) -> pb::PeerSyncResult {

@@ -64,21 +64,11 @@ async fn federation() -> Federation {
 
 /// Rewrites keys of `code`'s `[stats]` section.
 fn set_stats(fed: &Federation, code: &str, values: &[(&str, &str)]) {
-    let path = &fed.country(code).config;
-    let text = std::fs::read_to_string(path).unwrap();
-    let mut out = Vec::new();
-    for line in text.lines() {
-        let key = line.split('=').next().unwrap_or("").trim();
-        match values.iter().find(|(k, _)| *k == key) {
-            Some((k, v)) => out.push(format!("{k} = {v}")),
-            None => out.push(line.to_string()),
-        }
-    }
-    std::fs::write(path, out.join("\n") + "\n").unwrap();
+    puente_e2e::set_config(fed, code, "stats", values);
 }
 
 fn local(fed: &Federation, code: &str) -> LocalClient<tonic::transport::Channel> {
-    LocalClient::new(fed.channel(code, &fed.country(code).identity("operator-officer")))
+    fed.operator(code)
 }
 
 /// `n` month groups of MEX cells: each a month total and its days, counts chosen so

@@ -27,6 +27,7 @@ use puente_node::{LoadedNode, Node, NodeConfig, NodeError};
 use puente_pki::files;
 use puente_pki::tls::{self, CountryAnchor, PeerServerVerifier, TlsIdentity};
 use puente_pki::{CountryCa, CountryCode};
+use puente_proto::v1::local_client::LocalClient;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -191,6 +192,11 @@ impl Federation {
             self.put_agreement(party, file_name, &signed);
         }
         signed
+    }
+
+    /// A `Local` client of `code`'s node, as its operator `officer`.
+    pub fn operator(&self, code: &str) -> LocalClient<Channel> {
+        LocalClient::new(self.channel(code, &self.country(code).identity("operator-officer")))
     }
 
     /// Writes `text` as `file_name` into `code`'s agreements directory.
@@ -479,21 +485,27 @@ pub fn grant(
 
 /// Rewrites keys of `code`'s `[server]` section (adding those the generated config lacks).
 pub fn set_server(fed: &Federation, code: &str, values: &[(&str, &str)]) {
+    set_config(fed, code, "server", values);
+}
+
+/// Sets `key = value` lines of `[section]` in `code`'s config (keys the file lacks go
+/// right after the section header).
+pub fn set_config(fed: &Federation, code: &str, section: &str, values: &[(&str, &str)]) {
+    let header = format!("[{section}]");
     let path = &fed.country(code).config;
     let text = std::fs::read_to_string(path).expect("read config");
     let mut out = Vec::new();
-    let mut section = String::new();
+    let mut current = String::new();
     for line in text.lines() {
         if line.starts_with('[') {
-            section = line.to_string();
+            current = line.to_string();
         }
         let key = line.split('=').next().unwrap_or("").trim();
         match values.iter().find(|(k, _)| *k == key) {
-            Some((k, v)) if section == "[server]" => out.push(format!("{k} = {v}")),
+            Some((k, v)) if current == header => out.push(format!("{k} = {v}")),
             _ => out.push(line.to_string()),
         }
-        if line == "[server]" {
-            // Keys the file lacks go right after the header.
+        if line == header {
             for (k, v) in values {
                 if !text.contains(&format!("\n{k} =")) {
                     out.push(format!("{k} = {v}"));
