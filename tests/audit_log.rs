@@ -402,7 +402,7 @@ async fn witnesses_cosign_and_refuse_a_forked_history() {
     // The fork is kept as evidence in GTM's store.
     let store =
         puente_node::store::Store::open(&fed.country("GTM").load().config.node.data_dir).unwrap();
-    let trees = puente_audit::log::Trees::open(store.db()).unwrap();
+    let trees = puente_audit::log::Trees::open(store.db(), &store.audit_dir()).unwrap();
     assert_eq!(
         trees.evidence.len(),
         1,

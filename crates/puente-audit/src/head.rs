@@ -1,8 +1,9 @@
-//! The head file: the latest checkpoint the node signed, kept beside the store (outside
-//! sled) and replaced after every durable batch. sled recovers from an unreadable log
-//! segment by discarding everything after it, as it would a torn write, so a corrupt
-//! store can reopen as an older, self-consistent one; the head file is how the node and
-//! `puente audit verify` notice that entries it once signed for are gone, or differ.
+//! The head file: the latest checkpoint the node signed, kept beside the log and replaced
+//! as batches are committed (at most every second, and on close). Opening the log
+//! discards a batch cut short at the end of its file, as a crash mid-write leaves it; a
+//! file cut back by more than that (a lost tail, a restored old copy) would reopen as an
+//! older, self-consistent log. The head file is how the node and `puente audit verify`
+//! notice that entries it once signed for are gone, or differ.
 
 use std::path::Path;
 
@@ -20,29 +21,6 @@ pub fn write(path: &Path, note: &str) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, note.as_bytes())?;
     std::fs::rename(&tmp, path)
-}
-
-/// Reads every stored entry and checks it against its stored leaf hash, so a page sled
-/// cannot read (a checksum failure) or an entry changed in place is found before the node
-/// serves, not when an auditor asks. One SHA-256 per entry (about a second per million).
-pub fn scan(trees: &Trees) -> Result<(), AuditError> {
-    let size = trees.size()?;
-    for item in trees.entries.range(..size.to_be_bytes()) {
-        let (k, bytes) = item
-            .map_err(|e| AuditError::Tampered(format!("the stored entries cannot be read: {e}")))?;
-        let index = u64::from_be_bytes(
-            k.as_ref()
-                .try_into()
-                .map_err(|_| AuditError::Tampered("an entry key is not 8 bytes".into()))?,
-        );
-        let stored = trees.stored_hash(0, index)?;
-        if stored != Some(merkle::leaf_hash(&bytes)) {
-            return Err(AuditError::Tampered(format!(
-                "entry {index}: its content does not match its stored leaf hash"
-            )));
-        }
-    }
-    Ok(())
 }
 
 /// Checks that the stored log extends the checkpoint in the head file, if there is one:

@@ -1,5 +1,5 @@
 //! Puente's tamper-evident audit log, after Certificate Transparency: every exchange, on
-//! each side, is a leaf of an RFC 6962 Merkle tree kept in sled; the node signs
+//! each side, is a leaf of an RFC 6962 Merkle tree kept in an append-only file; the node signs
 //! checkpoints (C2SP signed notes) per group-committed batch; responders hand askers a
 //! receipt (index, leaf hash, signed checkpoint, inclusion proof); peers cosign each
 //! other's checkpoints so no country can rewrite its history unseen; auditors verify it
@@ -9,7 +9,8 @@
 //! - [`merkle`]: RFC 6962 hashing, inclusion and consistency proofs (pure).
 //! - [`entry`]: entries and their deterministic, versioned encoding.
 //! - [`checkpoint`]: signed checkpoints and witness cosignatures.
-//! - [`log`]: the sled log with its group-committing writer.
+//! - [`file`]: the append-only log file and the index files derived from it.
+//! - [`log`]: the log with its group-committing writer.
 //! - [`head`]: the latest signed checkpoint kept outside sled, to notice a store that lost entries.
 //! - [`receipt`]: verifying a counterpart's receipt (signature checked once per checkpoint).
 //! - [`verify`]: the full offline verifier.
@@ -21,9 +22,11 @@
 pub mod checkpoint;
 pub mod entry;
 pub mod error;
+pub mod file;
 pub mod head;
 pub mod log;
 pub mod merkle;
+mod migrate;
 pub mod receipt;
 pub mod verify;
 pub mod view;

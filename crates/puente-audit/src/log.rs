@@ -1,11 +1,13 @@
-//! The log in sled: entries, the hashes of every complete subtree (so proofs and roots
-//! cost O(log n) lookups), signed checkpoints, cosignatures from witnesses, and what this
-//! node last cosigned for each peer.
+//! The log: entries, checkpoints and subtree hashes in append-only files ([`crate::file`]),
+//! and in sled what is small and rarely written: cosignatures from witnesses, what this
+//! node last cosigned for each peer, and evidence of inconsistent peers.
 //!
 //! Appends are group-committed by one writer thread: requests that arrive while a batch
-//! is being made durable form the next batch, so one `flush` and one signature cover many
-//! entries. A receipt is returned only after its batch is durable and signed.
+//! is being made durable form the next batch, so one `fdatasync` and one signature cover
+//! many entries. A receipt is returned only after its batch is durable and signed.
 
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -18,73 +20,98 @@ use tracing::{error, info};
 use crate::checkpoint::Checkpoint;
 use crate::entry::Entry;
 use crate::error::AuditError;
+use crate::file::{BatchReader, LogFiles};
 use crate::merkle::{self, Hash, HashSource};
 
 /// Most entries in one batch.
 pub const MAX_BATCH: usize = 4096;
-/// How often an idle writer wakes up to sign a checkpoint over entries not yet covered
-/// (an unchanged log keeps its signed, possibly cosigned, checkpoint).
-pub const IDLE_RESIGN: Duration = Duration::from_secs(300);
+/// Longest the head file may lag the log while appends go on.
+pub const HEAD_EVERY: Duration = Duration::from_secs(1);
 
-/// The trees of the log.
+/// The stores of the log.
 #[derive(Clone, Debug)]
 pub struct Trees {
-    /// index → encoded entry.
-    pub entries: sled::Tree,
-    /// (level, index) → hash of a complete subtree.
-    pub hashes: sled::Tree,
-    /// size → signed checkpoint note.
-    pub checkpoints: sled::Tree,
+    files: Arc<LogFiles>,
     /// checkpoint size → cosignature lines (one per witness, `\n`-separated, `COUNTRY|line`).
     pub cosignatures: sled::Tree,
     /// peer country → what this node last cosigned for it (size ‖ root).
     pub witnessed: sled::Tree,
     /// time ‖ peer → an inconsistent checkpoint a peer presented (evidence).
     pub evidence: sled::Tree,
-    /// `size`, `latest` (note).
+    /// Small state of witnessing rounds.
     pub meta: sled::Tree,
     db: sled::Db,
+    /// Set when something written to sled must be durable with the next batch.
+    store_dirty: Arc<AtomicBool>,
 }
 
 impl Trees {
-    /// Opens the trees in `db`.
-    pub fn open(db: &sled::Db) -> Result<Self, AuditError> {
-        Ok(Self {
-            entries: db.open_tree("audit_entries")?,
-            hashes: db.open_tree("audit_hashes")?,
-            checkpoints: db.open_tree("audit_checkpoints")?,
+    /// Opens the log files in `dir` (reading and checking all of them, see
+    /// [`LogFiles::open`]) and the sled trees in `db`. A log kept in sled trees by an
+    /// earlier version is moved into the files first.
+    pub fn open(db: &sled::Db, dir: &Path) -> Result<Self, AuditError> {
+        let files = LogFiles::open(dir)?;
+        let trees = Self {
+            files: Arc::new(files),
             cosignatures: db.open_tree("audit_cosignatures")?,
             witnessed: db.open_tree("audit_witnessed")?,
             evidence: db.open_tree("audit_evidence")?,
             meta: db.open_tree("audit_meta")?,
             db: db.clone(),
-        })
+            store_dirty: Arc::new(AtomicBool::new(false)),
+        };
+        crate::migrate::from_sled(&trees, db)?;
+        Ok(trees)
+    }
+
+    pub(crate) fn files(&self) -> &LogFiles {
+        &self.files
+    }
+
+    /// The directory of the log files.
+    pub fn dir(&self) -> &Path {
+        self.files.dir()
     }
 
     /// Committed number of entries.
     pub fn size(&self) -> Result<u64, AuditError> {
-        Ok(self.meta.get("size")?.map(|v| be64(&v)).unwrap_or(0))
+        Ok(self.files.size())
     }
 
     /// The latest signed checkpoint note.
     pub fn latest(&self) -> Result<Option<String>, AuditError> {
-        Ok(self
-            .meta
-            .get("latest")?
-            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+        Ok(self.files.latest())
+    }
+
+    /// Committed checkpoints (one per batch).
+    pub fn checkpoint_count(&self) -> u64 {
+        self.files.checkpoint_count()
+    }
+
+    /// The checkpoint signed at `size`, if a batch ended there.
+    pub fn checkpoint_at(&self, size: u64) -> Result<Option<String>, AuditError> {
+        self.files.checkpoint_at(size)
     }
 
     /// One encoded entry.
     pub fn entry_bytes(&self, index: u64) -> Result<Option<Vec<u8>>, AuditError> {
-        Ok(self.entries.get(index.to_be_bytes())?.map(|v| v.to_vec()))
+        self.files.entry(index)
+    }
+
+    /// Where entry `index` starts in the log file (a 4-byte length, then the entry), for
+    /// tools and tests that inspect the file.
+    pub fn entry_offset(&self, index: u64) -> Result<Option<u64>, AuditError> {
+        self.files.entry_offset(index)
+    }
+
+    /// Every committed batch, read from the log file.
+    pub fn batches(&self) -> Result<BatchReader, AuditError> {
+        self.files.batches()
     }
 
     /// A stored complete-subtree hash.
     pub fn stored_hash(&self, level: u8, index: u64) -> Result<Option<Hash>, AuditError> {
-        Ok(self
-            .hashes
-            .get(hash_key(level, index))?
-            .and_then(|v| <[u8; 32]>::try_from(v.as_ref()).ok()))
+        self.files.hash(level, index)
     }
 
     /// Cosignature lines on the checkpoint of `size`, as (witness country, line).
@@ -116,7 +143,7 @@ impl Trees {
         Ok(())
     }
 
-    /// Flushes to disk.
+    /// Flushes the sled trees to disk (the log files are synced per batch).
     pub fn flush(&self) -> Result<(), AuditError> {
         self.db.flush()?;
         Ok(())
@@ -144,21 +171,6 @@ impl HashSource for Stored<'_> {
     }
 }
 
-fn hash_key(level: u8, index: u64) -> [u8; 9] {
-    let mut k = [0u8; 9];
-    k[0] = level;
-    k[1..].copy_from_slice(&index.to_be_bytes());
-    k
-}
-
-fn be64(b: &[u8]) -> u64 {
-    let mut a = [0u8; 8];
-    if b.len() == 8 {
-        a.copy_from_slice(b);
-    }
-    u64::from_be_bytes(a)
-}
-
 /// What an append returns: the responder's receipt for the entry.
 pub type Receipt = pb::Receipt;
 
@@ -184,37 +196,37 @@ impl std::fmt::Debug for AuditLog {
 }
 
 impl AuditLog {
-    /// Opens the log and starts its writer. Refuses to open a log whose stored state does
-    /// not match the last checkpoint it signed (it will never sign an inconsistent one).
-    pub fn open(db: &sled::Db, origin: String, key: Arc<SigningKey>) -> Result<Self, AuditError> {
-        Self::open_with_head(db, origin, key, None)
+    /// Opens the log in `dir` and starts its writer. Refuses to open a log whose stored
+    /// state does not match the last checkpoint it signed (it will never sign an
+    /// inconsistent one).
+    pub fn open(
+        db: &sled::Db,
+        dir: &Path,
+        origin: String,
+        key: Arc<SigningKey>,
+    ) -> Result<Self, AuditError> {
+        Self::open_with_head(db, dir, origin, key, None)
     }
 
-    /// [`AuditLog::open`], also checking the store against the [`crate::head`] file at
-    /// `head` (refusing a store that lost or changed entries this node signed for), reading
-    /// every entry against its leaf hash ([`crate::head::scan`]), and replacing that file
-    /// after every durable batch.
+    /// [`AuditLog::open`], also checking the log against the [`crate::head`] file at
+    /// `head` (refusing a log that lost or changed entries this node signed for), and
+    /// replacing that file as batches are committed (at most every [`HEAD_EVERY`], and on
+    /// close).
     pub fn open_with_head(
         db: &sled::Db,
+        dir: &Path,
         origin: String,
         key: Arc<SigningKey>,
         head: Option<std::path::PathBuf>,
     ) -> Result<Self, AuditError> {
-        let trees = Trees::open(db)?;
+        let trees = Trees::open(db, dir)?;
         if let Some(path) = &head {
             crate::head::check(path, &trees, &key.verifying_key())?;
-            crate::head::scan(&trees)?;
         }
         let size = trees.size()?;
-        // Entries written past the committed size by a batch cut short never got a receipt.
-        let mut stray = Vec::new();
-        for item in trees.entries.range(size.to_be_bytes()..) {
-            stray.push(item?.0);
-        }
-        for k in stray {
-            trees.entries.remove(k)?;
-        }
         if let Some(note) = trees.latest()? {
+            // Every checkpoint's root was checked against the entries when the files
+            // were read; the latest must also carry this node's signature.
             let cp = crate::checkpoint::open(&note, &key.verifying_key())
                 .map_err(|e| AuditError::Tampered(format!("the latest signed checkpoint: {e}")))?;
             if cp.size != size {
@@ -228,40 +240,13 @@ impl AuditLog {
                 return Err(AuditError::Tampered(format!("the entries do not hash to the root of the latest signed checkpoint (size {size})")));
             }
         }
-        // The writer keeps every complete-subtree hash in memory as well, so receipts,
-        // roots and consistency checks cost no store reads on the hot path.
-        let mut levels: Vec<Vec<Hash>> = Vec::new();
-        for item in trees.hashes.iter() {
-            let (k, v) = item?;
-            if k.len() != 9 || v.len() != 32 {
-                return Err(AuditError::Tampered(
-                    "a stored hash has the wrong shape".into(),
-                ));
-            }
-            let level = usize::from(k[0]);
-            let index = be64(&k[1..]);
-            while levels.len() <= level {
-                levels.push(Vec::new());
-            }
-            if levels[level].len() as u64 != index {
-                return Err(AuditError::Tampered(format!(
-                    "the stored hash at level {level} index {} is missing",
-                    levels[level].len()
-                )));
-            }
-            let mut h = [0u8; 32];
-            h.copy_from_slice(&v);
-            levels[level].push(h);
-        }
-        let mut mem = MemTree(levels);
-        mem.truncate(size);
         let (tx, rx) = std_mpsc::channel::<Request>();
         let writer = Writer {
+            tail: Tail::new(trees.clone(), size),
             trees: trees.clone(),
             origin: origin.clone(),
             key,
             size,
-            mem,
             head,
         };
         std::thread::Builder::new()
@@ -275,7 +260,7 @@ impl AuditLog {
         })
     }
 
-    /// The trees, for reading.
+    /// The stores, for reading.
     pub fn trees(&self) -> &Trees {
         &self.trees
     }
@@ -302,7 +287,14 @@ impl AuditLog {
             .map_err(|_| AuditError::Store("the audit writer stopped before answering".into()))?
     }
 
-    /// Stops the writer after the requests already queued (it signs a final checkpoint).
+    /// Says that something was just written to the sled store (`db`) that must be durable
+    /// no later than the audit entry about to be appended (a quota unit taken): the writer
+    /// flushes the store alongside the next batch.
+    pub fn store_written(&self) {
+        self.trees.store_dirty.store(true, Ordering::Release);
+    }
+
+    /// Stops the writer after the requests already queued.
     pub fn close(&self) {
         if let Ok(mut tx) = self.tx.lock() {
             tx.take();
@@ -336,46 +328,77 @@ struct Writer {
     origin: String,
     key: Arc<SigningKey>,
     size: u64,
-    mem: MemTree,
+    tail: Tail,
     head: Option<std::path::PathBuf>,
 }
 
-/// Complete-subtree hashes in memory, level by level.
-struct MemTree(Vec<Vec<Hash>>);
+/// The most recent complete-subtree hashes of each level, in memory (what receipts for
+/// new entries need); older ones are read from the files.
+struct Tail {
+    trees: Trees,
+    /// Per level: index of the first hash held, and the hashes from there.
+    levels: Vec<(u64, Vec<Hash>)>,
+}
 
-impl MemTree {
-    fn get(&self, level: u8, index: u64) -> Option<Hash> {
-        self.0
-            .get(usize::from(level))
-            .and_then(|l| l.get(index as usize))
-            .copied()
-    }
-    fn set(&mut self, level: u8, index: u64, h: Hash) {
-        let level = usize::from(level);
-        while self.0.len() <= level {
-            self.0.push(Vec::new());
+/// Hashes kept per level before the older half is dropped.
+const TAIL_KEEP: usize = 8192;
+
+impl Tail {
+    fn new(trees: Trees, size: u64) -> Self {
+        Self {
+            trees,
+            levels: (0..64).map(|l| (size >> l, Vec::new())).collect(),
         }
-        let l = &mut self.0[level];
-        if l.len() as u64 == index {
-            l.push(h);
-        } else if let Some(slot) = l.get_mut(index as usize) {
+    }
+
+    fn get(&self, level: u8, index: u64) -> Result<Option<Hash>, AuditError> {
+        if let Some((base, v)) = self.levels.get(usize::from(level)) {
+            if index >= *base {
+                return Ok(v.get((index - base) as usize).copied());
+            }
+        }
+        self.trees.stored_hash(level, index)
+    }
+
+    fn set(&mut self, level: u8, index: u64, h: Hash) {
+        let Some((base, v)) = self.levels.get_mut(usize::from(level)) else {
+            return;
+        };
+        if index < *base {
+            return;
+        }
+        let at = (index - *base) as usize;
+        if at == v.len() {
+            v.push(h);
+        } else if let Some(slot) = v.get_mut(at) {
             *slot = h;
         }
+        if v.len() >= 2 * TAIL_KEEP {
+            v.drain(..TAIL_KEEP);
+            *base += TAIL_KEEP as u64;
+        }
     }
+
     fn truncate(&mut self, size: u64) {
-        for (level, v) in self.0.iter_mut().enumerate() {
-            v.truncate((size >> level) as usize);
+        for (level, (base, v)) in self.levels.iter_mut().enumerate() {
+            let keep = size >> level;
+            if keep < *base {
+                *base = keep;
+                v.clear();
+            } else {
+                v.truncate((keep - *base) as usize);
+            }
         }
     }
 }
 
-impl HashSource for MemTree {
+impl HashSource for Tail {
     type Error = AuditError;
     fn range_hash(&self, start: u64, end: u64) -> Result<Hash, AuditError> {
         let n = end - start;
         if n.is_power_of_two() && start.is_multiple_of(n) {
             let level = n.trailing_zeros() as u8;
-            return self.get(level, start >> level).ok_or_else(|| {
+            return self.get(level, start >> level)?.ok_or_else(|| {
                 AuditError::Tampered(format!("the hash of leaves {start}..{end} is missing"))
             });
         }
@@ -396,16 +419,18 @@ fn now_unix() -> i64 {
 
 impl Writer {
     fn run(mut self, rx: std_mpsc::Receiver<Request>) {
-        let mut last_signed = Instant::now();
+        // The head file is replaced at most every HEAD_EVERY while appends go on (a
+        // rename per batch cost a tenth of the writer's time), and when the log closes.
+        let mut head_written = Instant::now();
+        let mut head_behind = false;
         loop {
-            let first = match rx.recv_timeout(IDLE_RESIGN) {
+            let first = match rx.recv_timeout(HEAD_EVERY) {
                 Ok(r) => r,
                 Err(std_mpsc::RecvTimeoutError::Timeout) => {
-                    if last_signed.elapsed() >= IDLE_RESIGN {
-                        if let Err(e) = self.sign_checkpoint() {
-                            error!("re-signing the idle audit checkpoint failed: {e}");
-                        }
-                        last_signed = Instant::now();
+                    if head_behind {
+                        self.write_head();
+                        head_written = Instant::now();
+                        head_behind = false;
                     }
                     continue;
                 }
@@ -418,17 +443,16 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            let outcome = self.commit(&mut batch);
-            last_signed = Instant::now();
-            match outcome {
+            match self.commit(&mut batch) {
                 Ok((note, leaves)) => {
                     for (req, (index, leaf)) in batch.into_iter().zip(leaves) {
-                        let proof = merkle::inclusion_proof(&self.mem, index, self.size).map_err(
-                            |e| match e {
-                                merkle::ProofError::Range(s) => AuditError::Range(s),
-                                merkle::ProofError::Source(e) => e,
-                            },
-                        );
+                        let proof =
+                            merkle::inclusion_proof(&self.tail, index, self.size).map_err(|e| {
+                                match e {
+                                    merkle::ProofError::Range(s) => AuditError::Range(s),
+                                    merkle::ProofError::Source(e) => e,
+                                }
+                            });
                         let reply = proof.map(|p| pb::Receipt {
                             origin: self.origin.clone(),
                             entry_index: index,
@@ -437,6 +461,12 @@ impl Writer {
                             inclusion_proof: p.iter().map(|h| h.to_vec()).collect(),
                         });
                         let _ = req.reply.send(reply);
+                    }
+                    head_behind = true;
+                    if head_written.elapsed() >= HEAD_EVERY {
+                        self.write_head();
+                        head_written = Instant::now();
+                        head_behind = false;
                     }
                 }
                 Err(e) => {
@@ -447,123 +477,101 @@ impl Writer {
                 }
             }
         }
-        // Shutdown: a final checkpoint over everything written.
-        if let Err(e) = self.sign_checkpoint() {
-            error!("final audit checkpoint failed: {e}");
+        if head_behind {
+            self.write_head();
         }
         info!(size = self.size, "audit log closed");
     }
 
-    /// Writes a batch, makes it durable, signs a checkpoint. Returns the note and each
-    /// entry's (index, leaf hash).
+    fn write_head(&self) {
+        let (Some(path), Ok(Some(note))) = (&self.head, self.trees.latest()) else {
+            return;
+        };
+        // The batch is durable whatever happens here; a head file that lags only
+        // weakens the check at the next start, so a failure is logged, not returned.
+        if let Err(e) = crate::head::write(path, &note) {
+            error!("updating {}: {e}", path.display());
+        }
+    }
+
+    /// Writes a batch with the checkpoint signed over it and makes it durable. Returns
+    /// the note and each entry's (index, leaf hash).
     fn commit(&mut self, batch: &mut [Request]) -> Result<(String, Vec<(u64, Hash)>), AuditError> {
         let start = self.size;
         let mut out = Vec::with_capacity(batch.len());
-        // Plain inserts, not `apply_batch`: sled's batch takes a global write lock that
-        // concurrent readers (identity queries) can starve indefinitely. Durability comes
-        // from the one flush per batch in `sign_checkpoint`.
-        let mut entries: Vec<(u64, Vec<u8>)> = Vec::with_capacity(batch.len());
-        let mut hashes: Vec<([u8; 9], Hash)> = Vec::with_capacity(batch.len() * 2);
-        // Pending hashes of this batch, for parents computed before they are stored.
-        let mut pending: std::collections::BTreeMap<(u8, u64), Hash> =
-            std::collections::BTreeMap::new();
-        for (i, req) in batch.iter_mut().enumerate() {
-            let index = start + i as u64;
-            req.entry.index = index;
-            let bytes = req.entry.encode();
-            let leaf = merkle::leaf_hash(&bytes);
-            entries.push((index, bytes));
-            let (mut level, mut idx, mut h) = (0u8, index, leaf);
-            loop {
-                hashes.push((hash_key(level, idx), h));
-                pending.insert((level, idx), h);
-                if idx & 1 == 0 {
-                    break;
-                }
-                let left = match pending.get(&(level, idx - 1)) {
-                    Some(l) => *l,
-                    None => self.mem.get(level, idx - 1).ok_or_else(|| {
+        let mut entries: Vec<Vec<u8>> = Vec::with_capacity(batch.len());
+        let mut hashes: Vec<(u8, u64, Hash)> = Vec::with_capacity(batch.len() * 2);
+        let made = (|| -> Result<(), AuditError> {
+            for (i, req) in batch.iter_mut().enumerate() {
+                let index = start + i as u64;
+                req.entry.index = index;
+                let bytes = req.entry.encode();
+                let leaf = merkle::leaf_hash(&bytes);
+                entries.push(bytes);
+                let (mut level, mut idx, mut h) = (0u8, index, leaf);
+                loop {
+                    hashes.push((level, idx, h));
+                    self.tail.set(level, idx, h);
+                    if idx & 1 == 0 {
+                        break;
+                    }
+                    let left = self.tail.get(level, idx - 1)?.ok_or_else(|| {
                         AuditError::Tampered(format!(
                             "the hash at level {level} index {} is missing",
                             idx - 1
                         ))
-                    })?,
-                };
-                h = merkle::node_hash(&left, &h);
-                level += 1;
-                idx >>= 1;
+                    })?;
+                    h = merkle::node_hash(&left, &h);
+                    level += 1;
+                    idx >>= 1;
+                }
+                out.push((index, leaf));
             }
-            out.push((index, leaf));
-        }
-        for (index, bytes) in entries {
-            self.trees.entries.insert(index.to_be_bytes(), bytes)?;
-        }
-        for (key, h) in hashes {
-            self.trees.hashes.insert(key, &h)?;
-        }
-        for ((level, idx), h) in &pending {
-            self.mem.set(*level, *idx, *h);
-        }
+            Ok(())
+        })();
         let new_size = start + batch.len() as u64;
-        let old_size = self.size;
-        self.size = new_size;
-        let note = match self.sign_checkpoint() {
+        let signed = made.and_then(|()| {
+            let cp = Checkpoint {
+                origin: self.origin.clone(),
+                size: new_size,
+                root: merkle::root(&self.tail, new_size)?,
+                time: now_unix(),
+            };
+            Ok(cp.sign(&self.key))
+        });
+        let note = match signed {
             Ok(n) => n,
             Err(e) => {
-                self.size = old_size;
-                self.mem.truncate(old_size);
+                self.tail.truncate(start);
                 return Err(e);
             }
         };
-        Ok((note, out))
-    }
-
-    /// Signs a checkpoint for the current size (after checking it extends the last one),
-    /// stores it and flushes everything.
-    fn sign_checkpoint(&mut self) -> Result<String, AuditError> {
-        let src = &self.mem;
-        let root = merkle::root(src, self.size)?;
-        if let Some(prev_note) = self.trees.latest()? {
-            let prev = Checkpoint::parse_body(crate::checkpoint::split_note(&prev_note)?.0)?;
-            if prev.size == self.size && prev.root == root {
-                // Nothing new: keep the note already signed at this size. Re-signing it
-                // with a fresh time would orphan the cosignatures peers made of it
-                // (found by a demo left running, then stopped: its final checkpoint
-                // replaced a witnessed one).
-                return Ok(prev_note);
-            }
-            let proof = merkle::consistency_proof(src, prev.size, self.size)
-                .map_err(|e| AuditError::Store(format!("{e:?}")))?;
-            let prev_root = merkle::root(src, prev.size)?;
-            if prev_root != prev.root
-                || !merkle::verify_consistency(prev.size, self.size, &prev.root, &root, &proof)
-            {
-                return Err(AuditError::Tampered(format!(
-                    "refusing to sign: the log at size {} is not consistent with the checkpoint signed at size {}",
-                    self.size, prev.size
-                )));
-            }
-        }
-        let cp = Checkpoint {
-            origin: self.origin.clone(),
-            size: self.size,
-            root,
-            time: now_unix(),
+        // sled writes that must be durable with these entries (a quota unit taken by an
+        // exchange, announced by `store_written` before its entry was queued) are flushed
+        // alongside, so no answer leaves without them.
+        let files = self.trees.files();
+        let (appended, flushed) = if self.trees.store_dirty.swap(false, Ordering::AcqRel) {
+            let db = &self.trees.db;
+            std::thread::scope(|scope| {
+                let flushing = scope.spawn(|| db.flush());
+                let appended = files.append(&entries, &note, &hashes);
+                (appended, flushing.join())
+            })
+        } else {
+            (files.append(&entries, &note, &hashes), Ok(Ok(0)))
         };
-        let note = cp.sign(&self.key);
-        self.trees
-            .checkpoints
-            .insert(self.size.to_be_bytes(), note.as_bytes())?;
-        self.trees.meta.insert("latest", note.as_bytes())?;
-        self.trees.meta.insert("size", &self.size.to_be_bytes())?;
-        self.trees.db.flush()?;
-        if let Some(path) = &self.head {
-            // The batch is durable whatever happens here; a head file that lags only
-            // weakens the check at the next start, so a failure is logged, not returned.
-            if let Err(e) = crate::head::write(path, &note) {
-                error!("updating {}: {e}", path.display());
-            }
+        if let Err(e) = appended {
+            self.tail.truncate(start);
+            return Err(e);
         }
-        Ok(note)
+        // The batch is in the log from here on, whatever the store flush says.
+        self.size = new_size;
+        match flushed {
+            Ok(Ok(_)) => Ok((note, out)),
+            Ok(Err(e)) => Err(AuditError::Store(format!(
+                "flushing the store alongside audit entries {start}..{new_size}: {e}"
+            ))),
+            Err(_) => Err(AuditError::Store("the store flush panicked".into())),
+        }
     }
 }

@@ -28,6 +28,7 @@ impl Keys for K {
 struct Fixture {
     _dir: tempfile::TempDir,
     db: sled::Db,
+    audit: std::path::PathBuf,
     key: Arc<SigningKey>,
     witness: SigningKey,
 }
@@ -41,6 +42,7 @@ fn fixture() -> Fixture {
     let key = Arc::new(SigningKey::generate("mex-2026", &dir.path().join("k")).unwrap());
     let witness = SigningKey::generate("gtm-2026", &dir.path().join("w")).unwrap();
     Fixture {
+        audit: dir.path().join("audit"),
         _dir: dir,
         db,
         key,
@@ -64,7 +66,7 @@ fn entry(i: u64) -> Entry {
 }
 
 async fn filled(f: &Fixture, n: u64) -> AuditLog {
-    let log = AuditLog::open(&f.db, "puente/MEX/audit".into(), f.key.clone()).unwrap();
+    let log = AuditLog::open(&f.db, &f.audit, "puente/MEX/audit".into(), f.key.clone()).unwrap();
     let mut tasks = Vec::new();
     for i in 0..n {
         let log = log.clone();
@@ -86,7 +88,7 @@ fn keys(f: &Fixture) -> K {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn receipts_verify_and_batches_share_checkpoints() {
     let f = fixture();
-    let log = AuditLog::open(&f.db, "puente/MEX/audit".into(), f.key.clone()).unwrap();
+    let log = AuditLog::open(&f.db, &f.audit, "puente/MEX/audit".into(), f.key.clone()).unwrap();
     let mut tasks = Vec::new();
     for i in 0..300 {
         let log = log.clone();
@@ -127,7 +129,7 @@ async fn reopening_continues_the_same_tree() {
     let root20 = log.root(20).unwrap();
     log.close();
     drop(log);
-    let log = AuditLog::open(&f.db, "puente/MEX/audit".into(), f.key.clone()).unwrap();
+    let log = AuditLog::open(&f.db, &f.audit, "puente/MEX/audit".into(), f.key.clone()).unwrap();
     let r = log.append(entry(20)).await.unwrap();
     assert_eq!(r.entry_index, 20);
     let proof = log.consistency(20, 21).unwrap();
@@ -147,7 +149,7 @@ async fn reopening_continues_the_same_tree() {
 async fn an_unchanged_log_keeps_its_witnessed_checkpoint() {
     let f = fixture();
     let log = filled(&f, 5).await;
-    let trees = crate::log::Trees::open(&f.db).unwrap();
+    let trees = crate::log::Trees::open(&f.db, &f.audit).unwrap();
     let before = trees.latest().unwrap().unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     log.close();
@@ -155,86 +157,105 @@ async fn an_unchanged_log_keeps_its_witnessed_checkpoint() {
     // The writer thread finishes on its own; give it a moment.
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert_eq!(trees.latest().unwrap().unwrap(), before);
-    let log = AuditLog::open(&f.db, "puente/MEX/audit".into(), f.key.clone()).unwrap();
+    let log = AuditLog::open(&f.db, &f.audit, "puente/MEX/audit".into(), f.key.clone()).unwrap();
     log.close();
     drop(log);
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert_eq!(trees.latest().unwrap().unwrap(), before);
 }
 
-/// Each kind of tampering, applied to a fresh log, must be caught and located.
+/// Byte offset, in the log file, of entry `i`'s last bytes but `from_end`.
+fn entry_byte(t: &crate::log::Trees, i: u64, from_end: u64) -> u64 {
+    let off = t.entry_offset(i).unwrap().unwrap();
+    let len = t.entry_bytes(i).unwrap().unwrap().len() as u64;
+    off + 4 + len - from_end
+}
+
+fn xor_at(path: &std::path::Path, at: u64, mask: u8) {
+    let mut b = std::fs::read(path).unwrap();
+    b[at as usize] ^= mask;
+    std::fs::write(path, b).unwrap();
+}
+
+/// Recomputes the checksum of the batch holding entry `i` (as a forger would).
+fn reseal_batch_of(t: &crate::log::Trees, i: u64) {
+    let batch = t
+        .batches()
+        .unwrap()
+        .map(|b| b.unwrap())
+        .find(|b| b.first <= i && i < b.first + b.entries.len() as u64)
+        .unwrap();
+    let path = t.dir().join("log");
+    let mut raw = std::fs::read(&path).unwrap();
+    let at = batch.offset as usize;
+    let body_len = u32::from_be_bytes(raw[at..at + 4].try_into().unwrap()) as usize;
+    let end = at + 8 + body_len;
+    let sum = ring::digest::digest(&ring::digest::SHA256, &raw[at..end]);
+    raw[end..end + 32].copy_from_slice(sum.as_ref());
+    std::fs::write(&path, raw).unwrap();
+}
+
+/// Each kind of tampering, applied to a fresh log's files, must be caught and located.
 #[tokio::test]
 async fn every_tampering_is_detected_and_located() {
     type Tamper = fn(&crate::log::Trees);
     let cases: Vec<(&str, Tamper, &str)> = vec![
         (
             "flip a byte of entry 7",
-            |t| {
-                let mut b = t.entries.get(7u64.to_be_bytes()).unwrap().unwrap().to_vec();
-                let n = b.len() - 40;
-                b[n] ^= 1;
-                t.entries.insert(7u64.to_be_bytes(), b).unwrap();
-            },
+            |t| xor_at(&t.dir().join("log"), entry_byte(t, 7, 40), 1),
             "entry 7",
         ),
         (
-            "delete entry 12",
+            "cut the last batch off the log",
             |t| {
-                t.entries.remove(12u64.to_be_bytes()).unwrap();
+                let last = t.batches().unwrap().last().unwrap().unwrap();
+                let f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(t.dir().join("log"))
+                    .unwrap();
+                f.set_len(last.offset).unwrap();
             },
-            "entry 12 is missing",
+            "entries from 0 are missing",
         ),
         (
-            "swap entries 3 and 4",
+            "swap two bytes of entries 3 and 4",
             |t| {
-                let a = t.entries.get(3u64.to_be_bytes()).unwrap().unwrap();
-                let b = t.entries.get(4u64.to_be_bytes()).unwrap().unwrap();
-                t.entries.insert(3u64.to_be_bytes(), b).unwrap();
-                t.entries.insert(4u64.to_be_bytes(), a).unwrap();
+                let path = t.dir().join("log");
+                let (a, b) = (entry_byte(t, 3, 40), entry_byte(t, 4, 40));
+                let mut raw = std::fs::read(&path).unwrap();
+                raw.swap(a as usize, b as usize);
+                std::fs::write(&path, raw).unwrap();
             },
             "entry 3",
         ),
         (
             "flip a byte of a stored leaf hash",
-            |t| {
-                let k = [0u8, 0, 0, 0, 0, 0, 0, 0, 9];
-                let mut h = t.hashes.get(k).unwrap().unwrap().to_vec();
-                h[0] ^= 1;
-                t.hashes.insert(k, h).unwrap();
-            },
+            |t| xor_at(&t.dir().join("hashes.00"), 9 * 32, 1),
             "entry 9",
         ),
         (
             "flip a byte of an interior hash",
-            |t| {
-                let k = [2u8, 0, 0, 0, 0, 0, 0, 0, 1];
-                let mut h = t.hashes.get(k).unwrap().unwrap().to_vec();
-                h[5] ^= 0x80;
-                t.hashes.insert(k, h).unwrap();
-            },
+            |t| xor_at(&t.dir().join("hashes.02"), 32 + 5, 0x80),
             "entries 4..7",
         ),
         (
             "flip a byte of a checkpoint",
             |t| {
-                let (k, v) = t.checkpoints.iter().next().unwrap().unwrap();
-                let mut b = v.to_vec();
-                b[3] ^= 1;
-                t.checkpoints.insert(k, b).unwrap();
+                let first = t.batches().unwrap().next().unwrap().unwrap();
+                xor_at(&t.dir().join("log"), first.note_offset + 4 + 3, 1);
             },
             "checkpoint at size",
         ),
         (
-            "rewrite an entry and its leaf hash",
+            "rewrite an entry and its leaf hash, and reseal its batch",
             |t| {
-                let mut b = t.entries.get(2u64.to_be_bytes()).unwrap().unwrap().to_vec();
-                let n = b.len() - 40;
-                b[n] ^= 1;
-                let leaf = crate::merkle::leaf_hash(&b);
-                t.entries.insert(2u64.to_be_bytes(), b).unwrap();
-                t.hashes
-                    .insert([0u8, 0, 0, 0, 0, 0, 0, 0, 2], &leaf)
-                    .unwrap();
+                xor_at(&t.dir().join("log"), entry_byte(t, 2, 40), 1);
+                let leaf = crate::merkle::leaf_hash(&t.entry_bytes(2).unwrap().unwrap());
+                let path = t.dir().join("hashes.00");
+                let mut raw = std::fs::read(&path).unwrap();
+                raw[64..96].copy_from_slice(&leaf);
+                std::fs::write(&path, raw).unwrap();
+                reseal_batch_of(t, 2);
             },
             "entries 2..3",
         ),
@@ -249,6 +270,135 @@ async fn every_tampering_is_detected_and_located() {
             .to_string();
         assert!(err.contains(needle), "{what}: {err}");
     }
+}
+
+/// Tampering with the log file is also refused when the log is opened, with the place.
+#[tokio::test]
+async fn a_tampered_log_file_will_not_open() {
+    // A flipped byte: the batch checksum fails, and the recorded leaf hash names the entry.
+    let f = fixture();
+    let log = filled(&f, 8).await;
+    let t = log.trees().clone();
+    log.close();
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    xor_at(&t.dir().join("log"), entry_byte(&t, 5, 30), 4);
+    let err = crate::log::Trees::open(&f.db, &f.audit)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("entry 5: its content does not match its stored leaf hash"),
+        "{err}"
+    );
+
+    // A forger who also reseals the batch and fixes the derived hashes still breaks the
+    // signed root.
+    let f = fixture();
+    let log = filled(&f, 8).await;
+    let t = log.trees().clone();
+    log.close();
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    xor_at(&t.dir().join("log"), entry_byte(&t, 5, 30), 4);
+    reseal_batch_of(&t, 5);
+    std::fs::remove_file(t.dir().join("hashes.00")).unwrap();
+    let err = AuditLog::open(&f.db, &f.audit, "puente/MEX/audit".into(), f.key.clone())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("its root does not match the entries"), "{err}");
+}
+
+/// A batch cut short at the end of the file (a crash mid-write: never acknowledged) is
+/// discarded at open and the log goes on; the derived files are rebuilt if they are lost
+/// or damaged, and proofs from them still verify.
+#[tokio::test]
+async fn a_torn_tail_is_discarded_and_derived_files_are_rebuilt() {
+    let f = fixture();
+    let log = filled(&f, 10).await;
+    let root10 = log.root(10).unwrap();
+    let t = log.trees().clone();
+    log.close();
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    // Half a batch at the end of the log; garbage in and a cut of derived files.
+    let path = t.dir().join("log");
+    let (bytes, _, _) = crate::file::encode_batch(&[vec![7u8; 300]], "note");
+    let mut raw = std::fs::read(&path).unwrap();
+    let good_len = raw.len();
+    raw.extend_from_slice(&bytes[..bytes.len() / 2]);
+    std::fs::write(&path, raw).unwrap();
+    xor_at(&t.dir().join("hashes.01"), 0, 0xff);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(t.dir().join("log.index"))
+        .unwrap()
+        .set_len(3 * 8)
+        .unwrap();
+    std::fs::remove_file(t.dir().join("checkpoints.index")).unwrap();
+
+    let log = AuditLog::open(&f.db, &f.audit, "puente/MEX/audit".into(), f.key.clone()).unwrap();
+    assert_eq!(std::fs::metadata(&path).unwrap().len() as usize, good_len);
+    assert_eq!(log.root(10).unwrap(), root10);
+    verify(log.trees(), &keys(&f), &mut |_, _| {}).unwrap();
+    let r = log.append(entry(10)).await.unwrap();
+    assert_eq!(r.entry_index, 10);
+    ReceiptVerifier::default()
+        .verify(&r, &f.key.verifying_key())
+        .unwrap();
+    for i in 0..11 {
+        let leaf = crate::merkle::leaf_hash(&log.trees().entry_bytes(i).unwrap().unwrap());
+        let proof = log.inclusion(i, 11).unwrap();
+        assert!(crate::merkle::verify_inclusion(
+            i,
+            11,
+            &leaf,
+            &proof,
+            &log.root(11).unwrap()
+        ));
+    }
+    assert!(log.trees().checkpoint_at(11).unwrap().is_some());
+
+    // A complete last batch with a bad checksum is damage, not a torn write: refused.
+    let t = log.trees().clone();
+    log.close();
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let last = t.batches().unwrap().last().unwrap().unwrap();
+    xor_at(&path, last.note_offset + 10, 1);
+    let err = crate::log::Trees::open(&f.db, &f.audit)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("does not match its checksum"), "{err}");
+}
+
+/// A log kept in sled trees by an earlier version is moved into the files with its
+/// checkpoints intact.
+#[tokio::test]
+async fn a_log_in_sled_trees_is_moved_into_files() {
+    let f = fixture();
+    let key = f.key.clone();
+    let entries = f.db.open_tree("audit_entries").unwrap();
+    let cps = f.db.open_tree("audit_checkpoints").unwrap();
+    let mut leaves = Vec::new();
+    for i in 0..5u64 {
+        let mut e = entry(i);
+        e.index = i;
+        let b = e.encode();
+        leaves.push(crate::merkle::leaf_hash(&b));
+        entries.insert(i.to_be_bytes(), b).unwrap();
+        if i == 2 || i == 4 {
+            let cp = crate::checkpoint::Checkpoint {
+                origin: "puente/MEX/audit".into(),
+                size: i + 1,
+                root: crate::merkle::mth(&leaves),
+                time: 1_800_000_000,
+            };
+            cps.insert((i + 1).to_be_bytes(), cp.sign(&key).as_bytes())
+                .unwrap();
+        }
+    }
+    let log = AuditLog::open(&f.db, &f.audit, "puente/MEX/audit".into(), key).unwrap();
+    assert_eq!(log.trees().size().unwrap(), 5);
+    assert_eq!(log.trees().checkpoint_count(), 2);
+    assert!(f.db.open_tree("audit_entries").unwrap().is_empty());
+    verify(log.trees(), &keys(&f), &mut |_, _| {}).unwrap();
+    assert_eq!(log.append(entry(5)).await.unwrap().entry_index, 5);
 }
 
 #[tokio::test]
@@ -272,25 +422,43 @@ async fn cosignatures_are_verified() {
     );
 }
 
+/// A log file cut back by whole batches (a lost tail, an old copy restored) reopens as an
+/// older, self-consistent log; the head file notices that entries the node signed for
+/// are gone.
 #[tokio::test]
-async fn a_log_that_does_not_match_its_signed_checkpoint_will_not_open() {
+async fn a_log_cut_back_by_whole_batches_is_refused_by_the_head_check() {
     let f = fixture();
-    let log = filled(&f, 8).await;
+    let head = f._dir.path().join("audit-head");
+    let log = AuditLog::open_with_head(
+        &f.db,
+        &f.audit,
+        "puente/MEX/audit".into(),
+        f.key.clone(),
+        Some(head.clone()),
+    )
+    .unwrap();
+    for i in 0..6 {
+        log.append(entry(i)).await.unwrap();
+    }
+    let t = log.trees().clone();
     log.close();
-    let trees = log.trees().clone();
-    drop(log);
-    // The hash of the whole tree of 8 (level 3, index 0).
-    let k = [3u8, 0, 0, 0, 0, 0, 0, 0, 0];
-    let mut h = trees.hashes.get(k).unwrap().unwrap().to_vec();
-    h[0] ^= 1;
-    trees.hashes.insert(k, h).unwrap();
-    // Give the writer thread time to exit after close (it owns a clone of the trees).
-    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    let err = AuditLog::open(&f.db, "puente/MEX/audit".into(), f.key.clone())
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.contains("root of the latest signed checkpoint"),
-        "{err}"
-    );
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert!(head.exists(), "the head file is written on close");
+    let first = t.batches().unwrap().nth(1).unwrap().unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(t.dir().join("log"))
+        .unwrap()
+        .set_len(first.offset)
+        .unwrap();
+    let err = AuditLog::open_with_head(
+        &f.db,
+        &f.audit,
+        "puente/MEX/audit".into(),
+        f.key.clone(),
+        Some(head),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("were lost"), "{err}");
 }

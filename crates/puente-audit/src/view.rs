@@ -68,26 +68,17 @@ pub fn list(
 ) -> Result<(Vec<Listed>, Option<u64>), AuditError> {
     let size = trees.size()?;
     let mut out = Vec::new();
-    for item in trees.entries.range(start.to_be_bytes()..) {
-        let (k, v) = item?;
-        let index = u64::from_be_bytes(
-            k.as_ref()
-                .try_into()
-                .map_err(|_| AuditError::Decode("entry key".into()))?,
-        );
-        if index >= size {
-            break;
-        }
+    for index in start..size {
         if out.len() == limit {
             return Ok((out, Some(index)));
         }
+        let Some(v) = trees.entry_bytes(index)? else {
+            break;
+        };
         let entry =
             Entry::decode(&v).map_err(|e| AuditError::Decode(format!("entry {index}: {e}")))?;
         if filter.admits(&entry) {
-            out.push(Listed {
-                entry,
-                encoded: v.to_vec(),
-            });
+            out.push(Listed { entry, encoded: v });
         }
     }
     Ok((out, None))

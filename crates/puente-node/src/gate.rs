@@ -54,6 +54,32 @@ pub struct Gate {
     refusals: Arc<RefusalLog>,
     limiter: Option<Arc<PeerLimiter>>,
     disk: Option<Arc<DiskGuard>>,
+    identities: IdentityCache,
+}
+
+/// Identities already read from client certificates (TLS verified each certificate
+/// during the handshake; what is cached is only the parse of its `urn:puente` name, which
+/// took a full X.509 decode per call). Bounded: cleared when it grows past
+/// [`IdentityCache::MAX`] distinct certificates.
+#[derive(Clone, Debug, Default)]
+struct IdentityCache(Arc<std::sync::Mutex<std::collections::HashMap<Vec<u8>, PeerIdentity>>>);
+
+impl IdentityCache {
+    const MAX: usize = 4096;
+
+    fn identity(&self, der: &[u8]) -> Result<PeerIdentity, String> {
+        if let Some(id) = self.0.lock().ok().and_then(|m| m.get(der).cloned()) {
+            return Ok(id);
+        }
+        let id = claimed_identity(der)?;
+        if let Ok(mut m) = self.0.lock() {
+            if m.len() >= Self::MAX {
+                m.clear();
+            }
+            m.insert(der.to_vec(), id.clone());
+        }
+        Ok(id)
+    }
 }
 
 impl Gate {
@@ -71,6 +97,7 @@ impl Gate {
             refusals,
             limiter: None,
             disk: None,
+            identities: IdentityCache::default(),
         }
     }
 
@@ -130,7 +157,7 @@ impl tonic::service::Interceptor for Gate {
         let peer = request.remote_addr();
         let identity = match request.peer_certs() {
             Some(certs) => match certs.first() {
-                Some(leaf) => claimed_identity(leaf),
+                Some(leaf) => self.identities.identity(leaf.as_ref()),
                 None => Err("no client certificate".to_string()),
             },
             None => Err("no client certificate".to_string()),

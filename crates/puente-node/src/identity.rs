@@ -36,14 +36,15 @@ fn internal(e: impl std::fmt::Display) -> Status {
 }
 
 impl NodeState {
-    /// Runs the terms against the records (blocking work off the async threads).
+    /// Runs the terms against the records. A document or MRZ query is a point lookup in
+    /// the index (tens of microseconds) and runs in place; a name query, which may score
+    /// many candidates, runs on the blocking pool.
     pub async fn find(&self, terms: &Terms, limit: usize) -> Result<Found, Status> {
         let records = self.records.clone();
-        let terms = terms.clone();
         let threshold = self.node.config.records.match_threshold;
         let current_year = (self.clock)().year();
-        tokio::task::spawn_blocking(move || -> Result<Found, Status> {
-            let candidates = match &terms {
+        let run = move |terms: &Terms| -> Result<Found, Status> {
+            let candidates = match terms {
                 Terms::Document {
                     issuing_state,
                     number,
@@ -73,9 +74,16 @@ impl NodeState {
                     .collect(),
             };
             Ok(Found { candidates })
-        })
-        .await
-        .map_err(internal)?
+        };
+        match terms {
+            Terms::Name(_) => {
+                let terms = terms.clone();
+                tokio::task::spawn_blocking(move || run(&terms))
+                    .await
+                    .map_err(internal)?
+            }
+            _ => run(terms),
+        }
     }
 
     /// Answers `Exchange.QueryIdentity` for a verified `caller`, recording the exchange in

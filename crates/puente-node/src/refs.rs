@@ -1,16 +1,24 @@
-//! References handed out with matches: opaque random tokens, bound to the country that
-//! received them and to the agreement, valid for a limited time. `GetDocument` accepts a
-//! reference only from the country it was issued to, before it expires; any other case
-//! looks exactly like an unknown reference.
+//! References handed out with matches: opaque tokens, bound to the country that received
+//! them and to the agreement, valid for a limited time. `GetDocument` accepts a reference
+//! only from the country it was issued to, before it expires; any other case looks
+//! exactly like an unknown reference.
+//!
+//! A reference is sealed, not stored: the record id, agreement and expiry are encrypted
+//! and authenticated (ChaCha20-Poly1305, a sub-key of the node's data key) with the
+//! receiving country as associated data. Nothing is written per match, nothing
+//! accumulates, and a reference still opens after a restart until it expires; a peer
+//! learns nothing from it (not even whether two references name the same person).
 
-use ring::rand::{SecureRandom, SystemRandom};
-use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+use base64::Engine;
+use puente_records::DataKey;
 use time::OffsetDateTime;
 
 use crate::store::StoreError;
 
 /// What a reference stands for.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Reference {
     /// Internal id of the record.
     pub record: u64,
@@ -22,93 +30,127 @@ pub struct Reference {
     pub expires: i64,
 }
 
-/// The references tree.
+/// Longest reference this node issues (agreement ids are at most 64 characters).
+pub const MAX_REFERENCE_LEN: usize = 200;
+const PREFIX: &str = "ref-";
+const DOMAIN: &[u8] = b"puente-reference/v1\0";
+
+/// Issues and opens references.
 #[derive(Clone, Debug)]
 pub struct RefStore {
-    tree: sled::Tree,
-    rng: SystemRandom,
+    key: Arc<DataKey>,
+}
+
+fn aad(country: &str) -> Vec<u8> {
+    let mut a = DOMAIN.to_vec();
+    a.extend_from_slice(country.as_bytes());
+    a
 }
 
 impl RefStore {
-    /// Opens the tree in `db`.
-    pub fn open(db: &sled::Db) -> Result<Self, StoreError> {
-        Ok(Self {
-            tree: db
-                .open_tree("references")
-                .map_err(|source| StoreError::Io {
-                    what: "opening references",
-                    source,
-                })?,
-            rng: SystemRandom::new(),
-        })
+    /// References sealed with `key`.
+    pub fn new(key: Arc<DataKey>) -> Self {
+        Self { key }
     }
 
     /// Issues a reference.
     pub fn issue(&self, r: &Reference) -> Result<String, StoreError> {
-        let mut bytes = [0u8; 16];
-        self.rng.fill(&mut bytes).map_err(|_| StoreError::Io {
-            what: "random reference",
-            source: sled::Error::Unsupported("no randomness".into()),
-        })?;
-        let token = format!("ref-{}", hex::encode(bytes));
-        let value = serde_json::to_vec(r).map_err(|e| StoreError::Io {
-            what: "encoding a reference",
-            source: sled::Error::Unsupported(e.to_string()),
-        })?;
-        self.tree
-            .insert(token.as_bytes(), value)
-            .map_err(|source| StoreError::Io {
-                what: "storing a reference",
-                source,
+        let mut plain = Vec::with_capacity(16 + r.agreement.len());
+        plain.extend_from_slice(&r.record.to_be_bytes());
+        plain.extend_from_slice(&r.expires.to_be_bytes());
+        plain.extend_from_slice(r.agreement.as_bytes());
+        let sealed = self
+            .key
+            .seal_reference(&aad(&r.country), &plain)
+            .map_err(|e| StoreError::Io {
+                what: "sealing a reference",
+                source: sled::Error::Unsupported(e.to_string()),
             })?;
-        Ok(token)
+        Ok(format!(
+            "{PREFIX}{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sealed)
+        ))
     }
 
-    /// Resolves `token` for `country` at `now`; `None` when unknown, foreign or expired.
+    /// Resolves `token` for `country` at `now`; `None` when unknown, foreign, altered or
+    /// expired.
     pub fn resolve(
         &self,
         token: &str,
         country: &str,
         now: OffsetDateTime,
     ) -> Result<Option<Reference>, StoreError> {
-        if token.len() > 64 {
+        if token.len() > MAX_REFERENCE_LEN {
             return Ok(None);
         }
-        let Some(v) = self
-            .tree
-            .get(token.as_bytes())
-            .map_err(|source| StoreError::Io {
-                what: "reading a reference",
-                source,
-            })?
-        else {
+        let Some(body) = token.strip_prefix(PREFIX) else {
             return Ok(None);
         };
-        let Ok(r) = serde_json::from_slice::<Reference>(&v) else {
+        let Ok(sealed) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(body) else {
             return Ok(None);
         };
-        if r.country != country {
+        let Ok(plain) = self.key.open_reference(&aad(country), &sealed) else {
+            return Ok(None);
+        };
+        if plain.len() < 16 {
             return Ok(None);
         }
-        if now.unix_timestamp() >= r.expires {
-            let _ = self.tree.remove(token.as_bytes());
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&plain[..8]);
+        let record = u64::from_be_bytes(b);
+        b.copy_from_slice(&plain[8..16]);
+        let expires = i64::from_be_bytes(b);
+        let Ok(agreement) = String::from_utf8(plain[16..].to_vec()) else {
+            return Ok(None);
+        };
+        if now.unix_timestamp() >= expires {
             return Ok(None);
         }
-        Ok(Some(r))
+        Ok(Some(Reference {
+            record,
+            country: country.to_string(),
+            agreement,
+            expires,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> RefStore {
+        RefStore::new(Arc::new(DataKey::from_secret(&[7u8; 32]).unwrap()))
     }
 
-    /// Removes expired references.
-    pub fn purge(&self, now: OffsetDateTime) -> usize {
-        let mut n = 0;
-        for (k, v) in self.tree.iter().flatten() {
-            if serde_json::from_slice::<Reference>(&v)
-                .map(|r| now.unix_timestamp() >= r.expires)
-                .unwrap_or(true)
-            {
-                let _ = self.tree.remove(k);
-                n += 1;
-            }
+    #[test]
+    fn a_reference_opens_only_for_its_country_until_it_expires() {
+        let refs = store();
+        let now = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
+        let r = Reference {
+            record: 42,
+            country: "MEX".into(),
+            agreement: "GTM-MEX-2026-01".into(),
+            expires: now.unix_timestamp() + 600,
+        };
+        let token = refs.issue(&r).unwrap();
+        assert!(token.len() <= MAX_REFERENCE_LEN, "{}", token.len());
+        assert_eq!(refs.resolve(&token, "MEX", now).unwrap(), Some(r.clone()));
+        // Another country, after expiry, altered, another node's key, garbage: all unknown.
+        assert_eq!(refs.resolve(&token, "SLV", now).unwrap(), None);
+        let later = now + time::Duration::seconds(600);
+        assert_eq!(refs.resolve(&token, "MEX", later).unwrap(), None);
+        let mut altered = token.clone().into_bytes();
+        let i = altered.len() - 5;
+        altered[i] = if altered[i] == b'A' { b'B' } else { b'A' };
+        let altered = String::from_utf8(altered).unwrap();
+        assert_eq!(refs.resolve(&altered, "MEX", now).unwrap(), None);
+        let other = RefStore::new(Arc::new(DataKey::from_secret(&[8u8; 32]).unwrap()));
+        assert_eq!(other.resolve(&token, "MEX", now).unwrap(), None);
+        for junk in ["", "ref-", "ref-!!!", "xyz", &"ref-A".repeat(100)] {
+            assert_eq!(refs.resolve(junk, "MEX", now).unwrap(), None, "{junk}");
         }
-        n
+        // Two references to the same record do not look alike.
+        assert_ne!(refs.issue(&r).unwrap(), token);
     }
 }

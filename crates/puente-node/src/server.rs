@@ -74,9 +74,10 @@ impl Node {
                     reason: e.to_string(),
                 })
             })?;
-        let refs = crate::refs::RefStore::open(store.db())?;
+        let refs = crate::refs::RefStore::new(node.data_key.clone());
         let audit = puente_audit::AuditLog::open_with_head(
             store.db(),
+            &store.audit_dir(),
             format!("puente/{}/audit", node.country()),
             node.signing.clone(),
             Some(crate::store::audit_head_path(&node.config.node.data_dir)),

@@ -39,6 +39,7 @@ pub const CACHE_BYTES: u64 = 128 * 1024 * 1024;
 pub struct Store {
     db: sled::Db,
     quota: sled::Tree,
+    data_dir: PathBuf,
 }
 
 impl Store {
@@ -93,7 +94,16 @@ impl Store {
                 what: "opening quota_usage",
                 source,
             })?;
-        Ok(Self { db, quota })
+        Ok(Self {
+            db,
+            quota,
+            data_dir: data_dir.to_path_buf(),
+        })
+    }
+
+    /// Where the audit log keeps its files (beside the sled store, in the data directory).
+    pub fn audit_dir(&self) -> PathBuf {
+        self.data_dir.join("audit")
     }
 
     /// The underlying database, for parts that keep their own trees.
@@ -187,7 +197,12 @@ pub struct DiskGuard {
     dir: PathBuf,
     min_free: u64,
     low: std::sync::atomic::AtomicBool,
+    /// The last answer and when it was found (a `statfs` per exchange showed in profiles).
+    last: std::sync::Mutex<Option<(std::time::Instant, Result<(), String>)>>,
 }
+
+/// How long a free-space reading is reused.
+pub const DISK_CHECK_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
 
 impl DiskGuard {
     /// A guard keeping `min_free_mb` MiB free under `dir`.
@@ -196,11 +211,27 @@ impl DiskGuard {
             dir: dir.to_path_buf(),
             min_free: min_free_mb.saturating_mul(1024 * 1024),
             low: std::sync::atomic::AtomicBool::new(false),
+            last: std::sync::Mutex::new(None),
         }
     }
 
     /// Ok while enough space is free; otherwise the reason, logged once per episode.
     pub fn check(&self) -> Result<(), String> {
+        if let Ok(last) = self.last.lock() {
+            if let Some((at, answer)) = last.as_ref() {
+                if at.elapsed() < DISK_CHECK_EVERY {
+                    return answer.clone();
+                }
+            }
+        }
+        let answer = self.probe();
+        if let Ok(mut last) = self.last.lock() {
+            *last = Some((std::time::Instant::now(), answer.clone()));
+        }
+        answer
+    }
+
+    fn probe(&self) -> Result<(), String> {
         use std::sync::atomic::Ordering;
         let problem = match fs2::available_space(&self.dir) {
             Ok(free) if free >= self.min_free => None,

@@ -19,6 +19,7 @@ pub const INDEX_HASH_LEN: usize = 16;
 /// The node's data key and its derived sub-keys.
 pub struct DataKey {
     seal: LessSafeKey,
+    references: LessSafeKey,
     index: hmac::Key,
     audit: hmac::Key,
     rng: SystemRandom,
@@ -72,6 +73,10 @@ impl DataKey {
             prk.expand(&[b"records seal"], &CHACHA20_POLY1305)
                 .map_err(derive)?,
         ));
+        let references = LessSafeKey::new(UnboundKey::from(
+            prk.expand(&[b"match references"], &CHACHA20_POLY1305)
+                .map_err(derive)?,
+        ));
         let index = hmac::Key::from(
             prk.expand(&[b"records index"], hmac::HMAC_SHA256)
                 .map_err(derive)?,
@@ -82,6 +87,7 @@ impl DataKey {
         );
         Ok(Self {
             seal,
+            references,
             index,
             audit,
             rng: SystemRandom::new(),
@@ -90,47 +96,23 @@ impl DataKey {
 
     /// Seals `plaintext`; `aad` binds it to where it is stored.
     pub fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, RecordsError> {
-        let mut nonce = [0u8; NONCE_LEN];
-        self.rng
-            .fill(&mut nonce)
-            .map_err(|_| RecordsError::Crypto("the system random generator failed".into()))?;
-        let mut out = Vec::with_capacity(NONCE_LEN + plaintext.len() + CHACHA20_POLY1305.tag_len());
-        out.extend_from_slice(&nonce);
-        out.extend_from_slice(plaintext);
-        let tag = self
-            .seal
-            .seal_in_place_separate_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(aad),
-                &mut out[NONCE_LEN..],
-            )
-            .map_err(|_| RecordsError::Crypto("sealing failed".into()))?;
-        out.extend_from_slice(tag.as_ref());
-        Ok(out)
+        seal_with(&self.seal, &self.rng, aad, plaintext)
     }
 
     /// Opens a sealed value; fails if it was altered, moved, or sealed with another key.
     pub fn open(&self, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, RecordsError> {
-        if sealed.len() < NONCE_LEN + CHACHA20_POLY1305.tag_len() {
-            return Err(RecordsError::Corrupt("a sealed value is too short".into()));
-        }
-        let mut nonce = [0u8; NONCE_LEN];
-        nonce.copy_from_slice(&sealed[..NONCE_LEN]);
-        let mut buf = sealed[NONCE_LEN..].to_vec();
-        let plain = self
-            .seal
-            .open_in_place(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(aad),
-                &mut buf,
-            )
-            .map_err(|_| {
-                RecordsError::Corrupt(
-                    "a sealed value does not open: altered, moved, or sealed with another data key"
-                        .into(),
-                )
-            })?;
-        Ok(plain.to_vec())
+        open_with(&self.seal, aad, sealed)
+    }
+
+    /// Seals a match reference handed to a peer (its own sub-key: references leave the
+    /// node, sealed records never do).
+    pub fn seal_reference(&self, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, RecordsError> {
+        seal_with(&self.references, &self.rng, aad, plaintext)
+    }
+
+    /// Opens a match reference; fails for anything this node did not seal with `aad`.
+    pub fn open_reference(&self, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, RecordsError> {
+        open_with(&self.references, aad, sealed)
     }
 
     /// A keyed hash for an index entry (`domain` separates kinds of index).
@@ -155,4 +137,49 @@ impl DataKey {
         out.copy_from_slice(ctx.sign().as_ref());
         out
     }
+}
+
+fn seal_with(
+    key: &LessSafeKey,
+    rng: &SystemRandom,
+    aad: &[u8],
+    plaintext: &[u8],
+) -> Result<Vec<u8>, RecordsError> {
+    let mut nonce = [0u8; NONCE_LEN];
+    rng.fill(&mut nonce)
+        .map_err(|_| RecordsError::Crypto("the system random generator failed".into()))?;
+    let mut out = Vec::with_capacity(NONCE_LEN + plaintext.len() + CHACHA20_POLY1305.tag_len());
+    out.extend_from_slice(&nonce);
+    out.extend_from_slice(plaintext);
+    let tag = key
+        .seal_in_place_separate_tag(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(aad),
+            &mut out[NONCE_LEN..],
+        )
+        .map_err(|_| RecordsError::Crypto("sealing failed".into()))?;
+    out.extend_from_slice(tag.as_ref());
+    Ok(out)
+}
+
+fn open_with(key: &LessSafeKey, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, RecordsError> {
+    if sealed.len() < NONCE_LEN + CHACHA20_POLY1305.tag_len() {
+        return Err(RecordsError::Corrupt("a sealed value is too short".into()));
+    }
+    let mut nonce = [0u8; NONCE_LEN];
+    nonce.copy_from_slice(&sealed[..NONCE_LEN]);
+    let mut buf = sealed[NONCE_LEN..].to_vec();
+    let plain = key
+        .open_in_place(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(aad),
+            &mut buf,
+        )
+        .map_err(|_| {
+            RecordsError::Corrupt(
+                "a sealed value does not open: altered, moved, or sealed with another data key"
+                    .into(),
+            )
+        })?;
+    Ok(plain.to_vec())
 }

@@ -44,7 +44,7 @@ fn open(config: &Path) -> Result<(LoadedNode, Store, Trees)> {
     let store = Store::open(&node.config.node.data_dir).map_err(|e| {
         anyhow!("{e}\nThe audit log is in the node's store; stop the node to read it offline, or use --online where offered.")
     })?;
-    let trees = Trees::open(store.db())?;
+    let trees = Trees::open(store.db(), &store.audit_dir())?;
     Ok((node, store, trees))
 }
 
@@ -535,7 +535,7 @@ fn prove(config: &Path, index: u64, online: bool) -> Result<()> {
     } else {
         let store = Store::open(&node.config.node.data_dir)
             .map_err(|e| anyhow!("{e}\nStop the node, or use --online."))?;
-        let log = puente_audit::log::Trees::open(store.db())?;
+        let log = puente_audit::log::Trees::open(store.db(), &store.audit_dir())?;
         let size = log.size()?;
         if index >= size {
             bail!(UsageError(format!(

@@ -302,8 +302,12 @@ fn audit(entries: u64, appenders: u64, baseline: u64) -> Result<()> {
     let base_db = sled::Config::new()
         .path(dir.path().join("baseline"))
         .open()?;
-    let base_log =
-        puente_audit::AuditLog::open(&base_db, "puente/BENCH/audit".into(), key.clone())?;
+    let base_log = puente_audit::AuditLog::open(
+        &base_db,
+        &dir.path().join("baseline-audit"),
+        "puente/BENCH/audit".into(),
+        key.clone(),
+    )?;
     let t = Instant::now();
     runtime.block_on(async {
         for i in 0..baseline {
@@ -318,7 +322,12 @@ fn audit(entries: u64, appenders: u64, baseline: u64) -> Result<()> {
         .path(dir.path().join("log"))
         .cache_capacity(1 << 30)
         .open()?;
-    let log = puente_audit::AuditLog::open(&db, "puente/BENCH/audit".into(), key.clone())?;
+    let log = puente_audit::AuditLog::open(
+        &db,
+        &dir.path().join("audit"),
+        "puente/BENCH/audit".into(),
+        key.clone(),
+    )?;
     let t = Instant::now();
     let per = entries / appenders.max(1);
     runtime.block_on(async {
@@ -339,7 +348,7 @@ fn audit(entries: u64, appenders: u64, baseline: u64) -> Result<()> {
     })?;
     let appended = per * appenders;
     let group_rate = appended as f64 / t.elapsed().as_secs_f64();
-    let checkpoints = log.trees().checkpoints.len();
+    let checkpoints = log.trees().checkpoint_count();
     log.close();
 
     // Full verification.

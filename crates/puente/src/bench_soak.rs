@@ -175,7 +175,7 @@ pub fn run(persons: u64, seconds: u64, share: f64, memory_bound_mb: u64) -> Resu
         for (i, config) in configs.iter().enumerate() {
             let node = NodeConfig::load(config)?;
             let store = puente_node::store::Store::open(&node.config.node.data_dir)?;
-            let trees = puente_audit::log::Trees::open(store.db())?;
+            let trees = puente_audit::log::Trees::open(store.db(), &store.audit_dir())?;
             let t = Instant::now();
             let report = puente_audit::verify::verify(
                 &trees,

@@ -1044,6 +1044,7 @@ fn kill_round(mex_cfg: &Path, addr: &str) -> usize {
         let store = puente_node::store::Store::open(&mex_node.config.node.data_dir).unwrap();
         let log = puente_audit::AuditLog::open_with_head(
             store.db(),
+            &store.audit_dir(),
             format!("puente/{}/audit", mex_node.country()),
             mex_node.signing.clone(),
             Some(puente_node::store::audit_head_path(
@@ -1057,7 +1058,7 @@ fn kill_round(mex_cfg: &Path, addr: &str) -> usize {
     let v = puente(&["audit", "verify", "--config", p(mex_cfg)]);
     assert!(v.status.success(), "{}", text(&v));
     let store = puente_node::store::Store::open(&mex_node.config.node.data_dir).unwrap();
-    let trees = puente_audit::log::Trees::open(store.db()).unwrap();
+    let trees = puente_audit::log::Trees::open(store.db(), &store.audit_dir()).unwrap();
     for r in &receipts {
         let bytes = trees
             .entry_bytes(r.entry_index)
@@ -1074,9 +1075,9 @@ fn kill_round(mex_cfg: &Path, addr: &str) -> usize {
 }
 
 /// Two SIGKILL rounds (the smoke variant of `sigkill_campaign`), then tampering: one
-/// flipped byte in a stored entry is located by `puente audit verify`, by index; and
-/// flipped bytes in sled's own file (a corrupt store, which sled reopens shorter) make
-/// `puente node run` refuse to start and `audit verify` fail, both saying what was lost.
+/// flipped byte of an entry in the log file is located by `puente audit verify`, by
+/// index, and refused by `puente node run`; flipped bytes in the latest checkpoint (a
+/// disk error in the last thing the node wrote) make both refuse, naming the file.
 #[test]
 fn sigkill_mid_exchange_loses_no_acknowledged_entry_and_tampering_is_located() {
     let dir = tempfile::tempdir().unwrap();
@@ -1086,15 +1087,17 @@ fn sigkill_mid_exchange_loses_no_acknowledged_entry_and_tampering_is_located() {
     }
     let mex_node = puente_node::NodeConfig::load(&mex_cfg).unwrap();
     let data_dir = mex_node.config.node.data_dir.clone();
+    let log_file = data_dir.join("audit/log");
+    let original = std::fs::read(&log_file).unwrap();
     {
         let store = puente_node::store::Store::open(&data_dir).unwrap();
-        let trees = puente_audit::log::Trees::open(store.db()).unwrap();
-        // Tamper: flip one byte of entry 3.
-        let mut b = trees.entry_bytes(3).unwrap().unwrap();
-        let n = b.len() - 70;
-        b[n] ^= 0x20;
-        trees.entries.insert(3u64.to_be_bytes(), b).unwrap();
-        trees.flush().unwrap();
+        let trees = puente_audit::log::Trees::open(store.db(), &store.audit_dir()).unwrap();
+        // Tamper: flip one byte of entry 3, in the file.
+        let at = trees.entry_offset(3).unwrap().unwrap() as usize;
+        let len = trees.entry_bytes(3).unwrap().unwrap().len();
+        let mut raw = original.clone();
+        raw[at + 4 + len - 70] ^= 0x20;
+        std::fs::write(&log_file, raw).unwrap();
     }
     let v = puente(&["audit", "verify", "--config", p(&mex_cfg)]);
     assert!(!v.status.success());
@@ -1109,19 +1112,18 @@ fn sigkill_mid_exchange_loses_no_acknowledged_entry_and_tampering_is_located() {
         text(&run)
     );
 
-    // Corrupt sled's own file where live data is: the bytes of the latest signed
-    // checkpoint, the last thing the node wrote (a disk error, not an edit through sled).
-    let db = data_dir.join("store/db");
-    let mut raw = std::fs::read(&db).unwrap();
+    // Corrupt the bytes of the latest signed checkpoint, the last thing the node wrote
+    // (a disk error, not a crash: the batch is complete but fails its checksum).
+    let mut raw = original;
     let note = std::fs::read(puente_node::store::audit_head_path(&data_dir)).unwrap();
     let at = raw
         .windows(note.len())
         .rposition(|w| w == note.as_slice())
-        .expect("the latest checkpoint is in sled's file");
+        .expect("the latest checkpoint is in the log file");
     for b in &mut raw[at + 20..at + 36] {
         *b ^= 0x5a;
     }
-    std::fs::write(&db, &raw).unwrap();
+    std::fs::write(&log_file, &raw).unwrap();
     let mut node = Command::new(env!("CARGO_BIN_EXE_puente"))
         .args(["node", "run", "--config", p(&mex_cfg)])
         .env("RUST_LOG", "warn")
@@ -1140,10 +1142,8 @@ fn sigkill_mid_exchange_loses_no_acknowledged_entry_and_tampering_is_located() {
     let run = node.wait_with_output().unwrap();
     let said = text(&run);
     assert!(!run.status.success(), "{said}");
-    // sled notices the checksum when it reopens the file (or, had it taken the damage
-    // for a torn write and dropped the log's tail, the head file would name the lost
-    // entries): either way the node refuses to start and says which file is corrupt.
-    let corrupt = format!("{} is corrupt", db.display());
+    // Either way the node refuses to start and says which file is corrupt.
+    let corrupt = format!("{} is corrupt", log_file.display());
     assert!(
         said.contains(&corrupt) || said.contains("were lost"),
         "{said}"

@@ -116,13 +116,7 @@ impl Audit for AuditService {
                 if witnessed.iter().any(|w| w.witness_country == country) {
                     continue;
                 }
-                let cp_note = trees
-                    .checkpoints
-                    .get(at.to_be_bytes())
-                    .ok()
-                    .flatten()
-                    .map(|v| String::from_utf8_lossy(&v).into_owned())
-                    .unwrap_or_default();
+                let cp_note = trees.checkpoint_at(at).ok().flatten().unwrap_or_default();
                 let time = self
                     .state
                     .peer_key(
@@ -181,12 +175,7 @@ impl Audit for AuditService {
             .stored_hash(0, r.index)
             .map_err(store_error)?
             .unwrap_or_default();
-        let note = trees
-            .checkpoints
-            .get(tree_size.to_be_bytes())
-            .ok()
-            .flatten()
-            .map(|v| String::from_utf8_lossy(&v).into_owned());
+        let note = trees.checkpoint_at(tree_size).ok().flatten();
         Ok(Response::new(pb::GetInclusionProofResponse {
             index: r.index,
             tree_size,
@@ -216,12 +205,7 @@ impl Audit for AuditService {
             .audit
             .consistency(r.old_size, new)
             .map_err(store_error)?;
-        let note = trees
-            .checkpoints
-            .get(new.to_be_bytes())
-            .ok()
-            .flatten()
-            .map(|v| String::from_utf8_lossy(&v).into_owned());
+        let note = trees.checkpoint_at(new).ok().flatten();
         Ok(Response::new(pb::GetConsistencyProofResponse {
             old_size: r.old_size,
             new_size: new,

@@ -302,7 +302,7 @@ async fn federation(base: &Path, keep_running: bool) -> Result<()> {
     for config in &configs {
         let node = NodeConfig::load(config)?;
         let store = puente_node::store::Store::open(&node.config.node.data_dir)?;
-        let trees = puente_audit::log::Trees::open(store.db())?;
+        let trees = puente_audit::log::Trees::open(store.db(), &store.audit_dir())?;
         let keys = DemoKeys(&node, node.signing.verifying_key());
         match puente_audit::verify::verify(&trees, &keys, &mut |_, _| {}) {
             Ok(r) => println!(
