@@ -462,3 +462,86 @@ async fn a_log_cut_back_by_whole_batches_is_refused_by_the_head_check() {
     .to_string();
     assert!(err.contains("were lost"), "{err}");
 }
+
+/// A valid log file of 40 entries in batches of 1 to 7, built directly through the files.
+fn template_log(key: &SigningKey) -> (Vec<u8>, u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let files = crate::file::LogFiles::open(dir.path()).unwrap();
+    let mut frontier = crate::file::Frontier::default();
+    let mut index = 0u64;
+    let mut batch_len = 1u64;
+    while index < 40 {
+        let mut entries = Vec::new();
+        let mut hashes = Vec::new();
+        for _ in 0..batch_len.min(40 - index) {
+            let mut e = entry(index);
+            e.index = index;
+            let bytes = e.encode();
+            frontier
+                .push(crate::merkle::leaf_hash(&bytes), &mut |l, i, h| {
+                    hashes.push((l as u8, i, *h));
+                    Ok(())
+                })
+                .unwrap();
+            entries.push(bytes);
+            index += 1;
+        }
+        let note = checkpoint::Checkpoint {
+            origin: "puente/MEX/audit".into(),
+            size: index,
+            root: frontier.root(),
+            time: 1_800_000_000,
+        }
+        .sign(key);
+        files.append(&entries, &note, &hashes).unwrap();
+        batch_len = batch_len % 7 + 1;
+    }
+    (std::fs::read(dir.path().join("log")).unwrap(), index)
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 96, ..Default::default() })]
+
+    /// Whatever happens to the log file — cut anywhere, bytes flipped anywhere — opening
+    /// it never panics, and what opens is never larger than what was written; a file only
+    /// cut (never flipped) opens as exactly the batches that survived whole.
+    #[test]
+    fn a_damaged_log_file_is_refused_or_opens_shorter_never_panics(
+        cut in 0usize..20_000,
+        flips in proptest::collection::vec((0usize..20_000, 1u8..=255), 0..3),
+    ) {
+        use std::sync::OnceLock;
+        static TEMPLATE: OnceLock<(Vec<u8>, u64, Vec<u64>)> = OnceLock::new();
+        let (raw, size, ends) = TEMPLATE.get_or_init(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let key = SigningKey::generate("mex-2026", &dir.path().join("k")).unwrap();
+            let (raw, size) = template_log(&key);
+            // Where each batch ends, and the size there.
+            let mut ends = vec![crate::file::MAGIC.len() as u64];
+            let mut at = crate::file::MAGIC.len();
+            while at < raw.len() {
+                let body = u32::from_be_bytes(raw[at..at + 4].try_into().unwrap()) as usize;
+                at += 8 + body + 32;
+                ends.push(at as u64);
+            }
+            (raw, size, ends)
+        });
+        let mut bytes = raw.clone();
+        bytes.truncate(cut.min(bytes.len()));
+        for (at, mask) in &flips {
+            if let Some(b) = bytes.get_mut(*at) {
+                *b ^= mask;
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("log"), &bytes).unwrap();
+        if let Ok(files) = crate::file::LogFiles::open(dir.path()) {
+            proptest::prop_assert!(files.size() <= *size);
+            if flips.is_empty() && bytes.len() >= crate::file::MAGIC.len() {
+                // Only cut: exactly the whole batches before the cut remain.
+                let whole = ends.iter().filter(|e| **e <= bytes.len() as u64).count() as u64 - 1;
+                proptest::prop_assert_eq!(files.checkpoint_count(), whole);
+            }
+        }
+    }
+}
