@@ -28,6 +28,10 @@ pub const MAX_BATCH: usize = 4096;
 /// Longest the head file may lag the log while appends go on.
 pub const HEAD_EVERY: Duration = Duration::from_secs(1);
 
+/// Something the writer makes durable alongside a batch, after
+/// [`AuditLog::store_written`] (the node's quota counters).
+pub type SyncHook = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
+
 /// The stores of the log.
 #[derive(Clone, Debug)]
 pub struct Trees {
@@ -41,7 +45,7 @@ pub struct Trees {
     /// Small state of witnessing rounds.
     pub meta: sled::Tree,
     db: sled::Db,
-    /// Set when something written to sled must be durable with the next batch.
+    /// Set when what `sync_hook` keeps must be durable with the next batch.
     store_dirty: Arc<AtomicBool>,
 }
 
@@ -183,6 +187,7 @@ struct Request {
 #[derive(Clone)]
 pub struct AuditLog {
     trees: Trees,
+    sync_hook: Arc<Mutex<Option<SyncHook>>>,
     origin: String,
     tx: Arc<Mutex<Option<std_mpsc::Sender<Request>>>>,
 }
@@ -241,7 +246,9 @@ impl AuditLog {
             }
         }
         let (tx, rx) = std_mpsc::channel::<Request>();
+        let sync_hook: Arc<Mutex<Option<SyncHook>>> = Arc::new(Mutex::new(None));
         let writer = Writer {
+            sync_hook: sync_hook.clone(),
             tail: Tail::new(trees.clone(), size),
             trees: trees.clone(),
             origin: origin.clone(),
@@ -255,6 +262,7 @@ impl AuditLog {
             .map_err(|e| AuditError::Store(format!("starting the audit writer: {e}")))?;
         Ok(Self {
             trees,
+            sync_hook,
             origin,
             tx: Arc::new(Mutex::new(Some(tx))),
         })
@@ -287,11 +295,18 @@ impl AuditLog {
             .map_err(|_| AuditError::Store("the audit writer stopped before answering".into()))?
     }
 
-    /// Says that something was just written to the sled store (`db`) that must be durable
-    /// no later than the audit entry about to be appended (a quota unit taken): the writer
-    /// flushes the store alongside the next batch.
+    /// Says that something was just changed that must be durable no later than the
+    /// audit entry about to be appended (a quota unit taken): the writer runs the
+    /// [`SyncHook`] (or, without one, flushes sled) alongside the next batch.
     pub fn store_written(&self) {
         self.trees.store_dirty.store(true, Ordering::Release);
+    }
+
+    /// Sets what [`AuditLog::store_written`] makes durable.
+    pub fn set_sync_hook(&self, hook: SyncHook) {
+        if let Ok(mut h) = self.sync_hook.lock() {
+            *h = Some(hook);
+        }
     }
 
     /// Stops the writer after the requests already queued.
@@ -325,6 +340,7 @@ impl AuditLog {
 
 struct Writer {
     trees: Trees,
+    sync_hook: Arc<Mutex<Option<SyncHook>>>,
     origin: String,
     key: Arc<SigningKey>,
     size: u64,
@@ -551,14 +567,18 @@ impl Writer {
         // alongside, so no answer leaves without them.
         let files = self.trees.files();
         let (appended, flushed) = if self.trees.store_dirty.swap(false, Ordering::AcqRel) {
+            let hook = self.sync_hook.lock().ok().and_then(|h| h.clone());
             let db = &self.trees.db;
             std::thread::scope(|scope| {
-                let flushing = scope.spawn(|| db.flush());
+                let flushing = scope.spawn(move || match hook {
+                    Some(hook) => hook(),
+                    None => db.flush().map(|_| ()).map_err(|e| e.to_string()),
+                });
                 let appended = files.append(&entries, &note, &hashes);
                 (appended, flushing.join())
             })
         } else {
-            (files.append(&entries, &note, &hashes), Ok(Ok(0)))
+            (files.append(&entries, &note, &hashes), Ok(Ok(())))
         };
         if let Err(e) = appended {
             self.tail.truncate(start);
@@ -569,9 +589,9 @@ impl Writer {
         match flushed {
             Ok(Ok(_)) => Ok((note, out)),
             Ok(Err(e)) => Err(AuditError::Store(format!(
-                "flushing the store alongside audit entries {start}..{new_size}: {e}"
+                "making the quota counters durable alongside audit entries {start}..{new_size}: {e}"
             ))),
-            Err(_) => Err(AuditError::Store("the store flush panicked".into())),
+            Err(_) => Err(AuditError::Store("the quota sync panicked".into())),
         }
     }
 }

@@ -45,6 +45,7 @@ pub mod limits;
 pub mod metrics;
 pub mod peers;
 pub mod policy;
+pub mod quota;
 pub mod refs;
 pub mod refusals;
 pub mod server;

@@ -88,6 +88,8 @@ impl Node {
                 reason: format!("the audit log: {e}"),
             })
         })?;
+        audit.set_sync_hook(store.quota_sync_hook());
+
         let open_err = |what: &str, e: String| {
             NodeError::Store(crate::store::StoreError::Open {
                 path: node.config.node.data_dir.clone(),

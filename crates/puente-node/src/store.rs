@@ -1,6 +1,6 @@
 //! The node's embedded store (sled, one process per data directory). The node opens it
-//! once and hands trees to the parts that need them; this module also keeps the daily
-//! quota counters, which must survive a restart.
+//! once and hands trees to the parts that need them; it also holds the daily quota
+//! counters ([`crate::quota`], files beside the store), which must survive a restart.
 
 use std::path::{Path, PathBuf};
 
@@ -38,7 +38,7 @@ pub const CACHE_BYTES: u64 = 128 * 1024 * 1024;
 #[derive(Clone, Debug)]
 pub struct Store {
     db: sled::Db,
-    quota: sled::Tree,
+    quota: std::sync::Arc<crate::quota::QuotaCounters>,
     data_dir: PathBuf,
 }
 
@@ -88,12 +88,23 @@ impl Store {
                 open_err(text)
             }
         })?;
-        let quota = db
-            .open_tree("quota_usage")
+        let legacy = db
+            .tree_names()
+            .iter()
+            .any(|n| n.as_ref() == b"quota_usage")
+            .then(|| db.open_tree("quota_usage"))
+            .transpose()
             .map_err(|source| StoreError::Io {
                 what: "opening quota_usage",
                 source,
             })?;
+        let quota = crate::quota::QuotaCounters::open(data_dir, legacy.as_ref()).map_err(|e| {
+            StoreError::Open {
+                path: e.path.clone(),
+                reason: e.to_string(),
+            }
+        })?;
+        let quota = std::sync::Arc::new(quota);
         Ok(Self {
             db,
             quota,
@@ -133,8 +144,8 @@ impl Store {
             })
     }
 
-    fn quota_key(agreement: &str, receiver: &str, service: Service, day: Date) -> Vec<u8> {
-        format!("{agreement}\x1f{receiver}\x1f{}\x1f{day}", service.name()).into_bytes()
+    fn quota_key(agreement: &str, receiver: &str, service: Service, day: Date) -> String {
+        format!("{agreement}\x1f{receiver}\x1f{}\x1f{day}", service.name())
     }
 
     /// How much `receiver` used of `service` under `agreement` on `day`.
@@ -145,14 +156,8 @@ impl Store {
         service: Service,
         day: Date,
     ) -> Result<u64, StoreError> {
-        let v = self
-            .quota
-            .get(Self::quota_key(agreement, receiver, service, day))
-            .map_err(|source| StoreError::Io {
-                what: "reading quota",
-                source,
-            })?;
-        Ok(v.map(|b| decode(&b)).unwrap_or(0))
+        let key = Self::quota_key(agreement, receiver, service, day);
+        Ok(self.quota.used(&key))
     }
 
     /// Atomically takes one unit of a daily quota of `limit`. Returns the count after
@@ -166,18 +171,14 @@ impl Store {
         limit: u64,
     ) -> Result<Option<u64>, StoreError> {
         let key = Self::quota_key(agreement, receiver, service, day);
-        let before = self
-            .quota
-            .fetch_and_update(&key, |old| {
-                let n = old.map(decode).unwrap_or(0);
-                Some(if n < limit { n + 1 } else { n }.to_be_bytes().to_vec())
-            })
-            .map_err(|source| StoreError::Io {
-                what: "updating quota",
-                source,
-            })?;
-        let n = before.map(|b| decode(&b)).unwrap_or(0);
-        Ok((n < limit).then_some(n + 1))
+        Ok(self.quota.try_consume(&key, limit))
+    }
+
+    /// Makes the quota counters durable if they changed: what the audit writer calls
+    /// alongside a batch after an exchange took a unit ([`puente_audit::AuditLog::store_written`]).
+    pub fn quota_sync_hook(&self) -> puente_audit::log::SyncHook {
+        let quota = self.quota.clone();
+        std::sync::Arc::new(move || quota.sync().map_err(|e| e.to_string()))
     }
 }
 
@@ -266,12 +267,4 @@ impl DiskGuard {
 fn is_lock_error(e: &sled::Error) -> bool {
     let text = e.to_string();
     text.contains("lock") || text.contains("WouldBlock") || text.contains("temporarily unavailable")
-}
-
-fn decode(b: &[u8]) -> u64 {
-    let mut a = [0u8; 8];
-    if b.len() == 8 {
-        a.copy_from_slice(b);
-    }
-    u64::from_be_bytes(a)
 }

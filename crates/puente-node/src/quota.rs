@@ -1,0 +1,301 @@
+//! Daily quota counters: in memory, made durable by the audit writer alongside the batch
+//! holding the entry of the exchange that took a unit (an answer never leaves without
+//! its unit on disk), in two files written in turn (`DATA/quota.0`, `DATA/quota.1`), so
+//! a write cut short by a crash leaves the other, one batch older — whose entries were
+//! not acknowledged either.
+//!
+//! Until this module the counters were a sled tree, updated per exchange and flushed with
+//! the audit batch: sled's flush latency then sat on every exchange's critical path
+//! (found by `puente bench soak`). A data directory with counters in sled is read once
+//! and continues in the files.
+//!
+//! File: `puente-quota/v1\n` ‖ sequence u64 ‖ entries u32 ‖ (key length u16 ‖ key ‖
+//! count u64)* ‖ SHA-256 of everything before it.
+
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use time::Date;
+
+const MAGIC: &[u8; 16] = b"puente-quota/v1\n";
+/// Days of counters kept before the newest day counted.
+const KEEP_DAYS: i64 = 2;
+
+/// Why the counters could not be loaded or saved.
+#[derive(Debug, thiserror::Error)]
+#[error("quota counters in {}: {reason}", path.display())]
+pub struct QuotaError {
+    /// The file or directory concerned.
+    pub path: PathBuf,
+    /// What went wrong.
+    pub reason: String,
+}
+
+#[derive(Debug, Default)]
+struct Counts {
+    map: BTreeMap<String, u64>,
+    dirty: bool,
+}
+
+/// The counters of one node.
+#[derive(Debug)]
+pub struct QuotaCounters {
+    dir: PathBuf,
+    counts: Mutex<Counts>,
+    /// The sequence number of the last file written, and the two files.
+    files: Mutex<u64>,
+}
+
+fn path_of(dir: &Path, slot: u64) -> PathBuf {
+    dir.join(format!("quota.{}", slot % 2))
+}
+
+fn encode(seq: u64, map: &BTreeMap<String, u64>) -> Vec<u8> {
+    let mut out = MAGIC.to_vec();
+    out.extend_from_slice(&seq.to_be_bytes());
+    out.extend_from_slice(&(map.len() as u32).to_be_bytes());
+    for (k, v) in map {
+        let k = &k.as_bytes()[..k.len().min(u16::MAX as usize)];
+        out.extend_from_slice(&(k.len() as u16).to_be_bytes());
+        out.extend_from_slice(k);
+        out.extend_from_slice(&v.to_be_bytes());
+    }
+    let sum = ring::digest::digest(&ring::digest::SHA256, &out);
+    out.extend_from_slice(sum.as_ref());
+    out
+}
+
+/// Decodes a file: `None` when it is not a complete, intact one.
+fn decode(b: &[u8]) -> Option<(u64, BTreeMap<String, u64>)> {
+    if b.len() < MAGIC.len() + 12 + 32 || &b[..MAGIC.len()] != MAGIC {
+        return None;
+    }
+    let (body, sum) = b.split_at(b.len() - 32);
+    if ring::digest::digest(&ring::digest::SHA256, body).as_ref() != sum {
+        return None;
+    }
+    let mut p = MAGIC.len();
+    let take = |p: &mut usize, n: usize| -> Option<&[u8]> {
+        let s = body.get(*p..*p + n)?;
+        *p += n;
+        Some(s)
+    };
+    let seq = u64::from_be_bytes(take(&mut p, 8)?.try_into().ok()?);
+    let n = u32::from_be_bytes(take(&mut p, 4)?.try_into().ok()?);
+    let mut map = BTreeMap::new();
+    for _ in 0..n {
+        let len = u16::from_be_bytes(take(&mut p, 2)?.try_into().ok()?) as usize;
+        let key = String::from_utf8(take(&mut p, len)?.to_vec()).ok()?;
+        let count = u64::from_be_bytes(take(&mut p, 8)?.try_into().ok()?);
+        map.insert(key, count);
+    }
+    (p == body.len()).then_some((seq, map))
+}
+
+/// The day a key counts (its last field), if it parses.
+fn day_of(key: &str) -> Option<Date> {
+    let day = key.rsplit('\x1f').next()?;
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    Date::parse(day, &format).ok()
+}
+
+impl QuotaCounters {
+    /// Loads the counters kept in `dir`; with no files yet, those of the sled tree
+    /// `legacy` (an earlier version's). Refuses files that exist but are both damaged.
+    pub fn open(dir: &Path, legacy: Option<&sled::Tree>) -> Result<Self, QuotaError> {
+        let mut best: Option<(u64, BTreeMap<String, u64>)> = None;
+        let mut damaged = Vec::new();
+        for slot in 0..2 {
+            let path = path_of(dir, slot);
+            match std::fs::read(&path) {
+                Ok(b) => match decode(&b) {
+                    Some((seq, map)) => {
+                        if best.as_ref().is_none_or(|(s, _)| seq > *s) {
+                            best = Some((seq, map));
+                        }
+                    }
+                    None => damaged.push(path),
+                },
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(QuotaError {
+                        path,
+                        reason: format!("cannot be read: {e}"),
+                    })
+                }
+            }
+        }
+        if best.is_none() && !damaged.is_empty() {
+            return Err(QuotaError {
+                path: damaged[0].clone(),
+                reason: "every copy is damaged (checksum or format); restore the data directory from a backup, or remove the quota files to start today's counts from zero".into(),
+            });
+        }
+        let (seq, map, dirty) = match best {
+            Some((seq, map)) => (seq, map, false),
+            None => {
+                let mut map = BTreeMap::new();
+                if let Some(tree) = legacy {
+                    for (k, v) in tree.iter().flatten() {
+                        let mut a = [0u8; 8];
+                        if v.len() == 8 {
+                            a.copy_from_slice(&v);
+                        }
+                        map.insert(
+                            String::from_utf8_lossy(&k).into_owned(),
+                            u64::from_be_bytes(a),
+                        );
+                    }
+                }
+                let dirty = !map.is_empty();
+                (0, map, dirty)
+            }
+        };
+        let counters = Self {
+            dir: dir.to_path_buf(),
+            counts: Mutex::new(Counts { map, dirty }),
+            files: Mutex::new(seq),
+        };
+        if dirty {
+            counters.sync()?;
+        }
+        Ok(counters)
+    }
+
+    /// The count under `key`.
+    pub fn used(&self, key: &str) -> u64 {
+        self.counts
+            .lock()
+            .map(|c| c.map.get(key).copied().unwrap_or(0))
+            .unwrap_or(u64::MAX)
+    }
+
+    /// Takes one unit under `key` if fewer than `limit` were taken; returns the count
+    /// after taking, or `None` (nothing changes then).
+    pub fn try_consume(&self, key: &str, limit: u64) -> Option<u64> {
+        let mut c = self.counts.lock().ok()?;
+        let n = c.map.get(key).copied().unwrap_or(0);
+        if n >= limit {
+            return None;
+        }
+        c.map.insert(key.to_string(), n + 1);
+        c.dirty = true;
+        Some(n + 1)
+    }
+
+    /// Writes the counters if they changed since the last write, to the older of the two
+    /// files, and waits until they are durable (`fdatasync`). Called by the audit writer.
+    pub fn sync(&self) -> Result<(), QuotaError> {
+        let mut seq = self.files.lock().map_err(|_| QuotaError {
+            path: self.dir.clone(),
+            reason: "a lock is poisoned".into(),
+        })?;
+        let bytes = {
+            let mut c = self.counts.lock().map_err(|_| QuotaError {
+                path: self.dir.clone(),
+                reason: "a lock is poisoned".into(),
+            })?;
+            if !c.dirty {
+                return Ok(());
+            }
+            // Days well before the newest counted are dropped (the node's clock decides
+            // the days; this never reads one of its own).
+            if let Some(newest) = c.map.keys().filter_map(|k| day_of(k)).max() {
+                let oldest = newest - time::Duration::days(KEEP_DAYS);
+                c.map.retain(|k, _| day_of(k).is_none_or(|d| d >= oldest));
+            }
+            c.dirty = false;
+            encode(*seq + 1, &c.map)
+        };
+        let path = path_of(&self.dir, *seq + 1);
+        let written = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .and_then(|mut f: File| {
+                f.write_all(&bytes)?;
+                f.sync_data()
+            });
+        if let Err(e) = written {
+            if let Ok(mut c) = self.counts.lock() {
+                c.dirty = true;
+            }
+            return Err(QuotaError {
+                path,
+                reason: format!("cannot be written: {e}"),
+            });
+        }
+        *seq += 1;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_survive_reopening_and_a_damaged_copy_falls_back_to_the_other() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = QuotaCounters::open(dir.path(), None).unwrap();
+        let today = time::OffsetDateTime::now_utc().date();
+        let key = format!("A\x1fMEX\x1fidentity_query\x1f{today}");
+        assert_eq!(q.try_consume(&key, 3), Some(1));
+        q.sync().unwrap();
+        assert_eq!(q.try_consume(&key, 3), Some(2));
+        q.sync().unwrap();
+        assert_eq!(q.try_consume(&key, 3), Some(3));
+        assert_eq!(q.try_consume(&key, 3), None);
+        q.sync().unwrap();
+        drop(q);
+        let q = QuotaCounters::open(dir.path(), None).unwrap();
+        assert_eq!(q.used(&key), 3);
+        assert_eq!(q.try_consume(&key, 3), None);
+        // The newest copy torn: the other (one sync older) is used.
+        let newest = (0..2)
+            .map(|s| path_of(dir.path(), s))
+            .max_by_key(|p| decode(&std::fs::read(p).unwrap()).unwrap().0)
+            .unwrap();
+        let mut b = std::fs::read(&newest).unwrap();
+        b.truncate(b.len() - 5);
+        std::fs::write(&newest, b).unwrap();
+        let q = QuotaCounters::open(dir.path(), None).unwrap();
+        assert_eq!(q.used(&key), 2);
+        drop(q);
+        // Both damaged: refused, naming the file.
+        for s in 0..2 {
+            std::fs::write(path_of(dir.path(), s), b"garbage").unwrap();
+        }
+        let err = QuotaCounters::open(dir.path(), None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("quota.") && err.contains("damaged"), "{err}");
+    }
+
+    #[test]
+    fn old_days_are_dropped_and_sled_counters_are_carried_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let tree = db.open_tree("quota_usage").unwrap();
+        let today = time::OffsetDateTime::now_utc().date();
+        let key = format!("A\x1fMEX\x1fidentity_query\x1f{today}");
+        tree.insert(key.as_bytes(), &7u64.to_be_bytes()).unwrap();
+        tree.insert(
+            b"A\x1fMEX\x1fidentity_query\x1f2001-01-01",
+            &9u64.to_be_bytes(),
+        )
+        .unwrap();
+        let q = QuotaCounters::open(dir.path(), Some(&tree)).unwrap();
+        assert_eq!(q.used(&key), 7);
+        assert_eq!(q.used("A\x1fMEX\x1fidentity_query\x1f2001-01-01"), 0);
+        drop(q);
+        // The files now rule; the sled tree is no longer read.
+        tree.insert(key.as_bytes(), &1u64.to_be_bytes()).unwrap();
+        let q = QuotaCounters::open(dir.path(), Some(&tree)).unwrap();
+        assert_eq!(q.used(&key), 7);
+    }
+}
