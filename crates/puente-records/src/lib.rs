@@ -6,6 +6,7 @@
 //! - [`model`]: [`PersonRecord`] and its parts.
 //! - [`crypto`]: [`DataKey`]: sealing and keyed hashes.
 //! - [`store`]: [`RecordStore`]: sled trees and blocking indexes.
+//! - [`blocks`]: which blocks of the name index a query reads, most selective first.
 //! - [`import`](mod@import): CSV / JSONL import, all or nothing.
 //! - [`names`]: folding names for matching; skeletons and blocking keys.
 //! - [`matcher`]: scoring and ranking name queries.
@@ -17,6 +18,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod blocks;
 pub mod crypto;
 pub mod error;
 pub mod generate;

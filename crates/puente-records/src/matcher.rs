@@ -8,10 +8,11 @@ use std::fmt::Write as _;
 
 use strsim::{jaro_winkler, osa_distance};
 
+use crate::blocks::{self, BlockStats, Months};
 use crate::error::RecordsError;
 use crate::model::{PartialDate, PersonRecord, Sex};
-use crate::names::{normalize, skeleton, NormalizedName};
-use crate::store::{MatchKey, RecordStore, Stored};
+use crate::names::{blocking_keys, normalize, skeleton, NormalizedName};
+use crate::store::{MatchKey, RecordStore, Stored, CANDIDATE_CAP};
 
 /// Score at or above which a candidate is a match, by default.
 pub const DEFAULT_THRESHOLD: f64 = 0.80;
@@ -155,12 +156,17 @@ fn name_score(qn: &NormalizedName, rn: &NormalizedName) -> (f64, String) {
     (score, explain)
 }
 
+/// Weight of the name in a score; the date of birth has the rest.
+const NAME_WEIGHT: f64 = 0.7;
+/// Date score of two dates whose months differ.
+const MONTH_DIFFERS: f64 = 0.2;
+
 fn date_score(q: &PartialDate, r: &PartialDate) -> (f64, &'static str) {
     if q.year != r.year {
         return (0.0, "birth year differs");
     }
     match ((q.month, r.month), (q.day, r.day)) {
-        ((Some(a), Some(b)), _) if a != b => (0.2, "birth month differs"),
+        ((Some(a), Some(b)), _) if a != b => (MONTH_DIFFERS, "birth month differs"),
         ((Some(_), Some(_)), (Some(a), Some(b))) if a != b => (0.3, "birth day differs"),
         ((Some(_), Some(_)), (Some(_), Some(_))) => (1.0, "birth date exact"),
         ((Some(_), Some(_)), _) => (0.9, "birth year and month agree"),
@@ -187,7 +193,7 @@ pub fn score(query: &NameQuery, record: &PersonRecord) -> (f64, String) {
 pub fn score_key(query: &NameQuery, q: &NormalizedName, r: &MatchKey) -> (f64, String) {
     let (name, mut explain) = name_score(q, &r.name);
     let (dob, dob_words) = date_score(&query.date_of_birth, &r.date_of_birth);
-    let mut total = 0.7 * name + 0.3 * dob;
+    let mut total = NAME_WEIGHT * name + (1.0 - NAME_WEIGHT) * dob;
     let _ = write!(explain, "{dob_words}");
     if let Some(n) = &query.nationality {
         if n.eq_ignore_ascii_case(&r.nationality) {
@@ -206,6 +212,15 @@ pub fn score_key(query: &NameQuery, q: &NormalizedName, r: &MatchKey) -> (f64, S
     (total.clamp(0.0, 1.0), explain)
 }
 
+/// The birth months worth reading for `query`: only its own (and unrecorded ones) when
+/// even a perfect name born in another month would score below `threshold`.
+pub fn months_to_read(query: &NameQuery, threshold: f64) -> Months {
+    match query.date_of_birth.month {
+        Some(m) if NAME_WEIGHT + (1.0 - NAME_WEIGHT) * MONTH_DIFFERS < threshold => Months::One(m),
+        _ => Months::Any,
+    }
+}
+
 /// Runs a name query: blocking-index candidates, scored, above `threshold`, best first,
 /// at most `max`.
 pub fn search(
@@ -214,28 +229,39 @@ pub fn search(
     threshold: f64,
     max: usize,
 ) -> Result<Vec<Match>, RecordsError> {
+    search_with_stats(store, query, threshold, max, &mut BlockStats::default())
+}
+
+/// [`search`], also saying which blocks were read and how many candidates were scored.
+pub fn search_with_stats(
+    store: &RecordStore,
+    query: &NameQuery,
+    threshold: f64,
+    max: usize,
+    stats: &mut BlockStats,
+) -> Result<Vec<Match>, RecordsError> {
     let has_split = !query.given_names.trim().is_empty() || !query.surnames.trim().is_empty();
-    let full = query.full_name.clone().unwrap_or_default();
+    let full = query.full_name.as_deref().unwrap_or_default();
     if !has_split && full.trim().is_empty() {
         return Err(RecordsError::BadQuery(
             "a name query needs given names and surnames, or a full name".into(),
         ));
     }
-    let parts: Vec<&str> = if has_split {
-        vec![&query.given_names, &query.surnames]
-    } else {
-        vec![&full]
-    };
     let q = query_name(query);
+    let (singles, pairs) = blocking_keys(&q);
+    let (year, months) = (query.date_of_birth.year, months_to_read(query, threshold));
     let mut scored: Vec<(u64, f64, String)> = Vec::new();
     let mut seen = std::collections::HashSet::new();
     // Pairs of tokens first; single tokens only when pairs found no strong candidate
-    // (typically a typo in one of two tokens).
-    for singles in [false, true] {
-        if singles && scored.iter().any(|s| s.1 >= STRONG) {
+    // (typically a typo in one of two tokens), or when the name has one token.
+    for use_singles in [false, true] {
+        if use_singles && (scored.iter().any(|s| s.1 >= STRONG) && !pairs.is_empty()) {
             break;
         }
-        for id in store.name_candidate_ids(&parts, query.date_of_birth.year, singles)? {
+        stats.singles |= use_singles;
+        let keys = if use_singles { &singles } else { &pairs };
+        let found = store.name_blocks(keys, use_singles, year, months)?;
+        for id in blocks::select(found, CANDIDATE_CAP, stats) {
             if !seen.insert(id) {
                 continue;
             }
