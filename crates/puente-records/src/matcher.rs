@@ -265,7 +265,7 @@ pub fn search_with_stats(
             if !seen.insert(id) {
                 continue;
             }
-            let Some(key) = store.match_key(id)? else {
+            let Some(key) = store.match_key(id) else {
                 continue;
             };
             let (s, explanation) = score_key(query, &q, &key);

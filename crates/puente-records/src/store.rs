@@ -22,6 +22,8 @@ use std::sync::Arc;
 use crate::blocks::{month_slot, Block, Months};
 use crate::crypto::{DataKey, INDEX_HASH_LEN};
 use crate::error::RecordsError;
+pub use crate::keys::MatchKey;
+use crate::keys::MatchKeys;
 use crate::model::{normalize_document_number, PersonRecord};
 use crate::names::{blocking_keys, normalize};
 
@@ -38,32 +40,6 @@ pub const PAIR_BLOCK_CAP: usize = 2000;
 /// re-indexed when opened.
 const NAME_INDEX_LAYOUT: &[u8] = b"year-month/1";
 const NAME_INDEX_META: &str = "name_index_layout";
-
-/// What a name query needs of a record, precomputed at import and sealed apart, so a
-/// query scores candidates without opening whole records.
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
-pub struct MatchKey {
-    /// Normalized name.
-    pub name: crate::names::NormalizedName,
-    /// Date of birth.
-    pub date_of_birth: crate::model::PartialDate,
-    /// Nationality.
-    pub nationality: String,
-    /// Sex.
-    pub sex: crate::model::Sex,
-}
-
-impl MatchKey {
-    /// The key of a record.
-    pub fn of(r: &PersonRecord) -> Self {
-        Self {
-            name: normalize(&[&r.given_names, &r.surnames]),
-            date_of_birth: r.date_of_birth,
-            nationality: r.nationality.clone(),
-            sex: r.sex,
-        }
-    }
-}
 
 /// Which index an entry belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,6 +59,8 @@ pub struct RecordStore {
     keys: sled::Tree,
     idx: [sled::Tree; 3],
     matchkeys: sled::Tree,
+    /// The match keys, in memory.
+    keys_mem: MatchKeys,
     meta: sled::Tree,
     db: sled::Db,
 }
@@ -119,11 +97,19 @@ impl RecordStore {
             ],
             meta: db.open_tree("rec_meta")?,
             matchkeys: db.open_tree("rec_match")?,
+            keys_mem: MatchKeys::default(),
             db: db.clone(),
             key,
         };
         if store.meta.get(NAME_INDEX_META)?.as_deref() != Some(NAME_INDEX_LAYOUT) {
             store.rebuild_name_index()?;
+        }
+        for item in store.matchkeys.iter() {
+            let (k, _) = item?;
+            let id = be_u64(&k);
+            if let Some(key) = store.sealed_match_key(id)? {
+                store.keys_mem.insert(id, &key);
+            }
         }
         Ok(store)
     }
@@ -235,6 +221,7 @@ impl RecordStore {
             id.to_be_bytes(),
             self.key.seal(&aad("match", id), &key_json)?,
         )?;
+        self.keys_mem.insert(id, &key);
         match copy {
             Some(bytes) => {
                 self.copies
@@ -391,8 +378,13 @@ impl RecordStore {
         Ok(out)
     }
 
-    /// The compact, sealed summary a name query scores.
-    pub fn match_key(&self, id: u64) -> Result<Option<MatchKey>, RecordsError> {
+    /// The compact summary a name query scores (from memory).
+    pub fn match_key(&self, id: u64) -> Option<MatchKey> {
+        self.keys_mem.get(id)
+    }
+
+    /// The sealed copy of a match key, as stored.
+    fn sealed_match_key(&self, id: u64) -> Result<Option<MatchKey>, RecordsError> {
         let Some(sealed) = self.matchkeys.get(id.to_be_bytes())? else {
             return Ok(None);
         };

@@ -2,6 +2,7 @@
 //! figures next to a baseline measured in the same run, with the command that reproduces
 //! them.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -173,9 +174,17 @@ fn identity(persons: u64, queries: u64, scan_queries: u64, seed: u64) -> Result<
     let every = (persons / queries.max(1)).max(1);
     let mut rng = Rng::new(seed);
     let mut samples: Vec<Sample> = Vec::new();
+    // How often the generated population repeats a name within a birth year.
+    let mut names_by_year: HashMap<(String, i32), u32> = HashMap::new();
     let load = Instant::now();
     for i in 0..persons {
         let (record, person) = puente_records::generate::record(&mut rng, i, seed, "MEX")?;
+        let name = normalize(&[&record.given_names, &record.surnames])
+            .tokens
+            .join(" ");
+        *names_by_year
+            .entry((name, record.date_of_birth.year))
+            .or_default() += 1;
         if i % every == every / 2 && (samples.len() as u64) < queries {
             let d = record.document.as_ref();
             samples.push(Sample {
@@ -196,10 +205,25 @@ fn identity(persons: u64, queries: u64, scan_queries: u64, seed: u64) -> Result<
     }
     store.flush()?;
     let load_time = load.elapsed();
+    let with_namesake: u64 = names_by_year
+        .values()
+        .filter(|n| **n > 1)
+        .map(|n| u64::from(*n))
+        .sum();
+    let distinct_names = {
+        let names: std::collections::HashSet<&String> =
+            names_by_year.keys().map(|k| &k.0).collect();
+        names.len()
+    };
+    drop(names_by_year);
     println!(
         "Loaded {persons} persons in {:.1}s ({:.0} persons/s, sealed and indexed)",
         load_time.as_secs_f64(),
         persons as f64 / load_time.as_secs_f64()
+    );
+    println!(
+        "Population: {distinct_names} distinct normalized names; {:.1} % of persons share name and birth year with someone else",
+        100.0 * with_namesake as f64 / persons.max(1) as f64
     );
 
     // Document lookups.
