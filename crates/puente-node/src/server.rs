@@ -67,13 +67,16 @@ impl Node {
         }
         let material = Material::build(&node.config, loaded, None).map_err(NodeError::Tls)?;
         let store = Store::open(&node.config.node.data_dir)?;
+        let records_open_error = |e: puente_records::RecordsError| {
+            NodeError::Store(crate::store::StoreError::Open {
+                path: node.config.node.data_dir.clone(),
+                reason: e.to_string(),
+            })
+        };
         let records = puente_records::RecordStore::open(store.db(), node.data_key.clone())
-            .map_err(|e| {
-                NodeError::Store(crate::store::StoreError::Open {
-                    path: node.config.node.data_dir.clone(),
-                    reason: e.to_string(),
-                })
-            })?;
+            .map_err(records_open_error)?;
+        // Name queries score candidates from memory, not from disk.
+        records.load_match_keys().map_err(records_open_error)?;
         let refs = crate::refs::RefStore::open(store.db())?;
         let audit = puente_audit::AuditLog::open_with_head(
             store.db(),

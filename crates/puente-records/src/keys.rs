@@ -1,8 +1,8 @@
 //! Match keys: what a name query scores of each person (normalized name, date of birth,
 //! nationality, sex), sealed in the store and also held in memory, packed, so a query
 //! scores hundreds of candidates without a disk read or a decryption each. About a
-//! hundred bytes a person (≈100 MB at a million); rebuilt from the sealed copies when
-//! the store opens.
+//! hundred bytes a person (≈100 MB at a million), loaded from the sealed copies when a
+//! node starts ([`crate::RecordStore::load_match_keys`]).
 
 use std::sync::{Arc, RwLock};
 
@@ -133,6 +133,13 @@ impl MatchKeys {
     /// Whether no key is held.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Bytes the keys take in memory, roughly (list slots and packed text).
+    pub fn memory_bytes(&self) -> usize {
+        let list = self.0.read().unwrap_or_else(|e| e.into_inner());
+        list.capacity() * std::mem::size_of::<(u64, Packed)>()
+            + list.iter().map(|(_, p)| p.text.len()).sum::<usize>()
     }
 }
 

@@ -104,13 +104,6 @@ impl RecordStore {
         if store.meta.get(NAME_INDEX_META)?.as_deref() != Some(NAME_INDEX_LAYOUT) {
             store.rebuild_name_index()?;
         }
-        for item in store.matchkeys.iter() {
-            let (k, _) = item?;
-            let id = be_u64(&k);
-            if let Some(key) = store.sealed_match_key(id)? {
-                store.keys_mem.insert(id, &key);
-            }
-        }
         Ok(store)
     }
 
@@ -378,9 +371,34 @@ impl RecordStore {
         Ok(out)
     }
 
-    /// The compact summary a name query scores (from memory).
-    pub fn match_key(&self, id: u64) -> Option<MatchKey> {
-        self.keys_mem.get(id)
+    /// The compact summary a name query scores: from memory when held, else from its
+    /// sealed copy.
+    pub fn match_key(&self, id: u64) -> Result<Option<MatchKey>, RecordsError> {
+        match self.keys_mem.get(id) {
+            Some(key) => Ok(Some(key)),
+            None => self.sealed_match_key(id),
+        }
+    }
+
+    /// Brings every match key into memory (a node does so when it starts, so a name
+    /// query reads no match key from disk; a one-shot `records search` does not need
+    /// to). Returns how many.
+    pub fn load_match_keys(&self) -> Result<usize, RecordsError> {
+        let mut n = 0;
+        for item in self.matchkeys.iter() {
+            let (k, _) = item?;
+            let id = be_u64(&k);
+            if let Some(key) = self.sealed_match_key(id)? {
+                self.keys_mem.insert(id, &key);
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Bytes the in-memory match keys take, roughly.
+    pub fn match_key_bytes(&self) -> usize {
+        self.keys_mem.memory_bytes()
     }
 
     /// The sealed copy of a match key, as stored.

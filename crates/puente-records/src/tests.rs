@@ -502,7 +502,7 @@ fn birth_month_blocks_keep_partial_dates_findable() {
 }
 
 /// A store written with another name-index layout (or an interrupted rebuild) is
-/// re-indexed when opened, and the in-memory match keys come back from the sealed ones.
+/// re-indexed when opened; match keys are found before and after loading them.
 #[test]
 fn reopening_rebuilds_an_old_name_index_and_the_match_keys() {
     let dir = tempfile::tempdir().unwrap();
@@ -542,7 +542,13 @@ fn reopening_rebuilds_an_old_name_index_and_the_match_keys() {
     }
     let db = open();
     let s = RecordStore::open(&db, key).unwrap();
-    let m = search(&s, &q, DEFAULT_THRESHOLD, 5).unwrap();
-    assert_eq!(m.len(), 1);
-    assert_eq!(m[0].stored.record.record_id, "R2");
+    // Match keys read from their sealed copies, then from memory.
+    for loaded in [false, true] {
+        if loaded {
+            assert_eq!(s.load_match_keys().unwrap(), 1);
+        }
+        let m = search(&s, &q, DEFAULT_THRESHOLD, 5).unwrap();
+        assert_eq!(m.len(), 1, "keys loaded: {loaded}");
+        assert_eq!(m[0].stored.record.record_id, "R2");
+    }
 }

@@ -12,7 +12,7 @@ use puente_records::matcher::{self, NameQuery, DEFAULT_THRESHOLD};
 use puente_records::model::PartialDate;
 use puente_records::names::normalize;
 use puente_records::synth::{self, Rng, SynthPerson};
-use puente_records::{DataKey, RecordStore};
+use puente_records::{DataKey, PersonRecord, RecordStore};
 
 use crate::cli::BenchCommand;
 
@@ -84,11 +84,23 @@ struct Tally {
     wrong: u64,
 }
 
+/// Whether `r` is another person whom no matcher could tell from the query's person:
+/// the same normalized name, in the same order, born on a date that agrees with theirs
+/// in everything the query gave.
+fn indistinguishable(s: &Sample, q: &NameQuery, r: &PersonRecord, truth: &[String]) -> bool {
+    let (d, p) = (&q.date_of_birth, &s.person);
+    r.date_of_birth.year == p.birth_year
+        && d.month
+            .is_none_or(|_| r.date_of_birth.month == Some(p.birth_month))
+        && d.day
+            .is_none_or(|_| r.date_of_birth.day == Some(p.birth_day))
+        && normalize(&[&r.given_names, &r.surnames]).tokens == truth
+}
+
 impl Tally {
     fn add(&mut self, s: &Sample, q: &NameQuery, found: &[matcher::Match], threshold: f64) -> bool {
         self.queries += 1;
         let truth = normalize(&[&s.person.given_names, &s.person.surnames]).tokens;
-        let d = &q.date_of_birth;
         let mut hit = false;
         for (rank, m) in found.iter().filter(|m| m.score >= threshold).enumerate() {
             let r = &m.stored.record;
@@ -100,12 +112,7 @@ impl Tally {
                 }
                 continue;
             }
-            let same_date = r.date_of_birth.year == s.person.birth_year
-                && d.month
-                    .is_none_or(|_| r.date_of_birth.month == Some(s.person.birth_month))
-                && d.day
-                    .is_none_or(|_| r.date_of_birth.day == Some(s.person.birth_day));
-            if same_date && normalize(&[&r.given_names, &r.surnames]).tokens == truth {
+            if indistinguishable(s, q, r, &truth) {
                 self.namesakes += 1;
             } else {
                 self.wrong += 1;
@@ -167,7 +174,8 @@ fn identity(persons: u64, queries: u64, scan_queries: u64, seed: u64) -> Result<
     let mut secret = [0u8; 32];
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut secret)
         .map_err(|_| anyhow::anyhow!("no randomness"))?;
-    let store = RecordStore::open(&db, Arc::new(DataKey::from_secret(&secret)?))?;
+    let data_key = Arc::new(DataKey::from_secret(&secret)?);
+    let store = RecordStore::open(&db, data_key.clone())?;
 
     println!("puente bench identity: {persons} synthetic persons, {queries} queries of each kind, seed {seed}");
     println!("Reproduce: cargo run --release -- bench identity --persons {persons} --queries {queries} --seed {seed}");
@@ -216,6 +224,13 @@ fn identity(persons: u64, queries: u64, scan_queries: u64, seed: u64) -> Result<
         names.len()
     };
     drop(names_by_year);
+    // Opening the store again, as a node starting on this data directory does: the
+    // match keys come back into memory from their sealed copies.
+    drop(store);
+    let reopen = Instant::now();
+    let store = RecordStore::open(&db, data_key)?;
+    store.load_match_keys()?;
+    let reopen_time = reopen.elapsed();
     println!(
         "Loaded {persons} persons in {:.1}s ({:.0} persons/s, sealed and indexed)",
         load_time.as_secs_f64(),
@@ -224,6 +239,11 @@ fn identity(persons: u64, queries: u64, scan_queries: u64, seed: u64) -> Result<
     println!(
         "Population: {distinct_names} distinct normalized names; {:.1} % of persons share name and birth year with someone else",
         100.0 * with_namesake as f64 / persons.max(1) as f64
+    );
+    println!(
+        "Opening the store as a node does: {:.1} s (match keys into memory: {:.0} MB)",
+        reopen_time.as_secs_f64(),
+        store.match_key_bytes() as f64 / 1e6
     );
 
     // Document lookups.
@@ -272,6 +292,7 @@ fn identity(persons: u64, queries: u64, scan_queries: u64, seed: u64) -> Result<
     let mut singles_read = 0u64;
     let mut tally = Tally::default();
     let mut misses: Vec<String> = Vec::new();
+    let mut others: Vec<String> = Vec::new();
     for (s, (q, v)) in samples.iter().zip(&variants) {
         let mut stats = BlockStats::default();
         let t = Instant::now();
@@ -280,6 +301,27 @@ fn identity(persons: u64, queries: u64, scan_queries: u64, seed: u64) -> Result<
         candidates.push(stats.candidates);
         singles_read += u64::from(stats.singles);
         let hit = tally.add(s, q, &found, DEFAULT_THRESHOLD);
+        if others.len() < 8 {
+            let truth = normalize(&[&s.person.given_names, &s.person.surnames]).tokens;
+            for m in &found {
+                let r = &m.stored.record;
+                if r.record_id != s.id && !indistinguishable(s, q, r, &truth) && others.len() < 8 {
+                    others.push(format!(
+                        "{} {} ({}) gave {} {} ({}) at {:.3}; the person is {} {} ({})",
+                        q.given_names,
+                        q.surnames,
+                        q.date_of_birth,
+                        r.given_names,
+                        r.surnames,
+                        r.date_of_birth,
+                        m.score,
+                        s.person.given_names,
+                        s.person.surnames,
+                        s.person.birth_year
+                    ));
+                }
+            }
+        }
         if !hit && misses.len() < 8 {
             misses.push(format!(
                 "{} {} ({:?}) for {} {}",
@@ -406,6 +448,13 @@ fn identity(persons: u64, queries: u64, scan_queries: u64, seed: u64) -> Result<
             t.precision(),
             t.first()
         );
+    }
+    if !others.is_empty() {
+        println!();
+        println!("Some other persons returned (not indistinguishable namesakes):");
+        for o in &others {
+            println!("  {o}");
+        }
     }
     if !misses.is_empty() {
         println!();
