@@ -352,3 +352,68 @@ pub fn search_with_stats(
     matches.truncate(max);
     Ok(matches)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(given: &str, surnames: &str, dob: &str) -> MatchKey {
+        MatchKey {
+            name: normalize(&[given, surnames]),
+            date_of_birth: PartialDate::parse(dob).unwrap_or(PartialDate {
+                year: 1990,
+                month: None,
+                day: None,
+            }),
+            nationality: "CHN".into(),
+            sex: Sex::M,
+        }
+    }
+
+    fn query_score(given: &str, surnames: &str, dob: &str, record: &MatchKey) -> f64 {
+        let q = NameQuery {
+            given_names: given.into(),
+            surnames: surnames.into(),
+            full_name: None,
+            date_of_birth: PartialDate::parse(dob).unwrap(),
+            nationality: None,
+            sex: None,
+        };
+        score_key(&q, &query_name(&q), record).0
+    }
+
+    #[test]
+    fn short_tokens_are_not_spelling_variants_of_each_other() {
+        assert_eq!(token_sim("LI", "LIU", None).0, 0.0);
+        assert_eq!(token_sim("YU", "HUAHUA", None).0, 0.0);
+        assert!(token_sim("ALI", "ALY", None).0 >= 0.95);
+        let other = key("HUAHUA", "LI", "2008-03-13");
+        assert!(query_score("YU", "LIU", "2008-03", &other) < DEFAULT_THRESHOLD);
+    }
+
+    #[test]
+    fn one_query_token_does_not_stand_for_two() {
+        // FERNANDA is close to FERNANDEZ, but FERNANDEZ is taken by FERNANDEZ.
+        let other = key("YUSLEIDY", "HERNANDEZ FERNANDEZ", "1993-10-24");
+        let own = key("FERNANDA", "FERNANDEZ CASTILLO", "1993-10-02");
+        let (o, s) = (
+            query_score("FERNANDA", "FERNANDEZ", "1993-10", &other),
+            query_score("FERNANDA", "FERNANDEZ", "1993-10", &own),
+        );
+        assert!(o < DEFAULT_THRESHOLD && s >= DEFAULT_THRESHOLD, "{o} {s}");
+    }
+
+    #[test]
+    fn tolerances_survive_one_to_one_pairing() {
+        let r = key("MOHAMMAD ABDUL", "HOSSAIN", "1990-04-12");
+        for (given, surnames, dob) in [
+            ("MD ABDUL", "HUSSAIN", "1990-04-12"),
+            ("HOSSAIN", "MOHAMMAD ABDUL", "1990"),
+            ("MOHAMMAD A", "HOSSAIN", "1990-04"),
+            ("ABDUL MOHAMMAD", "HOSAIN", "1990-04-12"),
+        ] {
+            let s = query_score(given, surnames, dob, &r);
+            assert!(s >= DEFAULT_THRESHOLD, "{given} {surnames}: {s}");
+        }
+    }
+}
