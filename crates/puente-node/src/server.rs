@@ -67,16 +67,13 @@ impl Node {
         }
         let material = Material::build(&node.config, loaded, None).map_err(NodeError::Tls)?;
         let store = Store::open(&node.config.node.data_dir)?;
-        let records_open_error = |e: puente_records::RecordsError| {
-            NodeError::Store(crate::store::StoreError::Open {
-                path: node.config.node.data_dir.clone(),
-                reason: e.to_string(),
-            })
-        };
         let records = puente_records::RecordStore::open(store.db(), node.data_key.clone())
-            .map_err(records_open_error)?;
-        // Name queries score candidates from memory, not from disk.
-        records.load_match_keys().map_err(records_open_error)?;
+            .map_err(|e| {
+                NodeError::Store(crate::store::StoreError::Open {
+                    path: node.config.node.data_dir.clone(),
+                    reason: e.to_string(),
+                })
+            })?;
         let refs = crate::refs::RefStore::open(store.db())?;
         let audit = puente_audit::AuditLog::open_with_head(
             store.db(),
@@ -100,6 +97,10 @@ impl Node {
             .map_err(|e| open_err("the statistics store", e.to_string()))?;
         crate::stats::aggregate_records(&records, &stats_store)
             .map_err(|e| open_err("aggregating flow counts from the records", e))?;
+        // Name queries score their candidates from memory, not from disk.
+        records
+            .load_match_keys()
+            .map_err(|e| open_err("loading the records' match keys", e.to_string()))?;
         let alerts = crate::alerts::Alerts::new(
             puente_alerts::AlertStore::open(store.db())
                 .map_err(|e| open_err("the alert store", e.to_string()))?,
