@@ -100,6 +100,10 @@ impl Node {
             .map_err(|e| open_err("the statistics store", e.to_string()))?;
         crate::stats::aggregate_records(&records, &stats_store)
             .map_err(|e| open_err("aggregating flow counts from the records", e))?;
+        // Name queries score their candidates from memory, not from disk.
+        records
+            .load_match_keys()
+            .map_err(|e| open_err("loading the records' match keys", e.to_string()))?;
         let alerts = crate::alerts::Alerts::new(
             puente_alerts::AlertStore::open(store.db())
                 .map_err(|e| open_err("the alert store", e.to_string()))?,

@@ -6,25 +6,30 @@
 //! - [`model`]: [`PersonRecord`] and its parts.
 //! - [`crypto`]: [`DataKey`]: sealing and keyed hashes.
 //! - [`store`]: [`RecordStore`]: sled trees and blocking indexes.
+//! - [`blocks`]: which blocks of the name index a query reads, most selective first.
 //! - [`import`](mod@import): CSV / JSONL import, all or nothing.
+//! - [`keys`]: match keys, the part of a person a name query scores, held in memory.
 //! - [`names`]: folding names for matching; skeletons and blocking keys.
 //! - [`matcher`]: scoring and ranking name queries.
 //! - [`mrz`]: ICAO 9303 TD3 machine-readable zones.
-//! - [`synth`]: synthetic persons and realistic name variants.
+//! - [`synth`]: synthetic persons and realistic name variants (name pools in `pools`).
 //! - [`generate`]: `records generate`: synthetic CSV with MRZs and specimen copies.
 //! - [`specimen`]: SPECIMEN passport-copy images.
 //! - [`error`](mod@error): [`RecordsError`].
 
 #![forbid(unsafe_code)]
 
+pub mod blocks;
 pub mod crypto;
 pub mod error;
 pub mod generate;
 pub mod import;
+pub mod keys;
 pub mod matcher;
 pub mod model;
 pub mod mrz;
 pub mod names;
+mod pools;
 pub mod specimen;
 pub mod store;
 pub mod synth;

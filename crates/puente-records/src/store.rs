@@ -9,46 +9,37 @@
 //! | `rec_copy` | id | sealed image |
 //! | `rec_keys` | id | the index keys written for it (to remove them on update) |
 //! | `idx_doc`, `idx_name1`, `idx_name2` | HMAC(term) ‖ id | — |
+//! | `rec_match` | id | sealed JSON [`MatchKey`] |
+//! | `rec_meta` | name | import state, generation, name-index layout |
+//!
+//! A name term is a blocking key with the birth year and month (`0` when the month is
+//! not recorded), so a query that knows the month reads a twelfth of what the year alone
+//! would give it; see [`crate::blocks`].
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use crate::blocks::{month_slot, Block, Months};
 use crate::crypto::{DataKey, INDEX_HASH_LEN};
 use crate::error::RecordsError;
+pub use crate::keys::MatchKey;
+use crate::keys::MatchKeys;
 use crate::model::{normalize_document_number, PersonRecord};
 use crate::names::{blocking_keys, normalize};
 
 /// Index entries of a single-token block larger than this are not read: such a token is
 /// too common to narrow anything down (pairs still are).
 pub const SINGLE_BLOCK_CAP: usize = 250;
-/// Most candidates a name query scores.
+/// Most candidates a name query scores (the most selective block may exceed it, up to
+/// [`PAIR_BLOCK_CAP`]).
 pub const CANDIDATE_CAP: usize = 1000;
+/// Most entries read from one pair block.
+pub const PAIR_BLOCK_CAP: usize = 2000;
 
-/// What a name query needs of a record, precomputed at import and sealed apart, so a
-/// query scores candidates without opening whole records.
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
-pub struct MatchKey {
-    /// Normalized name.
-    pub name: crate::names::NormalizedName,
-    /// Date of birth.
-    pub date_of_birth: crate::model::PartialDate,
-    /// Nationality.
-    pub nationality: String,
-    /// Sex.
-    pub sex: crate::model::Sex,
-}
-
-impl MatchKey {
-    /// The key of a record.
-    pub fn of(r: &PersonRecord) -> Self {
-        Self {
-            name: normalize(&[&r.given_names, &r.surnames]),
-            date_of_birth: r.date_of_birth,
-            nationality: r.nationality.clone(),
-            sex: r.sex,
-        }
-    }
-}
+/// The name-index layout this code writes and reads; a store holding another is
+/// re-indexed when opened.
+const NAME_INDEX_LAYOUT: &[u8] = b"year-month/1";
+const NAME_INDEX_META: &str = "name_index_layout";
 
 /// Which index an entry belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,6 +59,8 @@ pub struct RecordStore {
     keys: sled::Tree,
     idx: [sled::Tree; 3],
     matchkeys: sled::Tree,
+    /// The match keys, in memory.
+    keys_mem: MatchKeys,
     meta: sled::Tree,
     db: sled::Db,
 }
@@ -92,7 +85,7 @@ pub struct Stored {
 impl RecordStore {
     /// Opens the records trees of `db`.
     pub fn open(db: &sled::Db, key: Arc<DataKey>) -> Result<Self, RecordsError> {
-        Ok(Self {
+        let store = Self {
             ids: db.open_tree("rec_ids")?,
             data: db.open_tree("rec_data")?,
             copies: db.open_tree("rec_copy")?,
@@ -104,9 +97,35 @@ impl RecordStore {
             ],
             meta: db.open_tree("rec_meta")?,
             matchkeys: db.open_tree("rec_match")?,
+            keys_mem: MatchKeys::default(),
             db: db.clone(),
             key,
-        })
+        };
+        if store.meta.get(NAME_INDEX_META)?.as_deref() != Some(NAME_INDEX_LAYOUT) {
+            store.rebuild_name_index()?;
+        }
+        Ok(store)
+    }
+
+    /// Rewrites every record's index entries in the current layout and removes those of
+    /// an older one (they are listed in `rec_keys`). Converges if interrupted.
+    fn rebuild_name_index(&self) -> Result<(), RecordsError> {
+        if !self.data.is_empty() {
+            tracing::info!(
+                persons = self.data.len(),
+                "rebuilding the name index in its current layout"
+            );
+        }
+        for item in self.data.iter() {
+            let (k, _) = item?;
+            let id = be_u64(&k);
+            if let Some(record) = self.get(id)? {
+                self.write_keys(id, &self.index_keys(&record))?;
+            }
+        }
+        self.meta.insert(NAME_INDEX_META, NAME_INDEX_LAYOUT)?;
+        self.db.flush()?;
+        Ok(())
     }
 
     /// The data key.
@@ -137,20 +156,24 @@ impl RecordStore {
         }
         let name = normalize(&[&r.given_names, &r.surnames]);
         let (singles, pairs) = blocking_keys(&name);
-        let year = r.date_of_birth.year;
+        let (year, slot) = (r.date_of_birth.year, month_slot(r.date_of_birth.month));
         for s in singles {
-            out.push((
-                Index::Single,
-                self.key.index_hash("name1", &format!("{s}|{year}")),
-            ));
+            out.push((Index::Single, self.name_hash(Index::Single, &s, year, slot)));
         }
         for p in pairs {
-            out.push((
-                Index::Pair,
-                self.key.index_hash("name2", &format!("{p}|{year}")),
-            ));
+            out.push((Index::Pair, self.name_hash(Index::Pair, &p, year, slot)));
         }
         out
+    }
+
+    fn name_hash(&self, ix: Index, key: &str, year: i32, slot: u8) -> [u8; INDEX_HASH_LEN] {
+        let domain = if ix == Index::Single {
+            "name1"
+        } else {
+            "name2"
+        };
+        self.key
+            .index_hash(domain, &format!("{key}|{year}-{slot:02}"))
     }
 
     fn doc_hash(&self, issuing_state: &str, number: &str) -> [u8; INDEX_HASH_LEN] {
@@ -180,18 +203,9 @@ impl RecordStore {
                 id
             }
         };
-        let new_keys = self.index_keys(record);
-        // Old index entries of this record that the new version does not have.
-        let old: Vec<(u8, [u8; INDEX_HASH_LEN])> = match self.keys.get(id.to_be_bytes())? {
-            Some(v) => decode_keys(&v),
-            None => Vec::new(),
-        };
         let json = serde_json::to_vec(record)
             .map_err(|e| RecordsError::Store(format!("encoding a record: {e}")))?;
         let sealed = self.key.seal(&aad("person", id), &json)?;
-        for (ix, h) in &new_keys {
-            self.idx[*ix as usize].insert(entry(h, id), &[])?;
-        }
         self.data.insert(id.to_be_bytes(), sealed)?;
         let key = MatchKey::of(record);
         let key_json = serde_json::to_vec(&key)
@@ -200,6 +214,7 @@ impl RecordStore {
             id.to_be_bytes(),
             self.key.seal(&aad("match", id), &key_json)?,
         )?;
+        self.keys_mem.insert(id, &key);
         match copy {
             Some(bytes) => {
                 self.copies
@@ -209,8 +224,25 @@ impl RecordStore {
                 self.copies.remove(id.to_be_bytes())?;
             }
         }
-        let encoded = encode_keys(&new_keys);
-        self.keys.insert(id.to_be_bytes(), encoded)?;
+        self.write_keys(id, &self.index_keys(record))?;
+        Ok(id)
+    }
+
+    /// Writes a record's index entries and removes those of its previous version that
+    /// the new one does not have.
+    fn write_keys(
+        &self,
+        id: u64,
+        new_keys: &[(Index, [u8; INDEX_HASH_LEN])],
+    ) -> Result<(), RecordsError> {
+        let old: Vec<(u8, [u8; INDEX_HASH_LEN])> = match self.keys.get(id.to_be_bytes())? {
+            Some(v) => decode_keys(&v),
+            None => Vec::new(),
+        };
+        for (ix, h) in new_keys {
+            self.idx[*ix as usize].insert(entry(h, id), &[])?;
+        }
+        self.keys.insert(id.to_be_bytes(), encode_keys(new_keys))?;
         let new_set: BTreeSet<(u8, [u8; INDEX_HASH_LEN])> =
             new_keys.iter().map(|(i, h)| (*i as u8, *h)).collect();
         for (ix, h) in old {
@@ -220,7 +252,7 @@ impl RecordStore {
                 }
             }
         }
-        Ok(id)
+        Ok(())
     }
 
     /// Marks an import of `label` as in progress.
@@ -339,8 +371,38 @@ impl RecordStore {
         Ok(out)
     }
 
-    /// The compact, sealed summary a name query scores.
+    /// The compact summary a name query scores: from memory when held, else from its
+    /// sealed copy.
     pub fn match_key(&self, id: u64) -> Result<Option<MatchKey>, RecordsError> {
+        match self.keys_mem.get(id) {
+            Some(key) => Ok(Some(key)),
+            None => self.sealed_match_key(id),
+        }
+    }
+
+    /// Brings every match key into memory (a node does so when it starts, so a name
+    /// query reads no match key from disk; a one-shot `records search` does not need
+    /// to). Returns how many.
+    pub fn load_match_keys(&self) -> Result<usize, RecordsError> {
+        let mut n = 0;
+        for item in self.matchkeys.iter() {
+            let (k, _) = item?;
+            let id = be_u64(&k);
+            if let Some(key) = self.sealed_match_key(id)? {
+                self.keys_mem.insert(id, &key);
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Bytes the in-memory match keys take, roughly.
+    pub fn match_key_bytes(&self) -> usize {
+        self.keys_mem.memory_bytes()
+    }
+
+    /// The sealed copy of a match key, as stored.
+    fn sealed_match_key(&self, id: u64) -> Result<Option<MatchKey>, RecordsError> {
         let Some(sealed) = self.matchkeys.get(id.to_be_bytes())? else {
             return Ok(None);
         };
@@ -350,61 +412,59 @@ impl RecordStore {
             .map_err(|e| RecordsError::Corrupt(format!("match key {id}: {e}")))
     }
 
-    /// Internal ids of candidates for a name and birth year: those sharing a pair of
-    /// name tokens (selective), or, with `singles`, a single token (rescues typos).
-    pub fn name_candidate_ids(
+    /// The blocks of `keys` (single-token keys with `singles`, else pairs) for persons
+    /// born in `year` and `months`, each read up to its cap; [`crate::blocks::select`]
+    /// chooses which to score.
+    pub fn name_blocks(
         &self,
-        parts: &[&str],
+        keys: &BTreeSet<String>,
+        singles: bool,
         year: i32,
-        singles_too: bool,
-    ) -> Result<Vec<u64>, RecordsError> {
-        let name = normalize(parts);
-        let (singles, pairs) = blocking_keys(&name);
-        let mut ids = BTreeSet::new();
-        for p in &pairs {
-            let h = self.key.index_hash("name2", &format!("{p}|{year}"));
-            self.scan(Index::Pair, &h, CANDIDATE_CAP, &mut ids)?;
-        }
-        if singles_too || pairs.is_empty() {
-            let cap = if pairs.is_empty() {
-                CANDIDATE_CAP
-            } else {
-                SINGLE_BLOCK_CAP
-            };
-            for s in &singles {
-                let h = self.key.index_hash("name1", &format!("{s}|{year}"));
-                self.scan(Index::Single, &h, cap, &mut ids)?;
+        months: Months,
+    ) -> Result<Vec<Block>, RecordsError> {
+        let (ix, cap) = if singles {
+            (Index::Single, SINGLE_BLOCK_CAP)
+        } else {
+            (Index::Pair, PAIR_BLOCK_CAP)
+        };
+        let slots = months.slots();
+        let mut blocks = Vec::with_capacity(keys.len());
+        for key in keys {
+            let mut block = Block::default();
+            for slot in &slots {
+                let left = cap - block.ids.len();
+                let h = self.name_hash(ix, key, year, *slot);
+                if !self.scan_into(ix, &h, left, &mut block.ids)? {
+                    block.truncated = true;
+                    break;
+                }
             }
+            blocks.push(block);
         }
-        Ok(ids.into_iter().take(CANDIDATE_CAP).collect())
+        Ok(blocks)
     }
 
-    /// Candidate records for a name and birth year, from the blocking indexes.
-    pub fn name_candidates(&self, parts: &[&str], year: i32) -> Result<Vec<Stored>, RecordsError> {
-        let name = normalize(parts);
-        let (singles, pairs) = blocking_keys(&name);
-        let mut ids = BTreeSet::new();
-        for p in &pairs {
-            let h = self.key.index_hash("name2", &format!("{p}|{year}"));
-            self.scan(Index::Pair, &h, CANDIDATE_CAP, &mut ids)?;
-        }
-        // With a single distinctive token there is no pair to narrow by: read its block whole.
-        let cap = if pairs.is_empty() {
-            CANDIDATE_CAP
-        } else {
-            SINGLE_BLOCK_CAP
-        };
-        for s in &singles {
-            let h = self.key.index_hash("name1", &format!("{s}|{year}"));
-            self.scan(Index::Single, &h, cap, &mut ids)?;
-        }
-        let mut out = Vec::with_capacity(ids.len().min(CANDIDATE_CAP));
-        for id in ids.into_iter().take(CANDIDATE_CAP) {
-            if let Some(record) = self.get(id)? {
-                out.push(Stored { id, record });
+    /// Appends the ids under `h` to `out`, at most `cap` of them; false when there were
+    /// more.
+    fn scan_into(
+        &self,
+        ix: Index,
+        h: &[u8; INDEX_HASH_LEN],
+        cap: usize,
+        out: &mut Vec<u64>,
+    ) -> Result<bool, RecordsError> {
+        let mut n = 0;
+        for item in self.idx[ix as usize].scan_prefix(h) {
+            let (k, _) = item?;
+            if n >= cap {
+                return Ok(false);
+            }
+            if k.len() == INDEX_HASH_LEN + 8 {
+                out.push(be_u64(&k[INDEX_HASH_LEN..]));
+                n += 1;
             }
         }
-        Ok(out)
+        Ok(true)
     }
 
     /// Every stored record (for `records search` without an index hit, exports, tests).

@@ -36,6 +36,22 @@ impl Rng {
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64 <= p
     }
 
+    /// One item of a slice, earlier ones more often: the item at rank `r` has weight
+    /// `1 / (r + 3)`, the long-tailed shape of name frequencies (`None` only for an
+    /// empty slice).
+    pub fn pick_common<T: Copy>(&mut self, items: &[T]) -> Option<T> {
+        let weight = |r: usize| 1.0 / (r as f64 + 3.0);
+        let total: f64 = (0..items.len()).map(weight).sum();
+        let mut x = (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64 * total;
+        for (r, item) in items.iter().enumerate() {
+            x -= weight(r);
+            if x < 0.0 {
+                return Some(*item);
+            }
+        }
+        items.last().copied()
+    }
+
     /// One item of a slice (`None` only for an empty slice).
     pub fn pick<T: Copy>(&mut self, items: &[T]) -> Option<T> {
         if items.is_empty() {
@@ -45,6 +61,8 @@ impl Rng {
         }
     }
 }
+
+use crate::pools::{names_of, CHINESE_SYLLABLES};
 
 /// Extra-regional nationalities seen in the Americas, with rough weights.
 pub const NATIONALITIES: &[(&str, u32)] = &[
@@ -69,459 +87,6 @@ pub const NATIONALITIES: &[(&str, u32)] = &[
     ("SOM", 1),
     ("ETH", 2),
 ];
-
-struct Names {
-    male: &'static [&'static str],
-    female: &'static [&'static str],
-    surnames: &'static [&'static str],
-    /// Two surnames (Spanish style).
-    double_surname: bool,
-    /// Two given names usually.
-    double_given: bool,
-}
-
-const SPANISH_M: &[&str] = &[
-    "JOSÉ",
-    "LUIS",
-    "CARLOS",
-    "YOANDRY",
-    "YOEL",
-    "ALEJANDRO",
-    "JESÚS",
-    "MIGUEL",
-    "ÁNGEL",
-    "RAFAEL",
-    "DANIEL",
-    "ERNESTO",
-    "RAÚL",
-    "ANDRÉS",
-    "JUAN",
-    "PEDRO",
-    "YASMANI",
-    "OSMEL",
-    "ROBERTO",
-    "JORGE",
-    "LEONARDO",
-    "ORLANDO",
-    "REINALDO",
-    "EDUARDO",
-];
-const SPANISH_F: &[&str] = &[
-    "MARÍA",
-    "YAILÍN",
-    "DAYANA",
-    "YUSLEIDY",
-    "ANA",
-    "CARMEN",
-    "LAURA",
-    "GABRIELA",
-    "ISABEL",
-    "YANELIS",
-    "ROSA",
-    "ELENA",
-    "MARIANA",
-    "VALENTINA",
-    "LISANDRA",
-    "DANIELA",
-    "ANDREÍNA",
-    "MILAGROS",
-    "SOFÍA",
-    "LUZ",
-];
-const SPANISH_S: &[&str] = &[
-    "RODRÍGUEZ",
-    "PÉREZ",
-    "GONZÁLEZ",
-    "HERNÁNDEZ",
-    "GARCÍA",
-    "MARTÍNEZ",
-    "LÓPEZ",
-    "DÍAZ",
-    "SÁNCHEZ",
-    "FERNÁNDEZ",
-    "RAMÍREZ",
-    "TORRES",
-    "FLORES",
-    "ROJAS",
-    "CASTILLO",
-    "MORALES",
-    "GUERRA",
-    "SUÁREZ",
-    "MEDINA",
-    "DE LA CRUZ",
-    "DEL VALLE",
-    "CABRERA",
-    "ALVARADO",
-    "QUINTERO",
-    "PADRÓN",
-    "VALDÉS",
-    "ACOSTA",
-    "BRITO",
-    "MENDOZA",
-    "SALAZAR",
-];
-
-fn names_of(nationality: &str) -> Names {
-    match nationality {
-        "CUB" | "VEN" => Names {
-            male: SPANISH_M,
-            female: SPANISH_F,
-            surnames: SPANISH_S,
-            double_surname: true,
-            double_given: true,
-        },
-        "HTI" => Names {
-            male: &[
-                "JEAN",
-                "PIERRE",
-                "JOSEPH",
-                "LOUIS",
-                "JEAN-BAPTISTE",
-                "WILNER",
-                "JUNIOR",
-                "FRITZ",
-                "RENÉ",
-                "EMMANUEL",
-                "WOODLEY",
-                "STANLEY",
-                "JEAN-CLAUDE",
-                "MACKENSON",
-                "ROBENSON",
-                "WIDNER",
-            ],
-            female: &[
-                "MARIE",
-                "ROSE",
-                "NADÈGE",
-                "MARIE-CLAUDE",
-                "FABIOLA",
-                "GUERDA",
-                "MIRLANDE",
-                "JOSETTE",
-                "ROSELINE",
-                "NATACHA",
-                "WIDLINE",
-                "DAPHNÉE",
-            ],
-            surnames: &[
-                "JOSEPH",
-                "PIERRE",
-                "LOUIS",
-                "CHARLES",
-                "JEAN-BAPTISTE",
-                "ÉTIENNE",
-                "SAINT-FLEUR",
-                "DORVILUS",
-                "AUGUSTIN",
-                "DESIR",
-                "FRANÇOIS",
-                "BAPTISTE",
-                "PAUL",
-                "JEAN-LOUIS",
-                "MICHEL",
-                "CÉLESTIN",
-                "THELUSMA",
-                "VALCOURT",
-                "DORÉUS",
-                "FÉLIX",
-            ],
-            double_surname: false,
-            double_given: true,
-        },
-        "BGD" => Names {
-            male: &[
-                "MOHAMMAD", "MD", "ABDUL", "NURUL", "RAFIQUL", "SHAHIDUL", "MIZANUR", "HABIBUR",
-                "KAMRUL", "ARIFUL", "JAHANGIR", "SAIFUL", "MONIRUL", "AMINUL", "RASEL", "SHAFIQUL",
-            ],
-            female: &[
-                "FATEMA", "NASRIN", "SHIRIN", "RUMA", "SHAHNAZ", "MST", "RASHIDA", "JESMIN",
-                "ROKSANA", "TASLIMA", "NAZMA", "SALMA",
-            ],
-            surnames: &[
-                "HOSSAIN",
-                "RAHMAN",
-                "ISLAM",
-                "UDDIN",
-                "CHOWDHURY",
-                "AHMED",
-                "MIAH",
-                "SARKER",
-                "KHAN",
-                "MOLLA",
-                "BHUIYAN",
-                "HAQUE",
-                "ALAM",
-                "AKTER",
-                "BEGUM",
-                "SHEIKH",
-                "MONDAL",
-            ],
-            double_surname: false,
-            double_given: true,
-        },
-        "NPL" => Names {
-            male: &[
-                "RAM", "KRISHNA", "HARI", "BISHNU", "SURESH", "RAJESH", "DIPAK", "BIKASH",
-                "SANTOSH", "PRAKASH", "BAHADUR", "NABIN",
-            ],
-            female: &[
-                "SITA", "GITA", "LAXMI", "SABITRI", "KAMALA", "RADHA", "SUNITA", "PUJA", "ANITA",
-                "MAYA",
-            ],
-            surnames: &[
-                "THAPA", "GURUNG", "SHRESTHA", "TAMANG", "RAI", "MAGAR", "LIMBU", "KARKI",
-                "ADHIKARI", "BHANDARI", "POUDEL", "KHADKA", "SHERPA", "BASNET",
-            ],
-            double_surname: false,
-            double_given: true,
-        },
-        "IND" | "PAK" => Names {
-            male: &[
-                "GURPREET", "HARPREET", "MANPREET", "RAJESH", "AMIT", "VIKRAM", "SUNIL", "RAHUL",
-                "IMRAN", "ASIF", "MUHAMMAD", "BILAL", "SANDEEP", "JASPREET", "KULDEEP", "ARJUN",
-            ],
-            female: &[
-                "SIMRAN",
-                "PRIYA",
-                "KIRANDEEP",
-                "ANJALI",
-                "POOJA",
-                "SANA",
-                "AYESHA",
-                "NEHA",
-                "RAMANDEEP",
-                "SHABNAM",
-            ],
-            surnames: &[
-                "SINGH",
-                "KAUR",
-                "PATEL",
-                "KUMAR",
-                "SHARMA",
-                "GILL",
-                "SANDHU",
-                "DHILLON",
-                "YADAV",
-                "KHAN",
-                "QURESHI",
-                "BUTT",
-                "MALIK",
-                "RANA",
-                "VERMA",
-                "CHAUDHARY",
-            ],
-            double_surname: false,
-            double_given: false,
-        },
-        "AFG" => Names {
-            male: &[
-                "AHMAD",
-                "MOHAMMAD",
-                "ABDUL",
-                "GUL",
-                "NAJIBULLAH",
-                "ZABIHULLAH",
-                "HABIBULLAH",
-                "SAYED",
-                "MUSTAFA",
-                "JAWAD",
-                "FARID",
-                "KHALID",
-                "NASIR",
-                "ROHULLAH",
-            ],
-            female: &[
-                "FARIDA", "MARYAM", "ZAHRA", "SHAKILA", "MALALAI", "NAZIFA", "FATIMA", "SOMAYA",
-                "PARWANA", "ZARGHONA",
-            ],
-            surnames: &[
-                "AHMADZAI",
-                "NOORI",
-                "HAIDARI",
-                "KHAN",
-                "SAFI",
-                "STANIKZAI",
-                "WARDAK",
-                "KARIMI",
-                "HUSSAINI",
-                "MOHAMMADI",
-                "RAHIMI",
-                "AMIRI",
-                "SULTANI",
-                "JALALI",
-            ],
-            double_surname: false,
-            double_given: false,
-        },
-        "CHN" => Names {
-            male: &[
-                "WEI", "JIAN", "ZHIQIANG", "HAO", "LEI", "YONG", "JUN", "TAO", "MING", "XIAOLONG",
-                "BO", "CHENG",
-            ],
-            female: &[
-                "XIUYING", "FANG", "LI", "NA", "JING", "YAN", "XIAOMEI", "TING", "HUI", "LING",
-            ],
-            surnames: &[
-                "WANG", "LI", "ZHANG", "LIU", "CHEN", "YANG", "HUANG", "ZHAO", "WU", "ZHOU", "XU",
-                "SUN", "MA", "ZHU", "HU", "GUO", "LIN", "HE",
-            ],
-            double_surname: false,
-            double_given: false,
-        },
-        "UZB" => Names {
-            male: &[
-                "ALISHER", "BAHODIR", "JAMSHID", "SHERZOD", "RUSTAM", "OTABEK", "SARDOR",
-                "DILSHOD", "UMIDJON", "AZIZ",
-            ],
-            female: &[
-                "DILNOZA", "GULNORA", "NODIRA", "MADINA", "SHAHNOZA", "ZARINA", "MALIKA", "NIGORA",
-            ],
-            surnames: &[
-                "KARIMOV",
-                "RASHIDOV",
-                "YUSUPOV",
-                "ALIEV",
-                "TOSHMATOV",
-                "ERGASHEV",
-                "SAIDOV",
-                "NAZAROV",
-                "ABDULLAEV",
-                "KHODJAEV",
-                "MIRZAEV",
-            ],
-            double_surname: false,
-            double_given: false,
-        },
-        "CMR" | "COD" | "AGO" | "GIN" | "SEN" => Names {
-            male: &[
-                "JEAN-PIERRE",
-                "JEAN PAUL",
-                "GLOIRE",
-                "BENI",
-                "MAMADOU",
-                "IBRAHIMA",
-                "CHRISTIAN",
-                "PATRICK",
-                "JOËL",
-                "ARMEL",
-                "MOUSSA",
-                "AMADOU",
-                "JOÃO",
-                "ANTÓNIO",
-                "ALPHA",
-                "SERGE",
-            ],
-            female: &[
-                "FATOU",
-                "AÏSSATOU",
-                "GRÂCE",
-                "MERVEILLE",
-                "CHANCELLE",
-                "AMINATA",
-                "MARIAMA",
-                "ESPÉRANCE",
-                "NADINE",
-                "JOSÉPHINE",
-                "MARIA",
-                "KADIATOU",
-            ],
-            surnames: &[
-                "NGONO",
-                "MBARGA",
-                "FOTSO",
-                "TCHOUA",
-                "NJOYA",
-                "MUKENDI",
-                "KASONGO",
-                "ILUNGA",
-                "KABONGO",
-                "TSHIBANDA",
-                "DIALLO",
-                "BARRY",
-                "SOW",
-                "DIOP",
-                "NDIAYE",
-                "BAH",
-                "CAMARA",
-                "DOS SANTOS",
-                "DA SILVA",
-                "MANUEL",
-                "ESSOMBA",
-                "MBEKI",
-            ],
-            double_surname: false,
-            double_given: false,
-        },
-        "ERI" | "ETH" => Names {
-            male: &[
-                "SEMERE", "YONAS", "TESFAY", "DAWIT", "MEHARI", "FILMON", "BINIAM", "ABEL",
-                "HAILE", "TEKLE", "GIRMAY", "SAMUEL", "KIBROM", "ABRAHAM",
-            ],
-            female: &[
-                "SELAM", "HELEN", "SABA", "MERON", "LIDYA", "TSEGA", "RAHEL", "HIWET", "SENAIT",
-                "FREWEINI",
-            ],
-            surnames: &[
-                "TESFAY",
-                "GEBREMEDHIN",
-                "HAILE",
-                "BERHANE",
-                "MEDHANIE",
-                "KIDANE",
-                "TEKLE",
-                "GEBREYESUS",
-                "WELDEMICHAEL",
-                "ASFAW",
-                "TSEGAY",
-                "YOHANNES",
-                "ABRAHA",
-                "GHEBREHIWET",
-                "MENGISTU",
-            ],
-            double_surname: false,
-            double_given: false,
-        },
-        "GHA" => Names {
-            male: &[
-                "KWAME", "KOFI", "KWABENA", "YAW", "KWAKU", "KOJO", "EMMANUEL", "ISAAC", "SAMUEL",
-                "PRINCE", "RICHMOND",
-            ],
-            female: &[
-                "AMA", "AKOSUA", "ABENA", "ADWOA", "AFUA", "ESI", "YAA", "GIFTY", "PATIENCE",
-                "MERCY",
-            ],
-            surnames: &[
-                "MENSAH", "BOATENG", "OWUSU", "ASANTE", "OSEI", "ADJEI", "AGYEMANG", "APPIAH",
-                "DARKO", "OFORI", "AMOAH", "QUAYE", "ANSAH",
-            ],
-            double_surname: false,
-            double_given: true,
-        },
-        _ => Names {
-            male: &[
-                "MOHAMED",
-                "ABDI",
-                "HASSAN",
-                "AHMED",
-                "YUSUF",
-                "ABDULLAHI",
-                "OMAR",
-                "ALI",
-                "MAXAMED",
-                "ISMAIL",
-            ],
-            female: &[
-                "FADUMA", "HODAN", "AMINA", "HAWA", "SAHRA", "FARHIYA", "IFRAH", "NASRA",
-            ],
-            surnames: &[
-                "FARAH", "HASSAN", "ABDI", "WARSAME", "ADAN", "NUR", "JAMA", "OSMAN", "ISSE",
-                "GUULED", "MOHAMUD", "AWALE",
-            ],
-            double_surname: false,
-            double_given: true,
-        },
-    }
-}
 
 /// A synthetic person.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -556,33 +121,27 @@ pub fn person(rng: &mut Rng, nationality: &str) -> SynthPerson {
     let n = names_of(nationality);
     let sex = if rng.chance(0.6) { 'M' } else { 'F' };
     let pool = if sex == 'M' { n.male } else { n.female };
-    let first = rng.pick(pool).unwrap_or("ALEX");
+    let first = rng.pick_common(pool).unwrap_or("ALEX");
     let mut given = first.to_string();
     if nationality == "CHN" {
         // Chinese given names are one or two syllables, combined freely.
-        const SYL: &[&str] = &[
-            "WEI", "JIAN", "HAO", "LEI", "YONG", "JUN", "TAO", "MING", "LONG", "BO", "CHENG",
-            "XIU", "YING", "FANG", "LI", "NA", "JING", "YAN", "MEI", "TING", "HUI", "LING", "ZHI",
-            "QIANG", "XIN", "YU", "HONG", "PING", "GANG", "HUA", "JIE", "KAI", "LAN", "LIN",
-            "PENG", "QING", "RUI", "SHAN", "WEN", "XIAO", "YAN", "YUN", "ZHEN", "ZHONG",
-        ];
-        let a = rng.pick(SYL).unwrap_or("WEI");
+        let a = rng.pick(CHINESE_SYLLABLES).unwrap_or("WEI");
         given = if rng.chance(0.75) {
-            format!("{a}{}", rng.pick(SYL).unwrap_or("MING"))
+            format!("{a}{}", rng.pick(CHINESE_SYLLABLES).unwrap_or("MING"))
         } else {
             a.to_string()
         };
     }
     if n.double_given && rng.chance(0.6) {
-        let second = rng.pick(pool).unwrap_or("ALEX");
+        let second = rng.pick_common(pool).unwrap_or("ALEX");
         if second != first {
             given = format!("{first} {second}");
         }
     }
-    let s1 = rng.pick(n.surnames).unwrap_or("DOE");
+    let s1 = rng.pick_common(n.surnames).unwrap_or("DOE");
     let mut surnames = s1.to_string();
     if n.double_surname {
-        let s2 = rng.pick(n.surnames).unwrap_or("DOE");
+        let s2 = rng.pick_common(n.surnames).unwrap_or("DOE");
         if s2 != s1 {
             surnames = format!("{s1} {s2}");
         }
@@ -592,9 +151,12 @@ pub fn person(rng: &mut Rng, nationality: &str) -> SynthPerson {
     }
     if nationality == "ERI" || nationality == "ETH" {
         // Father's name (and often grandfather's) in place of a family name.
-        let father = rng.pick(n.male).unwrap_or("HAILE");
+        let father = rng.pick_common(n.male).unwrap_or("HAILE");
         surnames = if rng.chance(0.5) {
-            format!("{father} {}", rng.pick(n.surnames).unwrap_or("TEKLE"))
+            format!(
+                "{father} {}",
+                rng.pick_common(n.surnames).unwrap_or("TEKLE")
+            )
         } else {
             father.to_string()
         };

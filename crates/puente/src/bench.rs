@@ -2,14 +2,17 @@
 //! figures next to a baseline measured in the same run, with the command that reproduces
 //! them.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use puente_records::blocks::BlockStats;
 use puente_records::matcher::{self, NameQuery, DEFAULT_THRESHOLD};
 use puente_records::model::PartialDate;
+use puente_records::names::normalize;
 use puente_records::synth::{self, Rng, SynthPerson};
-use puente_records::{DataKey, RecordStore};
+use puente_records::{DataKey, PersonRecord, RecordStore};
 
 use crate::cli::BenchCommand;
 
@@ -52,6 +55,100 @@ fn pct(sorted: &[Duration], p: f64) -> Duration {
     sorted[i.min(sorted.len() - 1)]
 }
 
+fn pct_of(sorted: &[usize], p: f64) -> usize {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+/// Score thresholds of the recall/precision table.
+const CURVE: [f64; 6] = [0.70, 0.75, 0.80, 0.85, 0.90, 0.95];
+
+/// What name queries returned, against the truth.
+#[derive(Default)]
+struct Tally {
+    queries: u64,
+    /// Queries whose person was returned.
+    hits: u64,
+    /// Queries whose person was returned first (equal scores are in internal-id order).
+    first: u64,
+    /// Matches that were the person.
+    correct: u64,
+    /// Matches that were another person with the same normalized name, born on a date
+    /// that agrees with the person's in everything the query gave: no matcher can tell
+    /// them apart from the query, and an officer needs to see them.
+    namesakes: u64,
+    /// Any other match.
+    wrong: u64,
+}
+
+/// Whether `r` is another person whom no matcher could tell from the query's person:
+/// the same normalized name, in the same order, born on a date that agrees with theirs
+/// in everything the query gave.
+fn indistinguishable(s: &Sample, q: &NameQuery, r: &PersonRecord, truth: &[String]) -> bool {
+    let (d, p) = (&q.date_of_birth, &s.person);
+    r.date_of_birth.year == p.birth_year
+        && d.month
+            .is_none_or(|_| r.date_of_birth.month == Some(p.birth_month))
+        && d.day
+            .is_none_or(|_| r.date_of_birth.day == Some(p.birth_day))
+        && normalize(&[&r.given_names, &r.surnames]).tokens == truth
+}
+
+impl Tally {
+    fn add(&mut self, s: &Sample, q: &NameQuery, found: &[matcher::Match], threshold: f64) -> bool {
+        self.queries += 1;
+        let truth = normalize(&[&s.person.given_names, &s.person.surnames]).tokens;
+        let mut hit = false;
+        for (rank, m) in found.iter().filter(|m| m.score >= threshold).enumerate() {
+            let r = &m.stored.record;
+            if r.record_id == s.id {
+                hit = true;
+                self.correct += 1;
+                if rank == 0 {
+                    self.first += 1;
+                }
+                continue;
+            }
+            if indistinguishable(s, q, r, &truth) {
+                self.namesakes += 1;
+            } else {
+                self.wrong += 1;
+            }
+        }
+        self.hits += u64::from(hit);
+        hit
+    }
+
+    fn recall(&self) -> f64 {
+        self.hits as f64 / self.queries.max(1) as f64
+    }
+
+    fn first(&self) -> f64 {
+        self.first as f64 / self.queries.max(1) as f64
+    }
+
+    fn precision_strict(&self) -> f64 {
+        let returned = self.correct + self.namesakes + self.wrong;
+        if returned == 0 {
+            1.0
+        } else {
+            self.correct as f64 / returned as f64
+        }
+    }
+
+    fn precision(&self) -> f64 {
+        let returned = self.correct + self.wrong;
+        if returned == 0 {
+            1.0
+        } else {
+            self.correct as f64 / returned as f64
+        }
+    }
+}
+
 fn ms(d: Duration) -> String {
     format!("{:.3} ms", d.as_secs_f64() * 1e3)
 }
@@ -77,16 +174,25 @@ fn identity(persons: u64, queries: u64, scan_queries: u64, seed: u64) -> Result<
     let mut secret = [0u8; 32];
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut secret)
         .map_err(|_| anyhow::anyhow!("no randomness"))?;
-    let store = RecordStore::open(&db, Arc::new(DataKey::from_secret(&secret)?))?;
+    let data_key = Arc::new(DataKey::from_secret(&secret)?);
+    let store = RecordStore::open(&db, data_key.clone())?;
 
     println!("puente bench identity: {persons} synthetic persons, {queries} queries of each kind, seed {seed}");
     println!("Reproduce: cargo run --release -- bench identity --persons {persons} --queries {queries} --seed {seed}");
     let every = (persons / queries.max(1)).max(1);
     let mut rng = Rng::new(seed);
     let mut samples: Vec<Sample> = Vec::new();
+    // How often the generated population repeats a name within a birth year.
+    let mut names_by_year: HashMap<(String, i32), u32> = HashMap::new();
     let load = Instant::now();
     for i in 0..persons {
         let (record, person) = puente_records::generate::record(&mut rng, i, seed, "MEX")?;
+        let name = normalize(&[&record.given_names, &record.surnames])
+            .tokens
+            .join(" ");
+        *names_by_year
+            .entry((name, record.date_of_birth.year))
+            .or_default() += 1;
         if i % every == every / 2 && (samples.len() as u64) < queries {
             let d = record.document.as_ref();
             samples.push(Sample {
@@ -107,10 +213,25 @@ fn identity(persons: u64, queries: u64, scan_queries: u64, seed: u64) -> Result<
     }
     store.flush()?;
     let load_time = load.elapsed();
+    let with_namesake: u64 = names_by_year
+        .values()
+        .filter(|n| **n > 1)
+        .map(|n| u64::from(*n))
+        .sum();
+    let distinct_names = {
+        let names: std::collections::HashSet<&String> =
+            names_by_year.keys().map(|k| &k.0).collect();
+        names.len()
+    };
+    drop(names_by_year);
     println!(
         "Loaded {persons} persons in {:.1}s ({:.0} persons/s, sealed and indexed)",
         load_time.as_secs_f64(),
         persons as f64 / load_time.as_secs_f64()
+    );
+    println!(
+        "Population: {distinct_names} distinct normalized names; {:.1} % of persons share name and birth year with someone else",
+        100.0 * with_namesake as f64 / persons.max(1) as f64
     );
 
     // Document lookups.
@@ -128,9 +249,6 @@ fn identity(persons: u64, queries: u64, scan_queries: u64, seed: u64) -> Result<
 
     // Name queries on realistic variants.
     let mut vrng = Rng::new(seed ^ 0xABCD);
-    let mut name_times = Vec::with_capacity(samples.len());
-    let (mut hits, mut returned, mut correct) = (0u64, 0u64, 0u64);
-    let mut misses: Vec<String> = Vec::new();
     let query_of = |given: &str, surnames: &str, y: i32, m: Option<u8>, d: Option<u8>| NameQuery {
         given_names: given.to_string(),
         surnames: surnames.to_string(),
@@ -143,23 +261,56 @@ fn identity(persons: u64, queries: u64, scan_queries: u64, seed: u64) -> Result<
         nationality: None,
         sex: None,
     };
-    for s in &samples {
-        let v = synth::variant(&mut vrng, &s.person);
-        let q = query_of(
-            &v.given_names,
-            &v.surnames,
-            v.birth_year,
-            v.birth_month,
-            v.birth_day,
-        );
+    let variants: Vec<(NameQuery, synth::Variant)> = samples
+        .iter()
+        .map(|s| {
+            let v = synth::variant(&mut vrng, &s.person);
+            let q = query_of(
+                &v.given_names,
+                &v.surnames,
+                v.birth_year,
+                v.birth_month,
+                v.birth_day,
+            );
+            (q, v)
+        })
+        .collect();
+    let mut name_times = Vec::with_capacity(samples.len());
+    let mut candidates = Vec::with_capacity(samples.len());
+    let mut singles_read = 0u64;
+    let mut tally = Tally::default();
+    let mut misses: Vec<String> = Vec::new();
+    let mut others: Vec<String> = Vec::new();
+    for (s, (q, v)) in samples.iter().zip(&variants) {
+        let mut stats = BlockStats::default();
         let t = Instant::now();
-        let found = matcher::search(&store, &q, DEFAULT_THRESHOLD, 5)?;
+        let found = matcher::search_with_stats(&store, q, DEFAULT_THRESHOLD, 5, &mut stats)?;
         name_times.push(t.elapsed());
-        returned += found.len() as u64;
-        if found.iter().any(|m| m.stored.record.record_id == s.id) {
-            hits += 1;
-            correct += 1;
-        } else if misses.len() < 8 {
+        candidates.push(stats.candidates);
+        singles_read += u64::from(stats.singles);
+        let hit = tally.add(s, q, &found, DEFAULT_THRESHOLD);
+        if others.len() < 8 {
+            let truth = normalize(&[&s.person.given_names, &s.person.surnames]).tokens;
+            for m in &found {
+                let r = &m.stored.record;
+                if r.record_id != s.id && !indistinguishable(s, q, r, &truth) && others.len() < 8 {
+                    others.push(format!(
+                        "{} {} ({}) gave {} {} ({}) at {:.3}; the person is {} {} ({})",
+                        q.given_names,
+                        q.surnames,
+                        q.date_of_birth,
+                        r.given_names,
+                        r.surnames,
+                        r.date_of_birth,
+                        m.score,
+                        s.person.given_names,
+                        s.person.surnames,
+                        s.person.birth_year
+                    ));
+                }
+            }
+        }
+        if !hit && misses.len() < 8 {
             misses.push(format!(
                 "{} {} ({:?}) for {} {}",
                 v.given_names, v.surnames, v.kinds, s.person.given_names, s.person.surnames
@@ -167,12 +318,18 @@ fn identity(persons: u64, queries: u64, scan_queries: u64, seed: u64) -> Result<
         }
     }
     name_times.sort();
-    let recall = hits as f64 / samples.len().max(1) as f64;
-    let precision = if returned == 0 {
-        1.0
-    } else {
-        correct as f64 / returned as f64
-    };
+    candidates.sort_unstable();
+
+    // The same variants over a range of thresholds (untimed): recall against precision.
+    let mut curve = Vec::new();
+    for threshold in CURVE {
+        let mut t = Tally::default();
+        for (s, (q, _)) in samples.iter().zip(&variants) {
+            let found = matcher::search(&store, q, threshold, 5)?;
+            t.add(s, q, &found, threshold);
+        }
+        curve.push((threshold, t));
+    }
 
     // Namesakes: different persons with the same surname, nationality and birth year.
     let mut false_hits = 0u64;
@@ -212,9 +369,23 @@ fn identity(persons: u64, queries: u64, scan_queries: u64, seed: u64) -> Result<
     }
     scan_times.sort();
 
+    // Opening the store again, as a node starting on this data directory does: the
+    // match keys come back into memory from their sealed copies. Last, so that reading
+    // them through sled's cache does not change what the lookups above found in it.
+    drop(store);
+    let reopen = Instant::now();
+    let store = RecordStore::open(&db, data_key)?;
+    store.load_match_keys()?;
+    let reopen_time = reopen.elapsed();
+
     println!();
     println!("| measure | value |");
     println!("|---|---|");
+    println!(
+        "| opening the store as a node does (match keys into memory) | {:.1} s, {:.0} MB |",
+        reopen_time.as_secs_f64(),
+        store.match_key_bytes() as f64 / 1e6
+    );
     println!(
         "| document lookup p50 / p99 | {} / {} |",
         ms(pct(&doc_times, 0.5)),
@@ -229,8 +400,29 @@ fn identity(persons: u64, queries: u64, scan_queries: u64, seed: u64) -> Result<
         ms(pct(&name_times, 0.5)),
         ms(pct(&name_times, 0.99))
     );
-    println!("| recall on name variants | {recall:.3} |");
-    println!("| precision of returned matches | {precision:.3} |");
+    println!(
+        "| candidates scored per name query p50 / p99 | {} / {} |",
+        pct_of(&candidates, 0.5),
+        pct_of(&candidates, 0.99)
+    );
+    println!(
+        "| name queries that read single-token blocks | {singles_read}/{} |",
+        samples.len()
+    );
+    println!("| recall on name variants | {:.3} |", tally.recall());
+    println!(
+        "| precision: every other person returned counts against | {:.3} |",
+        tally.precision_strict()
+    );
+    println!(
+        "| precision: namesakes the query cannot tell apart do not count | {:.3} |",
+        tally.precision()
+    );
+    println!(
+        "| matches returned: the person / indistinguishable namesakes / others | {} / {} / {} |",
+        tally.correct, tally.namesakes, tally.wrong
+    );
+    println!("| the person ranked first | {:.3} |", tally.first());
     println!(
         "| namesakes wrongly returning the person | {false_hits}/{} |",
         samples.len()
@@ -242,6 +434,29 @@ fn identity(persons: u64, queries: u64, scan_queries: u64, seed: u64) -> Result<
             "| indexed name query vs full scan (p50) | {:.0}× faster |",
             scan.as_secs_f64() / pct(&name_times, 0.5).as_secs_f64().max(1e-9)
         );
+    }
+    println!();
+    println!("Recall and precision by score threshold (same variants; the default is {DEFAULT_THRESHOLD}):");
+    println!();
+    println!(
+        "| threshold | recall | precision | precision, namesakes not counted | ranked first |"
+    );
+    println!("|---|---|---|---|---|");
+    for (threshold, t) in &curve {
+        println!(
+            "| {threshold:.2} | {:.3} | {:.3} | {:.3} | {:.3} |",
+            t.recall(),
+            t.precision_strict(),
+            t.precision(),
+            t.first()
+        );
+    }
+    if !others.is_empty() {
+        println!();
+        println!("Some other persons returned (not indistinguishable namesakes):");
+        for o in &others {
+            println!("  {o}");
+        }
     }
     if !misses.is_empty() {
         println!();
