@@ -115,7 +115,7 @@ data_key = "pki/data.key"
 # Minutes a reference handed out with a match stays valid for fetching a passport copy.
 reference_ttl_minutes = 60
 # Score (0.5-1.0) at or above which a name candidate counts as a match.
-match_threshold = 0.8
+match_threshold = 0.85
 
 [client]
 # What `puente peers/query/fetch` present to this node (an operator of {country}),
