@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use puente_pki::SigningKey;
 use puente_proto::v1 as pb;
@@ -246,6 +246,18 @@ impl AuditLog {
             }
         }
         let (tx, rx) = std_mpsc::channel::<Request>();
+        let head_alive = match head {
+            Some(path) => {
+                let (alive, watch) = std_mpsc::channel::<()>();
+                let t = trees.clone();
+                std::thread::Builder::new()
+                    .name("audit-head".into())
+                    .spawn(move || run_head(t, path, watch))
+                    .map_err(|e| AuditError::Store(format!("starting the head writer: {e}")))?;
+                Some(alive)
+            }
+            None => None,
+        };
         let sync_hook: Arc<Mutex<Option<SyncHook>>> = Arc::new(Mutex::new(None));
         let writer = Writer {
             sync_hook: sync_hook.clone(),
@@ -254,7 +266,7 @@ impl AuditLog {
             origin: origin.clone(),
             key,
             size,
-            head,
+            _head_alive: head_alive,
         };
         std::thread::Builder::new()
             .name("audit-writer".into())
@@ -345,7 +357,38 @@ struct Writer {
     key: Arc<SigningKey>,
     size: u64,
     tail: Tail,
-    head: Option<std::path::PathBuf>,
+    /// Held while the writer runs; its end tells the head thread to write a last time.
+    _head_alive: Option<std_mpsc::Sender<()>>,
+}
+
+/// Every [`HEAD_EVERY`]: writes out the derived files' dirty pages
+/// ([`LogFiles::sync_derived`]) and replaces the head file with the latest checkpoint if
+/// it changed; once more when the writer ends. On its own thread: a rename or a sync can
+/// wait on the disk for a long while, and the writer (every exchange's receipt) must not.
+fn run_head(trees: Trees, path: std::path::PathBuf, alive: std_mpsc::Receiver<()>) {
+    let mut written: Option<String> = None;
+    loop {
+        let ending = matches!(
+            alive.recv_timeout(HEAD_EVERY),
+            Err(std_mpsc::RecvTimeoutError::Disconnected)
+        );
+        if let Err(e) = trees.files().sync_derived() {
+            error!("{e}");
+        }
+        if let Ok(Some(note)) = trees.latest() {
+            if written.as_deref() != Some(note.as_str()) {
+                // The batch is durable whatever happens here; a head file that lags only
+                // weakens the check at the next start, so a failure is logged.
+                match crate::head::write(&path, &note) {
+                    Ok(()) => written = Some(note),
+                    Err(e) => error!("updating {}: {e}", path.display()),
+                }
+            }
+        }
+        if ending {
+            return;
+        }
+    }
 }
 
 /// The most recent complete-subtree hashes of each level, in memory (what receipts for
@@ -435,23 +478,7 @@ fn now_unix() -> i64 {
 
 impl Writer {
     fn run(mut self, rx: std_mpsc::Receiver<Request>) {
-        // The head file is replaced at most every HEAD_EVERY while appends go on (a
-        // rename per batch cost a tenth of the writer's time), and when the log closes.
-        let mut head_written = Instant::now();
-        let mut head_behind = false;
-        loop {
-            let first = match rx.recv_timeout(HEAD_EVERY) {
-                Ok(r) => r,
-                Err(std_mpsc::RecvTimeoutError::Timeout) => {
-                    if head_behind {
-                        self.write_head();
-                        head_written = Instant::now();
-                        head_behind = false;
-                    }
-                    continue;
-                }
-                Err(std_mpsc::RecvTimeoutError::Disconnected) => break,
-            };
+        while let Ok(first) = rx.recv() {
             let mut batch = vec![first];
             while batch.len() < MAX_BATCH {
                 match rx.try_recv() {
@@ -478,12 +505,6 @@ impl Writer {
                         });
                         let _ = req.reply.send(reply);
                     }
-                    head_behind = true;
-                    if head_written.elapsed() >= HEAD_EVERY {
-                        self.write_head();
-                        head_written = Instant::now();
-                        head_behind = false;
-                    }
                 }
                 Err(e) => {
                     error!("audit append failed; refusing the exchanges of this batch: {e}");
@@ -493,21 +514,8 @@ impl Writer {
                 }
             }
         }
-        if head_behind {
-            self.write_head();
-        }
         info!(size = self.size, "audit log closed");
-    }
-
-    fn write_head(&self) {
-        let (Some(path), Ok(Some(note))) = (&self.head, self.trees.latest()) else {
-            return;
-        };
-        // The batch is durable whatever happens here; a head file that lags only
-        // weakens the check at the next start, so a failure is logged, not returned.
-        if let Err(e) = crate::head::write(path, &note) {
-            error!("updating {}: {e}", path.display());
-        }
+        // Dropping `self` (its `_head_alive`) lets the head thread write a last time.
     }
 
     /// Writes a batch with the checkpoint signed over it and makes it durable. Returns

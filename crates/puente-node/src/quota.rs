@@ -9,12 +9,14 @@
 //! (found by `puente bench soak`). A data directory with counters in sled is read once
 //! and continues in the files.
 //!
-//! File: `puente-quota/v1\n` ‖ sequence u64 ‖ entries u32 ‖ (key length u16 ‖ key ‖
-//! count u64)* ‖ SHA-256 of everything before it.
+//! File: `puente-quota/v1\n` ‖ length u32 ‖ sequence u64 ‖ entries u32 ‖ (key length u16
+//! ‖ key ‖ count u64)* ‖ SHA-256 of everything before it; bytes after `length` are
+//! ignored. The files are overwritten in place (never truncated and regrown: on ext4
+//! that reallocates blocks and makes every sync a metadata write).
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -45,8 +47,9 @@ struct Counts {
 pub struct QuotaCounters {
     dir: PathBuf,
     counts: Mutex<Counts>,
-    /// The sequence number of the last file written, and the two files.
-    files: Mutex<u64>,
+    /// The sequence number of the last file written, and the two files (open once,
+    /// overwritten in place).
+    files: Mutex<(u64, Option<[File; 2]>)>,
 }
 
 fn path_of(dir: &Path, slot: u64) -> PathBuf {
@@ -55,6 +58,7 @@ fn path_of(dir: &Path, slot: u64) -> PathBuf {
 
 fn encode(seq: u64, map: &BTreeMap<String, u64>) -> Vec<u8> {
     let mut out = MAGIC.to_vec();
+    out.extend_from_slice(&[0u8; 4]);
     out.extend_from_slice(&seq.to_be_bytes());
     out.extend_from_slice(&(map.len() as u32).to_be_bytes());
     for (k, v) in map {
@@ -63,6 +67,8 @@ fn encode(seq: u64, map: &BTreeMap<String, u64>) -> Vec<u8> {
         out.extend_from_slice(k);
         out.extend_from_slice(&v.to_be_bytes());
     }
+    let total = (out.len() + 32) as u32;
+    out[MAGIC.len()..MAGIC.len() + 4].copy_from_slice(&total.to_be_bytes());
     let sum = ring::digest::digest(&ring::digest::SHA256, &out);
     out.extend_from_slice(sum.as_ref());
     out
@@ -70,14 +76,16 @@ fn encode(seq: u64, map: &BTreeMap<String, u64>) -> Vec<u8> {
 
 /// Decodes a file: `None` when it is not a complete, intact one.
 fn decode(b: &[u8]) -> Option<(u64, BTreeMap<String, u64>)> {
-    if b.len() < MAGIC.len() + 12 + 32 || &b[..MAGIC.len()] != MAGIC {
+    if b.len() < MAGIC.len() + 16 + 32 || &b[..MAGIC.len()] != MAGIC {
         return None;
     }
-    let (body, sum) = b.split_at(b.len() - 32);
+    let total = u32::from_be_bytes(b[MAGIC.len()..MAGIC.len() + 4].try_into().ok()?) as usize;
+    let b = b.get(..total)?;
+    let (body, sum) = b.split_at(b.len().checked_sub(32)?);
     if ring::digest::digest(&ring::digest::SHA256, body).as_ref() != sum {
         return None;
     }
-    let mut p = MAGIC.len();
+    let mut p = MAGIC.len() + 4;
     let take = |p: &mut usize, n: usize| -> Option<&[u8]> {
         let s = body.get(*p..*p + n)?;
         *p += n;
@@ -157,7 +165,7 @@ impl QuotaCounters {
         let counters = Self {
             dir: dir.to_path_buf(),
             counts: Mutex::new(Counts { map, dirty }),
-            files: Mutex::new(seq),
+            files: Mutex::new((seq, None)),
         };
         if dirty {
             counters.sync()?;
@@ -189,10 +197,11 @@ impl QuotaCounters {
     /// Writes the counters if they changed since the last write, to the older of the two
     /// files, and waits until they are durable (`fdatasync`). Called by the audit writer.
     pub fn sync(&self) -> Result<(), QuotaError> {
-        let mut seq = self.files.lock().map_err(|_| QuotaError {
+        let mut files = self.files.lock().map_err(|_| QuotaError {
             path: self.dir.clone(),
             reason: "a lock is poisoned".into(),
         })?;
+        let seq = files.0;
         let bytes = {
             let mut c = self.counts.lock().map_err(|_| QuotaError {
                 path: self.dir.clone(),
@@ -208,18 +217,28 @@ impl QuotaCounters {
                 c.map.retain(|k, _| day_of(k).is_none_or(|d| d >= oldest));
             }
             c.dirty = false;
-            encode(*seq + 1, &c.map)
+            encode(seq + 1, &c.map)
         };
-        let path = path_of(&self.dir, *seq + 1);
-        let written = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&path)
-            .and_then(|mut f: File| {
-                f.write_all(&bytes)?;
-                f.sync_data()
-            });
+        let path = path_of(&self.dir, seq + 1);
+        let written = (|| -> std::io::Result<()> {
+            if files.1.is_none() {
+                let open = |slot: u64| {
+                    OpenOptions::new()
+                        .read(true)
+                        .write(true)
+                        .create(true)
+                        .truncate(false)
+                        .open(path_of(&self.dir, slot))
+                };
+                files.1 = Some([open(0)?, open(1)?]);
+            }
+            let f: &File = match &files.1 {
+                Some(pair) => &pair[((seq + 1) % 2) as usize],
+                None => return Err(std::io::Error::other("quota files not open")),
+            };
+            f.write_all_at(&bytes, 0)?;
+            f.sync_data()
+        })();
         if let Err(e) = written {
             if let Ok(mut c) = self.counts.lock() {
                 c.dirty = true;
@@ -229,7 +248,7 @@ impl QuotaCounters {
                 reason: format!("cannot be written: {e}"),
             });
         }
-        *seq += 1;
+        files.0 = seq + 1;
         Ok(())
     }
 }
