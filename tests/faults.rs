@@ -399,21 +399,7 @@ fn free_bytes(path: &std::path::Path) -> u64 {
 }
 
 fn query(case: &str) -> pb::QueryIdentityRequest {
-    pb::QueryIdentityRequest {
-        context: Some(pb::RequestContext {
-            purpose: pb::Purpose::Identification as i32,
-            case_reference: case.into(),
-            ..Default::default()
-        }),
-        query: Some(pb::IdentityQuery {
-            terms: Some(pb::identity_query::Terms::Document(pb::DocumentTerms {
-                document_number: "BX1234567".into(),
-                issuing_state: "BGD".into(),
-                document_type: pb::DocumentType::Passport as i32,
-            })),
-        }),
-        max_matches: 0,
-    }
+    puente_e2e::document_query(case, "BX1234567")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

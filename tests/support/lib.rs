@@ -710,3 +710,24 @@ async fn proxy_connection(
         }
     }
 }
+
+/// A document query (passport `number` issued by BGD) for `Exchange.QueryIdentity`, with
+/// purpose identification and `case` as its case reference.
+pub fn document_query(case: &str, number: &str) -> puente_proto::v1::QueryIdentityRequest {
+    use puente_proto::v1 as pb;
+    pb::QueryIdentityRequest {
+        context: Some(pb::RequestContext {
+            purpose: pb::Purpose::Identification as i32,
+            case_reference: case.into(),
+            ..Default::default()
+        }),
+        query: Some(pb::IdentityQuery {
+            terms: Some(pb::identity_query::Terms::Document(pb::DocumentTerms {
+                document_number: number.into(),
+                issuing_state: "BGD".into(),
+                document_type: pb::DocumentType::Passport as i32,
+            })),
+        }),
+        max_matches: 0,
+    }
+}
