@@ -87,7 +87,17 @@ struct State {
     checkpoints: u64,
     latest: Option<String>,
     log_len: u64,
+    /// End of the zeros written (and made durable) past `log_len`, see
+    /// [`LogFiles::preallocate`]; never below `log_len`.
+    zeroed_end: u64,
 }
+
+/// Zeros written past the end of the log at a time.
+pub const PREALLOC_CHUNK: u64 = 128 * 1024;
+/// Zero-filled space the writer keeps ahead of the log when it has nothing else to do.
+pub const PREALLOC_AHEAD: u64 = 1024 * 1024;
+/// Below this much zero-filled space, the writer fills more even while busy.
+pub const PREALLOC_LOW: u64 = 32 * 1024;
 
 /// The files of one log.
 #[derive(Debug)]
@@ -418,6 +428,45 @@ fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     Ok(got)
 }
 
+/// Whether bytes `from..to` of `file` are all zeros.
+fn all_zeros(file: &File, from: u64, to: u64) -> std::io::Result<bool> {
+    let mut buf = vec![0u8; 1 << 16];
+    let mut at = from;
+    while at < to {
+        let n = (to - at).min(buf.len() as u64) as usize;
+        file.read_exact_at(&mut buf[..n], at)?;
+        if buf[..n].iter().any(|b| *b != 0) {
+            return Ok(false);
+        }
+        at += n as u64;
+    }
+    Ok(true)
+}
+
+/// Whether `batch`, whose checksum fails, is a write cut short in zero-filled space: it
+/// is the last thing in the file (only zeros follow it, from `end` to `len`), and its
+/// trailer, or a whole 4 KiB page within it, is still zeros. A page written by nobody is
+/// zeros; a SHA-256 of all zeros or a 4 KiB run of zeros inside a batch of entries does
+/// not occur otherwise. (A tamperer can make a batch look like this only at the very end
+/// of the log, where the head file, replaced every second, still catches lost entries it
+/// signed.)
+fn torn_into_zeros(file: &File, batch: &Batch, end: u64, len: u64) -> std::io::Result<bool> {
+    if !all_zeros(file, end, len)? {
+        return Ok(false);
+    }
+    if all_zeros(file, end - TRAILER, end)? {
+        return Ok(true);
+    }
+    let mut page = batch.offset.div_ceil(4096) * 4096;
+    while page + 4096 <= end {
+        if all_zeros(file, page, page + 4096)? {
+            return Ok(true);
+        }
+        page += 4096;
+    }
+    Ok(false)
+}
+
 impl LogFiles {
     /// Opens (creating if needed) the log in `dir`, reads it all, checks every batch and
     /// checkpoint, discards a batch cut short at the end, and brings the derived files in
@@ -487,11 +536,23 @@ impl LogFiles {
                 Next::Batch(b) => b,
                 Next::End => break,
                 Next::Torn(what) => {
-                    warn!(
-                        file = %log_path.display(),
-                        discarded_bytes = len - state.log_len,
-                        "the audit log ends inside a batch ({what}): a write cut short by a crash, whose entries were never acknowledged; discarding it"
-                    );
+                    if all_zeros(&self.log, state.log_len, len)
+                        .map_err(|e| io_err(log_path, "reading", e))?
+                    {
+                        // Space zero-filled ahead of the log by a writer that did not
+                        // close cleanly: nothing was ever written there.
+                        tracing::debug!(
+                            file = %log_path.display(),
+                            bytes = len - state.log_len,
+                            "dropping the zero-filled space after the log"
+                        );
+                    } else {
+                        warn!(
+                            file = %log_path.display(),
+                            discarded_bytes = len - state.log_len,
+                            "the audit log ends inside a batch ({what}): a write cut short by a crash, whose entries were never acknowledged; discarding it"
+                        );
+                    }
                     self.log
                         .set_len(state.log_len)
                         .and_then(|_| self.log.sync_all())
@@ -500,6 +561,26 @@ impl LogFiles {
                 }
             };
             let last = batch.first + batch.entries.len() as u64;
+            if !batch.checksum_ok
+                && torn_into_zeros(&self.log, &batch, reader.pos, len)
+                    .map_err(|e| io_err(log_path, "reading", e))?
+            {
+                // The last batch, written into zero-filled space, with some of its
+                // pages still zeros (its trailer among them, or a whole page): a write
+                // cut short by a power loss before its `fdatasync` returned, so none of
+                // its entries was acknowledged.
+                warn!(
+                    file = %log_path.display(),
+                    at = batch.offset,
+                    discarded_bytes = len - batch.offset,
+                    "the audit log's last batch was never completely written (a crash before it was made durable); discarding it"
+                );
+                self.log
+                    .set_len(state.log_len)
+                    .and_then(|_| self.log.sync_all())
+                    .map_err(|e| io_err(log_path, "truncating", e))?;
+                break;
+            }
             if !batch.checksum_ok {
                 // Name the entry when the recorded leaf hashes can.
                 for (i, bytes) in batch.entries.iter().enumerate() {
@@ -563,6 +644,7 @@ impl LogFiles {
             state.latest = Some(batch.note);
             state.log_len = reader.pos;
         }
+        state.zeroed_end = state.log_len;
         let mut repaired = index.finish()? + cps.finish()?;
         for h in hashes {
             repaired += h.finish()?;
@@ -739,7 +821,11 @@ impl LogFiles {
             .write_all_at(&bytes, at)
             .and_then(|_| self.log.sync_data());
         if let Err(e) = written {
+            // Cutting back also drops the zero-filled space after the log; it is refilled.
             let cut = self.log.set_len(at).and_then(|_| self.log.sync_data());
+            if let Ok(mut s) = self.state.write() {
+                s.zeroed_end = at;
+            }
             return Err(match cut {
                 Ok(()) => io_err(&log_path, "writing", e),
                 Err(c) => AuditError::Store(format!(
@@ -793,6 +879,48 @@ impl LogFiles {
         s.checkpoints += 1;
         s.latest = Some(note.to_string());
         s.log_len = at + bytes.len() as u64;
+        s.zeroed_end = s.zeroed_end.max(s.log_len);
+        Ok(())
+    }
+
+    /// Keeps zero-filled, durable space after the end of the log, so that appending a
+    /// batch overwrites blocks the file already has: its `fdatasync` then writes the
+    /// batch's pages and nothing else, where a growing file also has its size and block
+    /// map written on every sync (measured here: 0.15 ms against 0.32 ms per sync). Fills
+    /// one [`PREALLOC_CHUNK`] when less than `ahead` bytes are zero-filled; returns
+    /// whether it wrote. Only the writer thread calls it (and `append`), so the two never
+    /// race; the zeros are cut off again when the writer closes the log and are recognised
+    /// (and dropped) at open after a crash.
+    pub fn preallocate(&self, ahead: u64) -> Result<bool, AuditError> {
+        let (log_len, zeroed_end) = {
+            let s = self.state.read().map_err(|_| poisoned())?;
+            (s.log_len, s.zeroed_end)
+        };
+        if zeroed_end.saturating_sub(log_len) >= ahead {
+            return Ok(false);
+        }
+        let path = self.dir.join("log");
+        let zeros = vec![0u8; PREALLOC_CHUNK as usize];
+        self.log
+            .write_all_at(&zeros, zeroed_end)
+            .and_then(|_| self.log.sync_data())
+            .map_err(|e| io_err(&path, "zero-filling space after", e))?;
+        let mut s = self.state.write().map_err(|_| poisoned())?;
+        s.zeroed_end = s.zeroed_end.max(zeroed_end + PREALLOC_CHUNK);
+        Ok(true)
+    }
+
+    /// Cuts the zero-filled space off the end of the log (when the writer closes it), so
+    /// that a closed log file holds its batches and nothing after them.
+    pub fn trim(&self) -> Result<(), AuditError> {
+        let mut s = self.state.write().map_err(|_| poisoned())?;
+        if s.zeroed_end > s.log_len {
+            self.log
+                .set_len(s.log_len)
+                .and_then(|_| self.log.sync_all())
+                .map_err(|e| io_err(&self.dir.join("log"), "truncating", e))?;
+            s.zeroed_end = s.log_len;
+        }
         Ok(())
     }
 }

@@ -15,7 +15,7 @@ use std::time::Duration;
 use puente_pki::SigningKey;
 use puente_proto::v1 as pb;
 use tokio::sync::oneshot;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use crate::checkpoint::Checkpoint;
 use crate::entry::Entry;
@@ -200,6 +200,7 @@ pub struct AuditLog {
     sync_hook: Arc<Mutex<Option<SyncHook>>>,
     origin: String,
     tx: Arc<Mutex<Option<std_mpsc::Sender<Request>>>>,
+    writer: Arc<Mutex<Option<std::thread::JoinHandle<()>>>>,
 }
 
 impl std::fmt::Debug for AuditLog {
@@ -260,6 +261,7 @@ impl AuditLog {
         };
         let sync_hook: Arc<Mutex<Option<SyncHook>>> = Arc::new(Mutex::new(None));
         let writer = Writer {
+            helper: Helper::default(),
             sync_hook: sync_hook.clone(),
             tail: Tail::new(trees.clone(), size),
             trees: trees.clone(),
@@ -268,7 +270,7 @@ impl AuditLog {
             size,
             _head_alive: head_alive,
         };
-        std::thread::Builder::new()
+        let handle = std::thread::Builder::new()
             .name("audit-writer".into())
             .spawn(move || writer.run(rx))
             .map_err(|e| AuditError::Store(format!("starting the audit writer: {e}")))?;
@@ -277,6 +279,7 @@ impl AuditLog {
             sync_hook,
             origin,
             tx: Arc::new(Mutex::new(Some(tx))),
+            writer: Arc::new(Mutex::new(Some(handle))),
         })
     }
 
@@ -321,10 +324,18 @@ impl AuditLog {
         }
     }
 
-    /// Stops the writer after the requests already queued.
+    /// Stops the writer after the requests already queued, and waits until it has (its
+    /// last batch committed and the zero-filled space after the log cut off), so the log
+    /// can be opened again at once.
     pub fn close(&self) {
         if let Ok(mut tx) = self.tx.lock() {
             tx.take();
+        }
+        let handle = self.writer.lock().ok().and_then(|mut h| h.take());
+        if let Some(h) = handle {
+            if h.join().is_err() {
+                error!("the audit writer panicked");
+            }
         }
     }
 
@@ -350,7 +361,60 @@ impl AuditLog {
     }
 }
 
+/// A thread that runs the [`SyncHook`] while the writer syncs the log: started once and
+/// reused (a thread spawned per batch cost more than the sync it ran in parallel; found
+/// by strace under `puente bench query`, thousands of threads a second).
+#[derive(Default)]
+struct Helper {
+    jobs: Option<(std_mpsc::Sender<SyncHook>, std_mpsc::Receiver<SyncResult>)>,
+}
+
+/// What a [`SyncHook`] run on the helper thread reported.
+type SyncResult = Result<(), String>;
+
+impl Helper {
+    fn start(&mut self, hook: SyncHook) -> Result<(), String> {
+        if self.jobs.is_none() {
+            let (job_tx, job_rx) = std_mpsc::channel::<SyncHook>();
+            let (done_tx, done_rx) = std_mpsc::channel();
+            std::thread::Builder::new()
+                .name("audit-sync".into())
+                .spawn(move || {
+                    while let Ok(hook) = job_rx.recv() {
+                        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook()))
+                            .unwrap_or_else(|_| Err("the store sync panicked".into()));
+                        if done_tx.send(r).is_err() {
+                            return;
+                        }
+                    }
+                })
+                .map_err(|e| format!("starting the store sync thread: {e}"))?;
+            self.jobs = Some((job_tx, done_rx));
+        }
+        match &self.jobs {
+            Some((tx, _)) if tx.send(hook).is_ok() => Ok(()),
+            _ => {
+                self.jobs = None;
+                Err("the store sync thread has stopped".into())
+            }
+        }
+    }
+
+    /// Waits for the job started last. The outer `Err` says the thread is gone.
+    fn finish(&mut self) -> Result<SyncResult, ()> {
+        let r = match &self.jobs {
+            Some((_, rx)) => rx.recv().map_err(|_| ()),
+            None => Err(()),
+        };
+        if r.is_err() {
+            self.jobs = None;
+        }
+        r
+    }
+}
+
 struct Writer {
+    helper: Helper,
     trees: Trees,
     sync_hook: Arc<Mutex<Option<SyncHook>>>,
     origin: String,
@@ -467,7 +531,16 @@ fn now_unix() -> i64 {
 
 impl Writer {
     fn run(mut self, rx: std_mpsc::Receiver<Request>) {
-        while let Ok(first) = rx.recv() {
+        let mut waiting: Option<Request> = None;
+        let mut prealloc_failed = false;
+        loop {
+            let first = match waiting.take() {
+                Some(r) => r,
+                None => match rx.recv() {
+                    Ok(r) => r,
+                    Err(_) => break,
+                },
+            };
             let mut batch = vec![first];
             while batch.len() < MAX_BATCH {
                 match rx.try_recv() {
@@ -502,6 +575,27 @@ impl Writer {
                     }
                 }
             }
+            // Zero-filled space ahead of the log keeps each batch's `fdatasync` a write
+            // of its own pages (see `LogFiles::preallocate`): filled while no request
+            // waits, and while busy only when almost used up.
+            let ahead = match rx.try_recv() {
+                Ok(r) => {
+                    waiting = Some(r);
+                    crate::file::PREALLOC_LOW
+                }
+                Err(std_mpsc::TryRecvError::Empty) => crate::file::PREALLOC_AHEAD,
+                Err(std_mpsc::TryRecvError::Disconnected) => break,
+            };
+            if !prealloc_failed {
+                if let Err(e) = self.trees.files().preallocate(ahead) {
+                    // Appends go on, growing the file; only their syncs are slower.
+                    warn!("{e}; the log file grows with each batch from now on");
+                    prealloc_failed = true;
+                }
+            }
+        }
+        if let Err(e) = self.trees.files().trim() {
+            warn!("{e}");
         }
         info!(size = self.size, "audit log closed");
         // Dropping `self` (its `_head_alive`) lets the head thread write a last time.
@@ -565,15 +659,21 @@ impl Writer {
         let files = self.trees.files();
         let (appended, flushed) = if self.trees.store_dirty.swap(false, Ordering::AcqRel) {
             let hook = self.sync_hook.lock().ok().and_then(|h| h.clone());
-            let db = &self.trees.db;
-            std::thread::scope(|scope| {
-                let flushing = scope.spawn(move || match hook {
-                    Some(hook) => hook(),
-                    None => db.flush().map(|_| ()).map_err(|e| e.to_string()),
-                });
-                let appended = files.append(&entries, &note, &hashes);
-                (appended, flushing.join())
-            })
+            let hook: SyncHook = match hook {
+                Some(h) => h,
+                None => {
+                    let db = self.trees.db.clone();
+                    Arc::new(move || db.flush().map(|_| ()).map_err(|e| e.to_string()))
+                }
+            };
+            // On the helper thread, in parallel with the log's own write and sync.
+            match self.helper.start(hook) {
+                Ok(()) => {
+                    let appended = files.append(&entries, &note, &hashes);
+                    (appended, self.helper.finish())
+                }
+                Err(e) => (files.append(&entries, &note, &hashes), Ok(Err(e))),
+            }
         } else {
             (files.append(&entries, &note, &hashes), Ok(Ok(())))
         };
@@ -588,7 +688,9 @@ impl Writer {
             Ok(Err(e)) => Err(AuditError::Store(format!(
                 "making the quota counters durable alongside audit entries {start}..{new_size}: {e}"
             ))),
-            Err(_) => Err(AuditError::Store("the quota sync panicked".into())),
+            Err(()) => Err(AuditError::Store(
+                "the quota sync thread stopped before answering".into(),
+            )),
         }
     }
 }

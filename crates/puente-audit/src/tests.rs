@@ -367,6 +367,100 @@ async fn a_torn_tail_is_discarded_and_derived_files_are_rebuilt() {
     assert!(err.contains("does not match its checksum"), "{err}");
 }
 
+/// The files of the log in `from`, as a crash would leave them, copied to a new directory.
+fn crash_copy(from: &std::path::Path) -> tempfile::TempDir {
+    let to = tempfile::tempdir().unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), to.path().join(e.file_name())).unwrap();
+    }
+    to
+}
+
+/// The writer keeps zero-filled space after the log, so that a batch's sync writes only
+/// its own pages. A crash leaves that space behind and the next open drops it; a batch cut
+/// short inside it (a power loss before its sync returned: trailer or a whole page still
+/// zeros) is discarded; a complete batch that was changed is still refused, zeros after
+/// it or not; a clean close leaves no zeros behind.
+#[tokio::test]
+async fn zero_filled_space_after_the_log_is_dropped_after_a_crash_and_trimmed_on_close() {
+    let f = fixture();
+    let log = filled(&f, 10).await;
+    let t = log.trees().clone();
+    let path = t.dir().join("log");
+    let last = t.batches().unwrap().last().unwrap().unwrap();
+    let end = last.note_offset + 4 + last.note.len() as u64 + 32;
+    // The writer, idle now, fills space ahead of the log.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while std::fs::metadata(&path).unwrap().len() <= end {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no space was zero-filled"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let raw = std::fs::read(&path).unwrap();
+    assert!(raw[end as usize..].iter().all(|b| *b == 0));
+    let db = sled::Config::new().temporary(true).open().unwrap();
+
+    // A crash with the zeros in place: they are dropped, nothing else is.
+    let copy = crash_copy(t.dir());
+    let opened = crate::log::Trees::open(&db, copy.path()).unwrap();
+    assert_eq!(opened.size().unwrap(), 10);
+    verify(&opened, &keys(&f), &mut |_, _| {}).unwrap();
+    drop(opened);
+    assert_eq!(
+        std::fs::metadata(copy.path().join("log")).unwrap().len(),
+        end
+    );
+
+    // A batch cut short in the zeros: its trailer never written, or a page inside it.
+    let (batch, _, _) = crate::file::encode_batch(&[vec![7u8; 9000]], "note");
+    let cut_trailer = |b: &mut Vec<u8>| {
+        let n = b.len();
+        b[n - 32..].fill(0);
+    };
+    let cut_page = |b: &mut Vec<u8>| {
+        let page = (end.div_ceil(4096) * 4096 - end) as usize;
+        b[page..page + 4096].fill(0);
+    };
+    for cut in [&cut_trailer as &dyn Fn(&mut Vec<u8>), &cut_page] {
+        let copy = crash_copy(t.dir());
+        let mut torn = batch.clone();
+        cut(&mut torn);
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(copy.path().join("log"))
+            .unwrap();
+        std::os::unix::fs::FileExt::write_all_at(&file, &torn, end).unwrap();
+        let opened = crate::log::Trees::open(&db, copy.path()).unwrap();
+        assert_eq!(opened.size().unwrap(), 10);
+        assert_eq!(
+            std::fs::metadata(copy.path().join("log")).unwrap().len(),
+            end
+        );
+    }
+
+    // A complete batch changed afterwards is damage, zeros after it or not.
+    let copy = crash_copy(t.dir());
+    xor_at(&copy.path().join("log"), last.note_offset + 10, 1);
+    let err = crate::log::Trees::open(&db, copy.path())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("does not match its checksum"), "{err}");
+
+    // A clean close cuts the zeros off.
+    log.close();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while std::fs::metadata(&path).unwrap().len() != end {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the zeros were not cut off at close"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
 /// A log kept in sled trees by an earlier version is moved into the files with its
 /// checkpoints intact.
 #[tokio::test]
