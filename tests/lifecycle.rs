@@ -1,6 +1,7 @@
 //! Lifecycle of a running node: health turns NOT_SERVING before the drain closes the
 //! listener; a node certificate rotated on disk, CRLs and trust bundle changed on disk
-//! take effect for new connections without a restart, old connections keep going; a
+//! take effect for new connections without a restart, old connections keep going unless
+//! the certificate that opened them is revoked, expired or no longer trusted; a
 //! broken reload changes nothing.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -281,6 +282,65 @@ async fn a_rotated_node_certificate_serves_new_connections_and_dials_peers() {
     gtm.expect_refusal("evoked").await;
     mex.stop().await;
     gtm.stop().await;
+}
+
+/// A connection outlives the handshake that checked its certificate (HTTP/2 keeps it
+/// open for hours): once the operator's certificate is revoked, calls on the connection
+/// it opened before are refused too, with no new handshake, while an officer's old
+/// connection goes on.
+#[tokio::test]
+async fn a_revoked_certificate_is_refused_on_the_connection_it_opened_before() {
+    let mut fed = Federation::new(&["MEX", "GTM"]).await;
+    let mex_ca = fed.country("MEX").ca();
+    mex_ca
+        .issue(Role::Operator, "leaver", &days(0, 30))
+        .unwrap();
+    let mex = fed.start("MEX").await;
+    let mex_addr = mex.addr.to_string();
+    let anchor = fed.country("MEX").anchor();
+    let leaver = fed.country("MEX").identity("operator-leaver");
+    let officer = fed.country("MEX").identity("operator-officer");
+    let (leaver_ch, leaver_handshakes) = recording_channel(&mex_addr, &leaver, &anchor);
+    let (officer_ch, officer_handshakes) = recording_channel(&mex_addr, &officer, &anchor);
+    list_peers(leaver_ch.clone(), false)
+        .await
+        .expect("leaver before revocation");
+    list_peers(officer_ch.clone(), false)
+        .await
+        .expect("officer before revocation");
+
+    mex_ca
+        .revoke_file(
+            &fed.country("MEX").pki().join("operator-leaver.pem"),
+            "affiliation_changed",
+            OffsetDateTime::now_utc(),
+        )
+        .unwrap();
+    let report = mex.state.reload();
+    assert!(report.is_ok(), "{report}");
+
+    let err = list_peers(leaver_ch.clone(), false)
+        .await
+        .expect_err("a revoked operator on its old connection");
+    assert_eq!(err.code(), tonic::Code::Unauthenticated, "{err:?}");
+    assert!(
+        err.message()
+            .starts_with("tls.certificate_no_longer_valid: the certificate of urn:puente:MEX:operator:leaver no longer verifies")
+            && err.message().contains("Revoked"),
+        "{}",
+        err.message()
+    );
+    // Refused on the same connection: no second handshake happened.
+    assert_eq!(leaver_handshakes.lock().unwrap().len(), 1);
+    mex.expect_refusal("certificate_no_longer_valid").await;
+    // It stays refused (not cached as good after the first refusal).
+    assert!(list_peers(leaver_ch, false).await.is_err());
+
+    list_peers(officer_ch, false)
+        .await
+        .expect("officer on its old connection");
+    assert_eq!(officer_handshakes.lock().unwrap().len(), 1);
+    mex.stop().await;
 }
 
 #[tokio::test]

@@ -6,12 +6,16 @@
 //! identified and before any handler, policy or quota counter runs.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use puente_pki::inspect::claimed_identity;
 use puente_pki::{CountryCode, PeerIdentity, Role};
+use rustls::pki_types::{CertificateDer, UnixTime};
+use rustls::server::danger::ClientCertVerifier;
 use tonic::{Request, Status};
 use tracing::{debug, warn};
 
+use crate::lifecycle::Material;
 use crate::limits::PeerLimiter;
 use crate::refusals::{Refusal, RefusalLog, RefusalStage};
 use crate::store::DiskGuard;
@@ -55,28 +59,80 @@ pub struct Gate {
     limiter: Option<Arc<PeerLimiter>>,
     disk: Option<Arc<DiskGuard>>,
     identities: IdentityCache,
+    recheck: Option<Recheck>,
 }
 
-/// Identities already read from client certificates (TLS verified each certificate
-/// during the handshake; what is cached is only the parse of its `urn:puente` name, which
-/// took a full X.509 decode per call). Bounded: cleared when it grows past
-/// [`IdentityCache::MAX`] distinct certificates.
+/// The node's current TLS material, for re-checking the certificate behind a connection.
+#[derive(Clone)]
+pub struct Recheck(pub Arc<dyn Fn() -> Arc<Material> + Send + Sync>);
+
+impl std::fmt::Debug for Recheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Recheck")
+    }
+}
+
+/// How long a certificate checked for a connection counts as checked, while the material
+/// does not change (catches a certificate that expires during a long-lived connection).
+const RECHECK_EVERY: Duration = Duration::from_secs(60);
+
+/// Why a caller's certificate is not accepted.
+enum Unaccepted {
+    /// No certificate, or no `urn:puente` identity in it.
+    Unidentified(String),
+    /// It verified when the connection opened, and no longer does under the current
+    /// CRLs, trust bundle and clock.
+    NoLongerValid(PeerIdentity, String),
+}
+
+/// Identities read from client certificates, with the material generation they were last
+/// verified under. TLS verified each certificate during the handshake; a connection can
+/// outlive that (HTTP/2 keeps it open for hours), so the certificate is verified again
+/// whenever the material changed (a CRL revoking it, its CA dropped from the trust
+/// bundle) and at least every [`RECHECK_EVERY`]; in between, a call costs a map lookup
+/// instead of an X.509 decode. Bounded: cleared past [`IdentityCache::MAX`] certificates.
 #[derive(Clone, Debug, Default)]
-struct IdentityCache(Arc<std::sync::Mutex<std::collections::HashMap<Vec<u8>, PeerIdentity>>>);
+#[allow(clippy::type_complexity)]
+struct IdentityCache(
+    Arc<std::sync::Mutex<std::collections::HashMap<Vec<u8>, (PeerIdentity, u64, Instant)>>>,
+);
 
 impl IdentityCache {
     const MAX: usize = 4096;
 
-    fn identity(&self, der: &[u8]) -> Result<PeerIdentity, String> {
-        if let Some(id) = self.0.lock().ok().and_then(|m| m.get(der).cloned()) {
-            return Ok(id);
+    fn identity(
+        &self,
+        certs: &[CertificateDer<'static>],
+        recheck: Option<&Recheck>,
+    ) -> Result<PeerIdentity, Unaccepted> {
+        let Some(leaf) = certs.first() else {
+            return Err(Unaccepted::Unidentified("no client certificate".into()));
+        };
+        let der = leaf.as_ref();
+        let material = recheck.map(|r| (r.0)());
+        let generation = material.as_ref().map(|m| m.generation).unwrap_or(0);
+        if let Some((id, g, at)) = self.0.lock().ok().and_then(|m| m.get(der).cloned()) {
+            if g == generation && at.elapsed() < RECHECK_EVERY {
+                return Ok(id);
+            }
         }
-        let id = claimed_identity(der)?;
+        let id = claimed_identity(der).map_err(Unaccepted::Unidentified)?;
+        if let Some(m) = &material {
+            if let Err(e) = m
+                .clients
+                .verify_client_cert(leaf, &certs[1..], UnixTime::now())
+            {
+                if let Ok(mut map) = self.0.lock() {
+                    map.remove(der);
+                }
+                return Err(Unaccepted::NoLongerValid(id, e.to_string()));
+            }
+        }
         if let Ok(mut m) = self.0.lock() {
             if m.len() >= Self::MAX {
                 m.clear();
             }
-            m.insert(der.to_vec(), id.clone());
+            m.insert(der.to_vec(), (id.clone(), generation, Instant::now()));
         }
         Ok(id)
     }
@@ -98,7 +154,16 @@ impl Gate {
             limiter: None,
             disk: None,
             identities: IdentityCache::default(),
+            recheck: None,
         }
+    }
+
+    /// Also re-verifies the certificate behind each call against the node's current
+    /// material (see [`IdentityCache`]): a certificate revoked, expired or no longer
+    /// trusted is refused on connections opened before, not only on new ones.
+    pub fn with_recheck(mut self, recheck: Recheck) -> Self {
+        self.recheck = Some(recheck);
+        self
     }
 
     /// Also refuses every call while the data directory is below its free-space reserve
@@ -156,15 +221,25 @@ impl tonic::service::Interceptor for Gate {
     fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
         let peer = request.remote_addr();
         let identity = match request.peer_certs() {
-            Some(certs) => match certs.first() {
-                Some(leaf) => self.identities.identity(leaf.as_ref()),
-                None => Err("no client certificate".to_string()),
-            },
-            None => Err("no client certificate".to_string()),
+            Some(certs) => self.identities.identity(&certs, self.recheck.as_ref()),
+            None => Err(Unaccepted::Unidentified("no client certificate".into())),
         };
         let identity = match identity {
             Ok(id) => id,
-            Err(e) => return Err(self.refuse(peer, "unknown", &e)),
+            Err(Unaccepted::Unidentified(e)) => return Err(self.refuse(peer, "unknown", &e)),
+            Err(Unaccepted::NoLongerValid(id, why)) => {
+                let detail = format!(
+                    "tls.certificate_no_longer_valid: the certificate of {} no longer verifies ({why}); it was accepted when this connection opened, and has since been revoked, expired or lost its trust",
+                    id.urn()
+                );
+                warn!(service = self.service, caller = %id.urn(), peer = ?peer, "call refused: {detail}");
+                self.refusals.record(Refusal {
+                    stage: RefusalStage::Handshake,
+                    peer,
+                    reason: detail.clone(),
+                });
+                return Err(Status::unauthenticated(detail));
+            }
         };
         if !self.rule.admits(self.own, &identity) {
             let detail = format!(

@@ -37,8 +37,15 @@ pub struct Material {
     pub server: Arc<ServerConfig>,
     /// Links to the peers of `loaded.trust`, presenting `loaded.tls`.
     pub peers: PeerPool,
+    /// The client-certificate verifier of `server`: the gate re-checks with it the
+    /// certificate behind a connection opened under earlier material (revoked since?).
+    pub clients: Arc<puente_pki::tls::CountryClientVerifier>,
+    /// Distinct for every material built, so the gate knows when to re-check.
+    pub generation: u64,
     stamp: Stamp,
 }
+
+static GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 impl Material {
     /// Builds the server configuration and peer links for `loaded`, keeping the links of
@@ -60,7 +67,8 @@ impl Material {
                     crls: p.crls.clone(),
                 }),
         );
-        let server = puente_pki::tls::server_config(&loaded.tls, &anchors)?;
+        let clients = Arc::new(puente_pki::tls::CountryClientVerifier::new(&anchors)?);
+        let server = puente_pki::tls::server_config_with(&loaded.tls, clients.clone())?;
         let timeout = Duration::from_secs(config.server.peer_timeout_secs);
         let previous = previous.map(|m| {
             let same_identity = m.loaded.tls.chain == loaded.tls.chain
@@ -72,6 +80,8 @@ impl Material {
             loaded,
             server: Arc::new(server),
             peers,
+            clients,
+            generation: GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             stamp: Stamp::of(config),
         })
     }

@@ -361,11 +361,19 @@ pub fn server_config(
     identity: &TlsIdentity,
     anchors: &[CountryAnchor],
 ) -> Result<ServerConfig, String> {
-    let verifier = CountryClientVerifier::new(anchors)?;
+    server_config_with(identity, Arc::new(CountryClientVerifier::new(anchors)?))
+}
+
+/// [`server_config`] with a client verifier the caller keeps too (a node re-checks the
+/// certificate behind each open connection with it when its CRLs or trust change).
+pub fn server_config_with(
+    identity: &TlsIdentity,
+    verifier: Arc<CountryClientVerifier>,
+) -> Result<ServerConfig, String> {
     let mut cfg = ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .map_err(|e| e.to_string())?
-        .with_client_cert_verifier(Arc::new(verifier))
+        .with_client_cert_verifier(verifier)
         .with_single_cert(identity.chain.clone(), identity.key.clone_key())
         .map_err(|e| format!("node certificate and key do not fit together: {e}"))?;
     cfg.alpn_protocols = vec![b"h2".to_vec()];
