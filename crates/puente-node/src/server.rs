@@ -214,7 +214,13 @@ impl Node {
             .map_err(|e| NodeError::Tls(format!("reflection: {e}")))?;
 
         let cfg = &state.node.config.server;
-        let gate = |name, rule| Gate::new(name, rule, own, state.refusals.clone());
+        let recheck = {
+            let state = state.clone();
+            crate::gate::Recheck(Arc::new(move || state.material()))
+        };
+        let gate = |name, rule| {
+            Gate::new(name, rule, own, state.refusals.clone()).with_recheck(recheck.clone())
+        };
         let limiter = Arc::new(PeerLimiter::new(cfg.peer_rate_per_sec, cfg.peer_burst));
         // Each service decodes at most what its contract can need (an oversized message is
         // RESOURCE_EXHAUSTED before any handler runs) and never encodes more.
