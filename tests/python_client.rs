@@ -23,21 +23,32 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// False when there is no `python3` to run; panics when it lacks the pinned libraries.
+/// False when there is no `python3` to run, or (outside CI) when it lacks the pinned
+/// libraries: `cargo test --workspace` needs nothing but Cargo on a fresh machine, so the
+/// test then says loudly that it did not run. Under CI (`CI` set; `.ci/run` installs the
+/// libraries) a missing library fails the test.
 fn python_ready() -> bool {
     if Command::new(PYTHON).arg("--version").output().is_err() {
+        eprintln!(
+            "SKIPPED python_client_speaks_the_contract: no `{PYTHON}` on this machine \
+             (install Python 3 and `pip install -r examples/python/requirements.txt`)"
+        );
         return false;
     }
     let probe = Command::new(PYTHON)
         .args(["-c", "import grpc, grpc_tools.protoc"])
         .output()
         .expect("running python3");
-    assert!(
-        probe.status.success(),
+    let missing = format!(
         "python3 is here but cannot import grpc / grpc_tools; run \
          `python3 -m pip install -r examples/python/requirements.txt`\n{}",
         String::from_utf8_lossy(&probe.stderr)
     );
+    if !probe.status.success() {
+        assert!(std::env::var_os("CI").is_none(), "{missing}");
+        eprintln!("SKIPPED: the Python client was not run. {missing}");
+        return false;
+    }
     true
 }
 
@@ -205,10 +216,6 @@ fn sha256_hex(bytes: &[u8]) -> String {
 #[tokio::test]
 async fn python_client_speaks_the_contract() {
     if !python_ready() {
-        eprintln!(
-            "SKIPPED python_client_speaks_the_contract: no `{PYTHON}` on this machine \
-             (install Python 3 and `pip install -r examples/python/requirements.txt`)"
-        );
         return;
     }
     let mut fed = Federation::new(&["MEX", "GTM"]).await;
