@@ -553,10 +553,7 @@ impl LogFiles {
                             "the audit log ends inside a batch ({what}): a write cut short by a crash, whose entries were never acknowledged; discarding it"
                         );
                     }
-                    self.log
-                        .set_len(state.log_len)
-                        .and_then(|_| self.log.sync_all())
-                        .map_err(|e| io_err(log_path, "truncating", e))?;
+                    self.cut_log(state.log_len)?;
                     break;
                 }
             };
@@ -575,10 +572,7 @@ impl LogFiles {
                     discarded_bytes = len - batch.offset,
                     "the audit log's last batch was never completely written (a crash before it was made durable); discarding it"
                 );
-                self.log
-                    .set_len(state.log_len)
-                    .and_then(|_| self.log.sync_all())
-                    .map_err(|e| io_err(log_path, "truncating", e))?;
+                self.cut_log(state.log_len)?;
                 break;
             }
             if !batch.checksum_ok {
@@ -915,13 +909,18 @@ impl LogFiles {
     pub fn trim(&self) -> Result<(), AuditError> {
         let mut s = self.state.write().map_err(|_| poisoned())?;
         if s.zeroed_end > s.log_len {
-            self.log
-                .set_len(s.log_len)
-                .and_then(|_| self.log.sync_all())
-                .map_err(|e| io_err(&self.dir.join("log"), "truncating", e))?;
+            self.cut_log(s.log_len)?;
             s.zeroed_end = s.log_len;
         }
         Ok(())
+    }
+
+    /// Cuts the log file to `len` bytes, durably.
+    fn cut_log(&self, len: u64) -> Result<(), AuditError> {
+        self.log
+            .set_len(len)
+            .and_then(|_| self.log.sync_all())
+            .map_err(|e| io_err(&self.dir.join("log"), "truncating", e))
     }
 }
 

@@ -249,10 +249,9 @@ pub async fn query_pair(
         })?;
     }
     eprintln!("  loaded in {:.0} s", t.elapsed().as_secs_f64());
-    // The import leaves up to gigabytes of the store in the page cache, which the kernel
-    // writes back over the next minutes: measured then, every audit `fdatasync` queues
-    // behind that writeback (at a million persons the first run, concurrency 1, came out
-    // at a third of its settled rate). Write it all out before measuring.
+    // Whatever of the import is still only in the page cache would be written back by
+    // the kernel during the first runs, with every audit `fdatasync` queued behind it:
+    // write it all out before measuring, so no run pays for the import.
     let t = Instant::now();
     sync_tree(prepared.dir.path())?;
     eprintln!(
