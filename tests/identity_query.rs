@@ -6,9 +6,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
 use prost::Message;
+use puente_e2e::officer::{ask, doc, fetch, name};
 use puente_e2e::{agreement_text, grant, Federation, ManualClock};
 use puente_proto::v1 as pb;
-use puente_proto::v1::local_client::LocalClient;
 use tonic::Code;
 
 const COLUMNS: &str = "record_id,given_names,surnames,date_of_birth,sex,nationality,document_type,document_number,issuing_state,document_expiry,mrz_line1,mrz_line2,protection_status,protected_against,vulnerabilities,encounter_date,encounter_place,encounter_event,previous_country,passport_copy";
@@ -89,86 +89,6 @@ fn agreements(fed: &Federation, cri_copies: bool) {
             )],
         ),
     );
-}
-
-fn ctx(purpose: pb::Purpose) -> Option<pb::RequestContext> {
-    Some(pb::RequestContext {
-        purpose: purpose as i32,
-        case_reference: "CASE-7".into(),
-        operator_id: "ignored".into(),
-        request_id: String::new(),
-    })
-}
-
-fn doc(number: &str, issuer: &str) -> pb::IdentityQuery {
-    pb::IdentityQuery {
-        terms: Some(pb::identity_query::Terms::Document(pb::DocumentTerms {
-            document_number: number.into(),
-            issuing_state: issuer.into(),
-            document_type: pb::DocumentType::Passport as i32,
-        })),
-    }
-}
-
-fn name(given: &str, surnames: &str, y: u32, m: u32, d: u32) -> pb::IdentityQuery {
-    pb::IdentityQuery {
-        terms: Some(pb::identity_query::Terms::Name(pb::NameTerms {
-            given_names: given.into(),
-            surnames: surnames.into(),
-            date_of_birth: Some(pb::PartialDate {
-                year: y,
-                month: m,
-                day: d,
-            }),
-            nationality: String::new(),
-            sex: None,
-        })),
-    }
-}
-
-async fn ask(
-    fed: &Federation,
-    from: &str,
-    to: &str,
-    query: pb::IdentityQuery,
-) -> Result<pb::QueryResponse, tonic::Status> {
-    let officer = fed.country(from).identity("operator-officer");
-    LocalClient::new(fed.channel(from, &officer))
-        .query(pb::QueryRequest {
-            peer_country: to.into(),
-            context: ctx(pb::Purpose::Identification),
-            query: Some(query),
-            max_matches: 0,
-        })
-        .await
-        .map(|r| r.into_inner())
-}
-
-async fn fetch(
-    fed: &Federation,
-    from: &str,
-    to: &str,
-    reference: &str,
-) -> Result<(pb::DocumentHeader, Vec<u8>), tonic::Status> {
-    use pb::fetch_document_response::Part;
-    let officer = fed.country(from).identity("operator-officer");
-    let mut stream = LocalClient::new(fed.channel(from, &officer))
-        .fetch_document(pb::FetchDocumentRequest {
-            peer_country: to.into(),
-            context: ctx(pb::Purpose::Identification),
-            reference: reference.into(),
-        })
-        .await?
-        .into_inner();
-    let (mut header, mut bytes) = (None, Vec::new());
-    while let Some(m) = stream.message().await? {
-        match m.part {
-            Some(Part::Header(h)) => header = Some(h),
-            Some(Part::Chunk(c)) => bytes.extend(c),
-            _ => {}
-        }
-    }
-    Ok((header.unwrap(), bytes))
 }
 
 fn field_names(fields: &[i32]) -> Vec<String> {
@@ -392,14 +312,20 @@ async fn references_are_bound_to_the_country_and_expire() {
     // CRI may fetch copies, but not with GTM's reference.
     let err = fetch(&fed, "CRI", "MEX", &gtm_ref).await.unwrap_err();
     assert_eq!(err.code(), Code::NotFound, "{}", err.message());
-    // CRI with its own reference (from a hit/no-hit answer) may.
+    // Nor with its own reference: it came with a hit/no-hit answer, which fetches
+    // nothing, and the refusal is the one of an unknown reference.
     let cri_ref = ask(&fed, "CRI", "MEX", doc("BX1234567", "BGD"))
         .await
         .unwrap()
         .matches[0]
         .reference
         .clone();
-    fetch(&fed, "CRI", "MEX", &cri_ref).await.unwrap();
+    let err = fetch(&fed, "CRI", "MEX", &cri_ref).await.unwrap_err();
+    let unknown = fetch(&fed, "CRI", "MEX", "ref-AAAA").await.unwrap_err();
+    assert_eq!(
+        (err.code(), err.message()),
+        (unknown.code(), unknown.message())
+    );
     // After the reference's lifetime, it is unknown.
     clock.set(time::macros::datetime!(2026-06-01 11:00:01 UTC));
     let err = fetch(&fed, "GTM", "MEX", &gtm_ref).await.unwrap_err();

@@ -33,6 +33,8 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::transport::Channel;
 
+pub mod officer;
+
 /// Installs a test log subscriber once (respects `RUST_LOG`; quiet by default).
 pub fn init_logging() {
     static ONCE: Once = Once::new();

@@ -107,7 +107,7 @@ impl NodeState {
         let request_sha = sha256(&request.encode_to_vec());
         // Non-refoulement on the asking side: never ask a country about a person this
         // country protects against it.
-        let own = self.find(&terms, 20).await?;
+        let own = self.find(&terms, 20, None).await?;
         let peer_id = PeerIdentity {
             country: peer,
             role: puente_pki::Role::Node,

@@ -1,14 +1,15 @@
 //! Answering identity queries and passport-copy requests from peers. Order matters:
-//! validate the request, evaluate the agreement (before any data is touched), match,
-//! screen every candidate with the protection filter, then disclose only granted fields.
-//! A withheld candidate leaves the answer exactly as if it did not exist.
+//! validate the request, evaluate the agreement (before any data is touched), match for
+//! the asking country (persons the protection rule shields from it are set aside before
+//! any cap, ranking or cut-off), screen again, then disclose only granted fields. A
+//! withheld person leaves the answer exactly as if they were not in the store.
 
 use std::collections::BTreeSet;
 
 use prost::Message;
 use puente_pki::PeerIdentity;
 use puente_policy::protection::{screen, Withheld};
-use puente_policy::{Mode, Permit, Purpose, Service};
+use puente_policy::{Field, Mode, Permit, Purpose, Service};
 use puente_proto::v1 as pb;
 use puente_records::matcher;
 use puente_records::store::Stored;
@@ -23,11 +24,13 @@ use crate::services::NodeState;
 /// Hard cap on matches per answer, whatever an agreement says.
 pub const MAX_MATCHES: usize = 100;
 
-/// What the matching step found, before protection screening.
+/// What the matching step found.
 #[derive(Debug)]
 pub struct Found {
     /// Candidates with scores, best first.
     pub candidates: Vec<(Stored, f64)>,
+    /// Persons set aside for the audience who would have matched (audit log only).
+    pub withheld: Vec<u64>,
 }
 
 fn internal(e: impl std::fmt::Display) -> Status {
@@ -36,44 +39,70 @@ fn internal(e: impl std::fmt::Display) -> Status {
 }
 
 impl NodeState {
-    /// Runs the terms against the records. A document or MRZ query is a point lookup in
-    /// the index (tens of microseconds) and runs in place; a name query, which may score
-    /// many candidates, runs on the blocking pool.
-    pub async fn find(&self, terms: &Terms, limit: usize) -> Result<Found, Status> {
+    /// Runs the terms against the records, as answered to `audience` (persons shielded
+    /// from it set aside first; `None` sees everyone, for this country's own use). A
+    /// document or MRZ query is a point lookup in the index (tens of microseconds) and
+    /// runs in place; a name query, which may score many candidates, runs on the
+    /// blocking pool.
+    pub async fn find(
+        &self,
+        terms: &Terms,
+        limit: usize,
+        audience: Option<puente_pki::CountryCode>,
+    ) -> Result<Found, Status> {
         let records = self.records.clone();
         let threshold = self.node.config.records.match_threshold;
         let current_year = (self.clock)().year();
         let run = move |terms: &Terms| -> Result<Found, Status> {
-            let candidates = match terms {
+            let audience = audience.as_ref().map(|c| c.as_str());
+            let exact = |found: (Vec<Stored>, Vec<u64>)| Found {
+                candidates: found.0.into_iter().map(|s| (s, 1.0)).collect(),
+                withheld: found.1,
+            };
+            Ok(match terms {
                 Terms::Document {
                     issuing_state,
                     number,
-                } => records
-                    .by_document(issuing_state, number)
-                    .map_err(internal)?
-                    .into_iter()
-                    .map(|s| (s, 1.0))
-                    .collect(),
-                Terms::Mrz(m) => records
-                    .by_document(&m.issuing_state, &m.document_number)
-                    .map_err(internal)?
-                    .into_iter()
-                    // The MRZ also states the birth date: a record that disagrees is not the person.
-                    .filter(|s| {
-                        let d = s.record.date_of_birth;
+                } => exact(
+                    records
+                        .by_document_for(issuing_state, number, audience)
+                        .map_err(internal)?,
+                ),
+                Terms::Mrz(m) => {
+                    // The MRZ also states the birth date: a record that disagrees is not
+                    // the person.
+                    let born = |r: &puente_records::PersonRecord| {
+                        let d = r.date_of_birth;
                         d.year == m.birth_date.birth_year(current_year)
                             && d.month.is_none_or(|mm| mm == m.birth_date.mm)
                             && d.day.is_none_or(|dd| dd == m.birth_date.dd)
-                    })
-                    .map(|s| (s, 1.0))
-                    .collect(),
-                Terms::Name(q) => matcher::search(&records, q, threshold, limit.max(1) * 4)
-                    .map_err(|e| Status::invalid_argument(e.to_string()))?
-                    .into_iter()
-                    .map(|m| (m.stored, m.score))
-                    .collect(),
-            };
-            Ok(Found { candidates })
+                    };
+                    let (mut found, withheld) = records
+                        .by_document_for(&m.issuing_state, &m.document_number, audience)
+                        .map_err(internal)?;
+                    found.retain(|s| born(&s.record));
+                    exact((found, withheld))
+                }
+                Terms::Name(q) => {
+                    let found = matcher::search_with_stats(
+                        &records,
+                        q,
+                        threshold,
+                        limit.max(1) * 4,
+                        audience,
+                        &mut Default::default(),
+                    )
+                    .map_err(|e| Status::invalid_argument(e.to_string()))?;
+                    Found {
+                        candidates: found
+                            .matches
+                            .into_iter()
+                            .map(|m| (m.stored, m.score))
+                            .collect(),
+                        withheld: found.withheld,
+                    }
+                }
+            })
         };
         match terms {
             Terms::Name(_) => {
@@ -131,8 +160,18 @@ impl NodeState {
             n => n.min(permit.max_matches),
         } as usize;
         let limit = limit.min(MAX_MATCHES);
-        let found = self.find(&terms, limit).await?;
-        let (kept, withheld) = self.screen(caller, found.candidates);
+        let found = self.find(&terms, limit, Some(caller.country)).await?;
+        // Already set aside by the search; screened again in case a record changed.
+        let (kept, mut withheld) = self.screen(caller, found.candidates);
+        if let (Some(id), None) = (found.withheld.first(), withheld) {
+            let records = self.records.clone();
+            let id = *id;
+            let record = tokio::task::spawn_blocking(move || records.get(id))
+                .await
+                .map_err(internal)?
+                .map_err(internal)?;
+            withheld = record.and_then(|r| protection_verdict(&r, caller).err().map(|w| w.rule()));
+        }
         if let Some(rule) = withheld {
             // The audit log records it; the answer does not show it.
             o.decision = pb::Decision::Withheld as i32;
@@ -174,29 +213,37 @@ impl NodeState {
         let ttl = time::Duration::minutes(
             i64::try_from(self.node.config.records.reference_ttl_minutes).unwrap_or(60),
         );
-        let mut out = Vec::with_capacity(matches.len());
+        let full = permit.mode != Mode::HitNoHit;
+        // A hit/no-hit answer says "match" and gives one reference: no score, no count
+        // of namesakes, no person.
+        let shown = if full {
+            matches.len()
+        } else {
+            matches.len().min(1)
+        };
+        let mut out = Vec::with_capacity(shown);
         let mut disclosed_fields: BTreeSet<puente_policy::Field> = BTreeSet::new();
-        for (stored, score) in &matches {
+        for (stored, score) in matches.iter().take(shown) {
             let reference = self
                 .refs
                 .issue(&Reference {
                     record: stored.id,
                     country: caller.country.to_string(),
                     agreement: permit.agreement_id.clone(),
+                    full,
                     expires: (now + ttl).unix_timestamp(),
                 })
                 .map_err(internal)?;
-            let person = match permit.mode {
-                Mode::HitNoHit => None,
-                _ => {
-                    let (p, filled) = disclose(&stored.record, &permit.fields);
-                    disclosed_fields.extend(filled);
-                    Some(p)
-                }
+            let (person, score_permille) = if full {
+                let (p, filled) = disclose(&stored.record, &permit.fields);
+                disclosed_fields.extend(filled);
+                (Some(p), (score * 1000.0).round().clamp(0.0, 1000.0) as u32)
+            } else {
+                (None, 0)
             };
             out.push(pb::PersonMatch {
                 reference,
-                score_permille: (score * 1000.0).round().clamp(0.0, 1000.0) as u32,
+                score_permille,
                 person,
             });
         }
@@ -263,13 +310,20 @@ impl NodeState {
             .await?;
         o.agreement_id = permit.agreement_id.clone();
         let now = (self.clock)();
-        let unknown =
-            || Status::not_found("reference: unknown, expired, or not issued to your country");
-        let Some(reference) = self
+        // One answer for every reference that yields no copy (unknown, expired, issued to
+        // another country, under another agreement or a hit/no-hit answer, a person now
+        // shielded from the caller, no copy held): none of these cases can be told apart.
+        let unknown = || {
+            Status::not_found(
+                "reference: unknown, expired, not issued to your country under this agreement, or no passport copy is held for it",
+            )
+        };
+        let reference = self
             .refs
             .resolve(&req.reference, caller.country.as_str(), now)
             .map_err(internal)?
-        else {
+            .filter(|r| r.full && r.agreement == permit.agreement_id);
+        let Some(reference) = reference else {
             return Err(unknown());
         };
         let records = self.records.clone();
@@ -290,24 +344,33 @@ impl NodeState {
             return Err(unknown());
         }
         let (Some(info), Some(bytes)) = (record.passport_copy.as_ref(), bytes) else {
-            return Err(Status::not_found(
-                "this country holds no passport copy for that reference",
-            ));
+            return Err(unknown());
         };
+        // The header discloses only what the grant does.
+        let granted = |f: Field| permit.fields.contains(&f);
+        let doc = record.document.as_ref();
+        let mut disclosed = Vec::new();
+        let document_type = match doc {
+            Some(d) if granted(Field::DocumentType) => {
+                disclosed.push(Field::DocumentType);
+                convert::pb_document_type(d.document_type) as i32
+            }
+            _ => 0,
+        };
+        let issuing_state = match doc {
+            Some(d) if granted(Field::IssuingState) => {
+                disclosed.push(Field::IssuingState);
+                d.issuing_state.clone()
+            }
+            _ => String::new(),
+        };
+        o.disclosed_fields = disclosed.into_iter().map(|f| f as i32).collect();
         let header = pb::DocumentHeader {
             media_type: info.media_type.clone(),
             size_bytes: info.size,
             sha256: info.sha256.to_vec(),
-            document_type: record
-                .document
-                .as_ref()
-                .map(|d| convert::pb_document_type(d.document_type) as i32)
-                .unwrap_or(0),
-            issuing_state: record
-                .document
-                .as_ref()
-                .map(|d| d.issuing_state.clone())
-                .unwrap_or_default(),
+            document_type,
+            issuing_state,
             agreement_id: permit.agreement_id.clone(),
             retention_days: permit.retention_days,
         };

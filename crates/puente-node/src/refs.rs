@@ -1,7 +1,8 @@
 //! References handed out with matches: opaque tokens, bound to the country that received
-//! them and to the agreement, valid for a limited time. `GetDocument` accepts a reference
-//! only from the country it was issued to, before it expires; any other case looks
-//! exactly like an unknown reference.
+//! them, to the agreement and to the mode (full or hit/no-hit) they were issued under,
+//! valid for a limited time. `GetDocument` accepts a reference only from the country it
+//! was issued to, before it expires, under the same agreement, and only if it was issued
+//! with a full answer; any other case looks exactly like an unknown reference.
 //!
 //! A reference is sealed, not stored: the record id, agreement and expiry are encrypted
 //! and authenticated (ChaCha20-Poly1305, a sub-key of the node's data key) with the
@@ -26,6 +27,8 @@ pub struct Reference {
     pub country: String,
     /// The agreement under which it was issued.
     pub agreement: String,
+    /// Issued with a full answer (a hit/no-hit answer's reference fetches nothing).
+    pub full: bool,
     /// Unix time after which it is void.
     pub expires: i64,
 }
@@ -33,7 +36,7 @@ pub struct Reference {
 /// Longest reference this node issues (agreement ids are at most 64 characters).
 pub const MAX_REFERENCE_LEN: usize = 200;
 const PREFIX: &str = "ref-";
-const DOMAIN: &[u8] = b"puente-reference/v1\0";
+const DOMAIN: &[u8] = b"puente-reference/v2\0";
 
 /// Issues and opens references.
 #[derive(Clone, Debug)]
@@ -55,9 +58,10 @@ impl RefStore {
 
     /// Issues a reference.
     pub fn issue(&self, r: &Reference) -> Result<String, StoreError> {
-        let mut plain = Vec::with_capacity(16 + r.agreement.len());
+        let mut plain = Vec::with_capacity(17 + r.agreement.len());
         plain.extend_from_slice(&r.record.to_be_bytes());
         plain.extend_from_slice(&r.expires.to_be_bytes());
+        plain.push(u8::from(r.full));
         plain.extend_from_slice(r.agreement.as_bytes());
         let sealed = self
             .key
@@ -92,7 +96,7 @@ impl RefStore {
         let Ok(plain) = self.key.open_reference(&aad(country), &sealed) else {
             return Ok(None);
         };
-        if plain.len() < 16 {
+        if plain.len() < 17 {
             return Ok(None);
         }
         let mut b = [0u8; 8];
@@ -100,7 +104,12 @@ impl RefStore {
         let record = u64::from_be_bytes(b);
         b.copy_from_slice(&plain[8..16]);
         let expires = i64::from_be_bytes(b);
-        let Ok(agreement) = String::from_utf8(plain[16..].to_vec()) else {
+        let full = match plain[16] {
+            0 => false,
+            1 => true,
+            _ => return Ok(None),
+        };
+        let Ok(agreement) = String::from_utf8(plain[17..].to_vec()) else {
             return Ok(None);
         };
         if now.unix_timestamp() >= expires {
@@ -110,6 +119,7 @@ impl RefStore {
             record,
             country: country.to_string(),
             agreement,
+            full,
             expires,
         }))
     }
@@ -131,6 +141,7 @@ mod tests {
             record: 42,
             country: "MEX".into(),
             agreement: "GTM-MEX-2026-01".into(),
+            full: true,
             expires: now.unix_timestamp() + 600,
         };
         let token = refs.issue(&r).unwrap();
@@ -150,6 +161,12 @@ mod tests {
         for junk in ["", "ref-", "ref-!!!", "xyz", &"ref-A".repeat(100)] {
             assert_eq!(refs.resolve(junk, "MEX", now).unwrap(), None, "{junk}");
         }
+        let hit = Reference {
+            full: false,
+            ..r.clone()
+        };
+        let hit_token = refs.issue(&hit).unwrap();
+        assert_eq!(refs.resolve(&hit_token, "MEX", now).unwrap(), Some(hit));
         // Two references to the same record do not look alike.
         assert_ne!(refs.issue(&r).unwrap(), token);
     }

@@ -106,3 +106,21 @@ pub fn screen(
     }
     Ok(())
 }
+
+/// Every country `screen` refuses this person to: the countries they are protected
+/// against and, when the status protects from it, their country of nationality. Held
+/// with a person's match key, so a query can set the person aside before any ranking,
+/// cut-off or cap (a person withheld must leave every answer as if absent).
+pub fn shielded_from(nationalities: &[&str], protection: &Protection) -> Vec<CountryCode> {
+    let mut out = protection.protected_against.clone();
+    if protection.status.protects_from_nationality() {
+        out.extend(
+            nationalities
+                .iter()
+                .filter_map(|n| CountryCode::parse(&n.to_ascii_uppercase()).ok()),
+        );
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}

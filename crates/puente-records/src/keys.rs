@@ -21,6 +21,11 @@ pub struct MatchKey {
     pub nationality: String,
     /// Sex.
     pub sex: Sex,
+    /// Countries the protection rule never discloses this person to, so a query can set
+    /// the person aside before any cap, ranking or cut-off. `None` in keys sealed before
+    /// it was kept: the store fills it from the record when it reads such a key.
+    #[serde(default)]
+    pub shielded_from: Option<Vec<String>>,
 }
 
 impl MatchKey {
@@ -31,7 +36,15 @@ impl MatchKey {
             date_of_birth: r.date_of_birth,
             nationality: r.nationality.clone(),
             sex: r.sex,
+            shielded_from: Some(r.shielded_from()),
         }
+    }
+
+    /// Whether the protection rule forbids disclosing this person to `country`.
+    pub fn shields(&self, country: &str) -> bool {
+        self.shielded_from
+            .as_ref()
+            .is_some_and(|s| s.iter().any(|c| c == country))
     }
 }
 
@@ -43,6 +56,8 @@ struct Packed {
     text: Box<str>,
     date_of_birth: PartialDate,
     sex: Sex,
+    /// Alpha-3 codes (empty for nearly everyone: no allocation).
+    shielded: Box<[[u8; 3]]>,
 }
 
 impl Packed {
@@ -64,7 +79,17 @@ impl Packed {
             text: text.into_boxed_str(),
             date_of_birth: k.date_of_birth,
             sex: k.sex,
+            shielded: k
+                .shielded_from
+                .iter()
+                .flatten()
+                .filter_map(|c| <[u8; 3]>::try_from(c.as_bytes()).ok())
+                .collect(),
         }
+    }
+
+    fn shields(&self, country: &str) -> bool {
+        self.shielded.iter().any(|c| c == country.as_bytes())
     }
 
     fn unpack(&self) -> MatchKey {
@@ -92,6 +117,12 @@ impl Packed {
             date_of_birth: self.date_of_birth,
             nationality: fields.next().unwrap_or_default().to_string(),
             sex: self.sex,
+            shielded_from: Some(
+                self.shielded
+                    .iter()
+                    .map(|c| String::from_utf8_lossy(c).into_owned())
+                    .collect(),
+            ),
         }
     }
 }
@@ -123,6 +154,13 @@ impl MatchKeys {
         let list = self.0.read().unwrap_or_else(|e| e.into_inner());
         let at = list.binary_search_by_key(&id, |(i, _)| *i).ok()?;
         Some(list[at].1.unpack())
+    }
+
+    /// Whether the person `id` is shielded from `country`; `None` when no key is held.
+    pub fn shields(&self, id: u64, country: &str) -> Option<bool> {
+        let list = self.0.read().unwrap_or_else(|e| e.into_inner());
+        let at = list.binary_search_by_key(&id, |(i, _)| *i).ok()?;
+        Some(list[at].1.shields(country))
     }
 
     /// How many keys are held.
@@ -158,6 +196,7 @@ mod tests {
             },
             nationality: "VEN".into(),
             sex: Sex::F,
+            shielded_from: Some(vec!["VEN".into(), "COL".into()]),
         };
         assert_eq!(Packed::pack(&key).unpack(), key);
         let keys = MatchKeys::default();
@@ -170,5 +209,10 @@ mod tests {
         assert_eq!(keys.len(), 3);
         assert_eq!(keys.get(7), Some(other));
         assert_eq!(keys.get(8), None);
+        keys.insert(9, &key);
+        assert_eq!(keys.shields(9, "COL"), Some(true));
+        assert_eq!(keys.shields(9, "MEX"), Some(false));
+        assert_eq!(keys.shields(3, "VEN"), Some(false));
+        assert_eq!(keys.shields(8, "VEN"), None);
     }
 }

@@ -40,4 +40,6 @@ pub use model::PersonRecord;
 pub use store::RecordStore;
 
 #[cfg(test)]
+mod protection_tests;
+#[cfg(test)]
 mod tests;

@@ -285,17 +285,39 @@ pub fn search(
     threshold: f64,
     max: usize,
 ) -> Result<Vec<Match>, RecordsError> {
-    search_with_stats(store, query, threshold, max, &mut BlockStats::default())
+    Ok(search_with_stats(
+        store,
+        query,
+        threshold,
+        max,
+        None,
+        &mut BlockStats::default(),
+    )?
+    .matches)
 }
 
-/// [`search`], also saying which blocks were read and how many candidates were scored.
+/// What a name query found for its audience.
+#[derive(Clone, Debug, Default)]
+pub struct Found {
+    /// Matches, best first.
+    pub matches: Vec<Match>,
+    /// Persons shielded from the audience who would have scored at or above the
+    /// threshold: set aside before anything else was decided (for the audit log only).
+    pub withheld: Vec<u64>,
+}
+
+/// [`search`] as answered to `audience` (a country code): persons the protection rule
+/// shields from it are set aside before any block cap, ranking, relative cut-off or
+/// truncation, so the answer is exactly the one a store without them would give. Also
+/// says which blocks were read and how many candidates were scored.
 pub fn search_with_stats(
     store: &RecordStore,
     query: &NameQuery,
     threshold: f64,
     max: usize,
+    audience: Option<&str>,
     stats: &mut BlockStats,
-) -> Result<Vec<Match>, RecordsError> {
+) -> Result<Found, RecordsError> {
     let has_split = !query.given_names.trim().is_empty() || !query.surnames.trim().is_empty();
     let full = query.full_name.as_deref().unwrap_or_default();
     if !has_split && full.trim().is_empty() {
@@ -308,6 +330,7 @@ pub fn search_with_stats(
     let (year, months) = (query.date_of_birth.year, months_to_read(query, threshold));
     let mut ranked: Vec<(u64, f64, MatchKey)> = Vec::new();
     let mut seen = std::collections::HashSet::new();
+    let mut aside = Vec::new();
     // Pairs of tokens first; single tokens only when pairs found no strong candidate
     // (typically a typo in one of two tokens), or when the name has one token.
     for use_singles in [false, true] {
@@ -316,7 +339,7 @@ pub fn search_with_stats(
         }
         stats.singles |= use_singles;
         let keys = if use_singles { &singles } else { &pairs };
-        let found = store.name_blocks(keys, use_singles, year, months)?;
+        let found = store.name_blocks(keys, use_singles, year, months, audience, &mut aside)?;
         for id in blocks::select(found, CANDIDATE_CAP, stats) {
             if !seen.insert(id) {
                 continue;
@@ -327,6 +350,17 @@ pub fn search_with_stats(
             let (s, _) = scored(query, &q, &key, false);
             if s >= threshold {
                 ranked.push((id, s, key));
+            }
+        }
+    }
+    // Only the audit log learns that a shielded person would have matched.
+    aside.sort_unstable();
+    aside.dedup();
+    let mut withheld = Vec::new();
+    for id in aside.into_iter().take(CANDIDATE_CAP) {
+        if let Some(key) = store.match_key(id)? {
+            if scored(query, &q, &key, false).0 >= threshold {
+                withheld.push(id);
             }
         }
     }
@@ -353,7 +387,7 @@ pub fn search_with_stats(
             .then(a.stored.id.cmp(&b.stored.id))
     });
     matches.truncate(max);
-    Ok(matches)
+    Ok(Found { matches, withheld })
 }
 
 #[cfg(test)]
@@ -370,6 +404,7 @@ mod tests {
             }),
             nationality: "CHN".into(),
             sex: Sex::M,
+            shielded_from: Some(Vec::new()),
         }
     }
 

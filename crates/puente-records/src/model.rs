@@ -223,6 +223,14 @@ impl PersonRecord {
         }
     }
 
+    /// Countries this person is never disclosed to (see [`puente_policy::protection`]).
+    pub fn shielded_from(&self) -> Vec<String> {
+        puente_policy::protection::shielded_from(&[self.nationality.as_str()], &self.protection())
+            .into_iter()
+            .map(|c| c.to_string())
+            .collect()
+    }
+
     /// The latest encounter.
     pub fn last_encounter(&self) -> Option<&Encounter> {
         self.encounters.iter().max_by_key(|e| e.date)

@@ -319,56 +319,59 @@ impl RecordStore {
         }
     }
 
-    fn scan(
-        &self,
-        ix: Index,
-        h: &[u8; INDEX_HASH_LEN],
-        cap: usize,
-        out: &mut BTreeSet<u64>,
-    ) -> Result<bool, RecordsError> {
-        let mut found = Vec::new();
-        for item in self.idx[ix as usize].scan_prefix(h) {
-            let (k, _) = item?;
-            if found.len() >= cap {
-                return Ok(false);
-            }
-            if k.len() == INDEX_HASH_LEN + 8 {
-                found.push(be_u64(&k[INDEX_HASH_LEN..]));
-            }
-        }
-        out.extend(found);
-        Ok(true)
-    }
-
     /// Records whose document is `number` issued by `issuing_state`.
     pub fn by_document(
         &self,
         issuing_state: &str,
         number: &str,
     ) -> Result<Vec<Stored>, RecordsError> {
-        let mut ids = BTreeSet::new();
-        self.scan(
+        Ok(self.by_document_for(issuing_state, number, None)?.0)
+    }
+
+    /// [`RecordStore::by_document`] as answered to `audience`: persons the protection
+    /// rule shields from it are set aside before the cap, as if absent; also returns
+    /// those of them who hold the document.
+    pub fn by_document_for(
+        &self,
+        issuing_state: &str,
+        number: &str,
+        audience: Option<&str>,
+    ) -> Result<(Vec<Stored>, Vec<u64>), RecordsError> {
+        let wanted = normalize_document_number(number);
+        let state = issuing_state.trim().to_ascii_uppercase();
+        let holds = |record: &PersonRecord| {
+            record
+                .document
+                .as_ref()
+                .is_some_and(|d| d.number == wanted && d.issuing_state == state)
+        };
+        let mut ids = Vec::new();
+        let mut aside = Vec::new();
+        self.scan_into(
             Index::Doc,
             &self.doc_hash(issuing_state, number),
             CANDIDATE_CAP,
+            audience,
             &mut ids,
+            &mut aside,
         )?;
-        let wanted = normalize_document_number(number);
-        let state = issuing_state.trim().to_ascii_uppercase();
+        ids.sort_unstable();
         let mut out = Vec::new();
         for id in ids {
             if let Some(record) = self.get(id)? {
                 // The index is a hash: confirm against the record itself.
-                if record
-                    .document
-                    .as_ref()
-                    .is_some_and(|d| d.number == wanted && d.issuing_state == state)
-                {
+                if holds(&record) {
                     out.push(Stored { id, record });
                 }
             }
         }
-        Ok(out)
+        let mut withheld = Vec::new();
+        for id in aside.into_iter().take(CANDIDATE_CAP) {
+            if self.get(id)?.is_some_and(|r| holds(&r)) {
+                withheld.push(id);
+            }
+        }
+        Ok((out, withheld))
     }
 
     /// The compact summary a name query scores: from memory when held, else from its
@@ -377,6 +380,17 @@ impl RecordStore {
         match self.keys_mem.get(id) {
             Some(key) => Ok(Some(key)),
             None => self.sealed_match_key(id),
+        }
+    }
+
+    /// Whether the protection rule shields person `id` from `country` (from memory when
+    /// the match keys are held).
+    pub fn shields(&self, id: u64, country: &str) -> Result<bool, RecordsError> {
+        match self.keys_mem.shields(id, country) {
+            Some(s) => Ok(s),
+            None => Ok(self
+                .sealed_match_key(id)?
+                .is_some_and(|k| k.shields(country))),
         }
     }
 
@@ -407,20 +421,27 @@ impl RecordStore {
             return Ok(None);
         };
         let json = self.key.open(&aad("match", id), &sealed)?;
-        serde_json::from_slice(&json)
-            .map(Some)
-            .map_err(|e| RecordsError::Corrupt(format!("match key {id}: {e}")))
+        let mut key: MatchKey = serde_json::from_slice(&json)
+            .map_err(|e| RecordsError::Corrupt(format!("match key {id}: {e}")))?;
+        if key.shielded_from.is_none() {
+            // Sealed before match keys held the protection: the record says it.
+            key.shielded_from = Some(self.get(id)?.map(|r| r.shielded_from()).unwrap_or_default());
+        }
+        Ok(Some(key))
     }
 
     /// The blocks of `keys` (single-token keys with `singles`, else pairs) for persons
     /// born in `year` and `months`, each read up to its cap; [`crate::blocks::select`]
-    /// chooses which to score.
+    /// chooses which to score. Persons shielded from `audience` are not counted towards
+    /// any cap: they go to `aside`, and the blocks read as if they were absent.
     pub fn name_blocks(
         &self,
         keys: &BTreeSet<String>,
         singles: bool,
         year: i32,
         months: Months,
+        audience: Option<&str>,
+        aside: &mut Vec<u64>,
     ) -> Result<Vec<Block>, RecordsError> {
         let (ix, cap) = if singles {
             (Index::Single, SINGLE_BLOCK_CAP)
@@ -434,7 +455,7 @@ impl RecordStore {
             for slot in &slots {
                 let left = cap - block.ids.len();
                 let h = self.name_hash(ix, key, year, *slot);
-                if !self.scan_into(ix, &h, left, &mut block.ids)? {
+                if !self.scan_into(ix, &h, left, audience, &mut block.ids, aside)? {
                     block.truncated = true;
                     break;
                 }
@@ -445,24 +466,34 @@ impl RecordStore {
     }
 
     /// Appends the ids under `h` to `out`, at most `cap` of them; false when there were
-    /// more.
+    /// more. Ids shielded from `audience` go to `aside` and count towards nothing.
     fn scan_into(
         &self,
         ix: Index,
         h: &[u8; INDEX_HASH_LEN],
         cap: usize,
+        audience: Option<&str>,
         out: &mut Vec<u64>,
+        aside: &mut Vec<u64>,
     ) -> Result<bool, RecordsError> {
         let mut n = 0;
         for item in self.idx[ix as usize].scan_prefix(h) {
             let (k, _) = item?;
+            if k.len() != INDEX_HASH_LEN + 8 {
+                continue;
+            }
+            let id = be_u64(&k[INDEX_HASH_LEN..]);
+            if let Some(country) = audience {
+                if self.shields(id, country)? {
+                    aside.push(id);
+                    continue;
+                }
+            }
             if n >= cap {
                 return Ok(false);
             }
-            if k.len() == INDEX_HASH_LEN + 8 {
-                out.push(be_u64(&k[INDEX_HASH_LEN..]));
-                n += 1;
-            }
+            out.push(id);
+            n += 1;
         }
         Ok(true)
     }

@@ -445,9 +445,11 @@ fn a_very_common_name_still_finds_its_person() {
             &name_query(given, surnames, dob),
             DEFAULT_THRESHOLD,
             5,
+            None,
             &mut stats,
         )
-        .unwrap();
+        .unwrap()
+        .matches;
         assert_eq!(
             m.first().map(|x| x.stored.record.record_id.as_str()),
             Some("TARGET"),

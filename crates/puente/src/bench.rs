@@ -284,7 +284,8 @@ fn identity(persons: u64, queries: u64, scan_queries: u64, seed: u64) -> Result<
     for (s, (q, v)) in samples.iter().zip(&variants) {
         let mut stats = BlockStats::default();
         let t = Instant::now();
-        let found = matcher::search_with_stats(&store, q, DEFAULT_THRESHOLD, 5, &mut stats)?;
+        let found =
+            matcher::search_with_stats(&store, q, DEFAULT_THRESHOLD, 5, None, &mut stats)?.matches;
         name_times.push(t.elapsed());
         candidates.push(stats.candidates);
         singles_read += u64::from(stats.singles);
