@@ -203,6 +203,7 @@ mod tests {
         keys.insert(7, &key);
         let mut other = key.clone();
         other.name = normalize(&["Wei", "Wang"]);
+        other.shielded_from = Some(Vec::new());
         keys.insert(3, &other);
         keys.insert(9, &other);
         keys.insert(7, &other);
