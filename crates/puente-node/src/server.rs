@@ -415,6 +415,9 @@ impl Node {
         if let Err(e) = state.store.flush().await {
             warn!("final flush of the store failed: {e}");
         }
+        if let Err(e) = state.store.restrict_files() {
+            warn!("{e}");
+        }
         info!(country = %own, "node stopped");
         result
     }

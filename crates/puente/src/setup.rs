@@ -64,7 +64,9 @@ pub fn init(args: &InitArgs) -> Result<InitOutcome> {
     let operator = ca.issue(Role::Operator, &args.operator, &leaf)?;
     let auditor = ca.issue(Role::Auditor, &args.auditor, &leaf)?;
     puente_records::DataKey::generate(&pki_dir.join("data.key"))?;
-    files::create_dir(&args.dir.join("data"))?;
+    let data = args.dir.join("data");
+    files::create_private_dir(&data)
+        .with_context(|| format!("creating {} (mode 0700)", data.display()))?;
     files::create_dir(&args.dir.join("agreements"))?;
     TrustBundle::create_empty(&args.dir.join("trust.toml"))?;
     let rel = |p: &Path| p.strip_prefix(&args.dir).unwrap_or(p).display().to_string();
