@@ -308,13 +308,14 @@ pub fn pki(command: &PkiCommand) -> Result<()> {
             );
             println!("Restart (or reload) nodes of this country, and send the CRL to peers with `puente trust export`.");
         }
-        PkiCommand::Crl { dir } => {
+        PkiCommand::Crl { dir, days } => {
             let ca = CountryCa::open(dir)?;
-            let path = ca.write_crl(now)?;
+            let path = ca.write_crl_valid_for(now, *days)?;
             println!(
-                "CRL reissued: {} ({} revoked)",
+                "CRL re-signed: {} ({} revoked), current until {}. Nodes of this country reload it by themselves; send peers the new trust bundle (`puente trust export`).",
                 path.display(),
-                ca.revoked_serials()?.len()
+                ca.revoked_serials()?.len(),
+                (now + time::Duration::days(*days)).date()
             );
         }
         PkiCommand::Show { file } => {
