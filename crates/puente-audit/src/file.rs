@@ -21,7 +21,7 @@
 //! before it — is reported with the byte offset and the entries concerned, and the log
 //! does not open.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{BufReader, Read};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -114,14 +114,9 @@ fn io_err(path: &Path, what: &str, e: std::io::Error) -> AuditError {
     AuditError::Store(format!("{what} {}: {e}", path.display()))
 }
 
+/// Opens (creating if needed) one of the log's files, mode 0600 whatever the umask.
 fn open_rw(path: &Path) -> Result<File, AuditError> {
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
-        .map_err(|e| io_err(path, "opening", e))
+    puente_pki::files::open_private_rw(path).map_err(|e| io_err(path, "opening", e))
 }
 
 fn level_path(dir: &Path, level: usize) -> PathBuf {
@@ -472,7 +467,7 @@ impl LogFiles {
     /// checkpoint, discards a batch cut short at the end, and brings the derived files in
     /// line with it.
     pub fn open(dir: &Path) -> Result<Self, AuditError> {
-        std::fs::create_dir_all(dir).map_err(|e| io_err(dir, "creating", e))?;
+        puente_pki::files::create_private_dir(dir).map_err(|e| io_err(dir, "creating", e))?;
         let log_path = dir.join("log");
         let log = open_rw(&log_path)?;
         let mut len = log

@@ -14,12 +14,12 @@ use crate::log::Stored;
 use crate::log::Trees;
 use crate::merkle;
 
-/// Replaces the head file with `note` (write to a temporary file, then rename). Not
-/// fsynced: like sled's flush, it survives a process crash; after a power loss it may be
-/// older than the store, which is still checked correctly.
+/// Replaces the head file with `note` (write to a temporary file of mode 0600, then
+/// rename). Not fsynced: like sled's flush, it survives a process crash; after a power
+/// loss it may be older than the store, which is still checked correctly.
 pub fn write(path: &Path, note: &str) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, note.as_bytes())?;
+    puente_pki::files::write_private_file(&tmp, note.as_bytes())?;
     std::fs::rename(&tmp, path)
 }
 

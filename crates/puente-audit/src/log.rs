@@ -201,6 +201,7 @@ pub struct AuditLog {
     origin: String,
     tx: Arc<Mutex<Option<std_mpsc::Sender<Request>>>>,
     writer: Arc<Mutex<Option<std::thread::JoinHandle<()>>>>,
+    head: Arc<Mutex<Option<std::thread::JoinHandle<()>>>>,
 }
 
 impl std::fmt::Debug for AuditLog {
@@ -247,17 +248,17 @@ impl AuditLog {
                 .map_err(|e| AuditError::Tampered(format!("the latest signed checkpoint: {e}")))?;
         }
         let (tx, rx) = std_mpsc::channel::<Request>();
-        let head_alive = match head {
+        let (head_alive, head_thread) = match head {
             Some(path) => {
                 let (alive, watch) = std_mpsc::channel::<()>();
                 let t = trees.clone();
-                std::thread::Builder::new()
+                let thread = std::thread::Builder::new()
                     .name("audit-head".into())
                     .spawn(move || run_head(t, path, watch))
                     .map_err(|e| AuditError::Store(format!("starting the head writer: {e}")))?;
-                Some(alive)
+                (Some(alive), Some(thread))
             }
-            None => None,
+            None => (None, None),
         };
         let sync_hook: Arc<Mutex<Option<SyncHook>>> = Arc::new(Mutex::new(None));
         let writer = Writer {
@@ -280,6 +281,7 @@ impl AuditLog {
             origin,
             tx: Arc::new(Mutex::new(Some(tx))),
             writer: Arc::new(Mutex::new(Some(handle))),
+            head: Arc::new(Mutex::new(head_thread)),
         })
     }
 
@@ -295,6 +297,17 @@ impl AuditLog {
 
     /// Appends an entry; returns once it is durable and covered by a signed checkpoint.
     pub async fn append(&self, entry: Entry) -> Result<Receipt, AuditError> {
+        self.enqueue(entry)?
+            .await
+            .map_err(|_| AuditError::Store("the audit writer stopped before answering".into()))?
+    }
+
+    /// Queues an entry for the writer at once (not when first polled, as
+    /// [`AuditLog::append`] does); the receiver gets its receipt.
+    pub(crate) fn enqueue(
+        &self,
+        entry: Entry,
+    ) -> Result<oneshot::Receiver<Result<Receipt, AuditError>>, AuditError> {
         let (reply, rx) = oneshot::channel();
         let sent = self
             .tx
@@ -306,8 +319,7 @@ impl AuditLog {
         if !sent {
             return Err(AuditError::Store("the audit writer has stopped".into()));
         }
-        rx.await
-            .map_err(|_| AuditError::Store("the audit writer stopped before answering".into()))?
+        Ok(rx)
     }
 
     /// Says that something was just changed that must be durable no later than the
@@ -325,8 +337,8 @@ impl AuditLog {
     }
 
     /// Stops the writer after the requests already queued, and waits until it has (its
-    /// last batch committed and the zero-filled space after the log cut off), so the log
-    /// can be opened again at once.
+    /// last batch committed, the zero-filled space after the log cut off and the head
+    /// file written a last time), so the log can be opened again at once.
     pub fn close(&self) {
         if let Ok(mut tx) = self.tx.lock() {
             tx.take();
@@ -335,6 +347,14 @@ impl AuditLog {
         if let Some(h) = handle {
             if h.join().is_err() {
                 error!("the audit writer panicked");
+            }
+        }
+        // The writer's end (its `_head_alive` dropped) makes the head thread write the
+        // last checkpoint and return.
+        let head = self.head.lock().ok().and_then(|mut h| h.take());
+        if let Some(h) = head {
+            if h.join().is_err() {
+                error!("the audit head writer panicked");
             }
         }
     }

@@ -65,17 +65,69 @@ fn entry(i: u64) -> Entry {
     }
 }
 
+/// A log of `n` entries in two batches that the fixture decides, whatever the timing:
+/// entry 0 alone, then entries 1.. together.
 async fn filled(f: &Fixture, n: u64) -> AuditLog {
     let log = AuditLog::open(&f.db, &f.audit, "puente/MEX/audit".into(), f.key.clone()).unwrap();
-    let mut tasks = Vec::new();
-    for i in 0..n {
-        let log = log.clone();
-        tasks.push(tokio::spawn(async move { log.append(entry(i)).await }));
-    }
-    for t in tasks {
-        t.await.unwrap().unwrap();
-    }
+    append_in_batches(&log, 0, &[1, n as usize - 1]).await;
     log
+}
+
+/// Appends entries `first..` to `log` in batches of exactly `sizes` (the first of them
+/// must be 1). The writer is held inside each batch's commit (through the sync hook it
+/// runs after `store_written`) while the next batch's entries are queued, so the batches
+/// do not depend on how fast the writer is.
+async fn append_in_batches(
+    log: &AuditLog,
+    first: u64,
+    sizes: &[usize],
+) -> Vec<crate::log::Receipt> {
+    use std::sync::mpsc::channel;
+    use std::time::Duration;
+    assert_eq!(
+        sizes.first(),
+        Some(&1),
+        "the writer can only be held after one entry"
+    );
+    let (entered_tx, entered) = channel::<()>();
+    let (release, release_rx) = channel::<()>();
+    let release_rx = std::sync::Mutex::new(release_rx);
+    log.set_sync_hook(Arc::new(move || {
+        let _ = entered_tx.send(());
+        release_rx
+            .lock()
+            .unwrap()
+            .recv_timeout(Duration::from_secs(60))
+            .map_err(|_| "the test never released the writer".to_string())
+    }));
+    let mut index = first;
+    let mut pending = Vec::new();
+    for (k, size) in sizes.iter().enumerate() {
+        let more = k + 1 < sizes.len();
+        if more {
+            // Read by the writer when it commits this batch (the previous one, if any,
+            // is held past that point): it holds the writer in this commit too.
+            log.store_written();
+        }
+        for _ in 0..*size {
+            pending.push(log.enqueue(entry(index)).unwrap());
+            index += 1;
+        }
+        if k > 0 {
+            // This batch is queued whole: let the previous one finish.
+            release.send(()).unwrap();
+        }
+        if more {
+            entered
+                .recv_timeout(Duration::from_secs(60))
+                .expect("the writer reaches the sync hook");
+        }
+    }
+    let mut receipts = Vec::new();
+    for rx in pending {
+        receipts.push(rx.await.unwrap().unwrap());
+    }
+    receipts
 }
 
 fn keys(f: &Fixture) -> K {
@@ -96,30 +148,38 @@ async fn receipts_verify_and_batches_share_checkpoints() {
             async move { log.append(entry(i)).await.unwrap() },
         ));
     }
-    let mut notes = std::collections::HashSet::new();
     let verifier = ReceiptVerifier::default();
     let mut indexes = Vec::new();
     for t in tasks {
         let r = t.await.unwrap();
         verifier.verify(&r, &f.key.verifying_key()).unwrap();
-        notes.insert(r.checkpoint.unwrap().note);
         indexes.push(r.entry_index);
     }
     indexes.sort();
     assert_eq!(indexes, (0..300).collect::<Vec<_>>());
-    assert!(
-        notes.len() < 300,
-        "group commit: {} checkpoints for 300 entries",
-        notes.len()
+    // Group commit, with batches the test decides (how the 300 above were grouped
+    // depends on timing): entries queued while a batch commits share one checkpoint.
+    let receipts = append_in_batches(&log, 300, &[1, 150, 49]).await;
+    let mut notes = Vec::new();
+    for r in &receipts {
+        verifier.verify(r, &f.key.verifying_key()).unwrap();
+        notes.push(r.checkpoint.clone().unwrap().note);
+    }
+    assert_eq!(
+        notes.iter().collect::<std::collections::HashSet<_>>().len(),
+        3
     );
+    assert!(notes[1..151].iter().all(|n| *n == notes[1]));
+    assert!(notes[151..].iter().all(|n| *n == notes[151]));
     // A receipt checked against another key fails.
     let r = log.append(entry(999)).await.unwrap();
+    assert_eq!(r.entry_index, 500);
     assert!(verifier.verify(&r, &f.witness.verifying_key()).is_err());
     let mut forged = r.clone();
     forged.entry_index += 1;
     assert!(verifier.verify(&forged, &f.key.verifying_key()).is_err());
     let report = verify(log.trees(), &keys(&f), &mut |_, _| {}).unwrap();
-    assert_eq!(report.entries, 301);
+    assert_eq!(report.entries, 501);
 }
 
 #[tokio::test]
@@ -151,16 +211,16 @@ async fn an_unchanged_log_keeps_its_witnessed_checkpoint() {
     let log = filled(&f, 5).await;
     let trees = crate::log::Trees::open(&f.db, &f.audit).unwrap();
     let before = trees.latest().unwrap().unwrap();
+    // Not a wait for anything: checkpoint times are in seconds, so a checkpoint signed
+    // again after this would differ from `before`.
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    // `close` returns once the writer has finished.
     log.close();
     drop(log);
-    // The writer thread finishes on its own; give it a moment.
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert_eq!(trees.latest().unwrap().unwrap(), before);
     let log = AuditLog::open(&f.db, &f.audit, "puente/MEX/audit".into(), f.key.clone()).unwrap();
     log.close();
     drop(log);
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert_eq!(trees.latest().unwrap().unwrap(), before);
 }
 
@@ -215,7 +275,8 @@ async fn every_tampering_is_detected_and_located() {
                     .unwrap();
                 f.set_len(last.offset).unwrap();
             },
-            "entries from 0 are missing",
+            // `filled` commits entry 0 alone, then the others in one batch.
+            "entries from 1 are missing",
         ),
         (
             "swap two bytes of entries 3 and 4",
@@ -280,7 +341,6 @@ async fn a_tampered_log_file_will_not_open() {
     let log = filled(&f, 8).await;
     let t = log.trees().clone();
     log.close();
-    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     xor_at(&t.dir().join("log"), entry_byte(&t, 5, 30), 4);
     let err = crate::log::Trees::open(&f.db, &f.audit)
         .unwrap_err()
@@ -296,7 +356,6 @@ async fn a_tampered_log_file_will_not_open() {
     let log = filled(&f, 8).await;
     let t = log.trees().clone();
     log.close();
-    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     xor_at(&t.dir().join("log"), entry_byte(&t, 5, 30), 4);
     reseal_batch_of(&t, 5);
     std::fs::remove_file(t.dir().join("hashes.00")).unwrap();
@@ -316,7 +375,6 @@ async fn a_torn_tail_is_discarded_and_derived_files_are_rebuilt() {
     let root10 = log.root(10).unwrap();
     let t = log.trees().clone();
     log.close();
-    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     // Half a batch at the end of the log; garbage in and a cut of derived files.
     let path = t.dir().join("log");
     let (bytes, _, _) = crate::file::encode_batch(&[vec![7u8; 300]], "note");
@@ -358,7 +416,6 @@ async fn a_torn_tail_is_discarded_and_derived_files_are_rebuilt() {
     // A complete last batch with a bad checksum is damage, not a torn write: refused.
     let t = log.trees().clone();
     log.close();
-    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     let last = t.batches().unwrap().last().unwrap().unwrap();
     xor_at(&path, last.note_offset + 10, 1);
     let err = crate::log::Trees::open(&f.db, &f.audit)
@@ -536,7 +593,6 @@ async fn a_log_cut_back_by_whole_batches_is_refused_by_the_head_check() {
     }
     let t = log.trees().clone();
     log.close();
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     assert!(head.exists(), "the head file is written on close");
     let first = t.batches().unwrap().nth(1).unwrap().unwrap();
     std::fs::OpenOptions::new()

@@ -23,6 +23,7 @@
 //! - [`metrics`]: Prometheus metrics, the request layer (spans, latency), the scrape listener.
 //! - [`witness`]: cosigning peers' checkpoints and having ours cosigned.
 //! - [`lifecycle`]: reloading certificate, CRLs and trust bundle; expiry warnings.
+//! - [`crl`]: how current this country's and the peers' CRLs are.
 //! - [`peers`]: pooled channels to peers and reachability probes.
 //! - [`client`]: mTLS channels to a node (used by peers and by the CLI).
 //! - [`refusals`]: recent refusals, beside their log lines.
@@ -36,6 +37,7 @@ pub mod auditing;
 pub mod client;
 pub mod config;
 pub mod convert;
+pub mod crl;
 pub mod error;
 pub mod forward;
 pub mod gate;

@@ -311,6 +311,7 @@ impl NodeState {
         ) {
             warn!("{w}");
         }
+        self.log_crl_concerns();
         outcome
     }
 
@@ -326,7 +327,23 @@ impl NodeState {
         for w in &warnings {
             warn!("{w}");
         }
+        self.log_crl_concerns();
         warnings
+    }
+
+    /// Logs what [`crate::crl::crl_concerns`] finds in the CRLs in use: a CRL of this
+    /// country about to run out at WARN, an expired one (this country's or a peer's) at
+    /// ERROR.
+    pub fn log_crl_concerns(&self) -> Vec<crate::crl::CrlConcern> {
+        let statuses = crate::crl::crl_statuses(&self.material().loaded);
+        let concerns = crate::crl::crl_concerns((self.clock)(), &statuses);
+        for c in &concerns {
+            match c {
+                crate::crl::CrlConcern::Warning(w) => warn!("{w}"),
+                crate::crl::CrlConcern::Error(e) => error!("{e}"),
+            }
+        }
+        concerns
     }
 }
 

@@ -15,7 +15,7 @@
 //! that reallocates blocks and makes every sync a metadata write).
 
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -222,14 +222,9 @@ impl QuotaCounters {
         let path = path_of(&self.dir, seq + 1);
         let written = (|| -> std::io::Result<()> {
             if files.1.is_none() {
-                let open = |slot: u64| {
-                    OpenOptions::new()
-                        .read(true)
-                        .write(true)
-                        .create(true)
-                        .truncate(false)
-                        .open(path_of(&self.dir, slot))
-                };
+                // Mode 0600 whatever the umask, like every file of the data directory.
+                let open =
+                    |slot: u64| puente_pki::files::open_private_rw(&path_of(&self.dir, slot));
                 files.1 = Some([open(0)?, open(1)?]);
             }
             let f: &File = match &files.1 {

@@ -365,9 +365,24 @@ impl Node {
             // under the SIGKILL campaign's load).
             .max_concurrent_streams(Some(streams))
             .layer(RequestLayer::new(state.metrics.clone()))
-            .add_service(health_service)
-            .add_service(reflection_v1)
-            .add_service(reflection_v1alpha)
+            .add_service(InterceptedService::new(
+                health_service,
+                gate("grpc.health.v1.Health", Rule::OwnStaffOrPeerNode),
+            ))
+            .add_service(InterceptedService::new(
+                reflection_v1,
+                gate(
+                    "grpc.reflection.v1.ServerReflection",
+                    Rule::OwnStaffOrPeerNode,
+                ),
+            ))
+            .add_service(InterceptedService::new(
+                reflection_v1alpha,
+                gate(
+                    "grpc.reflection.v1alpha.ServerReflection",
+                    Rule::OwnStaffOrPeerNode,
+                ),
+            ))
             .add_service(exchange)
             .add_service(local)
             .add_service(audit)
@@ -399,6 +414,9 @@ impl Node {
         state.audit.close();
         if let Err(e) = state.store.flush().await {
             warn!("final flush of the store failed: {e}");
+        }
+        if let Err(e) = state.store.restrict_files() {
+            warn!("{e}");
         }
         info!(country = %own, "node stopped");
         result

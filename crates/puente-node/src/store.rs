@@ -50,7 +50,12 @@ impl Store {
             path: path.clone(),
             reason,
         };
-        std::fs::create_dir_all(&path).map_err(|e| open_err(e.to_string()))?;
+        // Only the node's user reads the data directory, whatever the umask: the store's
+        // and the log's directories are created 0700, our own files 0600, and sled's
+        // files narrowed after it opens ([`Store::restrict_files`]).
+        puente_pki::files::create_private_dir(data_dir)
+            .and_then(|()| puente_pki::files::create_private_dir(&path))
+            .map_err(|e| open_err(format!("creating a private (0700) directory: {e}")))?;
         // A process that just closed the store may still be releasing its lock: wait a
         // little before calling the store held by someone else.
         let mut attempt = 0;
@@ -105,10 +110,27 @@ impl Store {
             }
         })?;
         let quota = std::sync::Arc::new(quota);
-        Ok(Self {
+        let store = Self {
             db,
             quota,
             data_dir: data_dir.to_path_buf(),
+        };
+        store.restrict_files()?;
+        Ok(store)
+    }
+
+    /// Narrows every file under the data directory to 0600 and every directory to 0700.
+    /// sled creates its files with the process umask's mode (0644 in 0755 folders under
+    /// the usual 022), and `unsafe` (to set the umask) is forbidden here: so the store
+    /// narrows them when it opens, and again after its owner's last write (the node at
+    /// stop, `puente records import` when done). The directories are 0700 from the start,
+    /// so a file sled adds in between is still out of other users' reach.
+    pub fn restrict_files(&self) -> Result<(), StoreError> {
+        puente_pki::files::restrict_tree(&self.data_dir).map_err(|e| StoreError::Open {
+            path: self.data_dir.clone(),
+            reason: format!(
+                "making the data directory private (0600 files, 0700 directories): {e}"
+            ),
         })
     }
 

@@ -48,6 +48,9 @@ pub const CA_VALIDITY_DAYS: i64 = 10 * 365;
 pub const LEAF_VALIDITY_DAYS: i64 = 365;
 /// How long a CRL is valid before it must be reissued.
 pub const CRL_VALIDITY_DAYS: i64 = 30;
+/// Longest validity `puente pki crl --days` gives a CRL: peers learn of revocations no
+/// later than this, so keep it short.
+pub const MAX_CRL_VALIDITY_DAYS: i64 = 366;
 
 /// Options for issuing a leaf certificate.
 #[derive(Clone, Debug)]
@@ -364,6 +367,19 @@ impl CountryCa {
 
     /// Reissues the CRL (new number, valid [`CRL_VALIDITY_DAYS`]) from the ledger.
     pub fn write_crl(&self, now: OffsetDateTime) -> Result<PathBuf> {
+        self.write_crl_valid_for(now, CRL_VALIDITY_DAYS)
+    }
+
+    /// Reissues the CRL from the ledger, the same revocations signed again with a new
+    /// number, `thisUpdate` now and `nextUpdate` `days` from now (1 to
+    /// [`MAX_CRL_VALIDITY_DAYS`]): how a CRL is renewed before it runs out.
+    pub fn write_crl_valid_for(&self, now: OffsetDateTime, days: i64) -> Result<PathBuf> {
+        if !(1..=MAX_CRL_VALIDITY_DAYS).contains(&days) {
+            return Err(PkiError::bad(
+                self.dir.join(CRL),
+                format!("a CRL valid for {days} days: choose 1 to {MAX_CRL_VALIDITY_DAYS}"),
+            ));
+        }
         let mut ledger = load_ledger(&self.dir)?;
         ledger.crl_number += 1;
         let ledger_path = self.dir.join(LEDGER);
@@ -382,7 +398,7 @@ impl CountryCa {
         }
         let params = CertificateRevocationListParams {
             this_update: now - Duration::minutes(5),
-            next_update: now + Duration::days(CRL_VALIDITY_DAYS),
+            next_update: now + Duration::days(days),
             crl_number: SerialNumber::from(ledger.crl_number),
             issuing_distribution_point: None,
             revoked_certs,

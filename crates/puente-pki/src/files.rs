@@ -58,6 +58,84 @@ pub fn create_dir(path: &Path) -> Result<()> {
     fs::create_dir_all(path).map_err(|e| PkiError::io("creating directory", path, e))
 }
 
+/// Mode of every file under a node's data directory: its owner's only.
+pub const PRIVATE_FILE_MODE: u32 = 0o600;
+/// Mode of every directory under (and of) a node's data directory.
+pub const PRIVATE_DIR_MODE: u32 = 0o700;
+
+/// Creates a directory of the data directory (and missing parents) with mode 0700, and
+/// narrows it to 0700 if it exists: whatever the umask, only the node's user reads it.
+pub fn create_private_dir(path: &Path) -> std::io::Result<()> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, PRIVATE_DIR_MODE);
+    builder.create(path)?;
+    set_mode(path, PRIVATE_DIR_MODE)
+}
+
+/// Opens (creating if needed) a file of the data directory for reading and writing, mode
+/// 0600 whatever the umask.
+pub fn open_private_rw(path: &Path) -> std::io::Result<fs::File> {
+    let mut options = fs::OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, PRIVATE_FILE_MODE);
+    let file = options.open(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // The umask may have narrowed the mode further (or a file created by an earlier
+        // version be wider): set it exactly.
+        if file.metadata()?.permissions().mode() & 0o7777 != PRIVATE_FILE_MODE {
+            file.set_permissions(fs::Permissions::from_mode(PRIVATE_FILE_MODE))?;
+        }
+    }
+    Ok(file)
+}
+
+/// Writes a whole file of the data directory with mode 0600 (replacing its contents).
+pub fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    let mut file = open_private_rw(path)?;
+    file.set_len(0)?;
+    file.write_all(contents)
+}
+
+/// Narrows `root` and everything under it to 0700 (directories) and 0600 (files), for
+/// what other code creates with the umask's mode (sled's files). Symbolic links are
+/// neither followed nor changed. Returns the first failure, naming the path.
+pub fn restrict_tree(root: &Path) -> std::io::Result<()> {
+    let meta = fs::symlink_metadata(root)?;
+    if meta.is_dir() {
+        set_mode(root, PRIVATE_DIR_MODE)?;
+        for entry in fs::read_dir(root)? {
+            restrict_tree(&entry?.path())?;
+        }
+    } else if meta.is_file() {
+        set_mode(root, PRIVATE_FILE_MODE)?;
+    }
+    Ok(())
+}
+
+fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let now = fs::symlink_metadata(path)?.permissions().mode() & 0o7777;
+        if now != mode {
+            fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(|e| {
+                std::io::Error::new(
+                    e.kind(),
+                    format!("setting mode {mode:o} on {}: {e}", path.display()),
+                )
+            })?;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, mode);
+    Ok(())
+}
+
 /// Decodes every certificate in a PEM text; `origin` names where it came from.
 pub fn certs_from_pem(pem: &str, origin: &Path) -> Result<Vec<CertificateDer<'static>>> {
     let mut reader = pem.as_bytes();

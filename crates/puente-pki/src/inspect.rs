@@ -109,3 +109,29 @@ pub fn fingerprint_text(fp: &[u8]) -> String {
         .collect::<Vec<_>>()
         .join(" ")
 }
+
+/// What a CRL says about itself: when it was issued and until when it is current.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CrlInfo {
+    /// `thisUpdate`.
+    pub this_update: OffsetDateTime,
+    /// `nextUpdate`: the issuer promises a newer CRL by then (absent: no promise).
+    pub next_update: Option<OffsetDateTime>,
+    /// Serials (hex, as [`CertInfo::serial`]) of the certificates it revokes.
+    pub revoked: Vec<String>,
+}
+
+/// Reads a DER CRL; `origin` names where it came from in errors. Does not check its
+/// signature (the TLS verifiers do that, against the CA).
+pub fn inspect_crl(der: &[u8], origin: &Path) -> Result<CrlInfo> {
+    let (_, crl) = x509_parser::revocation_list::CertificateRevocationList::from_der(der)
+        .map_err(|e| PkiError::bad(origin, format!("not a DER CRL: {e}")))?;
+    Ok(CrlInfo {
+        this_update: crl.last_update().to_datetime(),
+        next_update: crl.next_update().map(|t| t.to_datetime()),
+        revoked: crl
+            .iter_revoked_certificates()
+            .map(|r| hex::encode(r.raw_serial()))
+            .collect(),
+    })
+}

@@ -201,11 +201,15 @@ pub enum PkiCommand {
         #[arg(long, default_value = "unspecified", value_parser = clap::builder::PossibleValuesParser::new(puente_pki::ca::REVOCATION_REASONS))]
         reason: String,
     },
-    /// Reissue the CRL (it is valid for 30 days).
+    /// Re-sign the CRL: the same revocations, a fresh thisUpdate and nextUpdate (renew it
+    /// before it runs out; the node warns 7 days ahead).
     Crl {
         /// The PKI directory.
         #[arg(long)]
         dir: PathBuf,
+        /// Days until its nextUpdate.
+        #[arg(long, default_value_t = puente_pki::ca::CRL_VALIDITY_DAYS)]
+        days: i64,
     },
     /// Print who a certificate says it is, who issued it and until when.
     Show {

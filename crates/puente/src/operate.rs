@@ -152,6 +152,22 @@ pub fn check_node(config: &Path) -> Result<String> {
     ) {
         out.push_str(&format!("  WARNING: {w}\n"));
     }
+    let crls = puente_node::crl::crl_statuses(&node.material());
+    for c in crls.iter().filter(|c| c.own) {
+        if let Some(next) = c.next_update {
+            out.push_str(&format!(
+                "  CRL          current until {} ({} days left)\n",
+                next.date(),
+                (next - now).whole_days()
+            ));
+        }
+    }
+    for c in puente_node::crl::crl_concerns(now, &crls) {
+        match c {
+            puente_node::crl::CrlConcern::Warning(w) => out.push_str(&format!("  WARNING: {w}\n")),
+            puente_node::crl::CrlConcern::Error(e) => out.push_str(&format!("  ERROR: {e}\n")),
+        }
+    }
     Ok(out)
 }
 

@@ -32,7 +32,7 @@ pub fn run(command: &RecordsCommand) -> Result<()> {
             println!("Wrote a new data key to {} (mode 0600). Back it up: without it, the records cannot be read.", out.display());
         }
         RecordsCommand::Import { config, file } => {
-            let (_store, records) = open(config)?;
+            let (store, records) = open(config)?;
             if let Some(previous) = records.interrupted_import()? {
                 eprintln!("note: an earlier import of {previous} was interrupted; importing again converges.");
             }
@@ -58,6 +58,10 @@ pub fn run(command: &RecordsCommand) -> Result<()> {
                 report.copies,
                 records.len()
             );
+            // sled's files (its blobs: the passport copies) are made with the umask's
+            // mode: narrow them to 0600 now that the import wrote them.
+            records.flush()?;
+            store.restrict_files()?;
         }
         RecordsCommand::Search {
             config,

@@ -64,7 +64,9 @@ pub fn init(args: &InitArgs) -> Result<InitOutcome> {
     let operator = ca.issue(Role::Operator, &args.operator, &leaf)?;
     let auditor = ca.issue(Role::Auditor, &args.auditor, &leaf)?;
     puente_records::DataKey::generate(&pki_dir.join("data.key"))?;
-    files::create_dir(&args.dir.join("data"))?;
+    let data = args.dir.join("data");
+    files::create_private_dir(&data)
+        .with_context(|| format!("creating {} (mode 0700)", data.display()))?;
     files::create_dir(&args.dir.join("agreements"))?;
     TrustBundle::create_empty(&args.dir.join("trust.toml"))?;
     let rel = |p: &Path| p.strip_prefix(&args.dir).unwrap_or(p).display().to_string();
@@ -306,13 +308,14 @@ pub fn pki(command: &PkiCommand) -> Result<()> {
             );
             println!("Restart (or reload) nodes of this country, and send the CRL to peers with `puente trust export`.");
         }
-        PkiCommand::Crl { dir } => {
+        PkiCommand::Crl { dir, days } => {
             let ca = CountryCa::open(dir)?;
-            let path = ca.write_crl(now)?;
+            let path = ca.write_crl_valid_for(now, *days)?;
             println!(
-                "CRL reissued: {} ({} revoked)",
+                "CRL re-signed: {} ({} revoked), current until {}. Nodes of this country reload it by themselves; send peers the new trust bundle (`puente trust export`).",
                 path.display(),
-                ca.revoked_serials()?.len()
+                ca.revoked_serials()?.len(),
+                (now + time::Duration::days(*days)).date()
             );
         }
         PkiCommand::Show { file } => {

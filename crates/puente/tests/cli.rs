@@ -374,17 +374,13 @@ fn peers_reports_an_unreachable_own_node_clearly() {
 
 #[test]
 fn node_run_drains_and_exits_cleanly_on_sigterm() {
-    use std::io::Read;
+    use std::io::BufRead;
     use std::time::{Duration, Instant};
     let dir = tempfile::tempdir().unwrap();
     let mex = dir.path().join("MEX");
-    // Find a free port, then give it to the node.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr = format!("127.0.0.1:{port}");
+    let config = mex.join("puente.toml");
+    // Port 0 for the node and its metrics: the addresses they got are read from the log.
+    // Until then the config advertises a placeholder, which the officer's CLI would dial.
     assert!(puente(&[
         "init",
         "--country",
@@ -392,11 +388,15 @@ fn node_run_drains_and_exits_cleanly_on_sigterm() {
         "--dir",
         p(&mex),
         "--listen",
-        &addr
+        "127.0.0.1:0",
+        "--advertise",
+        "127.0.0.1:1",
+        "--metrics-listen",
+        "127.0.0.1:0",
     ])
     .status
     .success());
-    // Default metrics address (the one test that uses it), JSON logs.
+    // JSON logs, read line by line as they come.
     let mut child = Command::new(env!("CARGO_BIN_EXE_puente"))
         .args([
             "--log-format",
@@ -404,22 +404,60 @@ fn node_run_drains_and_exits_cleanly_on_sigterm() {
             "node",
             "run",
             "--config",
-            p(&mex.join("puente.toml")),
+            p(&config),
         ])
         .stderr(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let started = Instant::now();
-    while std::net::TcpStream::connect(&addr).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "node did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
+    let (lines_tx, lines) = std::sync::mpsc::channel::<String>();
+    let stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = lines_tx.send(line);
+        }
+    });
+    let mut log = String::new();
+    let (mut node_addr, mut metrics_addr) = (None, None);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while node_addr.is_none() || metrics_addr.is_none() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = lines
+            .recv_timeout(left)
+            .unwrap_or_else(|e| panic!("node did not start ({e}): {log}"));
+        let json: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+        let fields = &json["fields"];
+        let message = fields["message"].as_str().unwrap_or_default();
+        if message == "node serving" {
+            // `Some(127.0.0.1:PORT)`
+            let addr = fields["addr"].as_str().unwrap();
+            node_addr = Some(
+                addr.trim_start_matches("Some(")
+                    .trim_end_matches(')')
+                    .to_string(),
+            );
+        } else if message.starts_with("metrics at http://") {
+            metrics_addr = Some(fields["addr"].as_str().unwrap().to_string());
+        }
+        log.push_str(&line);
+        log.push('\n');
     }
+    let (node_addr, metrics_addr) = (node_addr.unwrap(), metrics_addr.unwrap());
+    assert_ne!(metrics_addr, node_addr);
+    let toml = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        toml.replace(
+            "advertise = \"127.0.0.1:1\"",
+            &format!("advertise = \"{node_addr}\""),
+        ),
+    )
+    .unwrap();
     // The officer's view works against the running binary.
-    let peers = puente(&["peers", "--config", p(&mex.join("puente.toml"))]);
+    let peers = puente(&["peers", "--config", p(&config)]);
     assert!(peers.status.success(), "{}", text(&peers));
     assert!(
         text(&peers).contains("MEX node mex-1: 0 peer(s)"),
@@ -427,8 +465,8 @@ fn node_run_drains_and_exits_cleanly_on_sigterm() {
         text(&peers)
     );
 
-    // Metrics answer on loopback, at the default address, without a certificate.
-    let scrape = http_get("127.0.0.1:9464", "/metrics");
+    // Metrics answer on loopback, at the address logged, without a certificate.
+    let scrape = http_get(&metrics_addr, "/metrics");
     assert!(scrape.starts_with("HTTP/1.1 200"), "{scrape}");
     assert!(
         scrape.contains("puente_grpc_request_duration_seconds_count{service=\"puente.v1.Local\",method=\"ListPeers\"} 1"),
@@ -448,13 +486,11 @@ fn node_run_drains_and_exits_cleanly_on_sigterm() {
         assert!(Instant::now() < deadline, "node did not exit after SIGTERM");
         std::thread::sleep(Duration::from_millis(50));
     };
-    let mut log = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut log)
-        .unwrap();
+    reader.join().unwrap();
+    for line in lines.try_iter() {
+        log.push_str(&line);
+        log.push('\n');
+    }
     assert!(status.success(), "exit {status:?}: {log}");
     assert!(
         log.contains("SIGTERM received") && log.contains("node stopped"),
@@ -462,7 +498,7 @@ fn node_run_drains_and_exits_cleanly_on_sigterm() {
     );
     // JSON lines; a handler's line carries its call's span (service, method, caller).
     assert!(
-        log.contains("metrics at http://127.0.0.1:9464/metrics"),
+        log.contains(&format!("metrics at http://{metrics_addr}/metrics")),
         "{log}"
     );
     let listed = log
@@ -1052,9 +1088,9 @@ fn kill_round(mex_cfg: &Path, addr: &str) -> usize {
             )),
         )
         .expect("the log of a killed node reopens");
+        // `close` returns once the writer and the head file are done.
         log.close();
     }
-    std::thread::sleep(std::time::Duration::from_millis(300));
     let v = puente(&["audit", "verify", "--config", p(mex_cfg)]);
     assert!(v.status.success(), "{}", text(&v));
     let store = puente_node::store::Store::open(&mex_node.config.node.data_dir).unwrap();

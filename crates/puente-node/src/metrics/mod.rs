@@ -13,6 +13,7 @@
 //! agreements. No request field ever becomes a label: no name, document number, case
 //! reference or operator. The typed setters make that hard to get wrong.
 
+mod crl;
 pub mod http;
 pub mod layer;
 
@@ -210,6 +211,7 @@ impl Metrics {
             ],
             1.0,
         );
+        crl::render(&mut out, now, &state.material().loaded);
         family(
             &mut out,
             "puente_uptime_seconds",
