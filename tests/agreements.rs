@@ -22,6 +22,7 @@ fn ctx(purpose: Purpose) -> Option<RequestContext> {
         case_reference: "CASE-2026-0001".into(),
         operator_id: "officer".into(),
         request_id: String::new(),
+        ..Default::default()
     })
 }
 

@@ -28,6 +28,7 @@ fn ctx() -> Option<pb::RequestContext> {
         case_reference: "EXP-9".into(),
         operator_id: String::new(),
         request_id: String::new(),
+        ..Default::default()
     })
 }
 
@@ -117,9 +118,11 @@ async fn each_side_records_the_exchange_and_the_asker_keeps_the_receipt() {
         "the receipt names MEX's entry"
     );
     assert_eq!(
-        merkle::leaf_hash(&incoming.encoded).to_vec(),
+        puente_audit::entry::leaf_of(&incoming.encoded).to_vec(),
         incoming.leaf_hash
     );
+    // The receipt commits to GTM's request: MEX's entry is about this exchange.
+    assert_eq!(incoming.encoded[4..36], receipt.request_sha256[..]);
 
     let gtm_log = entries(&fed, "GTM").await;
     let outgoing = gtm_log

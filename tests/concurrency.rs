@@ -64,6 +64,7 @@ async fn a_hundred_concurrent_queries_are_all_answered() {
                     case_reference: format!("C-{i}"),
                     operator_id: String::new(),
                     request_id: String::new(),
+                    ..Default::default()
                 }),
                 query: Some(pb::IdentityQuery {
                     terms: Some(pb::identity_query::Terms::Document(pb::DocumentTerms {

@@ -67,6 +67,7 @@ fn ctx(purpose: pb::Purpose) -> Option<pb::RequestContext> {
         case_reference: "CASE-METRICS-1".into(),
         operator_id: String::new(),
         request_id: String::new(),
+        ..Default::default()
     })
 }
 

@@ -375,6 +375,7 @@ async fn a_peer_without_a_grant_gets_nothing_and_watermarks_cannot_be_forged() {
         case_reference: "probe".into(),
         operator_id: "x".into(),
         request_id: "1".into(),
+        ..Default::default()
     };
     let err = as_cri
         .pull_statistics(pb::PullStatisticsRequest {

@@ -42,6 +42,18 @@ class IntegrityError(Exception):
     """An answer that does not hold together (exit status 1)."""
 
 
+def leaf_of(encoded: bytes) -> bytes:
+    """The RFC 6962 leaf hash of an audit entry's canonical bytes. A version 2 entry
+    (magic PAE\x02) starts with the request and response digests; its leaf data is the
+    magic, those two digests and the SHA-256 of the rest, so a counterpart can check a
+    receipt against its own request. A version 1 entry is its own leaf data."""
+    if encoded[:4] == b"PAE\x02" and len(encoded) >= 68:
+        data = encoded[:68] + hashlib.sha256(encoded[68:]).digest()
+    else:
+        data = encoded
+    return hashlib.sha256(b"\x00" + data).digest()
+
+
 def import_grpc():
     try:
         import grpc  # noqa: F401
@@ -375,7 +387,7 @@ class Client:
             page = stub.ListEntries(request, timeout=self.timeout)
             for e in page.entries:
                 # RFC 6962 leaf hash, recomputed from the canonical bytes.
-                leaf_ok = hashlib.sha256(b"\x00" + e.encoded).digest() == e.leaf_hash
+                leaf_ok = leaf_of(e.encoded) == e.leaf_hash
                 emit(
                     {
                         "type": "entry",
@@ -399,7 +411,7 @@ class Client:
                 )
                 if not leaf_ok:
                     raise IntegrityError(
-                        f"entry {e.index}: leaf_hash is not SHA-256(0x00 || encoded)"
+                        f"entry {e.index}: leaf_hash does not match the entry's bytes"
                     )
                 listed += 1
                 if args.limit and listed >= args.limit:

@@ -33,6 +33,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::transport::Channel;
 
+pub mod fake_peer;
 pub mod officer;
 
 /// Installs a test log subscriber once (respects `RUST_LOG`; quiet by default).

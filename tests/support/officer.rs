@@ -13,6 +13,7 @@ pub fn ctx(purpose: pb::Purpose) -> Option<pb::RequestContext> {
         case_reference: "CASE-7".into(),
         operator_id: "ignored".into(),
         request_id: String::new(),
+        ..Default::default()
     })
 }
 

@@ -1,12 +1,24 @@
-//! Audit entries and their deterministic, versioned encoding. The encoded bytes are the
-//! Merkle leaf: an auditor recomputes the leaf hash from them. Entries hold digests and
-//! keyed hashes, never raw personal data.
+//! Audit entries and their deterministic, versioned encoding, and the Merkle leaf each
+//! one is. Entries hold digests and keyed hashes, never raw personal data.
+//!
+//! A version 2 entry starts with the digests of the request and the response, and its
+//! leaf is the hash of a short commitment: those two digests and the digest of the rest
+//! of the entry. So the counterpart of an exchange, given the three digests in its
+//! receipt, recomputes the leaf itself and sees that the entry is about *its* request and
+//! *the answer it got*, without seeing the rest (the decision, the rule, the keyed hashes
+//! of the terms). Version 1 entries (written before) are their own leaf data.
+
+use ring::digest;
 
 use crate::error::AuditError;
+use crate::merkle::{self, Hash};
 
 /// Encoding version of [`Entry::encode`].
-pub const VERSION: u8 = 1;
-const MAGIC: &[u8; 4] = b"PAE\x01";
+pub const VERSION: u8 = 2;
+const MAGIC_V1: &[u8; 4] = b"PAE\x01";
+const MAGIC: &[u8; 4] = b"PAE\x02";
+/// Where the body (everything after the two digests) starts in a version 2 encoding.
+const BODY: usize = 4 + 32 + 32;
 
 /// One exchange, on one side.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -101,11 +113,47 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// The leaf data of a version 2 entry: its magic, the request and response digests and
+/// the SHA-256 of its body.
+pub fn commitment(request_sha256: &Hash, response_sha256: &Hash, body_sha256: &Hash) -> Hash {
+    let mut data = [0u8; 4 + 32 * 3];
+    data[..4].copy_from_slice(MAGIC);
+    data[4..36].copy_from_slice(request_sha256);
+    data[36..68].copy_from_slice(response_sha256);
+    data[68..].copy_from_slice(body_sha256);
+    merkle::leaf_hash(&data)
+}
+
+/// The three digests a receipt shows of a version 2 entry (request, response, body);
+/// `None` for an older entry.
+pub fn digests(bytes: &[u8]) -> Option<(Hash, Hash, Hash)> {
+    if bytes.len() < BODY || &bytes[..4] != MAGIC {
+        return None;
+    }
+    let mut req = [0u8; 32];
+    let mut resp = [0u8; 32];
+    req.copy_from_slice(&bytes[4..36]);
+    resp.copy_from_slice(&bytes[36..68]);
+    let mut body = [0u8; 32];
+    body.copy_from_slice(digest::digest(&digest::SHA256, &bytes[BODY..]).as_ref());
+    Some((req, resp, body))
+}
+
+/// The RFC 6962 leaf hash of an encoded entry (of any version).
+pub fn leaf_of(bytes: &[u8]) -> Hash {
+    match digests(bytes) {
+        Some((req, resp, body)) => commitment(&req, &resp, &body),
+        None => merkle::leaf_hash(bytes),
+    }
+}
+
 impl Entry {
-    /// The deterministic encoding (the Merkle leaf data).
+    /// The deterministic encoding.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(256);
         out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&self.request_sha256);
+        out.extend_from_slice(&self.response_sha256);
         out.extend_from_slice(&self.index.to_be_bytes());
         out.extend_from_slice(&self.time_ms.to_be_bytes());
         for n in [self.direction, self.service, self.purpose, self.decision] {
@@ -125,8 +173,6 @@ impl Entry {
         for f in self.disclosed_fields.iter().take(255) {
             out.extend_from_slice(&(*f as u32).to_be_bytes());
         }
-        out.extend_from_slice(&self.request_sha256);
-        out.extend_from_slice(&self.response_sha256);
         out.push(u8::try_from(self.query_term_hashes.len()).unwrap_or(u8::MAX));
         for (label, h) in self.query_term_hashes.iter().take(255) {
             put_str(&mut out, label);
@@ -146,14 +192,22 @@ impl Entry {
     /// Decodes an encoding, strictly (no trailing bytes, known version).
     pub fn decode(bytes: &[u8]) -> Result<Self, AuditError> {
         let mut r = Reader { b: bytes, at: 0 };
-        if r.take(4)? != MAGIC {
-            return Err(AuditError::Decode("not a version 1 audit entry".into()));
-        }
-        let mut e = Entry {
-            index: r.u64()?,
-            time_ms: r.u64()? as i64,
-            ..Entry::default()
+        let v2 = match r.take(4)? {
+            m if m == MAGIC => true,
+            m if m == MAGIC_V1 => false,
+            _ => {
+                return Err(AuditError::Decode(
+                    "not a version 1 or 2 audit entry".into(),
+                ))
+            }
         };
+        let mut e = Entry::default();
+        if v2 {
+            e.request_sha256 = r.hash()?;
+            e.response_sha256 = r.hash()?;
+        }
+        e.index = r.u64()?;
+        e.time_ms = r.u64()? as i64;
         e.direction = r.i32()?;
         e.service = r.i32()?;
         e.purpose = r.i32()?;
@@ -167,8 +221,10 @@ impl Entry {
         for _ in 0..r.u8()? {
             e.disclosed_fields.push(r.i32()?);
         }
-        e.request_sha256 = r.hash()?;
-        e.response_sha256 = r.hash()?;
+        if !v2 {
+            e.request_sha256 = r.hash()?;
+            e.response_sha256 = r.hash()?;
+        }
         for _ in 0..r.u8()? {
             let label = r.string()?;
             e.query_term_hashes.push((label, r.hash()?));
@@ -223,5 +279,38 @@ mod tests {
         longer.push(0);
         assert!(Entry::decode(&longer).is_err());
         assert!(Entry::decode(&b[..b.len() - 1]).is_err());
+        // The leaf commits to the request and response digests, and to the rest.
+        let (req, resp, body) = digests(&b).unwrap();
+        assert_eq!((req, resp), ([1; 32], [2; 32]));
+        assert_eq!(leaf_of(&b), commitment(&req, &resp, &body));
+        let mut other = e.clone();
+        other.rule = "agreement.other".into();
+        assert_ne!(leaf_of(&other.encode()), leaf_of(&b));
+    }
+
+    #[test]
+    fn version_1_entries_still_decode_and_are_their_own_leaf_data() {
+        let e = Entry {
+            index: 3,
+            request_sha256: [4; 32],
+            response_sha256: [5; 32],
+            rule: "agreement.granted".into(),
+            ..Entry::default()
+        };
+        // The version 1 layout: digests after the disclosed fields.
+        let mut v1 = MAGIC_V1.to_vec();
+        v1.extend_from_slice(&3u64.to_be_bytes());
+        v1.extend_from_slice(&0u64.to_be_bytes());
+        v1.extend_from_slice(&[0; 16]);
+        for s in ["", "", "", "", "agreement.granted", ""] {
+            put_str(&mut v1, s);
+        }
+        v1.push(0);
+        v1.extend_from_slice(&[4; 32]);
+        v1.extend_from_slice(&[5; 32]);
+        v1.extend_from_slice(&[0, 0]);
+        assert_eq!(Entry::decode(&v1).unwrap(), e);
+        assert_eq!(digests(&v1), None);
+        assert_eq!(leaf_of(&v1), merkle::leaf_hash(&v1));
     }
 }

@@ -575,7 +575,7 @@ impl LogFiles {
                 for (i, bytes) in batch.entries.iter().enumerate() {
                     let index = batch.first + i as u64;
                     if let Some(stored) = read_hash(levels.first(), index) {
-                        if stored != merkle::leaf_hash(bytes) {
+                        if stored != crate::entry::leaf_of(bytes) {
                             return Err(AuditError::Tampered(format!(
                                 "entry {index}: its content does not match its stored leaf hash ({} is corrupt at byte {})",
                                 log_path.display(),
@@ -593,7 +593,7 @@ impl LogFiles {
             }
             for (bytes, off) in batch.entries.iter().zip(&batch.offsets) {
                 index.record(&off.to_be_bytes())?;
-                frontier.push(merkle::leaf_hash(bytes), &mut |level, _, h| {
+                frontier.push(crate::entry::leaf_of(bytes), &mut |level, _, h| {
                     hashes
                         .get_mut(level)
                         .ok_or_else(|| AuditError::Store("too many levels".into()))?

@@ -28,6 +28,7 @@ pub mod log;
 pub mod merkle;
 mod migrate;
 pub mod receipt;
+pub mod seen;
 pub mod verify;
 pub mod view;
 

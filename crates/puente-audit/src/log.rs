@@ -381,6 +381,9 @@ impl AuditLog {
     }
 }
 
+/// An entry as committed: its index, leaf hash and the digest of its body.
+type Committed = (u64, Hash, Hash);
+
 /// A thread that runs the [`SyncHook`] while the writer syncs the log: started once and
 /// reused (a thread spawned per batch cost more than the sync it ran in parallel; found
 /// by strace under `puente bench query`, thousands of threads a second).
@@ -570,7 +573,7 @@ impl Writer {
             }
             match self.commit(&mut batch) {
                 Ok((note, leaves)) => {
-                    for (req, (index, leaf)) in batch.into_iter().zip(leaves) {
+                    for (req, (index, leaf, body)) in batch.into_iter().zip(leaves) {
                         let proof =
                             merkle::inclusion_proof(&self.tail, index, self.size).map_err(|e| {
                                 match e {
@@ -584,6 +587,10 @@ impl Writer {
                             leaf_hash: leaf.to_vec(),
                             checkpoint: Some(pb::SignedCheckpoint { note: note.clone() }),
                             inclusion_proof: p.iter().map(|h| h.to_vec()).collect(),
+                            request_sha256: req.entry.request_sha256.to_vec(),
+                            response_sha256: req.entry.response_sha256.to_vec(),
+                            entry_body_sha256: body.to_vec(),
+                            consistency_proofs: Vec::new(),
                         });
                         let _ = req.reply.send(reply);
                     }
@@ -622,8 +629,8 @@ impl Writer {
     }
 
     /// Writes a batch with the checkpoint signed over it and makes it durable. Returns
-    /// the note and each entry's (index, leaf hash).
-    fn commit(&mut self, batch: &mut [Request]) -> Result<(String, Vec<(u64, Hash)>), AuditError> {
+    /// the note and each entry's (index, leaf hash, digest of its body).
+    fn commit(&mut self, batch: &mut [Request]) -> Result<(String, Vec<Committed>), AuditError> {
         let start = self.size;
         let mut out = Vec::with_capacity(batch.len());
         let mut entries: Vec<Vec<u8>> = Vec::with_capacity(batch.len());
@@ -633,7 +640,10 @@ impl Writer {
                 let index = start + i as u64;
                 req.entry.index = index;
                 let bytes = req.entry.encode();
-                let leaf = merkle::leaf_hash(&bytes);
+                let (req_sha, resp_sha, body) = crate::entry::digests(&bytes).ok_or_else(|| {
+                    AuditError::Store("an entry was encoded in an old version".into())
+                })?;
+                let leaf = crate::entry::commitment(&req_sha, &resp_sha, &body);
                 entries.push(bytes);
                 let (mut level, mut idx, mut h) = (0u8, index, leaf);
                 loop {
@@ -652,7 +662,7 @@ impl Writer {
                     level += 1;
                     idx >>= 1;
                 }
-                out.push((index, leaf));
+                out.push((index, leaf, body));
             }
             Ok(())
         })();

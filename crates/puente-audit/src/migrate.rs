@@ -8,7 +8,6 @@ use crate::checkpoint::{self, Checkpoint};
 use crate::error::AuditError;
 use crate::file::Frontier;
 use crate::log::Trees;
-use crate::merkle;
 
 /// Moves the sled log of `db` into `trees`' files, if there is one and the files are
 /// empty; then removes it from sled.
@@ -48,7 +47,7 @@ pub(crate) fn from_sled(trees: &Trees, db: &sled::Db) -> Result<(), AuditError> 
                     ))
                 })?
                 .to_vec();
-            frontier.push(merkle::leaf_hash(&bytes), &mut |level, idx, h| {
+            frontier.push(crate::entry::leaf_of(&bytes), &mut |level, idx, h| {
                 hashes.push((level as u8, idx, *h));
                 Ok(())
             })?;

@@ -1,9 +1,12 @@
-//! Checking a counterpart's receipt: its checkpoint is signed by the counterpart's key and
-//! the entry's leaf is included in it. A checkpoint's signature is verified once and
-//! remembered, so on the hot path a receipt costs hashes, not signatures.
+//! Checking a counterpart's receipt: its checkpoint is signed by the counterpart's key, the
+//! entry's leaf is the commitment of the request and response digests it shows (so the
+//! entry is about this exchange) and is included in the checkpoint, and the checkpoint
+//! extends every one of that log seen before ([`crate::seen`]). A checkpoint's signature
+//! is verified once and remembered, so on the hot path a receipt costs hashes, not
+//! signatures.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 
 use puente_pki::VerifyingKey;
 use puente_proto::v1 as pb;
@@ -12,6 +15,7 @@ use ring::digest;
 use crate::checkpoint::{self, Checkpoint};
 use crate::error::AuditError;
 use crate::merkle::{self, Hash};
+use crate::seen::LogView;
 
 /// How many verified checkpoints are remembered.
 const CACHE: usize = 4096;
@@ -20,9 +24,79 @@ const CACHE: usize = 4096;
 #[derive(Debug, Default)]
 pub struct ReceiptVerifier {
     verified: Mutex<HashMap<(String, [u8; 32]), Checkpoint>>,
+    logs: Mutex<HashMap<String, LogView>>,
+}
+
+/// What the asker expects a receipt to show of its exchange.
+#[derive(Clone, Copy, Debug)]
+pub struct Expected<'a> {
+    /// SHA-256 of the request sent.
+    pub request_sha256: &'a Hash,
+    /// SHA-256 of the answer received (receipt cleared), when the answer is known.
+    pub response_sha256: Option<&'a Hash>,
+    /// The sizes (and roots) of the log the request named ([`ReceiptVerifier::known`]).
+    pub stated: &'a [(u64, Hash)],
+}
+
+fn digest(b: &[u8], what: &str) -> Result<Hash, AuditError> {
+    <[u8; 32]>::try_from(b).map_err(|_| AuditError::Receipt(format!("{what} is not 32 bytes")))
 }
 
 impl ReceiptVerifier {
+    fn logs(&self) -> MutexGuard<'_, HashMap<String, LogView>> {
+        // A poisoned lock only means a panic elsewhere between whole-value updates.
+        self.logs.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The sizes of log `origin` a request should name (empty before any receipt).
+    pub fn known(&self, origin: &str) -> crate::seen::Stated {
+        self.logs()
+            .get(origin)
+            .map(LogView::known)
+            .unwrap_or_default()
+    }
+
+    /// Takes a checkpoint of log `origin` this node cosigned as a witness.
+    pub fn witnessed(&self, origin: &str, size: u64, root: Hash) -> Result<(), AuditError> {
+        self.logs()
+            .entry(origin.to_string())
+            .or_default()
+            .witnessed(size, root)
+            .map_err(|e| AuditError::Receipt(e.to_string()))
+    }
+
+    /// Verifies `r` as issued by the holder of `key` for the exchange `expected`
+    /// describes, against everything seen of that log before; remembers its checkpoint
+    /// and claims its entry for this exchange.
+    pub fn accept(
+        &self,
+        r: &pb::Receipt,
+        key: &VerifyingKey,
+        expected: Expected<'_>,
+    ) -> Result<Checkpoint, AuditError> {
+        let cp = self.verify(r, key)?;
+        if digest(&r.request_sha256, "request_sha256")? != *expected.request_sha256 {
+            return Err(AuditError::Receipt(format!(
+                "receipt.other_request: entry {} is about another request, not the one sent",
+                r.entry_index
+            )));
+        }
+        if let Some(resp) = expected.response_sha256 {
+            if digest(&r.response_sha256, "response_sha256")? != *resp {
+                return Err(AuditError::Receipt(format!(
+                    "receipt.other_response: entry {} records another answer than the one received",
+                    r.entry_index
+                )));
+            }
+        }
+        let mut logs = self.logs();
+        let view = logs.entry(cp.origin.clone()).or_default();
+        view.check(&cp, expected.stated, &r.consistency_proofs)
+            .and_then(|()| view.claim(r.entry_index))
+            .map_err(|e| AuditError::Receipt(e.to_string()))?;
+        Ok(cp)
+    }
+
     /// Verifies `r` as issued by the holder of `key`; returns the checkpoint it rests on.
     pub fn verify(&self, r: &pb::Receipt, key: &VerifyingKey) -> Result<Checkpoint, AuditError> {
         let note = &r
@@ -60,11 +134,17 @@ impl ReceiptVerifier {
                 r.origin, cp.origin
             )));
         }
-        let leaf: Hash = r
-            .leaf_hash
-            .as_slice()
-            .try_into()
-            .map_err(|_| AuditError::Receipt("the leaf hash is not 32 bytes".into()))?;
+        // The leaf is recomputed from the digests shown, so it commits to them.
+        let leaf = crate::entry::commitment(
+            &digest(&r.request_sha256, "request_sha256")?,
+            &digest(&r.response_sha256, "response_sha256")?,
+            &digest(&r.entry_body_sha256, "entry_body_sha256")?,
+        );
+        if r.leaf_hash.as_slice() != leaf.as_slice() {
+            return Err(AuditError::Receipt(
+                "the leaf hash is not the commitment of the digests the receipt shows".into(),
+            ));
+        }
         let proof: Vec<Hash> = r
             .inclusion_proof
             .iter()

@@ -12,7 +12,6 @@ use crate::entry::Entry;
 use crate::error::AuditError;
 use crate::file::Frontier;
 use crate::log::Trees;
-use crate::merkle;
 use crate::receipt::ReceiptVerifier;
 
 /// What a successful verification covered.
@@ -72,7 +71,7 @@ pub fn verify(
                     entry.index
                 )));
             }
-            let leaf = merkle::leaf_hash(bytes);
+            let leaf = crate::entry::leaf_of(bytes);
             if trees.stored_hash(0, index)? != Some(leaf) {
                 return Err(tampered(format!(
                     "entry {index}: its content does not match its stored leaf hash"

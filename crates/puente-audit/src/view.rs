@@ -7,7 +7,6 @@ use puente_proto::v1 as pb;
 use crate::entry::Entry;
 use crate::error::AuditError;
 use crate::log::Trees;
-use crate::merkle;
 
 /// Which entries to list.
 #[derive(Clone, Debug, Default)]
@@ -112,7 +111,7 @@ pub fn to_proto(l: &Listed) -> pb::AuditEntry {
             .counterpart_receipt
             .as_ref()
             .and_then(|r| pb::Receipt::decode(r.as_slice()).ok()),
-        leaf_hash: merkle::leaf_hash(&l.encoded).to_vec(),
+        leaf_hash: crate::entry::leaf_of(&l.encoded).to_vec(),
         encoded: l.encoded.clone(),
     }
 }

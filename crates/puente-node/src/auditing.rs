@@ -51,6 +51,9 @@ pub struct Outcome {
     pub response_sha256: [u8; 32],
     /// The gRPC status code of the answer (0, OK, unless refused); for metrics only.
     pub code: i32,
+    /// Sizes of this node's log the asker named (`RequestContext.known_log_sizes`): its
+    /// receipt proves its checkpoint extends each.
+    pub known_log_sizes: Vec<u64>,
 }
 
 impl Outcome {
@@ -64,6 +67,23 @@ impl Outcome {
             rule: "agreement.granted".into(),
             ..Self::default()
         }
+    }
+
+    /// Takes what the asker's request context says: purpose, case reference, and the
+    /// sizes of this node's log it asks the receipt to extend.
+    pub fn heard(&mut self, c: &pb::RequestContext) {
+        self.purpose = c.purpose;
+        self.case_reference = c
+            .case_reference
+            .chars()
+            .take(crate::policy::MAX_CASE_REFERENCE)
+            .collect();
+        self.known_log_sizes = c
+            .known_log_sizes
+            .iter()
+            .take(puente_audit::seen::MAX_KNOWN)
+            .copied()
+            .collect();
     }
 
     /// Marks it refused by `status` (its rule is the text before the first colon).
@@ -153,7 +173,10 @@ impl NodeState {
             o,
             None,
         );
-        let appended = self.audit.append(e).await;
+        let appended = self.audit.append(e).await.and_then(|mut r| {
+            self.prove_extension(&mut r, &o.known_log_sizes)?;
+            Ok(r)
+        });
         // The peer's node reached us through mTLS: it is alive, whatever the answer.
         self.metrics.peer_contact(caller.country);
         let code = match &appended {
@@ -167,6 +190,43 @@ impl NodeState {
                 "audit.unavailable: the audit log cannot record this exchange ({err}), so it is refused; if the store reports an I/O error, free space and restart the node"
             ))
         })
+    }
+
+    /// Adds to a receipt a consistency proof from each size the asker named (at most
+    /// [`puente_audit::seen::MAX_KNOWN`], each above 0 and not above the receipt's
+    /// checkpoint; others are left out and the asker sees the proof missing).
+    fn prove_extension(
+        &self,
+        r: &mut pb::Receipt,
+        known: &[u64],
+    ) -> Result<(), puente_audit::error::AuditError> {
+        if known.is_empty() {
+            return Ok(());
+        }
+        let note = r
+            .checkpoint
+            .as_ref()
+            .map(|c| c.note.as_str())
+            .unwrap_or_default();
+        let size = puente_audit::checkpoint::Checkpoint::parse_body(
+            puente_audit::checkpoint::split_note(note)?.0,
+        )?
+        .size;
+        for from in known.iter().take(puente_audit::seen::MAX_KNOWN) {
+            if *from == 0 || *from >= size {
+                continue;
+            }
+            r.consistency_proofs.push(pb::ConsistencyProof {
+                from_size: *from,
+                hashes: self
+                    .audit
+                    .consistency(*from, size)?
+                    .iter()
+                    .map(|h| h.to_vec())
+                    .collect(),
+            });
+        }
+        Ok(())
     }
 
     /// Records a refusal this node answers, attaching the receipt to the status.
@@ -213,6 +273,39 @@ impl NodeState {
             error!("audit append failed for an outgoing exchange: {err}");
             Status::unavailable(format!("audit.unavailable: the audit log cannot record this exchange ({err}); its answer is withheld; if the store reports an I/O error, free space and restart the node"))
         })
+    }
+
+    /// Accepts a peer's receipt for one exchange: signed by the peer's key in the trust
+    /// bundle, its entry about `request_sha256` and (when known) `response_sha256`, its
+    /// checkpoint consistent with every one of that peer's log seen before (the request
+    /// named `stated`), its entry not used by an earlier exchange.
+    pub fn accept_receipt(
+        &self,
+        peer: CountryCode,
+        r: &pb::Receipt,
+        request_sha256: &[u8; 32],
+        response_sha256: Option<&[u8; 32]>,
+        stated: &[(u64, [u8; 32])],
+    ) -> Result<(), String> {
+        let key = self
+            .peer_key(peer)
+            .ok_or_else(|| format!("{peer} is not in the trust bundle"))?;
+        let origin = format!("puente/{peer}/audit");
+        if r.origin != origin {
+            return Err(format!(
+                "the receipt names log {:?}, not {origin}",
+                r.origin
+            ));
+        }
+        let expected = puente_audit::receipt::Expected {
+            request_sha256,
+            response_sha256,
+            stated,
+        };
+        self.receipts
+            .accept(r, &key, expected)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     }
 
     /// Verifies a peer's receipt against the peer's key in the trust bundle.

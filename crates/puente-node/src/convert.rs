@@ -214,6 +214,34 @@ fn pb_vulnerability(v: &str) -> Option<pb::Vulnerability> {
     pb::Vulnerability::from_str_name(&format!("VULNERABILITY_{}", v.to_ascii_uppercase()))
 }
 
+/// The fields a disclosed person actually carries (what an asker checks against the
+/// fields the answer says it disclosed).
+pub fn present_fields(p: &pb::DisclosedPerson) -> BTreeSet<Field> {
+    [
+        (Field::GivenNames, p.given_names.is_some()),
+        (Field::Surnames, p.surnames.is_some()),
+        (Field::DateOfBirth, p.date_of_birth.is_some()),
+        (Field::Sex, p.sex.is_some()),
+        (Field::Nationality, p.nationality.is_some()),
+        (Field::DocumentType, p.document_type.is_some()),
+        (Field::DocumentNumber, p.document_number.is_some()),
+        (Field::IssuingState, p.issuing_state.is_some()),
+        (Field::DocumentExpiry, p.document_expiry.is_some()),
+        (Field::LastEncounterDate, p.last_encounter_date.is_some()),
+        (Field::LastEncounterPlace, p.last_encounter_place.is_some()),
+        (Field::LastEncounterEvent, p.last_encounter_event.is_some()),
+        (Field::Route, !p.route.is_empty()),
+        (Field::VulnerabilityFlags, !p.vulnerability_flags.is_empty()),
+        (
+            Field::PassportCopyAvailable,
+            p.passport_copy_available.is_some(),
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(f, present)| present.then_some(f))
+    .collect()
+}
+
 /// The person as disclosed: only `fields`, and only what the record holds. Returns the
 /// fields actually filled.
 pub fn disclose(

@@ -66,18 +66,33 @@ impl NodeState {
         Duration::from_secs(self.node.config.server.peer_timeout_secs)
     }
 
+    /// The context of a request to `peer` on behalf of `operator`, and the checkpoints of
+    /// `peer`'s log it names (its receipt must extend each).
     fn outgoing_context(
+        &self,
+        peer: CountryCode,
         operator: &PeerIdentity,
         ctx: Option<&pb::RequestContext>,
-    ) -> Result<pb::RequestContext, Status> {
+    ) -> Result<(pb::RequestContext, puente_audit::seen::Stated), Status> {
+        use ring::rand::SecureRandom;
         let checked = crate::policy::context(ctx)?;
-        Ok(pb::RequestContext {
-            purpose: checked.purpose as i32,
-            case_reference: checked.case_reference,
-            // Who asks is the operator's certificate, not what the request claims.
-            operator_id: operator.name.clone(),
-            request_id: ctx.map(|c| c.request_id.clone()).unwrap_or_default(),
-        })
+        let mut nonce = vec![0u8; 16];
+        ring::rand::SystemRandom::new()
+            .fill(&mut nonce)
+            .map_err(|_| Status::unavailable("the system's random source failed"))?;
+        let stated = self.receipts.known(&format!("puente/{peer}/audit"));
+        Ok((
+            pb::RequestContext {
+                purpose: checked.purpose as i32,
+                case_reference: checked.case_reference,
+                // Who asks is the operator's certificate, not what the request claims.
+                operator_id: operator.name.clone(),
+                request_id: ctx.map(|c| c.request_id.clone()).unwrap_or_default(),
+                nonce,
+                known_log_sizes: stated.iter().map(|s| s.0).collect(),
+            },
+            stated,
+        ))
     }
 
     /// `Local.Query`: forward an operator's identity query to a peer. The answer reaches
@@ -89,7 +104,7 @@ impl NodeState {
         req: &pb::QueryRequest,
     ) -> Result<pb::QueryResponse, Status> {
         let (peer, link) = self.link(&req.peer_country)?;
-        let context = Self::outgoing_context(operator, req.context.as_ref())?;
+        let (context, stated) = self.outgoing_context(peer, operator, req.context.as_ref())?;
         let terms = convert::terms(req.query.as_ref())?;
         let purpose = puente_policy::Purpose::try_from(context.purpose)
             .unwrap_or(puente_policy::Purpose::Unspecified);
@@ -138,8 +153,14 @@ impl NodeState {
                 o.response_sha256 = sha256(&answer.encode_to_vec());
                 o.agreement_id = answer.agreement_id.clone();
                 o.disclosed_fields = answer.disclosed_fields.clone();
-                let receipt = self
-                    .check_receipt(peer, operator, request_sha, &mut o, receipt)
+                let exchange = Exchange {
+                    peer,
+                    operator,
+                    request_sha,
+                    stated: &stated,
+                };
+                let receipt = self.check_receipt(&exchange, &mut o, receipt).await?;
+                self.check_disclosure(&exchange, &mut o, &answer, &receipt)
                     .await?;
                 let audit_index = self
                     .record_outgoing(peer.as_str(), operator, request_sha, &o, Some(&receipt))
@@ -159,7 +180,11 @@ impl NodeState {
                 })
             }
             Err(status) => {
-                let receipt = receipt_of(&status).filter(|r| self.verify_receipt(peer, r).is_ok());
+                let receipt = receipt_of(&status).filter(|r| {
+                    let said = sha256(status.message().as_bytes());
+                    self.accept_receipt(peer, r, &request_sha, Some(&said), &stated)
+                        .is_ok()
+                });
                 let o = o.refused(&status);
                 self.record_outgoing(peer.as_str(), operator, request_sha, &o, receipt.as_ref())
                     .await?;
@@ -168,35 +193,97 @@ impl NodeState {
         }
     }
 
-    /// Requires a verifying receipt from `peer`; records the failure otherwise.
+    /// Requires a receipt from `peer` for this very exchange and answer, consistent with
+    /// every checkpoint of its log seen before; records the failure otherwise.
     async fn check_receipt(
         &self,
-        peer: CountryCode,
-        operator: &PeerIdentity,
-        request_sha: [u8; 32],
+        x: &Exchange<'_>,
         o: &mut Outcome,
         receipt: Option<pb::Receipt>,
     ) -> Result<pb::Receipt, Status> {
         let problem = match &receipt {
-            None => Some("sent no receipt".to_string()),
-            Some(r) => self.verify_receipt(peer, r).err(),
+            None => "sent no receipt".to_string(),
+            Some(r) => match self.accept_receipt(
+                x.peer,
+                r,
+                &x.request_sha,
+                Some(&o.response_sha256),
+                x.stated,
+            ) {
+                Ok(()) => return Ok(r.clone()),
+                Err(e) => e,
+            },
         };
-        match (problem, receipt) {
-            (None, Some(r)) => Ok(r),
-            (problem, _) => {
-                let why = problem.unwrap_or_default();
-                o.decision = pb::Decision::Refused as i32;
-                o.rule = "receipt.invalid".into();
-                o.code = Code::DataLoss as i32;
-                o.reason = format!("{peer} {why}");
-                self.record_outgoing(peer.as_str(), operator, request_sha, o, None)
-                    .await?;
-                warn!(peer = %peer, "answer discarded: the receipt does not verify: {why}");
-                Err(Status::data_loss(format!(
-                    "{peer}'s receipt does not verify ({why}); its answer is not used"
-                )))
-            }
+        // The rule the receipt broke, when it names one (split view, replay, ...).
+        let rule = problem
+            .split(|c: char| c.is_whitespace() || c == ':')
+            .find(|w| w.starts_with("receipt.") && w.len() > 8)
+            .unwrap_or("receipt.invalid")
+            .to_string();
+        if rule == "receipt.split_view" {
+            tracing::error!(peer = %x.peer, "SPLIT VIEW: {}'s log as shown in this receipt does not extend what it showed before; the receipt is kept in this node's audit entry as evidence: {problem}", x.peer);
         }
+        o.decision = pb::Decision::Refused as i32;
+        o.rule = rule;
+        o.code = Code::DataLoss as i32;
+        o.reason = format!("{} {problem}", x.peer);
+        // A receipt that fails is kept with the refusal: it is the evidence.
+        self.record_outgoing(
+            x.peer.as_str(),
+            x.operator,
+            x.request_sha,
+            o,
+            receipt.as_ref(),
+        )
+        .await?;
+        warn!(peer = %x.peer, "answer discarded: the receipt does not hold: {problem}");
+        Err(Status::data_loss(format!(
+            "{}'s receipt does not hold ({problem}); its answer is not used",
+            x.peer
+        )))
+    }
+
+    /// Requires an answer to carry exactly the fields it says it disclosed, and a
+    /// hit/no-hit answer nothing but references; records the failure otherwise.
+    async fn check_disclosure(
+        &self,
+        x: &Exchange<'_>,
+        o: &mut Outcome,
+        answer: &pb::QueryIdentityResponse,
+        receipt: &pb::Receipt,
+    ) -> Result<(), Status> {
+        let said: std::collections::BTreeSet<i32> =
+            answer.disclosed_fields.iter().copied().collect();
+        let carried: std::collections::BTreeSet<i32> = answer
+            .matches
+            .iter()
+            .filter_map(|m| m.person.as_ref())
+            .flat_map(convert::present_fields)
+            .map(|f| f as i32)
+            .collect();
+        let problem = if answer.mode == pb::Mode::HitNoHit as i32
+            && answer
+                .matches
+                .iter()
+                .any(|m| m.person.is_some() || m.score_permille != 0)
+        {
+            "a hit/no-hit answer carries persons or scores".to_string()
+        } else if said != carried {
+            format!("the answer says it disclosed fields {said:?} but carries {carried:?}")
+        } else {
+            return Ok(());
+        };
+        o.decision = pb::Decision::Refused as i32;
+        o.rule = "answer.fields_mismatch".into();
+        o.code = Code::DataLoss as i32;
+        o.reason = format!("{} {problem}", x.peer);
+        self.record_outgoing(x.peer.as_str(), x.operator, x.request_sha, o, Some(receipt))
+            .await?;
+        warn!(peer = %x.peer, "answer discarded: {problem}");
+        Err(Status::data_loss(format!(
+            "answer.fields_mismatch: {}'s answer is not used: {problem}",
+            x.peer
+        )))
     }
 
     /// `Local.FetchDocument`: fetch a passport copy from a peer, checking its size and
@@ -207,7 +294,7 @@ impl NodeState {
         req: &pb::FetchDocumentRequest,
     ) -> Result<(pb::DocumentHeader, Vec<u8>, pb::FetchDocumentTrailer), Status> {
         let (peer, link) = self.link(&req.peer_country)?;
-        let context = Self::outgoing_context(operator, req.context.as_ref())?;
+        let (context, stated) = self.outgoing_context(peer, operator, req.context.as_ref())?;
         if req.reference.is_empty() {
             return Err(Status::invalid_argument(
                 "reference: required (from a match)",
@@ -244,7 +331,11 @@ impl NodeState {
             Err(Failure { audited, shown }) => {
                 // Whatever went wrong once the request left, the asker's log says so, and
                 // the operator gets nothing of a partial copy.
-                let receipt = receipt_of(&audited).filter(|r| self.verify_receipt(peer, r).is_ok());
+                let said = sha256(audited.message().as_bytes());
+                let receipt = receipt_of(&audited).filter(|r| {
+                    self.accept_receipt(peer, r, &request_sha, Some(&said), &stated)
+                        .is_ok()
+                });
                 let o = o.refused(&audited);
                 self.record_outgoing(peer.as_str(), operator, request_sha, &o, receipt.as_ref())
                     .await?;
@@ -254,8 +345,14 @@ impl NodeState {
         };
         o.response_sha256 = digest;
         o.agreement_id = header.agreement_id.clone();
+        let exchange = Exchange {
+            peer,
+            operator,
+            request_sha,
+            stated: &stated,
+        };
         let receipt = self
-            .check_receipt(peer, operator, request_sha, &mut o, trailer.receipt)
+            .check_receipt(&exchange, &mut o, trailer.receipt)
             .await?;
         let audit_index = self
             .record_outgoing(peer.as_str(), operator, request_sha, &o, Some(&receipt))
@@ -272,6 +369,14 @@ impl NodeState {
             },
         ))
     }
+}
+
+/// One exchange with a peer, as its receipt must show it.
+struct Exchange<'a> {
+    peer: CountryCode,
+    operator: &'a PeerIdentity,
+    request_sha: [u8; 32],
+    stated: &'a [(u64, [u8; 32])],
 }
 
 /// Why a document transfer failed: the status its audit entry records (the peer's own

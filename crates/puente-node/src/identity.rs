@@ -125,12 +125,7 @@ impl NodeState {
         let request_sha = sha256(&req.encode_to_vec());
         let mut o = Outcome::new(Service::IdentityQuery, Purpose::Unspecified, "");
         if let Some(c) = &req.context {
-            o.purpose = c.purpose;
-            o.case_reference = c
-                .case_reference
-                .chars()
-                .take(crate::policy::MAX_CASE_REFERENCE)
-                .collect();
+            o.heard(c);
         }
         match self.answer_query_inner(caller, req, &mut o).await {
             Ok(mut answer) => {
@@ -276,12 +271,7 @@ impl NodeState {
         let request_sha = sha256(&req.encode_to_vec());
         let mut o = Outcome::new(Service::PassportCopy, Purpose::Unspecified, "");
         if let Some(c) = &req.context {
-            o.purpose = c.purpose;
-            o.case_reference = c
-                .case_reference
-                .chars()
-                .take(crate::policy::MAX_CASE_REFERENCE)
-                .collect();
+            o.heard(c);
         }
         match self.document_inner(caller, req, &mut o).await {
             Ok((header, bytes)) => {

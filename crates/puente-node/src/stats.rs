@@ -403,6 +403,7 @@ impl NodeState {
                 case_reference: "statistics-sync".into(),
                 operator_id: me.name.clone(),
                 request_id: format!("{:016x}", random_u64()),
+                ..Default::default()
             }),
             since_watermark: st.watermark.clone(),
             page_size: self.node.config.stats.page_size,

@@ -176,7 +176,7 @@ fn json_of(l: &Listed) -> serde_json::Value {
         "response_sha256": hex::encode(e.response_sha256),
         "query_term_hashes": e.query_term_hashes.iter().map(|(l, h)| json!({"term": l, "hmac": hex::encode(h)})).collect::<Vec<_>>(),
         "counterpart_receipt": e.counterpart_receipt.is_some(),
-        "leaf_hash": hex::encode(merkle::leaf_hash(&l.encoded)),
+        "leaf_hash": hex::encode(puente_audit::entry::leaf_of(&l.encoded)),
     })
 }
 
@@ -385,7 +385,7 @@ pub fn run(command: &AuditCommand) -> Result<()> {
                             ),
                             hex::encode(l.entry.request_sha256),
                             hex::encode(l.entry.response_sha256),
-                            hex::encode(merkle::leaf_hash(&l.encoded))
+                            hex::encode(puente_audit::entry::leaf_of(&l.encoded))
                         );
                     } else {
                         let _ = writeln!(text, "{}", json_of(l));
@@ -546,7 +546,7 @@ fn prove(config: &Path, index: u64, online: bool) -> Result<()> {
         let proof = merkle::inclusion_proof(&puente_audit::log::Stored(&log), index, size)
             .map_err(|e| anyhow!("{e:?}"))?;
         let bytes = log.entry_bytes(index)?.context("entry missing")?;
-        (merkle::leaf_hash(&bytes), size, proof, note)
+        (puente_audit::entry::leaf_of(&bytes), size, proof, note)
     };
     let cp = checkpoint::open(&note, &key)
         .map_err(|e| anyhow!("the checkpoint does not verify: {e}"))?;

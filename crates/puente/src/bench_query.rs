@@ -316,6 +316,7 @@ pub fn run(
                 case_reference: "BENCH-1".into(),
                 operator_id: String::new(),
                 request_id: String::new(),
+            ..Default::default()
             }),
             query: Some(pb::IdentityQuery {
                 terms: Some(pb::identity_query::Terms::Document(pb::DocumentTerms {

@@ -50,6 +50,7 @@ fn query(issuer: &str, number: &str) -> pb::QueryRequest {
             case_reference: "SOAK".into(),
             operator_id: String::new(),
             request_id: String::new(),
+            ..Default::default()
         }),
         query: Some(pb::IdentityQuery {
             terms: Some(pb::identity_query::Terms::Document(pb::DocumentTerms {

@@ -97,6 +97,7 @@ async fn bare_pull(node: &LoadedNode, peer: &LoadedNode, page_size: u32) -> Resu
                     case_reference: "bench".into(),
                     operator_id: "bench".into(),
                     request_id: String::new(),
+                    ..Default::default()
                 }),
                 since_watermark: watermark,
                 page_size,

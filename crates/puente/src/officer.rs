@@ -139,6 +139,7 @@ pub async fn send_query(
                 case_reference: case.to_string(),
                 operator_id: String::new(),
                 request_id: String::new(),
+                ..Default::default()
             }),
             query: Some(query),
             max_matches: max,
@@ -353,6 +354,7 @@ pub async fn send_fetch(
                 case_reference: case.to_string(),
                 operator_id: String::new(),
                 request_id: String::new(),
+                ..Default::default()
             }),
             reference: reference.to_string(),
         })

@@ -1101,7 +1101,7 @@ fn kill_round(mex_cfg: &Path, addr: &str) -> usize {
             .unwrap()
             .unwrap_or_else(|| panic!("entry {} acknowledged but lost", r.entry_index));
         assert_eq!(
-            puente_audit::merkle::leaf_hash(&bytes).to_vec(),
+            puente_audit::entry::leaf_of(&bytes).to_vec(),
             r.leaf_hash,
             "entry {}",
             r.entry_index

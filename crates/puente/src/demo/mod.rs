@@ -322,7 +322,7 @@ async fn federation(base: &Path, keep_running: bool) -> Result<()> {
                 )
                 .map_err(|e| anyhow::anyhow!("{e:?}"))?;
                 let leaf =
-                    puente_audit::merkle::leaf_hash(&trees.entry_bytes(index)?.unwrap_or_default());
+                    puente_audit::entry::leaf_of(&trees.entry_bytes(index)?.unwrap_or_default());
                 let note = trees.latest()?.unwrap_or_default();
                 let cp = puente_audit::checkpoint::open(&note, &node.signing.verifying_key())?;
                 let ok =

@@ -1,0 +1,289 @@
+//! What an asker has seen of one counterpart's log, so a counterpart can neither show it
+//! two histories nor pass one receipt off for two exchanges. Every checkpoint seen in a
+//! receipt (or cosigned as a witness) is remembered by size; one of another root at a
+//! size already seen is a split view. The largest checkpoint is the frontier; each
+//! request names it (and up to three checkpoints not yet shown to be part of it, which
+//! concurrent answers leave behind), and the receipt must prove that its checkpoint
+//! extends each. Entry indices of accepted receipts are remembered: a second exchange
+//! answered by an entry already used is a replay. Pure: no I/O, no clock.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use puente_proto::v1 as pb;
+
+use crate::checkpoint::Checkpoint;
+use crate::merkle::{self, Hash};
+
+/// Checkpoints remembered per log (smallest sizes forgotten first).
+const SEEN: usize = 4096;
+/// Checkpoints not yet shown to be part of the frontier, kept per log.
+const UNLINKED: usize = 256;
+/// Entry indices remembered per log (smallest forgotten first: a replay of an entry
+/// that old also fails the request digest, which a random nonce makes unique).
+const ENTRIES: usize = 1 << 20;
+/// Checkpoints (size, root) of a log that a request names.
+pub type Stated = Vec<(u64, Hash)>;
+
+/// Sizes a request names at most.
+pub const MAX_KNOWN: usize = 4;
+
+/// Why a receipt was not accepted against what was seen before.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SeenError {
+    /// The log shows a history that does not extend one it showed before.
+    #[error("receipt.split_view: {0}")]
+    SplitView(String),
+    /// The receipt's entry already stands for another exchange.
+    #[error("receipt.replayed: entry {0} of this log already answered an earlier exchange")]
+    Replayed(u64),
+}
+
+/// One log as seen by this asker.
+#[derive(Debug, Default)]
+pub struct LogView {
+    seen: BTreeMap<u64, Hash>,
+    frontier: Option<(u64, Hash)>,
+    unlinked: BTreeMap<u64, Hash>,
+    entries: BTreeSet<u64>,
+}
+
+impl LogView {
+    /// The sizes (and roots) a request names: the frontier, then the oldest checkpoints
+    /// not yet shown to be part of it.
+    pub fn known(&self) -> Stated {
+        self.frontier
+            .iter()
+            .copied()
+            .chain(self.unlinked.iter().map(|(s, r)| (*s, *r)))
+            .take(MAX_KNOWN)
+            .collect()
+    }
+
+    /// Checks a checkpoint against everything seen, with the proofs from each of the
+    /// `stated` sizes the request named; remembers it when it holds.
+    pub fn check(
+        &mut self,
+        cp: &Checkpoint,
+        stated: &[(u64, Hash)],
+        proofs: &[pb::ConsistencyProof],
+    ) -> Result<(), SeenError> {
+        if let Some(root) = self.seen.get(&cp.size) {
+            if *root != cp.root {
+                return Err(SeenError::SplitView(format!(
+                    "two different checkpoints of size {} (the one seen before has root {})",
+                    cp.size,
+                    hex(root)
+                )));
+            }
+        }
+        let mut linked = Vec::new();
+        for (size, root) in stated {
+            if *size > cp.size {
+                return Err(SeenError::SplitView(format!(
+                    "its checkpoint of size {} is older than the one of size {size} it showed before this request",
+                    cp.size
+                )));
+            }
+            if *size == cp.size {
+                if *root != cp.root {
+                    return Err(SeenError::SplitView(format!(
+                        "two different checkpoints of size {size}"
+                    )));
+                }
+            } else {
+                let proof = proofs
+                    .iter()
+                    .find(|p| p.from_size == *size)
+                    .ok_or_else(|| {
+                        SeenError::SplitView(format!(
+                            "no consistency proof from size {size} to {}, which the request asked for",
+                            cp.size
+                        ))
+                    })?;
+                let hashes: Vec<Hash> = proof
+                    .hashes
+                    .iter()
+                    .map(|h| <[u8; 32]>::try_from(h.as_slice()))
+                    .collect::<Result<_, _>>()
+                    .map_err(|_| {
+                        SeenError::SplitView(format!(
+                            "the consistency proof from size {size} holds a hash that is not 32 bytes"
+                        ))
+                    })?;
+                if !merkle::verify_consistency(*size, cp.size, root, &cp.root, &hashes) {
+                    return Err(SeenError::SplitView(format!(
+                        "the checkpoint of size {} does not extend the one of size {size} seen before",
+                        cp.size
+                    )));
+                }
+            }
+            linked.push(*size);
+        }
+        for size in &linked {
+            self.unlinked.remove(size);
+        }
+        self.remember(cp.size, cp.root, &linked);
+        Ok(())
+    }
+
+    /// Takes a checkpoint known to be consistent with the frontier (cosigned as a
+    /// witness after a consistency proof from the frontier's size), or a first one.
+    pub fn witnessed(&mut self, size: u64, root: Hash) -> Result<(), SeenError> {
+        if let Some(seen) = self.seen.get(&size) {
+            if *seen != root {
+                return Err(SeenError::SplitView(format!(
+                    "two different checkpoints of size {size}"
+                )));
+            }
+        }
+        let linked: Vec<u64> = self.frontier.iter().map(|f| f.0).collect();
+        self.remember(size, root, &linked);
+        Ok(())
+    }
+
+    fn remember(&mut self, size: u64, root: Hash, linked: &[u64]) {
+        self.seen.insert(size, root);
+        while self.seen.len() > SEEN {
+            self.seen.pop_first();
+        }
+        match self.frontier {
+            None => self.frontier = Some((size, root)),
+            Some((f, froot)) if size > f => {
+                if !linked.contains(&f) {
+                    self.unlinked.insert(f, froot);
+                }
+                self.frontier = Some((size, root));
+            }
+            // Not (yet) shown to be part of the frontier.
+            Some((f, _)) if size < f => {
+                self.unlinked.insert(size, root);
+            }
+            Some(_) => {}
+        }
+        while self.unlinked.len() > UNLINKED {
+            self.unlinked.pop_first();
+        }
+    }
+
+    /// Claims `index` for one exchange; a second claim is a replay.
+    pub fn claim(&mut self, index: u64) -> Result<(), SeenError> {
+        if !self.entries.insert(index) {
+            return Err(SeenError::Replayed(index));
+        }
+        while self.entries.len() > ENTRIES {
+            self.entries.pop_first();
+        }
+        Ok(())
+    }
+}
+
+fn hex(h: &Hash) -> String {
+    h.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::merkle::{consistency_proof, mth, HashSource};
+
+    struct Leaves(Vec<Hash>);
+    impl HashSource for Leaves {
+        type Error = std::convert::Infallible;
+        fn range_hash(&self, start: u64, end: u64) -> Result<Hash, Self::Error> {
+            Ok(mth(&self.0[start as usize..end as usize]))
+        }
+    }
+
+    fn log(n: usize, salt: u8) -> Leaves {
+        Leaves(
+            (0..n)
+                .map(|i| merkle::leaf_hash(&[salt, i as u8]))
+                .collect(),
+        )
+    }
+
+    fn cp(l: &Leaves, size: u64) -> Checkpoint {
+        Checkpoint {
+            origin: "puente/MEX/audit".into(),
+            size,
+            root: mth(&l.0[..size as usize]),
+            time: 0,
+        }
+    }
+
+    fn proof(l: &Leaves, from: u64, to: u64) -> pb::ConsistencyProof {
+        pb::ConsistencyProof {
+            from_size: from,
+            hashes: consistency_proof(l, from, to)
+                .unwrap()
+                .iter()
+                .map(|h| h.to_vec())
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_log_that_extends_what_was_seen_is_accepted_and_a_fork_is_not() {
+        let honest = log(20, 0);
+        // The same first 5 entries, then another history.
+        let mut forked = log(20, 1);
+        forked.0[..5].copy_from_slice(&honest.0[..5]);
+        let mut v = LogView::default();
+        v.check(&cp(&honest, 5), &[], &[]).unwrap();
+        let known = v.known();
+        assert_eq!(known, vec![(5, cp(&honest, 5).root)]);
+        v.check(&cp(&honest, 9), &known, &[proof(&honest, 5, 9)])
+            .unwrap();
+        // Same size, other root.
+        let err = v.check(&cp(&forked, 9), &[], &[]).unwrap_err();
+        assert!(matches!(err, SeenError::SplitView(_)), "{err}");
+        // A larger forked checkpoint with a proof from its own history.
+        let known = v.known();
+        let err = v
+            .check(&cp(&forked, 12), &known, &[proof(&forked, 9, 12)])
+            .unwrap_err();
+        assert!(matches!(err, SeenError::SplitView(_)), "{err}");
+        // No proof at all for a stated size.
+        let err = v.check(&cp(&honest, 12), &known, &[]).unwrap_err();
+        assert!(matches!(err, SeenError::SplitView(_)), "{err}");
+        // An older checkpoint than one stated.
+        let err = v.check(&cp(&honest, 7), &known, &[]).unwrap_err();
+        assert!(matches!(err, SeenError::SplitView(_)), "{err}");
+        v.check(&cp(&honest, 12), &known, &[proof(&honest, 9, 12)])
+            .unwrap();
+    }
+
+    #[test]
+    fn concurrent_answers_leave_checkpoints_that_the_next_request_links() {
+        let honest = log(30, 0);
+        let mut v = LogView::default();
+        v.check(&cp(&honest, 4), &[], &[]).unwrap();
+        let stated = v.known();
+        // Two answers to requests sent with the same knowledge, the larger first.
+        v.check(&cp(&honest, 10), &stated, &[proof(&honest, 4, 10)])
+            .unwrap();
+        v.check(&cp(&honest, 8), &stated, &[proof(&honest, 4, 8)])
+            .unwrap();
+        let known = v.known();
+        assert_eq!(
+            known.iter().map(|k| k.0).collect::<Vec<_>>(),
+            [10, 8],
+            "size 8 is not yet shown to be part of 10"
+        );
+        v.check(
+            &cp(&honest, 15),
+            &known,
+            &[proof(&honest, 10, 15), proof(&honest, 8, 15)],
+        )
+        .unwrap();
+        assert_eq!(v.known().iter().map(|k| k.0).collect::<Vec<_>>(), [15]);
+    }
+
+    #[test]
+    fn an_entry_answers_one_exchange() {
+        let mut v = LogView::default();
+        v.claim(3).unwrap();
+        assert_eq!(v.claim(3), Err(SeenError::Replayed(3)));
+        v.claim(4).unwrap();
+    }
+}

@@ -1,0 +1,92 @@
+//! A peer that lies, with its country's real certificate and signing key: every receipt
+//! it gives is genuinely signed, yet the asking node accepts an answer only with a
+//! receipt for that very request and that very answer, from a log that extends
+//! everything the peer showed before, and only when the answer carries exactly the
+//! fields it says it disclosed. Each refusal is recorded in the asker's audit log, with
+//! the offending receipt kept as evidence.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+use puente_audit::Entry;
+use puente_e2e::fake_peer::{FakePeer, Lie};
+use puente_e2e::officer::{ask, doc};
+use puente_e2e::{Federation, TestNode};
+use puente_proto::v1 as pb;
+use tonic::Code;
+
+/// The last entry of `node`'s audit log.
+fn last_entry(node: &TestNode) -> Entry {
+    let trees = node.state.audit.trees();
+    let size = trees.size().unwrap();
+    Entry::decode(&trees.entry_bytes(size - 1).unwrap().unwrap()).unwrap()
+}
+
+async fn refused_for(fed: &Federation, gtm: &TestNode, rule: &str) {
+    let before = gtm.state.audit.trees().size().unwrap();
+    let err = ask(fed, "GTM", "MEX", doc("BX1234567", "BGD"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::DataLoss, "{}", err.message());
+    assert!(err.message().contains(rule), "{rule}: {}", err.message());
+    assert!(
+        !err.message().contains("FABRICATED"),
+        "nothing of the answer reaches the officer"
+    );
+    let e = last_entry(gtm);
+    assert_eq!(gtm.state.audit.trees().size().unwrap(), before + 1);
+    assert_eq!(e.decision, pb::Decision::Refused as i32);
+    assert_eq!(e.rule, rule);
+}
+
+#[tokio::test]
+async fn answers_are_used_only_with_a_receipt_for_them_from_one_history() {
+    let mut fed = Federation::new(&["MEX", "GTM"]).await;
+    let fake = FakePeer::start(&mut fed, "MEX").await;
+    let gtm = fed.start("GTM").await;
+
+    // Honest answers (a fabricated person, but a true receipt) pass: the fake is a peer
+    // like any other, so what follows fails for its lies, not for being fake.
+    for _ in 0..3 {
+        let r = ask(&fed, "GTM", "MEX", doc("BX1234567", "BGD"))
+            .await
+            .unwrap();
+        assert!(r.receipt_verified);
+        let receipt = r.peer_receipt.unwrap();
+        assert!(
+            receipt.entry_index == 0 || !receipt.consistency_proofs.is_empty(),
+            "after the first answer, each receipt proves it extends the last"
+        );
+    }
+
+    // The first receipt again, for another exchange.
+    fake.lie(Lie::ReplayFirstReceipt);
+    refused_for(&fed, &gtm, "receipt.other_request").await;
+    // A receipt for this request that records another answer.
+    fake.lie(Lie::OtherResponse);
+    refused_for(&fed, &gtm, "receipt.other_response").await;
+    // Another history at a size already seen, then a larger one with proofs from it.
+    fake.lie(Lie::ForkSameSize);
+    refused_for(&fed, &gtm, "receipt.split_view").await;
+    let evidence = last_entry(&gtm);
+    assert!(
+        evidence.counterpart_receipt.is_some(),
+        "the receipt showing the split view is kept"
+    );
+    fake.lie(Lie::ForkLarger);
+    refused_for(&fed, &gtm, "receipt.split_view").await;
+    // Fields that the answer does not own up to.
+    fake.lie(Lie::FieldsMismatch);
+    refused_for(&fed, &gtm, "answer.fields_mismatch").await;
+    fake.lie(Lie::HitWithPerson);
+    refused_for(&fed, &gtm, "answer.fields_mismatch").await;
+
+    // Back to honest: the peer is served again.
+    fake.lie(Lie::None);
+    let r = ask(&fed, "GTM", "MEX", doc("BX1234567", "BGD"))
+        .await
+        .unwrap();
+    assert!(r.receipt_verified);
+
+    gtm.stop().await;
+    fake.stop().await;
+}

@@ -1,0 +1,309 @@
+//! A peer that lies on purpose. It listens where a country's node would, presents that
+//! country's real node certificate, and signs its audit checkpoints with that country's
+//! real signing key over real audit logs (two of them: its honest history and a fork),
+//! so every receipt it gives is genuinely signed; what it answers, and which receipt it
+//! attaches, is what the test sets with [`FakePeer::lie`].
+
+use std::sync::{Arc, Mutex};
+
+use prost::Message;
+use puente_audit::{AuditLog, Entry};
+use puente_proto::v1 as pb;
+use puente_proto::v1::exchange_server::{Exchange, ExchangeServer};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+
+use crate::Federation;
+
+/// How the fake answers `QueryIdentity`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lie {
+    /// A fabricated person, with a true receipt for this exchange.
+    None,
+    /// The receipt of its first answer, for every later one.
+    ReplayFirstReceipt,
+    /// A receipt whose entry records another answer than the one sent.
+    OtherResponse,
+    /// A receipt from its forked log at a size the asker has already seen.
+    ForkSameSize,
+    /// A receipt from its forked log, larger than anything seen, with proofs from the fork.
+    ForkLarger,
+    /// An answer that says it disclosed given names only but carries surnames too.
+    FieldsMismatch,
+    /// A hit/no-hit answer that carries a person.
+    HitWithPerson,
+}
+
+struct Logs {
+    honest: AuditLog,
+    fork: AuditLog,
+    first: Mutex<Option<pb::Receipt>>,
+    /// The size of the checkpoint in its last true receipt.
+    last_true: Mutex<u64>,
+    lie: Mutex<Lie>,
+}
+
+/// A lying peer, serving until stopped.
+pub struct FakePeer {
+    logs: Arc<Logs>,
+    shutdown: Option<oneshot::Sender<()>>,
+    handle: Option<JoinHandle<()>>,
+    _dir: tempfile::TempDir,
+}
+
+fn sha(b: &[u8]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, b).as_ref());
+    out
+}
+
+fn log_size(r: &pb::Receipt) -> u64 {
+    let note = &r.checkpoint.as_ref().expect("checkpoint").note;
+    let body = puente_audit::checkpoint::split_note(note).expect("note").0;
+    puente_audit::checkpoint::Checkpoint::parse_body(body)
+        .expect("body")
+        .size
+}
+
+impl FakePeer {
+    /// Serves as country `code`'s node, on its address, instead of the real one.
+    pub async fn start(fed: &mut Federation, code: &str) -> Self {
+        let loaded = fed.country(code).load();
+        let country = fed.country_mut(code);
+        let listener = match country.listener.take() {
+            Some(l) => l,
+            None => TcpListener::bind(country.addr).await.expect("rebind"),
+        };
+        let dir = tempfile::tempdir().expect("temp dir");
+        let origin = format!("puente/{code}/audit");
+        let open = |name: &str| {
+            let db = sled::Config::new().temporary(true).open().expect("sled");
+            AuditLog::open(
+                &db,
+                &dir.path().join(name),
+                origin.clone(),
+                loaded.signing.clone(),
+            )
+            .expect("audit log")
+        };
+        let logs = Arc::new(Logs {
+            honest: open("honest"),
+            fork: open("fork"),
+            first: Mutex::new(None),
+            last_true: Mutex::new(0),
+            lie: Mutex::new(Lie::None),
+        });
+        let server = puente_pki::tls::server_config(&loaded.tls, &loaded.anchors()).expect("tls");
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
+        let (tx, rx) = mpsc::channel::<Result<_, std::io::Error>>(16);
+        let accept = tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let (acceptor, tx) = (acceptor.clone(), tx.clone());
+                tokio::spawn(async move {
+                    if let Ok(tls) = acceptor.accept(tcp).await {
+                        let _ = tx.send(Ok(tls)).await;
+                    }
+                });
+            }
+        });
+        let (stop, stopped) = oneshot::channel::<()>();
+        let svc = ExchangeServer::new(Fake { logs: logs.clone() });
+        let handle = tokio::spawn(async move {
+            let _ = tonic::transport::Server::builder()
+                .add_service(svc)
+                .serve_with_incoming_shutdown(ReceiverStream::new(rx), async {
+                    let _ = stopped.await;
+                })
+                .await;
+            accept.abort();
+        });
+        Self {
+            logs,
+            shutdown: Some(stop),
+            handle: Some(handle),
+            _dir: dir,
+        }
+    }
+
+    /// Sets how it answers from now on.
+    pub fn lie(&self, lie: Lie) {
+        *self.logs.lie.lock().expect("lie") = lie;
+    }
+
+    /// Stops serving.
+    pub async fn stop(mut self) {
+        if let Some(s) = self.shutdown.take() {
+            let _ = s.send(());
+        }
+        if let Some(h) = self.handle.take() {
+            let _ = h.await;
+        }
+    }
+}
+
+struct Fake {
+    logs: Arc<Logs>,
+}
+
+impl Fake {
+    async fn append(
+        &self,
+        log: &AuditLog,
+        request_sha256: [u8; 32],
+        response_sha256: [u8; 32],
+    ) -> Result<pb::Receipt, Status> {
+        log.append(Entry {
+            direction: pb::Direction::Incoming as i32,
+            peer_country: "GTM".into(),
+            request_sha256,
+            response_sha256,
+            ..Entry::default()
+        })
+        .await
+        .map_err(|e| Status::internal(e.to_string()))
+    }
+}
+
+#[tonic::async_trait]
+impl Exchange for Fake {
+    async fn query_identity(
+        &self,
+        request: Request<pb::QueryIdentityRequest>,
+    ) -> Result<Response<pb::QueryIdentityResponse>, Status> {
+        let req = request.into_inner();
+        let request_sha = sha(&req.encode_to_vec());
+        let known = req
+            .context
+            .as_ref()
+            .map(|c| c.known_log_sizes.clone())
+            .unwrap_or_default();
+        let lie = *self.logs.lie.lock().expect("lie");
+        let person = pb::DisclosedPerson {
+            given_names: Some("FABRICATED".into()),
+            surnames: Some("PERSON".into()),
+            ..Default::default()
+        };
+        let mut answer = pb::QueryIdentityResponse {
+            outcome: pb::MatchOutcome::Match as i32,
+            mode: pb::Mode::Full as i32,
+            matches: vec![pb::PersonMatch {
+                reference: "ref-fabricated".into(),
+                score_permille: 990,
+                person: Some(person),
+            }],
+            agreement_id: "MEX-GTM-T".into(),
+            disclosed_fields: vec![
+                pb::DisclosableField::GivenNames as i32,
+                pb::DisclosableField::Surnames as i32,
+            ],
+            receipt: None,
+            retention_days: 30,
+        };
+        match lie {
+            Lie::FieldsMismatch => {
+                answer.disclosed_fields = vec![pb::DisclosableField::GivenNames as i32];
+            }
+            Lie::HitWithPerson => {
+                answer.mode = pb::Mode::HitNoHit as i32;
+                answer.disclosed_fields.clear();
+            }
+            _ => {}
+        }
+        let response_sha = sha(&answer.encode_to_vec());
+        let honest = &self.logs.honest;
+        let receipt = match lie {
+            Lie::ReplayFirstReceipt => self
+                .logs
+                .first
+                .lock()
+                .expect("first")
+                .clone()
+                .ok_or_else(|| Status::internal("no first receipt yet"))?,
+            Lie::OtherResponse => self.append(honest, request_sha, [7; 32]).await?,
+            Lie::ForkSameSize | Lie::ForkLarger => {
+                // The fork's history: other entries up to the size wanted.
+                let seen = *self.logs.last_true.lock().expect("last");
+                let want = if lie == Lie::ForkSameSize {
+                    seen
+                } else {
+                    seen + 3
+                };
+                let fork = &self.logs.fork;
+                while fork
+                    .trees()
+                    .size()
+                    .map_err(|e| Status::internal(e.to_string()))?
+                    + 1
+                    < want
+                {
+                    self.append(fork, [9; 32], [9; 32]).await?;
+                }
+                let mut r = self.append(fork, request_sha, response_sha).await?;
+                let size = log_size(&r);
+                for from in known.iter().filter(|k| **k > 0 && **k < size) {
+                    let hashes = fork
+                        .consistency(*from, size)
+                        .map_err(|e| Status::internal(e.to_string()))?;
+                    r.consistency_proofs.push(pb::ConsistencyProof {
+                        from_size: *from,
+                        hashes: hashes.iter().map(|h| h.to_vec()).collect(),
+                    });
+                }
+                r
+            }
+            _ => {
+                let mut r = self.append(honest, request_sha, response_sha).await?;
+                let size = log_size(&r);
+                for from in known.iter().filter(|k| **k > 0 && **k < size) {
+                    let hashes = honest
+                        .consistency(*from, size)
+                        .map_err(|e| Status::internal(e.to_string()))?;
+                    r.consistency_proofs.push(pb::ConsistencyProof {
+                        from_size: *from,
+                        hashes: hashes.iter().map(|h| h.to_vec()).collect(),
+                    });
+                }
+                self.logs
+                    .first
+                    .lock()
+                    .expect("first")
+                    .get_or_insert_with(|| r.clone());
+                *self.logs.last_true.lock().expect("last") = size;
+                r
+            }
+        };
+        answer.receipt = Some(receipt);
+        Ok(Response::new(answer))
+    }
+
+    async fn get_document(
+        &self,
+        _: Request<pb::GetDocumentRequest>,
+    ) -> Result<Response<puente_node::services::exchange::DocumentStream>, Status> {
+        Err(Status::unimplemented("the fake peer holds no documents"))
+    }
+
+    async fn pull_statistics(
+        &self,
+        _: Request<pb::PullStatisticsRequest>,
+    ) -> Result<Response<pb::PullStatisticsResponse>, Status> {
+        Err(Status::unimplemented("the fake peer keeps no statistics"))
+    }
+
+    async fn witness_checkpoint(
+        &self,
+        _: Request<pb::WitnessCheckpointRequest>,
+    ) -> Result<Response<pb::WitnessCheckpointResponse>, Status> {
+        Err(Status::unimplemented("the fake peer witnesses nothing"))
+    }
+
+    async fn publish_alert(
+        &self,
+        _: Request<pb::PublishAlertRequest>,
+    ) -> Result<Response<pb::PublishAlertResponse>, Status> {
+        Err(Status::unimplemented("the fake peer takes no alerts"))
+    }
+}
