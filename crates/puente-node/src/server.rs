@@ -130,7 +130,7 @@ impl Node {
             &node.config.node.data_dir,
             node.config.server.min_free_mb,
         ));
-        let witnessing = crate::witness::Witnessing::default();
+        let witnessing = crate::witness::Witnessing::new(&node.config.server);
         Ok(Self {
             state: Arc::new(NodeState {
                 node,

@@ -2,7 +2,9 @@
 //! extends (by a consistency proof) the one cosigned before for that peer, or is that
 //! same tree again; checking and advancing is one step per peer, so no two roots are
 //! ever cosigned for one size. A conflicting checkpoint is refused and kept as evidence
-//! with the one it conflicts with.
+//! with the one it conflicts with. Calls are rate-limited per peer apart from other
+//! exchanges, and an identical repeat gets the answer already given, without a new audit
+//! entry.
 
 use prost::Message;
 use puente_audit::checkpoint;
@@ -12,12 +14,27 @@ use puente_policy::{Purpose, Service};
 use puente_proto::v1 as pb;
 use tonic::metadata::MetadataValue;
 use tonic::Status;
-use tracing::{error, info};
+use tracing::{debug, error, info, warn};
 
 use super::state::{Evidence, Witnessed};
 use super::{hashes, WITNESSED_SIZE};
 use crate::auditing::{sha256, Outcome};
+use crate::limits::Limited;
+use crate::refusals::{Refusal, RefusalStage};
 use crate::services::{timestamp, NodeState};
+
+/// The rule that refuses `WitnessCheckpoint` calls beyond `server.witness_per_minute`.
+pub const WITNESS_RATE_RULE: &str = "rate.witness_limit";
+
+/// What the witness decided for a checkpoint it accepts.
+enum Cosigned {
+    /// A new cosignature: it gets an audit entry and a receipt.
+    New(pb::WitnessCheckpointResponse),
+    /// The note cosigned last time for this peer, presented again: the answer given then,
+    /// unchanged. No new statement is signed, so there is nothing new to audit, and a
+    /// repeating peer costs no durable write (its receipt came with the first answer).
+    Repeat(pb::WitnessCheckpointResponse),
+}
 
 impl NodeState {
     /// `Exchange.WitnessCheckpoint`, as the witness.
@@ -26,10 +43,18 @@ impl NodeState {
         caller: &PeerIdentity,
         req: &pb::WitnessCheckpointRequest,
     ) -> Result<pb::WitnessCheckpointResponse, Status> {
+        if let Err(limited) = self.witnessing.admit(caller.country) {
+            return Err(self.witness_limited(caller, limited));
+        }
         let request_sha = sha256(&req.encode_to_vec());
         let o = Outcome::new(Service::AuditWitness, Purpose::Unspecified, "");
         match self.witness_inner(caller, req).await {
-            Ok(mut r) => {
+            Ok(Cosigned::Repeat(r)) => {
+                self.metrics.peer_contact(caller.country);
+                debug!(peer = %caller.country, size = r.witnessed_size, "a peer's checkpoint cosigned before, presented again: the same answer, no new entry");
+                Ok(r)
+            }
+            Ok(Cosigned::New(mut r)) => {
                 let mut o = o;
                 o.rule = "witness.consistent".into();
                 o.response_sha256 = sha256(&r.encode_to_vec());
@@ -40,11 +65,31 @@ impl NodeState {
         }
     }
 
+    fn witness_limited(&self, caller: &PeerIdentity, limited: Limited) -> Status {
+        let detail = format!(
+            "{} exceeds {}; retry in {} ms",
+            caller.country,
+            self.witnessing.describe(),
+            limited.retry_after.as_millis().max(1)
+        );
+        if limited.first {
+            warn!(caller = %caller.urn(), rule = WITNESS_RATE_RULE, "call refused (further refusals of this burst are logged at DEBUG): {detail}");
+        } else {
+            debug!(caller = %caller.urn(), rule = WITNESS_RATE_RULE, "call refused: {detail}");
+        }
+        self.refusals.record(Refusal {
+            stage: RefusalStage::RateLimit,
+            peer: None,
+            reason: format!("{WITNESS_RATE_RULE}: {detail}"),
+        });
+        Status::resource_exhausted(format!("{WITNESS_RATE_RULE}: {detail}"))
+    }
+
     async fn witness_inner(
         &self,
         caller: &PeerIdentity,
         req: &pb::WitnessCheckpointRequest,
-    ) -> Result<pb::WitnessCheckpointResponse, Status> {
+    ) -> Result<Cosigned, Status> {
         let note = &req
             .checkpoint
             .as_ref()
@@ -87,6 +132,11 @@ impl NodeState {
             })?),
         };
         if let Some(prev) = &previous {
+            if prev.note == *note {
+                if let Some(answer) = &prev.answer {
+                    return Ok(Cosigned::Repeat(answer.clone()));
+                }
+            }
             if cp.size == prev.size {
                 if cp.root != prev.root {
                     return Err(self.conflict(
@@ -159,11 +209,11 @@ impl NodeState {
             .flush()
             .map_err(|e| Status::unavailable(format!("the audit store: {e}")))?;
         info!(peer = %caller.country, size = cp.size, "cosigned a peer's checkpoint");
-        Ok(answer)
+        Ok(Cosigned::New(answer))
     }
 
-    /// Keeps `presented` with the note it conflicts with as evidence and says so loudly;
-    /// the refusal to answer.
+    /// Keeps `presented` with the note it conflicts with as evidence (within the bound)
+    /// and says so loudly; the refusal to answer.
     fn conflict(
         &self,
         caller: &PeerIdentity,
@@ -185,15 +235,25 @@ impl NodeState {
             presented,
             proof: proof.iter().map(hex::encode).collect(),
         };
-        if let Err(e) = self
-            .witnessing
-            .keep_evidence(self.audit.trees(), caller.country, &evidence)
-        {
-            error!(peer = %caller.country, "evidence of an inconsistent checkpoint could not be stored: {}", e.message());
-        }
-        error!(peer = %caller.country, size, cosigned = cosigned.size, "INCONSISTENT CHECKPOINT: the peer's log does not extend what this node cosigned ({why}); kept as evidence");
+        let kept = match self.witnessing.keep_evidence(
+            self.audit.trees(),
+            caller.country,
+            &evidence,
+        ) {
+            Ok(kept) => kept,
+            Err(e) => {
+                error!(peer = %caller.country, "evidence of an inconsistent checkpoint could not be stored: {}", e.message());
+                false
+            }
+        };
+        error!(peer = %caller.country, size, cosigned = cosigned.size, kept, "INCONSISTENT CHECKPOINT: the peer's log does not extend what this node cosigned ({why})");
+        let then = if kept {
+            "it is kept as evidence with the one cosigned"
+        } else {
+            "this node already keeps its first conflicts as evidence"
+        };
         Status::failed_precondition(format!(
-            "witness.inconsistent: the checkpoint of size {size} is not consistent with the one of size {} cosigned before ({why}); it is kept as evidence with the one cosigned",
+            "witness.inconsistent: the checkpoint of size {size} is not consistent with the one of size {} cosigned before ({why}); {then}",
             cosigned.size
         ))
     }

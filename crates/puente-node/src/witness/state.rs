@@ -1,8 +1,9 @@
 //! What a witness keeps per peer: the checkpoint it last cosigned (size, root, the note
-//! and the answer it gave), a lock that makes check-and-advance one step per peer, and
-//! the evidence of inconsistent checkpoints.
+//! and the answer it gave), a lock that makes check-and-advance one step per peer, a
+//! token bucket for `WitnessCheckpoint` apart from the other exchange calls, and a
+//! bounded store of evidence of inconsistent checkpoints.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use prost::Message;
@@ -11,6 +12,10 @@ use puente_audit::merkle::Hash;
 use puente_pki::CountryCode;
 use puente_proto::v1 as pb;
 use tonic::Status;
+use tracing::error;
+
+use crate::config::ServerSection;
+use crate::limits::{Limited, PeerLimiter};
 
 /// What this node last cosigned for a peer, as kept in the `witnessed` tree:
 /// size (8 bytes, big-endian) ‖ root (32) ‖ note length (4) ‖ note ‖ the answer given
@@ -95,12 +100,31 @@ pub struct Evidence<'a> {
 }
 
 /// The witness side's shared state.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Witnessing {
     locks: Mutex<HashMap<CountryCode, Arc<tokio::sync::Mutex<()>>>>,
+    limiter: PeerLimiter,
+    per_minute: u32,
+    burst: u32,
+    evidence_per_peer: usize,
+    dropped: Mutex<BTreeMap<CountryCode, u64>>,
 }
 
 impl Witnessing {
+    /// State for the `[server]` settings `witness_per_minute`, `witness_burst` and
+    /// `witness_evidence_per_peer`.
+    pub fn new(server: &ServerSection) -> Self {
+        Self {
+            locks: Mutex::new(HashMap::new()),
+            limiter: PeerLimiter::per_minute(server.witness_per_minute, server.witness_burst),
+            per_minute: server.witness_per_minute,
+            burst: server.witness_burst,
+            evidence_per_peer: usize::try_from(server.witness_evidence_per_peer)
+                .unwrap_or(usize::MAX),
+            dropped: Mutex::new(BTreeMap::new()),
+        }
+    }
+
     /// The lock that `peer`'s check-and-advance holds from reading what was cosigned to
     /// writing what is cosigned now, so two concurrent calls cannot both pass the check
     /// against the same remembered checkpoint.
@@ -112,16 +136,50 @@ impl Witnessing {
         Ok(locks.entry(peer).or_default().clone())
     }
 
-    /// Keeps `evidence` of `peer`, numbered per peer; the caller holds `peer`'s lock, so
-    /// the count and the insert are one step.
+    /// Takes a `WitnessCheckpoint` token for `peer`.
+    pub fn admit(&self, peer: CountryCode) -> Result<(), Limited> {
+        self.limiter.take(peer, std::time::Instant::now())
+    }
+
+    /// The limit, for messages.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} WitnessCheckpoint calls a minute with bursts of {} (server.witness_per_minute, server.witness_burst)",
+            self.per_minute, self.burst
+        )
+    }
+
+    /// Inconsistent checkpoints not kept because `peer`'s evidence was full, per peer.
+    pub fn evidence_dropped(&self) -> BTreeMap<CountryCode, u64> {
+        self.dropped.lock().map(|m| m.clone()).unwrap_or_default()
+    }
+
+    /// Keeps `evidence` of `peer` unless `evidence_per_peer` records are kept already;
+    /// the caller holds `peer`'s lock, so the count and the insert are one step. Returns
+    /// whether it was kept.
     pub fn keep_evidence(
         &self,
         trees: &Trees,
         peer: CountryCode,
         evidence: &Evidence<'_>,
-    ) -> Result<(), Status> {
+    ) -> Result<bool, Status> {
         let prefix = format!("{peer}|");
         let kept = trees.evidence.scan_prefix(prefix.as_bytes()).count();
+        if kept >= self.evidence_per_peer {
+            let dropped = self
+                .dropped
+                .lock()
+                .map(|mut m| {
+                    let n = m.entry(peer).or_insert(0);
+                    *n += 1;
+                    *n
+                })
+                .unwrap_or(0);
+            if dropped.is_power_of_two() {
+                error!(peer = %peer, kept, dropped, "INCONSISTENT CHECKPOINT not kept: this peer's evidence is full (server.witness_evidence_per_peer); the first conflicts are kept, they are the proof");
+            }
+            return Ok(false);
+        }
         let value = serde_json::to_vec(evidence)
             .map_err(|e| Status::internal(format!("witness: encoding evidence: {e}")))?;
         trees
@@ -131,7 +189,7 @@ impl Witnessing {
         trees
             .flush()
             .map_err(|e| Status::unavailable(format!("the audit store (evidence): {e}")))?;
-        Ok(())
+        Ok(true)
     }
 }
 
