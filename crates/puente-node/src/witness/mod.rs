@@ -80,8 +80,22 @@ impl NodeState {
             match crate::limits::within(timeout, "WitnessCheckpoint", call).await {
                 Ok(r) => {
                     let r = r.into_inner();
-                    checkpoint::verify_cosignature(&body, &r.cosignature_line, &key)
-                        .map_err(|e| e.to_string())?;
+                    // Only a cosignature by this peer's key over exactly the body sent
+                    // counts; an answer about another size is not an answer to it.
+                    checkpoint::verify_cosignature(&body, &r.cosignature_line, &key).map_err(
+                        |e| {
+                            format!(
+                                "witness.bad_cosignature: {peer}'s answer for size {}: {e}",
+                                cp.size
+                            )
+                        },
+                    )?;
+                    if r.witnessed_size != cp.size {
+                        return Err(format!(
+                            "witness.wrong_size: {peer} says it witnessed size {}, but was asked to cosign size {}",
+                            r.witnessed_size, cp.size
+                        ));
+                    }
                     if let Some(receipt) = &r.receipt {
                         self.verify_receipt(peer, receipt)?;
                     }
