@@ -126,8 +126,9 @@ impl LogView {
         Ok(())
     }
 
-    /// Takes a checkpoint known to be consistent with the frontier (cosigned as a
-    /// witness after a consistency proof from the frontier's size), or a first one.
+    /// Takes a checkpoint seen elsewhere (cosigned as a witness): refused if another
+    /// root was seen at its size; otherwise remembered, and until a receipt's proofs
+    /// link it with the others, the next requests name it.
     pub fn witnessed(&mut self, size: u64, root: Hash) -> Result<(), SeenError> {
         if let Some(seen) = self.seen.get(&size) {
             if *seen != root {
@@ -135,9 +136,9 @@ impl LogView {
                     "two different checkpoints of size {size}"
                 )));
             }
+            return Ok(());
         }
-        let linked: Vec<u64> = self.frontier.iter().map(|f| f.0).collect();
-        self.remember(size, root, &linked);
+        self.remember(size, root, &[]);
         Ok(())
     }
 
@@ -277,6 +278,27 @@ mod tests {
         )
         .unwrap();
         assert_eq!(v.known().iter().map(|k| k.0).collect::<Vec<_>>(), [15]);
+    }
+
+    #[test]
+    fn a_cosigned_checkpoint_must_agree_with_the_receipts_and_is_then_linked() {
+        let honest = log(20, 0);
+        let mut forked = log(20, 1);
+        forked.0[..2].copy_from_slice(&honest.0[..2]);
+        let mut v = LogView::default();
+        v.check(&cp(&honest, 6), &[], &[]).unwrap();
+        assert!(v.witnessed(6, cp(&forked, 6).root).is_err());
+        v.witnessed(9, cp(&honest, 9).root).unwrap();
+        // Not yet shown to extend size 6: the next request names both.
+        let known = v.known();
+        assert_eq!(known.iter().map(|k| k.0).collect::<Vec<_>>(), [9, 6]);
+        v.check(
+            &cp(&honest, 12),
+            &known,
+            &[proof(&honest, 9, 12), proof(&honest, 6, 12)],
+        )
+        .unwrap();
+        assert_eq!(v.known().iter().map(|k| k.0).collect::<Vec<_>>(), [12]);
     }
 
     #[test]

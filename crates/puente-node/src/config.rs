@@ -187,6 +187,15 @@ pub struct ServerSection {
     pub peer_rate_per_sec: u32,
     /// Calls a peer country may make at once above its rate (token bucket size).
     pub peer_burst: u32,
+    /// `WitnessCheckpoint` calls admitted per minute from each peer country, apart from
+    /// `peer_rate_per_sec`: each one costs a durable audit entry (and an evidence record
+    /// when inconsistent), and an honest peer asks once per `witness_interval_secs`.
+    pub witness_per_minute: u32,
+    /// `WitnessCheckpoint` calls a peer country may make at once above that rate.
+    pub witness_burst: u32,
+    /// Inconsistent checkpoints kept as evidence per peer country; the first ones are
+    /// kept (the first conflict is the proof), later ones are only counted and logged.
+    pub witness_evidence_per_peer: u32,
     /// Most concurrent calls (HTTP/2 streams) on one connection.
     pub max_concurrent_streams: u32,
     /// Mebibytes that must stay free in the data directory's filesystem; below this the
@@ -208,6 +217,9 @@ impl Default for ServerSection {
             document_timeout_secs: 120,
             peer_rate_per_sec: 50,
             peer_burst: 200,
+            witness_per_minute: 6,
+            witness_burst: 10,
+            witness_evidence_per_peer: 16,
             max_concurrent_streams: 128,
             min_free_mb: 64,
         }
@@ -866,6 +878,23 @@ impl NodeConfig {
                 "server.peer_burst",
                 format!("{} is outside 1-1000000", self.server.peer_burst),
             );
+        }
+        for (key, value, max) in [
+            (
+                "server.witness_per_minute",
+                self.server.witness_per_minute,
+                1_000_000,
+            ),
+            ("server.witness_burst", self.server.witness_burst, 1_000_000),
+            (
+                "server.witness_evidence_per_peer",
+                self.server.witness_evidence_per_peer,
+                10_000,
+            ),
+        ] {
+            if !(1..=max).contains(&value) {
+                problem(key, format!("{value} is outside 1-{max}"));
+            }
         }
         if !(1..=10_000).contains(&self.server.max_concurrent_streams) {
             problem(

@@ -97,8 +97,18 @@ pub struct Limited {
 impl PeerLimiter {
     /// A limiter admitting `rate_per_sec` calls a second per peer, with bursts of `burst`.
     pub fn new(rate_per_sec: u32, burst: u32) -> Self {
+        Self::with_rate(f64::from(rate_per_sec.max(1)), burst)
+    }
+
+    /// A limiter admitting `per_minute` calls a minute per peer, with bursts of `burst`:
+    /// for calls that each cost a durable write (`WitnessCheckpoint`).
+    pub fn per_minute(per_minute: u32, burst: u32) -> Self {
+        Self::with_rate(f64::from(per_minute.max(1)) / 60.0, burst)
+    }
+
+    fn with_rate(rate: f64, burst: u32) -> Self {
         Self {
-            rate: f64::from(rate_per_sec.max(1)),
+            rate,
             burst: f64::from(burst.max(1)),
             buckets: Mutex::new(HashMap::new()),
         }
@@ -200,6 +210,20 @@ mod tests {
             assert!(l.take(gtm, t2).is_ok());
         }
         assert!(l.take(gtm, t2).is_err());
+    }
+
+    #[test]
+    fn a_per_minute_bucket_refills_a_token_a_period() {
+        let l = PeerLimiter::per_minute(6, 2);
+        let t0 = Instant::now();
+        let gtm = code("GTM");
+        assert!(l.take(gtm, t0).is_ok());
+        assert!(l.take(gtm, t0).is_ok());
+        let refused = l.take(gtm, t0).unwrap_err();
+        assert!(refused.retry_after > Duration::from_secs(9));
+        assert!(refused.retry_after <= Duration::from_secs(10));
+        assert!(l.take(gtm, t0 + Duration::from_secs(9)).is_err());
+        assert!(l.take(gtm, t0 + Duration::from_secs(10)).is_ok());
     }
 
     #[tokio::test]

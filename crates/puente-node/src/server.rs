@@ -130,6 +130,7 @@ impl Node {
             &node.config.node.data_dir,
             node.config.server.min_free_mb,
         ));
+        let witnessing = crate::witness::Witnessing::new(&node.config.server);
         Ok(Self {
             state: Arc::new(NodeState {
                 node,
@@ -146,6 +147,7 @@ impl Node {
                 alerts,
                 metrics: Arc::new(Metrics::new(active_window)),
                 disk,
+                witnessing,
             }),
             metrics_listener: None,
         })

@@ -150,6 +150,14 @@ document_timeout_secs = 120
 # (refused with RESOURCE_EXHAUSTED "rate.peer_limit" before any quota is counted).
 peer_rate_per_sec = 50
 peer_burst = 200
+# WitnessCheckpoint calls admitted per minute from each peer country, and the burst above
+# it (refused with RESOURCE_EXHAUSTED "rate.witness_limit"): each costs a durable audit
+# entry, and an honest peer asks once per witness_interval_secs and after each sync.
+witness_per_minute = 6
+witness_burst = 10
+# Inconsistent checkpoints kept as evidence per peer country (the first ones: the first
+# conflict is the proof); later ones are refused, counted and logged, not kept.
+witness_evidence_per_peer = 16
 # Most concurrent calls on one connection.
 max_concurrent_streams = 128
 # MiB that must stay free for the data directory; below, exchanges are refused.

@@ -315,6 +315,22 @@ impl Metrics {
             state.refusals.rate_limited() as f64,
         );
 
+        family(
+            &mut out,
+            "puente_witness_evidence_dropped_total",
+            "counter",
+            "Inconsistent checkpoints a peer presented beyond server.witness_evidence_per_peer, refused and not kept.",
+        );
+        for (peer, n) in state.witnessing.evidence_dropped() {
+            let labels = [("peer", peer.as_str())];
+            line(
+                &mut out,
+                "puente_witness_evidence_dropped_total",
+                &labels,
+                n as f64,
+            );
+        }
+
         let trees = state.audit.trees();
         family(
             &mut out,

@@ -55,6 +55,8 @@ pub struct NodeState {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// The free-space reserve of the data directory.
     pub disk: Arc<crate::store::DiskGuard>,
+    /// The witness side of cross-witnessing: per-peer locks, rate limit, evidence bound.
+    pub witnessing: crate::witness::Witnessing,
 }
 
 impl std::fmt::Debug for NodeState {

@@ -1,0 +1,276 @@
+//! `Exchange.WitnessCheckpoint`, as the witness. A peer's checkpoint is cosigned only if it
+//! extends (by a consistency proof) the one cosigned before for that peer, or is that
+//! same tree again; checking and advancing is one step per peer, so no two roots are
+//! ever cosigned for one size. A conflicting checkpoint is refused and kept as evidence
+//! with the one it conflicts with. Calls are rate-limited per peer apart from other
+//! exchanges, and an identical repeat gets the answer already given, without a new audit
+//! entry.
+
+use prost::Message;
+use puente_audit::checkpoint;
+use puente_audit::merkle::{self, Hash};
+use puente_pki::PeerIdentity;
+use puente_policy::{Purpose, Service};
+use puente_proto::v1 as pb;
+use tonic::metadata::MetadataValue;
+use tonic::Status;
+use tracing::{debug, error, info, warn};
+
+use super::state::{Evidence, Witnessed};
+use super::{hashes, WITNESSED_SIZE};
+use crate::auditing::{sha256, Outcome};
+use crate::limits::Limited;
+use crate::refusals::{Refusal, RefusalStage};
+use crate::services::{timestamp, NodeState};
+
+/// The rule that refuses `WitnessCheckpoint` calls beyond `server.witness_per_minute`.
+pub const WITNESS_RATE_RULE: &str = "rate.witness_limit";
+
+/// What the witness decided for a checkpoint it accepts.
+enum Cosigned {
+    /// A new cosignature: it gets an audit entry and a receipt.
+    New(pb::WitnessCheckpointResponse),
+    /// The note cosigned last time for this peer, presented again: the answer given then,
+    /// unchanged. No new statement is signed, so there is nothing new to audit, and a
+    /// repeating peer costs no durable write (its receipt came with the first answer).
+    Repeat(pb::WitnessCheckpointResponse),
+}
+
+impl NodeState {
+    /// `Exchange.WitnessCheckpoint`, as the witness.
+    pub async fn witness(
+        &self,
+        caller: &PeerIdentity,
+        req: &pb::WitnessCheckpointRequest,
+    ) -> Result<pb::WitnessCheckpointResponse, Status> {
+        if let Err(limited) = self.witnessing.admit(caller.country) {
+            return Err(self.witness_limited(caller, limited));
+        }
+        let request_sha = sha256(&req.encode_to_vec());
+        let o = Outcome::new(Service::AuditWitness, Purpose::Unspecified, "");
+        match self.witness_inner(caller, req).await {
+            Ok(Cosigned::Repeat(r)) => {
+                self.metrics.peer_contact(caller.country);
+                debug!(peer = %caller.country, size = r.witnessed_size, "a peer's checkpoint cosigned before, presented again: the same answer, no new entry");
+                Ok(r)
+            }
+            Ok(Cosigned::New(mut r)) => {
+                let mut o = o;
+                o.rule = "witness.consistent".into();
+                o.response_sha256 = sha256(&r.encode_to_vec());
+                r.receipt = Some(self.record_incoming(caller, request_sha, &o).await?);
+                Ok(r)
+            }
+            Err(status) => Err(self.refuse_incoming(caller, request_sha, o, status).await),
+        }
+    }
+
+    fn witness_limited(&self, caller: &PeerIdentity, limited: Limited) -> Status {
+        let detail = format!(
+            "{} exceeds {}; retry in {} ms",
+            caller.country,
+            self.witnessing.describe(),
+            limited.retry_after.as_millis().max(1)
+        );
+        if limited.first {
+            warn!(caller = %caller.urn(), rule = WITNESS_RATE_RULE, "call refused (further refusals of this burst are logged at DEBUG): {detail}");
+        } else {
+            debug!(caller = %caller.urn(), rule = WITNESS_RATE_RULE, "call refused: {detail}");
+        }
+        self.refusals.record(Refusal {
+            stage: RefusalStage::RateLimit,
+            peer: None,
+            reason: format!("{WITNESS_RATE_RULE}: {detail}"),
+        });
+        Status::resource_exhausted(format!("{WITNESS_RATE_RULE}: {detail}"))
+    }
+
+    async fn witness_inner(
+        &self,
+        caller: &PeerIdentity,
+        req: &pb::WitnessCheckpointRequest,
+    ) -> Result<Cosigned, Status> {
+        let note = &req
+            .checkpoint
+            .as_ref()
+            .ok_or_else(|| Status::invalid_argument("checkpoint: required"))?
+            .note;
+        let key = self.peer_key(caller.country).ok_or_else(|| {
+            Status::permission_denied(format!(
+                "witness.unknown_log: {} is not in the trust bundle",
+                caller.country
+            ))
+        })?;
+        let cp = checkpoint::open(note, &key)
+            .map_err(|e| Status::invalid_argument(format!("witness.bad_signature: {e}")))?;
+        let origin = format!("puente/{}/audit", caller.country);
+        if cp.origin != origin {
+            return Err(Status::invalid_argument(format!(
+                "witness.wrong_origin: expected {origin}, got {}",
+                cp.origin
+            )));
+        }
+        let proof = hashes(&req.consistency_proof)?;
+
+        // Check and advance as one step for this peer: held from reading what was
+        // cosigned to writing what is cosigned now.
+        let lock = self.witnessing.lock_of(caller.country)?;
+        let _held = lock.lock().await;
+        let trees = self.audit.trees();
+        let stored = trees
+            .witnessed
+            .get(caller.country.as_str())
+            .map_err(|e| Status::unavailable(format!("the audit store: {e}")))?;
+        let previous = match &stored {
+            None => None,
+            Some(v) => Some(Witnessed::decode(v).ok_or_else(|| {
+                Status::internal(format!(
+                    "witness.unreadable_state: what this node cosigned for {} is unreadable ({} bytes); refusing rather than guessing",
+                    caller.country,
+                    v.len()
+                ))
+            })?),
+        };
+        if let Some(prev) = &previous {
+            if prev.note == *note {
+                if let Some(answer) = &prev.answer {
+                    return Ok(Cosigned::Repeat(answer.clone()));
+                }
+            }
+            if cp.size == prev.size {
+                if cp.root != prev.root {
+                    return Err(self.conflict(
+                        caller,
+                        prev,
+                        note,
+                        &proof,
+                        "another root for a size already cosigned",
+                    ));
+                }
+                // The same tree in another note (a later time): cosigned again.
+            } else {
+                if req.previous_size != prev.size {
+                    let size = prev.size;
+                    let mut s = Status::failed_precondition(format!(
+                        "witness.stale_previous_size: this witness last cosigned size {size}, not {}",
+                        req.previous_size
+                    ));
+                    if let Ok(v) = MetadataValue::try_from(size.to_string()) {
+                        s.metadata_mut().insert(WITNESSED_SIZE, v);
+                    }
+                    return Err(s);
+                }
+                if cp.size < prev.size {
+                    return Err(self.conflict(caller, prev, note, &proof, "a smaller tree"));
+                }
+                if !merkle::verify_consistency(prev.size, cp.size, &prev.root, &cp.root, &proof) {
+                    return Err(self.conflict(
+                        caller,
+                        prev,
+                        note,
+                        &proof,
+                        "the consistency proof does not verify",
+                    ));
+                }
+            }
+        }
+
+        // What this node's own exchanges were shown of this log must agree with it too:
+        // a root another receipt showed at this size is a split view.
+        if let Err(e) = self.receipts.witnessed(&origin, cp.size, cp.root) {
+            return Err(self.conflict(
+                caller,
+                previous.as_ref().unwrap_or(&Witnessed {
+                    size: cp.size,
+                    root: cp.root,
+                    note: String::new(),
+                    answer: None,
+                }),
+                note,
+                &proof,
+                &format!("another root than receipts of this log showed ({e})"),
+            ));
+        }
+        let now = (self.clock)();
+        let answer = pb::WitnessCheckpointResponse {
+            cosignature_line: checkpoint::cosign(
+                &cp.body(),
+                &self.node.signing,
+                u64::try_from(now.unix_timestamp()).unwrap_or(0),
+            ),
+            witnessed_size: cp.size,
+            witnessed_at: Some(timestamp(now)),
+            receipt: None,
+        };
+        let value = Witnessed {
+            size: cp.size,
+            root: cp.root,
+            note: note.clone(),
+            answer: Some(answer.clone()),
+        }
+        .encode();
+        // Under the lock nothing else writes this key; the swap on the exact value read
+        // also refuses a writer outside this process rather than overwrite it.
+        trees
+            .witnessed
+            .compare_and_swap(caller.country.as_str(), stored, Some(value))
+            .map_err(|e| Status::unavailable(format!("the audit store: {e}")))?
+            .map_err(|_| {
+                Status::aborted(format!(
+                    "witness.concurrent_update: what this node cosigned for {} changed while this checkpoint was checked; ask again",
+                    caller.country
+                ))
+            })?;
+        trees
+            .flush()
+            .map_err(|e| Status::unavailable(format!("the audit store: {e}")))?;
+        info!(peer = %caller.country, size = cp.size, "cosigned a peer's checkpoint");
+        Ok(Cosigned::New(answer))
+    }
+
+    /// Keeps `presented` with the note it conflicts with as evidence (within the bound)
+    /// and says so loudly; the refusal to answer.
+    fn conflict(
+        &self,
+        caller: &PeerIdentity,
+        cosigned: &Witnessed,
+        presented: &str,
+        proof: &[Hash],
+        why: &str,
+    ) -> Status {
+        let size = checkpoint::split_note(presented)
+            .ok()
+            .and_then(|(body, _)| checkpoint::Checkpoint::parse_body(body).ok())
+            .map(|cp| cp.size)
+            .unwrap_or(0);
+        let evidence = Evidence {
+            peer: caller.country.as_str(),
+            seen_at: (self.clock)().unix_timestamp(),
+            reason: why,
+            cosigned: &cosigned.note,
+            presented,
+            proof: proof.iter().map(hex::encode).collect(),
+        };
+        let kept = match self.witnessing.keep_evidence(
+            self.audit.trees(),
+            caller.country,
+            &evidence,
+        ) {
+            Ok(kept) => kept,
+            Err(e) => {
+                error!(peer = %caller.country, "evidence of an inconsistent checkpoint could not be stored: {}", e.message());
+                false
+            }
+        };
+        error!(peer = %caller.country, size, cosigned = cosigned.size, kept, "INCONSISTENT CHECKPOINT: the peer's log does not extend what this node cosigned ({why})");
+        let then = if kept {
+            "it is kept as evidence with the one cosigned"
+        } else {
+            "this node already keeps its first conflicts as evidence"
+        };
+        Status::failed_precondition(format!(
+            "witness.inconsistent: the checkpoint of size {size} is not consistent with the one of size {} cosigned before ({why}); {then}",
+            cosigned.size
+        ))
+    }
+}
