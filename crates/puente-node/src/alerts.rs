@@ -362,7 +362,11 @@ impl NodeState {
                 let mut resp = r.into_inner();
                 let receipt = resp.receipt.take();
                 o.response_sha256 = sha256(&resp.encode_to_vec());
-                match receipt.filter(|r| self.verify_receipt(peer, r).is_ok()) {
+                let holds = |r: &pb::Receipt| {
+                    self.accept_receipt(peer, r, &request_sha, Some(&o.response_sha256), &[])
+                        .is_ok()
+                };
+                match receipt.filter(holds) {
                     Some(r) => {
                         self.record_outgoing(peer.as_str(), me, request_sha, &o, Some(&r))
                             .await?;
@@ -381,7 +385,11 @@ impl NodeState {
                 }
             }
             Err(status) => {
-                let receipt = receipt_of(&status).filter(|r| self.verify_receipt(peer, r).is_ok());
+                let said = sha256(status.message().as_bytes());
+                let receipt = receipt_of(&status).filter(|r| {
+                    self.accept_receipt(peer, r, &request_sha, Some(&said), &[])
+                        .is_ok()
+                });
                 let o = o.refused(&status);
                 self.record_outgoing(peer.as_str(), me, request_sha, &o, receipt.as_ref())
                     .await?;

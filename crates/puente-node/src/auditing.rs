@@ -307,21 +307,6 @@ impl NodeState {
             .map(|_| ())
             .map_err(|e| e.to_string())
     }
-
-    /// Verifies a peer's receipt against the peer's key in the trust bundle.
-    pub fn verify_receipt(
-        &self,
-        peer: puente_pki::CountryCode,
-        r: &pb::Receipt,
-    ) -> Result<(), String> {
-        let key = self
-            .peer_key(peer)
-            .ok_or_else(|| format!("{peer} is not in the trust bundle"))?;
-        self.receipts
-            .verify(r, &key)
-            .map(|_| ())
-            .map_err(|e| e.to_string())
-    }
 }
 
 /// Attaches a receipt to a refusal (binary metadata).

@@ -416,7 +416,11 @@ impl NodeState {
         let mut page = match crate::limits::within(timeout, "PullStatistics", call).await {
             Ok(r) => r.into_inner(),
             Err(status) => {
-                let receipt = receipt_of(&status).filter(|r| self.verify_receipt(peer, r).is_ok());
+                let said = sha256(status.message().as_bytes());
+                let receipt = receipt_of(&status).filter(|r| {
+                    self.accept_receipt(peer, r, &request_sha, Some(&said), &[])
+                        .is_ok()
+                });
                 let o = o.refused(&status);
                 self.record_outgoing(peer.as_str(), me, request_sha, &o, receipt.as_ref())
                     .await?;
@@ -427,7 +431,10 @@ impl NodeState {
         let receipt = page.receipt.take();
         o.response_sha256 = sha256(&page.encode_to_vec());
         o.agreement_id = page.agreement_id.clone();
-        let receipt = match receipt.map(|r| self.verify_receipt(peer, &r).map(|_| r)) {
+        let receipt = match receipt.map(|r| {
+            self.accept_receipt(peer, &r, &request_sha, Some(&o.response_sha256), &[])
+                .map(|_| r)
+        }) {
             Some(Ok(r)) => r,
             problem => {
                 let why = match problem {

@@ -76,10 +76,12 @@ impl NodeState {
                 previous_size: previous,
                 consistency_proof: proof.iter().map(|h| h.to_vec()).collect(),
             };
+            let request_sha = crate::auditing::sha256(&prost::Message::encode_to_vec(&req));
             let call = client.witness_checkpoint(crate::limits::timed(req, timeout));
             match crate::limits::within(timeout, "WitnessCheckpoint", call).await {
                 Ok(r) => {
-                    let r = r.into_inner();
+                    let mut r = r.into_inner();
+                    let receipt = r.receipt.take();
                     // Only a cosignature by this peer's key over exactly the body sent
                     // counts; an answer about another size is not an answer to it.
                     checkpoint::verify_cosignature(&body, &r.cosignature_line, &key).map_err(
@@ -96,8 +98,10 @@ impl NodeState {
                             r.witnessed_size, cp.size
                         ));
                     }
-                    if let Some(receipt) = &r.receipt {
-                        self.verify_receipt(peer, receipt)?;
+                    // A repeat is answered as before, without a new entry or receipt.
+                    if let Some(receipt) = &receipt {
+                        let said = crate::auditing::sha256(&prost::Message::encode_to_vec(&r));
+                        self.accept_receipt(peer, receipt, &request_sha, Some(&said), &[])?;
                     }
                     self.audit
                         .trees()
