@@ -178,6 +178,35 @@ async fn receipts_verify_and_batches_share_checkpoints() {
     let mut forged = r.clone();
     forged.entry_index += 1;
     assert!(verifier.verify(&forged, &f.key.verifying_key()).is_err());
+    // Accepted for its own exchange only: the request and response it records, once.
+    let key = f.key.verifying_key();
+    let (req, resp) = (entry(999).request_sha256, entry(999).response_sha256);
+    let expect = |request_sha256, response_sha256| crate::receipt::Expected {
+        request_sha256,
+        response_sha256,
+        stated: &[],
+    };
+    assert!(verifier.accept(&r, &key, expect(&[1; 32], None)).is_err());
+    assert!(verifier
+        .accept(&r, &key, expect(&req, Some(&[1; 32])))
+        .is_err());
+    verifier
+        .accept(&r, &key, expect(&req, Some(&resp)))
+        .unwrap();
+    assert!(verifier
+        .accept(&r, &key, expect(&req, Some(&resp)))
+        .is_err());
+    // Digests that do not fit the leaf; a receipt without digests (as an old log keeps
+    // them) verifies as a record but is never accepted for an exchange.
+    let mut lying = r.clone();
+    lying.request_sha256 = vec![1; 32];
+    assert!(verifier.verify(&lying, &key).is_err());
+    let mut legacy = r.clone();
+    legacy.request_sha256.clear();
+    legacy.response_sha256.clear();
+    legacy.entry_body_sha256.clear();
+    verifier.verify(&legacy, &key).unwrap();
+    assert!(verifier.accept(&legacy, &key, expect(&req, None)).is_err());
     let report = verify(log.trees(), &keys(&f), &mut |_, _| {}).unwrap();
     assert_eq!(report.entries, 501);
 }
