@@ -7,11 +7,10 @@
 
 use std::time::Duration;
 
+use puente_e2e::holdings::import_rows;
 use puente_e2e::{agreement_text, grant, Federation};
 use puente_proto::v1 as pb;
 use puente_proto::v1::local_client::LocalClient;
-
-const COLUMNS: &str = "record_id,given_names,surnames,date_of_birth,sex,nationality,document_type,document_number,issuing_state,document_expiry,mrz_line1,mrz_line2,protection_status,protected_against,vulnerabilities,encounter_date,encounter_place,encounter_event,previous_country,passport_copy";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hundred_concurrent_queries_are_all_answered() {
@@ -35,19 +34,10 @@ async fn a_hundred_concurrent_queries_are_all_answered() {
             )],
         ),
     );
-    let dir = fed.temp.path().join("mex-data");
-    std::fs::create_dir_all(&dir).unwrap();
     let rows: Vec<String> = (0..100)
         .map(|i| format!("R{i},ANA,PEREZ,1990-01-01,F,VEN,passport,VN{i:07},VEN,2030-01-01,,,none,,,2026-03-01,Tapachula,entry,GTM,"))
         .collect();
-    let csv = dir.join("persons.csv");
-    std::fs::write(&csv, format!("{COLUMNS}\n{}\n", rows.join("\n"))).unwrap();
-    {
-        let (_store, records) = puente::records::open(&fed.country("MEX").config).unwrap();
-        let today = time::OffsetDateTime::now_utc().date();
-        puente_records::import::import(&records, &csv, today, &mut |_, _| {}).unwrap();
-        records.flush().unwrap();
-    }
+    import_rows(&fed, "MEX", &rows);
     let _mex = fed.start("MEX").await;
     let _gtm = fed.start("GTM").await;
     let officer = fed.country("GTM").identity("operator-officer");

@@ -6,31 +6,21 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
 use prost::Message;
+use puente_e2e::holdings::import_rows;
 use puente_e2e::officer::{ask, doc, fetch, name};
 use puente_e2e::{agreement_text, grant, Federation, ManualClock};
 use puente_proto::v1 as pb;
 use tonic::Code;
 
-const COLUMNS: &str = "record_id,given_names,surnames,date_of_birth,sex,nationality,document_type,document_number,issuing_state,document_expiry,mrz_line1,mrz_line2,protection_status,protected_against,vulnerabilities,encounter_date,encounter_place,encounter_event,previous_country,passport_copy";
-
 /// MEX's holdings: a Bangladeshi migrant with a passport copy, a Guatemalan asylum seeker,
 /// an Eritrean refugee recorded as protected against CRI.
 fn mex_records(fed: &Federation) {
-    let dir = fed.temp.path().join("mex-data");
-    std::fs::create_dir_all(dir.join("copies")).unwrap();
-    let png = puente_records::specimen::specimen_png(42).unwrap();
-    std::fs::write(dir.join("copies/r1.png"), &png).unwrap();
     let rows = [
         "R1,MOHAMMAD ABDUL,HOSSAIN,1990-04-12,M,BGD,passport,BX1234567,BGD,2030-05-01,,,none,,trafficking_victim,2026-03-01,Tapachula,detection,GTM,copies/r1.png",
         "R2,JOSÉ LUIS,PÉREZ GARCÍA,1988-05-05,M,GTM,passport,GT5551234,GTM,2029-01-01,,,asylum_seeker,,,2026-02-10,Tapachula,asylum_claim,GTM,",
         "R3,SEMERE,TESFAY,1996-07-20,M,ERI,passport,ER7654321,ERI,2028-01-01,,,refugee,CRI,,2026-01-05,Tenosique,entry,GTM,",
     ];
-    let csv = dir.join("persons.csv");
-    std::fs::write(&csv, format!("{COLUMNS}\n{}\n", rows.join("\n"))).unwrap();
-    let (_store, records) = puente::records::open(&fed.country("MEX").config).unwrap();
-    let today = time::OffsetDateTime::now_utc().date();
-    puente_records::import::import(&records, &csv, today, &mut |_, _| {}).unwrap();
-    records.flush().unwrap();
+    import_rows(fed, "MEX", &rows);
 }
 
 fn agreements(fed: &Federation, cri_copies: bool) {

@@ -7,11 +7,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
+use puente_e2e::holdings::import_rows;
 use puente_e2e::officer::{ask, doc, fetch, name};
 use puente_e2e::{agreement_text, grant, Federation};
 use puente_proto::v1 as pb;
-
-const COLUMNS: &str = "record_id,given_names,surnames,date_of_birth,sex,nationality,document_type,document_number,issuing_state,document_expiry,mrz_line1,mrz_line2,protection_status,protected_against,vulnerabilities,encounter_date,encounter_place,encounter_event,previous_country,passport_copy";
 
 /// R1 holds a passport copy; R2 is a Guatemalan asylum seeker; R4 is R2's near-namesake
 /// (one given name fewer), not protected; R5 and R6 are namesakes of R1.
@@ -25,19 +24,6 @@ fn rows(r1_protection: (&str, &str)) -> Vec<String> {
         "R5,MOHAMMAD ABDUL,HOSSAIN,1990-04,M,BGD,passport,BX0000005,BGD,2030-05-01,,,none,,,2026-03-02,Tapachula,entry,GTM,".into(),
         "R6,MOHAMMAD ABDUL,HOSSAIN,1990,M,BGD,passport,BX0000006,BGD,2030-05-01,,,none,,,2026-03-03,Tapachula,entry,GTM,".into(),
     ]
-}
-
-fn import(fed: &Federation, rows: &[String]) {
-    let dir = fed.temp.path().join("mex-data");
-    std::fs::create_dir_all(dir.join("copies")).unwrap();
-    let png = puente_records::specimen::specimen_png(42).unwrap();
-    std::fs::write(dir.join("copies/r1.png"), &png).unwrap();
-    let csv = dir.join("persons.csv");
-    std::fs::write(&csv, format!("{COLUMNS}\n{}\n", rows.join("\n"))).unwrap();
-    let (_store, records) = puente::records::open(&fed.country("MEX").config).unwrap();
-    let today = time::OffsetDateTime::now_utc().date();
-    puente_records::import::import(&records, &csv, today, &mut |_, _| {}).unwrap();
-    records.flush().unwrap();
 }
 
 /// GTM may query and fetch copies in full (issuing state granted, document type not);
@@ -107,7 +93,7 @@ fn numbers(r: &pb::QueryResponse) -> Vec<String> {
 async fn a_protected_person_does_not_push_out_a_namesake() {
     let mut fed = Federation::new(&["MEX", "GTM", "CRI"]).await;
     agreements(&fed, true);
-    import(&fed, &rows(("none", "")));
+    import_rows(&fed, "MEX", &rows(("none", "")));
     let mex = fed.start("MEX").await;
     let gtm = fed.start("GTM").await;
     let cri = fed.start("CRI").await;
@@ -157,7 +143,7 @@ async fn a_protected_person_does_not_push_out_a_namesake() {
 async fn a_reference_to_a_person_now_protected_answers_as_an_unknown_one() {
     let mut fed = Federation::new(&["MEX", "GTM"]).await;
     agreements(&fed, false);
-    import(&fed, &rows(("none", "")));
+    import_rows(&fed, "MEX", &rows(("none", "")));
     let mex = fed.start("MEX").await;
     let gtm = fed.start("GTM").await;
 
@@ -195,7 +181,7 @@ async fn a_reference_to_a_person_now_protected_answers_as_an_unknown_one() {
     // R1 asks for asylum and is recorded as protected against GTM; GTM still holds the
     // reference it got before.
     mex.stop().await;
-    import(&fed, &rows(("refugee", "GTM")));
+    import_rows(&fed, "MEX", &rows(("refugee", "GTM")));
     let mex = fed.start("MEX").await;
     let now_protected = fetch(&fed, "GTM", "MEX", &with_copy).await.unwrap_err();
     assert_eq!(

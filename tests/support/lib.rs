@@ -34,6 +34,7 @@ use tokio::task::JoinHandle;
 use tonic::transport::Channel;
 
 pub mod fake_peer;
+pub mod holdings;
 pub mod officer;
 
 /// Installs a test log subscriber once (respects `RUST_LOG`; quiet by default).
