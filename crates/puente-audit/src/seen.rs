@@ -19,8 +19,9 @@ const SEEN: usize = 4096;
 /// Checkpoints not yet shown to be part of the frontier, kept per log.
 const UNLINKED: usize = 256;
 /// Entry indices remembered per log (smallest forgotten first: a replay of an entry
-/// that old also fails the request digest, which a random nonce makes unique).
-const ENTRIES: usize = 1 << 20;
+/// that old also fails the request digest, which a random nonce makes unique). About
+/// 2 MB per peer at most.
+const ENTRIES: usize = 1 << 16;
 /// Checkpoints (size, root) of a log that a request names.
 pub type Stated = Vec<(u64, Hash)>;
 
