@@ -296,7 +296,7 @@ async fn forged_altered_and_conflicting_alerts_are_refused_by_the_receiver() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_down_gets_the_alert_exactly_once_when_it_is_back() {
     let mut fed = federation().await;
-    let _mex = fed.start("MEX").await;
+    let mex = fed.start("MEX").await;
     let record = local(&fed, "MEX")
         .issue_alert(own_alert())
         .await
@@ -309,34 +309,27 @@ async fn a_peer_down_gets_the_alert_exactly_once_when_it_is_back() {
     assert_eq!(d.state, pb::DeliveryState::Pending as i32);
     assert!(d.error.contains("GTM"), "{}", d.error);
 
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The retry rounds keep at it while GTM is down: a second attempt fails too.
+    let retried = delivery_to_gtm_when(&fed, &id, |d| d.attempts >= 2).await;
+    assert_eq!(
+        retried.state,
+        pb::DeliveryState::Pending as i32,
+        "{retried:?}"
+    );
     let _gtm = fed.start("GTM").await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    let delivered = loop {
-        let list = local(&fed, "MEX")
-            .list_alerts(pb::ListAlertsRequest::default())
-            .await
-            .unwrap()
-            .into_inner();
-        let r = list
-            .alerts
-            .iter()
-            .find(|r| r.alert.as_ref().unwrap().alert_id == id)
-            .unwrap()
-            .clone();
-        let d = delivery(&r, "GTM");
-        if d.state == pb::DeliveryState::Delivered as i32 {
-            break d;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "never delivered: {d:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    assert!(delivered.attempts >= 2, "{delivered:?}");
-    // Later rounds do not send it again.
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let delivered = delivery_to_gtm_when(&fed, &id, |d| {
+        d.state == pb::DeliveryState::Delivered as i32
+    })
+    .await;
+    assert!(delivered.attempts >= 3, "{delivered:?}");
+    // Later rounds do not send it again: run two more to the end, then look.
+    mex.state.deliver_pending().await;
+    mex.state.deliver_pending().await;
+    assert_eq!(
+        delivery_to_gtm_when(&fed, &id, |_| true).await,
+        delivered,
+        "a delivered alert was attempted again"
+    );
     let at_gtm = received(&fed, "GTM").await;
     assert_eq!(at_gtm.len(), 1);
     let auditor = fed.country("GTM").identity("auditor-auditor");
@@ -350,6 +343,37 @@ async fn a_peer_down_gets_the_alert_exactly_once_when_it_is_back() {
         .into_inner()
         .entries;
     assert_eq!(entries.len(), 1, "delivered more than once");
+}
+
+/// MEX's delivery of alert `id` to GTM once `done` holds for it, as the retry rounds
+/// (every second) move it on; panics after 30 s.
+async fn delivery_to_gtm_when(
+    fed: &Federation,
+    id: &str,
+    done: impl Fn(&pb::AlertDelivery) -> bool,
+) -> pb::AlertDelivery {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let list = local(fed, "MEX")
+            .list_alerts(pb::ListAlertsRequest::default())
+            .await
+            .unwrap()
+            .into_inner();
+        let r = list
+            .alerts
+            .iter()
+            .find(|r| r.alert.as_ref().unwrap().alert_id == id)
+            .unwrap();
+        let d = delivery(r, "GTM");
+        if done(&d) {
+            return d;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the delivery never got there: {d:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Daily cells for `days` days before today: `level` a day, `surge` times that over the
@@ -378,7 +402,7 @@ fn daily(nat: &str, ep: &str, days: i64, level: u64, surge: u64) -> Vec<pb::Flow
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_surge_is_drafted_and_nothing_is_sent_until_an_operator_publishes_it() {
     let mut fed = federation().await;
-    let _mex = fed.start("MEX").await;
+    let mex = fed.start("MEX").await;
     let _gtm = fed.start("GTM").await;
     let mut cells = daily("HTI", "Tapachula", 63, 10, 4);
     cells.extend(daily("VEN", "Tapachula", 63, 12, 1));
@@ -402,8 +426,19 @@ async fn a_surge_is_drafted_and_nothing_is_sent_until_an_operator_publishes_it()
         "{proposed:?}"
     );
     assert!(!d.published);
-    // Detected, not sent.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Detected, not sent: nothing is issued, and a delivery round run to its end after
+    // the detection sends nothing.
+    let at_mex = local(&fed, "MEX")
+        .list_alerts(pb::ListAlertsRequest {
+            include_expired: true,
+            issuing_countries: vec![],
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .alerts;
+    assert!(at_mex.iter().all(|r| !r.issued_here), "{at_mex:?}");
+    mex.state.deliver_pending().await;
     assert!(received(&fed, "GTM").await.is_empty());
 
     let issued = local(&fed, "MEX")

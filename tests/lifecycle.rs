@@ -170,13 +170,14 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    for _ in 0..100 {
-        if check().await {
-            return;
-        }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what} did not happen within 30 s"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("{what} did not happen within 10 s");
 }
 
 #[tokio::test]
@@ -449,9 +450,13 @@ async fn a_broken_reload_changes_nothing() {
     let good_key = std::fs::read(&key).unwrap();
     let cert_name = cert.display().to_string();
 
-    // Garbage over tls.cert, left for the watcher to see too.
+    // Garbage over tls.cert, left for the watcher to see (and refuse) first.
+    assert!(!mex.state.lifecycle.last_reload_refused());
     std::fs::write(&cert, b"-----BEGIN CERTIFICATE-----\nnot base64!\n").unwrap();
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    eventually("the watcher refusing the garbage", || async {
+        mex.state.lifecycle.last_reload_refused()
+    })
+    .await;
     expect_refused(&mex, &fed, &serial, "tls.cert", &cert_name).await;
 
     // A key that does not fit the certificate.

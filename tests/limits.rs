@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use puente_e2e::{agreement_text, grant, set_peer_address, set_server, Federation};
+use puente_e2e::{agreement_text, grant, set_peer_address, set_server, Federation, ManualClock};
 use puente_proto::v1 as pb;
 use puente_proto::v1::audit_client::AuditClient;
 use puente_proto::v1::exchange_client::ExchangeClient;
@@ -120,7 +120,11 @@ async fn a_burst_above_the_peer_rate_is_refused_without_spending_the_quota() {
         "MEX",
         &[("peer_rate_per_sec", "2"), ("peer_burst", "3")],
     );
-    let mex = fed.start("MEX").await;
+    // The buckets refill by the node's clock: held still, then moved by hand (at noon
+    // today, far from the midnight that renews the daily quota).
+    let t0 = time::OffsetDateTime::now_utc().replace_time(time::macros::time!(12:00));
+    let clock = ManualClock::at(t0);
+    let mex = fed.start_with_clock("MEX", clock.clock()).await;
     let gtm_node = fed.country("GTM").identity("node-gtm-1");
     let channel = fed.channel("MEX", &gtm_node);
 
@@ -154,11 +158,11 @@ async fn a_burst_above_the_peer_rate_is_refused_without_spending_the_quota() {
 
     // The 7 refusals spent none of the daily quota of 5: two more are answered once the
     // bucket refills (2/s), and only the sixth answered call hits the quota.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    clock.set(t0 + time::Duration::seconds(1));
     let mut c = ExchangeClient::new(channel.clone());
     c.query_identity(query("Q-4")).await.unwrap();
     c.query_identity(query("Q-5")).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    clock.set(t0 + time::Duration::seconds(2));
     let err = c.query_identity(query("Q-6")).await.unwrap_err();
     assert_eq!(err.code(), Code::PermissionDenied, "{}", err.message());
     assert!(

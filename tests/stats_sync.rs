@@ -500,25 +500,38 @@ async fn the_nightly_sync_fires_at_its_time_and_retries_until_the_peer_is_back()
             .unwrap()
     };
     // The schedule task starts with the node: wait for it to announce its first run.
-    let mut s = pb::GetSyncStatusResponse::default();
-    for _ in 0..250 {
-        s = status
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let s = loop {
+        let s = status
             .get_sync_status(pb::GetSyncStatusRequest {})
             .await
             .unwrap()
             .into_inner();
         if s.next_scheduled.is_some() {
-            break;
+            break s;
         }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the schedule never announced its first run"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    };
     assert_eq!(
         s.next_scheduled.as_ref().map(|t| t.seconds),
         Some(time::macros::datetime!(2026-11-28 08:00:00 UTC).unix_timestamp()),
         "02:00 at UTC-6"
     );
-    // Before the time: nothing happens.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Before the time: nothing happens. The schedule looks at the clock every tick
+    // (20 ms); while nothing else asks the node anything, ten more looks are its ticks.
+    let looked = clock.reads();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while clock.reads() < looked + 10 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the schedule stopped looking at the clock"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let s = status
         .get_sync_status(pb::GetSyncStatusRequest {})
         .await

@@ -419,14 +419,17 @@ pub fn sample(scrape: &str, series: &str) -> Option<f64> {
     })
 }
 
-/// A clock tests move by hand.
+/// A clock tests move by hand; it counts how often the node read it.
 #[derive(Clone)]
-pub struct ManualClock(Arc<std::sync::Mutex<time::OffsetDateTime>>);
+pub struct ManualClock(
+    Arc<std::sync::Mutex<time::OffsetDateTime>>,
+    Arc<std::sync::atomic::AtomicU64>,
+);
 
 impl ManualClock {
     /// A clock showing `t`.
     pub fn at(t: time::OffsetDateTime) -> Self {
-        Self(Arc::new(std::sync::Mutex::new(t)))
+        Self(Arc::new(std::sync::Mutex::new(t)), Arc::default())
     }
 
     /// Sets the time.
@@ -436,10 +439,17 @@ impl ManualClock {
         }
     }
 
+    /// How many times the node has read the time so far.
+    pub fn reads(&self) -> u64 {
+        self.1.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// The node clock reading this one.
     pub fn clock(&self) -> Clock {
         let inner = self.0.clone();
+        let reads = self.1.clone();
         Arc::new(move || {
+            reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             inner
                 .lock()
                 .map(|g| *g)

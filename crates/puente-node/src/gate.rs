@@ -18,6 +18,7 @@ use tracing::{debug, warn};
 use crate::lifecycle::Material;
 use crate::limits::PeerLimiter;
 use crate::refusals::{Refusal, RefusalLog, RefusalStage};
+use crate::services::Clock;
 use crate::store::DiskGuard;
 
 /// Who may call a service.
@@ -65,7 +66,7 @@ pub struct Gate {
     rule: Rule,
     own: CountryCode,
     refusals: Arc<RefusalLog>,
-    limiter: Option<Arc<PeerLimiter>>,
+    limiter: Option<(Arc<PeerLimiter>, LimiterClock)>,
     disk: Option<Arc<DiskGuard>>,
     identities: IdentityCache,
     recheck: Option<Recheck>,
@@ -78,6 +79,16 @@ pub struct Recheck(pub Arc<dyn Fn() -> Arc<Material> + Send + Sync>);
 impl std::fmt::Debug for Recheck {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Recheck")
+    }
+}
+
+/// The clock the token buckets refill by: the node's.
+#[derive(Clone)]
+struct LimiterClock(Clock);
+
+impl std::fmt::Debug for LimiterClock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LimiterClock")
     }
 }
 
@@ -182,9 +193,9 @@ impl Gate {
         self
     }
 
-    /// Also limits each caller country's rate (for `Exchange`).
-    pub fn with_limiter(mut self, limiter: Arc<PeerLimiter>) -> Self {
-        self.limiter = Some(limiter);
+    /// Also limits each caller country's rate (for `Exchange`), refilling by `clock`.
+    pub fn with_limiter(mut self, limiter: Arc<PeerLimiter>, clock: Clock) -> Self {
+        self.limiter = Some((limiter, LimiterClock(clock)));
         self
     }
 
@@ -260,8 +271,8 @@ impl tonic::service::Interceptor for Gate {
         if let Some(Err(why)) = self.disk.as_ref().map(|d| d.check()) {
             return Err(Status::unavailable(why));
         }
-        if let Some(limiter) = &self.limiter {
-            if let Err(limited) = limiter.take(identity.country, std::time::Instant::now()) {
+        if let Some((limiter, clock)) = &self.limiter {
+            if let Err(limited) = limiter.take(identity.country, (clock.0)()) {
                 return Err(self.rate_limited(peer, &identity, limiter, limited));
             }
         }

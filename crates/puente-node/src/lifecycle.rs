@@ -137,6 +137,15 @@ impl Lifecycle {
     pub fn current(&self) -> Arc<Material> {
         self.current.load_full()
     }
+
+    /// Whether the last reload was refused: the node keeps its material, and the watcher
+    /// waits for the files to change again.
+    pub fn last_reload_refused(&self) -> bool {
+        self.refused
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
+    }
 }
 
 /// What a reload of the material did.

@@ -6,9 +6,10 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use puente_pki::CountryCode;
+use time::OffsetDateTime;
 use tonic::Status;
 
 const MIB: usize = 1024 * 1024;
@@ -70,6 +71,8 @@ pub async fn within<T>(
 }
 
 /// Token buckets, one per peer country: `rate` tokens a second, at most `burst` saved.
+/// Time is the node's clock, passed in (tests drive it): a step back refills nothing, a
+/// step forward refills at most the burst.
 #[derive(Debug)]
 pub struct PeerLimiter {
     rate: f64,
@@ -80,7 +83,7 @@ pub struct PeerLimiter {
 #[derive(Clone, Copy, Debug)]
 struct Bucket {
     tokens: f64,
-    at: Instant,
+    at: OffsetDateTime,
     refusing: bool,
 }
 
@@ -115,7 +118,7 @@ impl PeerLimiter {
     }
 
     /// Takes a token for `peer` at `now`; when none is left, says how long until one is.
-    pub fn take(&self, peer: CountryCode, now: Instant) -> Result<(), Limited> {
+    pub fn take(&self, peer: CountryCode, now: OffsetDateTime) -> Result<(), Limited> {
         let Ok(mut buckets) = self.buckets.lock() else {
             // A poisoned lock means a panic elsewhere; refuse rather than admit unbounded.
             return Err(Limited {
@@ -128,7 +131,7 @@ impl PeerLimiter {
             at: now,
             refusing: false,
         });
-        let elapsed = now.saturating_duration_since(b.at).as_secs_f64();
+        let elapsed = (now - b.at).as_seconds_f64().max(0.0);
         b.tokens = (b.tokens + elapsed * self.rate).min(self.burst);
         b.at = now;
         if b.tokens >= 1.0 {
@@ -185,7 +188,7 @@ mod tests {
     #[test]
     fn a_burst_is_admitted_then_the_rate_refills_per_peer() {
         let l = PeerLimiter::new(2, 3);
-        let t0 = Instant::now();
+        let t0 = OffsetDateTime::now_utc();
         let gtm = code("GTM");
         for _ in 0..3 {
             assert!(l.take(gtm, t0).is_ok());
@@ -201,11 +204,11 @@ mod tests {
         // Another peer has its own bucket.
         assert!(l.take(code("CRI"), t0).is_ok());
         // Half a second at 2/s gives one token back, not more.
-        let t1 = t0 + Duration::from_millis(500);
+        let t1 = t0 + time::Duration::milliseconds(500);
         assert!(l.take(gtm, t1).is_ok());
         assert!(l.take(gtm, t1).is_err());
         // A long pause refills only up to the burst.
-        let t2 = t1 + Duration::from_secs(60);
+        let t2 = t1 + time::Duration::seconds(60);
         for _ in 0..3 {
             assert!(l.take(gtm, t2).is_ok());
         }
@@ -215,15 +218,15 @@ mod tests {
     #[test]
     fn a_per_minute_bucket_refills_a_token_a_period() {
         let l = PeerLimiter::per_minute(6, 2);
-        let t0 = Instant::now();
+        let t0 = OffsetDateTime::now_utc();
         let gtm = code("GTM");
         assert!(l.take(gtm, t0).is_ok());
         assert!(l.take(gtm, t0).is_ok());
         let refused = l.take(gtm, t0).unwrap_err();
         assert!(refused.retry_after > Duration::from_secs(9));
         assert!(refused.retry_after <= Duration::from_secs(10));
-        assert!(l.take(gtm, t0 + Duration::from_secs(9)).is_err());
-        assert!(l.take(gtm, t0 + Duration::from_secs(10)).is_ok());
+        assert!(l.take(gtm, t0 + time::Duration::seconds(9)).is_err());
+        assert!(l.take(gtm, t0 + time::Duration::seconds(10)).is_ok());
     }
 
     #[tokio::test]

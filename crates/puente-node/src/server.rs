@@ -231,7 +231,7 @@ impl Node {
                 .max_decoding_message_size(limits::EXCHANGE_MAX_REQUEST)
                 .max_encoding_message_size(limits::EXCHANGE_MAX_RESPONSE),
             gate("puente.v1.Exchange", Rule::PeerNode)
-                .with_limiter(limiter)
+                .with_limiter(limiter, state.clock.clone())
                 .with_disk(state.disk.clone()),
         );
         let local = InterceptedService::new(

@@ -372,90 +372,133 @@ fn peers_reports_an_unreachable_own_node_clearly() {
     );
 }
 
-#[test]
-fn node_run_drains_and_exits_cleanly_on_sigterm() {
-    use std::io::BufRead;
-    use std::time::{Duration, Instant};
-    let dir = tempfile::tempdir().unwrap();
-    let mex = dir.path().join("MEX");
-    let config = mex.join("puente.toml");
-    // Port 0 for the node and its metrics: the addresses they got are read from the log.
-    // Until then the config advertises a placeholder, which the officer's CLI would dial.
-    assert!(puente(&[
+/// `puente init` of MEX in `dir` for [`LoggedNode`]: port 0 for the node and its
+/// metrics, and a placeholder advertised until the node says where it listens. Returns
+/// the config's path.
+fn init_on_port_zero(dir: &Path) -> std::path::PathBuf {
+    let out = puente(&[
         "init",
         "--country",
         "MEX",
         "--dir",
-        p(&mex),
+        p(dir),
         "--listen",
         "127.0.0.1:0",
         "--advertise",
         "127.0.0.1:1",
         "--metrics-listen",
         "127.0.0.1:0",
-    ])
-    .status
-    .success());
-    // JSON logs, read line by line as they come.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_puente"))
-        .args([
-            "--log-format",
-            "json",
-            "node",
-            "run",
-            "--config",
-            p(&config),
-        ])
-        .stderr(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    dir.join("puente.toml")
+}
+
+/// A `puente node run` whose config listens on port 0 for the node and its metrics and
+/// advertises the placeholder `127.0.0.1:1`: the addresses it got are read from its JSON
+/// log, and the config then advertises the real one (the officer's CLI dials it).
+struct LoggedNode {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    reader: std::thread::JoinHandle<()>,
+    log: String,
+    /// The node's address, as logged.
+    addr: String,
+    /// Its metrics listener's address, as logged.
+    metrics_addr: String,
+}
+
+impl LoggedNode {
+    fn start(config: &Path) -> Self {
+        use std::io::BufRead;
+        use std::time::{Duration, Instant};
+        // JSON logs, read line by line as they come.
+        let mut child = Command::new(env!("CARGO_BIN_EXE_puente"))
+            .args(["--log-format", "json", "node", "run", "--config", p(config)])
+            .stderr(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let (lines_tx, lines) = std::sync::mpsc::channel::<String>();
+        let stderr = child.stderr.take().unwrap();
+        let reader = std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let _ = lines_tx.send(line);
+            }
+        });
+        let mut log = String::new();
+        let (mut node_addr, mut metrics_addr) = (None, None);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while node_addr.is_none() || metrics_addr.is_none() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = lines
+                .recv_timeout(left)
+                .unwrap_or_else(|e| panic!("node did not start ({e}): {log}"));
+            let json: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+            let fields = &json["fields"];
+            let message = fields["message"].as_str().unwrap_or_default();
+            if message == "node serving" {
+                // `Some(127.0.0.1:PORT)`
+                let addr = fields["addr"].as_str().unwrap();
+                node_addr = Some(
+                    addr.trim_start_matches("Some(")
+                        .trim_end_matches(')')
+                        .to_string(),
+                );
+            } else if message.starts_with("metrics at http://") {
+                metrics_addr = Some(fields["addr"].as_str().unwrap().to_string());
+            }
+            log.push_str(&line);
+            log.push('\n');
+        }
+        let (addr, metrics_addr) = (node_addr.unwrap(), metrics_addr.unwrap());
+        let toml = std::fs::read_to_string(config).unwrap();
+        assert!(toml.contains("advertise = \"127.0.0.1:1\""), "{toml}");
+        std::fs::write(
+            config,
+            toml.replace(
+                "advertise = \"127.0.0.1:1\"",
+                &format!("advertise = \"{addr}\""),
+            ),
+        )
         .unwrap();
-    let (lines_tx, lines) = std::sync::mpsc::channel::<String>();
-    let stderr = child.stderr.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            let _ = lines_tx.send(line);
+        Self {
+            child,
+            lines,
+            reader,
+            log,
+            addr,
+            metrics_addr,
         }
-    });
-    let mut log = String::new();
-    let (mut node_addr, mut metrics_addr) = (None, None);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while node_addr.is_none() || metrics_addr.is_none() {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let line = lines
-            .recv_timeout(left)
-            .unwrap_or_else(|e| panic!("node did not start ({e}): {log}"));
-        let json: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
-        let fields = &json["fields"];
-        let message = fields["message"].as_str().unwrap_or_default();
-        if message == "node serving" {
-            // `Some(127.0.0.1:PORT)`
-            let addr = fields["addr"].as_str().unwrap();
-            node_addr = Some(
-                addr.trim_start_matches("Some(")
-                    .trim_end_matches(')')
-                    .to_string(),
-            );
-        } else if message.starts_with("metrics at http://") {
-            metrics_addr = Some(fields["addr"].as_str().unwrap().to_string());
-        }
-        log.push_str(&line);
-        log.push('\n');
     }
-    let (node_addr, metrics_addr) = (node_addr.unwrap(), metrics_addr.unwrap());
+
+    /// The whole log, once the node has exited.
+    fn rest_of_log(self) -> String {
+        let Self {
+            lines,
+            reader,
+            mut log,
+            ..
+        } = self;
+        reader.join().unwrap();
+        for line in lines.try_iter() {
+            log.push_str(&line);
+            log.push('\n');
+        }
+        log
+    }
+}
+
+#[test]
+fn node_run_drains_and_exits_cleanly_on_sigterm() {
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    let config = init_on_port_zero(&dir.path().join("MEX"));
+    let mut node = LoggedNode::start(&config);
+    let (node_addr, metrics_addr) = (node.addr.clone(), node.metrics_addr.clone());
     assert_ne!(metrics_addr, node_addr);
-    let toml = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(
-        &config,
-        toml.replace(
-            "advertise = \"127.0.0.1:1\"",
-            &format!("advertise = \"{node_addr}\""),
-        ),
-    )
-    .unwrap();
     // The officer's view works against the running binary.
     let peers = puente(&["peers", "--config", p(&config)]);
     assert!(peers.status.success(), "{}", text(&peers));
@@ -474,23 +517,19 @@ fn node_run_drains_and_exits_cleanly_on_sigterm() {
     );
 
     let kill = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-TERM", &node.child.id().to_string()])
         .status()
         .unwrap();
     assert!(kill.success());
     let deadline = Instant::now() + Duration::from_secs(30);
     let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
+        if let Some(s) = node.child.try_wait().unwrap() {
             break s;
         }
         assert!(Instant::now() < deadline, "node did not exit after SIGTERM");
         std::thread::sleep(Duration::from_millis(50));
     };
-    reader.join().unwrap();
-    for line in lines.try_iter() {
-        log.push_str(&line);
-        log.push('\n');
-    }
+    let log = node.rest_of_log();
     assert!(status.success(), "exit {status:?}: {log}");
     assert!(
         log.contains("SIGTERM received") && log.contains("node stopped"),
@@ -841,43 +880,10 @@ fn query_flags_are_checked_before_anything_is_sent() {
 
 #[test]
 fn records_search_says_when_the_running_node_holds_the_store() {
-    use std::time::{Duration, Instant};
     let dir = tempfile::tempdir().unwrap();
-    let node = dir.path().join("MEX");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr = format!("127.0.0.1:{port}");
-    assert!(puente(&[
-        "init",
-        "--country",
-        "MEX",
-        "--dir",
-        p(&node),
-        "--listen",
-        &addr,
-        "--metrics-listen",
-        "127.0.0.1:0"
-    ])
-    .status
-    .success());
-    let config = node.join("puente.toml");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_puente"))
-        .args(["node", "run", "--config", p(&config)])
-        .stderr(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    while std::net::TcpStream::connect(&addr).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "node did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let config = init_on_port_zero(&dir.path().join("MEX"));
+    // Serving: the store is open and held.
+    let mut node = LoggedNode::start(&config);
     let out = puente(&[
         "records",
         "search",
@@ -888,8 +894,8 @@ fn records_search_says_when_the_running_node_holds_the_store() {
         "--birth-date",
         "1990",
     ]);
-    let _ = child.kill();
-    let _ = child.wait();
+    let _ = node.child.kill();
+    let _ = node.child.wait();
     assert!(!out.status.success());
     assert!(
         text(&out).contains("running node") || text(&out).contains("stop the node"),
@@ -1285,25 +1291,7 @@ fn audit_commands_list_search_prove_export() {
 #[test]
 fn stats_commands_import_export_show_and_status() {
     let dir = tempfile::tempdir().unwrap();
-    let node = dir.path().join("MEX");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr = format!("127.0.0.1:{port}");
-    assert!(puente(&[
-        "init",
-        "--country",
-        "MEX",
-        "--dir",
-        p(&node),
-        "--listen",
-        &addr
-    ])
-    .status
-    .success());
-    let config = node.join("puente.toml");
+    let config = init_on_port_zero(&dir.path().join("MEX"));
     let data = dir.path().join("data");
     let out = puente(&[
         "records",
@@ -1340,13 +1328,7 @@ fn stats_commands_import_export_show_and_status() {
         text(&out)
     );
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_puente"))
-        .args(["node", "run", "--config", p(&config)])
-        .stderr(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_listening(&addr);
+    let mut node = LoggedNode::start(&config);
     let good = dir.path().join("good.csv");
     std::fs::write(
         &good,
@@ -1387,8 +1369,8 @@ fn stats_commands_import_export_show_and_status() {
     let status = puente(&["stats", "status", "--config", p(&config)]);
     let sync = puente(&["stats", "sync", "--config", p(&config)]);
     let bad_peer = puente(&["stats", "sync", "--config", p(&config), "--peer", "GTM"]);
-    let _ = child.kill();
-    let _ = child.wait();
+    let _ = node.child.kill();
+    let _ = node.child.wait();
 
     assert!(import.status.success(), "{}", text(&import));
     assert!(

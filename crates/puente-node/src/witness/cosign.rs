@@ -43,7 +43,7 @@ impl NodeState {
         caller: &PeerIdentity,
         req: &pb::WitnessCheckpointRequest,
     ) -> Result<pb::WitnessCheckpointResponse, Status> {
-        if let Err(limited) = self.witnessing.admit(caller.country) {
+        if let Err(limited) = self.witnessing.admit(caller.country, (self.clock)()) {
             return Err(self.witness_limited(caller, limited));
         }
         let request_sha = sha256(&req.encode_to_vec());

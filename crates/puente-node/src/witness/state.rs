@@ -136,9 +136,9 @@ impl Witnessing {
         Ok(locks.entry(peer).or_default().clone())
     }
 
-    /// Takes a `WitnessCheckpoint` token for `peer`.
-    pub fn admit(&self, peer: CountryCode) -> Result<(), Limited> {
-        self.limiter.take(peer, std::time::Instant::now())
+    /// Takes a `WitnessCheckpoint` token for `peer` at `now`.
+    pub fn admit(&self, peer: CountryCode, now: time::OffsetDateTime) -> Result<(), Limited> {
+        self.limiter.take(peer, now)
     }
 
     /// The limit, for messages.
