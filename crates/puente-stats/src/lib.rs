@@ -28,3 +28,5 @@ pub use watermark::Watermarks;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod shield_tests;

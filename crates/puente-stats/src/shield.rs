@@ -20,6 +20,9 @@
 //! - A person who becomes protected after a country saw them counted leaves that
 //!   country's view as if their records had been deleted then: the counts it sees fall,
 //!   and a cell it saw stays, at 0. What it saw before cannot be recalled.
+//! - Every update ends by renumbering the cells it changed, shared and viewed, in key
+//!   order ([`StatsStore::renumber`]): the order a country receives cells in is then that
+//!   of the changes it sees, never telling apart the families it sees through a view.
 //! - Not hidden: version numbers come from the counter shared by all, so the size of the
 //!   gaps between the versions a country receives depends on changes it does not see
 //!   (gaps are ordinary: every superseded version leaves one). The cells, their values and
@@ -234,6 +237,57 @@ impl StatsStore {
             };
             next += 1;
             self.set_view(tag, &r.raw, r.old.map(|o| o.version), cell)?;
+        }
+        Ok(next)
+    }
+
+    /// Gives the cells one update changed (versions `from..to`, shared and in every view)
+    /// new versions from `to` on in key order, so that the order of a page tells nothing
+    /// of which cells a view holds; returns the next free version.
+    pub(crate) fn renumber(&self, from: u64, to: u64) -> Result<u64> {
+        let mut items: Vec<(Vec<u8>, Option<Tag>, OwnCell)> = Vec::new();
+        for item in self.by_version.range(from.to_be_bytes()..to.to_be_bytes()) {
+            let (v, raw) = item?;
+            let version = be_u64(&v).ok_or_else(|| StatsError::Corrupt("version index".into()))?;
+            if let Some(cell) = self.own.get(&raw)?.map(|c| OwnCell::decode(&c)).transpose()? {
+                if cell.version == version {
+                    items.push((raw.to_vec(), None, cell));
+                }
+            }
+        }
+        let mut tags = BTreeSet::new();
+        for item in self.view_families.iter() {
+            tags.insert(tag_of(&item?.0)?);
+        }
+        for tag in tags {
+            for item in self
+                .view_versions
+                .range(version_key(&tag, from)..version_key(&tag, to))
+            {
+                let (k, raw) = item?;
+                let version = be_u64(&k[3..])
+                    .ok_or_else(|| StatsError::Corrupt("view version index".into()))?;
+                if let Some(cell) = self.view_cell(&tag, &raw)? {
+                    if cell.version == version {
+                        items.push((raw.to_vec(), Some(tag), cell));
+                    }
+                }
+            }
+        }
+        items.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+        let mut next = to;
+        let reserve = next + items.len() as u64 + 1;
+        self.meta.insert(NEXT_VERSION, &reserve.to_be_bytes())?;
+        for (raw, tag, old) in items {
+            let cell = OwnCell {
+                version: next,
+                ..old
+            };
+            next += 1;
+            match tag {
+                None => self.set_own(&raw, Some(old.version), cell)?,
+                Some(tag) => self.set_view(&tag, &raw, Some(old.version), cell)?,
+            }
         }
         Ok(next)
     }

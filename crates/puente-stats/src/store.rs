@@ -304,6 +304,11 @@ impl StatsStore {
         let mut change = Change::default();
         // Countries' views first take in what they saw so far, then follow the new counts.
         let touched = self.views_before(&updates, &shields)?;
+        let first = self
+            .meta
+            .get(NEXT_VERSION)?
+            .and_then(|v| be_u64(&v))
+            .unwrap_or(1);
         let mut next = self
             .meta
             .get(NEXT_VERSION)?
@@ -410,6 +415,8 @@ impl StatsStore {
         self.meta.insert(NEXT_VERSION, &next.max(1).to_be_bytes())?;
         let next = self.views_after(&touched, next)?;
         self.meta.insert(NEXT_VERSION, &next.max(1).to_be_bytes())?;
+        let next = self.renumber(first, next)?;
+        self.meta.insert(NEXT_VERSION, &next.max(1).to_be_bytes())?;
         self.db.flush()?;
         Ok(change)
     }
@@ -423,7 +430,7 @@ impl StatsStore {
         Ok(min_nonzero(counts))
     }
 
-    fn set_own(&self, raw: &[u8], old_version: Option<u64>, cell: OwnCell) -> Result<()> {
+    pub(crate) fn set_own(&self, raw: &[u8], old_version: Option<u64>, cell: OwnCell) -> Result<()> {
         self.by_version.insert(cell.version.to_be_bytes(), raw)?;
         self.own.insert(raw, cell.encode().to_vec())?;
         if let Some(v) = old_version {
