@@ -116,8 +116,7 @@ fn april(cells: &[(CellKey, Value)]) -> Vec<&(CellKey, Value)> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_country_pulls_the_statistics_it_would_pull_without_the_persons_protected_against_it(
-) {
+async fn a_country_pulls_the_statistics_it_would_pull_without_the_persons_protected_against_it() {
     let (with_fed, _with) = mex_holding(&rows(true)).await;
     let (without_fed, _without) = mex_holding(&rows(false)).await;
 

@@ -27,6 +27,6 @@ pub use suppress::{disclose, Policy};
 pub use watermark::Watermarks;
 
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod shield_tests;
+#[cfg(test)]
+mod tests;

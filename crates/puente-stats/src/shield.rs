@@ -182,7 +182,8 @@ impl StatsStore {
     fn set_view(&self, tag: &Tag, raw: &[u8], old: Option<u64>, cell: OwnCell) -> Result<()> {
         self.view_versions
             .insert(version_key(tag, cell.version), raw)?;
-        self.view.insert(prefixed(tag, raw), cell.encode().to_vec())?;
+        self.view
+            .insert(prefixed(tag, raw), cell.encode().to_vec())?;
         if let Some(v) = old.filter(|v| *v != cell.version) {
             self.view_versions.remove(version_key(tag, v))?;
         }
@@ -223,8 +224,7 @@ impl StatsStore {
             } else {
                 (min_day, NO_MONTH)
             };
-            if r
-                .old
+            if r.old
                 .is_some_and(|o| (o.count, o.min_day, o.month) == (r.count, min_day, month))
             {
                 continue;
@@ -249,7 +249,12 @@ impl StatsStore {
         for item in self.by_version.range(from.to_be_bytes()..to.to_be_bytes()) {
             let (v, raw) = item?;
             let version = be_u64(&v).ok_or_else(|| StatsError::Corrupt("version index".into()))?;
-            if let Some(cell) = self.own.get(&raw)?.map(|c| OwnCell::decode(&c)).transpose()? {
+            if let Some(cell) = self
+                .own
+                .get(&raw)?
+                .map(|c| OwnCell::decode(&c))
+                .transpose()?
+            {
                 if cell.version == version {
                     items.push((raw.to_vec(), None, cell));
                 }

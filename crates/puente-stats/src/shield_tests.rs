@@ -36,10 +36,7 @@ fn person() -> impl Strategy<Value = Person> {
         prop_oneof![Just("VEN"), Just("HTI")],
         proptest::array::uniform3(0u8..4),
         proptest::array::uniform3(proptest::bool::weighted(0.8)),
-        proptest::collection::vec(
-            (1u8..3, proptest::option::of(1u8..4), 0u8..2, 0u8..2),
-            1..4,
-        ),
+        proptest::collection::vec((1u8..3, proptest::option::of(1u8..4), 0u8..2, 0u8..2), 1..4),
     )
         .prop_map(|(nationality, protection, present, encounters)| Person {
             nationality,
@@ -175,7 +172,7 @@ proptest! {
         let without: Vec<StatsStore> = ASKERS.iter().map(|_| temp_store()).collect();
         let mut marks = [0u64; 3];
         let mut marks_without = [0u64; 3];
-        for step in 0..STEPS {
+        for (step, import) in imports.iter().enumerate() {
             let mut all = Aggregated::default();
             let mut apart: Vec<Aggregated> = ASKERS.iter().map(|_| Aggregated::default()).collect();
             for (i, p) in people.iter().enumerate().filter(|(_, p)| p.present[step]) {
@@ -192,7 +189,7 @@ proptest! {
             for (s, agg) in without.iter().zip(&apart) {
                 s.replace_source(Source::Records, &agg.counts).unwrap();
             }
-            let imported = import_cells(&imports[step]);
+            let imported = import_cells(import);
             if !imported.is_empty() {
                 store.upsert_source(Source::Import, &imported).unwrap();
                 for s in &without {

@@ -430,7 +430,12 @@ impl StatsStore {
         Ok(min_nonzero(counts))
     }
 
-    pub(crate) fn set_own(&self, raw: &[u8], old_version: Option<u64>, cell: OwnCell) -> Result<()> {
+    pub(crate) fn set_own(
+        &self,
+        raw: &[u8],
+        old_version: Option<u64>,
+        cell: OwnCell,
+    ) -> Result<()> {
         self.by_version.insert(cell.version.to_be_bytes(), raw)?;
         self.own.insert(raw, cell.encode().to_vec())?;
         if let Some(v) = old_version {
