@@ -99,8 +99,9 @@ pub fn aggregate_records(
         let stored = item.map_err(|e| e.to_string())?;
         puente_stats::aggregate::add_record(&mut agg, &stored.record);
     }
+    // Persons protected against a country are kept apart for it (principle 4).
     let change = stats
-        .replace_source(Source::Records, &agg.counts)
+        .replace_records(&agg.counts, &agg.shielded)
         .map_err(|e| e.to_string())?;
     stats
         .set_records_generation(generation)
@@ -209,8 +210,11 @@ impl NodeState {
                 n => n.min(MAX_PAGE),
             } as usize;
             let store = self.stats.store.clone();
+            let asker = who.country;
+            // The cells as the asker sees them: without the persons protected against
+            // it, before suppression decides anything (principle 4).
             let (cells, has_more) =
-                tokio::task::spawn_blocking(move || store.changes_since(since, page))
+                tokio::task::spawn_blocking(move || store.changes_for(asker.as_str(), since, page))
                     .await
                     .map_err(internal)?
                     .map_err(internal)?;

@@ -1,5 +1,9 @@
 //! Flow counts from the country's own encounter records: each encounter with a known
 //! month counts once in its month cell, and once in its day cell when the day is known.
+//!
+//! What persons protected against a country contribute is also kept apart, per such
+//! country ([`Aggregated::shielded`]), so that the cells served to that country can leave
+//! them out before suppression (see [`crate::shield`]).
 
 use std::collections::BTreeMap;
 
@@ -7,6 +11,7 @@ use puente_proto::v1::{AgeGroup, Sex};
 use puente_records::model::{PartialDate, PersonRecord, Sex as RecordSex};
 
 use crate::cell::{age_group_of, check_entry_point, parse_event, CellKey, Period};
+use crate::shield::Shielded;
 
 /// What aggregation counted and what it could not place.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -19,6 +24,9 @@ pub struct Aggregated {
     pub encounters: u64,
     /// Encounters left out (no month, unknown event, bad code), by reason.
     pub skipped: BTreeMap<&'static str, u64>,
+    /// Per country some persons are protected against, what those persons contribute
+    /// to each cell (already included in `counts`).
+    pub shielded: Shielded,
 }
 
 /// The age group at `on` of a person born `dob`; unknown when the parts of the date of
@@ -56,9 +64,11 @@ fn sex(s: RecordSex) -> Sex {
     }
 }
 
-/// Adds one record's encounters to `agg`.
+/// Adds one record's encounters to `agg`, and to the shielded counts of every country
+/// the person is protected against.
 pub fn add_record(agg: &mut Aggregated, r: &PersonRecord) {
     agg.records += 1;
+    let mut cells: Vec<CellKey> = Vec::new();
     let nationality = if crate::cell::check_nationality(&r.nationality).is_ok() {
         r.nationality.clone()
     } else {
@@ -100,11 +110,23 @@ pub fn add_record(agg: &mut Aggregated, r: &PersonRecord) {
         };
         if let Some(day) = e.date.day {
             if let Ok(p) = Period::day(e.date.year, month, day) {
-                *agg.counts.entry(key.with_period(p)).or_default() += 1;
+                cells.push(key.with_period(p));
             }
         }
-        *agg.counts.entry(key).or_default() += 1;
+        cells.push(key);
         agg.encounters += 1;
+    }
+    if cells.is_empty() {
+        return;
+    }
+    for c in r.shielded_from() {
+        let table = agg.shielded.entry(c).or_default();
+        for k in &cells {
+            *table.entry(k.clone()).or_default() += 1;
+        }
+    }
+    for k in cells {
+        *agg.counts.entry(k).or_default() += 1;
     }
 }
 

@@ -7,12 +7,14 @@
 //! - [`store`]: the sled trees of own and received cells, versions and sync state.
 //! - [`suppress`]: what a peer may see of a cell under its agreement.
 //! - [`aggregate`]: cells from the country's encounter records.
+//! - [`shield`]: the cells as seen by a country some persons are protected against.
 //! - [`table`]: import of aggregated counts, CSV / SDMX-CSV export, summary.
 //! - [`watermark`]: authenticated resume points handed to peers.
 
 pub mod aggregate;
 pub mod cell;
 pub mod error;
+pub mod shield;
 pub mod store;
 pub mod suppress;
 pub mod table;
@@ -24,5 +26,7 @@ pub use store::{Change, Source, StatsStore, SyncState};
 pub use suppress::{disclose, Policy};
 pub use watermark::Watermarks;
 
+#[cfg(test)]
+mod shield_tests;
 #[cfg(test)]
 mod tests;

@@ -10,6 +10,9 @@
 //!   upserted keeping the highest version, so applying a page twice changes nothing.
 //! - `stats_sync`: per peer, the watermark and the outcome of the last sync.
 //! - `stats_meta`: the version counter and the records generation last aggregated.
+//! - `stats_shield`, `stats_vfam`, `stats_view`, `stats_view_ver`: what persons protected
+//!   against a country contribute, and the cells as that country sees them (see
+//!   [`crate::shield`]).
 //!
 //! Writes are plain inserts (no sled batches or transactions: their global lock starves
 //! under concurrent readers) under one writer lock, then one flush.
@@ -150,19 +153,27 @@ impl<'a> Reader<'a> {
 #[derive(Clone, Debug)]
 pub struct StatsStore {
     db: sled::Db,
-    own: sled::Tree,
-    by_version: sled::Tree,
+    pub(crate) own: sled::Tree,
+    pub(crate) by_version: sled::Tree,
     sources: sled::Tree,
     received: sled::Tree,
     sync: sled::Tree,
-    meta: sled::Tree,
+    pub(crate) meta: sled::Tree,
+    /// Country + cell → count contributed by persons protected against the country.
+    pub(crate) shield: sled::Tree,
+    /// Country + month cell: the families (a month and its days) that country sees apart.
+    pub(crate) view_families: sled::Tree,
+    /// Country + cell → the cell as that country sees it, for cells of its families.
+    pub(crate) view: sled::Tree,
+    /// Country + version → cell, for "changed since" pages of that country's view.
+    pub(crate) view_versions: sled::Tree,
     writer: Arc<Mutex<()>>,
 }
 
-const NEXT_VERSION: &[u8] = b"next_version";
+pub(crate) const NEXT_VERSION: &[u8] = b"next_version";
 const RECORDS_GENERATION: &[u8] = b"records_generation";
 
-fn be_u64(b: &[u8]) -> Option<u64> {
+pub(crate) fn be_u64(b: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(b.try_into().ok()?))
 }
 
@@ -177,6 +188,10 @@ impl StatsStore {
             received: db.open_tree("stats_recv")?,
             sync: db.open_tree("stats_sync")?,
             meta: db.open_tree("stats_meta")?,
+            shield: db.open_tree("stats_shield")?,
+            view_families: db.open_tree("stats_vfam")?,
+            view: db.open_tree("stats_view")?,
+            view_versions: db.open_tree("stats_view_ver")?,
             writer: Arc::new(Mutex::new(())),
         })
     }
@@ -234,7 +249,32 @@ impl StatsStore {
         for (key, n) in counts {
             updates.insert(key.encode(), *n);
         }
-        self.apply_source(source, updates)
+        self.apply_source(source, updates, BTreeMap::new())
+    }
+
+    /// Replaces the `records` source with `counts`, and the counts contributed by
+    /// persons protected against each country with `shielded` (a part of `counts`), so
+    /// that each such country is served its cells without those persons.
+    pub fn replace_records(
+        &self,
+        counts: &BTreeMap<CellKey, u64>,
+        shielded: &crate::shield::Shielded,
+    ) -> Result<Change> {
+        let _w = self
+            .writer
+            .lock()
+            .map_err(|_| StatsError::Corrupt("writer lock".into()))?;
+        let source = Source::Records;
+        let mut updates: BTreeMap<Vec<u8>, u64> = BTreeMap::new();
+        for item in self.sources.scan_prefix([source.tag()]) {
+            let (k, _) = item?;
+            updates.insert(k[1..].to_vec(), 0);
+        }
+        for (key, n) in counts {
+            updates.insert(key.encode(), *n);
+        }
+        let shields = self.shield_updates(shielded)?;
+        self.apply_source(source, updates, shields)
     }
 
     /// Sets the counts of `source` for the given cells, leaving its other cells alone.
@@ -244,7 +284,7 @@ impl StatsStore {
             .lock()
             .map_err(|_| StatsError::Corrupt("writer lock".into()))?;
         let updates = counts.iter().map(|(k, n)| (k.encode(), *n)).collect();
-        self.apply_source(source, updates)
+        self.apply_source(source, updates, BTreeMap::new())
     }
 
     fn source_count(&self, source: Source, key: &[u8]) -> Result<u64> {
@@ -255,8 +295,20 @@ impl StatsStore {
             .unwrap_or(0))
     }
 
-    fn apply_source(&self, source: Source, updates: BTreeMap<Vec<u8>, u64>) -> Result<Change> {
+    fn apply_source(
+        &self,
+        source: Source,
+        updates: BTreeMap<Vec<u8>, u64>,
+        shields: crate::shield::ShieldUpdates,
+    ) -> Result<Change> {
         let mut change = Change::default();
+        // Countries' views first take in what they saw so far, then follow the new counts.
+        let touched = self.views_before(&updates, &shields)?;
+        let first = self
+            .meta
+            .get(NEXT_VERSION)?
+            .and_then(|v| be_u64(&v))
+            .unwrap_or(1);
         let mut next = self
             .meta
             .get(NEXT_VERSION)?
@@ -361,11 +413,15 @@ impl StatsStore {
             }
         }
         self.meta.insert(NEXT_VERSION, &next.max(1).to_be_bytes())?;
+        let next = self.views_after(&touched, next)?;
+        self.meta.insert(NEXT_VERSION, &next.max(1).to_be_bytes())?;
+        let next = self.renumber(first, next)?;
+        self.meta.insert(NEXT_VERSION, &next.max(1).to_be_bytes())?;
         self.db.flush()?;
         Ok(change)
     }
 
-    fn min_day(&self, month: &CellKey) -> Result<u64> {
+    pub(crate) fn min_day(&self, month: &CellKey) -> Result<u64> {
         let mut counts = Vec::new();
         for item in self.own.scan_prefix(month.days_prefix()) {
             let (_, v) = item?;
@@ -374,7 +430,12 @@ impl StatsStore {
         Ok(min_nonzero(counts))
     }
 
-    fn set_own(&self, raw: &[u8], old_version: Option<u64>, cell: OwnCell) -> Result<()> {
+    pub(crate) fn set_own(
+        &self,
+        raw: &[u8],
+        old_version: Option<u64>,
+        cell: OwnCell,
+    ) -> Result<()> {
         self.by_version.insert(cell.version.to_be_bytes(), raw)?;
         self.own.insert(raw, cell.encode().to_vec())?;
         if let Some(v) = old_version {
