@@ -225,8 +225,10 @@ async fn a_peer_that_never_answers_costs_a_call_at_most_the_peer_timeout() {
         "{}",
         err.message()
     );
+    // The deadline cannot fire early; the upper bound only says the call did not wait
+    // for TCP to give up (minutes), with room for any machine's load.
     assert!(
-        took >= Duration::from_millis(1500) && took < Duration::from_secs(5),
+        took >= Duration::from_millis(1500) && took < Duration::from_secs(30),
         "took {took:?} with a 2 s peer timeout"
     );
 
