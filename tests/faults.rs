@@ -182,7 +182,9 @@ async fn a_document_transfer_cut_or_stalled_midway_delivers_nothing_and_is_audit
     assert!(got.is_empty(), "{got:?}");
     assert_eq!(err.code(), Code::DeadlineExceeded, "{}", err.message());
     assert!(
-        took >= Duration::from_millis(2500) && took < Duration::from_secs(8),
+        // Not before the transfer deadline; the upper bound only says it did not wait
+        // for TCP to give up, with room for a loaded machine.
+        took >= Duration::from_millis(2500) && took < Duration::from_secs(60),
         "{took:?}"
     );
     let entries = outgoing_copies(&fed, "GTM").await;
@@ -195,7 +197,7 @@ async fn a_document_transfer_cut_or_stalled_midway_delivers_nothing_and_is_audit
         match fetch(&fed, &r).await {
             (got, Ok(())) => break got,
             (_, Err(e)) => assert!(
-                healing.elapsed() < Duration::from_secs(12),
+                healing.elapsed() < Duration::from_secs(60),
                 "the link did not heal: {e:?}"
             ),
         }
