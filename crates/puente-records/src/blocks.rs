@@ -4,11 +4,16 @@
 //! them to score, most selective first, within a bound on the work of one query. Pure:
 //! no store, no I/O.
 
+use crate::model::PartialDate;
+
 /// Which birth months of the year a name query reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Months {
     /// Persons born in this month (1-12), and those whose month is not recorded.
     One(u8),
+    /// Persons born in either month (the query's, and its day read as a month: day and
+    /// month are often swapped), and those whose month is not recorded.
+    Two(u8, u8),
     /// Every month, and persons whose month is not recorded.
     Any,
 }
@@ -18,14 +23,20 @@ impl Months {
     pub fn slots(self) -> Vec<u8> {
         match self {
             Months::One(m) => vec![m, 0],
+            Months::Two(m, d) => vec![m, d, 0],
             Months::Any => (0..=12).collect(),
         }
     }
 }
 
-/// The month slot a person with this (possibly unknown) birth month is indexed under.
-pub fn month_slot(month: Option<u8>) -> u8 {
-    month.filter(|m| (1..=12).contains(m)).unwrap_or(0)
+/// The month slot a person born on `date` is indexed under: 0 when the month is not
+/// recorded, or when the date is 1 January, which registries write for "year only" (so
+/// a query with the real month still reads it).
+pub fn month_slot(date: &PartialDate) -> u8 {
+    if date.is_placeholder() {
+        return 0;
+    }
+    date.month.filter(|m| (1..=12).contains(m)).unwrap_or(0)
 }
 
 /// The internal ids found under one blocking key (all month slots read), as read.
@@ -118,9 +129,17 @@ mod tests {
     fn months() {
         assert_eq!(Months::One(4).slots(), vec![4, 0]);
         assert_eq!(Months::Any.slots().len(), 13);
-        assert_eq!(month_slot(None), 0);
-        assert_eq!(month_slot(Some(12)), 12);
-        assert_eq!(month_slot(Some(13)), 0);
+        assert_eq!(Months::Two(4, 11).slots(), vec![4, 11, 0]);
+        let date = |month, day| PartialDate {
+            year: 1990,
+            month,
+            day,
+        };
+        assert_eq!(month_slot(&date(None, None)), 0);
+        assert_eq!(month_slot(&date(Some(12), Some(1))), 12);
+        assert_eq!(month_slot(&date(Some(13), None)), 0);
+        assert_eq!(month_slot(&date(Some(1), Some(1))), 0, "a placeholder date");
+        assert_eq!(month_slot(&date(Some(1), Some(2))), 1);
     }
 
     proptest! {

@@ -23,6 +23,9 @@ pub const DEFAULT_THRESHOLD: f64 = 0.85;
 /// A candidate this good from the pair index makes reading single-token blocks pointless.
 const STRONG: f64 = 0.9;
 
+/// Longest name field a query may give, in characters (a name is not a document).
+pub const MAX_NAME_CHARS: usize = 256;
+
 /// Candidates scoring more than this below the best one are not returned.
 pub const RELATIVE_CUTOFF: f64 = 0.05;
 
@@ -147,8 +150,54 @@ fn toks<'a>(n: &'a NormalizedName, computed: &'a mut Vec<String>) -> Vec<Tok<'a>
         .collect()
 }
 
+/// Similarity of two adjacent tokens written together (`pair`) with one token of the
+/// other name (GUI YING / GUIYING, HABIB ULLAH / HABIBULLAH), when it is a match at all.
+/// Cheap refusals first: a query compares each candidate's pairs.
+fn glued_sim(pair: [Tok<'_>; 2], one: Tok<'_>) -> Option<(f64, &'static str)> {
+    let len = pair[0].raw.len() + pair[1].raw.len();
+    let first = |t: &str| t.as_bytes().first().copied();
+    let same_start =
+        first(pair[0].raw) == first(one.raw) || first(pair[0].canon) == first(one.canon);
+    if !same_start || len.abs_diff(one.raw.len()) > 3 {
+        return None;
+    }
+    let canon = format!("{}{}", pair[0].canon, pair[1].canon);
+    let (mut s, mut how) = token_sim(&canon, one.canon, None);
+    if s < 1.0
+        && (pair[0].raw != pair[0].canon || pair[1].raw != pair[1].canon || one.raw != one.canon)
+    {
+        let raw = format!("{}{}", pair[0].raw, pair[1].raw);
+        let (w, how_w) = token_sim(&raw, one.raw, None);
+        if w > s {
+            (s, how) = (w, how_w);
+        }
+    }
+    // Only a close match: two short tokens glued resemble many longer ones.
+    (s >= 0.9).then_some((
+        s,
+        if how == "exact" {
+            "written together"
+        } else {
+            how
+        },
+    ))
+}
+
+/// One pairing of a name's part with a part of the other name: a token, or two adjacent
+/// tokens written together, on each side.
+#[derive(Clone, Copy)]
+struct Pairing {
+    score: f64,
+    how: &'static str,
+    /// First query token and how many (1 or 2).
+    q: (usize, usize),
+    /// First record token and how many (1 or 2).
+    r: (usize, usize),
+}
+
 /// Name similarity of two token lists, both ways, with a per-query-token explanation
-/// when `explain`.
+/// when `explain`. Tokens pair one to one (or two written together with one), best
+/// pairs first.
 fn name_score(qn: &NormalizedName, rn: &NormalizedName, explain: bool) -> (f64, String) {
     let (q, r) = (&qn.tokens, &rn.tokens);
     if q.is_empty() || r.is_empty() {
@@ -160,42 +209,95 @@ fn name_score(qn: &NormalizedName, rn: &NormalizedName, explain: bool) -> (f64, 
     // Each token of one name pairs with at most one of the other, best pairs first: a
     // query token cannot stand for two of the record's (FERNANDA for both FERNANDEZ and
     // HERNANDEZ), nor one record token answer for two of the query's.
-    let mut pairs: Vec<(f64, &'static str, usize, usize)> = Vec::with_capacity(q.len() * r.len());
+    let mut pairs: Vec<Pairing> = Vec::with_capacity(q.len() * r.len() + 4);
     for (i, qt) in qp.iter().enumerate() {
         for (j, rt) in rp.iter().enumerate() {
-            let (s, how) = pair_sim(*qt, *rt);
-            if s > 0.0 {
-                pairs.push((s, how, i, j));
+            let (score, how) = pair_sim(*qt, *rt);
+            if score > 0.0 {
+                pairs.push(Pairing {
+                    score,
+                    how,
+                    q: (i, 1),
+                    r: (j, 1),
+                });
             }
         }
     }
-    pairs.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.2.cmp(&b.2)).then(a.3.cmp(&b.3)));
-    let mut q_match: Vec<Option<(f64, &'static str, usize)>> = vec![None; q.len()];
+    // Compounds: two adjacent tokens of one name written as one in the other.
+    for i in 1..qp.len() {
+        for (j, rt) in rp.iter().enumerate() {
+            if let Some((score, how)) = glued_sim([qp[i - 1], qp[i]], *rt) {
+                pairs.push(Pairing {
+                    score,
+                    how,
+                    q: (i - 1, 2),
+                    r: (j, 1),
+                });
+            }
+        }
+    }
+    for j in 1..rp.len() {
+        for (i, qt) in qp.iter().enumerate() {
+            if let Some((score, how)) = glued_sim([rp[j - 1], rp[j]], *qt) {
+                pairs.push(Pairing {
+                    score,
+                    how: if how == "written together" {
+                        "written apart"
+                    } else {
+                        how
+                    },
+                    q: (i, 1),
+                    r: (j - 1, 2),
+                });
+            }
+        }
+    }
+    // Best first; at equal scores, token for token before compounds.
+    pairs.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then((a.q.1 + a.r.1).cmp(&(b.q.1 + b.r.1)))
+            .then(a.q.0.cmp(&b.q.0))
+            .then(a.r.0.cmp(&b.r.0))
+    });
+    let mut q_used = vec![false; q.len()];
     let mut r_used = vec![false; r.len()];
-    let mut total = 0.0;
-    for (s, how, i, j) in pairs {
-        if q_match[i].is_none() && !r_used[j] {
-            q_match[i] = Some((s, how, j));
-            r_used[j] = true;
-            total += s;
+    let (mut q_total, mut r_total) = (0.0, 0.0);
+    let mut chosen: Vec<Pairing> = Vec::new();
+    for p in pairs {
+        let (qs, rs) = (p.q.0..p.q.0 + p.q.1, p.r.0..p.r.0 + p.r.1);
+        if q_used[qs.clone()].iter().any(|u| *u) || r_used[rs.clone()].iter().any(|u| *u) {
+            continue;
+        }
+        q_used[qs].iter_mut().for_each(|u| *u = true);
+        r_used[rs].iter_mut().for_each(|u| *u = true);
+        q_total += p.score * p.q.1 as f64;
+        r_total += p.score * p.r.1 as f64;
+        if explain {
+            chosen.push(p);
         }
     }
     let mut words = String::new();
     if explain {
-        for (qt, m) in q.iter().zip(&q_match) {
-            match m {
-                Some((_, "exact", _)) => {
-                    let _ = write!(words, "{qt} exact; ");
-                }
-                Some((s, how, j)) => {
-                    let _ = write!(words, "{qt}~{} ({how} {s:.2}); ", rp[*j].raw);
-                }
-                None => {}
+        chosen.sort_by_key(|p| p.q.0);
+        let part = |t: &[Tok<'_>], (at, n): (usize, usize)| -> String {
+            t[at..at + n]
+                .iter()
+                .map(|t| t.raw)
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        for p in chosen {
+            let (qs, rs) = (part(&qp, p.q), part(&rp, p.r));
+            if p.how == "exact" {
+                let _ = write!(words, "{qs} exact; ");
+            } else {
+                let _ = write!(words, "{qs}~{rs} ({} {:.2}); ", p.how, p.score);
             }
         }
     }
-    let q2r = total / q.len() as f64;
-    let r2q = total / r.len() as f64;
+    let q2r = q_total / q.len() as f64;
+    let r2q = r_total / r.len() as f64;
     // Compounds written together or apart (DELACRUZ / DE LA CRUZ).
     let glued = jaro_winkler(&q.concat(), &r.concat()).max(if qn.compact.is_empty() {
         0.0
@@ -210,12 +312,52 @@ fn name_score(qn: &NormalizedName, rn: &NormalizedName, explain: bool) -> (f64, 
 const NAME_WEIGHT: f64 = 0.7;
 /// Date score of two dates whose months differ.
 const MONTH_DIFFERS: f64 = 0.2;
+/// Date score of two dates whose day and month are swapped (1986-01-12 / 1986-12-01).
+const SWAPPED: f64 = 0.8;
+/// Date score of two dates a year apart whose month and day agree (a slip in the last
+/// digit of the year).
+const YEAR_OFF: f64 = 0.7;
 
+/// How well two (possibly partial) dates of birth agree, and in words. Exact dates score
+/// highest; what registries and officers commonly get wrong scores below them and above
+/// a different date: 1 January (a placeholder for "year only") against another date of
+/// the year, day and month swapped, the year off by one with month and day agreeing.
 fn date_score(q: &PartialDate, r: &PartialDate) -> (f64, &'static str) {
-    if q.year != r.year {
-        return (0.0, "birth year differs");
+    let year_only = |d: &PartialDate| {
+        if d.is_placeholder() {
+            PartialDate {
+                year: d.year,
+                month: None,
+                day: None,
+            }
+        } else {
+            *d
+        }
+    };
+    // A placeholder on one side only says the year.
+    let (q, r) = if q == r {
+        (*q, *r)
+    } else {
+        (year_only(q), year_only(r))
+    };
+    match (q.year - r.year).abs() {
+        0 => same_year(&q, &r),
+        1 => match ((q.month, r.month), (q.day, r.day)) {
+            ((Some(a), Some(b)), (Some(c), Some(d))) if a == b && c == d => {
+                (YEAR_OFF, "birth year off by one, month and day agree")
+            }
+            _ => (0.0, "birth year differs"),
+        },
+        _ => (0.0, "birth year differs"),
     }
+}
+
+/// [`date_score`] of two dates of the same year.
+fn same_year(q: &PartialDate, r: &PartialDate) -> (f64, &'static str) {
     match ((q.month, r.month), (q.day, r.day)) {
+        ((Some(a), Some(b)), (Some(c), Some(d))) if a == d && c == b && a != c => {
+            (SWAPPED, "birth day and month swapped")
+        }
         ((Some(a), Some(b)), _) if a != b => (MONTH_DIFFERS, "birth month differs"),
         ((Some(_), Some(_)), (Some(a), Some(b))) if a != b => (0.3, "birth day differs"),
         ((Some(_), Some(_)), (Some(_), Some(_))) => (1.0, "birth date exact"),
@@ -268,11 +410,17 @@ fn scored(query: &NameQuery, q: &NormalizedName, r: &MatchKey, explain: bool) ->
     (total.clamp(0.0, 1.0), words)
 }
 
-/// The birth months worth reading for `query`: only its own (and unrecorded ones) when
-/// even a perfect name born in another month would score below `threshold`.
+/// The birth months worth reading for `query`: only its own (and unrecorded ones), and
+/// its day read as a month, when even a perfect name born in another month would score
+/// below `threshold`; every month when the query knows no month or gives 1 January.
 pub fn months_to_read(query: &NameQuery, threshold: f64) -> Months {
-    match query.date_of_birth.month {
-        Some(m) if NAME_WEIGHT + (1.0 - NAME_WEIGHT) * MONTH_DIFFERS < threshold => Months::One(m),
+    let d = &query.date_of_birth;
+    if d.is_placeholder() || NAME_WEIGHT + (1.0 - NAME_WEIGHT) * MONTH_DIFFERS >= threshold {
+        return Months::Any;
+    }
+    match (d.month, d.day) {
+        (Some(m), Some(day)) if day <= 12 && day != m => Months::Two(m, day),
+        (Some(m), _) => Months::One(m),
         _ => Months::Any,
     }
 }
@@ -325,31 +473,54 @@ pub fn search_with_stats(
             "a name query needs given names and surnames, or a full name".into(),
         ));
     }
+    let longest = [&query.given_names, &query.surnames]
+        .into_iter()
+        .chain(&query.full_name)
+        .map(|s| s.chars().count())
+        .max()
+        .unwrap_or(0);
+    if longest > MAX_NAME_CHARS {
+        return Err(RecordsError::BadQuery(format!(
+            "a name of {longest} characters is not a name (at most {MAX_NAME_CHARS})"
+        )));
+    }
     let q = query_name(query);
     let (singles, pairs) = blocking_keys(&q);
-    let (year, months) = (query.date_of_birth.year, months_to_read(query, threshold));
+    let d = query.date_of_birth;
+    let months = months_to_read(query, threshold);
+    // A year off by one scores only with month and day agreeing: worth reading the
+    // neighbouring years only for a full date, and only when the query's own year found
+    // nobody.
+    let neighbours = d.month.is_some() && d.day.is_some() && !d.is_placeholder();
     let mut ranked: Vec<(u64, f64, MatchKey)> = Vec::new();
     let mut seen = std::collections::HashSet::new();
     let mut aside = Vec::new();
-    // Pairs of tokens first; single tokens only when pairs found no strong candidate
-    // (typically a typo in one of two tokens), or when the name has one token.
-    for use_singles in [false, true] {
-        if use_singles && (ranked.iter().any(|s| s.1 >= STRONG) && !pairs.is_empty()) {
+    for year in [d.year, d.year - 1, d.year + 1] {
+        if year != d.year && (!neighbours || !ranked.is_empty()) {
             break;
         }
-        stats.singles |= use_singles;
-        let keys = if use_singles { &singles } else { &pairs };
-        let found = store.name_blocks(keys, use_singles, year, months, audience, &mut aside)?;
-        for id in blocks::select(found, CANDIDATE_CAP, stats) {
-            if !seen.insert(id) {
-                continue;
+        // Pairs of tokens first; single tokens only when pairs found no strong candidate
+        // (typically a typo in one of two tokens), or when the name has one token.
+        let mut strong = false;
+        for use_singles in [false, true] {
+            if use_singles && strong && !pairs.is_empty() {
+                break;
             }
-            let Some(key) = store.match_key(id)? else {
-                continue;
-            };
-            let (s, _) = scored(query, &q, &key, false);
-            if s >= threshold {
-                ranked.push((id, s, key));
+            stats.singles |= use_singles;
+            let keys = if use_singles { &singles } else { &pairs };
+            let found = store.name_blocks(keys, use_singles, year, months, audience, &mut aside)?;
+            for id in blocks::select(found, CANDIDATE_CAP, stats) {
+                if !seen.insert(id) {
+                    continue;
+                }
+                let Some(key) = store.match_key(id)? else {
+                    continue;
+                };
+                let (s, _) = scored(query, &q, &key, false);
+                if s >= threshold {
+                    strong |= s >= STRONG;
+                    ranked.push((id, s, key));
+                }
             }
         }
     }
@@ -453,5 +624,111 @@ mod tests {
             let s = query_score(given, surnames, dob, &r);
             assert!(s >= DEFAULT_THRESHOLD, "{given} {surnames}: {s}");
         }
+    }
+
+    fn date(s: &str) -> PartialDate {
+        PartialDate::parse(s).unwrap()
+    }
+
+    #[test]
+    fn dates_as_people_write_them_get_partial_credit_below_exact() {
+        let exact = date_score(&date("1986-01-12"), &date("1986-01-12")).0;
+        let swapped = date_score(&date("1986-01-12"), &date("1986-12-01"));
+        let placeholder = date_score(&date("1986-01-01"), &date("1986-07-23"));
+        let year_only = date_score(&date("1986"), &date("1986-07-23"));
+        let year_off = date_score(&date("1987-07-23"), &date("1986-07-23"));
+        assert_eq!(exact, 1.0);
+        assert_eq!(swapped, (SWAPPED, "birth day and month swapped"));
+        assert!(placeholder.0 > MONTH_DIFFERS && placeholder.0 < exact, "{placeholder:?}");
+        assert!(year_only.0 < exact);
+        assert_eq!(year_off.0, YEAR_OFF);
+        // Not a swap: the same number twice, or a day that cannot be a month.
+        assert_eq!(date_score(&date("1986-05-05"), &date("1986-05-06")).0, 0.3);
+        assert_eq!(date_score(&date("1986-01-13"), &date("1986-12-01")).0, MONTH_DIFFERS);
+        // A year off with another month is another date.
+        assert_eq!(date_score(&date("1987-07-24"), &date("1986-07-23")).0, 0.0);
+        assert_eq!(date_score(&date("1988-07-23"), &date("1986-07-23")).0, 0.0);
+        // Both 1 January: exact.
+        assert_eq!(date_score(&date("1986-01-01"), &date("1986-01-01")).0, 1.0);
+    }
+
+    #[test]
+    fn unknown_parts_are_read_as_unknown_and_impossible_dates_refused() {
+        assert_eq!(date("1986-00-00"), date("1986"));
+        assert_eq!(date("1986-05-00"), date("1986-05"));
+        assert_eq!(date("1986-XX-XX"), date("1986"));
+        assert_eq!(date("1986-00-12"), date("1986"));
+        for bad in ["1990-13-45", "1990-02-30", "1990-1-2", "19900101", "", "abcd", "1990-01-02-03"] {
+            let e = PartialDate::parse(bad).unwrap_err();
+            assert!(e.contains("date") || e.contains("exist") || e.contains("implausible"), "{bad}: {e}");
+        }
+        let long = "9".repeat(100_000);
+        assert!(PartialDate::parse(&long).unwrap_err().len() < 200);
+    }
+
+    #[test]
+    fn swapped_dates_and_placeholders_are_read_from_the_index() {
+        let q = |d: &str| NameQuery {
+            given_names: "A".into(),
+            surnames: "B".into(),
+            full_name: None,
+            date_of_birth: date(d),
+            nationality: None,
+            sex: None,
+        };
+        assert_eq!(months_to_read(&q("1986-01-12"), DEFAULT_THRESHOLD), Months::Two(1, 12));
+        assert_eq!(months_to_read(&q("1986-05-25"), DEFAULT_THRESHOLD), Months::One(5));
+        assert_eq!(months_to_read(&q("1986-05-05"), DEFAULT_THRESHOLD), Months::One(5));
+        assert_eq!(months_to_read(&q("1986-01-01"), DEFAULT_THRESHOLD), Months::Any);
+        assert_eq!(months_to_read(&q("1986"), DEFAULT_THRESHOLD), Months::Any);
+    }
+
+    #[test]
+    fn compounds_written_together_or_apart_match() {
+        for (rg, rs, qg, qs) in [
+            ("GUIYING", "LI", "GUI YING", "LI"),
+            ("GUI YING", "LI", "GUIYING", "LI"),
+            ("HABIBULLAH", "RAHMAN", "HABIB ULLAH", "RAHMAN"),
+            ("RAFIQ UL", "ISLAM", "RAFIQUL", "ISLAM"),
+            ("TESFAY", "GEBREMEDHIN", "TESFAY", "GEBRE MEDHIN"),
+            // With another change: a typo elsewhere, tokens reordered.
+            ("GUIYING", "ZHANG", "GUI YING", "ZHANGG"),
+            ("HABIB ULLAH", "CHOWDHURY", "CHOWDHURY", "HABIBULAH"),
+        ] {
+            let r = key(rg, rs, "1990-04-12");
+            let s = query_score(qg, qs, "1990-04-12", &r);
+            assert!(s >= DEFAULT_THRESHOLD, "{qg} {qs} vs {rg} {rs}: {s}");
+        }
+        // A compound does not make another surname the same.
+        let r = key("GUIYING", "WANG", "1990-04-12");
+        assert!(query_score("GUI YING", "ZHAO", "1990-04-12", &r) < DEFAULT_THRESHOLD);
+    }
+
+    #[test]
+    fn a_compound_explains_itself() {
+        let r = key("GUIYING", "LI", "1990-04-12");
+        let q = NameQuery {
+            given_names: "GUI YING".into(),
+            surnames: "LI".into(),
+            full_name: None,
+            date_of_birth: date("1990-12-04"),
+            nationality: None,
+            sex: None,
+        };
+        let (s, why) = score_key(&q, &query_name(&q), &r);
+        assert!(why.contains("GUI YING~GUIYING (written together"), "{why}");
+        assert!(why.contains("swapped"), "{why}");
+        assert!(s >= DEFAULT_THRESHOLD, "{s} {why}");
+    }
+
+    #[test]
+    fn absurd_names_cost_bounded_work() {
+        let huge = "DE ".repeat(50_000) + &"AB CD ".repeat(50_000);
+        let n = normalize(&[&huge]);
+        assert!(n.tokens.len() <= crate::names::MAX_TOKENS);
+        let (singles, pairs) = blocking_keys(&n);
+        assert!(singles.len() + pairs.len() < 200);
+        let weird = normalize(&["\u{0}\u{7}\u{202e}محمد", "\u{1F600}李\t\n"]);
+        let _ = blocking_keys(&weird);
     }
 }

@@ -17,35 +17,57 @@ pub struct PartialDate {
 }
 
 impl PartialDate {
-    /// Parses `YYYY`, `YYYY-MM` or `YYYY-MM-DD`, checking the calendar.
+    /// Parses `YYYY`, `YYYY-MM` or `YYYY-MM-DD`, checking the calendar. A month or day
+    /// written `00` or `XX` (how many registries write "not known") is read as unknown:
+    /// `1986-00-00` is the year 1986, `1986-05-00` May 1986.
     pub fn parse(s: &str) -> Result<Self, String> {
-        let bad = || format!("{s:?} is not a date (YYYY-MM-DD, YYYY-MM or YYYY)");
+        let shown: String = s.chars().take(40).collect();
+        let bad = || format!("{shown:?} is not a date (YYYY-MM-DD, YYYY-MM or YYYY)");
         let parts: Vec<&str> = s.trim().split('-').collect();
+        if parts.len() > 3 {
+            return Err(bad());
+        }
         let num = |p: &str, len: usize| -> Result<u32, String> {
             if p.len() != len || !p.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(bad());
             }
             p.parse::<u32>().map_err(|_| bad())
         };
+        // `None` for an unknown part (`00`, `XX`).
+        let part = |p: &str| -> Result<Option<u8>, String> {
+            if p.eq_ignore_ascii_case("XX") {
+                return Ok(None);
+            }
+            let v = u8::try_from(num(p, 2)?).map_err(|_| bad())?;
+            Ok((v != 0).then_some(v))
+        };
         let year =
             i32::try_from(num(parts.first().copied().unwrap_or(""), 4)?).map_err(|_| bad())?;
         if !(1880..=2200).contains(&year) {
-            return Err(format!("{s:?}: year {year} is implausible"));
+            return Err(format!("{shown:?}: year {year} is implausible"));
         }
         let month = match parts.get(1) {
-            Some(m) => Some(u8::try_from(num(m, 2)?).map_err(|_| bad())?),
+            Some(m) => part(m)?,
             None => None,
         };
-        let day = match parts.get(2) {
-            Some(d) => Some(u8::try_from(num(d, 2)?).map_err(|_| bad())?),
-            None => None,
+        let day = match (month, parts.get(2)) {
+            // A day without a month says nothing.
+            (Some(_), Some(d)) => part(d)?,
+            (None, Some(d)) => {
+                part(d)?;
+                None
+            }
+            _ => None,
         };
-        if parts.len() > 3 {
-            return Err(bad());
-        }
         let date = Self { year, month, day };
-        date.check().map_err(|e| format!("{s:?}: {e}"))?;
+        date.check().map_err(|e| format!("{shown:?}: {e}"))?;
         Ok(date)
+    }
+
+    /// Whether this is 1 January, which many registries write when only the year is
+    /// known: a match treats it as "year only" against any other date of that year.
+    pub fn is_placeholder(&self) -> bool {
+        self.month == Some(1) && self.day == Some(1)
     }
 
     /// Checks month and day against the calendar.

@@ -178,11 +178,24 @@ pub fn skeleton(token: &str) -> String {
     out
 }
 
-/// Folds a full name (one or more fields) into distinctive tokens and skeletons.
+/// Most tokens of a name that are kept: no person's name has more, and the work of a
+/// query grows with their square.
+pub const MAX_TOKENS: usize = 12;
+/// Most tokens whose compounds get blocking keys.
+const MAX_KEYED_TOKENS: usize = 8;
+/// Longest token kept, in letters (longer ones are cut).
+pub const MAX_TOKEN_LEN: usize = 40;
+
+/// Folds a full name (one or more fields) into distinctive tokens and skeletons: at most
+/// [`MAX_TOKENS`] of them, each at most [`MAX_TOKEN_LEN`] letters.
 pub fn normalize(parts: &[&str]) -> NormalizedName {
     let mut n = NormalizedName::default();
     for part in parts {
         for raw in fold(part).split_whitespace() {
+            if n.tokens.len() >= MAX_TOKENS || n.compact.len() >= MAX_TOKENS * MAX_TOKEN_LEN {
+                break;
+            }
+            let raw = &raw[..raw.len().min(MAX_TOKEN_LEN)];
             n.compact.push_str(raw);
             if PARTICLES.contains(&raw) {
                 continue;
@@ -224,6 +237,24 @@ pub fn blocking_keys(n: &NormalizedName) -> (BTreeSet<String>, BTreeSet<String>)
     }
     if !n.compact.is_empty() {
         pairs.insert(format!("=={}", skeleton(&n.compact)));
+    }
+    // Compounds written together in one record and apart in another (GUI YING / GUIYING,
+    // HABIB ULLAH / HABIBULLAH) next to another change: two adjacent tokens glued, paired
+    // with each other token. A name written apart has the keys of the one written
+    // together, so either side finds the other whatever else differs.
+    for i in 1..n.tokens.len().min(MAX_KEYED_TOKENS) {
+        let glued = skeleton(&format!("{}{}", n.tokens[i - 1], n.tokens[i]));
+        for (k, other) in n.skeletons.iter().enumerate() {
+            if k + 1 == i || k == i || other.is_empty() || *other == glued {
+                continue;
+            }
+            let (a, b) = if glued < *other {
+                (&glued, other)
+            } else {
+                (other, &glued)
+            };
+            pairs.insert(format!("{a}+{b}"));
+        }
     }
     (singles, pairs)
 }

@@ -37,8 +37,9 @@ pub const CANDIDATE_CAP: usize = 1000;
 pub const PAIR_BLOCK_CAP: usize = 2000;
 
 /// The name-index layout this code writes and reads; a store holding another is
-/// re-indexed when opened.
-const NAME_INDEX_LAYOUT: &[u8] = b"year-month/1";
+/// re-indexed when opened. `/2`: 1 January is indexed as "month not recorded", and
+/// compounds written together have keys of their own (see [`blocking_keys`]).
+const NAME_INDEX_LAYOUT: &[u8] = b"year-month/2";
 const NAME_INDEX_META: &str = "name_index_layout";
 
 /// Which index an entry belongs to.
@@ -156,7 +157,7 @@ impl RecordStore {
         }
         let name = normalize(&[&r.given_names, &r.surnames]);
         let (singles, pairs) = blocking_keys(&name);
-        let (year, slot) = (r.date_of_birth.year, month_slot(r.date_of_birth.month));
+        let (year, slot) = (r.date_of_birth.year, month_slot(&r.date_of_birth));
         for s in singles {
             out.push((Index::Single, self.name_hash(Index::Single, &s, year, slot)));
         }
