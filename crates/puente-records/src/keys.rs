@@ -49,7 +49,7 @@ impl MatchKey {
 }
 
 /// A match key in one allocation: tokens, tokens as written (empty when the same),
-/// skeletons and the glued name (folded names hold only `A`-`Z` and spaces), then the
+/// skeletons, sound keys and the glued name (folded names hold only `A`-`Z` and spaces), then the
 /// nationality, separated by `|`.
 #[derive(Clone, Debug)]
 struct Packed {
@@ -64,7 +64,7 @@ impl Packed {
     fn pack(k: &MatchKey) -> Self {
         let n = &k.name;
         let text = format!(
-            "{}|{}|{}|{}|{}",
+            "{}|{}|{}|{}|{}|{}",
             n.tokens.join(" "),
             if n.raw == n.tokens {
                 String::new()
@@ -72,6 +72,7 @@ impl Packed {
                 n.raw.join(" ")
             },
             n.skeletons.join(" "),
+            n.sounds.join(" "),
             n.compact,
             k.nationality
         );
@@ -93,7 +94,7 @@ impl Packed {
     }
 
     fn unpack(&self) -> MatchKey {
-        let mut fields = self.text.splitn(5, '|');
+        let mut fields = self.text.splitn(6, '|');
         let mut words = || -> Vec<String> {
             fields
                 .next()
@@ -102,7 +103,7 @@ impl Packed {
                 .map(str::to_string)
                 .collect()
         };
-        let (tokens, mut raw, skeletons) = (words(), words(), words());
+        let (tokens, mut raw, skeletons, sounds) = (words(), words(), words(), words());
         if raw.is_empty() {
             raw.clone_from(&tokens);
         }
@@ -113,6 +114,7 @@ impl Packed {
                 raw,
                 skeletons,
                 compact,
+                sounds,
             },
             date_of_birth: self.date_of_birth,
             nationality: fields.next().unwrap_or_default().to_string(),

@@ -29,6 +29,7 @@ pub mod matcher;
 pub mod model;
 pub mod mrz;
 pub mod names;
+pub mod phonetic;
 mod pools;
 pub mod specimen;
 pub mod store;

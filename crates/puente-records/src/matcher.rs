@@ -11,7 +11,8 @@ use strsim::{jaro_winkler, osa_distance};
 use crate::blocks::{self, BlockStats, Months};
 use crate::error::RecordsError;
 use crate::model::{PartialDate, PersonRecord, Sex};
-use crate::names::{blocking_keys, normalize, skeleton, NormalizedName};
+use crate::names::{blocking_keys, is_particle, normalize, skeleton, NormalizedName};
+use crate::phonetic::sound;
 use crate::store::{MatchKey, RecordStore, Stored, CANDIDATE_CAP};
 
 /// Score at or above which a candidate is a match, by default. 0.85, not 0.80: at a
@@ -57,12 +58,23 @@ pub struct Match {
     pub explanation: String,
 }
 
-/// A token in its canonical and written forms, with the canonical form's skeleton.
+/// A token in its canonical and written forms, with the canonical form's skeleton and
+/// sound key.
 #[derive(Clone, Copy)]
 struct Tok<'a> {
     canon: &'a str,
     raw: &'a str,
     skel: &'a str,
+    sound: &'a str,
+}
+
+/// Score of two tokens that only sound alike (JEAN / JAN, LOUIS / LWI).
+const SOUNDS_ALIKE: f64 = 0.92;
+
+/// Whether two tokens sound alike by their keys: a key of one letter says too little,
+/// and neither does a token of two letters (LUIS and LI).
+fn sound_alike(a: Tok<'_>, b: Tok<'_>) -> bool {
+    a.sound.len() >= 2 && a.sound == b.sound && a.raw.len() >= 3 && b.raw.len() >= 3
 }
 
 /// Similarity of two tokens given in canonical and written form.
@@ -78,16 +90,18 @@ fn pair_sim(q: Tok<'_>, r: Tok<'_>) -> (f64, &'static str) {
             },
         );
     }
+    let (mut best, mut how) = (c, how_c);
     // Written as their canonical forms: comparing them again would say the same.
-    if q.canon == q.raw && r.canon == r.raw {
-        return (c, how_c);
+    if q.canon != q.raw || r.canon != r.raw {
+        let (w, how_w) = token_sim(q.raw, r.raw, None);
+        if w > best {
+            (best, how) = (w, how_w);
+        }
     }
-    let (w, how_w) = token_sim(q.raw, r.raw, None);
-    if w > c {
-        (w, how_w)
-    } else {
-        (c, how_c)
+    if best < SOUNDS_ALIKE && sound_alike(q, r) {
+        (best, how) = (SOUNDS_ALIKE, "sounds alike");
     }
+    (best, how)
 }
 
 /// Similarity of two tokens; `skeletons` are theirs when already known.
@@ -119,6 +133,18 @@ fn token_sim(a: &str, b: &str, skeletons: Option<(&str, &str)>) -> (f64, &'stati
     if a.len().min(b.len()) >= 4 && osa_distance(a, b) == 1 {
         return (0.9, "typo");
     }
+    // In a three-letter name, one letter wrong after the first (SOW / SOH): less sure.
+    if a.len() == 3 && b.len() == 3 && a.as_bytes()[0] == b.as_bytes()[0] {
+        let differ = a.bytes().zip(b.bytes()).filter(|(x, y)| x != y).count();
+        if differ == 1 {
+            return (0.8, "typo");
+        }
+    }
+    // A particle written onto the name (DELVALLE / VALLE, ALHASSAN / HASSAN).
+    let (short, long) = if a.len() < b.len() { (a, b) } else { (b, a) };
+    if short.len() >= 4 && long.ends_with(short) && is_particle(&long[..long.len() - short.len()]) {
+        return (0.95, "particle written together");
+    }
     // Below this, two tokens are different words: a different surname must cost as much
     // as a missing one, not count half. Short tokens (LI / LIU, MA / MAO) are different
     // names, not near spellings.
@@ -134,19 +160,36 @@ fn token_sim(a: &str, b: &str, skeletons: Option<(&str, &str)>) -> (f64, &'stati
     }
 }
 
-/// The tokens of a name with their skeletons (computed here if the name lacks them).
-fn toks<'a>(n: &'a NormalizedName, computed: &'a mut Vec<String>) -> Vec<Tok<'a>> {
+/// The tokens of a name with their skeletons and sound keys (computed here if the name
+/// lacks them).
+fn toks<'a>(n: &'a NormalizedName, computed: &'a mut (Vec<String>, Vec<String>)) -> Vec<Tok<'a>> {
+    if n.skeletons.len() != n.tokens.len() {
+        computed.0 = n.tokens.iter().map(|t| skeleton(t)).collect();
+    }
+    if n.sounds.len() != n.tokens.len() {
+        computed.1 = n.tokens.iter().map(|t| sound(t)).collect();
+    }
     let skels: &'a [String] = if n.skeletons.len() == n.tokens.len() {
         &n.skeletons
     } else {
-        *computed = n.tokens.iter().map(|t| skeleton(t)).collect();
-        computed
+        &computed.0
+    };
+    let sounds: &'a [String] = if n.sounds.len() == n.tokens.len() {
+        &n.sounds
+    } else {
+        &computed.1
     };
     n.tokens
         .iter()
         .zip(&n.raw)
         .zip(skels)
-        .map(|((canon, raw), skel)| Tok { canon, raw, skel })
+        .zip(sounds)
+        .map(|(((canon, raw), skel), sound)| Tok {
+            canon,
+            raw,
+            skel,
+            sound,
+        })
         .collect()
 }
 
@@ -158,18 +201,32 @@ fn glued_sim(pair: [Tok<'_>; 2], one: Tok<'_>) -> Option<(f64, &'static str)> {
     let first = |t: &str| t.as_bytes().first().copied();
     let same_start =
         first(pair[0].raw) == first(one.raw) || first(pair[0].canon) == first(one.canon);
-    if !same_start || len.abs_diff(one.raw.len()) > 3 {
+    // Spellings differ in length by a few letters at most; sounds by a few more
+    // (JEAN BAPTISTE / JANBATIS).
+    let diff = len.abs_diff(one.raw.len());
+    if !same_start || diff > 6 {
         return None;
     }
-    let canon = format!("{}{}", pair[0].canon, pair[1].canon);
-    let (mut s, mut how) = token_sim(&canon, one.canon, None);
-    if s < 1.0
-        && (pair[0].raw != pair[0].canon || pair[1].raw != pair[1].canon || one.raw != one.canon)
-    {
-        let raw = format!("{}{}", pair[0].raw, pair[1].raw);
-        let (w, how_w) = token_sim(&raw, one.raw, None);
-        if w > s {
-            (s, how) = (w, how_w);
+    let (mut s, mut how) = (0.0, "");
+    if diff <= 3 {
+        let canon = format!("{}{}", pair[0].canon, pair[1].canon);
+        (s, how) = token_sim(&canon, one.canon, None);
+        if s < 1.0
+            && (pair[0].raw != pair[0].canon
+                || pair[1].raw != pair[1].canon
+                || one.raw != one.canon)
+        {
+            let raw = format!("{}{}", pair[0].raw, pair[1].raw);
+            let (w, how_w) = token_sim(&raw, one.raw, None);
+            if w > s {
+                (s, how) = (w, how_w);
+            }
+        }
+    }
+    if s < SOUNDS_ALIKE && one.sound.len() >= 4 {
+        let glued = format!("{}{}", pair[0].canon, pair[1].canon);
+        if sound(&glued) == one.sound {
+            (s, how) = (SOUNDS_ALIKE, "sounds alike");
         }
     }
     // Only a close match: two short tokens glued resemble many longer ones.
@@ -203,9 +260,9 @@ fn name_score(qn: &NormalizedName, rn: &NormalizedName, explain: bool) -> (f64, 
     if q.is_empty() || r.is_empty() {
         return (0.0, String::new());
     }
-    let (mut q_skels, mut r_skels) = (Vec::new(), Vec::new());
-    let qp = toks(qn, &mut q_skels);
-    let rp = toks(rn, &mut r_skels);
+    let (mut q_computed, mut r_computed) = Default::default();
+    let qp = toks(qn, &mut q_computed);
+    let rp = toks(rn, &mut r_computed);
     // Each token of one name pairs with at most one of the other, best pairs first: a
     // query token cannot stand for two of the record's (FERNANDA for both FERNANDEZ and
     // HERNANDEZ), nor one record token answer for two of the query's.
@@ -639,12 +696,18 @@ mod tests {
         let year_off = date_score(&date("1987-07-23"), &date("1986-07-23"));
         assert_eq!(exact, 1.0);
         assert_eq!(swapped, (SWAPPED, "birth day and month swapped"));
-        assert!(placeholder.0 > MONTH_DIFFERS && placeholder.0 < exact, "{placeholder:?}");
+        assert!(
+            placeholder.0 > MONTH_DIFFERS && placeholder.0 < exact,
+            "{placeholder:?}"
+        );
         assert!(year_only.0 < exact);
         assert_eq!(year_off.0, YEAR_OFF);
         // Not a swap: the same number twice, or a day that cannot be a month.
         assert_eq!(date_score(&date("1986-05-05"), &date("1986-05-06")).0, 0.3);
-        assert_eq!(date_score(&date("1986-01-13"), &date("1986-12-01")).0, MONTH_DIFFERS);
+        assert_eq!(
+            date_score(&date("1986-01-13"), &date("1986-12-01")).0,
+            MONTH_DIFFERS
+        );
         // A year off with another month is another date.
         assert_eq!(date_score(&date("1987-07-24"), &date("1986-07-23")).0, 0.0);
         assert_eq!(date_score(&date("1988-07-23"), &date("1986-07-23")).0, 0.0);
@@ -658,9 +721,20 @@ mod tests {
         assert_eq!(date("1986-05-00"), date("1986-05"));
         assert_eq!(date("1986-XX-XX"), date("1986"));
         assert_eq!(date("1986-00-12"), date("1986"));
-        for bad in ["1990-13-45", "1990-02-30", "1990-1-2", "19900101", "", "abcd", "1990-01-02-03"] {
+        for bad in [
+            "1990-13-45",
+            "1990-02-30",
+            "1990-1-2",
+            "19900101",
+            "",
+            "abcd",
+            "1990-01-02-03",
+        ] {
             let e = PartialDate::parse(bad).unwrap_err();
-            assert!(e.contains("date") || e.contains("exist") || e.contains("implausible"), "{bad}: {e}");
+            assert!(
+                e.contains("date") || e.contains("exist") || e.contains("implausible"),
+                "{bad}: {e}"
+            );
         }
         let long = "9".repeat(100_000);
         assert!(PartialDate::parse(&long).unwrap_err().len() < 200);
@@ -676,10 +750,22 @@ mod tests {
             nationality: None,
             sex: None,
         };
-        assert_eq!(months_to_read(&q("1986-01-12"), DEFAULT_THRESHOLD), Months::Two(1, 12));
-        assert_eq!(months_to_read(&q("1986-05-25"), DEFAULT_THRESHOLD), Months::One(5));
-        assert_eq!(months_to_read(&q("1986-05-05"), DEFAULT_THRESHOLD), Months::One(5));
-        assert_eq!(months_to_read(&q("1986-01-01"), DEFAULT_THRESHOLD), Months::Any);
+        assert_eq!(
+            months_to_read(&q("1986-01-12"), DEFAULT_THRESHOLD),
+            Months::Two(1, 12)
+        );
+        assert_eq!(
+            months_to_read(&q("1986-05-25"), DEFAULT_THRESHOLD),
+            Months::One(5)
+        );
+        assert_eq!(
+            months_to_read(&q("1986-05-05"), DEFAULT_THRESHOLD),
+            Months::One(5)
+        );
+        assert_eq!(
+            months_to_read(&q("1986-01-01"), DEFAULT_THRESHOLD),
+            Months::Any
+        );
         assert_eq!(months_to_read(&q("1986"), DEFAULT_THRESHOLD), Months::Any);
     }
 
@@ -730,5 +816,37 @@ mod tests {
         assert!(singles.len() + pairs.len() < 200);
         let weird = normalize(&["\u{0}\u{7}\u{202e}محمد", "\u{1F600}李\t\n"]);
         let _ = blocking_keys(&weird);
+    }
+
+    #[test]
+    fn short_typos_and_glued_particles() {
+        assert_eq!(token_sim("SOW", "SOH", None), (0.8, "typo"));
+        assert_eq!(
+            token_sim("SOW", "LOW", None).0,
+            0.0,
+            "the first letter is kept"
+        );
+        assert_eq!(token_sim("DELVALLE", "VALLE", None).0, 0.95);
+        assert_eq!(token_sim("ALHASSAN", "HASSAN", None).0, 0.95);
+        assert_eq!(token_sim("MARVALLE", "VALLE", None).0, 0.0);
+        let r = key("AMADOU", "SOW", "1990-04-12");
+        assert!(query_score("AMADOU", "SOH", "1990-04-12", &r) >= DEFAULT_THRESHOLD);
+    }
+
+    #[test]
+    fn creole_spellings_of_french_names_match() {
+        for (rg, rs, qg, qs) in [
+            ("JEAN BAPTISTE", "LOUIS", "JANBATIS", "LWI"),
+            ("PIERRE", "ALEXIS", "PYE", "ALEKSI"),
+            ("ANTOINE", "JOSEPH", "ANTWAN", "JOZEF"),
+            ("MARIE CLAUDE", "VINCENT", "MARI KLOD", "VENSAN"),
+        ] {
+            let r = key(rg, rs, "1984-06-30");
+            let s = query_score(qg, qs, "1984-06-30", &r);
+            assert!(s >= DEFAULT_THRESHOLD, "{qg} {qs} vs {rg} {rs}: {s}");
+        }
+        // Sounding alike is not a licence: another name stays another name.
+        let r = key("JEAN", "PIERRE", "1984-06-30");
+        assert!(query_score("JUAN", "PEREZ", "1984-06-30", &r) < DEFAULT_THRESHOLD);
     }
 }

@@ -72,6 +72,11 @@ const FAMILIES: &[&[&str]] = &[
     &["AKTER", "AKTAR", "AKHTER", "AKHTAR"],
 ];
 
+/// Whether a folded token is a particle (DE, DEL, AL, BIN …), not distinctive alone.
+pub fn is_particle(token: &str) -> bool {
+    PARTICLES.contains(&token)
+}
+
 /// A name folded for comparison.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct NormalizedName {
@@ -85,6 +90,10 @@ pub struct NormalizedName {
     /// alike).
     #[serde(default)]
     pub compact: String,
+    /// The tokens' sound keys ([`crate::phonetic::sound`]), same order; empty in names
+    /// folded before they were kept (computed when needed).
+    #[serde(default)]
+    pub sounds: Vec<String>,
 }
 
 /// Upper-case ASCII with ICAO 9303 transliteration of Latin diacritics (Ü→UE, Ñ→N …)
@@ -202,6 +211,7 @@ pub fn normalize(parts: &[&str]) -> NormalizedName {
             }
             let token = canonical(raw).to_string();
             n.skeletons.push(skeleton(&token));
+            n.sounds.push(crate::phonetic::sound(&token));
             n.tokens.push(token);
             n.raw.push(raw.to_string());
         }
@@ -213,7 +223,7 @@ pub fn normalize(parts: &[&str]) -> NormalizedName {
 /// Pairs are selective even for very common names; singles rescue names where one token
 /// carries a typo.
 pub fn blocking_keys(n: &NormalizedName) -> (BTreeSet<String>, BTreeSet<String>) {
-    let singles: BTreeSet<String> = n
+    let mut singles: BTreeSet<String> = n
         .skeletons
         .iter()
         .filter(|s| !s.is_empty())
@@ -254,6 +264,33 @@ pub fn blocking_keys(n: &NormalizedName) -> (BTreeSet<String>, BTreeSet<String>)
                 (other, &glued)
             };
             pairs.insert(format!("{a}+{b}"));
+        }
+    }
+    // Spellings of one name in two orthographies (JEAN / JAN, LOUIS / LWI): the skeleton
+    // of each token's sound key is a key too, alone and paired with the other tokens'.
+    let sound_skels: Vec<String> = if n.sounds.len() == n.tokens.len() {
+        n.sounds.iter().map(|s| skeleton(s)).collect()
+    } else {
+        n.tokens
+            .iter()
+            .map(|t| skeleton(&crate::phonetic::sound(t)))
+            .collect()
+    };
+    for (i, s) in sound_skels.iter().enumerate().take(MAX_KEYED_TOKENS) {
+        if s.is_empty() || n.skeletons.get(i) == Some(s) {
+            continue;
+        }
+        singles.insert(s.clone());
+        for (k, (plain, sound)) in n.skeletons.iter().zip(&sound_skels).enumerate() {
+            if k == i {
+                continue;
+            }
+            for other in [plain, sound] {
+                if !other.is_empty() && other != s {
+                    let (a, b) = if s < other { (s, other) } else { (other, s) };
+                    pairs.insert(format!("{a}+{b}"));
+                }
+            }
         }
     }
     (singles, pairs)

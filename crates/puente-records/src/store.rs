@@ -424,6 +424,15 @@ impl RecordStore {
         let json = self.key.open(&aad("match", id), &sealed)?;
         let mut key: MatchKey = serde_json::from_slice(&json)
             .map_err(|e| RecordsError::Corrupt(format!("match key {id}: {e}")))?;
+        if key.name.sounds.len() != key.name.tokens.len() {
+            // Sealed before sound keys were kept.
+            key.name.sounds = key
+                .name
+                .tokens
+                .iter()
+                .map(|t| crate::phonetic::sound(t))
+                .collect();
+        }
         if key.shielded_from.is_none() {
             // Sealed before match keys held the protection: the record says it.
             key.shielded_from = Some(self.get(id)?.map(|r| r.shielded_from()).unwrap_or_default());
