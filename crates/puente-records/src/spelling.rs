@@ -284,7 +284,8 @@ pub fn phrase_at(tokens: &[&str], at: usize) -> Option<(usize, &'static [String]
 /// not split wholly (MOHAMMED), is empty, is not A-Z, or is longer than 24 letters.
 ///
 /// The split has the fewest syllables; among those, the longest first syllable, then the
-/// longest next (XIAN, not XI AN). A form that stands for several pinyin syllables (CHI
+/// longest next (XIAN, not XI AN). The one-letter syllables A, E and O count only as a
+/// whole token (ANA -> None). A form that stands for several pinyin syllables (CHI
 /// is JI or QI in Wade-Giles) gives the first: itself when it is pinyin (CHI), else the
 /// first line of the table that lists it.
 pub fn pinyin(token: &str) -> Option<Vec<&'static str>> {
@@ -299,7 +300,11 @@ pub fn pinyin(token: &str) -> Option<Vec<&'static str>> {
     best[n] = Some((0, 0));
     for i in (0..n).rev() {
         let longest = tables.longest_syllable.min(n - i);
-        for len in (1..=longest).rev() {
+        // One-letter syllables (A, E, O) only as the whole token: inside a word they
+        // would split most names (ANA -> AN A), and pinyin would write them after an
+        // apostrophe, which documents drop.
+        let shortest = if n == 1 { 1 } else { 2 };
+        for len in (shortest..=longest).rev() {
             let Some((rest, _)) = best[i + len] else {
                 continue;
             };

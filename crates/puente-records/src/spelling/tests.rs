@@ -202,6 +202,9 @@ fn the_documented_examples_hold() {
     assert_eq!(pinyin("CHIH"), Some(vec!["ZHI"]));
     assert_eq!(pinyin("TSEDONG"), Some(vec!["XIE", "DONG"]));
     assert_eq!(pinyin("MOHAMMED"), None);
+    assert_eq!(pinyin("ANA"), None);
+    assert_eq!(pinyin("E"), Some(vec!["E"]));
+    assert_eq!(pinyin("YONGAN"), Some(vec!["YONG", "AN"]));
     assert_eq!(pinyin(""), None);
     assert_eq!(pinyin("xiu"), None);
     assert_eq!(pinyin(&"A".repeat(25)), None);
