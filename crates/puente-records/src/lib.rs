@@ -10,6 +10,7 @@
 //! - [`import`](mod@import): CSV / JSONL import, all or nothing.
 //! - [`keys`]: match keys, the part of a person a name query scores, held in memory.
 //! - [`names`]: folding names for matching; skeletons and blocking keys.
+//! - [`spelling`]: which spellings are the same name, read from `data/spelling/*.txt`.
 //! - [`matcher`]: scoring and ranking name queries.
 //! - [`mrz`]: ICAO 9303 TD3 machine-readable zones.
 //! - [`synth`]: synthetic persons and realistic name variants (name pools in `pools`).
@@ -32,6 +33,7 @@ pub mod names;
 pub mod phonetic;
 mod pools;
 pub mod specimen;
+pub mod spelling;
 pub mod store;
 pub mod synth;
 

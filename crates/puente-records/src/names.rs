@@ -8,69 +8,7 @@ use std::collections::BTreeSet;
 
 use unicode_normalization::UnicodeNormalization;
 
-/// Particles that are not distinctive on their own (Spanish, Portuguese, French, Dutch,
-/// German, Arabic).
-const PARTICLES: &[&str] = &[
-    "DE", "DEL", "DELA", "LA", "LAS", "LOS", "DA", "DAS", "DO", "DOS", "DI", "DU", "VAN", "VON",
-    "DER", "DEN", "AL", "EL", "BIN", "BINT", "BEN", "IBN", "Y", "E", "ST", "SAINT", "SAINTE",
-];
-
-/// Transliteration families: every spelling maps to the first. Skeletons already fold
-/// most vowel differences; this table covers abbreviations and consonant changes.
-const FAMILIES: &[&[&str]] = &[
-    &[
-        "MUHAMMAD",
-        "MOHAMMAD",
-        "MOHAMMED",
-        "MOHAMED",
-        "MOHAMAD",
-        "MUHAMMED",
-        "MUHAMAD",
-        "MOHAMMOD",
-        "MOHAMMAED",
-        "MAHAMMAD",
-        "MAXAMED",
-        "MD",
-        "MOHD",
-        "MUHD",
-        "MOH",
-        "MOHAMMUD",
-        "MAHOMED",
-    ],
-    &[
-        "HOSSAIN", "HOSSEIN", "HUSSAIN", "HUSAIN", "HUSSEIN", "HOSEN", "HOSSEN", "HOSAIN",
-        "HUSEIN", "HUSSEN",
-    ],
-    &["AHMED", "AHMAD", "AHMET", "AHAMED", "AHMMED"],
-    &["ABDUL", "ABDEL", "ABDOUL", "ABDULL", "ABDOL"],
-    &[
-        "YUSUF", "YOUSSEF", "YOUSEF", "YUSSUF", "JUSUF", "YOUSUF", "YOSEF",
-    ],
-    &[
-        "CHOWDHURY",
-        "CHOUDHURY",
-        "CHAUDHARY",
-        "CHOUDHARY",
-        "CHOWDHARY",
-        "CHAUDHRY",
-        "CHOUDHURI",
-    ],
-    &["TESFAY", "TESFAYE", "TESFAI"],
-    &["GEBREMEDHIN", "GHEBREMEDHIN", "GEBREMEDHN", "GEBREMEDIN"],
-    &["MUSTAFA", "MUSTAPHA", "MOSTAFA"],
-    &["IBRAHIM", "EBRAHIM", "IBRAHEEM", "IBRAHIMA"],
-    &["MAHMOUD", "MAHMUD", "MAHMOOD"],
-    &["OSMAN", "USMAN", "OTHMAN", "UTHMAN"],
-    &["JOSEPH", "JOSEF", "JOZEF", "YOSEPH"],
-    &["KHADIJA", "KHADIJAH", "KADIJA", "HADIJA"],
-    &["FATIMA", "FATEMA", "FATMA", "FATIMAH"],
-    &["ALI", "ALY"],
-    &["ISLAM", "ESLAM"],
-    &["RAHMAN", "REHMAN", "RAHMANE"],
-    &["UDDIN", "UDIN", "UDDEEN", "EDDIN"],
-    &["BEGUM", "BEGOM", "BEGAM"],
-    &["AKTER", "AKTAR", "AKHTER", "AKHTAR"],
-];
+use crate::spelling;
 
 /// Whether a folded token is a particle (DE, DEL, AL, BIN …), not distinctive alone.
 pub fn is_particle(token: &str) -> bool {
@@ -131,14 +69,13 @@ pub fn fold(text: &str) -> String {
         .collect()
 }
 
-/// The canonical spelling of a token within its transliteration family.
+/// The canonical spelling of a token within its transliteration family
+/// ([`spelling::canonicals`]): the first canonical form that is one word, else the token.
 pub fn canonical(token: &str) -> &str {
-    for family in FAMILIES {
-        if family.contains(&token) {
-            return family[0];
-        }
-    }
-    token
+    spelling::canonicals(token)
+        .iter()
+        .find(|c| !c.contains(' '))
+        .map_or(token, String::as_str)
 }
 
 /// A phonetic skeleton: first letter, then consonants with common equivalences, vowels and
@@ -206,7 +143,7 @@ pub fn normalize(parts: &[&str]) -> NormalizedName {
             }
             let raw = &raw[..raw.len().min(MAX_TOKEN_LEN)];
             n.compact.push_str(raw);
-            if PARTICLES.contains(&raw) {
+            if spelling::is_particle(raw) {
                 continue;
             }
             let token = canonical(raw).to_string();
