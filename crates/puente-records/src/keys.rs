@@ -64,7 +64,7 @@ impl Packed {
     fn pack(k: &MatchKey) -> Self {
         let n = &k.name;
         let text = format!(
-            "{}|{}|{}|{}|{}|{}",
+            "{}|{}|{}|{}|{}|{}|{}",
             n.tokens.join(" "),
             if n.raw == n.tokens {
                 String::new()
@@ -73,6 +73,12 @@ impl Packed {
             },
             n.skeletons.join(" "),
             n.sounds.join(" "),
+            // Empty forms as `-`, so the list keeps one entry per token.
+            n.pinyin
+                .iter()
+                .map(|p| if p.is_empty() { "-" } else { p.as_str() })
+                .collect::<Vec<_>>()
+                .join(" "),
             n.compact,
             k.nationality
         );
@@ -94,7 +100,7 @@ impl Packed {
     }
 
     fn unpack(&self) -> MatchKey {
-        let mut fields = self.text.splitn(6, '|');
+        let mut fields = self.text.splitn(7, '|');
         let mut words = || -> Vec<String> {
             fields
                 .next()
@@ -104,6 +110,10 @@ impl Packed {
                 .collect()
         };
         let (tokens, mut raw, skeletons, sounds) = (words(), words(), words(), words());
+        let pinyin: Vec<String> = words()
+            .into_iter()
+            .map(|p| if p == "-" { String::new() } else { p })
+            .collect();
         if raw.is_empty() {
             raw.clone_from(&tokens);
         }
@@ -115,6 +125,7 @@ impl Packed {
                 skeletons,
                 compact,
                 sounds,
+                pinyin,
             },
             date_of_birth: self.date_of_birth,
             nationality: fields.next().unwrap_or_default().to_string(),

@@ -11,8 +11,9 @@ use strsim::{jaro_winkler, osa_distance};
 use crate::blocks::{self, BlockStats, Months};
 use crate::error::RecordsError;
 use crate::model::{PartialDate, PersonRecord, Sex};
-use crate::names::{blocking_keys, is_particle, normalize, skeleton, NormalizedName};
+use crate::names::{blocking_keys, is_particle, normalize, pinyin_form, skeleton, NormalizedName};
 use crate::phonetic::sound;
+use crate::spelling;
 use crate::store::{MatchKey, RecordStore, Stored, CANDIDATE_CAP};
 
 /// Score at or above which a candidate is a match, by default. 0.85, not 0.80: at a
@@ -66,7 +67,30 @@ struct Tok<'a> {
     raw: &'a str,
     skel: &'a str,
     sound: &'a str,
+    /// Pinyin when romanized Chinese written otherwise, else empty.
+    py: &'a str,
 }
+
+impl Tok<'_> {
+    /// The token in pinyin (itself when it is not romanized Chinese written otherwise).
+    fn pinyin(&self) -> &str {
+        if self.py.is_empty() {
+            self.raw
+        } else {
+            self.py
+        }
+    }
+}
+
+/// Whether the spelling tables hold two written tokens for one name (WONG is HUANG or
+/// WANG; WANG is WANG): a family in common, or one the canonical form of the other.
+fn same_family(a: &str, b: &str) -> bool {
+    let (fa, fb) = (spelling::canonicals(a), spelling::canonicals(b));
+    fa.iter().any(|c| fb.contains(c) || c == b) || fb.iter().any(|c| c == a)
+}
+
+/// Score of two tokens that are one Chinese name in two romanizations (HSIEH / XIE).
+const ROMANIZED: f64 = 0.95;
 
 /// Score of two tokens that only sound alike (JEAN / JAN, LOUIS / LWI).
 const SOUNDS_ALIKE: f64 = 0.92;
@@ -96,6 +120,15 @@ fn pair_sim(q: Tok<'_>, r: Tok<'_>) -> (f64, &'static str) {
         let (w, how_w) = token_sim(q.raw, r.raw, None);
         if w > best {
             (best, how) = (w, how_w);
+        }
+    }
+    if best < 1.0 && same_family(q.raw, r.raw) {
+        return (1.0, "spelling variant");
+    }
+    if best < ROMANIZED {
+        let (qp, rp) = (q.pinyin(), r.pinyin());
+        if qp == rp && qp.len() >= 2 {
+            (best, how) = (ROMANIZED, "another romanization");
         }
     }
     if best < SOUNDS_ALIKE && sound_alike(q, r) {
@@ -162,13 +195,24 @@ fn token_sim(a: &str, b: &str, skeletons: Option<(&str, &str)>) -> (f64, &'stati
 
 /// The tokens of a name with their skeletons and sound keys (computed here if the name
 /// lacks them).
-fn toks<'a>(n: &'a NormalizedName, computed: &'a mut (Vec<String>, Vec<String>)) -> Vec<Tok<'a>> {
+fn toks<'a>(
+    n: &'a NormalizedName,
+    computed: &'a mut (Vec<String>, Vec<String>, Vec<String>),
+) -> Vec<Tok<'a>> {
     if n.skeletons.len() != n.tokens.len() {
         computed.0 = n.tokens.iter().map(|t| skeleton(t)).collect();
     }
     if n.sounds.len() != n.tokens.len() {
         computed.1 = n.tokens.iter().map(|t| sound(t)).collect();
     }
+    if n.pinyin.len() != n.tokens.len() {
+        computed.2 = n.raw.iter().map(|t| pinyin_form(t)).collect();
+    }
+    let pys: &'a [String] = if n.pinyin.len() == n.tokens.len() {
+        &n.pinyin
+    } else {
+        &computed.2
+    };
     let skels: &'a [String] = if n.skeletons.len() == n.tokens.len() {
         &n.skeletons
     } else {
@@ -184,11 +228,13 @@ fn toks<'a>(n: &'a NormalizedName, computed: &'a mut (Vec<String>, Vec<String>))
         .zip(&n.raw)
         .zip(skels)
         .zip(sounds)
-        .map(|(((canon, raw), skel), sound)| Tok {
+        .zip(pys)
+        .map(|((((canon, raw), skel), sound), py)| Tok {
             canon,
             raw,
             skel,
             sound,
+            py,
         })
         .collect()
 }
@@ -198,6 +244,26 @@ fn toks<'a>(n: &'a NormalizedName, computed: &'a mut (Vec<String>, Vec<String>))
 /// Cheap refusals first: a query compares each candidate's pairs.
 fn glued_sim(pair: [Tok<'_>; 2], one: Tok<'_>) -> Option<(f64, &'static str)> {
     let len = pair[0].raw.len() + pair[1].raw.len();
+    // One Chinese name in two romanizations, written apart and together (HSIU LAN /
+    // XIULAN): compared in pinyin.
+    if !one.pinyin().is_empty() && pair[0].raw.len() + pair[1].raw.len() <= 24 {
+        let glued = format!("{}{}", pair[0].raw, pair[1].raw);
+        let py = pinyin_form(&glued);
+        let py = if py.is_empty() { glued } else { py };
+        if py == one.pinyin() && spelling::pinyin(one.raw).is_some() {
+            let how = if pair[0].py.is_empty() && pair[1].py.is_empty() && one.py.is_empty() {
+                "written together"
+            } else {
+                "another romanization"
+            };
+            let score = if how == "written together" {
+                1.0
+            } else {
+                ROMANIZED
+            };
+            return Some((score, how));
+        }
+    }
     let first = |t: &str| t.as_bytes().first().copied();
     let same_start =
         first(pair[0].raw) == first(one.raw) || first(pair[0].canon) == first(one.canon);
@@ -848,5 +914,21 @@ mod tests {
         // Sounding alike is not a licence: another name stays another name.
         let r = key("JEAN", "PIERRE", "1984-06-30");
         assert!(query_score("JUAN", "PEREZ", "1984-06-30", &r) < DEFAULT_THRESHOLD);
+    }
+
+    #[test]
+    fn romanizations_and_spelling_tables_match() {
+        for (rg, rs, qg, qs) in [
+            ("XIULAN", "XIE", "HSIU LAN", "HSIEH"),
+            ("GUI YING", "ZHOU", "KUEI YING", "CHOW"),
+            ("MING", "DONG", "MING", "TUNG"),
+            ("MOHAMMED", "CHAUDHRY", "MD", "CH"),
+            ("JEAN", "PAUL", "JN", "PAUL"),
+            ("HABIBULLAH", "KHAN", "HABIB ULLAH", "KHAN"),
+        ] {
+            let r = key(rg, rs, "1979-11-03");
+            let s = query_score(qg, qs, "1979-11-03", &r);
+            assert!(s >= DEFAULT_THRESHOLD, "{qg} {qs} vs {rg} {rs}: {s}");
+        }
     }
 }

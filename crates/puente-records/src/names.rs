@@ -12,7 +12,7 @@ use crate::spelling;
 
 /// Whether a folded token is a particle (DE, DEL, AL, BIN …), not distinctive alone.
 pub fn is_particle(token: &str) -> bool {
-    PARTICLES.contains(&token)
+    spelling::is_particle(token)
 }
 
 /// A name folded for comparison.
@@ -32,6 +32,11 @@ pub struct NormalizedName {
     /// folded before they were kept (computed when needed).
     #[serde(default)]
     pub sounds: Vec<String>,
+    /// Each token in pinyin when it is romanized Chinese in another system (HSIEH → XIE,
+    /// HSIULAN → XIULAN), else empty; same order. Empty list in names folded before it
+    /// was kept (computed when needed).
+    #[serde(default)]
+    pub pinyin: Vec<String>,
 }
 
 /// Upper-case ASCII with ICAO 9303 transliteration of Latin diacritics (Ü→UE, Ñ→N …)
@@ -136,24 +141,72 @@ pub const MAX_TOKEN_LEN: usize = 40;
 /// [`MAX_TOKENS`] of them, each at most [`MAX_TOKEN_LEN`] letters.
 pub fn normalize(parts: &[&str]) -> NormalizedName {
     let mut n = NormalizedName::default();
-    for part in parts {
+    let mut written: Vec<String> = Vec::new();
+    'parts: for part in parts {
         for raw in fold(part).split_whitespace() {
-            if n.tokens.len() >= MAX_TOKENS || n.compact.len() >= MAX_TOKENS * MAX_TOKEN_LEN {
-                break;
+            if written.len() >= MAX_TOKENS || n.compact.len() >= MAX_TOKENS * MAX_TOKEN_LEN {
+                break 'parts;
             }
             let raw = &raw[..raw.len().min(MAX_TOKEN_LEN)];
             n.compact.push_str(raw);
-            if spelling::is_particle(raw) {
-                continue;
-            }
-            let token = canonical(raw).to_string();
-            n.skeletons.push(skeleton(&token));
-            n.sounds.push(crate::phonetic::sound(&token));
-            n.tokens.push(token);
-            n.raw.push(raw.to_string());
+            written.push(raw.to_string());
         }
     }
+    // Names of several words that the spelling tables know as one (HABIB ULLAH,
+    // GEBRE MEDHIN, ABD AL RAHMAN) or in another spelling (JAN BATIS): their canonical
+    // form, one token per canonical word.
+    let words: Vec<&str> = written.iter().map(String::as_str).collect();
+    let mut at = 0;
+    while at < words.len() {
+        if let Some((len, canons)) = spelling::phrase_at(&words, at) {
+            let single = canons.iter().find(|c| !c.contains(' '));
+            let same_count = canons.iter().find(|c| c.split(' ').count() == len);
+            if let Some(one) = single {
+                push(&mut n, one, &words[at..at + len].concat());
+                at += len;
+                continue;
+            }
+            if let Some(many) = same_count {
+                for (canon, raw) in many.split(' ').zip(&words[at..at + len]) {
+                    push(&mut n, canon, raw);
+                }
+                at += len;
+                continue;
+            }
+        }
+        let raw = words[at];
+        at += 1;
+        if spelling::is_particle(raw) {
+            continue;
+        }
+        push(&mut n, canonical(raw), raw);
+    }
     n
+}
+
+/// Adds one token, in canonical and written form, with its derived forms.
+fn push(n: &mut NormalizedName, canon: &str, raw: &str) {
+    n.skeletons.push(skeleton(canon));
+    n.sounds.push(crate::phonetic::sound(canon));
+    n.pinyin.push(pinyin_form(raw));
+    n.tokens.push(canon.to_string());
+    n.raw.push(raw.to_string());
+}
+
+/// A token in pinyin, when it is romanized Chinese written otherwise (empty when not
+/// Chinese, or already pinyin).
+pub fn pinyin_form(raw: &str) -> String {
+    match spelling::pinyin(raw) {
+        Some(syllables) => {
+            let joined = syllables.concat();
+            if joined == raw {
+                String::new()
+            } else {
+                joined
+            }
+        }
+        None => String::new(),
+    }
 }
 
 /// Blocking keys of a name: each token's skeleton, and each unordered pair of skeletons.
@@ -203,28 +256,68 @@ pub fn blocking_keys(n: &NormalizedName) -> (BTreeSet<String>, BTreeSet<String>)
             pairs.insert(format!("{a}+{b}"));
         }
     }
-    // Spellings of one name in two orthographies (JEAN / JAN, LOUIS / LWI): the skeleton
-    // of each token's sound key is a key too, alone and paired with the other tokens'.
-    let sound_skels: Vec<String> = if n.sounds.len() == n.tokens.len() {
-        n.sounds.iter().map(|s| skeleton(s)).collect()
+    // Spellings of one name in two orthographies (JEAN / JAN, LOUIS / LWI) and in two
+    // romanizations (HSIEH / XIE): the skeletons of each token's sound key and pinyin
+    // form are keys too, alone and paired with the other tokens' forms.
+    let sounds: Vec<String> = if n.sounds.len() == n.tokens.len() {
+        n.sounds.clone()
     } else {
-        n.tokens
-            .iter()
-            .map(|t| skeleton(&crate::phonetic::sound(t)))
-            .collect()
+        n.tokens.iter().map(|t| crate::phonetic::sound(t)).collect()
     };
-    for (i, s) in sound_skels.iter().enumerate().take(MAX_KEYED_TOKENS) {
-        if s.is_empty() || n.skeletons.get(i) == Some(s) {
+    let pinyins: Vec<String> = if n.pinyin.len() == n.tokens.len() {
+        n.pinyin.clone()
+    } else {
+        n.raw.iter().map(|t| pinyin_form(t)).collect()
+    };
+    let alts: Vec<Vec<String>> = n
+        .skeletons
+        .iter()
+        .zip(sounds.iter().zip(&pinyins))
+        .take(MAX_KEYED_TOKENS)
+        .map(|(plain, (sound, py))| {
+            let mut v = vec![plain.clone()];
+            for other in [skeleton(sound), skeleton(py)] {
+                if !other.is_empty() && !v.contains(&other) {
+                    v.push(other);
+                }
+            }
+            v
+        })
+        .collect();
+    for (i, alt) in alts.iter().enumerate() {
+        for s in alt.iter().skip(1) {
+            singles.insert(s.clone());
+            for (k, others) in alts.iter().enumerate() {
+                if k == i {
+                    continue;
+                }
+                for other in others {
+                    if !other.is_empty() && other != s {
+                        let (a, b) = if s < other { (s, other) } else { (other, s) };
+                        pairs.insert(format!("{a}+{b}"));
+                    }
+                }
+            }
+        }
+    }
+    // Two adjacent tokens written in pinyin together (HSIU LAN / XIULAN).
+    for i in 1..n.raw.len().min(MAX_KEYED_TOKENS) {
+        let py = pinyin_form(&format!("{}{}", n.raw[i - 1], n.raw[i]));
+        if py.is_empty() {
             continue;
         }
-        singles.insert(s.clone());
-        for (k, (plain, sound)) in n.skeletons.iter().zip(&sound_skels).enumerate() {
-            if k == i {
+        let glued = skeleton(&py);
+        for (k, others) in alts.iter().enumerate() {
+            if k + 1 == i || k == i {
                 continue;
             }
-            for other in [plain, sound] {
-                if !other.is_empty() && other != s {
-                    let (a, b) = if s < other { (s, other) } else { (other, s) };
+            for other in others {
+                if !other.is_empty() && *other != glued {
+                    let (a, b) = if glued < *other {
+                        (&glued, other)
+                    } else {
+                        (other, &glued)
+                    };
                     pairs.insert(format!("{a}+{b}"));
                 }
             }

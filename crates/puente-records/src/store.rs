@@ -433,6 +433,14 @@ impl RecordStore {
                 .map(|t| crate::phonetic::sound(t))
                 .collect();
         }
+        if key.name.pinyin.len() != key.name.tokens.len() {
+            key.name.pinyin = key
+                .name
+                .raw
+                .iter()
+                .map(|t| crate::names::pinyin_form(t))
+                .collect();
+        }
         if key.shielded_from.is_none() {
             // Sealed before match keys held the protection: the record says it.
             key.shielded_from = Some(self.get(id)?.map(|r| r.shielded_from()).unwrap_or_default());
