@@ -490,10 +490,10 @@ fn respell_part(nationality: &str, part: &str) -> Option<String> {
                 return None;
             } else if part.contains('Q') {
                 part.replace('Q', "K")
-            } else if part.contains('U') {
-                part.replacen('U', "OO", 1)
-            } else if part.contains('I') {
-                part.replacen('I', "EE", 1)
+            } else if let Some(i) = long_vowel(part, 'U') {
+                format!("{}OO{}", &part[..i], &part[i + 1..])
+            } else if let Some(i) = long_vowel(part, 'I') {
+                format!("{}EE{}", &part[..i], &part[i + 1..])
             } else {
                 return None;
             }
@@ -502,6 +502,14 @@ fn respell_part(nationality: &str, part: &str) -> Option<String> {
         _ => return None,
     };
     (out != part).then_some(out)
+}
+
+/// Where `v` stands alone between consonants (a long vowel in these stems: NUR,
+/// MUNIR), not in a diphthong (SAIF, NAUSHAD).
+fn long_vowel(part: &str, v: char) -> Option<usize> {
+    let b = part.as_bytes();
+    let vowel = |i: usize| matches!(b.get(i), Some(b'A' | b'E' | b'I' | b'O' | b'U'));
+    (1..b.len()).find(|&i| b[i] == v as u8 && !vowel(i - 1) && !vowel(i + 1))
 }
 
 /// Ways to split or join one person's names: `(surnames?, new tokens of that field)`.
