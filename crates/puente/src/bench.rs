@@ -24,7 +24,12 @@ pub fn run(command: &BenchCommand) -> Result<()> {
             queries,
             scan_queries,
             seed,
-        } => identity(*persons, *queries, *scan_queries, *seed),
+            eval_queries,
+            eval_export,
+        } => {
+            let eval = crate::bench_eval::Eval::new(*eval_queries, *seed, eval_export.as_deref())?;
+            identity(*persons, *queries, *scan_queries, *seed, eval)
+        }
         BenchCommand::Audit {
             entries,
             appenders,
@@ -160,7 +165,13 @@ struct Sample {
     number: String,
 }
 
-fn identity(persons: u64, queries: u64, scan_queries: u64, seed: u64) -> Result<()> {
+fn identity(
+    persons: u64,
+    queries: u64,
+    scan_queries: u64,
+    seed: u64,
+    mut eval: crate::bench_eval::Eval,
+) -> Result<()> {
     let dir = tempfile::Builder::new()
         .prefix("puente-bench-")
         .tempdir()
@@ -178,7 +189,7 @@ fn identity(persons: u64, queries: u64, scan_queries: u64, seed: u64) -> Result<
     let store = RecordStore::open(&db, data_key.clone())?;
 
     println!("puente bench identity: {persons} synthetic persons, {queries} queries of each kind, seed {seed}");
-    println!("Reproduce: cargo run --release -- bench identity --persons {persons} --queries {queries} --seed {seed}");
+    println!("Reproduce: cargo run --release -- bench identity --persons {persons} --queries {queries} --seed {seed}{}", eval.flags());
     let every = (persons / queries.max(1)).max(1);
     let mut rng = Rng::new(seed);
     let mut samples: Vec<Sample> = Vec::new();
@@ -187,6 +198,9 @@ fn identity(persons: u64, queries: u64, scan_queries: u64, seed: u64) -> Result<
     let load = Instant::now();
     for i in 0..persons {
         let (record, person) = puente_records::generate::record(&mut rng, i, seed, "MEX")?;
+        if eval.enabled() {
+            eval.observe(&record, &person)?;
+        }
         let name = normalize(&[&record.given_names, &record.surnames])
             .tokens
             .join(" ");
@@ -465,6 +479,13 @@ fn identity(persons: u64, queries: u64, scan_queries: u64, seed: u64) -> Result<
         for m in &misses {
             println!("  {m}");
         }
+    }
+    if eval.enabled() {
+        eval.run(
+            &store,
+            persons,
+            with_namesake as f64 / persons.max(1) as f64,
+        )?;
     }
     Ok(())
 }

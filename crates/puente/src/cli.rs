@@ -739,6 +739,14 @@ pub enum BenchCommand {
         /// Random seed.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Queries of each kind in the independent evaluation: labelled variants made
+        /// by rules of their own, not the matcher's tables (0: no evaluation).
+        #[arg(long, default_value_t = 200)]
+        eval_queries: u64,
+        /// Also write the population and the evaluation's queries here: persons.csv
+        /// (the `records import` format) and queries.jsonl.
+        #[arg(long)]
+        eval_export: Option<PathBuf>,
     },
     /// The identity-query path (operator → own node → peer node → back, with agreement
     /// check, matching, protection filter, durable audit entries on both sides and a

@@ -11,7 +11,8 @@
 //! - [`records`]: `records import/search/generate/keygen` on the data directory.
 //! - [`officer`]: `query` and `fetch`, through the operator's own node.
 //! - [`audit`]: `puente audit …`, offline on a data directory or online as an auditor.
-//! - [`bench`]: `puente bench …`, measured against same-run baselines.
+//! - [`bench`]: `puente bench …`, measured against same-run baselines;
+//!   [`bench_variants`] and [`bench_eval`]: the matcher's independent evaluation.
 //! - [`demo`]: the three-country federation on one machine.
 //! - [`logging`]: tracing set-up (text or JSON).
 
@@ -21,10 +22,12 @@ pub mod agreement;
 pub mod alerts;
 pub mod audit;
 pub mod bench;
+pub mod bench_eval;
 pub mod bench_fed;
 pub mod bench_query;
 pub mod bench_soak;
 pub mod bench_stats;
+pub mod bench_variants;
 pub mod cli;
 pub mod commands;
 pub mod demo;
