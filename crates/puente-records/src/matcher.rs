@@ -11,7 +11,9 @@ use strsim::{jaro_winkler, osa_distance};
 use crate::blocks::{self, BlockStats, Months};
 use crate::error::RecordsError;
 use crate::model::{PartialDate, PersonRecord, Sex};
-use crate::names::{blocking_keys, is_particle, normalize, pinyin_form, skeleton, NormalizedName};
+use crate::names::{
+    blocking_keys, is_particle, normalize, pinyin_form, pinyin_key, skeleton, NormalizedName,
+};
 use crate::phonetic::sound;
 use crate::spelling;
 use crate::store::{MatchKey, RecordStore, Stored, CANDIDATE_CAP};
@@ -71,16 +73,23 @@ struct Tok<'a> {
     py: &'a str,
 }
 
-impl Tok<'_> {
-    /// The token in pinyin (itself when it is not romanized Chinese written otherwise).
-    fn pinyin(&self) -> &str {
-        if self.py.is_empty() {
-            self.raw
-        } else {
-            self.py
-        }
+/// How alike two romanization keys ([`pinyin_form`]) say two tokens are: one Chinese
+/// name written in two systems (HSIEH / XIE) scores [`ROMANIZED`]; two tokens that are
+/// both valid pinyin and differ only in aspiration (PO / BO, CHANG / ZHANG: Wade-Giles
+/// without its apostrophes writes both alike) score less, as they may be two names.
+fn romanized(a: &str, b: &str) -> f64 {
+    if a.is_empty() || b.is_empty() || pinyin_key(a) != pinyin_key(b) || pinyin_key(a).len() < 2 {
+        return 0.0;
+    }
+    if a.starts_with('=') && b.starts_with('=') {
+        0.9
+    } else {
+        ROMANIZED
     }
 }
+
+/// Score of two tokens whose sound keys are one slip apart.
+const SOUND_TYPO: f64 = 0.85;
 
 /// Whether the spelling tables hold two written tokens for one name (WONG is HUANG or
 /// WANG; WANG is WANG): a family in common, or one the canonical form of the other.
@@ -125,14 +134,20 @@ fn pair_sim(q: Tok<'_>, r: Tok<'_>) -> (f64, &'static str) {
     if best < 1.0 && same_family(q.raw, r.raw) {
         return (1.0, "spelling variant");
     }
-    if best < ROMANIZED {
-        let (qp, rp) = (q.pinyin(), r.pinyin());
-        if qp == rp && qp.len() >= 2 {
-            (best, how) = (ROMANIZED, "another romanization");
-        }
+    let rom = romanized(q.py, r.py);
+    if best < rom {
+        (best, how) = (rom, "another romanization");
     }
     if best < SOUNDS_ALIKE && sound_alike(q, r) {
         (best, how) = (SOUNDS_ALIKE, "sounds alike");
+    }
+    // A slip in a name written by its sound (NARI for MARI, SELETEN for CELESTIN).
+    if best < SOUND_TYPO
+        && q.sound.len().min(r.sound.len()) >= 4
+        && q.sound.as_bytes()[0] == r.sound.as_bytes()[0]
+        && osa_distance(q.sound, r.sound) == 1
+    {
+        (best, how) = (SOUND_TYPO, "sounds alike but for a slip");
     }
     (best, how)
 }
@@ -166,11 +181,19 @@ fn token_sim(a: &str, b: &str, skeletons: Option<(&str, &str)>) -> (f64, &'stati
     if a.len().min(b.len()) >= 4 && osa_distance(a, b) == 1 {
         return (0.9, "typo");
     }
-    // In a three-letter name, one letter wrong after the first (SOW / SOH): less sure.
-    if a.len() == 3 && b.len() == 3 && a.as_bytes()[0] == b.as_bytes()[0] {
-        let differ = a.bytes().zip(b.bytes()).filter(|(x, y)| x != y).count();
-        if differ == 1 {
-            return (0.8, "typo");
+    // In a three-letter name, one slip after the first letter (SOW / SOH, BAH / BAHG):
+    // less sure.
+    if a.len().min(b.len()) == 3 && a.as_bytes()[0] == b.as_bytes()[0] && osa_distance(a, b) == 1 {
+        return (0.8, "typo");
+    }
+    // A two-letter contraction: first and last letter (MA for MARIA, JN for JEAN, MD for
+    // MUHAMMAD, ST for SAINT).
+    if let ([s0, s1], [l0, .., ll]) = (
+        (if a.len() < b.len() { a } else { b }).as_bytes(),
+        (if a.len() < b.len() { b } else { a }).as_bytes(),
+    ) {
+        if s0 == l0 && s1 == ll && a.len().max(b.len()) >= 4 {
+            return (0.85, "contraction");
         }
     }
     // A particle written onto the name (DELVALLE / VALLE, ALHASSAN / HASSAN).
@@ -245,23 +268,15 @@ fn toks<'a>(
 fn glued_sim(pair: [Tok<'_>; 2], one: Tok<'_>) -> Option<(f64, &'static str)> {
     let len = pair[0].raw.len() + pair[1].raw.len();
     // One Chinese name in two romanizations, written apart and together (HSIU LAN /
-    // XIULAN): compared in pinyin.
-    if !one.pinyin().is_empty() && pair[0].raw.len() + pair[1].raw.len() <= 24 {
-        let glued = format!("{}{}", pair[0].raw, pair[1].raw);
-        let py = pinyin_form(&glued);
-        let py = if py.is_empty() { glued } else { py };
-        if py == one.pinyin() && spelling::pinyin(one.raw).is_some() {
-            let how = if pair[0].py.is_empty() && pair[1].py.is_empty() && one.py.is_empty() {
-                "written together"
+    // XIULAN): compared by romanization key.
+    if !one.py.is_empty() && pair[0].raw.len() + pair[1].raw.len() <= 24 {
+        let glued = pinyin_form(&format!("{}{}", pair[0].raw, pair[1].raw));
+        if !glued.is_empty() && pinyin_key(&glued) == pinyin_key(one.py) {
+            return Some(if glued.starts_with('=') && one.py.starts_with('=') {
+                (1.0, "written together")
             } else {
-                "another romanization"
-            };
-            let score = if how == "written together" {
-                1.0
-            } else {
-                ROMANIZED
-            };
-            return Some((score, how));
+                (ROMANIZED, "another romanization")
+            });
         }
     }
     let first = |t: &str| t.as_bytes().first().copied();
@@ -291,7 +306,8 @@ fn glued_sim(pair: [Tok<'_>; 2], one: Tok<'_>) -> Option<(f64, &'static str)> {
     }
     if s < SOUNDS_ALIKE && one.sound.len() >= 4 {
         let glued = format!("{}{}", pair[0].canon, pair[1].canon);
-        if sound(&glued) == one.sound {
+        let parts = format!("{}{}", pair[0].sound, pair[1].sound);
+        if sound(&glued) == one.sound || parts == one.sound {
             (s, how) = (SOUNDS_ALIKE, "sounds alike");
         }
     }
@@ -458,7 +474,7 @@ fn date_score(q: &PartialDate, r: &PartialDate) -> (f64, &'static str) {
         }
     };
     // A placeholder on one side only says the year.
-    let (q, r) = if q == r {
+    let (q, r) = if q == r || (q.is_placeholder() && r.is_placeholder()) {
         (*q, *r)
     } else {
         (year_only(q), year_only(r))
@@ -614,7 +630,7 @@ pub fn search_with_stats(
     // A year off by one scores only with month and day agreeing: worth reading the
     // neighbouring years only for a full date, and only when the query's own year found
     // nobody.
-    let neighbours = d.month.is_some() && d.day.is_some() && !d.is_placeholder();
+    let neighbours = d.month.is_some() && d.day.is_some();
     let mut ranked: Vec<(u64, f64, MatchKey)> = Vec::new();
     let mut seen = std::collections::HashSet::new();
     let mut aside = Vec::new();

@@ -193,20 +193,39 @@ fn push(n: &mut NormalizedName, canon: &str, raw: &str) {
     n.raw.push(raw.to_string());
 }
 
-/// A token in pinyin, when it is romanized Chinese written otherwise (empty when not
-/// Chinese, or already pinyin).
+/// A token's romanization key, when it is romanized Chinese: its syllables in pinyin with
+/// the aspirated and unaspirated initials made one (Q/J, CH/ZH, C/Z, P/B, T/D, K/G), as
+/// documents drop Wade-Giles' apostrophes (CH'IEN is QIAN, CHIEN is JIAN; both are
+/// written CHIEN). `=` first when the token is already pinyin; empty when it is not
+/// romanized Chinese.
 pub fn pinyin_form(raw: &str) -> String {
-    match spelling::pinyin(raw) {
-        Some(syllables) => {
-            let joined = syllables.concat();
-            if joined == raw {
-                String::new()
-            } else {
-                joined
-            }
-        }
-        None => String::new(),
+    let Some(syllables) = spelling::pinyin(raw) else {
+        return String::new();
+    };
+    let mut key = String::with_capacity(raw.len() + 2);
+    if syllables.concat() == raw {
+        key.push('=');
     }
+    for s in syllables {
+        let (initial, rest) = match s.as_bytes() {
+            [b'Z', b'H', ..] | [b'C', b'H', ..] => ("ZH", &s[2..]),
+            [b'S', b'H', ..] => ("SH", &s[2..]),
+            [b'Q' | b'J', ..] => ("J", &s[1..]),
+            [b'C' | b'Z', ..] => ("Z", &s[1..]),
+            [b'P' | b'B', ..] => ("B", &s[1..]),
+            [b'T' | b'D', ..] => ("D", &s[1..]),
+            [b'K' | b'G', ..] => ("G", &s[1..]),
+            _ => ("", s),
+        };
+        key.push_str(initial);
+        key.push_str(rest);
+    }
+    key
+}
+
+/// The romanization key of [`pinyin_form`] without its `=` mark.
+pub fn pinyin_key(form: &str) -> &str {
+    form.strip_prefix('=').unwrap_or(form)
 }
 
 /// Blocking keys of a name: each token's skeleton, and each unordered pair of skeletons.
@@ -244,6 +263,10 @@ pub fn blocking_keys(n: &NormalizedName) -> (BTreeSet<String>, BTreeSet<String>)
     // together, so either side finds the other whatever else differs.
     for i in 1..n.tokens.len().min(MAX_KEYED_TOKENS) {
         let glued = skeleton(&format!("{}{}", n.tokens[i - 1], n.tokens[i]));
+        // Alone too: the other tokens may all be changed (JIE ZHI JIWNG / JIEZHI JIANG).
+        if !glued.is_empty() {
+            singles.insert(glued.clone());
+        }
         for (k, other) in n.skeletons.iter().enumerate() {
             if k + 1 == i || k == i || other.is_empty() || *other == glued {
                 continue;
@@ -276,7 +299,7 @@ pub fn blocking_keys(n: &NormalizedName) -> (BTreeSet<String>, BTreeSet<String>)
         .take(MAX_KEYED_TOKENS)
         .map(|(plain, (sound, py))| {
             let mut v = vec![plain.clone()];
-            for other in [skeleton(sound), skeleton(py)] {
+            for other in [skeleton(sound), skeleton(pinyin_key(py))] {
                 if !other.is_empty() && !v.contains(&other) {
                     v.push(other);
                 }
@@ -306,7 +329,7 @@ pub fn blocking_keys(n: &NormalizedName) -> (BTreeSet<String>, BTreeSet<String>)
         if py.is_empty() {
             continue;
         }
-        let glued = skeleton(&py);
+        let glued = skeleton(pinyin_key(&py));
         for (k, others) in alts.iter().enumerate() {
             if k + 1 == i || k == i {
                 continue;
