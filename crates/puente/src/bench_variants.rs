@@ -475,8 +475,8 @@ fn respell_part(nationality: &str, part: &str) -> Option<String> {
         "ETH" | "ERI" if GEEZ_FIRST.contains(&part) => {
             if let Some(rest) = part.strip_prefix("GH") {
                 format!("G{rest}")
-            } else if part.starts_with('G') {
-                format!("GH{}", &part[1..])
+            } else if let Some(rest) = part.strip_prefix('G') {
+                format!("GH{rest}")
             } else {
                 part.replacen('E', "A", 1)
             }
