@@ -1,3 +1,5 @@
+use super::compound::compound_options;
+use super::particles::particle_options;
 use super::*;
 use puente_records::synth::{person, random_person, NATIONALITIES};
 
@@ -165,7 +167,11 @@ fn name_kinds_change_only_the_name_and_apply_regardless_of_draws() {
                 .chain(v.surnames.chars())
                 .all(|c| c.is_alphabetic() || c == ' ' || c == '-'));
             if !kind.is_date() {
-                assert_ne!((&v.given_names, &v.surnames), (&p.given_names, &p.surnames));
+                assert_ne!(
+                    (&v.given_names, &v.surnames),
+                    (&p.given_names, &p.surnames),
+                    "{kind:?}"
+                );
                 assert_eq!(v.birth_date().to_string(), {
                     format!(
                         "{:04}-{:02}-{:02}",
@@ -291,6 +297,7 @@ fn particles_and_abbreviations() {
         .iter()
         .any(|(_, s)| s == "CH"));
     assert!(options("SOW", "BA", "SEN").is_empty());
+    assert!(options("RAJU", "DAS", "BGD").is_empty());
 }
 
 #[test]
