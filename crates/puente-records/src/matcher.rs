@@ -12,7 +12,7 @@ use crate::blocks::{self, BlockStats, Months};
 use crate::error::RecordsError;
 use crate::model::{PartialDate, PersonRecord, Sex};
 use crate::names::{
-    blocking_keys, is_particle, normalize, pinyin_form, pinyin_key, skeleton, NormalizedName,
+    blocking_keys, is_particle, normalize, pinyin_form, pinyin_keys, skeleton, NormalizedName,
 };
 use crate::phonetic::sound;
 use crate::spelling;
@@ -78,7 +78,7 @@ struct Tok<'a> {
 /// both valid pinyin and differ only in aspiration (PO / BO, CHANG / ZHANG: Wade-Giles
 /// without its apostrophes writes both alike) score less, as they may be two names.
 fn romanized(a: &str, b: &str) -> f64 {
-    if a.is_empty() || b.is_empty() || pinyin_key(a) != pinyin_key(b) || pinyin_key(a).len() < 2 {
+    if a.is_empty() || b.is_empty() || !pinyin_keys(a).any(|k| pinyin_keys(b).any(|l| l == k)) {
         return 0.0;
     }
     if a.starts_with('=') && b.starts_with('=') {
@@ -269,14 +269,28 @@ fn glued_sim(pair: [Tok<'_>; 2], one: Tok<'_>) -> Option<(f64, &'static str)> {
     let len = pair[0].raw.len() + pair[1].raw.len();
     // One Chinese name in two romanizations, written apart and together (HSIU LAN /
     // XIULAN): compared by romanization key.
-    if !one.py.is_empty() && pair[0].raw.len() + pair[1].raw.len() <= 24 {
-        let glued = pinyin_form(&format!("{}{}", pair[0].raw, pair[1].raw));
-        if !glued.is_empty() && pinyin_key(&glued) == pinyin_key(one.py) {
-            return Some(if glued.starts_with('=') && one.py.starts_with('=') {
-                (1.0, "written together")
-            } else {
-                (ROMANIZED, "another romanization")
-            });
+    if !one.py.is_empty() && !pair[0].py.is_empty() && !pair[1].py.is_empty() {
+        if pair[0].raw.len() + pair[1].raw.len() == one.raw.len()
+            && one.raw.starts_with(pair[0].raw)
+            && one.raw.ends_with(pair[1].raw)
+        {
+            return Some((1.0, "written together"));
+        }
+        // Each part's readings, one after the other (I-CHING / YIJING: I alone is YI).
+        let glued = pinyin_keys(pair[0].py).any(|a| {
+            pinyin_keys(pair[1].py).any(|b| {
+                pinyin_keys(one.py)
+                    .any(|k| k.len() == a.len() + b.len() && k.starts_with(a) && k.ends_with(b))
+            })
+        });
+        if glued {
+            let both_pinyin = one.py.starts_with('=')
+                && pair[0].py.starts_with('=')
+                && pair[1].py.starts_with('=');
+            return Some((
+                if both_pinyin { 0.9 } else { ROMANIZED },
+                "another romanization",
+            ));
         }
     }
     let first = |t: &str| t.as_bytes().first().copied();
@@ -332,6 +346,27 @@ struct Pairing {
     q: (usize, usize),
     /// First record token and how many (1 or 2).
     r: (usize, usize),
+}
+
+/// Pairs tokens greedily in the order of `pairs`, each token at most once: the total
+/// score on the query's side and on the record's, and the pairings made.
+fn assign(pairs: &[Pairing], q_len: usize, r_len: usize) -> (f64, f64, Vec<Pairing>) {
+    let mut q_used = vec![false; q_len];
+    let mut r_used = vec![false; r_len];
+    let (mut q_total, mut r_total) = (0.0, 0.0);
+    let mut chosen: Vec<Pairing> = Vec::new();
+    for p in pairs {
+        let (qs, rs) = (p.q.0..p.q.0 + p.q.1, p.r.0..p.r.0 + p.r.1);
+        if q_used[qs.clone()].iter().any(|u| *u) || r_used[rs.clone()].iter().any(|u| *u) {
+            continue;
+        }
+        q_used[qs].iter_mut().for_each(|u| *u = true);
+        r_used[rs].iter_mut().for_each(|u| *u = true);
+        q_total += p.score * p.q.1 as f64;
+        r_total += p.score * p.r.1 as f64;
+        chosen.push(*p);
+    }
+    (q_total, r_total, chosen)
 }
 
 /// Name similarity of two token lists, both ways, with a per-query-token explanation
@@ -391,7 +426,9 @@ fn name_score(qn: &NormalizedName, rn: &NormalizedName, explain: bool) -> (f64, 
             }
         }
     }
-    // Best first; at equal scores, token for token before compounds.
+    // Best first; at equal scores, token for token before compounds. When compounds
+    // were found, also compounds first (JANBATIS JAN / JEAN BAPTISTE JEAN: JAN must not
+    // take the JEAN that JANBATIS needs), and the better of the two pairings counts.
     pairs.sort_by(|a, b| {
         b.score
             .total_cmp(&a.score)
@@ -399,21 +436,14 @@ fn name_score(qn: &NormalizedName, rn: &NormalizedName, explain: bool) -> (f64, 
             .then(a.q.0.cmp(&b.q.0))
             .then(a.r.0.cmp(&b.r.0))
     });
-    let mut q_used = vec![false; q.len()];
-    let mut r_used = vec![false; r.len()];
-    let (mut q_total, mut r_total) = (0.0, 0.0);
-    let mut chosen: Vec<Pairing> = Vec::new();
-    for p in pairs {
-        let (qs, rs) = (p.q.0..p.q.0 + p.q.1, p.r.0..p.r.0 + p.r.1);
-        if q_used[qs.clone()].iter().any(|u| *u) || r_used[rs.clone()].iter().any(|u| *u) {
-            continue;
-        }
-        q_used[qs].iter_mut().for_each(|u| *u = true);
-        r_used[rs].iter_mut().for_each(|u| *u = true);
-        q_total += p.score * p.q.1 as f64;
-        r_total += p.score * p.r.1 as f64;
-        if explain {
-            chosen.push(p);
+    let (mut q_total, mut r_total, mut chosen) = assign(&pairs, q.len(), r.len());
+    if pairs.iter().any(|p| p.q.1 + p.r.1 > 2) {
+        let mut spans_first = pairs.clone();
+        spans_first.sort_by_key(|p| std::cmp::Reverse(p.q.1 + p.r.1));
+        let (qt, rt, c) = assign(&spans_first, q.len(), r.len());
+        let value = |q_t: f64, r_t: f64| 0.65 * q_t / q.len() as f64 + 0.35 * r_t / r.len() as f64;
+        if value(qt, rt) > value(q_total, r_total) {
+            (q_total, r_total, chosen) = (qt, rt, c);
         }
     }
     let mut words = String::new();

@@ -193,39 +193,64 @@ fn push(n: &mut NormalizedName, canon: &str, raw: &str) {
     n.raw.push(raw.to_string());
 }
 
-/// A token's romanization key, when it is romanized Chinese: its syllables in pinyin with
-/// the aspirated and unaspirated initials made one (Q/J, CH/ZH, C/Z, P/B, T/D, K/G), as
-/// documents drop Wade-Giles' apostrophes (CH'IEN is QIAN, CHIEN is JIAN; both are
-/// written CHIEN). `=` first when the token is already pinyin; empty when it is not
-/// romanized Chinese.
+/// Most readings a romanized token keeps (a written syllable may stand for several pinyin
+/// syllables; their combinations are bounded).
+const MAX_READINGS: usize = 6;
+
+/// A token's romanization keys, when it is romanized Chinese: each reading of its
+/// syllables in pinyin (TSE is ZE or XIE; CHUN is ZHUN, CHUN or JUN), with the aspirated
+/// and unaspirated initials made one (Q/J, CH/ZH, C/Z, P/B, T/D, K/G) as documents drop
+/// Wade-Giles' apostrophes, joined by `/`. `=` first when the token is written in pinyin
+/// already; empty when it is not romanized Chinese.
 pub fn pinyin_form(raw: &str) -> String {
-    let Some(syllables) = spelling::pinyin(raw) else {
+    let Some(syllables) = spelling::pinyin_readings(raw) else {
         return String::new();
     };
-    let mut key = String::with_capacity(raw.len() + 2);
-    if syllables.concat() == raw {
-        key.push('=');
+    let mut keys: Vec<String> = vec![String::new()];
+    let mut all_pinyin = true;
+    for (written, readings) in &syllables {
+        all_pinyin &= readings.first() == Some(written);
+        let mut next = Vec::new();
+        for key in &keys {
+            for r in readings.iter() {
+                let k = format!("{key}{}", loose(r));
+                if !next.contains(&k) && next.len() < MAX_READINGS {
+                    next.push(k);
+                }
+            }
+        }
+        keys = next;
     }
-    for s in syllables {
-        let (initial, rest) = match s.as_bytes() {
-            [b'Z', b'H', ..] | [b'C', b'H', ..] => ("ZH", &s[2..]),
-            [b'S', b'H', ..] => ("SH", &s[2..]),
-            [b'Q' | b'J', ..] => ("J", &s[1..]),
-            [b'C' | b'Z', ..] => ("Z", &s[1..]),
-            [b'P' | b'B', ..] => ("B", &s[1..]),
-            [b'T' | b'D', ..] => ("D", &s[1..]),
-            [b'K' | b'G', ..] => ("G", &s[1..]),
-            _ => ("", s),
-        };
-        key.push_str(initial);
-        key.push_str(rest);
-    }
-    key
+    let mut form = if all_pinyin {
+        "=".to_string()
+    } else {
+        String::new()
+    };
+    form.push_str(&keys.join("/"));
+    form
 }
 
-/// The romanization key of [`pinyin_form`] without its `=` mark.
-pub fn pinyin_key(form: &str) -> &str {
-    form.strip_prefix('=').unwrap_or(form)
+/// A pinyin syllable with aspirated and unaspirated initials made one.
+fn loose(s: &str) -> String {
+    let (initial, rest) = match s.as_bytes() {
+        [b'Z', b'H', ..] | [b'C', b'H', ..] => ("ZH", &s[2..]),
+        [b'S', b'H', ..] => ("SH", &s[2..]),
+        [b'Q' | b'J', ..] => ("J", &s[1..]),
+        [b'C' | b'Z', ..] => ("Z", &s[1..]),
+        [b'P' | b'B', ..] => ("B", &s[1..]),
+        [b'T' | b'D', ..] => ("D", &s[1..]),
+        [b'K' | b'G', ..] => ("G", &s[1..]),
+        _ => ("", s),
+    };
+    format!("{initial}{rest}")
+}
+
+/// The romanization keys of a [`pinyin_form`].
+pub fn pinyin_keys(form: &str) -> impl Iterator<Item = &str> {
+    form.strip_prefix('=')
+        .unwrap_or(form)
+        .split('/')
+        .filter(|k| !k.is_empty())
 }
 
 /// Blocking keys of a name: each token's skeleton, and each unordered pair of skeletons.
@@ -299,7 +324,8 @@ pub fn blocking_keys(n: &NormalizedName) -> (BTreeSet<String>, BTreeSet<String>)
         .take(MAX_KEYED_TOKENS)
         .map(|(plain, (sound, py))| {
             let mut v = vec![plain.clone()];
-            for other in [skeleton(sound), skeleton(pinyin_key(py))] {
+            let readings = pinyin_keys(py).map(skeleton);
+            for other in std::iter::once(skeleton(sound)).chain(readings) {
                 if !other.is_empty() && !v.contains(&other) {
                     v.push(other);
                 }
@@ -329,19 +355,20 @@ pub fn blocking_keys(n: &NormalizedName) -> (BTreeSet<String>, BTreeSet<String>)
         if py.is_empty() {
             continue;
         }
-        let glued = skeleton(pinyin_key(&py));
-        for (k, others) in alts.iter().enumerate() {
-            if k + 1 == i || k == i {
-                continue;
-            }
-            for other in others {
-                if !other.is_empty() && *other != glued {
-                    let (a, b) = if glued < *other {
-                        (&glued, other)
-                    } else {
-                        (other, &glued)
-                    };
-                    pairs.insert(format!("{a}+{b}"));
+        for glued in pinyin_keys(&py).map(skeleton) {
+            for (k, others) in alts.iter().enumerate() {
+                if k + 1 == i || k == i {
+                    continue;
+                }
+                for other in others {
+                    if !other.is_empty() && *other != glued {
+                        let (a, b) = if glued < *other {
+                            (&glued, other)
+                        } else {
+                            (other, &glued)
+                        };
+                        pairs.insert(format!("{a}+{b}"));
+                    }
                 }
             }
         }

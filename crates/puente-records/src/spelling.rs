@@ -290,6 +290,18 @@ pub fn phrase_at(tokens: &[&str], at: usize) -> Option<(usize, &'static [String]
 /// first line of the table that lists it.
 pub fn pinyin(token: &str) -> Option<Vec<&'static str>> {
     let tables = &*TABLES;
+    let mut out = Vec::new();
+    let mut i = 0;
+    for len in split_lengths(token)? {
+        out.push(*tables.syllables.get(&token[i..i + len])?.first()?);
+        i += len;
+    }
+    Some(out)
+}
+
+/// The lengths of the syllables [`pinyin`] splits `token` into.
+fn split_lengths(token: &str) -> Option<Vec<usize>> {
+    let tables = &*TABLES;
     let bytes = token.as_bytes();
     let n = bytes.len();
     if n == 0 || n > MAX_PINYIN_TOKEN || !bytes.iter().all(u8::is_ascii_uppercase) {
@@ -321,8 +333,23 @@ pub fn pinyin(token: &str) -> Option<Vec<&'static str>> {
     let mut i = 0;
     while i < n {
         let (_, len) = best[i]?;
-        let pinyin = tables.syllables.get(&token[i..i + len])?.first()?;
-        out.push(*pinyin);
+        out.push(len);
+        i += len;
+    }
+    Some(out)
+}
+
+/// Like [`pinyin`], but every reading of each syllable: the split of `token` into
+/// romanized syllables as written, each with the pinyin syllables it can stand for (the
+/// syllable itself first when it is pinyin). TSE is ZE in Wade-Giles and XIE in
+/// Cantonese; CHUN is ZHUN, CHUN or JUN.
+pub fn pinyin_readings(token: &str) -> Option<Vec<(&str, &'static [&'static str])>> {
+    let tables = &*TABLES;
+    let mut out = Vec::new();
+    let mut i = 0;
+    for len in split_lengths(token)? {
+        let written = &token[i..i + len];
+        out.push((written, tables.syllables.get(written)?.as_slice()));
         i += len;
     }
     Some(out)

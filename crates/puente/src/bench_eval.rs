@@ -288,6 +288,11 @@ impl Eval {
         let mut outsiders = Rng::new(self.seed ^ 0xE7A1_0002);
         let mut rows: Vec<(Spec, u64, Tally)> = Vec::new();
         let mut misses: Vec<String> = Vec::new();
+        // How many misses of each kind to print (PUENTE_EVAL_MISSES, default 2).
+        let misses_shown: usize = std::env::var("PUENTE_EVAL_MISSES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(2);
         let mut intruders: Vec<String> = Vec::new();
         for &spec in SPECS {
             // (query, the person asked about, their record id if held)
@@ -390,7 +395,7 @@ impl Eval {
                 }
                 t.hits += u64::from(hit);
                 t.with_wrong += u64::from(wrong);
-                if truth.is_some() && !hit && missed_here < 2 && spec != Spec::Exact {
+                if truth.is_some() && !hit && missed_here < misses_shown && spec != Spec::Exact {
                     missed_here += 1;
                     misses.push(format!(
                         "[{}] {} {} ({}) for {} {} ({born})",
