@@ -53,17 +53,52 @@ const PERSONS: &[(&str, &str, &str, &str, &str, &str)] = &[
     ("BGD-1", "HABIBULLAH", "CHOWDHURY", "1990-01-12", "M", "BGD"),
     ("BGD-2", "SHAHIDA", "CHOWDHURY", "1990-12-01", "F", "BGD"),
     ("BGD-3", "KAMAL", "HOSSAIN", "1990-12-01", "M", "BGD"),
-    ("BGD-4", "MUHAMMAD RAFIQUL", "ISLAM", "1987-09-14", "M", "BGD"),
-    ("BGD-5", "MUHAMMAD RAFIQUL", "ISLAM", "1987-09-25", "M", "BGD"),
+    (
+        "BGD-4",
+        "MUHAMMAD RAFIQUL",
+        "ISLAM",
+        "1987-09-14",
+        "M",
+        "BGD",
+    ),
+    (
+        "BGD-5",
+        "MUHAMMAD RAFIQUL",
+        "ISLAM",
+        "1987-09-25",
+        "M",
+        "BGD",
+    ),
     ("ERI-1", "TESFAY", "GEBREMEDHIN", "1993-02-17", "M", "ERI"),
     ("ERI-2", "SEMERE", "TESFAY", "1996-07-20", "M", "ERI"),
     ("VEN-1", "MARIA", "DEL VALLE", "1992-10-05", "F", "VEN"),
     ("VEN-2", "MARIA JOSE", "RODRIGUEZ", "1986-01-01", "F", "VEN"),
     ("VEN-3", "CARLOS", "MENDOZA", "1986-07-19", "M", "VEN"),
     ("COL-1", "ANDRES FELIPE", "GOMEZ", "1995-08-23", "M", "COL"),
-    ("GTM-1", "JOSE LUIS", "PEREZ GARCIA", "1988-05-05", "M", "GTM"),
-    ("HND-1", "KEVIN ALEXANDER", "MEJIA", "2001-02-11", "M", "HND"),
-    ("SLV-1", "ANA GABRIELA", "HERNANDEZ", "1998-12-30", "F", "SLV"),
+    (
+        "GTM-1",
+        "JOSE LUIS",
+        "PEREZ GARCIA",
+        "1988-05-05",
+        "M",
+        "GTM",
+    ),
+    (
+        "HND-1",
+        "KEVIN ALEXANDER",
+        "MEJIA",
+        "2001-02-11",
+        "M",
+        "HND",
+    ),
+    (
+        "SLV-1",
+        "ANA GABRIELA",
+        "HERNANDEZ",
+        "1998-12-30",
+        "F",
+        "SLV",
+    ),
     ("AFG-1", "AHMAD", "RAHIMI", "1985-03-21", "M", "AFG"),
     ("SYR-1", "OMAR", "AL HASSAN", "1983-06-02", "M", "SYR"),
     ("UKR-1", "OLENA", "KOVALENKO", "1989-05-12", "F", "UKR"),
@@ -367,11 +402,23 @@ fn spellings_compounds_abbreviations_and_particles_find_the_person() {
     );
 
     // MD for MUHAMMAD.
-    c.finds(ask("MD RAFIQUL", "ISLAM", "1987-09-14"), "BGD-4", &["MD~MUHAMMAD"]);
-    c.finds(ask("MD. RAFIQUL", "ISLAM", "1987-09-14"), "BGD-4", &["MD~MUHAMMAD"]);
+    c.finds(
+        ask("MD RAFIQUL", "ISLAM", "1987-09-14"),
+        "BGD-4",
+        &["MD~MUHAMMAD"],
+    );
+    c.finds(
+        ask("MD. RAFIQUL", "ISLAM", "1987-09-14"),
+        "BGD-4",
+        &["MD~MUHAMMAD"],
+    );
 
     // The particle dropped, and the particle given with the compound written together.
-    c.finds(ask("MARIA", "VALLE", "1992-10-05"), "VEN-1", &["VALLE exact"]);
+    c.finds(
+        ask("MARIA", "VALLE", "1992-10-05"),
+        "VEN-1",
+        &["VALLE exact"],
+    );
     c.finds(
         ask("MARIA", "DELVALLE", "1992-10-05"),
         "VEN-1",
@@ -550,7 +597,7 @@ fn names_in_other_scripts_and_with_invisible_characters_do_not_panic() {
 
 #[test]
 #[ignore = "matcher bug: an emoji in a name is romanized to an English word (😀 -> GRINNING) that counts as a name token, so JEAN 😀 / LOUIS / 1984-06-30 finds nobody while JEAN / LOUIS finds HTI-1 (0.918)"]
-fn emoji_in_a_name_are_not_name_tokens() {
+fn an_emoji_in_a_name_is_not_a_name_token() {
     let c = country();
     let plain = c.finds(ask("JEAN", "LOUIS", "1984-06-30"), "HTI-1", &[]);
     for given in ["JEAN 😀", "JEAN ❤", "JEAN 🇭🇹", "😀 JEAN"] {
