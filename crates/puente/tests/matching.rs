@@ -413,6 +413,20 @@ fn spellings_compounds_abbreviations_and_particles_find_the_person() {
         &["MD~MUHAMMAD"],
     );
 
+    // JN for JEAN on Haitian records; CH and CHY for CHOWDHURY.
+    c.finds(
+        ask("JN BAPTISTE", "LOUIS", "1984-06-30"),
+        "HTI-1",
+        &["JN~JEAN"],
+    );
+    for short in ["CH", "CHY"] {
+        c.finds(
+            ask("HABIBULLAH", short, "1990-01-12"),
+            "BGD-1",
+            &[&format!("{short}~CHOWDHURY")],
+        );
+    }
+
     // The particle dropped, and the particle given with the compound written together.
     c.finds(
         ask("MARIA", "VALLE", "1992-10-05"),
