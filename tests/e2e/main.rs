@@ -18,6 +18,7 @@ mod hostile_peer;
 mod identity_query;
 mod lifecycle;
 mod limits;
+mod matching_variants;
 mod metrics;
 mod mtls_refusals;
 mod peers;
