@@ -977,4 +977,18 @@ mod tests {
             assert!(s >= DEFAULT_THRESHOLD, "{qg} {qs} vs {rg} {rs}: {s}");
         }
     }
+
+    #[test]
+    fn particles_only_lead_into_a_name() {
+        assert_eq!(normalize(&["BIN", "CUI"]).tokens, vec!["BIN", "CUI"]);
+        assert_eq!(normalize(&["JIEFEI", "DU"]).tokens, vec!["JIEFEI", "DU"]);
+        assert_eq!(
+            normalize(&["OSAMA", "BIN LADEN"]).tokens,
+            vec!["OSAMA", "LADEN"]
+        );
+        let r = key("BIN", "CUI", "2002-10-05");
+        assert!(query_score("PIN", "TSUI", "2002-10-05", &r) >= DEFAULT_THRESHOLD);
+        let r = key("JIEFEI", "DU", "2004-10-22");
+        assert!(query_score("CHIEH-FEI", "TO", "2004-10-22", &r) >= DEFAULT_THRESHOLD);
+    }
 }

@@ -57,9 +57,12 @@ pub fn fold(text: &str) -> String {
             c => pre.push(c),
         }
     }
+    // Only letters are a name: symbols and pictographs would otherwise be romanized into
+    // words (an emoji into GRINNING) that count as name tokens.
     let stripped: String = pre
         .nfkd()
         .filter(|c| !unicode_normalization::char::is_combining_mark(*c))
+        .map(|c| if c.is_alphabetic() { c } else { ' ' })
         .collect();
     let ascii = deunicode::deunicode(&stripped);
     ascii
@@ -176,7 +179,9 @@ pub fn normalize(parts: &[&str]) -> NormalizedName {
         }
         let raw = words[at];
         at += 1;
-        if spelling::is_particle(raw) {
+        // A particle leads into the name after it (DE LA CRUZ, BIN LADEN): first or last,
+        // the word is a name (BIN CUI, JIEFEI DU, LI DA).
+        if spelling::is_particle(raw) && at > 1 && at < words.len() {
             continue;
         }
         push(&mut n, canonical(raw), raw);

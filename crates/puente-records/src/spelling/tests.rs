@@ -239,6 +239,11 @@ fn the_syllable_table_covers_pinyin() {
     }
 }
 
+/// Particles that are also names: the matcher reads a particle as one only between two
+/// words (a particle leads into the name after it), so as a first or last word these are
+/// names (JIEFEI DU, the surname 杜).
+const PARTICLES_THAT_ARE_NAMES: &[&str] = &["DU"];
+
 #[test]
 fn no_particle_is_a_name() {
     let particles = particles();
@@ -247,6 +252,7 @@ fn no_particle_is_a_name() {
         .iter()
         .flat_map(|f| f.forms.iter().map(move |form| (f.file, *form)))
         .filter(|(_, form)| particles.contains(form))
+        .filter(|(_, form)| !PARTICLES_THAT_ARE_NAMES.contains(form))
         .map(|(file, form)| format!("{form} in {file}"))
         .collect();
     assert!(clashes.is_empty(), "particles used as names: {clashes:?}");
