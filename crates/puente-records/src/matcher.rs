@@ -88,6 +88,9 @@ fn romanized(a: &str, b: &str) -> f64 {
     }
 }
 
+/// Score of a token one slip away from a known spelling of the other.
+const SPELLING_SLIP: f64 = 0.85;
+
 /// Score of two tokens whose sound keys are one slip apart.
 const SOUND_TYPO: f64 = 0.85;
 
@@ -140,6 +143,22 @@ fn pair_sim(q: Tok<'_>, r: Tok<'_>) -> (f64, &'static str) {
     }
     if best < SOUNDS_ALIKE && sound_alike(q, r) {
         (best, how) = (SOUNDS_ALIKE, "sounds alike");
+    }
+    // A slip in another known spelling of the name (POK for POL, which is PAUL; WONY for
+    // WONG, which is WANG): one letter, the first kept.
+    if best < SPELLING_SLIP && q.raw.len() >= 3 {
+        let slipped = |forms: &[&str], written: &str| {
+            forms.iter().any(|f| {
+                f.len() >= 3
+                    && f.as_bytes().first() == written.as_bytes().first()
+                    && osa_distance(f, written) == 1
+            })
+        };
+        if slipped(spelling::variants(r.canon), q.raw)
+            || slipped(spelling::variants(q.canon), r.raw)
+        {
+            (best, how) = (SPELLING_SLIP, "a slip in a known spelling");
+        }
     }
     // A slip in a name written by its sound (NARI for MARI, SELETEN for CELESTIN).
     if best < SOUND_TYPO

@@ -164,6 +164,8 @@ struct Tables {
     tokens: HashMap<&'static str, Vec<String>>,
     /// Multi-word form (words joined by one space) -> canonical forms.
     phrases: HashMap<&'static str, Vec<String>>,
+    /// Canonical form -> its single-word forms (itself included when one word).
+    variants: HashMap<String, Vec<&'static str>>,
     /// Most words in a multi-word form.
     longest_phrase: usize,
     /// Romanized syllable -> pinyin syllables, the syllable itself first when it is
@@ -191,6 +193,7 @@ impl Tables {
 
         let mut tokens: HashMap<&'static str, Vec<String>> = HashMap::new();
         let mut phrases: HashMap<&'static str, Vec<String>> = HashMap::new();
+        let mut variants: HashMap<String, Vec<&'static str>> = HashMap::new();
         let mut longest_phrase = 0;
         for family in &families {
             for &form in family {
@@ -202,6 +205,12 @@ impl Tables {
                     &mut tokens
                 };
                 index.entry(form).or_default().push(family[0].to_string());
+                if words == 1 {
+                    let forms = variants.entry(family[0].to_string()).or_default();
+                    if !forms.contains(&form) {
+                        forms.push(form);
+                    }
+                }
             }
         }
         for list in tokens.values_mut().chain(phrases.values_mut()) {
@@ -227,6 +236,7 @@ impl Tables {
             particles: particles.into_iter().collect(),
             tokens,
             phrases,
+            variants,
             longest_phrase,
             syllables,
             longest_syllable,
@@ -251,6 +261,12 @@ pub fn is_particle(token: &str) -> bool {
 /// their canonical forms intersect.
 pub fn canonicals(token: &str) -> &'static [String] {
     TABLES.tokens.get(token).map_or(&[], Vec::as_slice)
+}
+
+/// The single-word forms of a canonical form's family (PAUL -> PAUL, POL), empty when it
+/// heads none.
+pub fn variants(canonical: &str) -> &'static [&'static str] {
+    TABLES.variants.get(canonical).map_or(&[], Vec::as_slice)
 }
 
 /// The longest phrase of two or more `tokens` starting at `at` that is a multi-word
