@@ -258,6 +258,16 @@ pub fn pinyin_keys(form: &str) -> impl Iterator<Item = &str> {
         .filter(|k| !k.is_empty())
 }
 
+/// Adds the pair key of two skeletons (in sorted order, as the pairs of single keys
+/// are), unless either is empty or they are the same.
+fn insert_pair(pairs: &mut BTreeSet<String>, x: &str, y: &str) {
+    if x.is_empty() || y.is_empty() || x == y {
+        return;
+    }
+    let (a, b) = if x < y { (x, y) } else { (y, x) };
+    pairs.insert(format!("{a}+{b}"));
+}
+
 /// Blocking keys of a name: each token's skeleton, and each unordered pair of skeletons.
 /// Pairs are selective even for very common names; singles rescue names where one token
 /// carries a typo.
@@ -298,15 +308,10 @@ pub fn blocking_keys(n: &NormalizedName) -> (BTreeSet<String>, BTreeSet<String>)
             singles.insert(glued.clone());
         }
         for (k, other) in n.skeletons.iter().enumerate() {
-            if k + 1 == i || k == i || other.is_empty() || *other == glued {
+            if k + 1 == i || k == i {
                 continue;
             }
-            let (a, b) = if glued < *other {
-                (&glued, other)
-            } else {
-                (other, &glued)
-            };
-            pairs.insert(format!("{a}+{b}"));
+            insert_pair(&mut pairs, &glued, other);
         }
     }
     // Spellings of one name in two orthographies (JEAN / JAN, LOUIS / LWI) and in two
@@ -346,10 +351,7 @@ pub fn blocking_keys(n: &NormalizedName) -> (BTreeSet<String>, BTreeSet<String>)
                     continue;
                 }
                 for other in others {
-                    if !other.is_empty() && other != s {
-                        let (a, b) = if s < other { (s, other) } else { (other, s) };
-                        pairs.insert(format!("{a}+{b}"));
-                    }
+                    insert_pair(&mut pairs, s, other);
                 }
             }
         }
@@ -366,14 +368,7 @@ pub fn blocking_keys(n: &NormalizedName) -> (BTreeSet<String>, BTreeSet<String>)
                     continue;
                 }
                 for other in others {
-                    if !other.is_empty() && *other != glued {
-                        let (a, b) = if glued < *other {
-                            (&glued, other)
-                        } else {
-                            (other, &glued)
-                        };
-                        pairs.insert(format!("{a}+{b}"));
-                    }
+                    insert_pair(&mut pairs, &glued, other);
                 }
             }
         }

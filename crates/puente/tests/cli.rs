@@ -3,28 +3,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
+mod common;
+use common::{p, puente, text};
+
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn puente(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_puente"))
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run puente")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
+use std::process::Command;
 
 #[test]
 fn icao_only_and_malformed_country_codes_are_refused() {

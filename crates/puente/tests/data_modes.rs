@@ -5,17 +5,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 #![cfg(unix)]
 
+mod common;
+use common::{p, puente};
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn puente(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_puente"))
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run puente")
-}
+use std::process::Output;
 
 fn ok(out: Output) {
     assert!(
@@ -24,10 +19,6 @@ fn ok(out: Output) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
 }
 
 /// Every path under `root` (itself included) whose mode is not 0700 (directories) or

@@ -8,34 +8,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
+use common::{p, puente, text};
+
+use std::path::PathBuf;
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-
-fn puente(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_puente"))
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run puente")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
-
-/// The header `puente records import` reads (the columns `records generate` writes).
-const COLUMNS: &str = "record_id,given_names,surnames,date_of_birth,sex,nationality,document_type,document_number,issuing_state,document_expiry,mrz_line1,mrz_line2,protection_status,protected_against,vulnerabilities,encounter_date,encounter_place,encounter_event,previous_country,passport_copy";
 
 /// The register: the persons the queries look for, their near-namesakes (same surname
 /// and date, another given name; same name, another day; another person born on the
@@ -134,7 +114,7 @@ fn country() -> Country {
     ]);
     assert!(out.status.success(), "{}", text(&out));
     let config = node.join("puente.toml");
-    let mut csv = format!("{COLUMNS}\n");
+    let mut csv = format!("{}\n", puente_records::import::COLUMNS.join(","));
     for (id, given, surnames, dob, sex, nat) in PERSONS {
         // The 14 optional columns left empty.
         csv.push_str(&format!(
