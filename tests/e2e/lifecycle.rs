@@ -77,7 +77,7 @@ impl ServerCertVerifier for Recording {
 /// A channel to `addr` presenting `identity`, expecting a node of `anchor.country`, with
 /// the serials of the server certificates its handshakes saw. A fresh client
 /// configuration each time, so no session is resumed.
-fn recording_channel(
+pub(crate) fn recording_channel(
     addr: &str,
     identity: &TlsIdentity,
     anchor: &CountryAnchor,
@@ -127,12 +127,12 @@ async fn health(ch: Channel) -> Result<i32, tonic::Status> {
         .map(|r| r.into_inner().status)
 }
 
-fn serial_of(cert: &Path) -> String {
+pub(crate) fn serial_of(cert: &Path) -> String {
     let der = puente_pki::files::load_certs(cert).unwrap().remove(0);
     inspect::inspect(&der, cert).unwrap().serial
 }
 
-fn set_reload_interval(fed: &Federation, code: &str, secs: u64) {
+pub(crate) fn set_reload_interval(fed: &Federation, code: &str, secs: u64) {
     let config = &fed.country(code).config;
     let text = std::fs::read_to_string(config).unwrap();
     assert!(text.contains("reload_interval_secs = 5"), "{text}");
@@ -165,7 +165,7 @@ fn days(from: i64, to: i64) -> IssueOptions {
     }
 }
 
-async fn eventually<F, Fut>(what: &str, mut check: F)
+pub(crate) async fn eventually<F, Fut>(what: &str, mut check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,

@@ -24,6 +24,7 @@ mod mtls_refusals;
 mod peers;
 mod protection_rule;
 mod python_client;
+mod renewal_and_trust;
 mod stats_protection;
 mod stats_sync;
 mod witness_hostile_peer;

@@ -160,7 +160,7 @@ impl Federation {
             .path()
             .join(format!("{trusted}-for-{truster}.bundle"));
         files::write_public(&path, &bundle).expect("write bundle");
-        puente::setup::add_peer(&self.country(truster).config, &path, None)
+        puente::setup::add_peer(&self.country(truster).config, &path, None, false)
             .unwrap_or_else(|e| panic!("{e:#}"));
     }
 

@@ -74,6 +74,19 @@ impl IssueOptions {
     }
 }
 
+/// A renewed certificate, and the one it follows.
+#[derive(Clone, Debug)]
+pub struct Renewed {
+    /// The new certificate.
+    pub issued: Issued,
+    /// Serial (hex) of the certificate it replaces, valid until it expires or is revoked.
+    pub previous_serial: String,
+    /// When the replaced certificate expires.
+    pub previous_not_after: OffsetDateTime,
+    /// The host names and addresses carried over.
+    pub hosts: Vec<String>,
+}
+
 /// A certificate the CA issued, with where it was written.
 #[derive(Clone, Debug)]
 pub struct Issued {
@@ -259,6 +272,35 @@ impl CountryCa {
         if options.not_after <= options.not_before {
             return Err(PkiError::bad(&cert_path, "validity ends before it starts"));
         }
+        let (key, cert_pem, serial_hex) = self.sign_leaf(&identity, options)?;
+        files::write_private(&key_path, key.serialize_pem())?;
+        files::write_public(&cert_path, &cert_pem)?;
+
+        let mut ledger = load_ledger(&self.dir)?;
+        ledger.issued.push(LedgerIssued {
+            serial: serial_hex.clone(),
+            urn: identity.urn(),
+            not_after: rfc3339(options.not_after),
+            file: format!("{stem}.pem"),
+        });
+        self.save_ledger(&ledger)?;
+        Ok(Issued {
+            identity,
+            serial: serial_hex,
+            cert_path,
+            key_path,
+            not_after: options.not_after,
+        })
+    }
+
+    /// A new key and a certificate for `identity` signed by this CA: the key, the PEM
+    /// certificate and its serial (hex).
+    fn sign_leaf(
+        &self,
+        identity: &PeerIdentity,
+        options: &IssueOptions,
+    ) -> Result<(KeyPair, String, String)> {
+        let role = identity.role;
         let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(|source| {
             PkiError::Generate {
                 what: format!("the key of {}", identity.urn()),
@@ -308,23 +350,98 @@ impl CountryCa {
                 what: format!("the certificate of {}", identity.urn()),
                 source,
             })?;
-        files::write_private(&key_path, key.serialize_pem())?;
-        files::write_public(&cert_path, &cert.pem())?;
+        Ok((key, cert.pem(), serial_hex))
+    }
 
+    /// Renews the leaf certificate in the PEM file `cert` (which this CA issued and has
+    /// not revoked): the same identity and host names, a new key, valid from now for
+    /// `days` days. The key file beside it (same name, `.key`) and the certificate are
+    /// replaced, the key first: a node watching them keeps its old pair until both are
+    /// in place, then takes the new one without a restart. The previous certificate stays
+    /// valid until it expires or is revoked (`Renewed::previous_serial`).
+    pub fn renew(&self, cert: &Path, days: i64, now: OffsetDateTime) -> Result<Renewed> {
+        let der = files::cert_from_pem(&files::read_text(cert)?, cert)?;
+        let info = inspect::inspect(&der, cert)?;
+        let identity = info.identity.clone().ok_or_else(|| {
+            PkiError::bad(
+                cert,
+                "carries no Puente identity (urn:puente:…): not a certificate this CA issues",
+            )
+        })?;
+        if identity.country != self.country {
+            return Err(PkiError::bad(
+                cert,
+                format!(
+                    "is a certificate of {} ({}); this CA ({}) renews only its own country's",
+                    identity.country,
+                    identity.urn(),
+                    self.country
+                ),
+            ));
+        }
+        let ledger = load_ledger(&self.dir)?;
+        if !ledger.issued.iter().any(|i| i.serial == info.serial) {
+            return Err(PkiError::bad(
+                cert,
+                format!(
+                    "serial {} is not in {}: this CA did not issue it, so it will not renew it",
+                    info.serial,
+                    self.dir.join(LEDGER).display()
+                ),
+            ));
+        }
+        if let Some(r) = ledger.revoked.iter().find(|r| r.serial == info.serial) {
+            return Err(PkiError::bad(
+                cert,
+                format!(
+                    "was revoked ({}, {}); a revoked certificate is not renewed: issue a new one deliberately with `puente pki issue`",
+                    r.reason, r.revoked_at
+                ),
+            ));
+        }
+        if !(1..=CA_VALIDITY_DAYS).contains(&days) {
+            return Err(PkiError::bad(
+                cert,
+                format!("a validity of {days} days: choose 1 to {CA_VALIDITY_DAYS}"),
+            ));
+        }
+        let key_path = cert.with_extension("key");
+        if !key_path.exists() {
+            return Err(PkiError::bad(
+                cert,
+                format!(
+                    "its key file {} is not beside it; renew the certificate where it was issued or installed with its key",
+                    key_path.display()
+                ),
+            ));
+        }
+        let mut options = IssueOptions::valid_for_days(now, days);
+        options.hosts = inspect::host_names(&der, cert)?;
+        let (key, cert_pem, serial) = self.sign_leaf(&identity, &options)?;
+        files::replace_private(&key_path, key.serialize_pem())?;
+        files::write_public(cert, &cert_pem)?;
         let mut ledger = load_ledger(&self.dir)?;
         ledger.issued.push(LedgerIssued {
-            serial: serial_hex.clone(),
+            serial: serial.clone(),
             urn: identity.urn(),
             not_after: rfc3339(options.not_after),
-            file: format!("{stem}.pem"),
+            file: cert
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
         });
         self.save_ledger(&ledger)?;
-        Ok(Issued {
-            identity,
-            serial: serial_hex,
-            cert_path,
-            key_path,
-            not_after: options.not_after,
+        Ok(Renewed {
+            issued: Issued {
+                identity,
+                serial,
+                cert_path: cert.to_path_buf(),
+                key_path,
+                not_after: options.not_after,
+            },
+            previous_serial: info.serial,
+            previous_not_after: info.not_after,
+            hosts: options.hosts,
         })
     }
 

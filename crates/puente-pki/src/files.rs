@@ -29,6 +29,12 @@ pub fn write_private(path: &Path, contents: impl AsRef<[u8]>) -> Result<()> {
     write_atomic(path, contents.as_ref(), 0o600)
 }
 
+/// Replaces a private key (mode 0600) atomically: a reader sees the old key or the new
+/// one, never part of either. For renewals; new keys use [`write_private`].
+pub fn replace_private(path: &Path, contents: impl AsRef<[u8]>) -> Result<()> {
+    write_atomic(path, contents.as_ref(), 0o600)
+}
+
 fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let tmp = dir.join(format!(

@@ -56,6 +56,40 @@ pub fn inspect(der: &[u8], origin: &Path) -> Result<CertInfo> {
     })
 }
 
+/// The host names and IP addresses (DNS and IP SANs) a certificate is valid for, as text.
+pub fn host_names(der: &[u8], origin: &Path) -> Result<Vec<String>> {
+    let (_, cert) = X509Certificate::from_der(der)
+        .map_err(|e| PkiError::bad(origin, format!("not an X.509 certificate: {e}")))?;
+    let mut hosts = Vec::new();
+    let san = cert
+        .subject_alternative_name()
+        .map_err(|e| PkiError::bad(origin, format!("unreadable subject alternative names: {e}")))?;
+    for name in san.iter().flat_map(|s| s.value.general_names.iter()) {
+        match name {
+            GeneralName::DNSName(d) => hosts.push((*d).to_string()),
+            GeneralName::IPAddress(b) => match b.len() {
+                4 => {
+                    let a: [u8; 4] = [b[0], b[1], b[2], b[3]];
+                    hosts.push(std::net::IpAddr::from(a).to_string());
+                }
+                16 => {
+                    let mut a = [0u8; 16];
+                    a.copy_from_slice(b);
+                    hosts.push(std::net::IpAddr::from(a).to_string());
+                }
+                _ => {
+                    return Err(PkiError::bad(
+                        origin,
+                        format!("an IP address SAN of {} bytes", b.len()),
+                    ))
+                }
+            },
+            _ => {}
+        }
+    }
+    Ok(hosts)
+}
+
 /// The Puente identity a certificate claims: `Ok(None)` if it carries no `urn:puente:`
 /// URI SAN, an error if it carries several or a malformed one.
 pub fn identity_of(

@@ -28,7 +28,7 @@ pub mod signing;
 pub mod tls;
 pub mod trust;
 
-pub use ca::{CountryCa, IssueOptions, Issued};
+pub use ca::{CountryCa, IssueOptions, Issued, Renewed};
 pub use error::PkiError;
 pub use identity::{CountryCode, PeerIdentity, Role};
 pub use signing::{SigningKey, VerifyingKey};

@@ -151,8 +151,12 @@ pub fn export_bundle(entry: &PeerEntry) -> Result<String> {
 
 /// Reads and validates an exported public bundle.
 pub fn read_bundle(path: &Path) -> Result<TrustedPeer> {
-    let text = files::read_text(path)?;
-    let file: BundleFile = toml::from_str(&text).map_err(|e| PkiError::bad(path, e.to_string()))?;
+    read_bundle_text(&files::read_text(path)?, path)
+}
+
+/// Reads and validates a public bundle's text; `path` names where it came from.
+pub fn read_bundle_text(text: &str, path: &Path) -> Result<TrustedPeer> {
+    let file: BundleFile = toml::from_str(text).map_err(|e| PkiError::bad(path, e.to_string()))?;
     if file.format != BUNDLE_FORMAT {
         return Err(PkiError::bad(
             path,

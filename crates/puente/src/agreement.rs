@@ -53,16 +53,14 @@ pub fn run(command: &AgreementCommand) -> Result<()> {
                 a.id,
                 node.signing.name()
             );
-            let missing: Vec<String> = a
-                .parties
-                .iter()
-                .filter(|p| !a.signatures.iter().any(|s| s.country == **p))
-                .map(|p| p.to_string())
-                .collect();
-            if missing.is_empty() {
-                println!("Both parties have signed. Each copies the file into its agreements directory ({}).", node.config.agreements.dir.display());
+            let pending = still_to_sign(&node, &a);
+            if pending.is_empty() {
+                println!("Both parties have signed, and both signatures verify over this text. Each copies the file into its agreements directory ({}).", node.config.agreements.dir.display());
             } else {
-                println!("Still to sign: {}. Send them the file.", missing.join(", "));
+                for line in &pending {
+                    println!("{line}");
+                }
+                println!("The agreement is not in force until every party has signed this exact text; send the file to the parties named above.");
             }
         }
         AgreementCommand::Verify { config, file } => {
@@ -140,6 +138,41 @@ pub fn sign_file(node: &LoadedNode, file: &Path) -> Result<Agreement> {
     a.sign(node.country(), &node.signing, OffsetDateTime::now_utc())?;
     files::write_public(file, &a.to_text())?;
     Ok(a)
+}
+
+/// What keeps `a` from being signed by both parties over its current text, one line per
+/// party that must sign (again) and why; empty when both signatures verify.
+pub fn still_to_sign(node: &LoadedNode, a: &Agreement) -> Vec<String> {
+    let own = node.country();
+    let message = a.signed_bytes();
+    let mut out = Vec::new();
+    for party in a.parties {
+        let Some(sig) = a.signatures.iter().find(|s| s.country == party) else {
+            out.push(format!("Still to sign: {party}."));
+            continue;
+        };
+        let key = if party == own {
+            Some(node.signing.verifying_key())
+        } else {
+            node.trust.peer(party).map(|p| p.signing_key.clone())
+        };
+        match key {
+            None => out.push(format!(
+                "{party}'s signature cannot be checked: {party} is not in this node's trust file (add its bundle with `puente trust add`)."
+            )),
+            Some(k) if k.name() != sig.key => out.push(format!(
+                "{party} must sign again: it signed with key {}, but the key trusted for {party} is {}.",
+                sig.key,
+                k.name()
+            )),
+            Some(k) if !k.verify(&message, &sig.value) => out.push(format!(
+                "{party} must sign again: the text changed after {party} signed (its signature of {} does not verify over the current text).",
+                if sig.signed_at.is_empty() { "an earlier version" } else { sig.signed_at.as_str() }
+            )),
+            Some(_) => {}
+        }
+    }
+    out
 }
 
 /// Verifies `file` as `node` would at load time.

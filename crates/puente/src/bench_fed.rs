@@ -69,7 +69,7 @@ pub async fn prepare(
         files::write_public(&path, &bundle)?;
         for (j, c) in configs.iter().enumerate() {
             if i != j {
-                setup::add_peer(c, &path, None)?;
+                setup::add_peer(c, &path, None, false)?;
             }
         }
     }

@@ -211,9 +211,28 @@ pub enum PkiCommand {
         #[arg(long, default_value_t = puente_pki::ca::CRL_VALIDITY_DAYS)]
         days: i64,
     },
-    /// Print who a certificate says it is, who issued it and until when.
+    /// Renew a certificate this CA issued: same identity and host names, a new key and
+    /// validity. Run it a month before `pki show` says it expires (the node warns 30 days
+    /// ahead); a running node picks the new certificate up by itself.
+    #[command(
+        after_help = "Example: puente pki renew --dir certs/MEX --cert certs/MEX/node-mex-1.pem --days 365\n\nThe certificate file and its key (same name, .key) are replaced in place; the old\ncertificate stays valid until it expires: revoke it (--reason superseded) once the new\none is in use."
+    )]
+    Renew {
+        /// The PKI directory of the CA that issued it.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The certificate file to renew (its key is the file beside it ending in .key).
+        #[arg(long)]
+        cert: PathBuf,
+        /// Validity of the new certificate, in days from now.
+        #[arg(long, default_value_t = puente_pki::ca::LEAF_VALIDITY_DAYS)]
+        days: i64,
+    },
+    /// Print who a certificate says it is, who issued it and until when, with its
+    /// fingerprint; given a PKI directory, its CA and signing-key fingerprints (the two
+    /// that peers confirm by phone); given a `signing.pub`, that key's fingerprint.
     Show {
-        /// A PEM certificate file.
+        /// A PEM certificate file, a PKI directory, or a signing.pub file.
         file: PathBuf,
     },
 }
@@ -242,6 +261,11 @@ pub enum TrustCommand {
         /// Refuse unless the peer CA's SHA-256 fingerprint is this (hex, spaces allowed).
         #[arg(long)]
         expect_fingerprint: Option<String>,
+        /// Take a bundle whose CA or signing key differs from the one trusted for that
+        /// country (after confirming the new fingerprints with the peer). Not needed for a
+        /// newer CRL or a new address from the same CA.
+        #[arg(long)]
+        replace: bool,
     },
     /// List the trusted peers with their fingerprints.
     List {

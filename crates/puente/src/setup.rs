@@ -314,7 +314,7 @@ pub fn pki(command: &PkiCommand) -> Result<()> {
                 "Revoked {urn}; CRL rewritten: {}",
                 dir.join(ca::CRL).display()
             );
-            println!("Restart (or reload) nodes of this country, and send the CRL to peers with `puente trust export`.");
+            println!("Nodes of this country reload the CRL by themselves (within [server] reload_interval_secs); send peers the new trust bundle with `puente trust export`.");
         }
         PkiCommand::Crl { dir, days } => {
             let ca = CountryCa::open(dir)?;
@@ -326,11 +326,56 @@ pub fn pki(command: &PkiCommand) -> Result<()> {
                 (now + time::Duration::days(*days)).date()
             );
         }
+        PkiCommand::Renew { dir, cert, days } => {
+            let ca = CountryCa::open(dir)?;
+            let renewed = ca.renew(cert, *days, now)?;
+            let issued = &renewed.issued;
+            println!(
+                "Renewed {} (new serial {}, new key)",
+                issued.identity.urn(),
+                issued.serial
+            );
+            println!("  certificate {}", issued.cert_path.display());
+            println!("  key         {} (mode 0600)", issued.key_path.display());
+            println!("  valid until {}", date(issued.not_after));
+            if !renewed.hosts.is_empty() {
+                println!("  hosts       {}", renewed.hosts.join(", "));
+            }
+            println!(
+                "A node using these files takes the new certificate by itself (within [server] reload_interval_secs); a client re-reads it at its next command."
+            );
+            println!(
+                "The previous certificate (serial {}) stays valid until {}. Once the new one is in use, revoke it: puente pki revoke --dir {} --serial {} --reason superseded",
+                renewed.previous_serial,
+                date(renewed.previous_not_after),
+                dir.display(),
+                renewed.previous_serial
+            );
+        }
         PkiCommand::Show { file } => {
-            let certs = files::load_certs(file)?;
-            for der in certs {
-                let info = inspect::inspect(&der, file)?;
-                print!("{}", show_cert(&info, now));
+            // A PKI directory: its CA and signing key, the two fingerprints peers confirm.
+            let (cert_file, signing_pub) = if file.is_dir() {
+                (file.join(ca::CA_CERT), Some(file.join(ca::SIGNING_PUB)))
+            } else if file.extension().is_some_and(|e| e == "pub") {
+                (PathBuf::new(), Some(file.clone()))
+            } else {
+                (file.clone(), None)
+            };
+            if !cert_file.as_os_str().is_empty() {
+                for der in files::load_certs(&cert_file)? {
+                    let info = inspect::inspect(&der, &cert_file)?;
+                    print!("{}", show_cert(&info, now));
+                }
+            }
+            if let Some(path) = signing_pub.filter(|p| p.exists() || !file.is_dir()) {
+                let key = puente_pki::VerifyingKey::parse(&files::read_text(&path)?)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                println!(
+                    "signing key {} ({})\n  fingerprint  {}",
+                    key.name(),
+                    path.display(),
+                    fingerprint_text(&key.fingerprint())
+                );
             }
         }
     }
@@ -391,7 +436,12 @@ pub fn export_bundle(config: &Path) -> Result<String> {
 
 /// Adds a peer bundle to the trust file of the node at `config`; returns the peer's
 /// fingerprints text.
-pub fn add_peer(config: &Path, bundle: &Path, expect: Option<&str>) -> Result<String> {
+pub fn add_peer(
+    config: &Path,
+    bundle: &Path,
+    expect: Option<&str>,
+    replace: bool,
+) -> Result<String> {
     let node = NodeConfig::load(config)?;
     let peer = trust::read_bundle(bundle)?;
     if peer.country == node.country() {
@@ -417,11 +467,15 @@ pub fn add_peer(config: &Path, bundle: &Path, expect: Option<&str>) -> Result<St
             );
         }
     }
+    let mut notes = String::new();
+    if let Some(old) = node.trust.peer(peer.country) {
+        notes = consent_to_change(old, &peer, bundle, replace)?;
+    }
     let replaced = TrustBundle::add(&node.config.trust.file, &peer)?;
     // The trust file must still load as a whole.
     NodeConfig::load(config)?;
     Ok(format!(
-        "{} {} ({}) at {}\n  CA fingerprint           {}\n  signing key {:<12} {}\nConfirm both fingerprints with {} by phone or in person before exchanging data.\nRestart the node to use the new trust file.\n",
+        "{notes}{} {} ({}) at {}\n  CA fingerprint           {}\n  signing key {:<12} {}\nConfirm both fingerprints with {} by phone or in person before exchanging data.\nA running node reloads its trust file by itself (within [server] reload_interval_secs).\n",
         if replaced { "Replaced peer" } else { "Added peer" },
         peer.country,
         peer.country.name(),
@@ -433,6 +487,94 @@ pub fn add_peer(config: &Path, bundle: &Path, expect: Option<&str>) -> Result<St
     ))
 }
 
+/// Whether a bundle may replace the one trusted for its country. The same CA and signing
+/// key with a newer CRL (or a new address) is routine and taken; a different CA or
+/// signing key is a change of who the peer is, taken only with `--replace` after both
+/// sides compared fingerprints; a CRL older than the one held would undo revocations and
+/// is refused the same way. Returns notes on what changes.
+fn consent_to_change(
+    old: &puente_pki::trust::TrustedPeer,
+    new: &puente_pki::trust::TrustedPeer,
+    bundle: &Path,
+    replace: bool,
+) -> Result<String> {
+    let mut notes = String::new();
+    let same_ca = old.ca_info.fingerprint == new.ca_info.fingerprint;
+    let same_key = old.signing_key.fingerprint() == new.signing_key.fingerprint();
+    if !(same_ca && same_key) {
+        let table = format!(
+            "  CA fingerprint   now   {}\n                   new   {}{}\n  signing key      now   {} {}\n                   new   {} {}{}",
+            fingerprint_text(&old.ca_info.fingerprint),
+            fingerprint_text(&new.ca_info.fingerprint),
+            if same_ca { "  (same)" } else { "  (CHANGED)" },
+            old.signing_key.name(),
+            fingerprint_text(&old.signing_key.fingerprint()),
+            new.signing_key.name(),
+            fingerprint_text(&new.signing_key.fingerprint()),
+            if same_key { "  (same)" } else { "  (CHANGED)" },
+        );
+        if !replace {
+            bail!(
+                "{} is already trusted, and {} changes who it is:\n{table}\nConfirm the new fingerprints with {} by phone or in person; if they match, run again with --replace. Until then nothing changes.",
+                new.country,
+                bundle.display(),
+                new.country
+            );
+        }
+        notes.push_str(&format!(
+            "Replacing what {} was trusted as (--replace):\n{table}\n",
+            new.country
+        ));
+    }
+    let newest = |p: &puente_pki::trust::TrustedPeer| -> Result<Option<OffsetDateTime>> {
+        let mut latest = None;
+        for der in &p.crls {
+            let info = inspect::inspect_crl(der, bundle)?;
+            latest = latest.max(Some(info.this_update));
+        }
+        Ok(latest)
+    };
+    if same_ca {
+        match (newest(old)?, newest(new)?) {
+            (Some(held), None) if !replace => bail!(
+                "{} carries no CRL where the trusted entry of {} has one of {}: taking it would forget {}'s revocations. Ask {} for a current bundle, or run again with --replace.",
+                bundle.display(),
+                new.country,
+                date(held),
+                new.country,
+                new.country
+            ),
+            (Some(held), Some(offered)) if offered < held && !replace => bail!(
+                "the CRL in {} ({}) is older than the one already trusted for {} ({}): taking it could undo revocations. Ask {} for a current bundle, or run again with --replace.",
+                bundle.display(),
+                date(offered),
+                new.country,
+                date(held),
+                new.country
+            ),
+            (Some(held), Some(offered)) if offered > held => notes.push_str(&format!(
+                "{}'s CRL updated: {} -> {} (same CA, no confirmation needed).\n",
+                new.country,
+                date(held),
+                date(offered)
+            )),
+            (None, Some(offered)) => notes.push_str(&format!(
+                "{}'s CRL added: {} (same CA, no confirmation needed).\n",
+                new.country,
+                date(offered)
+            )),
+            _ => {}
+        }
+    }
+    if old.address != new.address {
+        notes.push_str(&format!(
+            "{}'s address changes: {} -> {}.\n",
+            new.country, old.address, new.address
+        ));
+    }
+    Ok(notes)
+}
+
 fn hex_of(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
@@ -442,16 +584,26 @@ pub fn trust_command(command: &TrustCommand) -> Result<()> {
     match command {
         TrustCommand::Export { config, out } => {
             let text = export_bundle(config)?;
+            // What the peer reads back on the phone before trusting the bundle.
+            let own = trust::read_bundle_text(&text, Path::new("the exported bundle"))?;
+            let fingerprints = format!(
+                "Read these to {}'s peers by phone or in person; they compare them with what `puente trust add` prints:\n  CA fingerprint           {}\n  signing key {:<12} {}",
+                own.country,
+                fingerprint_text(&own.ca_info.fingerprint),
+                own.signing_key.name(),
+                fingerprint_text(&own.signing_key.fingerprint())
+            );
             match out {
                 Some(path) => {
                     files::write_public(path, &text)?;
-                    eprintln!(
-                        "Wrote {}. Hand it to your peers; it holds no secret.",
+                    println!(
+                        "Wrote {}. Hand it to your peers; it holds no secret.\n{fingerprints}",
                         path.display()
                     );
                 }
                 None => {
                     std::io::stdout().write_all(text.as_bytes())?;
+                    eprintln!("{fingerprints}");
                 }
             }
         }
@@ -459,7 +611,11 @@ pub fn trust_command(command: &TrustCommand) -> Result<()> {
             config,
             file,
             expect_fingerprint,
-        } => print!("{}", add_peer(config, file, expect_fingerprint.as_deref())?),
+            replace,
+        } => print!(
+            "{}",
+            add_peer(config, file, expect_fingerprint.as_deref(), *replace)?
+        ),
         TrustCommand::List { config } => {
             let node = NodeConfig::load(config)?;
             if node.trust.peers.is_empty() {

@@ -124,7 +124,7 @@ async fn federation(base: &Path, keep_running: bool) -> Result<()> {
             if i == j {
                 continue;
             }
-            let report = setup::add_peer(&configs[j], &bundle_path, None)
+            let report = setup::add_peer(&configs[j], &bundle_path, None, false)
                 .with_context(|| format!("{to} adding the bundle of {from}"))?;
             let fp = report
                 .lines()
