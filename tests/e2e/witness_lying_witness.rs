@@ -101,7 +101,7 @@ async fn the_asker_refuses_a_cosignature_of_another_body_key_or_size() {
         .query_identity(puente_e2e::document_query("C-1", "X1234567"))
         .await
         .unwrap_err();
-    let size = mex.state.audit.trees().size().unwrap();
+    let size = mex.state.audit().trees().size().unwrap();
     assert!(size > 0);
     let gtm = CountryCode::parse("GTM").unwrap();
     let cosigned_by_gtm = || {

@@ -98,17 +98,17 @@ impl Node {
         };
         let stats_store = puente_stats::StatsStore::open(store.db())
             .map_err(|e| open_err("the statistics store", e.to_string()))?;
-        crate::stats::aggregate_records(&records, &stats_store)
+        crate::sync::stats::aggregate_records(&records, &stats_store)
             .map_err(|e| open_err("aggregating flow counts from the records", e))?;
         // Name queries score their candidates from memory, not from disk.
         records
             .load_match_keys()
             .map_err(|e| open_err("loading the records' match keys", e.to_string()))?;
-        let alerts = crate::alerts::Alerts::new(
+        let alerts = crate::sync::alerts::Alerts::new(
             puente_alerts::AlertStore::open(store.db())
                 .map_err(|e| open_err("the alert store", e.to_string()))?,
         );
-        let stats = crate::stats::Stats::new(
+        let stats = crate::sync::stats::Stats::new(
             stats_store,
             &node.data_key.audit_hash("stats-watermark-key", "v1"),
         );
@@ -130,7 +130,7 @@ impl Node {
             &node.config.node.data_dir,
             node.config.server.min_free_mb,
         ));
-        let witnessing = crate::witness::Witnessing::new(&node.config.server);
+        let witnessing = crate::sync::witness::Witnessing::new(&node.config.server);
         Ok(Self {
             state: Arc::new(NodeState {
                 node,

@@ -15,20 +15,23 @@ use puente_audit::checkpoint::{self, Checkpoint};
 use puente_audit::merkle::Hash;
 use puente_pki::CountryCode;
 use puente_proto::v1 as pb;
-use tonic::{Code, Status};
+use tonic::Code;
 use tracing::warn;
 
-use crate::services::NodeState;
+use crate::error::ExchangeError;
+use crate::state::NodeState;
 
 /// Metadata naming the size this witness last cosigned, sent with FAILED_PRECONDITION.
 pub const WITNESSED_SIZE: &str = "puente-witnessed-size";
 
 /// The hashes of a consistency proof as sent on the wire; each must be 32 bytes.
-pub fn hashes(v: &[Vec<u8>]) -> Result<Vec<Hash>, Status> {
+pub fn hashes(v: &[Vec<u8>]) -> Result<Vec<Hash>, ExchangeError> {
     v.iter()
         .map(|h| <[u8; 32]>::try_from(h.as_slice()))
         .collect::<Result<_, _>>()
-        .map_err(|_| Status::invalid_argument("consistency_proof: every hash must be 32 bytes"))
+        .map_err(|_| {
+            ExchangeError::invalid_argument("consistency_proof: every hash must be 32 bytes")
+        })
 }
 
 impl NodeState {
@@ -76,7 +79,7 @@ impl NodeState {
                 previous_size: previous,
                 consistency_proof: proof.iter().map(|h| h.to_vec()).collect(),
             };
-            let request_sha = crate::auditing::sha256(&prost::Message::encode_to_vec(&req));
+            let request_sha = crate::outcome::sha256(&prost::Message::encode_to_vec(&req));
             let call = client.witness_checkpoint(crate::limits::timed(req, timeout));
             match crate::limits::within(timeout, "WitnessCheckpoint", call).await {
                 Ok(r) => {
@@ -100,8 +103,9 @@ impl NodeState {
                     }
                     // A repeat is answered as before, without a new entry or receipt.
                     if let Some(receipt) = &receipt {
-                        let said = crate::auditing::sha256(&prost::Message::encode_to_vec(&r));
-                        self.accept_receipt(peer, receipt, &request_sha, Some(&said), &[])?;
+                        let said = crate::outcome::sha256(&prost::Message::encode_to_vec(&r));
+                        self.accept_receipt(peer, receipt, &request_sha, Some(&said), &[])
+                            .map_err(|e| e.to_string())?;
                     }
                     self.audit
                         .trees()
