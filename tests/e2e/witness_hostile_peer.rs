@@ -77,7 +77,7 @@ fn gtm_client(fed: &Federation) -> ExchangeClient<Channel> {
 /// The evidence MEX keeps about GTM, in key order.
 fn evidence(mex: &TestNode) -> Vec<serde_json::Value> {
     mex.state
-        .audit
+        .audit()
         .trees()
         .evidence
         .scan_prefix(b"GTM|")

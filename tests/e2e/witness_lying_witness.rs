@@ -106,7 +106,7 @@ async fn the_asker_refuses_a_cosignature_of_another_body_key_or_size() {
     let gtm = CountryCode::parse("GTM").unwrap();
     let cosigned_by_gtm = || {
         mex.state
-            .audit
+            .audit()
             .trees()
             .cosignatures_at(size)
             .unwrap()

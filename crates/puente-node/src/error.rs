@@ -201,7 +201,9 @@ impl From<ExchangeError> for tonic::Status {
         if let Some(r) = e.receipt {
             status.metadata_mut().insert_bin(
                 RECEIPT_METADATA,
-                tonic::metadata::MetadataValue::from_bytes(&prost::Message::encode_to_vec(r.as_ref())),
+                tonic::metadata::MetadataValue::from_bytes(&prost::Message::encode_to_vec(
+                    r.as_ref(),
+                )),
             );
         }
         status
