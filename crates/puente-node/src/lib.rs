@@ -59,6 +59,8 @@ pub mod services;
 pub mod state;
 pub mod store;
 pub mod sync;
+#[cfg(test)]
+mod testing;
 
 pub use config::{LoadedNode, NodeConfig};
 pub use error::{ConfigError, ExchangeError, NodeError};

@@ -16,3 +16,6 @@ pub mod audit;
 pub mod authorize;
 pub mod document;
 pub mod query;
+
+#[cfg(test)]
+mod tests;

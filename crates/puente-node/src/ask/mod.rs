@@ -14,3 +14,6 @@ pub mod call;
 pub mod document;
 pub mod query;
 pub mod receipt;
+
+#[cfg(test)]
+mod tests;
