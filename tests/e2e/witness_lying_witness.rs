@@ -121,7 +121,7 @@ async fn the_asker_refuses_a_cosignature_of_another_body_key_or_size() {
     ] {
         *answer.lock().unwrap() = lie;
         let err = mex.state.request_witness(gtm).await.unwrap_err();
-        assert!(err.contains(expect), "{lie:?}: {err}");
+        assert!(err.to_string().contains(expect), "{lie:?}: {err}");
         assert!(!cosigned_by_gtm(), "{lie:?}: nothing is stored");
     }
     *answer.lock().unwrap() = Answer::Honest;

@@ -56,7 +56,7 @@ pub enum NodeError {
     Config(#[from] ConfigError),
     /// The TLS configuration could not be built.
     #[error("TLS setup: {0}")]
-    Tls(String),
+    Tls(#[from] TlsSetupError),
     /// The gRPC server failed.
     #[error("gRPC server: {0}")]
     Serve(#[from] tonic::transport::Error),
@@ -232,4 +232,164 @@ pub fn receipt_of(status: &tonic::Status) -> Option<puente_proto::v1::Receipt> {
     let v = status.metadata().get_bin(RECEIPT_METADATA)?;
     let bytes = v.to_bytes().ok()?;
     prost::Message::decode(bytes.as_ref()).ok()
+}
+
+/// A `[stats]` schedule setting that does not parse.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ScheduleError {
+    /// `stats.sync_at` is not `HH:MM`.
+    #[error("{0:?} is not a time of day HH:MM (e.g. \"02:00\")")]
+    SyncAt(String),
+    /// `stats.utc_offset` is not `+HH:MM` or `-HH:MM`.
+    #[error("{0:?} is not a UTC offset +HH:MM or -HH:MM (e.g. \"-06:00\")")]
+    UtcOffset(String),
+}
+
+/// The data directory is below its free-space reserve, or its free space is unknown: no
+/// exchange is served that might not be recorded.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum DiskError {
+    /// Less than `server.min_free_mb` is free.
+    #[error("storage.disk_full: the data directory {} has {free_kib} KiB free, below the reserve of {reserve_kib} KiB (server.min_free_mb); exchanges are refused until space is freed", dir.display())]
+    Full {
+        /// The data directory.
+        dir: PathBuf,
+        /// KiB free.
+        free_kib: u64,
+        /// KiB to keep free.
+        reserve_kib: u64,
+    },
+    /// The free space cannot be read.
+    #[error("storage.unavailable: the free space of the data directory {} cannot be read ({reason}); exchanges are refused", dir.display())]
+    Unreadable {
+        /// The data directory.
+        dir: PathBuf,
+        /// The system's error.
+        reason: String,
+    },
+}
+
+impl From<DiskError> for ExchangeError {
+    fn from(e: DiskError) -> Self {
+        Self::unavailable(e.to_string())
+    }
+}
+
+/// Why the node's TLS material could not be put to use.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum TlsSetupError {
+    /// The verifier of callers' certificates (own and peers' CAs, CRLs).
+    #[error("{0}")]
+    Verifier(String),
+    /// The server configuration (certificate and key).
+    #[error("{0}")]
+    Server(String),
+    /// The channel to one peer.
+    #[error("peer {country}: {reason}")]
+    PeerChannel {
+        /// The peer.
+        country: puente_pki::CountryCode,
+        /// Why.
+        reason: String,
+    },
+    /// The reflection service could not be built.
+    #[error("reflection: {0}")]
+    Reflection(String),
+}
+
+/// Why own flow counts could not be aggregated from the records.
+#[derive(Debug, thiserror::Error)]
+pub enum AggregateError {
+    /// Reading the records failed.
+    #[error(transparent)]
+    Records(#[from] puente_records::RecordsError),
+    /// Writing the statistics store failed.
+    #[error(transparent)]
+    Stats(#[from] puente_stats::error::StatsError),
+}
+
+/// Why a page of flow counts a peer sent is refused (nothing of it is stored).
+#[derive(Debug, thiserror::Error)]
+pub enum PageError {
+    /// The page names no next watermark, or one too long.
+    #[error("the next watermark is missing or too long")]
+    Watermark,
+    /// A cell does not parse.
+    #[error("cell {index}: {source}")]
+    Cell {
+        /// 1-based position in the page.
+        index: usize,
+        /// Why.
+        #[source]
+        source: puente_stats::error::StatsError,
+    },
+    /// A cell says another country reported it.
+    #[error("cell {index}: reported by {reported:?}, not by {peer}")]
+    OtherReporter {
+        /// 1-based position in the page.
+        index: usize,
+        /// The country the cell names.
+        reported: String,
+        /// The peer that sent it.
+        peer: puente_pki::CountryCode,
+    },
+    /// Versions must ascend through a page.
+    #[error("cell {index}: versions are not ascending")]
+    NotAscending {
+        /// 1-based position in the page.
+        index: usize,
+    },
+    /// A count below the agreement's threshold was disclosed.
+    #[error("cell {index}: a count below the small-cell threshold was disclosed")]
+    SmallCell {
+        /// 1-based position in the page.
+        index: usize,
+    },
+}
+
+/// Why a peer did not cosign this node's checkpoint.
+#[derive(Debug, thiserror::Error)]
+pub enum WitnessError {
+    /// The country is not a peer of this node.
+    #[error("{0} is not a peer")]
+    NotAPeer(puente_pki::CountryCode),
+    /// The peer's key is not in the trust bundle.
+    #[error("{0} is not trusted")]
+    Untrusted(puente_pki::CountryCode),
+    /// This node has signed no checkpoint yet.
+    #[error("nothing to witness yet")]
+    NothingYet,
+    /// This node's own log could not be read or written.
+    #[error(transparent)]
+    Audit(#[from] puente_audit::error::AuditError),
+    /// The cosignature is not by the peer's key over the checkpoint sent.
+    #[error("witness.bad_cosignature: {peer}'s answer for size {size}: {source}")]
+    BadCosignature {
+        /// The witness.
+        peer: puente_pki::CountryCode,
+        /// The size asked for.
+        size: u64,
+        /// Why it does not verify.
+        #[source]
+        source: puente_audit::error::AuditError,
+    },
+    /// The answer is about another size than the one asked.
+    #[error("witness.wrong_size: {peer} says it witnessed size {said}, but was asked to cosign size {asked}")]
+    WrongSize {
+        /// The witness.
+        peer: puente_pki::CountryCode,
+        /// The size it named.
+        said: u64,
+        /// The size asked for.
+        asked: u64,
+    },
+    /// The receipt with the cosignature does not hold.
+    #[error(transparent)]
+    Receipt(#[from] crate::ask::receipt::ReceiptProblem),
+    /// The peer refused or could not be reached (its status, as text).
+    #[error("{0}")]
+    Peer(String),
+    /// The peer refused the previous size twice.
+    #[error("{0} kept refusing the previous size")]
+    KeptRefusing(puente_pki::CountryCode),
 }

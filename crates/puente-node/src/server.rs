@@ -65,7 +65,7 @@ impl Node {
                 problems,
             }));
         }
-        let material = Material::build(&node.config, loaded, None).map_err(NodeError::Tls)?;
+        let material = Material::build(&node.config, loaded, None)?;
         let store = Store::open(&node.config.node.data_dir)?;
         let records = puente_records::RecordStore::open(store.db(), node.data_key.clone())
             .map_err(|e| {
@@ -99,7 +99,7 @@ impl Node {
         let stats_store = puente_stats::StatsStore::open(store.db())
             .map_err(|e| open_err("the statistics store", e.to_string()))?;
         crate::sync::stats::aggregate_records(&records, &stats_store)
-            .map_err(|e| open_err("aggregating flow counts from the records", e))?;
+            .map_err(|e| open_err("aggregating flow counts from the records", e.to_string()))?;
         // Name queries score their candidates from memory, not from disk.
         records
             .load_match_keys()
@@ -208,12 +208,12 @@ impl Node {
             .register_encoded_file_descriptor_set(puente_proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .build_v1()
-            .map_err(|e| NodeError::Tls(format!("reflection: {e}")))?;
+            .map_err(|e| crate::error::TlsSetupError::Reflection(e.to_string()))?;
         let reflection_v1alpha = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(puente_proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .build_v1alpha()
-            .map_err(|e| NodeError::Tls(format!("reflection: {e}")))?;
+            .map_err(|e| crate::error::TlsSetupError::Reflection(e.to_string()))?;
 
         let cfg = &state.node.config.server;
         let recheck = {

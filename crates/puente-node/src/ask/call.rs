@@ -217,7 +217,7 @@ impl NodeState {
             return Err(ExchangeError::invalid_argument(format!("peer_country: {peer} is this node's own country; search own records with `puente records search`")));
         }
         // Nothing is asked that this node could not record.
-        self.disk.check().map_err(ExchangeError::unavailable)?;
+        self.disk.check()?;
         let link = self.peer_link(peer).ok_or_else(|| {
             ExchangeError::failed_precondition(format!(
                 "peer_country: {peer} is not a trusted peer of this node"

@@ -78,7 +78,7 @@ impl NodeState {
             }
             self.count(Direction::Outgoing, peer, o, Code::from_i32(o.code));
         }
-        self.disk.check().map_err(ExchangeError::unavailable)?;
+        self.disk.check()?;
         self.audit.append(e).await.map(|r| r.entry_index).map_err(|err| {
             error!("audit append failed for an outgoing exchange: {err}");
             ExchangeError::unavailable(format!("audit.unavailable: the audit log cannot record this exchange ({err}); its answer is withheld; if the store reports an I/O error, free space and restart the node"))

@@ -7,6 +7,7 @@
 
 use std::path::PathBuf;
 
+use crate::error::ScheduleError;
 use serde::{Deserialize, Serialize};
 
 /// A node configuration as written in `puente.toml`.
@@ -312,16 +313,11 @@ impl Default for MetricsSection {
 
 impl StatsSection {
     /// The sync time of day, if a schedule is set.
-    pub fn sync_time(&self) -> Result<Option<time::Time>, String> {
+    pub fn sync_time(&self) -> Result<Option<time::Time>, ScheduleError> {
         if self.sync_at.trim().is_empty() {
             return Ok(None);
         }
-        let bad = || {
-            format!(
-                "{:?} is not a time of day HH:MM (e.g. \"02:00\")",
-                self.sync_at
-            )
-        };
+        let bad = || ScheduleError::SyncAt(self.sync_at.clone());
         let (h, m) = self.sync_at.trim().split_once(':').ok_or_else(bad)?;
         let h: u8 = h.parse().map_err(|_| bad())?;
         let m: u8 = m.parse().map_err(|_| bad())?;
@@ -329,13 +325,8 @@ impl StatsSection {
     }
 
     /// The node's UTC offset.
-    pub fn offset(&self) -> Result<time::UtcOffset, String> {
-        let bad = || {
-            format!(
-                "{:?} is not a UTC offset +HH:MM or -HH:MM (e.g. \"-06:00\")",
-                self.utc_offset
-            )
-        };
+    pub fn offset(&self) -> Result<time::UtcOffset, ScheduleError> {
+        let bad = || ScheduleError::UtcOffset(self.utc_offset.clone());
         let s = self.utc_offset.trim();
         let (sign, rest) = match s.as_bytes().first() {
             Some(b'+') => (1i8, &s[1..]),

@@ -134,10 +134,10 @@ impl NodeConfig {
             problem("server.reload_interval_secs", "must be at least 1".into());
         }
         if let Err(e) = self.stats.sync_time() {
-            problem("stats.sync_at", e);
+            problem("stats.sync_at", e.to_string());
         }
         if let Err(e) = self.stats.offset() {
-            problem("stats.utc_offset", e);
+            problem("stats.utc_offset", e.to_string());
         }
         if !(1..=10_000).contains(&self.stats.page_size) {
             problem("stats.page_size", "must be between 1 and 10000".into());

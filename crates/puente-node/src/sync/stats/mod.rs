@@ -20,7 +20,7 @@ use tokio::sync::{watch, Mutex};
 use tonic::Status;
 use tracing::{info, warn};
 
-use crate::error::ExchangeError;
+use crate::error::{AggregateError, ExchangeError, PageError};
 use crate::state::{timestamp, NodeState};
 
 mod pull;
@@ -89,24 +89,20 @@ impl Stats {
 pub fn aggregate_records(
     records: &puente_records::RecordStore,
     stats: &StatsStore,
-) -> Result<Option<u64>, String> {
-    let generation = records.generation().map_err(|e| e.to_string())?;
-    if stats.records_generation().map_err(|e| e.to_string())? == Some(generation) {
+) -> Result<Option<u64>, AggregateError> {
+    let generation = records.generation()?;
+    if stats.records_generation()? == Some(generation) {
         return Ok(None);
     }
     let mut agg = puente_stats::aggregate::Aggregated::default();
     for item in records.iter() {
-        let stored = item.map_err(|e| e.to_string())?;
+        let stored = item?;
         puente_stats::aggregate::add_record(&mut agg, &stored.record);
     }
     // Persons protected against a country are kept apart for it (principle 4).
-    let change = stats
-        .replace_records(&agg.counts, &agg.shielded)
-        .map_err(|e| e.to_string())?;
-    stats
-        .set_records_generation(generation)
-        .map_err(|e| e.to_string())?;
-    stats.flush().map_err(|e| e.to_string())?;
+    let change = stats.replace_records(&agg.counts, &agg.shielded)?;
+    stats.set_records_generation(generation)?;
+    stats.flush()?;
     info!(
         records = agg.records,
         encounters = agg.encounters,
@@ -369,32 +365,30 @@ impl NodeState {
 pub fn check_page(
     peer: CountryCode,
     page: &pb::PullStatisticsResponse,
-) -> Result<Vec<(CellKey, Value, u64)>, String> {
+) -> Result<Vec<(CellKey, Value, u64)>, PageError> {
     if page.next_watermark.is_empty() || page.next_watermark.len() > MAX_WATERMARK {
-        return Err("the next watermark is missing or too long".into());
+        return Err(PageError::Watermark);
     }
     let mut out = Vec::with_capacity(page.cells.len());
     let mut last = 0;
     for (i, c) in page.cells.iter().enumerate() {
+        let index = i + 1;
         let (key, value, version) =
-            CellKey::from_proto(c).map_err(|e| format!("cell {}: {e}", i + 1))?;
+            CellKey::from_proto(c).map_err(|source| PageError::Cell { index, source })?;
         if c.reporting_country != peer.as_str() {
-            return Err(format!(
-                "cell {}: reported by {:?}, not by {peer}",
-                i + 1,
-                c.reporting_country
-            ));
+            return Err(PageError::OtherReporter {
+                index,
+                reported: c.reporting_country.clone(),
+                peer,
+            });
         }
         if version <= last {
-            return Err(format!("cell {}: versions are not ascending", i + 1));
+            return Err(PageError::NotAscending { index });
         }
         last = version;
         if let Value::Count(n) = value {
             if puente_stats::suppress::is_small(n, page.small_cell_threshold) {
-                return Err(format!(
-                    "cell {}: a count below the small-cell threshold was disclosed",
-                    i + 1
-                ));
+                return Err(PageError::SmallCell { index });
             }
         }
         out.push((key, value, version));

@@ -18,7 +18,7 @@ use puente_proto::v1 as pb;
 use tonic::Code;
 use tracing::warn;
 
-use crate::error::ExchangeError;
+use crate::error::{ExchangeError, WitnessError};
 use crate::state::NodeState;
 
 /// Metadata naming the size this witness last cosigned, sent with FAILED_PRECONDITION.
@@ -36,24 +36,16 @@ pub fn hashes(v: &[Vec<u8>]) -> Result<Vec<Hash>, ExchangeError> {
 
 impl NodeState {
     /// Asks `peer` to cosign this node's latest checkpoint; stores the cosignature.
-    pub async fn request_witness(&self, peer: CountryCode) -> Result<u64, String> {
-        let link = self
-            .peer_link(peer)
-            .ok_or_else(|| format!("{peer} is not a peer"))?;
-        let key = self
-            .peer_key(peer)
-            .ok_or_else(|| format!("{peer} is not trusted"))?;
+    pub async fn request_witness(&self, peer: CountryCode) -> Result<u64, WitnessError> {
+        let link = self.peer_link(peer).ok_or(WitnessError::NotAPeer(peer))?;
+        let key = self.peer_key(peer).ok_or(WitnessError::Untrusted(peer))?;
         let note = self
             .audit
             .trees()
-            .latest()
-            .map_err(|e| e.to_string())?
-            .ok_or("nothing to witness yet")?;
-        let body = checkpoint::split_note(&note)
-            .map_err(|e| e.to_string())?
-            .0
-            .to_string();
-        let cp = Checkpoint::parse_body(&body).map_err(|e| e.to_string())?;
+            .latest()?
+            .ok_or(WitnessError::NothingYet)?;
+        let body = checkpoint::split_note(&note)?.0.to_string();
+        let cp = Checkpoint::parse_body(&body)?;
         let meta_key = format!("cosigned/{peer}");
         let mut previous = self
             .audit
@@ -70,9 +62,7 @@ impl NodeState {
             let proof = if previous == 0 || previous > cp.size {
                 Vec::new()
             } else {
-                self.audit
-                    .consistency(previous, cp.size)
-                    .map_err(|e| e.to_string())?
+                self.audit.consistency(previous, cp.size)?
             };
             let req = pb::WitnessCheckpointRequest {
                 checkpoint: Some(pb::SignedCheckpoint { note: note.clone() }),
@@ -88,29 +78,29 @@ impl NodeState {
                     // Only a cosignature by this peer's key over exactly the body sent
                     // counts; an answer about another size is not an answer to it.
                     checkpoint::verify_cosignature(&body, &r.cosignature_line, &key).map_err(
-                        |e| {
-                            format!(
-                                "witness.bad_cosignature: {peer}'s answer for size {}: {e}",
-                                cp.size
-                            )
+                        |source| WitnessError::BadCosignature {
+                            peer,
+                            size: cp.size,
+                            source,
                         },
                     )?;
                     if r.witnessed_size != cp.size {
-                        return Err(format!(
-                            "witness.wrong_size: {peer} says it witnessed size {}, but was asked to cosign size {}",
-                            r.witnessed_size, cp.size
-                        ));
+                        return Err(WitnessError::WrongSize {
+                            peer,
+                            said: r.witnessed_size,
+                            asked: cp.size,
+                        });
                     }
                     // A repeat is answered as before, without a new entry or receipt.
                     if let Some(receipt) = &receipt {
                         let said = crate::outcome::sha256(&prost::Message::encode_to_vec(&r));
-                        self.accept_receipt(peer, receipt, &request_sha, Some(&said), &[])
-                            .map_err(|e| e.to_string())?;
+                        self.accept_receipt(peer, receipt, &request_sha, Some(&said), &[])?;
                     }
-                    self.audit
-                        .trees()
-                        .add_cosignature(cp.size, peer.as_str(), &r.cosignature_line)
-                        .map_err(|e| e.to_string())?;
+                    self.audit.trees().add_cosignature(
+                        cp.size,
+                        peer.as_str(),
+                        &r.cosignature_line,
+                    )?;
                     let _ = self
                         .audit
                         .trees()
@@ -130,14 +120,14 @@ impl NodeState {
                         .and_then(|v| v.parse().ok())
                         .unwrap_or(0);
                 }
-                Err(s) => return Err(crate::client::status_text(&s)),
+                Err(s) => return Err(WitnessError::Peer(crate::client::status_text(&s))),
             }
         }
-        Err(format!("{peer} kept refusing the previous size"))
+        Err(WitnessError::KeptRefusing(peer))
     }
 
     /// Has every peer cosign the latest checkpoint; returns (peer, outcome) per peer.
-    pub async fn witness_all(&self) -> Vec<(CountryCode, Result<u64, String>)> {
+    pub async fn witness_all(&self) -> Vec<(CountryCode, Result<u64, WitnessError>)> {
         let mut out = Vec::new();
         for country in self.peer_countries() {
             let r = self.request_witness(country).await;
