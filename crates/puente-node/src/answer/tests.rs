@@ -35,7 +35,16 @@ async fn without_an_agreement_the_query_is_refused_audited_and_receipted() {
         "{}",
         refusal.message
     );
-    assert!(refusal.receipt.is_some(), "a refusal carries its receipt");
+    let receipt = refusal
+        .receipt
+        .clone()
+        .expect("a refusal carries its receipt");
+
+    // Over the wire: the same code and message, the receipt in the metadata.
+    let status = tonic::Status::from(refusal);
+    assert_eq!(status.code(), Code::PermissionDenied);
+    assert!(status.message().starts_with("agreement.none: "));
+    assert_eq!(crate::error::receipt_of(&status), Some(*receipt));
 
     let log = entries(&state);
     assert_eq!(log.len(), 1);

@@ -2,7 +2,8 @@
 //! audit entry will say it, runs the call under the peer timeout, checks the peer's
 //! receipt against this very request and answer, and writes the entry (with the receipt,
 //! or with the failure and the receipt that failed as evidence) before anything reaches
-//! whoever asked.
+//! whoever asked. Witnessing uses the timeout and the receipt check but writes no entry:
+//! the cosignature it gets is stored in the log itself.
 
 use std::future::Future;
 use std::time::Duration;
@@ -25,22 +26,30 @@ use crate::outcome::{sha256, Outcome};
 use crate::peers::PeerLink;
 use crate::state::NodeState;
 
-/// A peer's refusal or failure as this node's operator should see it.
+/// A peer's refusal or failure as this node's operator should see it; its rule stays the
+/// one the peer named.
 pub fn peer_status(peer: CountryCode, s: &Status) -> ExchangeError {
+    let rule = ExchangeError::from_peer(s).rule;
     let text = match s.code() {
         Code::PermissionDenied => format!("{peer} refused: {}", s.message()),
         Code::InvalidArgument => format!("{peer} found the request invalid: {}", s.message()),
         Code::NotFound => format!("{peer}: {}", s.message()),
         Code::Unimplemented => format!("{peer} does not serve this yet: {}", s.message()),
         Code::Unavailable | Code::Unknown | Code::DeadlineExceeded | Code::Cancelled => {
-            return ExchangeError::unavailable(format!(
-                "peer {peer} is unreachable: {}",
-                status_text(s)
-            ))
+            return ExchangeError {
+                rule,
+                ..ExchangeError::unavailable(format!(
+                    "peer {peer} is unreachable: {}",
+                    status_text(s)
+                ))
+            };
         }
         _ => format!("{peer}: {}", status_text(s)),
     };
-    ExchangeError::new(s.code(), text)
+    ExchangeError {
+        rule,
+        ..ExchangeError::new(s.code(), text)
+    }
 }
 
 /// One call to a peer, from opening to its outgoing audit entry.

@@ -174,3 +174,23 @@ async fn a_peer_receipt_is_accepted_only_for_the_exchange_it_belongs_to() {
     let replay = call.check_receipt(Some(receipt)).await.unwrap_err();
     assert_eq!(replay.code, Code::DataLoss);
 }
+
+#[test]
+fn a_peers_refusal_reaches_the_operator_with_the_peers_rule() {
+    let gtm = puente_pki::CountryCode::parse("GTM").unwrap();
+    let status = tonic::Status::invalid_argument("request.watermark: not issued by this node");
+    let shown = super::call::peer_status(gtm, &status);
+    assert_eq!(shown.code, Code::InvalidArgument);
+    assert_eq!(shown.rule, "request.watermark");
+    assert_eq!(
+        shown.message,
+        "GTM found the request invalid: request.watermark: not issued by this node"
+    );
+    let down = super::call::peer_status(gtm, &tonic::Status::unavailable("connection refused"));
+    assert_eq!(down.code, Code::Unavailable);
+    assert!(
+        down.message.starts_with("peer GTM is unreachable: "),
+        "{}",
+        down.message
+    );
+}

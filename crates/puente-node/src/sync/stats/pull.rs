@@ -95,7 +95,7 @@ impl NodeState {
                 Ok(false) => break Ok(()),
                 Err(e)
                     if e.code == Code::InvalidArgument
-                        && e.message.contains("request.watermark")
+                        && e.rule == "request.watermark"
                         && !restarted
                         && !st.watermark.is_empty() =>
                 {

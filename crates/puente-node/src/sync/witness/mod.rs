@@ -11,14 +11,19 @@ pub mod state;
 
 pub use state::Witnessing;
 
+use prost::Message;
 use puente_audit::checkpoint::{self, Checkpoint};
 use puente_audit::merkle::Hash;
 use puente_pki::CountryCode;
+use puente_policy::{Purpose, Service};
 use puente_proto::v1 as pb;
 use tonic::Code;
 use tracing::warn;
 
+use crate::ask::call::PeerCall;
 use crate::error::{ExchangeError, WitnessError};
+use crate::limits::timed;
+use crate::outcome::sha256;
 use crate::state::NodeState;
 
 /// Metadata naming the size this witness last cosigned, sent with FAILED_PRECONDITION.
@@ -56,8 +61,8 @@ impl NodeState {
             .flatten()
             .map(|v| u64::from_be_bytes(v.as_ref().try_into().unwrap_or([0; 8])))
             .unwrap_or(0);
-        let mut client = crate::client::exchange_client(link.channel.channel.clone());
-        let timeout = std::time::Duration::from_secs(self.node.config.server.peer_timeout_secs);
+        let mut client = PeerCall::client(&link);
+        let me = &self.node.identity;
         for _attempt in 0..2 {
             let proof = if previous == 0 || previous > cp.size {
                 Vec::new()
@@ -69,11 +74,23 @@ impl NodeState {
                 previous_size: previous,
                 consistency_proof: proof.iter().map(|h| h.to_vec()).collect(),
             };
-            let request_sha = crate::outcome::sha256(&prost::Message::encode_to_vec(&req));
-            let call = client.witness_checkpoint(crate::limits::timed(req, timeout));
-            match crate::limits::within(timeout, "WitnessCheckpoint", call).await {
-                Ok(r) => {
-                    let mut r = r.into_inner();
+            let mut call = self.peer_call(
+                peer,
+                me,
+                Service::AuditWitness,
+                Purpose::Unspecified,
+                "",
+                &req,
+                Vec::new(),
+            );
+            let sent = call
+                .send(
+                    "WitnessCheckpoint",
+                    client.witness_checkpoint(timed(req, call.timeout())),
+                )
+                .await;
+            match sent {
+                Ok(mut r) => {
                     let receipt = r.receipt.take();
                     // Only a cosignature by this peer's key over exactly the body sent
                     // counts; an answer about another size is not an answer to it.
@@ -92,9 +109,9 @@ impl NodeState {
                         });
                     }
                     // A repeat is answered as before, without a new entry or receipt.
-                    if let Some(receipt) = &receipt {
-                        let said = crate::outcome::sha256(&prost::Message::encode_to_vec(&r));
-                        self.accept_receipt(peer, receipt, &request_sha, Some(&said), &[])?;
+                    if receipt.is_some() {
+                        call.outcome.response_sha256 = sha256(&r.encode_to_vec());
+                        call.verify(receipt.as_ref())?;
                     }
                     self.audit.trees().add_cosignature(
                         cp.size,
