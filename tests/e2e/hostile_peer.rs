@@ -16,13 +16,13 @@ use tonic::Code;
 
 /// The last entry of `node`'s audit log.
 fn last_entry(node: &TestNode) -> Entry {
-    let trees = node.state.audit.trees();
+    let trees = node.state.audit().trees();
     let size = trees.size().unwrap();
     Entry::decode(&trees.entry_bytes(size - 1).unwrap().unwrap()).unwrap()
 }
 
 async fn refused_for(fed: &Federation, gtm: &TestNode, rule: &str) {
-    let before = gtm.state.audit.trees().size().unwrap();
+    let before = gtm.state.audit().trees().size().unwrap();
     let err = ask(fed, "GTM", "MEX", doc("BX1234567", "BGD"))
         .await
         .unwrap_err();
@@ -33,7 +33,7 @@ async fn refused_for(fed: &Federation, gtm: &TestNode, rule: &str) {
         "nothing of the answer reaches the officer"
     );
     let e = last_entry(gtm);
-    assert_eq!(gtm.state.audit.trees().size().unwrap(), before + 1);
+    assert_eq!(gtm.state.audit().trees().size().unwrap(), before + 1);
     assert_eq!(e.decision, pb::Decision::Refused as i32);
     assert_eq!(e.rule, rule);
 }

@@ -451,10 +451,10 @@ async fn a_broken_reload_changes_nothing() {
     let cert_name = cert.display().to_string();
 
     // Garbage over tls.cert, left for the watcher to see (and refuse) first.
-    assert!(!mex.state.lifecycle.last_reload_refused());
+    assert!(!mex.state.lifecycle().last_reload_refused());
     std::fs::write(&cert, b"-----BEGIN CERTIFICATE-----\nnot base64!\n").unwrap();
     eventually("the watcher refusing the garbage", || async {
-        mex.state.lifecycle.last_reload_refused()
+        mex.state.lifecycle().last_reload_refused()
     })
     .await;
     expect_refused(&mex, &fed, &serial, "tls.cert", &cert_name).await;

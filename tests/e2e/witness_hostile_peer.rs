@@ -77,7 +77,7 @@ fn gtm_client(fed: &Federation) -> ExchangeClient<Channel> {
 /// The evidence MEX keeps about GTM, in key order.
 fn evidence(mex: &TestNode) -> Vec<serde_json::Value> {
     mex.state
-        .audit
+        .audit()
         .trees()
         .evidence
         .scan_prefix(b"GTM|")
@@ -86,7 +86,7 @@ fn evidence(mex: &TestNode) -> Vec<serde_json::Value> {
 }
 
 fn audit_size(node: &TestNode) -> u64 {
-    node.state.audit.trees().size().unwrap()
+    node.state.audit().trees().size().unwrap()
 }
 
 fn assert_inconsistent(s: &tonic::Status, what: &str) {
@@ -283,7 +283,7 @@ async fn a_thousand_inconsistent_checkpoints_keep_a_bounded_evidence() {
     let mut fed = Federation::new(&["MEX", "GTM"]).await;
     set_server(&fed, "MEX", UNLIMITED);
     let mex = fed.start("MEX").await;
-    let bound = mex.state.node.config.server.witness_evidence_per_peer as usize;
+    let bound = mex.state.loaded().config.server.witness_evidence_per_peer as usize;
     assert!(bound < 100, "the default bound is small: {bound}");
     let gtm = Forger::new(&fed);
     let mut client = gtm_client(&fed);

@@ -101,12 +101,12 @@ async fn the_asker_refuses_a_cosignature_of_another_body_key_or_size() {
         .query_identity(puente_e2e::document_query("C-1", "X1234567"))
         .await
         .unwrap_err();
-    let size = mex.state.audit.trees().size().unwrap();
+    let size = mex.state.audit().trees().size().unwrap();
     assert!(size > 0);
     let gtm = CountryCode::parse("GTM").unwrap();
     let cosigned_by_gtm = || {
         mex.state
-            .audit
+            .audit()
             .trees()
             .cosignatures_at(size)
             .unwrap()
@@ -121,7 +121,7 @@ async fn the_asker_refuses_a_cosignature_of_another_body_key_or_size() {
     ] {
         *answer.lock().unwrap() = lie;
         let err = mex.state.request_witness(gtm).await.unwrap_err();
-        assert!(err.contains(expect), "{lie:?}: {err}");
+        assert!(err.to_string().contains(expect), "{lie:?}: {err}");
         assert!(!cosigned_by_gtm(), "{lie:?}: nothing is stored");
     }
     *answer.lock().unwrap() = Answer::Honest;

@@ -4,13 +4,13 @@
 
 use std::collections::BTreeSet;
 
+use crate::error::ExchangeError;
 use puente_pki::country;
 use puente_policy::Field;
 use puente_proto::v1 as pb;
 use puente_records::matcher::NameQuery;
 use puente_records::model::{DocumentType, PartialDate, PersonRecord, Sex};
 use puente_records::mrz;
-use tonic::Status;
 
 /// Longest name field accepted in a query.
 pub const MAX_NAME: usize = 200;
@@ -60,67 +60,68 @@ impl Terms {
     }
 }
 
-fn code(field: &str, v: &str) -> Result<String, Status> {
+fn code(field: &str, v: &str) -> Result<String, ExchangeError> {
     let upper = v.trim().to_ascii_uppercase();
     if country::is_iso_alpha3(&upper) || country::is_icao_only_code(&upper) {
         Ok(upper)
     } else {
-        Err(Status::invalid_argument(format!(
+        Err(ExchangeError::invalid_argument(format!(
             "{field}: {v:?} is not an ISO 3166-1 alpha-3 or ICAO 9303 code"
         )))
     }
 }
 
 /// A partial date from the wire (0 = unknown), checked.
-pub fn partial_date(field: &str, d: Option<&pb::PartialDate>) -> Result<PartialDate, Status> {
+pub fn partial_date(
+    field: &str,
+    d: Option<&pb::PartialDate>,
+) -> Result<PartialDate, ExchangeError> {
     let d = d.ok_or_else(|| {
-        Status::invalid_argument(format!("{field}: required, with at least the year"))
+        ExchangeError::invalid_argument(format!("{field}: required, with at least the year"))
     })?;
     let year = i32::try_from(d.year)
-        .map_err(|_| Status::invalid_argument(format!("{field}.year: out of range")))?;
+        .map_err(|_| ExchangeError::invalid_argument(format!("{field}.year: out of range")))?;
     if !(1880..=2200).contains(&year) {
-        return Err(Status::invalid_argument(format!(
+        return Err(ExchangeError::invalid_argument(format!(
             "{field}.year: {year} is not a plausible year"
         )));
     }
-    let month =
-        match d.month {
-            0 => None,
-            m => Some(u8::try_from(m).map_err(|_| {
-                Status::invalid_argument(format!("{field}.month: {m} out of range"))
-            })?),
-        };
+    let month = match d.month {
+        0 => None,
+        m => Some(u8::try_from(m).map_err(|_| {
+            ExchangeError::invalid_argument(format!("{field}.month: {m} out of range"))
+        })?),
+    };
     let day = match d.day {
         0 => None,
-        x => Some(
-            u8::try_from(x)
-                .map_err(|_| Status::invalid_argument(format!("{field}.day: {x} out of range")))?,
-        ),
+        x => Some(u8::try_from(x).map_err(|_| {
+            ExchangeError::invalid_argument(format!("{field}.day: {x} out of range"))
+        })?),
     };
     let date = PartialDate { year, month, day };
     date.check()
-        .map_err(|e| Status::invalid_argument(format!("{field}: {e}")))?;
+        .map_err(|e| ExchangeError::invalid_argument(format!("{field}: {e}")))?;
     Ok(date)
 }
 
 /// Validates the terms of an identity query.
-pub fn terms(q: Option<&pb::IdentityQuery>) -> Result<Terms, Status> {
+pub fn terms(q: Option<&pb::IdentityQuery>) -> Result<Terms, ExchangeError> {
     use pb::identity_query::Terms as T;
     match q.and_then(|q| q.terms.as_ref()) {
-        None => Err(Status::invalid_argument(
+        None => Err(ExchangeError::invalid_argument(
             "query: give document, mrz or name terms",
         )),
         Some(T::Document(d)) => {
             let number = puente_records::model::normalize_document_number(&d.document_number);
             if number.is_empty() || number.len() > 20 {
-                return Err(Status::invalid_argument(
+                return Err(ExchangeError::invalid_argument(
                     "query.document.document_number: 1-20 letters or digits",
                 ));
             }
             if pb::DocumentType::try_from(d.document_type).unwrap_or(pb::DocumentType::Unspecified)
                 == pb::DocumentType::Unspecified
             {
-                return Err(Status::invalid_argument(
+                return Err(ExchangeError::invalid_argument(
                     "query.document.document_type: required (e.g. DOCUMENT_TYPE_PASSPORT)",
                 ));
             }
@@ -131,14 +132,16 @@ pub fn terms(q: Option<&pb::IdentityQuery>) -> Result<Terms, Status> {
         }
         Some(T::Mrz(m)) => mrz::parse_td3(&m.line1, &m.line2)
             .map(|t| Terms::Mrz(Box::new(t)))
-            .map_err(|e| Status::invalid_argument(format!("query.mrz: {e}"))),
+            .map_err(|e| ExchangeError::invalid_argument(format!("query.mrz: {e}"))),
         Some(T::Name(n)) => {
             if n.surnames.trim().is_empty() && n.given_names.trim().is_empty() {
-                return Err(Status::invalid_argument("query.name.surnames: required"));
+                return Err(ExchangeError::invalid_argument(
+                    "query.name.surnames: required",
+                ));
             }
             for (f, v) in [("given_names", &n.given_names), ("surnames", &n.surnames)] {
                 if v.chars().count() > MAX_NAME || v.chars().any(char::is_control) {
-                    return Err(Status::invalid_argument(format!(
+                    return Err(ExchangeError::invalid_argument(format!(
                         "query.name.{f}: at most {MAX_NAME} printable characters"
                     )));
                 }
@@ -154,7 +157,7 @@ pub fn terms(q: Option<&pb::IdentityQuery>) -> Result<Terms, Status> {
                     pb::Sex::Male => Sex::M,
                     pb::Sex::Female => Sex::F,
                     pb::Sex::X => Sex::X,
-                    pb::Sex::Unspecified => return Err(Status::invalid_argument(
+                    pb::Sex::Unspecified => return Err(ExchangeError::invalid_argument(
                         "query.name.sex: SEX_UNSPECIFIED is not a sex; leave the field out instead",
                     )),
                 }),

@@ -269,7 +269,7 @@ impl tonic::service::Interceptor for Gate {
             return Err(self.refuse(peer, &identity.urn(), &detail));
         }
         if let Some(Err(why)) = self.disk.as_ref().map(|d| d.check()) {
-            return Err(Status::unavailable(why));
+            return Err(Status::unavailable(why.to_string()));
         }
         if let Some((limiter, clock)) = &self.limiter {
             if let Err(limited) = limiter.take(identity.country, (clock.0)()) {

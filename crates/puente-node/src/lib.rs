@@ -7,55 +7,69 @@
 //! operators; `Audit`: own auditors).
 //!
 //! # Layout
+//! The rooms of one exchange (see `docs/architecture.md` for one query drawn through them):
+//! - [`services`]: thin gRPC adapters for `Exchange`, `Local`, `Audit`.
+//! - [`answer`]: the responder: authorize (agreements, quota), match, protect, disclose,
+//!   and the audited-exchange guard every answer passes.
+//! - [`ask`]: the asker: the one peer-call helper (timeout, receipt check, outgoing entry),
+//!   an operator's query or fetch forwarded to a peer.
+//! - [`sync`]: statistics, alerts and witnessing, both sides.
+//! - [`state`]: [`state::NodeState`], the shared state and clock, behind methods.
+//! - [`outcome`]: what an exchange did, as its audit entry says it.
+//! - [`error`]: [`ExchangeError`] (one refusal, one `From` into `Status`), [`ConfigError`],
+//!   [`NodeError`].
+//!
+//! Around them:
 //! - [`config`]: `puente.toml`, validated before binding, with every problem's key path.
 //! - [`server`]: [`Node`] / [`run`]: TLS accept loop, services, health, reflection, drain.
 //! - [`gate`]: the role gate interceptor (and per-peer rate limit) and [`gate::caller`].
 //! - [`limits`]: message sizes, deadlines of outgoing calls, per-peer token buckets.
-//! - [`services`]: `Exchange`, `Local`, `Audit` handlers.
 //! - [`agreements`]: loading, verifying and reloading signed agreements.
-//! - [`policy`]: applying agreements to every `Exchange` call; quotas.
 //! - [`store`]: the sled store and quota counters.
-//! - [`auditing`]: audit entries for every exchange, receipts both ways.
-//! - [`identity`]: answering identity queries and passport-copy requests.
-//! - [`forward`]: an operator's query or fetch, forwarded to a peer.
 //! - [`convert`]: between the contract's messages and the records' model.
 //! - [`refs`]: references handed out with matches.
 //! - [`metrics`]: Prometheus metrics, the request layer (spans, latency), the scrape listener.
-//! - [`witness`]: cosigning peers' checkpoints and having ours cosigned.
 //! - [`lifecycle`]: reloading certificate, CRLs and trust bundle; expiry warnings.
 //! - [`crl`]: how current this country's and the peers' CRLs are.
 //! - [`peers`]: pooled channels to peers and reachability probes.
 //! - [`client`]: mTLS channels to a node (used by peers and by the CLI).
 //! - [`refusals`]: recent refusals, beside their log lines.
-//! - [`error`]: [`ConfigError`], [`NodeError`].
 
 #![forbid(unsafe_code)]
 
 pub mod agreements;
-pub mod alerts;
-pub mod auditing;
+pub mod answer;
+pub mod ask;
 pub mod client;
 pub mod config;
 pub mod convert;
 pub mod crl;
 pub mod error;
-pub mod forward;
 pub mod gate;
-pub mod identity;
 pub mod lifecycle;
 pub mod limits;
 pub mod metrics;
+pub mod outcome;
 pub mod peers;
-pub mod policy;
 pub mod quota;
 pub mod refs;
 pub mod refusals;
 pub mod server;
 pub mod services;
-pub mod stats;
+pub mod state;
 pub mod store;
-pub mod witness;
+pub mod sync;
+#[cfg(test)]
+mod testing;
 
 pub use config::{LoadedNode, NodeConfig};
-pub use error::{ConfigError, NodeError};
+pub use error::{ConfigError, ExchangeError, NodeError};
 pub use server::{run, Node};
+pub use sync::stats;
+
+/// Where callers outside the crate found the receipt of a refusal before the node was
+/// split into rooms.
+pub mod auditing {
+    pub use crate::error::{receipt_of, RECEIPT_METADATA};
+    pub use crate::outcome::sha256;
+}

@@ -19,6 +19,8 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use puente_pki::inspect::CertInfo;
 use puente_pki::{CountryCode, VerifyingKey};
+
+use crate::error::TlsSetupError;
 use puente_policy::Agreement;
 use rustls::ServerConfig;
 use time::OffsetDateTime;
@@ -54,7 +56,7 @@ impl Material {
         config: &NodeConfig,
         loaded: TlsMaterial,
         previous: Option<&Material>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, TlsSetupError> {
         let mut anchors = vec![loaded.own_anchor.clone()];
         anchors.extend(
             loaded
@@ -67,8 +69,12 @@ impl Material {
                     crls: p.crls.clone(),
                 }),
         );
-        let clients = Arc::new(puente_pki::tls::CountryClientVerifier::new(&anchors)?);
-        let server = puente_pki::tls::server_config_with(&loaded.tls, clients.clone())?;
+        let clients = Arc::new(
+            puente_pki::tls::CountryClientVerifier::new(&anchors)
+                .map_err(TlsSetupError::Verifier)?,
+        );
+        let server = puente_pki::tls::server_config_with(&loaded.tls, clients.clone())
+            .map_err(TlsSetupError::Server)?;
         let timeout = Duration::from_secs(config.server.peer_timeout_secs);
         let previous = previous.map(|m| {
             let same_identity = m.loaded.tls.chain == loaded.tls.chain
@@ -285,7 +291,9 @@ impl NodeState {
                     .collect::<Vec<_>>()
                     .join("; ")
             })
-            .and_then(|loaded| Material::build(config, loaded, Some(&old)));
+            .and_then(|loaded| {
+                Material::build(config, loaded, Some(&old)).map_err(|e| e.to_string())
+            });
         let new = match built {
             Ok(m) => m,
             Err(why) => {

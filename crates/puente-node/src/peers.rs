@@ -61,7 +61,7 @@ impl PeerPool {
         trust: &TrustBundle,
         timeout: Duration,
         previous: Option<(&PeerPool, &TrustBundle, bool)>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, crate::error::TlsSetupError> {
         let mut links = BTreeMap::new();
         for peer in &trust.peers {
             let kept = previous.and_then(|(pool, old_trust, same_identity)| {
@@ -82,7 +82,10 @@ impl PeerPool {
                 crls: peer.crls.clone(),
             };
             let channel = node_channel(&peer.address, tls, &anchor, timeout, Some(timeout))
-                .map_err(|e| format!("peer {}: {e}", peer.country))?;
+                .map_err(|reason| crate::error::TlsSetupError::PeerChannel {
+                    country: peer.country,
+                    reason,
+                })?;
             links.insert(
                 peer.country,
                 PeerLink {

@@ -65,7 +65,7 @@ impl Node {
                 problems,
             }));
         }
-        let material = Material::build(&node.config, loaded, None).map_err(NodeError::Tls)?;
+        let material = Material::build(&node.config, loaded, None)?;
         let store = Store::open(&node.config.node.data_dir)?;
         let records = puente_records::RecordStore::open(store.db(), node.data_key.clone())
             .map_err(|e| {
@@ -98,17 +98,17 @@ impl Node {
         };
         let stats_store = puente_stats::StatsStore::open(store.db())
             .map_err(|e| open_err("the statistics store", e.to_string()))?;
-        crate::stats::aggregate_records(&records, &stats_store)
-            .map_err(|e| open_err("aggregating flow counts from the records", e))?;
+        crate::sync::stats::aggregate_records(&records, &stats_store)
+            .map_err(|e| open_err("aggregating flow counts from the records", e.to_string()))?;
         // Name queries score their candidates from memory, not from disk.
         records
             .load_match_keys()
             .map_err(|e| open_err("loading the records' match keys", e.to_string()))?;
-        let alerts = crate::alerts::Alerts::new(
+        let alerts = crate::sync::alerts::Alerts::new(
             puente_alerts::AlertStore::open(store.db())
                 .map_err(|e| open_err("the alert store", e.to_string()))?,
         );
-        let stats = crate::stats::Stats::new(
+        let stats = crate::sync::stats::Stats::new(
             stats_store,
             &node.data_key.audit_hash("stats-watermark-key", "v1"),
         );
@@ -130,7 +130,7 @@ impl Node {
             &node.config.node.data_dir,
             node.config.server.min_free_mb,
         ));
-        let witnessing = crate::witness::Witnessing::new(&node.config.server);
+        let witnessing = crate::sync::witness::Witnessing::new(&node.config.server);
         Ok(Self {
             state: Arc::new(NodeState {
                 node,
@@ -208,12 +208,12 @@ impl Node {
             .register_encoded_file_descriptor_set(puente_proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .build_v1()
-            .map_err(|e| NodeError::Tls(format!("reflection: {e}")))?;
+            .map_err(|e| crate::error::TlsSetupError::Reflection(e.to_string()))?;
         let reflection_v1alpha = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(puente_proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .build_v1alpha()
-            .map_err(|e| NodeError::Tls(format!("reflection: {e}")))?;
+            .map_err(|e| crate::error::TlsSetupError::Reflection(e.to_string()))?;
 
         let cfg = &state.node.config.server;
         let recheck = {

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use puente_policy::{Service, Term};
 use time::Date;
 
+use crate::error::DiskError;
+
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -221,7 +223,7 @@ pub struct DiskGuard {
     min_free: u64,
     low: std::sync::atomic::AtomicBool,
     /// The last answer and when it was found (a `statfs` per exchange showed in profiles).
-    last: std::sync::Mutex<Option<(std::time::Instant, Result<(), String>)>>,
+    last: std::sync::Mutex<Option<(std::time::Instant, Result<(), DiskError>)>>,
 }
 
 /// How long a free-space reading is reused.
@@ -239,7 +241,7 @@ impl DiskGuard {
     }
 
     /// Ok while enough space is free; otherwise the reason, logged once per episode.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), DiskError> {
         if let Ok(last) = self.last.lock() {
             if let Some((at, answer)) = last.as_ref() {
                 if at.elapsed() < DISK_CHECK_EVERY {
@@ -254,20 +256,19 @@ impl DiskGuard {
         answer
     }
 
-    fn probe(&self) -> Result<(), String> {
+    fn probe(&self) -> Result<(), DiskError> {
         use std::sync::atomic::Ordering;
         let problem = match fs2::available_space(&self.dir) {
             Ok(free) if free >= self.min_free => None,
-            Ok(free) => Some(format!(
-                "storage.disk_full: the data directory {} has {} KiB free, below the reserve of {} KiB (server.min_free_mb); exchanges are refused until space is freed",
-                self.dir.display(),
-                free / 1024,
-                self.min_free / 1024
-            )),
-            Err(e) => Some(format!(
-                "storage.unavailable: the free space of the data directory {} cannot be read ({e}); exchanges are refused",
-                self.dir.display()
-            )),
+            Ok(free) => Some(DiskError::Full {
+                dir: self.dir.clone(),
+                free_kib: free / 1024,
+                reserve_kib: self.min_free / 1024,
+            }),
+            Err(e) => Some(DiskError::Unreadable {
+                dir: self.dir.clone(),
+                reason: e.to_string(),
+            }),
         };
         match problem {
             None => {

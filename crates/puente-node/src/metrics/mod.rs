@@ -2,7 +2,7 @@
 //! separate plain-HTTP listener ([`http`]) that is bound to loopback by default.
 //!
 //! Counters move at the two choke points every exchange passes: where its audit entry is
-//! recorded ([`crate::auditing`]: direction, service, peer country, decision, gRPC status)
+//! recorded ([`crate::outcome`]: direction, service, peer country, decision, gRPC status)
 //! and in the request layer around every gRPC call ([`layer`]: a span and a latency
 //! histogram per service and method). Gauges (audit log size, checkpoint age, certificate
 //! and agreement expiry, peers) are read from the node's state at scrape time, so they

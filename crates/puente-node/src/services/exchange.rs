@@ -1,7 +1,9 @@
 //! `puente.v1.Exchange`: node to node. Only node certificates of peer countries get here
-//! (the gate), and every call is evaluated against the agreements before any data is
-//! touched ([`NodeState::authorize`]); each handler delegates to the part of the node that
-//! owns its data (identity, statistics, witnessing, alerts).
+//! (the gate); each handler hands the verified caller and the request to the room that
+//! owns the answer ([`crate::answer`] for identity queries and passport copies,
+//! [`crate::sync`] for statistics, alerts and witnessing), where the agreements are
+//! evaluated before any data is touched and the audited-exchange guard records the
+//! answer or the refusal.
 
 use std::sync::Arc;
 

@@ -220,10 +220,10 @@ impl Local for LocalService {
                 )));
             }
             cells.extend(chunk.cells);
-            if cells.len() > crate::stats::MAX_IMPORT_CELLS {
+            if cells.len() > crate::sync::stats::MAX_IMPORT_CELLS {
                 return Err(Status::resource_exhausted(format!(
                     "an import holds at most {} cells; split it",
-                    crate::stats::MAX_IMPORT_CELLS
+                    crate::sync::stats::MAX_IMPORT_CELLS
                 )));
             }
         }

@@ -264,18 +264,15 @@ async fn federation(base: &Path, keep_running: bool) -> Result<()> {
                 Ok(size) => println!(
                     "  {} cosigned {}'s checkpoint at size {size}",
                     peer,
-                    state.node.country()
+                    state.country()
                 ),
                 Err(e) => {
                     println!(
                         "  {} did NOT cosign {}'s checkpoint: {e}",
                         peer,
-                        state.node.country()
+                        state.country()
                     );
-                    failures.push(format!(
-                        "witnessing {} by {peer}: {e}",
-                        state.node.country()
-                    ));
+                    failures.push(format!("witnessing {} by {peer}: {e}", state.country()));
                 }
             }
         }

@@ -11,46 +11,46 @@ pub mod state;
 
 pub use state::Witnessing;
 
+use prost::Message;
 use puente_audit::checkpoint::{self, Checkpoint};
 use puente_audit::merkle::Hash;
 use puente_pki::CountryCode;
+use puente_policy::{Purpose, Service};
 use puente_proto::v1 as pb;
-use tonic::{Code, Status};
+use tonic::Code;
 use tracing::warn;
 
-use crate::services::NodeState;
+use crate::ask::call::PeerCall;
+use crate::error::{ExchangeError, WitnessError};
+use crate::limits::timed;
+use crate::outcome::sha256;
+use crate::state::NodeState;
 
 /// Metadata naming the size this witness last cosigned, sent with FAILED_PRECONDITION.
 pub const WITNESSED_SIZE: &str = "puente-witnessed-size";
 
 /// The hashes of a consistency proof as sent on the wire; each must be 32 bytes.
-pub fn hashes(v: &[Vec<u8>]) -> Result<Vec<Hash>, Status> {
+pub fn hashes(v: &[Vec<u8>]) -> Result<Vec<Hash>, ExchangeError> {
     v.iter()
         .map(|h| <[u8; 32]>::try_from(h.as_slice()))
         .collect::<Result<_, _>>()
-        .map_err(|_| Status::invalid_argument("consistency_proof: every hash must be 32 bytes"))
+        .map_err(|_| {
+            ExchangeError::invalid_argument("consistency_proof: every hash must be 32 bytes")
+        })
 }
 
 impl NodeState {
     /// Asks `peer` to cosign this node's latest checkpoint; stores the cosignature.
-    pub async fn request_witness(&self, peer: CountryCode) -> Result<u64, String> {
-        let link = self
-            .peer_link(peer)
-            .ok_or_else(|| format!("{peer} is not a peer"))?;
-        let key = self
-            .peer_key(peer)
-            .ok_or_else(|| format!("{peer} is not trusted"))?;
+    pub async fn request_witness(&self, peer: CountryCode) -> Result<u64, WitnessError> {
+        let link = self.peer_link(peer).ok_or(WitnessError::NotAPeer(peer))?;
+        let key = self.peer_key(peer).ok_or(WitnessError::Untrusted(peer))?;
         let note = self
             .audit
             .trees()
-            .latest()
-            .map_err(|e| e.to_string())?
-            .ok_or("nothing to witness yet")?;
-        let body = checkpoint::split_note(&note)
-            .map_err(|e| e.to_string())?
-            .0
-            .to_string();
-        let cp = Checkpoint::parse_body(&body).map_err(|e| e.to_string())?;
+            .latest()?
+            .ok_or(WitnessError::NothingYet)?;
+        let body = checkpoint::split_note(&note)?.0.to_string();
+        let cp = Checkpoint::parse_body(&body)?;
         let meta_key = format!("cosigned/{peer}");
         let mut previous = self
             .audit
@@ -61,52 +61,63 @@ impl NodeState {
             .flatten()
             .map(|v| u64::from_be_bytes(v.as_ref().try_into().unwrap_or([0; 8])))
             .unwrap_or(0);
-        let mut client = crate::client::exchange_client(link.channel.channel.clone());
-        let timeout = std::time::Duration::from_secs(self.node.config.server.peer_timeout_secs);
+        let mut client = PeerCall::client(&link);
+        let me = &self.node.identity;
         for _attempt in 0..2 {
             let proof = if previous == 0 || previous > cp.size {
                 Vec::new()
             } else {
-                self.audit
-                    .consistency(previous, cp.size)
-                    .map_err(|e| e.to_string())?
+                self.audit.consistency(previous, cp.size)?
             };
             let req = pb::WitnessCheckpointRequest {
                 checkpoint: Some(pb::SignedCheckpoint { note: note.clone() }),
                 previous_size: previous,
                 consistency_proof: proof.iter().map(|h| h.to_vec()).collect(),
             };
-            let request_sha = crate::auditing::sha256(&prost::Message::encode_to_vec(&req));
-            let call = client.witness_checkpoint(crate::limits::timed(req, timeout));
-            match crate::limits::within(timeout, "WitnessCheckpoint", call).await {
-                Ok(r) => {
-                    let mut r = r.into_inner();
+            let mut call = self.peer_call(
+                peer,
+                me,
+                Service::AuditWitness,
+                Purpose::Unspecified,
+                "",
+                &req,
+                Vec::new(),
+            );
+            let sent = call
+                .send(
+                    "WitnessCheckpoint",
+                    client.witness_checkpoint(timed(req, call.timeout())),
+                )
+                .await;
+            match sent {
+                Ok(mut r) => {
                     let receipt = r.receipt.take();
                     // Only a cosignature by this peer's key over exactly the body sent
                     // counts; an answer about another size is not an answer to it.
                     checkpoint::verify_cosignature(&body, &r.cosignature_line, &key).map_err(
-                        |e| {
-                            format!(
-                                "witness.bad_cosignature: {peer}'s answer for size {}: {e}",
-                                cp.size
-                            )
+                        |source| WitnessError::BadCosignature {
+                            peer,
+                            size: cp.size,
+                            source,
                         },
                     )?;
                     if r.witnessed_size != cp.size {
-                        return Err(format!(
-                            "witness.wrong_size: {peer} says it witnessed size {}, but was asked to cosign size {}",
-                            r.witnessed_size, cp.size
-                        ));
+                        return Err(WitnessError::WrongSize {
+                            peer,
+                            said: r.witnessed_size,
+                            asked: cp.size,
+                        });
                     }
                     // A repeat is answered as before, without a new entry or receipt.
-                    if let Some(receipt) = &receipt {
-                        let said = crate::auditing::sha256(&prost::Message::encode_to_vec(&r));
-                        self.accept_receipt(peer, receipt, &request_sha, Some(&said), &[])?;
+                    if receipt.is_some() {
+                        call.outcome.response_sha256 = sha256(&r.encode_to_vec());
+                        call.verify(receipt.as_ref())?;
                     }
-                    self.audit
-                        .trees()
-                        .add_cosignature(cp.size, peer.as_str(), &r.cosignature_line)
-                        .map_err(|e| e.to_string())?;
+                    self.audit.trees().add_cosignature(
+                        cp.size,
+                        peer.as_str(),
+                        &r.cosignature_line,
+                    )?;
                     let _ = self
                         .audit
                         .trees()
@@ -126,14 +137,14 @@ impl NodeState {
                         .and_then(|v| v.parse().ok())
                         .unwrap_or(0);
                 }
-                Err(s) => return Err(crate::client::status_text(&s)),
+                Err(s) => return Err(WitnessError::Peer(crate::client::status_text(&s))),
             }
         }
-        Err(format!("{peer} kept refusing the previous size"))
+        Err(WitnessError::KeptRefusing(peer))
     }
 
     /// Has every peer cosign the latest checkpoint; returns (peer, outcome) per peer.
-    pub async fn witness_all(&self) -> Vec<(CountryCode, Result<u64, String>)> {
+    pub async fn witness_all(&self) -> Vec<(CountryCode, Result<u64, WitnessError>)> {
         let mut out = Vec::new();
         for country in self.peer_countries() {
             let r = self.request_witness(country).await;

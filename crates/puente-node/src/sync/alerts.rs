@@ -17,8 +17,12 @@ use tokio::sync::{watch, Mutex};
 use tonic::{Code, Status};
 use tracing::{info, warn};
 
-use crate::auditing::{receipt_of, sha256, Outcome};
-use crate::services::{timestamp, NodeState};
+use crate::answer::audit::digest_of;
+use crate::ask::call::{peer_status, PeerCall};
+use crate::error::ExchangeError;
+use crate::limits::timed;
+use crate::outcome::sha256;
+use crate::state::{timestamp, NodeState};
 
 /// The node's alerts: the store, and a lock so that two delivery rounds never overlap.
 #[derive(Debug)]
@@ -38,9 +42,9 @@ impl Alerts {
     }
 }
 
-fn internal(e: impl std::fmt::Display) -> Status {
+fn internal(e: impl std::fmt::Display) -> ExchangeError {
     tracing::error!("alert store: {e}");
-    Status::unavailable("the node's alert store is unavailable; try again later")
+    ExchangeError::unavailable("the node's alert store is unavailable; try again later")
 }
 
 fn expired(a: &pb::Alert, now: OffsetDateTime) -> bool {
@@ -58,7 +62,11 @@ fn random_hex() -> String {
 
 impl NodeState {
     /// Whether an agreement in force grants `receiver` alerts from `issuer`.
-    fn alert_grant(&self, issuer: CountryCode, receiver: CountryCode) -> Result<String, Status> {
+    fn alert_grant(
+        &self,
+        issuer: CountryCode,
+        receiver: CountryCode,
+    ) -> Result<String, ExchangeError> {
         let set = self.agreements.current();
         let request = puente_policy::evaluate::Request {
             provider: issuer,
@@ -70,7 +78,7 @@ impl NodeState {
         };
         puente_policy::evaluate::evaluate(&set.verified, &request, &|_, _| 0)
             .map(|p| p.agreement_id)
-            .map_err(|r| crate::policy::refusal_status(&r))
+            .map_err(ExchangeError::from)
     }
 
     /// Whether this country may send alerts to `peer`.
@@ -83,17 +91,17 @@ impl NodeState {
         &self,
         who: &PeerIdentity,
         req: &pb::PublishAlertRequest,
-    ) -> Result<pb::PublishAlertResponse, Status> {
-        let request_sha = sha256(&req.encode_to_vec());
-        let mut o = Outcome::new(Service::Alerts, Purpose::EarlyWarning, "");
+    ) -> Result<pb::PublishAlertResponse, ExchangeError> {
+        let mut audited = self.audited(who, Service::Alerts, Purpose::EarlyWarning, req, None);
+        let o = &mut audited.outcome;
         let answer = async {
             let alert = req
                 .alert
                 .as_ref()
-                .ok_or_else(|| Status::invalid_argument("alert: required"))?;
+                .ok_or_else(|| ExchangeError::invalid_argument("alert: required"))?;
             o.case_reference = alert.alert_id.chars().take(64).collect();
             if alert.issuing_country != who.country.as_str() {
-                return Err(Status::permission_denied(format!(
+                return Err(ExchangeError::permission_denied(format!(
                     "alert.issuer_mismatch: the alert says it was issued by {:?} but the caller is {}; alerts are not relayed",
                     alert.issuing_country, who.country
                 )));
@@ -101,12 +109,12 @@ impl NodeState {
             o.agreement_id = self.alert_grant(who.country, self.node.country())?;
             let key = self
                 .peer_key(who.country)
-                .ok_or_else(|| Status::permission_denied(format!("trust.unknown_peer: {} is not trusted", who.country)))?;
+                .ok_or_else(|| ExchangeError::permission_denied(format!("trust.unknown_peer: {} is not trusted", who.country)))?;
             puente_alerts::verify(alert, &key)
-                .map_err(|e| Status::invalid_argument(e.to_string()))?;
+                .map_err(|e| ExchangeError::invalid_argument(e.to_string()))?;
             let now = (self.clock)();
             if expired(alert, now) {
-                return Err(Status::failed_precondition(
+                return Err(ExchangeError::failed_precondition(
                     "alert.expired: the alert expired before it arrived; it is not stored",
                 ));
             }
@@ -117,7 +125,7 @@ impl NodeState {
                 .map_err(internal)?
                 .map_err(|e| match e {
                     puente_alerts::store::StoreError::Conflict(m) => {
-                        Status::already_exists(format!("alert.conflict: {m}"))
+                        ExchangeError::already_exists(format!("alert.conflict: {m}"))
                     }
                     other => internal(other),
                 })?;
@@ -134,14 +142,9 @@ impl NodeState {
             })
         }
         .await;
-        match answer {
-            Ok(mut resp) => {
-                o.response_sha256 = sha256(&resp.encode_to_vec());
-                resp.receipt = Some(self.record_incoming(who, request_sha, &o).await?);
-                Ok(resp)
-            }
-            Err(status) => Err(self.refuse_incoming(who, request_sha, o, status).await),
-        }
+        let (mut resp, receipt) = audited.close(answer, digest_of).await?;
+        resp.receipt = Some(receipt);
+        Ok(resp)
     }
 
     /// `Local.IssueAlert`: signs an operator's alert (or an open draft) and delivers it.
@@ -317,9 +320,9 @@ impl NodeState {
                         info!(peer = %peer, alert = %alert.alert_id, "alert delivered");
                     }
                     Err(s) => {
-                        d.error = s.message().to_string();
+                        d.error = s.message.clone();
                         let final_refusal = matches!(
-                            s.code(),
+                            s.code,
                             Code::PermissionDenied
                                 | Code::InvalidArgument
                                 | Code::AlreadyExists
@@ -328,7 +331,7 @@ impl NodeState {
                         if final_refusal {
                             d.state = pb::DeliveryState::Refused as i32;
                         }
-                        warn!(peer = %peer, alert = %alert.alert_id, retry = !final_refusal, "alert not delivered: {}", s.message());
+                        warn!(peer = %peer, alert = %alert.alert_id, retry = !final_refusal, "alert not delivered: {}", s.message);
                     }
                 }
             }
@@ -344,56 +347,52 @@ impl NodeState {
         }
     }
 
-    async fn send_alert(&self, peer: CountryCode, alert: &pb::Alert) -> Result<(), Status> {
-        let link = self
-            .peer_link(peer)
-            .ok_or_else(|| Status::failed_precondition(format!("{peer} is not a peer")))?;
+    async fn send_alert(&self, peer: CountryCode, alert: &pb::Alert) -> Result<(), ExchangeError> {
+        let link = self.own_link(peer)?;
         let request = pb::PublishAlertRequest {
             alert: Some(alert.clone()),
         };
-        let request_sha = sha256(&request.encode_to_vec());
-        let mut o = Outcome::new(Service::Alerts, Purpose::EarlyWarning, &alert.alert_id);
         let me = &self.node.identity;
-        let timeout = Duration::from_secs(self.node.config.server.peer_timeout_secs);
-        let mut client = crate::client::exchange_client(link.channel.channel.clone());
-        let call = client.publish_alert(crate::limits::timed(request, timeout));
-        match crate::limits::within(timeout, "PublishAlert", call).await {
-            Ok(r) => {
-                let mut resp = r.into_inner();
-                let receipt = resp.receipt.take();
-                o.response_sha256 = sha256(&resp.encode_to_vec());
-                let holds = |r: &pb::Receipt| {
-                    self.accept_receipt(peer, r, &request_sha, Some(&o.response_sha256), &[])
-                        .is_ok()
-                };
-                match receipt.filter(holds) {
-                    Some(r) => {
-                        self.record_outgoing(peer.as_str(), me, request_sha, &o, Some(&r))
-                            .await?;
-                        Ok(())
-                    }
-                    None => {
-                        o.decision = pb::Decision::Refused as i32;
-                        o.rule = "receipt.invalid".into();
-                        o.reason = format!("{peer} acknowledged without a valid receipt");
-                        self.record_outgoing(peer.as_str(), me, request_sha, &o, None)
-                            .await?;
-                        Err(Status::data_loss(format!(
-                            "{peer} acknowledged without a valid receipt; will retry"
-                        )))
-                    }
-                }
-            }
+        let mut call = self.peer_call(
+            peer,
+            me,
+            Service::Alerts,
+            Purpose::EarlyWarning,
+            &alert.alert_id,
+            &request,
+            Vec::new(),
+        );
+        let mut client = PeerCall::client(&link);
+        let sent = call
+            .send(
+                "PublishAlert",
+                client.publish_alert(timed(request, call.timeout())),
+            )
+            .await;
+        let mut resp = match sent {
+            Ok(resp) => resp,
             Err(status) => {
-                let said = sha256(status.message().as_bytes());
-                let receipt = receipt_of(&status).filter(|r| {
-                    self.accept_receipt(peer, r, &request_sha, Some(&said), &[])
-                        .is_ok()
-                });
-                let o = o.refused(&status);
-                self.record_outgoing(peer.as_str(), me, request_sha, &o, receipt.as_ref())
-                    .await?;
-                Err(crate::forward::peer_status(peer, &status))
+                call.refused(&status).await?;
+                return Err(peer_status(peer, &status));
+            }
+        };
+        let receipt = resp.receipt.take();
+        call.outcome.response_sha256 = sha256(&resp.encode_to_vec());
+        match receipt.filter(|r| call.verify(Some(r)).is_ok()) {
+            Some(r) => {
+                call.record(Some(&r)).await?;
+                Ok(())
+            }
+            None => {
+                call.fail(
+                    "receipt.invalid",
+                    format!("{peer} acknowledged without a valid receipt"),
+                    None,
+                )
+                .await?;
+                Err(ExchangeError::data_loss(format!(
+                    "{peer} acknowledged without a valid receipt; will retry"
+                )))
             }
         }
     }

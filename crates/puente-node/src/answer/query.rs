@@ -1,4 +1,4 @@
-//! Answering identity queries and passport-copy requests from peers. Order matters:
+//! Answering identity queries from peers (passport copies: [`super::document`]). Order matters:
 //! validate the request, evaluate the agreement (before any data is touched), match for
 //! the asking country (persons the protection rule shields from it are set aside before
 //! any cap, ranking or cut-off), screen again, then disclose only granted fields. A
@@ -6,20 +6,20 @@
 
 use std::collections::BTreeSet;
 
-use prost::Message;
 use puente_pki::PeerIdentity;
 use puente_policy::protection::{screen, Withheld};
-use puente_policy::{Field, Mode, Permit, Purpose, Service};
+use puente_policy::{Mode, Permit, Purpose, Service};
 use puente_proto::v1 as pb;
 use puente_records::matcher;
 use puente_records::store::Stored;
-use tonic::Status;
 use tracing::info;
 
-use crate::auditing::{sha256, Outcome};
+use super::audit::digest_of;
 use crate::convert::{self, disclose, Terms};
+use crate::error::ExchangeError;
+use crate::outcome::Outcome;
 use crate::refs::Reference;
-use crate::services::NodeState;
+use crate::state::NodeState;
 
 /// Hard cap on matches per answer, whatever an agreement says.
 pub const MAX_MATCHES: usize = 100;
@@ -33,9 +33,10 @@ pub struct Found {
     pub withheld: Vec<u64>,
 }
 
-fn internal(e: impl std::fmt::Display) -> Status {
+/// The records store failed: logged here, refused without detail.
+pub(crate) fn internal(e: impl std::fmt::Display) -> ExchangeError {
     tracing::error!("records store: {e}");
-    Status::unavailable("the node's records store is unavailable")
+    ExchangeError::unavailable("the node's records store is unavailable")
 }
 
 impl NodeState {
@@ -49,11 +50,11 @@ impl NodeState {
         terms: &Terms,
         limit: usize,
         audience: Option<puente_pki::CountryCode>,
-    ) -> Result<Found, Status> {
+    ) -> Result<Found, ExchangeError> {
         let records = self.records.clone();
         let threshold = self.node.config.records.match_threshold;
         let current_year = (self.clock)().year();
-        let run = move |terms: &Terms| -> Result<Found, Status> {
+        let run = move |terms: &Terms| -> Result<Found, ExchangeError> {
             let audience = audience.as_ref().map(|c| c.as_str());
             let exact = |found: (Vec<Stored>, Vec<u64>)| Found {
                 candidates: found.0.into_iter().map(|s| (s, 1.0)).collect(),
@@ -92,7 +93,7 @@ impl NodeState {
                         audience,
                         &mut Default::default(),
                     )
-                    .map_err(|e| Status::invalid_argument(e.to_string()))?;
+                    .map_err(|e| ExchangeError::invalid_argument(e.to_string()))?;
                     Found {
                         candidates: found
                             .matches
@@ -121,20 +122,20 @@ impl NodeState {
         &self,
         caller: &PeerIdentity,
         req: &pb::QueryIdentityRequest,
-    ) -> Result<pb::QueryIdentityResponse, Status> {
-        let request_sha = sha256(&req.encode_to_vec());
-        let mut o = Outcome::new(Service::IdentityQuery, Purpose::Unspecified, "");
-        if let Some(c) = &req.context {
-            o.heard(c);
-        }
-        match self.answer_query_inner(caller, req, &mut o).await {
-            Ok(mut answer) => {
-                o.response_sha256 = sha256(&answer.encode_to_vec());
-                answer.receipt = Some(self.record_incoming(caller, request_sha, &o).await?);
-                Ok(answer)
-            }
-            Err(status) => Err(self.refuse_incoming(caller, request_sha, o, status).await),
-        }
+    ) -> Result<pb::QueryIdentityResponse, ExchangeError> {
+        let mut audited = self.audited(
+            caller,
+            Service::IdentityQuery,
+            Purpose::Unspecified,
+            req,
+            req.context.as_ref(),
+        );
+        let answer = self
+            .answer_query_inner(caller, req, &mut audited.outcome)
+            .await;
+        let (mut answer, receipt) = audited.close(answer, digest_of).await?;
+        answer.receipt = Some(receipt);
+        Ok(answer)
     }
 
     async fn answer_query_inner(
@@ -142,8 +143,8 @@ impl NodeState {
         caller: &PeerIdentity,
         req: &pb::QueryIdentityRequest,
         o: &mut Outcome,
-    ) -> Result<pb::QueryIdentityResponse, Status> {
-        let ctx = crate::policy::context(req.context.as_ref())?;
+    ) -> Result<pb::QueryIdentityResponse, ExchangeError> {
+        let ctx = super::authorize::context(req.context.as_ref())?;
         let terms = convert::terms(req.query.as_ref())?;
         o.terms = terms.audit_terms();
         let permit = self
@@ -203,7 +204,7 @@ impl NodeState {
         caller: &PeerIdentity,
         permit: &Permit,
         matches: Vec<(Stored, f64)>,
-    ) -> Result<pb::QueryIdentityResponse, Status> {
+    ) -> Result<pb::QueryIdentityResponse, ExchangeError> {
         let now = (self.clock)();
         let ttl = time::Duration::minutes(
             i64::try_from(self.node.config.records.reference_ttl_minutes).unwrap_or(60),
@@ -259,112 +260,6 @@ impl NodeState {
             receipt: None,
             retention_days: permit.retention_days,
         })
-    }
-
-    /// Resolves a `GetDocument` request to the header, the image and the receipt of its
-    /// audit entry (written before anything is sent).
-    pub async fn document(
-        &self,
-        caller: &PeerIdentity,
-        req: &pb::GetDocumentRequest,
-    ) -> Result<(pb::DocumentHeader, Vec<u8>, pb::Receipt), Status> {
-        let request_sha = sha256(&req.encode_to_vec());
-        let mut o = Outcome::new(Service::PassportCopy, Purpose::Unspecified, "");
-        if let Some(c) = &req.context {
-            o.heard(c);
-        }
-        match self.document_inner(caller, req, &mut o).await {
-            Ok((header, bytes)) => {
-                o.response_sha256 = sha256(&bytes);
-                let receipt = self.record_incoming(caller, request_sha, &o).await?;
-                Ok((header, bytes, receipt))
-            }
-            Err(status) => Err(self.refuse_incoming(caller, request_sha, o, status).await),
-        }
-    }
-
-    async fn document_inner(
-        &self,
-        caller: &PeerIdentity,
-        req: &pb::GetDocumentRequest,
-        o: &mut Outcome,
-    ) -> Result<(pb::DocumentHeader, Vec<u8>), Status> {
-        let ctx = crate::policy::context(req.context.as_ref())?;
-        if req.reference.is_empty() {
-            return Err(Status::invalid_argument(
-                "reference: required (from a previous match)",
-            ));
-        }
-        let permit = self
-            .authorize(caller, Service::PassportCopy, ctx.purpose, None)
-            .await?;
-        o.agreement_id = permit.agreement_id.clone();
-        let now = (self.clock)();
-        // One answer for every reference that yields no copy (unknown, expired, issued to
-        // another country, under another agreement or a hit/no-hit answer, a person now
-        // shielded from the caller, no copy held): none of these cases can be told apart.
-        let unknown = || {
-            Status::not_found(
-                "reference: unknown, expired, not issued to your country under this agreement, or no passport copy is held for it",
-            )
-        };
-        let reference = self
-            .refs
-            .resolve(&req.reference, caller.country.as_str(), now)
-            .map_err(internal)?
-            .filter(|r| r.full && r.agreement == permit.agreement_id);
-        let Some(reference) = reference else {
-            return Err(unknown());
-        };
-        let records = self.records.clone();
-        let (record, bytes) = tokio::task::spawn_blocking(move || -> Result<_, Status> {
-            let record = records.get(reference.record).map_err(internal)?;
-            let bytes = records.copy(reference.record).map_err(internal)?;
-            Ok((record, bytes))
-        })
-        .await
-        .map_err(internal)??;
-        let Some(record) = record else {
-            return Err(unknown());
-        };
-        // Protection is checked again: the status may have changed since the match.
-        if let Err(w) = protection_verdict(&record, caller) {
-            o.decision = pb::Decision::Withheld as i32;
-            o.rule = w.rule().to_string();
-            return Err(unknown());
-        }
-        let (Some(info), Some(bytes)) = (record.passport_copy.as_ref(), bytes) else {
-            return Err(unknown());
-        };
-        // The header discloses only what the grant does.
-        let granted = |f: Field| permit.fields.contains(&f);
-        let doc = record.document.as_ref();
-        let mut disclosed = Vec::new();
-        let document_type = match doc {
-            Some(d) if granted(Field::DocumentType) => {
-                disclosed.push(Field::DocumentType);
-                convert::pb_document_type(d.document_type) as i32
-            }
-            _ => 0,
-        };
-        let issuing_state = match doc {
-            Some(d) if granted(Field::IssuingState) => {
-                disclosed.push(Field::IssuingState);
-                d.issuing_state.clone()
-            }
-            _ => String::new(),
-        };
-        o.disclosed_fields = disclosed.into_iter().map(|f| f as i32).collect();
-        let header = pb::DocumentHeader {
-            media_type: info.media_type.clone(),
-            size_bytes: info.size,
-            sha256: info.sha256.to_vec(),
-            document_type,
-            issuing_state,
-            agreement_id: permit.agreement_id.clone(),
-            retention_days: permit.retention_days,
-        };
-        Ok((header, bytes))
     }
 }
 

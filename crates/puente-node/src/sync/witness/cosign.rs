@@ -6,22 +6,20 @@
 //! exchanges, and an identical repeat gets the answer already given, without a new audit
 //! entry.
 
-use prost::Message;
 use puente_audit::checkpoint;
 use puente_audit::merkle::{self, Hash};
 use puente_pki::PeerIdentity;
 use puente_policy::{Purpose, Service};
 use puente_proto::v1 as pb;
-use tonic::metadata::MetadataValue;
-use tonic::Status;
 use tracing::{debug, error, info, warn};
 
 use super::state::{Evidence, Witnessed};
 use super::{hashes, WITNESSED_SIZE};
-use crate::auditing::{sha256, Outcome};
+use crate::answer::audit::digest_of;
+use crate::error::ExchangeError;
 use crate::limits::Limited;
 use crate::refusals::{Refusal, RefusalStage};
-use crate::services::{timestamp, NodeState};
+use crate::state::{timestamp, NodeState};
 
 /// The rule that refuses `WitnessCheckpoint` calls beyond `server.witness_per_minute`.
 pub const WITNESS_RATE_RULE: &str = "rate.witness_limit";
@@ -42,30 +40,35 @@ impl NodeState {
         &self,
         caller: &PeerIdentity,
         req: &pb::WitnessCheckpointRequest,
-    ) -> Result<pb::WitnessCheckpointResponse, Status> {
+    ) -> Result<pb::WitnessCheckpointResponse, ExchangeError> {
         if let Err(limited) = self.witnessing.admit(caller.country, (self.clock)()) {
             return Err(self.witness_limited(caller, limited));
         }
-        let request_sha = sha256(&req.encode_to_vec());
-        let o = Outcome::new(Service::AuditWitness, Purpose::Unspecified, "");
-        match self.witness_inner(caller, req).await {
+        let mut audited = self.audited(
+            caller,
+            Service::AuditWitness,
+            Purpose::Unspecified,
+            req,
+            None,
+        );
+        let cosigned = match self.witness_inner(caller, req).await {
             Ok(Cosigned::Repeat(r)) => {
                 self.metrics.peer_contact(caller.country);
                 debug!(peer = %caller.country, size = r.witnessed_size, "a peer's checkpoint cosigned before, presented again: the same answer, no new entry");
+                return Ok(r);
+            }
+            Ok(Cosigned::New(r)) => {
+                audited.outcome.rule = "witness.consistent".into();
                 Ok(r)
             }
-            Ok(Cosigned::New(mut r)) => {
-                let mut o = o;
-                o.rule = "witness.consistent".into();
-                o.response_sha256 = sha256(&r.encode_to_vec());
-                r.receipt = Some(self.record_incoming(caller, request_sha, &o).await?);
-                Ok(r)
-            }
-            Err(status) => Err(self.refuse_incoming(caller, request_sha, o, status).await),
-        }
+            Err(e) => Err(e),
+        };
+        let (mut r, receipt) = audited.close(cosigned, digest_of).await?;
+        r.receipt = Some(receipt);
+        Ok(r)
     }
 
-    fn witness_limited(&self, caller: &PeerIdentity, limited: Limited) -> Status {
+    fn witness_limited(&self, caller: &PeerIdentity, limited: Limited) -> ExchangeError {
         let detail = format!(
             "{} exceeds {}; retry in {} ms",
             caller.country,
@@ -82,30 +85,30 @@ impl NodeState {
             peer: None,
             reason: format!("{WITNESS_RATE_RULE}: {detail}"),
         });
-        Status::resource_exhausted(format!("{WITNESS_RATE_RULE}: {detail}"))
+        ExchangeError::resource_exhausted(format!("{WITNESS_RATE_RULE}: {detail}"))
     }
 
     async fn witness_inner(
         &self,
         caller: &PeerIdentity,
         req: &pb::WitnessCheckpointRequest,
-    ) -> Result<Cosigned, Status> {
+    ) -> Result<Cosigned, ExchangeError> {
         let note = &req
             .checkpoint
             .as_ref()
-            .ok_or_else(|| Status::invalid_argument("checkpoint: required"))?
+            .ok_or_else(|| ExchangeError::invalid_argument("checkpoint: required"))?
             .note;
         let key = self.peer_key(caller.country).ok_or_else(|| {
-            Status::permission_denied(format!(
+            ExchangeError::permission_denied(format!(
                 "witness.unknown_log: {} is not in the trust bundle",
                 caller.country
             ))
         })?;
         let cp = checkpoint::open(note, &key)
-            .map_err(|e| Status::invalid_argument(format!("witness.bad_signature: {e}")))?;
+            .map_err(|e| ExchangeError::invalid_argument(format!("witness.bad_signature: {e}")))?;
         let origin = format!("puente/{}/audit", caller.country);
         if cp.origin != origin {
-            return Err(Status::invalid_argument(format!(
+            return Err(ExchangeError::invalid_argument(format!(
                 "witness.wrong_origin: expected {origin}, got {}",
                 cp.origin
             )));
@@ -120,11 +123,11 @@ impl NodeState {
         let stored = trees
             .witnessed
             .get(caller.country.as_str())
-            .map_err(|e| Status::unavailable(format!("the audit store: {e}")))?;
+            .map_err(|e| ExchangeError::unavailable(format!("the audit store: {e}")))?;
         let previous = match &stored {
             None => None,
             Some(v) => Some(Witnessed::decode(v).ok_or_else(|| {
-                Status::internal(format!(
+                ExchangeError::internal(format!(
                     "witness.unreadable_state: what this node cosigned for {} is unreadable ({} bytes); refusing rather than guessing",
                     caller.country,
                     v.len()
@@ -151,14 +154,11 @@ impl NodeState {
             } else {
                 if req.previous_size != prev.size {
                     let size = prev.size;
-                    let mut s = Status::failed_precondition(format!(
+                    return Err(ExchangeError::failed_precondition(format!(
                         "witness.stale_previous_size: this witness last cosigned size {size}, not {}",
                         req.previous_size
-                    ));
-                    if let Ok(v) = MetadataValue::try_from(size.to_string()) {
-                        s.metadata_mut().insert(WITNESSED_SIZE, v);
-                    }
-                    return Err(s);
+                    ))
+                    .with_metadata(WITNESSED_SIZE, size.to_string()));
                 }
                 if cp.size < prev.size {
                     return Err(self.conflict(caller, prev, note, &proof, "a smaller tree"));
@@ -214,16 +214,16 @@ impl NodeState {
         trees
             .witnessed
             .compare_and_swap(caller.country.as_str(), stored, Some(value))
-            .map_err(|e| Status::unavailable(format!("the audit store: {e}")))?
+            .map_err(|e| ExchangeError::unavailable(format!("the audit store: {e}")))?
             .map_err(|_| {
-                Status::aborted(format!(
+                ExchangeError::aborted(format!(
                     "witness.concurrent_update: what this node cosigned for {} changed while this checkpoint was checked; ask again",
                     caller.country
                 ))
             })?;
         trees
             .flush()
-            .map_err(|e| Status::unavailable(format!("the audit store: {e}")))?;
+            .map_err(|e| ExchangeError::unavailable(format!("the audit store: {e}")))?;
         info!(peer = %caller.country, size = cp.size, "cosigned a peer's checkpoint");
         Ok(Cosigned::New(answer))
     }
@@ -237,7 +237,7 @@ impl NodeState {
         presented: &str,
         proof: &[Hash],
         why: &str,
-    ) -> Status {
+    ) -> ExchangeError {
         let size = checkpoint::split_note(presented)
             .ok()
             .and_then(|(body, _)| checkpoint::Checkpoint::parse_body(body).ok())
@@ -258,7 +258,7 @@ impl NodeState {
         ) {
             Ok(kept) => kept,
             Err(e) => {
-                error!(peer = %caller.country, "evidence of an inconsistent checkpoint could not be stored: {}", e.message());
+                error!(peer = %caller.country, "evidence of an inconsistent checkpoint could not be stored: {}", e.message);
                 false
             }
         };
@@ -268,7 +268,7 @@ impl NodeState {
         } else {
             "this node already keeps its first conflicts as evidence"
         };
-        Status::failed_precondition(format!(
+        ExchangeError::failed_precondition(format!(
             "witness.inconsistent: the checkpoint of size {size} is not consistent with the one of size {} cosigned before ({why}); {then}",
             cosigned.size
         ))

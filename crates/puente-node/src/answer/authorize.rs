@@ -1,16 +1,17 @@
-//! Where the node applies agreements: every `Exchange` call is evaluated here, before any
-//! data is touched, against the verified agreements, the verified caller, the node's
-//! clock and the persisted quota counters. Refusals become `PERMISSION_DENIED` (or
+//! The first step of answering, where the node applies agreements: every `Exchange` call
+//! is evaluated here, before any data is touched, against the verified agreements, the
+//! verified caller, the node's clock and the persisted quota counters (the one place a
+//! daily quota is checked and taken). Refusals become `PERMISSION_DENIED` (or
 //! `INVALID_ARGUMENT` for a malformed request) with the rule's name and a message that
 //! helps the other country's operator without revealing anything about the data.
 
 use puente_pki::PeerIdentity;
 use puente_policy::{evaluate, Field, Permit, Purpose, Refusal, Request, Rule, Service, Term};
 use puente_proto::v1::RequestContext;
-use tonic::Status;
 use tracing::info;
 
-use crate::services::NodeState;
+use crate::error::ExchangeError;
+use crate::state::NodeState;
 
 /// Longest case reference accepted.
 pub const MAX_CASE_REFERENCE: usize = 64;
@@ -29,31 +30,32 @@ pub struct Context {
 }
 
 /// Validates the `context` every `Exchange` request carries.
-pub fn context(ctx: Option<&RequestContext>) -> Result<Context, Status> {
-    let ctx =
-        ctx.ok_or_else(|| Status::invalid_argument("context: required (purpose, case reference)"))?;
+pub fn context(ctx: Option<&RequestContext>) -> Result<Context, ExchangeError> {
+    let ctx = ctx.ok_or_else(|| {
+        ExchangeError::invalid_argument("context: required (purpose, case reference)")
+    })?;
     let purpose = Purpose::try_from(ctx.purpose)
         .ok()
         .filter(|p| *p != Purpose::Unspecified)
         .ok_or_else(|| {
-            Status::invalid_argument(format!(
+            ExchangeError::invalid_argument(format!(
                 "context.purpose: {} is not a purpose; use one of {}",
                 ctx.purpose,
                 Purpose::names()
             ))
         })?;
     if ctx.case_reference.chars().count() > MAX_CASE_REFERENCE {
-        return Err(Status::invalid_argument(format!(
+        return Err(ExchangeError::invalid_argument(format!(
             "context.case_reference: longer than {MAX_CASE_REFERENCE} characters"
         )));
     }
     if ctx.case_reference.chars().any(char::is_control) {
-        return Err(Status::invalid_argument(
+        return Err(ExchangeError::invalid_argument(
             "context.case_reference: control characters are not allowed",
         ));
     }
     if ctx.operator_id.chars().count() > MAX_OPERATOR_ID {
-        return Err(Status::invalid_argument(format!(
+        return Err(ExchangeError::invalid_argument(format!(
             "context.operator_id: longer than {MAX_OPERATOR_ID} characters"
         )));
     }
@@ -62,15 +64,6 @@ pub fn context(ctx: Option<&RequestContext>) -> Result<Context, Status> {
         case_reference: ctx.case_reference.clone(),
         operator_id: ctx.operator_id.clone(),
     })
-}
-
-/// The gRPC status of a refusal.
-pub fn refusal_status(r: &Refusal) -> Status {
-    if r.rule.is_bad_request() {
-        Status::invalid_argument(r.to_string())
-    } else {
-        Status::permission_denied(r.to_string())
-    }
 }
 
 impl NodeState {
@@ -82,7 +75,7 @@ impl NodeState {
         service: Service,
         purpose: Purpose,
         fields: Option<&[Field]>,
-    ) -> Result<Permit, Status> {
+    ) -> Result<Permit, ExchangeError> {
         let now = (self.clock)();
         let today = now.date();
         let set = self.agreements.current();
@@ -139,6 +132,6 @@ impl NodeState {
                 info!(caller = %caller.urn(), service = service.name(), purpose = purpose.name(), rule = r.rule.name(), "refused: {}", r.message)
             }
         }
-        outcome.map_err(|r| refusal_status(&r))
+        outcome.map_err(ExchangeError::from)
     }
 }

@@ -11,10 +11,10 @@ use puente_audit::log::Trees;
 use puente_audit::merkle::Hash;
 use puente_pki::CountryCode;
 use puente_proto::v1 as pb;
-use tonic::Status;
 use tracing::error;
 
 use crate::config::ServerSection;
+use crate::error::ExchangeError;
 use crate::limits::{Limited, PeerLimiter};
 
 /// What this node last cosigned for a peer, as kept in the `witnessed` tree:
@@ -128,11 +128,11 @@ impl Witnessing {
     /// The lock that `peer`'s check-and-advance holds from reading what was cosigned to
     /// writing what is cosigned now, so two concurrent calls cannot both pass the check
     /// against the same remembered checkpoint.
-    pub fn lock_of(&self, peer: CountryCode) -> Result<Arc<tokio::sync::Mutex<()>>, Status> {
+    pub fn lock_of(&self, peer: CountryCode) -> Result<Arc<tokio::sync::Mutex<()>>, ExchangeError> {
         let mut locks = self
             .locks
             .lock()
-            .map_err(|_| Status::internal("witness: the per-peer lock table is poisoned"))?;
+            .map_err(|_| ExchangeError::internal("witness: the per-peer lock table is poisoned"))?;
         Ok(locks.entry(peer).or_default().clone())
     }
 
@@ -162,7 +162,7 @@ impl Witnessing {
         trees: &Trees,
         peer: CountryCode,
         evidence: &Evidence<'_>,
-    ) -> Result<bool, Status> {
+    ) -> Result<bool, ExchangeError> {
         let prefix = format!("{peer}|");
         let kept = trees.evidence.scan_prefix(prefix.as_bytes()).count();
         if kept >= self.evidence_per_peer {
@@ -181,14 +181,14 @@ impl Witnessing {
             return Ok(false);
         }
         let value = serde_json::to_vec(evidence)
-            .map_err(|e| Status::internal(format!("witness: encoding evidence: {e}")))?;
+            .map_err(|e| ExchangeError::internal(format!("witness: encoding evidence: {e}")))?;
         trees
             .evidence
             .insert(format!("{peer}|{kept:06}").as_bytes(), value)
-            .map_err(|e| Status::unavailable(format!("the audit store (evidence): {e}")))?;
+            .map_err(|e| ExchangeError::unavailable(format!("the audit store (evidence): {e}")))?;
         trees
             .flush()
-            .map_err(|e| Status::unavailable(format!("the audit store (evidence): {e}")))?;
+            .map_err(|e| ExchangeError::unavailable(format!("the audit store (evidence): {e}")))?;
         Ok(true)
     }
 }

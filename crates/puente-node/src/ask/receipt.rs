@@ -1,0 +1,118 @@
+//! The asker's audit step: the outgoing entry of every exchange this node sends (it holds
+//! the peer's receipt), and the check of that receipt: signed by the peer's key in the
+//! trust bundle, about this very exchange, consistent with everything seen of the peer's
+//! log before.
+
+use prost::Message;
+use puente_pki::{CountryCode, PeerIdentity};
+use puente_proto::v1 as pb;
+use tonic::Code;
+use tracing::error;
+
+use crate::error::ExchangeError;
+use crate::metrics::Direction;
+use crate::outcome::Outcome;
+use crate::state::NodeState;
+
+/// Why a peer's receipt is not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum ReceiptProblem {
+    /// The peer sent none.
+    #[error("sent no receipt")]
+    Missing,
+    /// The peer's key is not in the trust bundle.
+    #[error("{0} is not in the trust bundle")]
+    Untrusted(CountryCode),
+    /// The receipt is from another log.
+    #[error("the receipt names log {got:?}, not {expected}")]
+    WrongLog {
+        /// The origin the receipt names.
+        got: String,
+        /// The peer's log.
+        expected: String,
+    },
+    /// The receipt does not verify, is about another exchange, or shows a history that
+    /// does not extend what was seen before.
+    #[error("{0}")]
+    Rejected(#[source] puente_audit::error::AuditError),
+}
+
+impl ReceiptProblem {
+    /// The rule the receipt broke (`receipt.split_view`, `receipt.other_request`, …), or
+    /// `receipt.invalid`.
+    pub fn rule(&self) -> String {
+        match self {
+            Self::Rejected(e) => e
+                .to_string()
+                .split(|c: char| c.is_whitespace() || c == ':')
+                .find(|w| w.starts_with("receipt.") && w.len() > 8)
+                .unwrap_or("receipt.invalid")
+                .to_string(),
+            _ => "receipt.invalid".into(),
+        }
+    }
+}
+
+impl NodeState {
+    /// Records an exchange this node sent, with the peer's receipt (already verified).
+    pub(crate) async fn record_outgoing(
+        &self,
+        peer: &str,
+        operator: &PeerIdentity,
+        request_sha256: [u8; 32],
+        o: &Outcome,
+        peer_receipt: Option<&pb::Receipt>,
+    ) -> Result<u64, ExchangeError> {
+        let e = self.entry(
+            pb::Direction::Outgoing,
+            peer,
+            &operator.urn(),
+            request_sha256,
+            o,
+            peer_receipt.map(|r| r.encode_to_vec()),
+        );
+        if let Ok(peer) = CountryCode::parse(peer) {
+            if peer_receipt.is_some() {
+                // Only an answer the peer signed proves it is there.
+                self.metrics.peer_contact(peer);
+            }
+            self.count(Direction::Outgoing, peer, o, Code::from_i32(o.code));
+        }
+        self.disk.check()?;
+        self.audit.append(e).await.map(|r| r.entry_index).map_err(|err| {
+            error!("audit append failed for an outgoing exchange: {err}");
+            ExchangeError::unavailable(format!("audit.unavailable: the audit log cannot record this exchange ({err}); its answer is withheld; if the store reports an I/O error, free space and restart the node"))
+        })
+    }
+
+    /// Accepts a peer's receipt for one exchange: signed by the peer's key in the trust
+    /// bundle, its entry about `request_sha256` and (when known) `response_sha256`, its
+    /// checkpoint consistent with every one of that peer's log seen before (the request
+    /// named `stated`), its entry not used by an earlier exchange.
+    pub fn accept_receipt(
+        &self,
+        peer: CountryCode,
+        r: &pb::Receipt,
+        request_sha256: &[u8; 32],
+        response_sha256: Option<&[u8; 32]>,
+        stated: &[(u64, [u8; 32])],
+    ) -> Result<(), ReceiptProblem> {
+        let key = self.peer_key(peer).ok_or(ReceiptProblem::Untrusted(peer))?;
+        let origin = format!("puente/{peer}/audit");
+        if r.origin != origin {
+            return Err(ReceiptProblem::WrongLog {
+                got: r.origin.clone(),
+                expected: origin,
+            });
+        }
+        let expected = puente_audit::receipt::Expected {
+            request_sha256,
+            response_sha256,
+            stated,
+        };
+        self.receipts
+            .accept(r, &key, expected)
+            .map(|_| ())
+            .map_err(ReceiptProblem::Rejected)
+    }
+}
