@@ -199,13 +199,19 @@ async fn trust_changes_need_consent() {
     let dir = tempfile::tempdir().unwrap();
     let now = OffsetDateTime::now_utc();
 
-    // GTM's CRL as it was an hour ago, then re-signed now.
+    // GTM's CRL as signed two hours ago, one hour ago (what MEX trusts) and now.
     let gtm_ca = fed.country("GTM").ca();
     gtm_ca
-        .write_crl(now - time::Duration::hours(1))
+        .write_crl(now - time::Duration::hours(2))
         .expect("old CRL");
     let old_bundle = dir.path().join("gtm-old.bundle");
     bundle_from(&gtm_pki, "GTM", &address, &old_bundle);
+    gtm_ca
+        .write_crl(now - time::Duration::hours(1))
+        .expect("held CRL");
+    let held_bundle = dir.path().join("gtm-held.bundle");
+    bundle_from(&gtm_pki, "GTM", &address, &held_bundle);
+    setup::add_peer(&mex_config, &held_bundle, None, true).expect("set up what MEX holds");
     gtm_ca.write_crl(now).expect("new CRL");
     let new_bundle = dir.path().join("gtm-new.bundle");
     bundle_from(&gtm_pki, "GTM", &address, &new_bundle);

@@ -151,7 +151,9 @@ impl Federation {
             .unwrap_or_else(|| panic!("no country {code} in this federation"))
     }
 
-    /// Makes `truster` trust `trusted` (export → add), as `puente trust` does.
+    /// Makes `truster` trust `trusted` (export → add), as `puente trust` does, with the
+    /// operator's consent to a changed CA, key or an older CRL (tests set those up on
+    /// purpose; `renewal_and_trust.rs` tests the consent itself).
     pub fn trust(&self, truster: &str, trusted: &str) {
         let from = self.country(trusted);
         let bundle = puente::setup::export_bundle(&from.config).unwrap_or_else(|e| panic!("{e:#}"));
@@ -160,7 +162,7 @@ impl Federation {
             .path()
             .join(format!("{trusted}-for-{truster}.bundle"));
         files::write_public(&path, &bundle).expect("write bundle");
-        puente::setup::add_peer(&self.country(truster).config, &path, None, false)
+        puente::setup::add_peer(&self.country(truster).config, &path, None, true)
             .unwrap_or_else(|e| panic!("{e:#}"));
     }
 

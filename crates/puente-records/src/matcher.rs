@@ -598,6 +598,31 @@ fn scored(query: &NameQuery, q: &NormalizedName, r: &MatchKey, explain: bool) ->
     (total.clamp(0.0, 1.0), words)
 }
 
+/// A strong answer born on exactly the query's full date outranks those whose date
+/// agreed only in part (a 01-01 placeholder, the year alone, day and month swapped, the
+/// year off by one) and whose name agrees no better: next to it they are namesakes the
+/// query's date already tells apart. An answer with a better name stays, whatever its
+/// date, so a person recorded with a partial date is not hidden by a weaker namesake.
+fn exact_dates_first(
+    query: &NameQuery,
+    q: &NormalizedName,
+    ranked: &mut Vec<(u64, f64, MatchKey)>,
+) {
+    let d = query.date_of_birth;
+    if ranked.len() < 2 || d.month.is_none() || d.day.is_none() {
+        return;
+    }
+    let exact = |k: &MatchKey| k.date_of_birth == d;
+    let best_exact_name = ranked
+        .iter()
+        .filter(|(_, s, k)| *s >= STRONG && exact(k))
+        .map(|(_, _, k)| name_score(q, &k.name, false).0)
+        .reduce(f64::max);
+    if let Some(bar) = best_exact_name {
+        ranked.retain(|(_, _, k)| exact(k) || name_score(q, &k.name, false).0 > bar + 1e-9);
+    }
+}
+
 /// The birth months worth reading for `query`: only its own (and unrecorded ones), and
 /// its day read as a month, when even a perfect name born in another month would score
 /// below `threshold`; every month when the query knows no month or gives 1 January.
@@ -728,6 +753,7 @@ pub fn search_with_stats(
     if let Some(best) = ranked.first().map(|s| s.1) {
         ranked.retain(|s| s.1 >= best - RELATIVE_CUTOFF);
     }
+    exact_dates_first(query, &q, &mut ranked);
     ranked.truncate(max);
     let mut matches = Vec::with_capacity(ranked.len());
     for (id, score, key) in ranked {

@@ -554,3 +554,71 @@ fn reopening_rebuilds_an_old_name_index_and_the_match_keys() {
         assert_eq!(m[0].stored.record.record_id, "R2");
     }
 }
+
+/// A query with a full date: the person born on it is answered, and namesakes whose date
+/// agrees only through a 01-01 placeholder or the year are not (the date tells them
+/// apart); a person recorded with a partial date and a better name is still answered.
+#[test]
+fn an_exact_birth_date_outranks_namesakes_of_partial_dates() {
+    let (dir, s) = store();
+    let rows = [
+        row(
+            "EXACT",
+            "YUSUF",
+            "ADAN",
+            "2003-01-01",
+            "SOM",
+            "S1",
+            "none",
+            "",
+        ),
+        row(
+            "OTHER",
+            "YUSUF",
+            "ADAN",
+            "2003-02-12",
+            "SOM",
+            "S2",
+            "none",
+            "",
+        ),
+        row("YEAR", "YUSUF", "ADAN", "2003", "SOM", "S3", "none", ""),
+        row(
+            "MARIE",
+            "MARIE",
+            "JOSEPH",
+            "2003-06-03",
+            "HTI",
+            "H1",
+            "none",
+            "",
+        ),
+        row(
+            "LONGER",
+            "ROSELAURE MARIE",
+            "JOSEPH",
+            "2003-03-06",
+            "HTI",
+            "H2",
+            "none",
+            "",
+        ),
+    ];
+    let refs: Vec<&str> = rows.iter().map(String::as_str).collect();
+    import(&s, &csv(dir.path(), &refs), TODAY, &mut |_, _| {}).unwrap();
+    let ids = |given: &str, surnames: &str, dob: &str| -> Vec<String> {
+        search(&s, &name_query(given, surnames, dob), DEFAULT_THRESHOLD, 5)
+            .unwrap()
+            .into_iter()
+            .map(|m| m.stored.record.record_id)
+            .collect()
+    };
+    assert_eq!(ids("YUSUF", "ADAN", "2003-01-01"), ["EXACT"]);
+    // Without a full date, the query cannot tell them apart: all are answered.
+    let year_only = ids("YUSUF", "ADAN", "2003");
+    assert_eq!(year_only.len(), 3, "{year_only:?}");
+    // Day and month swapped, and the better name: MARIE JOSEPH stays next to a namesake
+    // born on the query's date whose name agrees less.
+    let swapped = ids("MARIE", "JOSEPH", "2003-03-06");
+    assert!(swapped.contains(&"MARIE".to_string()), "{swapped:?}");
+}
