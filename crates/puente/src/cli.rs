@@ -5,6 +5,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod access;
+pub use access::{AccessArgs, ClientCommand, ClientInitArgs, NodeAccess, PersonRole};
+
 /// Puente: exchange migration data between countries' authorities, peer to peer, over
 /// mutual TLS, only as signed bilateral agreements permit, with a signed audit log.
 ///
@@ -59,7 +62,12 @@ pub enum Command {
         command: NodeCommand,
     },
     /// Ask your own node for its peers and whether each is reachable over mTLS now.
-    Peers(ConfigArg),
+    ///
+    /// Examples:
+    ///   puente peers --profile ~/ana/puente-client.toml     (an officer's workstation)
+    ///   puente peers --config /srv/puente/puente.toml       (the node's host)
+    #[command(verbatim_doc_comment)]
+    Peers(AccessArgs),
     /// Draft, sign, verify and show bilateral agreements.
     Agreement {
         /// What to do with an agreement file.
@@ -68,7 +76,9 @@ pub enum Command {
     },
     /// Ask your own node which agreements it enforces, which it refused and why, and the
     /// quotas used today.
-    Agreements(ConfigArg),
+    ///
+    /// Example: puente agreements --profile ~/ana/puente-client.toml
+    Agreements(AccessArgs),
     /// The country's own records: import, search, generate synthetic data, make a data key.
     Records {
         /// What to do with the records.
@@ -76,9 +86,29 @@ pub enum Command {
         command: RecordsCommand,
     },
     /// Ask a peer country whether it knows a person (as an operator, through your node).
+    ///
+    /// Your node asks the peer under its own identity and records you as the actor.
+    ///
+    /// Examples:
+    ///   puente query --profile ~/ana/puente-client.toml --peer GTM --purpose identification \
+    ///       --document P1234567 --issuer GTM
+    ///   PUENTE_PROFILE=~/ana/puente-client.toml puente query --peer GTM --purpose return \
+    ///       --surnames "Diallo" --given-names "Aminata" --birth-date 1994-03
+    #[command(verbatim_doc_comment)]
     Query(QueryArgs),
     /// Fetch a passport copy from a peer, by the reference a match gave.
+    ///
+    /// Example:
+    ///   puente fetch --profile ~/ana/puente-client.toml --peer GTM --reference REF --out copy.png
+    #[command(verbatim_doc_comment)]
     Fetch(FetchArgs),
+    /// Officers' and auditors' workstations: make a client profile (a person's
+    /// certificate and this country's CA, no node secrets) to use with --profile.
+    Client {
+        /// What to do.
+        #[command(subcommand)]
+        command: ClientCommand,
+    },
     /// Audit the node's log: verify it, list, export, search and prove entries.
     Audit {
         /// What to do with the audit log.
@@ -314,35 +344,35 @@ pub enum StatsCommand {
     /// unknown; event entry, detection, return, asylum_claim or departure. Every row is
     /// checked first; one bad row imports nothing. Re-importing a cell replaces its count.
     Import {
-        /// The node's configuration file.
-        #[arg(long, short = 'c', value_name = "FILE")]
-        config: PathBuf,
+        /// Your own node, as whom.
+        #[command(flatten)]
+        access: NodeAccess,
         /// The CSV file.
         file: PathBuf,
     },
     /// Pull flow counts now from every peer whose agreement grants them (or only
     /// --peer), as the nightly schedule does. Exits 1 if any sync did not complete.
     Sync {
-        /// The node's configuration file.
-        #[arg(long, short = 'c', value_name = "FILE")]
-        config: PathBuf,
+        /// Your own node, as whom.
+        #[command(flatten)]
+        access: NodeAccess,
         /// Only this peer (alpha-3); repeatable.
         #[arg(long, value_name = "COUNTRY")]
         peer: Vec<String>,
     },
     /// The last sync with each peer: outcome, when, lag, cells; and the next scheduled run.
     Status {
-        /// The node's configuration file.
-        #[arg(long, short = 'c', value_name = "FILE")]
-        config: PathBuf,
+        /// Your own node, as whom.
+        #[command(flatten)]
+        access: NodeAccess,
     },
     /// Write own and received cells as one table (the regional matrix). Own cells carry
     /// exact counts; received cells carry what each peer disclosed, suppressed cells
     /// flagged (SDMX CONF_STATUS A = small cell, D = secondary; OBS_VALUE empty).
     Export {
-        /// The node's configuration file.
-        #[arg(long, short = 'c', value_name = "FILE")]
-        config: PathBuf,
+        /// Your own node, as whom.
+        #[command(flatten)]
+        access: NodeAccess,
         /// csv or sdmx-csv (SDMX-CSV 2.0).
         #[arg(long, value_enum, default_value = "csv")]
         format: StatsFormat,
@@ -359,9 +389,9 @@ pub enum StatsCommand {
     /// A readable summary: per reporting country and month, the top nationalities with
     /// the change from the previous month.
     Show {
-        /// The node's configuration file.
-        #[arg(long, short = 'c', value_name = "FILE")]
-        config: PathBuf,
+        /// Your own node, as whom.
+        #[command(flatten)]
+        access: NodeAccess,
         /// The month to show (YYYY-MM; the one before it gives the change). Default: the
         /// latest month any country reported.
         #[arg(long)]
@@ -383,18 +413,18 @@ pub enum AlertCommand {
     /// nationality at an entry point, weekly, well above its recent baseline). Nothing
     /// is sent until an operator publishes one with `puente alert publish --draft ID`.
     Drafts {
-        /// The node's configuration file.
-        #[arg(long, short = 'c', value_name = "FILE")]
-        config: PathBuf,
+        /// Your own node, as whom.
+        #[command(flatten)]
+        access: NodeAccess,
         /// Show the stored drafts without running detection first.
         #[arg(long)]
         no_detect: bool,
     },
     /// Alerts issued here and received from peers (active ones unless --all).
     List {
-        /// The node's configuration file.
-        #[arg(long, short = 'c', value_name = "FILE")]
-        config: PathBuf,
+        /// Your own node, as whom.
+        #[command(flatten)]
+        access: NodeAccess,
         /// Include expired alerts.
         #[arg(long)]
         all: bool,
@@ -410,9 +440,9 @@ pub enum AlertCommand {
 /// `puente alert publish`
 #[derive(Debug, Args)]
 pub struct AlertPublishArgs {
-    /// The node's configuration file.
-    #[arg(long, short = 'c', value_name = "FILE")]
-    pub config: PathBuf,
+    /// Your own node, as whom.
+    #[command(flatten)]
+    pub access: NodeAccess,
     /// Publish this draft (from `puente alert drafts`); --severity and --text, if
     /// given, replace the draft's.
     #[arg(long, value_name = "ID")]
@@ -566,9 +596,9 @@ pub enum RecordsCommand {
 /// `puente query`
 #[derive(Debug, Args)]
 pub struct QueryArgs {
-    /// Your node's configuration (the operator certificate in its [client] section is used).
-    #[arg(long, short = 'c')]
-    pub config: PathBuf,
+    /// Your own node, as whom.
+    #[command(flatten)]
+    pub access: NodeAccess,
     /// The peer country to ask.
     #[arg(long)]
     pub peer: String,
@@ -592,9 +622,9 @@ pub struct QueryArgs {
 /// `puente fetch`
 #[derive(Debug, Args)]
 pub struct FetchArgs {
-    /// Your node's configuration.
-    #[arg(long, short = 'c')]
-    pub config: PathBuf,
+    /// Your own node, as whom.
+    #[command(flatten)]
+    pub access: NodeAccess,
     /// The peer country that gave the reference.
     #[arg(long)]
     pub peer: String,
@@ -642,17 +672,39 @@ pub struct AuditFilter {
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
     /// Rebuild the tree and check every entry, hash, checkpoint, cosignature and receipt;
-    /// reports the first problem with its index. Stop the node first (or use a copy).
+    /// reports the first problem with its index.
+    ///
+    /// On the node's host (stop the node first, or use a copy), with its configuration:
+    ///   puente audit verify --config /srv/puente/puente.toml
+    ///
+    /// Anywhere else, as an auditor outside the ministry, with only a copy of the audit
+    /// files (DATA_DIR/audit, plus DATA_DIR/audit-head if you have it) and the public
+    /// bundles `puente trust export` writes (the log's country's, and its peers' to check
+    /// their receipts and cosignatures). Nothing is written to the copy:
+    ///   puente audit verify --log copy/audit --bundle MEX.bundle --bundle GTM.bundle
+    #[command(verbatim_doc_comment)]
     Verify {
-        /// The node's configuration.
-        #[arg(long, short = 'c')]
-        config: PathBuf,
+        /// The node's configuration (on the node's host).
+        #[arg(long, short = 'c', value_name = "FILE", required_unless_present = "log", conflicts_with_all = ["log", "bundle"])]
+        config: Option<PathBuf>,
+        /// A copy of the node's audit directory (DATA_DIR/audit).
+        #[arg(long, value_name = "DIR", requires = "bundle")]
+        log: Option<PathBuf>,
+        /// A public trust bundle (`puente trust export`): the log's own country's, and
+        /// each peer's whose receipts or cosignatures the log holds. Repeatable.
+        #[arg(long, value_name = "FILE")]
+        bundle: Vec<PathBuf>,
     },
     /// List entries, newest last.
+    ///
+    /// Examples:
+    ///   puente audit list --config /srv/puente/puente.toml --peer GTM   (offline, node's host)
+    ///   puente audit list --profile ~/aud/puente-client.toml --online --decision refused
+    #[command(verbatim_doc_comment)]
     List {
-        /// The node's configuration.
-        #[arg(long, short = 'c')]
-        config: PathBuf,
+        /// The node (offline: --config only; --online: an auditor's --profile, or --config).
+        #[command(flatten)]
+        access: NodeAccess,
         /// Filters.
         #[command(flatten)]
         filter: AuditFilter,
@@ -699,9 +751,13 @@ pub enum AuditCommand {
     },
     /// Prove one entry: its inclusion proof against the latest signed checkpoint.
     Prove {
-        /// The node's configuration.
-        #[arg(long, short = 'c')]
-        config: PathBuf,
+        /// The node (offline: --config only; --online: an auditor's --profile, or --config).
+        #[command(flatten)]
+        access: NodeAccess,
+        /// With --profile: this country's public bundle (`puente trust export`), whose
+        /// signing key checks the node's checkpoint.
+        #[arg(long, value_name = "FILE")]
+        bundle: Option<PathBuf>,
         /// The entry's index.
         #[arg(long)]
         index: u64,
@@ -711,9 +767,9 @@ pub enum AuditCommand {
     },
     /// Show the latest signed checkpoint and the peers' cosignatures.
     Checkpoint {
-        /// The node's configuration.
-        #[arg(long, short = 'c')]
-        config: PathBuf,
+        /// The node (offline: --config only; --online: an auditor's --profile, or --config).
+        #[command(flatten)]
+        access: NodeAccess,
         /// Ask the running node instead of reading the data directory.
         #[arg(long)]
         online: bool,
