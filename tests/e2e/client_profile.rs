@@ -67,10 +67,11 @@ fn client_init(fed: &Federation, code: &str, role: PersonRole, name: &str, out: 
     .profile
 }
 
-/// Runs `puente ARGS…` in-process on a blocking thread; the error as the binary prints it.
-async fn puente(args: &[&str]) -> Result<(), String> {
+/// Runs `puente` with the words of `line` (paths here hold no spaces) in-process on a
+/// blocking thread; the error as the binary prints it.
+async fn puente(line: &str) -> Result<(), String> {
     let mut argv = vec!["puente".to_string()];
-    argv.extend(args.iter().map(|a| a.to_string()));
+    argv.extend(line.split_whitespace().map(str::to_string));
     tokio::task::spawn_blocking(move || {
         let cli = Cli::try_parse_from(&argv).map_err(|e| e.to_string())?;
         puente::commands::run(cli).map_err(|e| puente::commands::describe(&e))
@@ -170,21 +171,7 @@ async fn an_officer_with_only_a_copied_profile_queries_and_fetches_a_copy() {
     }
 
     // The query, as `puente query --profile` makes it.
-    puente(&[
-        "query",
-        "--profile",
-        s(&profile),
-        "--peer",
-        "MEX",
-        "--purpose",
-        "identification",
-        "--document",
-        "BX1234567",
-        "--issuer",
-        "BGD",
-        "--case",
-        "CASE-7",
-    ])
+    puente(&format!("query --profile {} --peer MEX --purpose identification --document BX1234567 --issuer BGD --case CASE-7", s(&profile)))
     .await
     .unwrap();
     let answer = with_profile(&profile, Role::Operator, |rt, c| {
@@ -224,19 +211,12 @@ async fn an_officer_with_only_a_copied_profile_queries_and_fetches_a_copy() {
 
     // The passport copy, written mode 0600.
     let out = ws.path().join("copy.png");
-    puente(&[
-        "fetch",
-        "--profile",
+    puente(&format!(
+        "fetch --profile {} --peer MEX --reference {} --out {} --case CASE-7",
         s(&profile),
-        "--peer",
-        "MEX",
-        "--reference",
         &answer.matches[0].reference,
-        "--out",
-        s(&out),
-        "--case",
-        "CASE-7",
-    ])
+        s(&out)
+    ))
     .await
     .unwrap();
     assert_eq!(
@@ -267,20 +247,16 @@ async fn an_officer_with_only_a_copied_profile_queries_and_fetches_a_copy() {
         "{actors:?}"
     );
     // So does the CLI, and a profile that is not there is named.
-    puente(&[
-        "audit",
-        "list",
-        "--online",
-        "--profile",
-        s(&aud.join(PROFILE_FILE)),
-    ])
+    puente(&format!(
+        "audit list --online --profile {}",
+        s(&aud.join(PROFILE_FILE))
+    ))
     .await
     .unwrap();
-    let err = puente(&[
-        "peers",
-        "--profile",
-        s(&ws.path().join("nope/puente-client.toml")),
-    ])
+    let err = puente(&format!(
+        "peers --profile {}",
+        s(&ws.path().join("nope/puente-client.toml"))
+    ))
     .await
     .unwrap_err();
     assert!(
@@ -310,19 +286,10 @@ async fn an_auditor_profile_is_refused_officer_calls_by_the_node_and_vice_versa(
         &ws.path().join("ana"),
     );
 
-    let err = puente(&[
-        "query",
-        "--profile",
-        s(&aud),
-        "--peer",
-        "MEX",
-        "--purpose",
-        "identification",
-        "--document",
-        "BX1234567",
-        "--issuer",
-        "BGD",
-    ])
+    let err = puente(&format!(
+        "query --profile {} --peer MEX --purpose identification --document BX1234567 --issuer BGD",
+        s(&aud)
+    ))
     .await
     .unwrap_err();
     assert!(
@@ -333,18 +300,13 @@ async fn an_auditor_profile_is_refused_officer_calls_by_the_node_and_vice_versa(
     );
     gtm.expect_refusal("GTM auditor aud may not call puente.v1.Local")
         .await;
-    for args in [
-        vec!["peers"],
-        vec!["agreements"],
-        vec!["stats", "status"],
-        vec!["alert", "list"],
-    ] {
-        let mut argv = args.clone();
-        argv.extend(["--profile", s(&aud)]);
-        let err = puente(&argv).await.unwrap_err();
-        assert!(err.contains("PermissionDenied"), "{args:?}: {err}");
+    for command in ["peers", "agreements", "stats status", "alert list"] {
+        let err = puente(&format!("{command} --profile {}", s(&aud)))
+            .await
+            .unwrap_err();
+        assert!(err.contains("PermissionDenied"), "{command}: {err}");
     }
-    let err = puente(&["audit", "checkpoint", "--online", "--profile", s(&ana)])
+    let err = puente(&format!("audit checkpoint --online --profile {}", s(&ana)))
         .await
         .unwrap_err();
     assert!(
@@ -354,7 +316,7 @@ async fn an_auditor_profile_is_refused_officer_calls_by_the_node_and_vice_versa(
     gtm.expect_refusal("GTM operator ana may not call puente.v1.Audit")
         .await;
     // Offline audit commands need the node's host.
-    let err = puente(&["audit", "list", "--profile", s(&aud)])
+    let err = puente(&format!("audit list --profile {}", s(&aud)))
         .await
         .unwrap_err();
     assert!(
@@ -426,16 +388,12 @@ async fn an_auditor_with_audit_files_and_bundles_verifies_and_finds_tampering() 
         report.report
     );
     assert!(report.head_checked);
-    puente(&[
-        "audit",
-        "verify",
-        "--log",
+    puente(&format!(
+        "audit verify --log {} --bundle {} --bundle {}",
         s(&log),
-        "--bundle",
         s(&gtm_b),
-        "--bundle",
-        s(&mex_b),
-    ])
+        s(&mex_b)
+    ))
     .await
     .unwrap();
     // Nothing was written to the copy.
@@ -446,28 +404,33 @@ async fn an_auditor_with_audit_files_and_bundles_verifies_and_finds_tampering() 
     assert_eq!(before, after);
 
     // MEX's receipts cannot be checked without MEX's bundle; the log's own is needed too.
-    let err = puente(&["audit", "verify", "--log", s(&log), "--bundle", s(&gtm_b)])
-        .await
-        .unwrap_err();
+    let err = puente(&format!(
+        "audit verify --log {} --bundle {}",
+        s(&log),
+        s(&gtm_b)
+    ))
+    .await
+    .unwrap_err();
     assert!(
         err.contains("no key for MEX") && err.contains("bundles given: GTM"),
         "{err}"
     );
-    let err = puente(&["audit", "verify", "--log", s(&log), "--bundle", s(&mex_b)])
-        .await
-        .unwrap_err();
+    let err = puente(&format!(
+        "audit verify --log {} --bundle {}",
+        s(&log),
+        s(&mex_b)
+    ))
+    .await
+    .unwrap_err();
     assert!(
         err.contains("is GTM's") && err.contains("--bundle"),
         "{err}"
     );
-    let err = puente(&[
-        "audit",
-        "verify",
-        "--log",
+    let err = puente(&format!(
+        "audit verify --log {} --bundle {}",
         s(desk.path()),
-        "--bundle",
-        s(&mex_b),
-    ])
+        s(&mex_b)
+    ))
     .await
     .unwrap_err();
     assert!(err.contains("no audit log there"), "{err}");
@@ -476,16 +439,12 @@ async fn an_auditor_with_audit_files_and_bundles_verifies_and_finds_tampering() 
     let tampered = desk.path().join("tampered/audit");
     copy_dir(&log, &tampered);
     flip_entry_byte(&tampered, 0);
-    let err = puente(&[
-        "audit",
-        "verify",
-        "--log",
+    let err = puente(&format!(
+        "audit verify --log {} --bundle {} --bundle {}",
         s(&tampered),
-        "--bundle",
         s(&gtm_b),
-        "--bundle",
-        s(&mex_b),
-    ])
+        s(&mex_b)
+    ))
     .await
     .unwrap_err();
     assert!(err.contains("entry 0"), "{err}");
@@ -542,7 +501,7 @@ async fn profiles_with_a_wrong_ca_an_expired_or_foreign_certificate_or_bad_files
     .unwrap();
     let e = load_err(&expired).to_string();
     assert!(e.contains("cert: ") && e.contains("expired on"), "{e}");
-    let err = puente(&["peers", "--profile", s(&expired)])
+    let err = puente(&format!("peers --profile {}", s(&expired)))
         .await
         .unwrap_err();
     assert!(err.contains("expired on"), "{err}");
@@ -563,39 +522,34 @@ async fn profiles_with_a_wrong_ca_an_expired_or_foreign_certificate_or_bad_files
 
     // A whole other "MEX" PKI: the profile checks out alone, the call is refused.
     let impostor = tempfile::tempdir().unwrap();
-    puente::setup::init(&puente::cli::InitArgs {
-        country: "MEX".into(),
-        dir: impostor.path().join("mex"),
-        name: None,
-        listen: "127.0.0.1:1".into(),
-        advertise: None,
-        operator: "officer".into(),
-        auditor: "auditor".into(),
-        metrics_listen: "127.0.0.1:0".into(),
-    })
-    .unwrap();
-    let cfg = impostor.path().join("mex/puente.toml");
-    let fake = puente::workstation::init(&ClientInitArgs {
-        config: cfg,
-        role: PersonRole::Operator,
-        name: "mallory".into(),
-        out: impostor.path().join("mallory"),
-    })
-    .unwrap()
-    .profile;
+    let (dir, fake) = (
+        impostor.path(),
+        impostor.path().join("m/puente-client.toml"),
+    );
+    let init = "--listen 127.0.0.1:1 --metrics-listen 127.0.0.1:0";
+    puente(&format!("init --country MEX --dir {}/mex {init}", s(dir)))
+        .await
+        .unwrap();
+    let cfg = dir.join("mex/puente.toml");
+    let made = format!("--role operator --name mallory --out {}/m", s(dir));
+    puente(&format!("client init --config {} {made}", s(&cfg)))
+        .await
+        .unwrap();
     let text = std::fs::read_to_string(&fake)
         .unwrap()
         .replace("127.0.0.1:1", &fed.country("MEX").addr.to_string());
     std::fs::write(&fake, text).unwrap();
     Profile::load(&fake).unwrap();
-    let err = puente(&["peers", "--profile", s(&fake)]).await.unwrap_err();
+    let err = puente(&format!("peers --profile {}", s(&fake)))
+        .await
+        .unwrap_err();
     assert!(err.contains("MEX's CA"), "{err}");
 
     // Garbled, incomplete, unknown keys, a key readable by others, no flag at all.
     let garbled = ws.path().join("garbled.toml");
     std::fs::write(&garbled, "node = [").unwrap();
     assert!(matches!(load_err(&garbled), ProfileError::Garbled { .. }));
-    let err = puente(&["peers", "--profile", s(&garbled)])
+    let err = puente(&format!("peers --profile {}", s(&garbled)))
         .await
         .unwrap_err();
     assert!(
@@ -637,7 +591,7 @@ async fn profiles_with_a_wrong_ca_an_expired_or_foreign_certificate_or_bad_files
         std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
         Profile::load(&good).unwrap();
     }
-    let err = puente(&["peers"]).await;
+    let err = puente("peers").await;
     // The test's environment may name a profile; without one the message says what to pass.
     if std::env::var_os("PUENTE_PROFILE").is_none() && std::env::var_os("PUENTE_CONFIG").is_none() {
         let err = err.unwrap_err();
@@ -646,13 +600,11 @@ async fn profiles_with_a_wrong_ca_an_expired_or_foreign_certificate_or_bad_files
             "{err}"
         );
     }
-    let err = puente(&[
-        "peers",
-        "--profile",
+    let err = puente(&format!(
+        "peers --profile {} --config {}",
         s(&good),
-        "--config",
-        s(&fed.country("MEX").config),
-    ])
+        s(&fed.country("MEX").config)
+    ))
     .await
     .unwrap_err();
     assert!(err.contains("pass only one"), "{err}");

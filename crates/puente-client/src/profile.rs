@@ -385,7 +385,7 @@ fn not_private(_path: &Path) -> Option<String> {
     None
 }
 
-/// Writes a new profile into `dir` (created 0700; refused if it already holds one): the
+/// Writes a new profile into `dir` (created 0700 if new; refused if it already holds one): the
 /// CA certificate, the person's certificate and key (0600) and `puente-client.toml`.
 /// Returns the profile's path.
 pub fn write_profile(
@@ -407,7 +407,10 @@ pub fn write_profile(
             path.display()
         )));
     }
-    files::create_private_dir(dir).map_err(|e| fail(format!("creating the directory: {e}")))?;
+    // A new directory is the person's alone; an existing one keeps its mode.
+    if !dir.is_dir() {
+        files::create_private_dir(dir).map_err(|e| fail(format!("creating the directory: {e}")))?;
+    }
     let stem = format!("{}-{}", identity.role, identity.name);
     let file = ProfileFile {
         format: PROFILE_FORMAT.into(),
@@ -424,4 +427,48 @@ pub fn write_profile(
     files::write_private(&dir.join(&file.key), key_pem).map_err(|e| fail(e.to_string()))?;
     files::write_public(&path, &file.to_text()).map_err(|e| fail(e.to_string()))?;
     Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_written_text_reads_back_as_the_same_file() {
+        let file = ProfileFile {
+            format: PROFILE_FORMAT.into(),
+            node: "node.example:7400".into(),
+            ca: PathBuf::from("ca \"quoted\".pem"),
+            role: "auditor".into(),
+            name: "a.b".into(),
+            cert: PathBuf::from("auditor-a.b.pem"),
+            key: PathBuf::from("keys/auditor-a.b.key"),
+        };
+        let back: ProfileFile = toml::from_str(&file.to_text()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(back, file);
+    }
+
+    #[test]
+    fn every_problem_is_named_by_its_key() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join(PROFILE_FILE);
+        let file = ProfileFile {
+            format: "puente-client/9".into(),
+            node: "no-port".into(),
+            ca: PathBuf::from("ca.pem"),
+            role: "node".into(),
+            name: "Bad Name".into(),
+            cert: PathBuf::from("cert.pem"),
+            key: PathBuf::from("key.pem"),
+        };
+        std::fs::write(&path, file.to_text()).unwrap_or_else(|e| panic!("{e}"));
+        let Err(ProfileError::Invalid { problems, .. }) = Profile::load(&path) else {
+            panic!("a profile with every key wrong loaded");
+        };
+        let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            ["format", "node", "role", "name", "ca", "cert", "key"]
+        );
+    }
 }

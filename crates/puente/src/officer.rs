@@ -1,6 +1,7 @@
 //! An officer's commands: `puente query` and `puente fetch`. They talk to the officer's
-//! own node (`Local`) with the operator certificate of the config's `[client]` section; the
-//! node forwards to the peer under its own identity.
+//! own node (`Local`) as an operator: the person's client profile (`--profile`), or on the
+//! node's host the operator certificate of the config's `[client]` section; the node
+//! forwards to the peer under its own identity.
 
 use std::fmt::Write as _;
 
