@@ -105,7 +105,7 @@ pub fn person_identity(node: &LoadedNode, role: Role) -> Result<TlsIdentity> {
     };
     let missing = |key: &str| {
         anyhow!(
-            "{}: client.{what}_{key} is not set; it names the {what} certificate the CLI presents (or use --profile with a {what}'s client profile)",
+            "{}: client.{what}_{key} is not set; it names the {what} certificate the CLI presents (or use --profile with an {what}'s client profile)",
             node.path.display()
         )
     };

@@ -10,11 +10,11 @@ use clap::{Args, Subcommand, ValueEnum};
 #[derive(Debug, Args, Clone, Default)]
 pub struct NodeAccess {
     /// Your client profile (DIR/puente-client.toml, made by `puente client init`): the
-    /// node's address, this country's CA, your certificate and key. Env: PUENTE_PROFILE.
+    /// node's address, this country's CA, your certificate and key.
     #[arg(long, short = 'p', value_name = "FILE", env = "PUENTE_PROFILE")]
     pub profile: Option<PathBuf>,
     /// Or, on the node's host, the node's configuration (DIR/puente.toml): the
-    /// certificate in its [client] section is used. Env: PUENTE_CONFIG.
+    /// certificate in its [client] section is used.
     #[arg(long, short = 'c', value_name = "FILE", env = "PUENTE_CONFIG")]
     pub config: Option<PathBuf>,
 }
