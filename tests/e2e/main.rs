@@ -8,6 +8,7 @@
 mod agreements;
 mod alerts;
 mod audit_log;
+mod client_profile;
 mod concurrency;
 mod config_validation;
 mod crl_expiry;

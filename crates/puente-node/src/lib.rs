@@ -32,7 +32,8 @@
 //! - [`lifecycle`]: reloading certificate, CRLs and trust bundle; expiry warnings.
 //! - [`crl`]: how current this country's and the peers' CRLs are.
 //! - [`peers`]: pooled channels to peers and reachability probes.
-//! - [`client`]: mTLS channels to a node (used by peers and by the CLI).
+//! - [`client`]: mTLS channels to a node (from `puente-client`, shared with the CLI) and
+//!   the `Exchange` client.
 //! - [`refusals`]: recent refusals, beside their log lines.
 
 #![forbid(unsafe_code)]

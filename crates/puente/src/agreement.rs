@@ -5,12 +5,11 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use anyhow::{anyhow, bail, Context, Result};
-use puente_node::client::status_text;
 use puente_node::{LoadedNode, NodeConfig};
 use puente_pki::{files, CountryCode};
 use puente_policy::agreement::draft;
 use puente_policy::{Agreement, Field, Mode, Purpose, Service, Term};
-use puente_proto::v1::{AgreementState, ListAgreementsRequest, ListAgreementsResponse};
+use puente_proto::v1::{AgreementState, ListAgreementsResponse};
 use time::{Date, OffsetDateTime};
 
 use crate::cli::AgreementCommand;
@@ -197,18 +196,19 @@ pub fn verify_file(node: &LoadedNode, file: &Path) -> Result<Agreement> {
 
 /// Asks the node configured at `node` for its agreements.
 pub async fn fetch(node: &LoadedNode) -> Result<ListAgreementsResponse> {
-    crate::operate::local_client(node)?
-        .list_agreements(ListAgreementsRequest {})
+    fetch_with(&crate::access::node_client(
+        node,
+        puente_pki::Role::Operator,
+    )?)
+    .await
+}
+
+/// Asks the node behind `client` for its agreements.
+pub async fn fetch_with(client: &puente_client::NodeClient) -> Result<ListAgreementsResponse> {
+    client
+        .list_agreements()
         .await
-        .map(|r| r.into_inner())
-        .map_err(|s| {
-            anyhow!(
-                "asking node {} at {}: {}",
-                node.identity.name,
-                node.advertise,
-                status_text(&s)
-            )
-        })
+        .map_err(|e| anyhow!("asking {}: {e}", client.describe()))
 }
 
 fn names<T: Term>(values: &[i32]) -> String {
@@ -307,11 +307,12 @@ pub fn render(r: &ListAgreementsResponse) -> String {
     out
 }
 
-/// `puente agreements --config …`
-pub fn list(config: &Path) -> Result<()> {
-    let node = NodeConfig::load(config)?;
+/// `puente agreements --profile … | --config …`
+pub fn list(access: &crate::cli::NodeAccess) -> Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    let r = runtime.block_on(fetch(&node))?;
+    let _in_runtime = runtime.enter();
+    let (_access, client) = crate::access::client(access, puente_pki::Role::Operator)?;
+    let r = runtime.block_on(fetch_with(&client))?;
     print!("{}", render(&r));
     Ok(())
 }

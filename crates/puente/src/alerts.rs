@@ -1,42 +1,43 @@
 //! `puente alert …`: early warnings through the running node (as its operator).
 
 use anyhow::{anyhow, bail, Context, Result};
-use puente_node::client::status_text;
+use puente_client::{CallError, NodeClient};
 use puente_node::config::LoadedNode;
-use puente_node::NodeConfig;
+use puente_pki::Role;
 use puente_proto::v1 as pb;
 use time::OffsetDateTime;
 
-use crate::cli::{AlertCommand, AlertPublishArgs, Output, SeverityArg};
+use crate::cli::{AlertCommand, AlertPublishArgs, NodeAccess, Output, SeverityArg};
 use crate::officer::UsageError;
-use crate::operate::local_client;
 
 /// Runs an `alert` subcommand.
 pub fn run(command: &AlertCommand) -> Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    // Channels are made inside the runtime.
+    let _in_runtime = runtime.enter();
     match command {
         AlertCommand::Publish(args) => {
-            let node = NodeConfig::load(&args.config)?;
             let request = publish_request(args)?;
-            let r = runtime.block_on(issue(&node, request))?;
+            let client = operator_of(&args.access)?;
+            let r = runtime.block_on(issue_with(&client, request))?;
             let record = r.record.unwrap_or_default();
             print!("{}", render_record(&record));
             Ok(())
         }
-        AlertCommand::Drafts { config, no_detect } => {
-            let node = NodeConfig::load(config)?;
-            let r = runtime.block_on(drafts(&node, !no_detect))?;
+        AlertCommand::Drafts { access, no_detect } => {
+            let client = operator_of(access)?;
+            let r = runtime.block_on(drafts_with(&client, !no_detect))?;
             print!("{}", render_drafts(&r));
             Ok(())
         }
         AlertCommand::List {
-            config,
+            access,
             all,
             country,
             output,
         } => {
-            let node = NodeConfig::load(config)?;
-            let r = runtime.block_on(list(&node, *all, country))?;
+            let client = operator_of(access)?;
+            let r = runtime.block_on(list_with(&client, *all, country))?;
             match output {
                 Output::Table => print!("{}", render_list(&r)),
                 Output::Json => {
@@ -83,14 +84,18 @@ fn publish_request(args: &AlertPublishArgs) -> Result<pb::IssueAlertRequest> {
     })
 }
 
-fn node_error(node: &LoadedNode, s: &tonic::Status) -> anyhow::Error {
-    let e = anyhow!(
-        "node {} at {}: {}",
-        node.identity.name,
-        node.advertise,
-        status_text(s)
-    );
-    if s.code() == tonic::Code::InvalidArgument || s.code() == tonic::Code::NotFound {
+fn operator_of(access: &NodeAccess) -> Result<NodeClient> {
+    Ok(crate::access::client(access, Role::Operator)?.1)
+}
+
+fn operator(node: &LoadedNode) -> Result<NodeClient> {
+    crate::access::node_client(node, Role::Operator)
+}
+
+fn node_error(client: &NodeClient, e: CallError) -> anyhow::Error {
+    let bad_input = e.is_bad_input();
+    let e = anyhow!("{}: {e}", client.describe());
+    if bad_input {
         anyhow!(UsageError(e.to_string()))
     } else {
         e
@@ -99,20 +104,31 @@ fn node_error(node: &LoadedNode, s: &tonic::Status) -> anyhow::Error {
 
 /// `Local.IssueAlert`.
 pub async fn issue(node: &LoadedNode, r: pb::IssueAlertRequest) -> Result<pb::IssueAlertResponse> {
-    let mut c = local_client(node)?;
-    Ok(c.issue_alert(r)
+    issue_with(&operator(node)?, r).await
+}
+
+/// `Local.IssueAlert` through the node behind `client`.
+pub async fn issue_with(
+    client: &NodeClient,
+    r: pb::IssueAlertRequest,
+) -> Result<pb::IssueAlertResponse> {
+    client
+        .issue_alert(r)
         .await
-        .map_err(|s| node_error(node, &s))?
-        .into_inner())
+        .map_err(|e| node_error(client, e))
 }
 
 /// `Local.ListAlertDrafts`.
 pub async fn drafts(node: &LoadedNode, detect: bool) -> Result<pb::ListAlertDraftsResponse> {
-    let mut c = local_client(node)?;
-    Ok(c.list_alert_drafts(pb::ListAlertDraftsRequest { detect })
+    drafts_with(&operator(node)?, detect).await
+}
+
+/// `Local.ListAlertDrafts` through the node behind `client`.
+pub async fn drafts_with(client: &NodeClient, detect: bool) -> Result<pb::ListAlertDraftsResponse> {
+    client
+        .list_alert_drafts(detect)
         .await
-        .map_err(|s| node_error(node, &s))?
-        .into_inner())
+        .map_err(|e| node_error(client, e))
 }
 
 /// `Local.ListAlerts`.
@@ -121,14 +137,22 @@ pub async fn list(
     all: bool,
     countries: &[String],
 ) -> Result<pb::ListAlertsResponse> {
-    let mut c = local_client(node)?;
-    Ok(c.list_alerts(pb::ListAlertsRequest {
-        include_expired: all,
-        issuing_countries: countries.to_vec(),
-    })
-    .await
-    .map_err(|s| node_error(node, &s))?
-    .into_inner())
+    list_with(&operator(node)?, all, countries).await
+}
+
+/// `Local.ListAlerts` through the node behind `client`.
+pub async fn list_with(
+    client: &NodeClient,
+    all: bool,
+    countries: &[String],
+) -> Result<pb::ListAlertsResponse> {
+    client
+        .list_alerts(pb::ListAlertsRequest {
+            include_expired: all,
+            issuing_countries: countries.to_vec(),
+        })
+        .await
+        .map_err(|e| node_error(client, e))
 }
 
 fn when(t: &Option<prost_types::Timestamp>) -> String {
@@ -253,7 +277,7 @@ pub fn render_drafts(r: &pb::ListAlertDraftsResponse) -> String {
     for d in open {
         let a = d.proposed.clone().unwrap_or_default();
         s.push_str(&format!(
-            "draft {}  [{}]\n  {}\n  why: {}\n  publish: puente alert publish --config … --draft {}\n\n",
+            "draft {}  [{}]\n  {}\n  why: {}\n  publish: puente alert publish --profile … --draft {}\n\n",
             d.draft_id,
             severity(a.severity),
             a.text,

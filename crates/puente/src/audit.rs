@@ -1,29 +1,28 @@
 //! `puente audit …`: what an auditor does with a node's log. Offline commands read the
 //! data directory (stop the node, or work on a copy); `--online` asks the running node's
-//! `Audit` service with the auditor certificate of the config's `[client]` section.
+//! `Audit` service as an auditor (a client profile, or the config's `[client]` section);
+//! `verify --log` checks a copy of the audit files with public bundles only
+//! ([`crate::audit_copy`]).
 
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::Path;
-use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use puente_audit::log::Trees;
 use puente_audit::verify::{self, Keys};
 use puente_audit::view::{self, Filter, Listed};
 use puente_audit::{checkpoint, merkle};
-use puente_node::client::{node_channel, status_text};
 use puente_node::store::Store;
 use puente_node::{LoadedNode, NodeConfig};
-use puente_pki::tls::TlsIdentity;
-use puente_pki::{files, VerifyingKey};
+use puente_pki::{files, Role, VerifyingKey};
 use puente_policy::{Field, Purpose, Service, Term};
 use puente_proto::v1 as pb;
-use puente_proto::v1::audit_client::AuditClient;
 use serde_json::json;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+use crate::access::Access;
 use crate::cli::{AuditCommand, AuditFilter, Output};
 use crate::officer::UsageError;
 
@@ -41,11 +40,16 @@ impl Keys for NodeKeys<'_> {
 
 fn open(config: &Path) -> Result<(LoadedNode, Store, Trees)> {
     let node = NodeConfig::load(config)?;
+    let (store, trees) = open_store(&node)?;
+    Ok((node, store, trees))
+}
+
+fn open_store(node: &LoadedNode) -> Result<(Store, Trees)> {
     let store = Store::open(&node.config.node.data_dir).map_err(|e| {
         anyhow!("{e}\nThe audit log is in the node's store; stop the node to read it offline, or use --online where offered.")
     })?;
     let trees = Trees::open(store.db(), &store.audit_dir())?;
-    Ok((node, store, trees))
+    Ok((store, trees))
 }
 
 fn enum_by_name<T: Term>(flag: &str, v: &Option<String>) -> Result<Option<i32>> {
@@ -200,36 +204,25 @@ fn table_line(l: &Listed) -> String {
     )
 }
 
-fn auditor_identity(node: &LoadedNode) -> Result<TlsIdentity> {
-    let (Some(cert), Some(key)) = (
-        &node.config.client.auditor_cert,
-        &node.config.client.auditor_key,
-    ) else {
-        bail!("{}: client.auditor_cert and client.auditor_key name the auditor certificate --online uses", node.path.display());
-    };
-    Ok(TlsIdentity {
-        chain: files::load_certs(cert)?,
-        key: files::load_private_key(key)?,
-    })
-}
-
-async fn audit_client(node: &LoadedNode) -> Result<AuditClient<tonic::transport::Channel>> {
-    let id = auditor_identity(node)?;
-    let ch = node_channel(
-        &node.advertise,
-        &id,
-        &node.own_anchor,
-        Duration::from_secs(5),
-        Some(Duration::from_secs(60)),
-    )
-    .map_err(|e| anyhow!(e))?;
-    Ok(AuditClient::new(ch.channel))
+fn call_error(e: puente_client::CallError) -> anyhow::Error {
+    anyhow!(e)
 }
 
 /// Runs an `audit` subcommand.
 pub fn run(command: &AuditCommand) -> Result<()> {
     match command {
-        AuditCommand::Verify { config } => {
+        AuditCommand::Verify {
+            config,
+            log,
+            bundle,
+        } => {
+            let config = match (config, log) {
+                (Some(c), None) => c,
+                (None, Some(log)) => return crate::audit_copy::verify(log, bundle),
+                _ => bail!(UsageError(
+                    "give --config DIR/puente.toml (on the node's host), or --log DIR/audit with --bundle FILE (a copy of the audit files and public bundles)".into()
+                )),
+            };
             let (node, _store, trees) = open(config)?;
             let keys = NodeKeys(&node, node.signing.verifying_key());
             let started = std::time::Instant::now();
@@ -261,7 +254,7 @@ pub fn run(command: &AuditCommand) -> Result<()> {
             }
         }
         AuditCommand::List {
-            config,
+            access,
             filter,
             from,
             limit,
@@ -269,11 +262,12 @@ pub fn run(command: &AuditCommand) -> Result<()> {
             output,
         } => {
             let f = filter_of(filter)?;
+            let access = Access::load(access)?;
             let listed: Vec<(serde_json::Value, String)> = if *online {
-                let node = NodeConfig::load(config)?;
                 let rt = tokio::runtime::Runtime::new()?;
+                let _in_runtime = rt.enter();
+                let c = access.client(Role::Auditor)?;
                 let entries = rt.block_on(async {
-                    let mut c = audit_client(&node).await?;
                     c.list_entries(pb::ListEntriesRequest {
                         since: f.since_ms.map(|ms| prost_types::Timestamp {
                             seconds: ms / 1000,
@@ -293,8 +287,8 @@ pub fn run(command: &AuditCommand) -> Result<()> {
                         actor: f.actor.clone().unwrap_or_default(),
                     })
                     .await
-                    .map(|r| r.into_inner().entries)
-                    .map_err(|s| anyhow!("{}", status_text(&s)))
+                    .map(|r| r.entries)
+                    .map_err(call_error)
                 })?;
                 entries
                     .into_iter()
@@ -307,7 +301,7 @@ pub fn run(command: &AuditCommand) -> Result<()> {
                     })
                     .collect()
             } else {
-                let (_node, _store, trees) = open(config)?;
+                let (_store, trees) = open_store(access.node("audit list without --online")?)?;
                 view::list(&trees, &f, *from, *limit)?
                     .0
                     .iter()
@@ -440,21 +434,18 @@ pub fn run(command: &AuditCommand) -> Result<()> {
             println!("{found} exchange(s) concerned document {number} of {} (matched by its keyed hash; the log holds no document numbers).", issuer.to_ascii_uppercase());
         }
         AuditCommand::Prove {
-            config,
+            access,
+            bundle,
             index,
             online,
-        } => prove(config, *index, *online)?,
-        AuditCommand::Checkpoint { config, online } => {
+        } => prove(&Access::load(access)?, bundle.as_deref(), *index, *online)?,
+        AuditCommand::Checkpoint { access, online } => {
+            let access = Access::load(access)?;
             let (note, lines) = if *online {
-                let node = NodeConfig::load(config)?;
                 let rt = tokio::runtime::Runtime::new()?;
-                let r = rt.block_on(async {
-                    let mut c = audit_client(&node).await?;
-                    c.get_checkpoint(pb::GetCheckpointRequest {})
-                        .await
-                        .map(|r| r.into_inner())
-                        .map_err(|s| anyhow!("{}", status_text(&s)))
-                })?;
+                let _in_runtime = rt.enter();
+                let c = access.client(Role::Auditor)?;
+                let r = rt.block_on(c.get_checkpoint()).map_err(call_error)?;
                 let lines: Vec<String> = r
                     .witnessed
                     .iter()
@@ -470,7 +461,8 @@ pub fn run(command: &AuditCommand) -> Result<()> {
                     .collect();
                 (r.checkpoint.map(|c| c.note).unwrap_or_default(), lines)
             } else {
-                let (_node, _store, trees) = open(config)?;
+                let (_store, trees) =
+                    open_store(access.node("audit checkpoint without --online")?)?;
                 let note = trees.latest()?.ok_or_else(|| anyhow!("the log is empty"))?;
                 let mut lines = Vec::new();
                 for item in trees.cosignatures.iter() {
@@ -506,21 +498,39 @@ fn csv_field(s: &str) -> String {
     }
 }
 
-fn prove(config: &Path, index: u64, online: bool) -> Result<()> {
-    let node = NodeConfig::load(config)?;
-    let key = node.signing.verifying_key();
+/// The key that signs the checkpoints of the node `access` reaches: the node's own, or
+/// with a profile, the one in this country's public bundle.
+fn checkpoint_key(access: &Access, bundle: Option<&Path>) -> Result<(String, VerifyingKey)> {
+    match (access, bundle) {
+        (Access::Node(node), _) => Ok((node.country().to_string(), node.signing.verifying_key())),
+        (Access::Profile(p), Some(b)) => {
+            let peer = puente_pki::trust::read_bundle(b)?;
+            if peer.country != p.country() {
+                bail!(UsageError(format!(
+                    "--bundle {} is the bundle of {}, but the profile's node is {}'s",
+                    b.display(),
+                    peer.country,
+                    p.country()
+                )));
+            }
+            Ok((peer.country.to_string(), peer.signing_key))
+        }
+        (Access::Profile(p), None) => bail!(UsageError(format!(
+            "a profile holds no key to check the node's checkpoint with: add --bundle {}.bundle (this country's public bundle, from `puente trust export`)",
+            p.country()
+        ))),
+    }
+}
+
+fn prove(access: &Access, bundle: Option<&Path>, index: u64, online: bool) -> Result<()> {
+    let (country, key) = checkpoint_key(access, bundle)?;
     let (leaf, size, proof, note) = if online {
         let rt = tokio::runtime::Runtime::new()?;
-        let r = rt.block_on(async {
-            let mut c = audit_client(&node).await?;
-            c.get_inclusion_proof(pb::GetInclusionProofRequest {
-                index,
-                tree_size: 0,
-            })
-            .await
-            .map(|r| r.into_inner())
-            .map_err(|s| anyhow!("{}", status_text(&s)))
-        })?;
+        let _in_runtime = rt.enter();
+        let c = access.client(Role::Auditor)?;
+        let r = rt
+            .block_on(c.get_inclusion_proof(index))
+            .map_err(call_error)?;
         let proof: Vec<merkle::Hash> = r
             .proof
             .iter()
@@ -533,6 +543,7 @@ fn prove(config: &Path, index: u64, online: bool) -> Result<()> {
             r.checkpoint.map(|c| c.note).unwrap_or_default(),
         )
     } else {
+        let node = access.node("audit prove without --online")?;
         let store = Store::open(&node.config.node.data_dir)
             .map_err(|e| anyhow!("{e}\nStop the node, or use --online."))?;
         let log = puente_audit::log::Trees::open(store.db(), &store.audit_dir())?;
@@ -551,10 +562,7 @@ fn prove(config: &Path, index: u64, online: bool) -> Result<()> {
     let cp = checkpoint::open(&note, &key)
         .map_err(|e| anyhow!("the checkpoint does not verify: {e}"))?;
     let ok = cp.size == size && merkle::verify_inclusion(index, size, &leaf, &proof, &cp.root);
-    println!(
-        "Entry {index} of the log of {} (tree size {size})",
-        node.country()
-    );
+    println!("Entry {index} of the log of {country} (tree size {size})");
     println!("  leaf hash   {}", hex::encode(leaf));
     for (i, h) in proof.iter().enumerate() {
         println!("  proof[{i:>2}]   {}", hex::encode(h));

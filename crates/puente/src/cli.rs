@@ -5,6 +5,13 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod access;
+mod flows;
+mod people;
+pub use access::{AccessArgs, ClientCommand, ClientInitArgs, NodeAccess, PersonRole};
+pub use flows::{AlertCommand, AlertPublishArgs, SeverityArg, StatsCommand, StatsFormat};
+pub use people::{AuditCommand, AuditFilter, FetchArgs, QueryArgs};
+
 /// Puente: exchange migration data between countries' authorities, peer to peer, over
 /// mutual TLS, only as signed bilateral agreements permit, with a signed audit log.
 ///
@@ -59,7 +66,12 @@ pub enum Command {
         command: NodeCommand,
     },
     /// Ask your own node for its peers and whether each is reachable over mTLS now.
-    Peers(ConfigArg),
+    ///
+    /// Examples:
+    ///   puente peers --profile ~/ana/puente-client.toml     (an officer's workstation)
+    ///   puente peers --config /srv/puente/puente.toml       (the node's host)
+    #[command(verbatim_doc_comment)]
+    Peers(AccessArgs),
     /// Draft, sign, verify and show bilateral agreements.
     Agreement {
         /// What to do with an agreement file.
@@ -68,7 +80,9 @@ pub enum Command {
     },
     /// Ask your own node which agreements it enforces, which it refused and why, and the
     /// quotas used today.
-    Agreements(ConfigArg),
+    ///
+    /// Example: puente agreements --profile ~/ana/puente-client.toml
+    Agreements(AccessArgs),
     /// The country's own records: import, search, generate synthetic data, make a data key.
     Records {
         /// What to do with the records.
@@ -76,9 +90,29 @@ pub enum Command {
         command: RecordsCommand,
     },
     /// Ask a peer country whether it knows a person (as an operator, through your node).
+    ///
+    /// Your node asks the peer under its own identity and records you as the actor.
+    ///
+    /// Examples:
+    ///   puente query --profile ~/ana/puente-client.toml --peer GTM --purpose identification \
+    ///       --document P1234567 --issuer GTM
+    ///   PUENTE_PROFILE=~/ana/puente-client.toml puente query --peer GTM --purpose return \
+    ///       --surnames "Diallo" --given-names "Aminata" --birth-date 1994-03
+    #[command(verbatim_doc_comment)]
     Query(QueryArgs),
     /// Fetch a passport copy from a peer, by the reference a match gave.
+    ///
+    /// Example:
+    ///   puente fetch --profile ~/ana/puente-client.toml --peer GTM --reference REF --out copy.png
+    #[command(verbatim_doc_comment)]
     Fetch(FetchArgs),
+    /// Officers' and auditors' workstations: make a client profile (a person's
+    /// certificate and this country's CA, no node secrets) to use with --profile.
+    Client {
+        /// What to do.
+        #[command(subcommand)]
+        command: ClientCommand,
+    },
     /// Audit the node's log: verify it, list, export, search and prove entries.
     Audit {
         /// What to do with the audit log.
@@ -328,169 +362,6 @@ pub enum AgreementCommand {
     },
 }
 
-/// `puente stats …` (each talks to the running node as its operator).
-#[derive(Debug, Subcommand)]
-pub enum StatsCommand {
-    /// Import aggregated counts as this country's own cells (for holdings kept only as
-    /// aggregates). CSV with the header
-    /// `period,nationality,sex,age_group,entry_point,event,count`: period YYYY-MM or
-    /// YYYY-MM-DD; sex M, F or X; age_group 0-4, 5-11, 12-17, 18-29, 30-44, 45-59, 60+ or
-    /// unknown; event entry, detection, return, asylum_claim or departure. Every row is
-    /// checked first; one bad row imports nothing. Re-importing a cell replaces its count.
-    Import {
-        /// The node's configuration file.
-        #[arg(long, short = 'c', value_name = "FILE")]
-        config: PathBuf,
-        /// The CSV file.
-        file: PathBuf,
-    },
-    /// Pull flow counts now from every peer whose agreement grants them (or only
-    /// --peer), as the nightly schedule does. Exits 1 if any sync did not complete.
-    Sync {
-        /// The node's configuration file.
-        #[arg(long, short = 'c', value_name = "FILE")]
-        config: PathBuf,
-        /// Only this peer (alpha-3); repeatable.
-        #[arg(long, value_name = "COUNTRY")]
-        peer: Vec<String>,
-    },
-    /// The last sync with each peer: outcome, when, lag, cells; and the next scheduled run.
-    Status {
-        /// The node's configuration file.
-        #[arg(long, short = 'c', value_name = "FILE")]
-        config: PathBuf,
-    },
-    /// Write own and received cells as one table (the regional matrix). Own cells carry
-    /// exact counts; received cells carry what each peer disclosed, suppressed cells
-    /// flagged (SDMX CONF_STATUS A = small cell, D = secondary; OBS_VALUE empty).
-    Export {
-        /// The node's configuration file.
-        #[arg(long, short = 'c', value_name = "FILE")]
-        config: PathBuf,
-        /// csv or sdmx-csv (SDMX-CSV 2.0).
-        #[arg(long, value_enum, default_value = "csv")]
-        format: StatsFormat,
-        /// Only this period: YYYY-MM (the month and its days) or YYYY-MM-DD.
-        #[arg(long)]
-        period: Option<String>,
-        /// Only cells reported by this country; repeatable.
-        #[arg(long, value_name = "COUNTRY")]
-        country: Vec<String>,
-        /// Output file (default: stdout; refuses to overwrite).
-        #[arg(long, short = 'o')]
-        output: Option<PathBuf>,
-    },
-    /// A readable summary: per reporting country and month, the top nationalities with
-    /// the change from the previous month.
-    Show {
-        /// The node's configuration file.
-        #[arg(long, short = 'c', value_name = "FILE")]
-        config: PathBuf,
-        /// The month to show (YYYY-MM; the one before it gives the change). Default: the
-        /// latest month any country reported.
-        #[arg(long)]
-        period: Option<String>,
-        /// Nationalities listed per country and month.
-        #[arg(long, default_value_t = 5)]
-        top: usize,
-    },
-}
-
-/// `puente alert …` (each talks to the running node as its operator).
-#[derive(Debug, Subcommand)]
-pub enum AlertCommand {
-    /// Sign an alert with this country's key and deliver it to every peer whose
-    /// agreement grants it alerts (retried until acknowledged). Either your own alert
-    /// (--severity and --text, plus optional fields) or a reviewed draft (--draft ID).
-    Publish(AlertPublishArgs),
-    /// The alerts the node drafted from surges in this country's flow counts (a
-    /// nationality at an entry point, weekly, well above its recent baseline). Nothing
-    /// is sent until an operator publishes one with `puente alert publish --draft ID`.
-    Drafts {
-        /// The node's configuration file.
-        #[arg(long, short = 'c', value_name = "FILE")]
-        config: PathBuf,
-        /// Show the stored drafts without running detection first.
-        #[arg(long)]
-        no_detect: bool,
-    },
-    /// Alerts issued here and received from peers (active ones unless --all).
-    List {
-        /// The node's configuration file.
-        #[arg(long, short = 'c', value_name = "FILE")]
-        config: PathBuf,
-        /// Include expired alerts.
-        #[arg(long)]
-        all: bool,
-        /// Only alerts issued by this country; repeatable.
-        #[arg(long, value_name = "COUNTRY")]
-        country: Vec<String>,
-        /// Output format.
-        #[arg(long, value_enum, default_value = "table")]
-        output: Output,
-    },
-}
-
-/// `puente alert publish`
-#[derive(Debug, Args)]
-pub struct AlertPublishArgs {
-    /// The node's configuration file.
-    #[arg(long, short = 'c', value_name = "FILE")]
-    pub config: PathBuf,
-    /// Publish this draft (from `puente alert drafts`); --severity and --text, if
-    /// given, replace the draft's.
-    #[arg(long, value_name = "ID")]
-    pub draft: Option<String>,
-    /// info, warning or critical.
-    #[arg(long, value_enum)]
-    pub severity: Option<SeverityArg>,
-    /// What is happening (aggregates only, never personal data; max 4096 characters).
-    #[arg(long)]
-    pub text: Option<String>,
-    /// Nationality concerned (alpha-3); repeatable.
-    #[arg(long, value_name = "CODE")]
-    pub nationality: Vec<String>,
-    /// Entry point concerned; repeatable.
-    #[arg(long, value_name = "PLACE")]
-    pub entry_point: Vec<String>,
-    /// Route country (alpha-3), in travel order; repeatable.
-    #[arg(long, value_name = "COUNTRY")]
-    pub route: Vec<String>,
-    /// Period observed: YYYY-MM or YYYY-MM-DD.
-    #[arg(long)]
-    pub period: Option<String>,
-    /// Events observed in the period.
-    #[arg(long, default_value_t = 0)]
-    pub observed: u64,
-    /// Usual number of events for such a period.
-    #[arg(long, default_value_t = 0)]
-    pub baseline: u64,
-    /// Hours until the alert expires (default: the node's alerts.default_expiry_hours).
-    #[arg(long, default_value_t = 0)]
-    pub expires_in_hours: u32,
-}
-
-/// Alert severities.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum SeverityArg {
-    /// For information.
-    Info,
-    /// Unusual flow; preparation advised.
-    Warning,
-    /// Severe or fast-growing; act now.
-    Critical,
-}
-
-/// Export formats of `puente stats export`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum StatsFormat {
-    /// Plain CSV with Puente's names.
-    Csv,
-    /// SDMX-CSV 2.0 (REF_AREA, CITIZENSHIP, SEX, AGE, ENTRY_POINT, EVENT, TIME_PERIOD,
-    /// OBS_VALUE, CONF_STATUS).
-    SdmxCsv,
-}
-
 /// Output format of query and search commands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Output {
@@ -584,163 +455,6 @@ pub enum RecordsCommand {
         /// Where to write it (refuses to overwrite).
         #[arg(long)]
         out: PathBuf,
-    },
-}
-
-/// `puente query`
-#[derive(Debug, Args)]
-pub struct QueryArgs {
-    /// Your node's configuration (the operator certificate in its [client] section is used).
-    #[arg(long, short = 'c')]
-    pub config: PathBuf,
-    /// The peer country to ask.
-    #[arg(long)]
-    pub peer: String,
-    /// Purpose: identification, return, protection_referral, family_reunification, anti_trafficking …
-    #[arg(long)]
-    pub purpose: String,
-    /// Your case file reference (recorded in both countries' audit logs).
-    #[arg(long, default_value = "")]
-    pub case: String,
-    /// Most matches wanted (0: what the agreement allows).
-    #[arg(long, default_value_t = 0)]
-    pub max: u32,
-    /// Who to look for.
-    #[command(flatten)]
-    pub terms: PersonTerms,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = Output::Table)]
-    pub output: Output,
-}
-
-/// `puente fetch`
-#[derive(Debug, Args)]
-pub struct FetchArgs {
-    /// Your node's configuration.
-    #[arg(long, short = 'c')]
-    pub config: PathBuf,
-    /// The peer country that gave the reference.
-    #[arg(long)]
-    pub peer: String,
-    /// The reference from a match.
-    #[arg(long)]
-    pub reference: String,
-    /// Where to write the copy (refuses to overwrite).
-    #[arg(long)]
-    pub out: PathBuf,
-    /// Purpose of the fetch.
-    #[arg(long, default_value = "identification")]
-    pub purpose: String,
-    /// Your case file reference.
-    #[arg(long, default_value = "")]
-    pub case: String,
-}
-
-/// Entry filters of `audit list` / `audit export`.
-#[derive(Debug, Args, Clone, Default)]
-pub struct AuditFilter {
-    /// Only exchanges with this peer country.
-    #[arg(long)]
-    pub peer: Option<String>,
-    /// Only this service (identity_query, passport_copy, flow_counts, alerts, audit_witness).
-    #[arg(long)]
-    pub service: Option<String>,
-    /// Only this decision (allowed, refused, withheld).
-    #[arg(long)]
-    pub decision: Option<String>,
-    /// Only this direction (incoming, outgoing).
-    #[arg(long)]
-    pub direction: Option<String>,
-    /// Only actors containing this text (an operator's name, a peer node).
-    #[arg(long)]
-    pub actor: Option<String>,
-    /// From this UTC day (YYYY-MM-DD) or RFC 3339 time.
-    #[arg(long)]
-    pub since: Option<String>,
-    /// Before this UTC day (YYYY-MM-DD) or RFC 3339 time.
-    #[arg(long)]
-    pub until: Option<String>,
-}
-
-/// `puente audit …` (offline on a data directory unless `--online`).
-#[derive(Debug, Subcommand)]
-pub enum AuditCommand {
-    /// Rebuild the tree and check every entry, hash, checkpoint, cosignature and receipt;
-    /// reports the first problem with its index. Stop the node first (or use a copy).
-    Verify {
-        /// The node's configuration.
-        #[arg(long, short = 'c')]
-        config: PathBuf,
-    },
-    /// List entries, newest last.
-    List {
-        /// The node's configuration.
-        #[arg(long, short = 'c')]
-        config: PathBuf,
-        /// Filters.
-        #[command(flatten)]
-        filter: AuditFilter,
-        /// First index to show.
-        #[arg(long, default_value_t = 0)]
-        from: u64,
-        /// Most entries to show.
-        #[arg(long, default_value_t = 100)]
-        limit: usize,
-        /// Ask the running node (Audit service, auditor certificate) instead of reading
-        /// the data directory.
-        #[arg(long)]
-        online: bool,
-        /// Output format.
-        #[arg(long, value_enum, default_value_t = Output::Table)]
-        output: Output,
-    },
-    /// Export entries as JSON Lines or CSV.
-    Export {
-        /// The node's configuration.
-        #[arg(long, short = 'c')]
-        config: PathBuf,
-        /// jsonl or csv.
-        #[arg(long, default_value = "jsonl")]
-        format: String,
-        /// Filters.
-        #[command(flatten)]
-        filter: AuditFilter,
-        /// Output file (default: stdout).
-        #[arg(long)]
-        out: Option<PathBuf>,
-    },
-    /// Who asked about, or was asked about, this document (by its keyed hash).
-    Search {
-        /// The node's configuration (its data key computes the keyed hash).
-        #[arg(long, short = 'c')]
-        config: PathBuf,
-        /// Document number.
-        #[arg(long)]
-        document: String,
-        /// Issuing state.
-        #[arg(long)]
-        issuer: String,
-    },
-    /// Prove one entry: its inclusion proof against the latest signed checkpoint.
-    Prove {
-        /// The node's configuration.
-        #[arg(long, short = 'c')]
-        config: PathBuf,
-        /// The entry's index.
-        #[arg(long)]
-        index: u64,
-        /// Ask the running node instead of reading the data directory.
-        #[arg(long)]
-        online: bool,
-    },
-    /// Show the latest signed checkpoint and the peers' cosignatures.
-    Checkpoint {
-        /// The node's configuration.
-        #[arg(long, short = 'c')]
-        config: PathBuf,
-        /// Ask the running node instead of reading the data directory.
-        #[arg(long)]
-        online: bool,
     },
 }
 

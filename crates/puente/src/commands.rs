@@ -3,7 +3,9 @@
 use anyhow::Result;
 
 use crate::cli::{Cli, Command, NodeCommand};
-use crate::{agreement, alerts, audit, bench, demo, officer, operate, records, setup, stats};
+use crate::{
+    agreement, alerts, audit, bench, demo, officer, operate, records, setup, stats, workstation,
+};
 
 /// Runs one command.
 pub fn run(cli: Cli) -> Result<()> {
@@ -24,9 +26,9 @@ pub fn run(cli: Cli) -> Result<()> {
             print!("{}", operate::check_node(&c.config)?);
             Ok(())
         }
-        Command::Peers(c) => operate::peers(&c.config),
+        Command::Peers(c) => operate::peers(&c.access),
         Command::Agreement { command } => agreement::run(&command),
-        Command::Agreements(c) => agreement::list(&c.config),
+        Command::Agreements(c) => agreement::list(&c.access),
         Command::Records { command } => records::run(&command),
         Command::Query(args) => officer::query(&args),
         Command::Bench { command } => bench::run(&command),
@@ -34,6 +36,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Alert { command } => alerts::run(&command),
         Command::Audit { command } => audit::run(&command),
         Command::Fetch(args) => officer::fetch(&args),
+        Command::Client { command } => workstation::run(&command),
         Command::Demo(args) => demo::run(&args),
         Command::Completions { shell } => completions(shell),
     }
@@ -72,6 +75,8 @@ pub fn exit_code(e: &anyhow::Error) -> u8 {
     let config_like = e.chain().any(|c| {
         c.downcast_ref::<puente_node::ConfigError>().is_some()
             || c.downcast_ref::<puente_pki::PkiError>().is_some()
+            || c.downcast_ref::<puente_client::ProfileError>().is_some()
+            || c.downcast_ref::<puente_client::ConnectError>().is_some()
             || c.downcast_ref::<puente_policy::AgreementError>().is_some()
             || matches!(
                 c.downcast_ref::<puente_records::RecordsError>(),

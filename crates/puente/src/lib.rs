@@ -9,8 +9,11 @@
 //! - [`operate`]: `node run`, `node check`, `peers`: running and talking to a node.
 //! - [`agreement`]: `agreement draft/sign/verify/show`, `agreements`.
 //! - [`records`]: `records import/search/generate/keygen` on the data directory.
+//! - [`access`]: `--profile` or `--config`: reaching the own node as an operator or auditor.
+//! - [`workstation`]: `client init`: a person's client profile.
 //! - [`officer`]: `query` and `fetch`, through the operator's own node.
-//! - [`audit`]: `puente audit …`, offline on a data directory or online as an auditor.
+//! - [`audit`]: `puente audit …`, offline on a data directory or online as an auditor;
+//!   [`audit_copy`]: `audit verify --log`, a copy of the log and public bundles only.
 //! - [`bench`]: `puente bench …`, measured against same-run baselines;
 //!   [`bench_variants`] and [`bench_eval`]: the matcher's independent evaluation.
 //! - [`demo`]: the three-country federation on one machine.
@@ -18,9 +21,11 @@
 
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod agreement;
 pub mod alerts;
 pub mod audit;
+pub mod audit_copy;
 pub mod bench;
 pub mod bench_eval;
 pub mod bench_fed;
@@ -37,3 +42,4 @@ pub mod operate;
 pub mod records;
 pub mod setup;
 pub mod stats;
+pub mod workstation;

@@ -1,12 +1,14 @@
 //! An officer's commands: `puente query` and `puente fetch`. They talk to the officer's
-//! own node (`Local`) with the operator certificate of the config's `[client]` section; the
-//! node forwards to the peer under its own identity.
+//! own node (`Local`) as an operator: the person's client profile (`--profile`), or on the
+//! node's host the operator certificate of the config's `[client]` section; the node
+//! forwards to the peer under its own identity.
 
 use std::fmt::Write as _;
 
-use anyhow::{anyhow, bail, Context, Result};
-use puente_node::client::status_text;
-use puente_node::{LoadedNode, NodeConfig};
+use anyhow::{anyhow, Context, Result};
+use puente_client::{Document, NodeClient};
+use puente_node::LoadedNode;
+use puente_pki::Role;
 use puente_policy::{Field, Purpose, Term};
 use puente_proto::v1 as pb;
 use puente_records::model::PartialDate;
@@ -119,7 +121,7 @@ fn purpose(s: &str) -> Result<Purpose> {
     })
 }
 
-/// Sends a query through `node`.
+/// Sends a query through `node`, as the operator of its `[client]` section.
 pub async fn send_query(
     node: &LoadedNode,
     peer: &str,
@@ -128,9 +130,21 @@ pub async fn send_query(
     max: u32,
     terms: &PersonTerms,
 ) -> Result<pb::QueryResponse> {
+    let client = crate::access::node_client(node, Role::Operator)?;
+    query_with(&client, peer, purpose_name, case, max, terms).await
+}
+
+/// Sends a query through the node behind `client`.
+pub async fn query_with(
+    client: &NodeClient,
+    peer: &str,
+    purpose_name: &str,
+    case: &str,
+    max: u32,
+    terms: &PersonTerms,
+) -> Result<pb::QueryResponse> {
     let query = identity_query(terms)?;
     let purpose = purpose(purpose_name)?;
-    let mut client = crate::operate::local_client(node)?;
     client
         .query(pb::QueryRequest {
             peer_country: peer.to_ascii_uppercase(),
@@ -145,8 +159,7 @@ pub async fn send_query(
             max_matches: max,
         })
         .await
-        .map(|r| r.into_inner())
-        .map_err(|s| anyhow!("{}", status_text(&s)))
+        .map_err(|e| anyhow!(e))
 }
 
 fn date(d: &Option<pb::PartialDate>) -> Option<String> {
@@ -318,10 +331,14 @@ pub fn answer_json(r: &pb::QueryResponse) -> serde_json::Value {
 
 /// `puente query`
 pub fn query(args: &QueryArgs) -> Result<()> {
-    let node = NodeConfig::load(&args.config)?;
+    // The flags are checked before any file is read or any connection made.
+    identity_query(&args.terms)?;
+    purpose(&args.purpose)?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    let r = runtime.block_on(send_query(
-        &node,
+    let _in_runtime = runtime.enter();
+    let (_access, client) = crate::access::client(&args.access, Role::Operator)?;
+    let r = runtime.block_on(query_with(
+        &client,
         &args.peer,
         &args.purpose,
         &args.case,
@@ -343,10 +360,21 @@ pub async fn send_fetch(
     purpose_name: &str,
     case: &str,
 ) -> Result<(pb::DocumentHeader, Vec<u8>, pb::FetchDocumentTrailer)> {
-    use pb::fetch_document_response::Part;
+    let client = crate::access::node_client(node, Role::Operator)?;
+    let d = fetch_with(&client, peer, reference, purpose_name, case).await?;
+    Ok((d.header, d.bytes, d.trailer))
+}
+
+/// Fetches a copy through the node behind `client`.
+pub async fn fetch_with(
+    client: &NodeClient,
+    peer: &str,
+    reference: &str,
+    purpose_name: &str,
+    case: &str,
+) -> Result<Document> {
     let purpose = purpose(purpose_name)?;
-    let mut client = crate::operate::local_client(node)?;
-    let mut stream = client
+    client
         .fetch_document(pb::FetchDocumentRequest {
             peer_country: peer.to_ascii_uppercase(),
             context: Some(pb::RequestContext {
@@ -359,25 +387,7 @@ pub async fn send_fetch(
             reference: reference.to_string(),
         })
         .await
-        .map_err(|s| anyhow!("{}", status_text(&s)))?
-        .into_inner();
-    let (mut header, mut bytes, mut trailer) = (None, Vec::new(), None);
-    while let Some(msg) = stream
-        .message()
-        .await
-        .map_err(|s| anyhow!("{}", status_text(&s)))?
-    {
-        match msg.part {
-            Some(Part::Header(h)) => header = Some(h),
-            Some(Part::Chunk(c)) => bytes.extend_from_slice(&c),
-            Some(Part::Trailer(t)) => trailer = Some(t),
-            None => {}
-        }
-    }
-    match (header, trailer) {
-        (Some(h), Some(t)) => Ok((h, bytes, t)),
-        _ => bail!("the node's document stream was incomplete"),
-    }
+        .map_err(|e| anyhow!(e))
 }
 
 /// `puente fetch`
@@ -388,10 +398,16 @@ pub fn fetch(args: &FetchArgs) -> Result<()> {
             args.out.display()
         )));
     }
-    let node = NodeConfig::load(&args.config)?;
+    purpose(&args.purpose)?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    let (header, bytes, trailer) = runtime.block_on(send_fetch(
-        &node,
+    let _in_runtime = runtime.enter();
+    let (_access, client) = crate::access::client(&args.access, Role::Operator)?;
+    let Document {
+        header,
+        bytes,
+        trailer,
+    } = runtime.block_on(fetch_with(
+        &client,
         &args.peer,
         &args.reference,
         &args.purpose,

@@ -2,20 +2,21 @@
 //! `puente peers`.
 
 use std::path::Path;
-use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
+use puente_client::NodeClient;
 use puente_node::agreements::AgreementSet;
-use puente_node::client::{node_channel, status_text};
 use puente_node::lifecycle::expiry_warnings;
 use puente_node::{ConfigError, LoadedNode, NodeConfig};
-use puente_pki::files;
 use puente_pki::inspect::fingerprint_text;
 use puente_pki::tls::TlsIdentity;
+use puente_pki::Role;
 use puente_proto::v1::local_client::LocalClient;
-use puente_proto::v1::{ListPeersRequest, ListPeersResponse};
+use puente_proto::v1::ListPeersResponse;
 use time::OffsetDateTime;
 use tokio::net::TcpListener;
+
+use crate::cli::NodeAccess;
 
 /// `puente node run`: serve until SIGINT/SIGTERM, then drain.
 pub fn run_node(config: &Path) -> Result<()> {
@@ -173,55 +174,25 @@ pub fn check_node(config: &Path) -> Result<String> {
 
 /// The operator identity named by `[client]` of a loaded config.
 pub fn operator_identity(node: &LoadedNode) -> Result<TlsIdentity> {
-    let cert = node.config.client.operator_cert.as_ref().ok_or_else(|| {
-        anyhow!(
-            "{}: client.operator_cert is not set; it names the operator certificate the CLI presents",
-            node.path.display()
-        )
-    })?;
-    let key = node
-        .config
-        .client
-        .operator_key
-        .as_ref()
-        .ok_or_else(|| anyhow!("{}: client.operator_key is not set", node.path.display()))?;
-    Ok(TlsIdentity {
-        chain: files::load_certs(cert)?,
-        key: files::load_private_key(key)?,
-    })
+    crate::access::person_identity(node, Role::Operator)
 }
 
 /// A `Local` client to the node of `node`, as its operator (the config's `[client]`).
 pub fn local_client(node: &LoadedNode) -> Result<LocalClient<tonic::transport::Channel>> {
-    let identity = operator_identity(node)?;
-    let channel = node_channel(
-        &node.advertise,
-        &identity,
-        &node.own_anchor,
-        Duration::from_secs(5),
-        Some(Duration::from_secs(60)),
-    )
-    .map_err(|e| anyhow!(e))?;
-    Ok(LocalClient::new(channel.channel))
+    Ok(crate::access::node_client(node, Role::Operator)?.local())
 }
 
 /// Asks the node configured at `config` for its peers, probing each.
 pub async fn list_peers(node: &LoadedNode) -> Result<ListPeersResponse> {
-    let mut client = local_client(node)?;
-    let response = client
-        .list_peers(ListPeersRequest {
-            check_reachability: true,
-        })
+    peers_of(&crate::access::node_client(node, Role::Operator)?).await
+}
+
+/// Asks the node behind `client` for its peers, probing each.
+pub async fn peers_of(client: &NodeClient) -> Result<ListPeersResponse> {
+    client
+        .list_peers(true)
         .await
-        .map_err(|s| {
-            anyhow!(
-                "asking node {} at {}: {}",
-                node.identity.name,
-                node.advertise,
-                status_text(&s)
-            )
-        })?;
-    Ok(response.into_inner())
+        .map_err(|e| anyhow!("asking {}: {e}", client.describe()))
 }
 
 /// Renders a `ListPeers` answer as a table.
@@ -286,10 +257,11 @@ pub fn render_peers(r: &ListPeersResponse) -> String {
 }
 
 /// `puente peers`
-pub fn peers(config: &Path) -> Result<()> {
-    let node = NodeConfig::load(config)?;
+pub fn peers(access: &NodeAccess) -> Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    let response = runtime.block_on(list_peers(&node))?;
+    let _in_runtime = runtime.enter();
+    let (_access, client) = crate::access::client(access, Role::Operator)?;
+    let response = runtime.block_on(peers_of(&client))?;
     print!("{}", render_peers(&response));
     Ok(())
 }

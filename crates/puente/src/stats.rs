@@ -4,40 +4,45 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::{anyhow, bail, Context, Result};
-use puente_node::client::status_text;
+use puente_client::{CallError, NodeClient};
 use puente_node::config::LoadedNode;
-use puente_node::NodeConfig;
+use puente_pki::Role;
 use puente_proto::v1 as pb;
 use puente_stats::table::{self, Format, Row};
 use puente_stats::{CellKey, StatsError};
 use time::OffsetDateTime;
 
-use crate::cli::{StatsCommand, StatsFormat};
+use crate::cli::{NodeAccess, StatsCommand, StatsFormat};
 use crate::officer::UsageError;
-use crate::operate::local_client;
 
 /// Cells per import message.
 const CHUNK: usize = 5000;
 
+fn operator_of(access: &NodeAccess) -> Result<NodeClient> {
+    Ok(crate::access::client(access, Role::Operator)?.1)
+}
+
 /// Runs a `stats` subcommand.
 pub fn run(command: &StatsCommand) -> Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    // Channels are made inside the runtime.
+    let _in_runtime = runtime.enter();
     match command {
-        StatsCommand::Import { config, file } => {
-            let node = NodeConfig::load(config)?;
-            let r = runtime.block_on(import(&node, file))?;
+        StatsCommand::Import { access, file } => {
+            let client = operator_of(access)?;
+            let r = runtime.block_on(import_with(&client, file))?;
             println!(
                 "imported {} cell(s) from {} into {}: {} changed (peers get them at their next sync)",
                 r.cells,
                 file.display(),
-                node.country(),
+                client.country(),
                 r.changed
             );
             Ok(())
         }
-        StatsCommand::Sync { config, peer } => {
-            let node = NodeConfig::load(config)?;
-            let r = runtime.block_on(sync(&node, peer))?;
+        StatsCommand::Sync { access, peer } => {
+            let client = operator_of(access)?;
+            let r = runtime.block_on(sync_with(&client, peer))?;
             print!("{}", render_sync(&r));
             let failed = r
                 .results
@@ -49,21 +54,22 @@ pub fn run(command: &StatsCommand) -> Result<()> {
             }
             Ok(())
         }
-        StatsCommand::Status { config } => {
-            let node = NodeConfig::load(config)?;
-            let r = runtime.block_on(status(&node))?;
-            print!("{}", render_status(&node, &r));
+        StatsCommand::Status { access } => {
+            let client = operator_of(access)?;
+            let r = runtime.block_on(status_with(&client))?;
+            let name = client.node_name().unwrap_or_else(|| "-".into());
+            print!("{}", render_status(client.country().as_str(), &name, &r));
             Ok(())
         }
         StatsCommand::Export {
-            config,
+            access,
             format,
             period,
             country,
             output,
         } => {
-            let node = NodeConfig::load(config)?;
-            let rows = runtime.block_on(rows(&node, period.as_deref(), country))?;
+            let client = operator_of(access)?;
+            let rows = runtime.block_on(rows_with(&client, period.as_deref(), country))?;
             let format = match format {
                 StatsFormat::Csv => Format::Csv,
                 StatsFormat::SdmxCsv => Format::SdmxCsv,
@@ -93,12 +99,12 @@ pub fn run(command: &StatsCommand) -> Result<()> {
             Ok(())
         }
         StatsCommand::Show {
-            config,
+            access,
             period,
             top,
         } => {
-            let node = NodeConfig::load(config)?;
-            let mut rows = runtime.block_on(rows(&node, None, &[]))?;
+            let client = operator_of(access)?;
+            let mut rows = runtime.block_on(rows_with(&client, None, &[]))?;
             // Without --period: the latest month any country reported.
             let period = match period {
                 Some(p) => Some(p.clone()),
@@ -153,23 +159,28 @@ fn keep_month(text: &str, month: &str) -> String {
     out
 }
 
-fn node_error(node: &LoadedNode, s: &tonic::Status) -> anyhow::Error {
-    anyhow!(
-        "node {} at {}: {}",
-        node.identity.name,
-        node.advertise,
-        status_text(s)
-    )
+fn node_error(client: &NodeClient, e: CallError) -> anyhow::Error {
+    anyhow!("{}: {e}", client.describe())
+}
+
+fn operator(node: &LoadedNode) -> Result<NodeClient> {
+    crate::access::node_client(node, Role::Operator)
 }
 
 /// Reads `file` and imports it through the node.
 pub async fn import(node: &LoadedNode, file: &Path) -> Result<pb::ImportCellsResponse> {
+    import_with(&operator(node)?, file).await
+}
+
+/// Reads `file` and imports it, as the node's own country's cells, through the node
+/// behind `client`.
+pub async fn import_with(client: &NodeClient, file: &Path) -> Result<pb::ImportCellsResponse> {
     let f = std::fs::File::open(file).map_err(|e| StatsError::Io {
         path: file.display().to_string(),
         source: e,
     })?;
     let cells = table::read_import(&file.display().to_string(), std::io::BufReader::new(f))?;
-    let own = node.country().to_string();
+    let own = client.country().to_string();
     let cells: Vec<pb::FlowCell> = cells
         .into_iter()
         .map(|(k, n)| k.to_proto(&own, puente_stats::Value::Count(n), 1))
@@ -178,34 +189,31 @@ pub async fn import(node: &LoadedNode, file: &Path) -> Result<pb::ImportCellsRes
         .chunks(CHUNK)
         .map(|c| pb::ImportCellsRequest { cells: c.to_vec() })
         .collect();
-    let mut client = local_client(node)?;
-    let r = client
-        .import_cells(tokio_stream::iter(chunks))
+    client
+        .import_cells(chunks)
         .await
-        .map_err(|s| node_error(node, &s))?;
-    Ok(r.into_inner())
+        .map_err(|e| node_error(client, e))
 }
 
 /// `Local.SyncNow`.
 pub async fn sync(node: &LoadedNode, peers: &[String]) -> Result<pb::SyncNowResponse> {
-    let mut client = local_client(node)?;
-    let r = client
-        .sync_now(pb::SyncNowRequest {
-            peer_countries: peers.to_vec(),
-        })
-        .await
-        .map_err(|s| node_error(node, &s))?;
-    Ok(r.into_inner())
+    sync_with(&operator(node)?, peers).await
 }
 
-/// `Local.GetSyncStatus`.
-pub async fn status(node: &LoadedNode) -> Result<pb::GetSyncStatusResponse> {
-    let mut client = local_client(node)?;
-    let r = client
-        .get_sync_status(pb::GetSyncStatusRequest {})
+/// `Local.SyncNow` through the node behind `client`.
+pub async fn sync_with(client: &NodeClient, peers: &[String]) -> Result<pb::SyncNowResponse> {
+    client
+        .sync_now(peers)
         .await
-        .map_err(|s| node_error(node, &s))?;
-    Ok(r.into_inner())
+        .map_err(|e| node_error(client, e))
+}
+
+/// `Local.GetSyncStatus` through the node behind `client`.
+pub async fn status_with(client: &NodeClient) -> Result<pb::GetSyncStatusResponse> {
+    client
+        .sync_status()
+        .await
+        .map_err(|e| node_error(client, e))
 }
 
 /// Every cell the node holds (own and received), as table rows.
@@ -214,31 +222,36 @@ pub async fn rows(
     period: Option<&str>,
     countries: &[String],
 ) -> Result<Vec<Row>> {
+    rows_with(&operator(node)?, period, countries).await
+}
+
+/// Every cell the node behind `client` holds (own and received), as table rows.
+pub async fn rows_with(
+    client: &NodeClient,
+    period: Option<&str>,
+    countries: &[String],
+) -> Result<Vec<Row>> {
     if let Some(p) = period {
         puente_stats::Period::parse(p)
             .map_err(|e| anyhow!(UsageError(format!("--period: {e}"))))?;
     }
-    let mut client = local_client(node)?;
-    let mut stream = client
+    let cells = client
         .list_cells(pb::ListCellsRequest {
             period: period.unwrap_or_default().to_string(),
             reporting_countries: countries.to_vec(),
         })
         .await
-        .map_err(|s| node_error(node, &s))?
-        .into_inner();
+        .map_err(|e| node_error(client, e))?;
     let mut rows = Vec::new();
-    while let Some(page) = stream.message().await.map_err(|s| node_error(node, &s))? {
-        for c in page.cells {
-            let (key, value, version) = CellKey::from_proto(&c)
-                .map_err(|e| anyhow!("the node sent a cell this client cannot read: {e}"))?;
-            rows.push(Row {
-                reporting: c.reporting_country,
-                key,
-                value,
-                version,
-            });
-        }
+    for c in cells {
+        let (key, value, version) = CellKey::from_proto(&c)
+            .map_err(|e| anyhow!("the node sent a cell this client cannot read: {e}"))?;
+        rows.push(Row {
+            reporting: c.reporting_country,
+            key,
+            value,
+            version,
+        });
     }
     Ok(rows)
 }
@@ -293,12 +306,12 @@ pub fn render_sync(r: &pb::SyncNowResponse) -> String {
     s
 }
 
-/// Renders a `GetSyncStatus` answer.
-pub fn render_status(node: &LoadedNode, r: &pb::GetSyncStatusResponse) -> String {
+/// Renders a `GetSyncStatus` answer of `country`'s node `name`.
+pub fn render_status(country: &str, name: &str, r: &pb::GetSyncStatusResponse) -> String {
     let mut s = format!(
         "{} node {}: {} own cell(s), latest version {}; next scheduled sync: {}\n",
-        node.country(),
-        node.identity.name,
+        country,
+        name,
         r.own_cells,
         r.own_version,
         r.next_scheduled
