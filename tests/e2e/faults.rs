@@ -22,7 +22,7 @@ const COLUMNS: &str = "record_id,given_names,surnames,date_of_birth,sex,national
 fn mex_with_a_copy(fed: &Federation) -> Vec<u8> {
     let dir = fed.temp.path().join("mex-data");
     std::fs::create_dir_all(dir.join("copies")).unwrap();
-    let png = puente_records::specimen::specimen_png(42).unwrap();
+    let png = puente_synth::specimen::specimen_png(42).unwrap();
     std::fs::write(dir.join("copies/r1.png"), &png).unwrap();
     let csv = dir.join("persons.csv");
     std::fs::write(

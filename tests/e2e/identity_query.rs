@@ -165,7 +165,7 @@ async fn granted_fields_only_name_variants_hit_no_hit_and_copies() {
     let (header, bytes) = fetch(&fed, "GTM", "MEX", &r.matches[0].reference)
         .await
         .unwrap();
-    assert_eq!(bytes, puente_records::specimen::specimen_png(42).unwrap());
+    assert_eq!(bytes, puente_synth::specimen::specimen_png(42).unwrap());
     assert_eq!(header.media_type, "image/png");
     assert_eq!(header.agreement_id, "MEX-GTM-T");
 

@@ -332,7 +332,7 @@ async fn no_scrape_carries_a_name_or_document_number() {
     let mut fed = Federation::new(&["MEX", "GTM", "CRI"]).await;
     agreements(&fed);
     let out = fed.temp.path().join("synthetic");
-    puente_records::generate::write(&out, 150, 11, 3, "MEX", &mut |_| {}).unwrap();
+    puente_synth::generate::write(&out, 150, 11, 3, "MEX", &mut |_| {}).unwrap();
     import(&fed, "MEX", &out.join("persons.csv"));
     let people = imported(&fed, "MEX");
     assert_eq!(people.len(), 150);

@@ -153,7 +153,7 @@ async fn a_reference_to_a_person_now_protected_answers_as_an_unknown_one() {
     let with_copy = by_doc.matches[0].reference.clone();
     // The header carries only granted fields: issuing state yes, document type no.
     let (header, bytes) = fetch(&fed, "GTM", "MEX", &with_copy).await.unwrap();
-    assert_eq!(bytes, puente_records::specimen::specimen_png(42).unwrap());
+    assert_eq!(bytes, puente_synth::specimen::specimen_png(42).unwrap());
     assert_eq!(header.issuing_state, "BGD");
     assert_eq!(header.document_type, pb::DocumentType::Unspecified as i32);
     // A person without a copy.

@@ -163,7 +163,7 @@ fn of_type<'a>(lines: &'a [Value], kind: &str) -> Vec<&'a Value> {
 fn mex_records(fed: &Federation) -> Vec<u8> {
     let dir = fed.temp.path().join("mex-data");
     std::fs::create_dir_all(&dir).unwrap();
-    let mut copy = puente_records::specimen::specimen_png(7).unwrap();
+    let mut copy = puente_synth::specimen::specimen_png(7).unwrap();
     // Bytes after IEND are ignored by image viewers; they make the stream several chunks.
     copy.extend((0..200_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8));
     std::fs::write(dir.join("r1.png"), &copy).unwrap();

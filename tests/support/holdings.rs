@@ -14,7 +14,7 @@ pub fn import_rows<S: AsRef<str>>(fed: &Federation, code: &str, rows: &[S]) {
         .path()
         .join(format!("{}-data", code.to_ascii_lowercase()));
     std::fs::create_dir_all(dir.join("copies")).expect("records dir");
-    let png = puente_records::specimen::specimen_png(42).expect("specimen");
+    let png = puente_synth::specimen::specimen_png(42).expect("specimen");
     std::fs::write(dir.join("copies/r1.png"), &png).expect("specimen file");
     let lines: Vec<&str> = rows.iter().map(AsRef::as_ref).collect();
     let csv = dir.join("persons.csv");

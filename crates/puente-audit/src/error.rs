@@ -1,9 +1,37 @@
-//! Errors of the audit log; each names the index, size or signer concerned.
+//! Errors of the audit log; each names the file, index, size or signer concerned.
 
-/// Everything that can go wrong with the audit log.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Everything that can go wrong with the audit log. `Clone`, because one failed batch
+/// fails every exchange waiting on it: the causes are shared behind an [`Arc`].
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum AuditError {
-    /// The store failed; the exchange must be refused (fail closed).
+    /// A file of the log could not be read or written; the exchange must be refused
+    /// (fail closed).
+    #[error("audit store: {action} {}: {source}", path.display())]
+    Io {
+        /// What was being done (`reading`, `writing`, `truncating` …).
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: Arc<std::io::Error>,
+    },
+    /// The sled trees (cosignatures, witnessing state) failed; fail closed.
+    #[error("audit store: {0}")]
+    Sled(#[from] sled::Error),
+    /// A thread of the log could not start; fail closed.
+    #[error("audit store: starting the {thread} thread: {source}")]
+    Thread {
+        /// Which thread.
+        thread: &'static str,
+        /// Why it did not start.
+        #[source]
+        source: Arc<std::io::Error>,
+    },
+    /// The store failed otherwise (a stopped writer, a poisoned lock); fail closed.
     #[error("audit store: {0}")]
     Store(String),
     /// An entry's bytes do not decode.
@@ -26,8 +54,13 @@ pub enum AuditError {
     Inconsistent(String),
 }
 
-impl From<sled::Error> for AuditError {
-    fn from(e: sled::Error) -> Self {
-        AuditError::Store(e.to_string())
+impl AuditError {
+    /// A failed file operation: `action` on `path`.
+    pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        AuditError::Io {
+            action,
+            path: path.into(),
+            source: Arc::new(source),
+        }
     }
 }

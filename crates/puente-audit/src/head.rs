@@ -10,9 +10,8 @@ use std::path::Path;
 use puente_pki::VerifyingKey;
 
 use crate::error::AuditError;
-use crate::log::Stored;
-use crate::log::Trees;
 use crate::merkle;
+use crate::trees::{Stored, Trees};
 
 /// Replaces the head file with `note` (write to a temporary file of mode 0600, then
 /// rename). Not fsynced: like sled's flush, it survives a process crash; after a power

@@ -10,8 +10,10 @@
 //! - [`entry`]: entries and their deterministic, versioned encoding.
 //! - [`checkpoint`]: signed checkpoints and witness cosignatures.
 //! - [`file`]: the append-only log file and the index files derived from it.
-//! - [`log`]: the log with its group-committing writer.
+//! - [`trees`]: [`Trees`], the log's files and sled trees opened together; what every
+//!   reader of the log goes through.
 //! - [`head`]: the latest signed checkpoint kept outside sled, to notice a store that lost entries.
+//! - [`log`]: [`AuditLog`], the log with its group-committing writer.
 //! - [`receipt`]: verifying a counterpart's receipt (signature checked once per checkpoint).
 //! - [`verify`]: the full offline verifier.
 //! - [`view`]: filtered, paged listing for auditors.
@@ -29,12 +31,14 @@ pub mod merkle;
 mod migrate;
 pub mod receipt;
 pub mod seen;
+pub mod trees;
 pub mod verify;
 pub mod view;
 
 pub use entry::Entry;
 pub use error::AuditError;
 pub use log::AuditLog;
+pub use trees::Trees;
 
 #[cfg(test)]
 mod tests;

@@ -1,13 +1,12 @@
-//! The log: entries, checkpoints and subtree hashes in append-only files ([`crate::file`]),
-//! and in sled what is small and rarely written: cosignatures from witnesses, what this
-//! node last cosigned for each peer, and evidence of inconsistent peers.
+//! The log and its writer, over the stores of [`crate::trees`]: entries, checkpoints and
+//! subtree hashes in append-only files, and in sled what is small and rarely written.
 //!
 //! Appends are group-committed by one writer thread: requests that arrive while a batch
 //! is being made durable form the next batch, so one `fdatasync` and one signature cover
 //! many entries. A receipt is returned only after its batch is durable and signed.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -20,8 +19,10 @@ use tracing::{error, info, warn};
 use crate::checkpoint::Checkpoint;
 use crate::entry::Entry;
 use crate::error::AuditError;
-use crate::file::{BatchReader, LogFiles};
 use crate::merkle::{self, Hash, HashSource};
+use crate::trees::range_from_subtrees;
+/// The stores, re-exported where callers have always found them.
+pub use crate::trees::{Stored, Trees};
 
 /// Most entries in one batch.
 pub const MAX_BATCH: usize = 4096;
@@ -31,159 +32,6 @@ pub const HEAD_EVERY: Duration = Duration::from_secs(1);
 /// Something the writer makes durable alongside a batch, after
 /// [`AuditLog::store_written`] (the node's quota counters).
 pub type SyncHook = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
-
-/// The stores of the log.
-#[derive(Clone, Debug)]
-pub struct Trees {
-    files: Arc<LogFiles>,
-    /// checkpoint size → cosignature lines (one per witness, `\n`-separated, `COUNTRY|line`).
-    pub cosignatures: sled::Tree,
-    /// peer country → what this node last cosigned for it (size ‖ root).
-    pub witnessed: sled::Tree,
-    /// time ‖ peer → an inconsistent checkpoint a peer presented (evidence).
-    pub evidence: sled::Tree,
-    /// Small state of witnessing rounds.
-    pub meta: sled::Tree,
-    db: sled::Db,
-    /// Set when what `sync_hook` keeps must be durable with the next batch.
-    store_dirty: Arc<AtomicBool>,
-}
-
-impl Trees {
-    /// Opens the log files in `dir` (reading and checking all of them, see
-    /// [`LogFiles::open`]) and the sled trees in `db`. A log kept in sled trees by an
-    /// earlier version is moved into the files first.
-    pub fn open(db: &sled::Db, dir: &Path) -> Result<Self, AuditError> {
-        let files = LogFiles::open(dir)?;
-        let trees = Self {
-            files: Arc::new(files),
-            cosignatures: db.open_tree("audit_cosignatures")?,
-            witnessed: db.open_tree("audit_witnessed")?,
-            evidence: db.open_tree("audit_evidence")?,
-            meta: db.open_tree("audit_meta")?,
-            db: db.clone(),
-            store_dirty: Arc::new(AtomicBool::new(false)),
-        };
-        crate::migrate::from_sled(&trees, db)?;
-        Ok(trees)
-    }
-
-    pub(crate) fn files(&self) -> &LogFiles {
-        &self.files
-    }
-
-    /// The directory of the log files.
-    pub fn dir(&self) -> &Path {
-        self.files.dir()
-    }
-
-    /// Committed number of entries.
-    pub fn size(&self) -> Result<u64, AuditError> {
-        Ok(self.files.size())
-    }
-
-    /// The latest signed checkpoint note.
-    pub fn latest(&self) -> Result<Option<String>, AuditError> {
-        Ok(self.files.latest())
-    }
-
-    /// Committed checkpoints (one per batch).
-    pub fn checkpoint_count(&self) -> u64 {
-        self.files.checkpoint_count()
-    }
-
-    /// The checkpoint signed at `size`, if a batch ended there.
-    pub fn checkpoint_at(&self, size: u64) -> Result<Option<String>, AuditError> {
-        self.files.checkpoint_at(size)
-    }
-
-    /// One encoded entry.
-    pub fn entry_bytes(&self, index: u64) -> Result<Option<Vec<u8>>, AuditError> {
-        self.files.entry(index)
-    }
-
-    /// Where entry `index` starts in the log file (a 4-byte length, then the entry), for
-    /// tools and tests that inspect the file.
-    pub fn entry_offset(&self, index: u64) -> Result<Option<u64>, AuditError> {
-        self.files.entry_offset(index)
-    }
-
-    /// Every committed batch, read from the log file.
-    pub fn batches(&self) -> Result<BatchReader, AuditError> {
-        self.files.batches()
-    }
-
-    /// A stored complete-subtree hash.
-    pub fn stored_hash(&self, level: u8, index: u64) -> Result<Option<Hash>, AuditError> {
-        self.files.hash(level, index)
-    }
-
-    /// Cosignature lines on the checkpoint of `size`, as (witness country, line).
-    pub fn cosignatures_at(&self, size: u64) -> Result<Vec<(String, String)>, AuditError> {
-        Ok(self
-            .cosignatures
-            .get(size.to_be_bytes())?
-            .map(|v| {
-                String::from_utf8_lossy(&v)
-                    .lines()
-                    .filter_map(|l| {
-                        l.split_once('|')
-                            .map(|(c, s)| (c.to_string(), s.to_string()))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default())
-    }
-
-    /// Records a witness's cosignature on the checkpoint of `size`.
-    pub fn add_cosignature(&self, size: u64, country: &str, line: &str) -> Result<(), AuditError> {
-        let mut all = self.cosignatures_at(size)?;
-        all.retain(|(c, _)| c != country);
-        all.push((country.to_string(), line.to_string()));
-        let text: String = all.iter().map(|(c, l)| format!("{c}|{l}\n")).collect();
-        self.cosignatures
-            .insert(size.to_be_bytes(), text.as_bytes())?;
-        self.db.flush()?;
-        Ok(())
-    }
-
-    /// Flushes the sled trees to disk (the log files are synced per batch).
-    pub fn flush(&self) -> Result<(), AuditError> {
-        self.db.flush()?;
-        Ok(())
-    }
-}
-
-/// Hash lookups over the stored complete subtrees.
-pub struct Stored<'a>(pub &'a Trees);
-
-impl HashSource for Stored<'_> {
-    type Error = AuditError;
-    fn range_hash(&self, start: u64, end: u64) -> Result<Hash, AuditError> {
-        range_from_subtrees(start, end, &|level, index| self.0.stored_hash(level, index))
-    }
-}
-
-/// The hash of leaves `start..end` from the hashes of complete subtrees that `get` looks
-/// up by (level, index): what both the files and the writer's in-memory tail serve.
-fn range_from_subtrees(
-    start: u64,
-    end: u64,
-    get: &dyn Fn(u8, u64) -> Result<Option<Hash>, AuditError>,
-) -> Result<Hash, AuditError> {
-    let n = end - start;
-    if n.is_power_of_two() && start.is_multiple_of(n) {
-        let level = n.trailing_zeros() as u8;
-        return get(level, start >> level)?.ok_or_else(|| {
-            AuditError::Tampered(format!("the hash of leaves {start}..{end} is missing"))
-        });
-    }
-    let k = merkle::split(n);
-    Ok(merkle::node_hash(
-        &range_from_subtrees(start, start + k, get)?,
-        &range_from_subtrees(start + k, end, get)?,
-    ))
-}
 
 /// What an append returns: the responder's receipt for the entry.
 pub type Receipt = pb::Receipt;
@@ -255,7 +103,10 @@ impl AuditLog {
                 let thread = std::thread::Builder::new()
                     .name("audit-head".into())
                     .spawn(move || run_head(t, path, watch))
-                    .map_err(|e| AuditError::Store(format!("starting the head writer: {e}")))?;
+                    .map_err(|e| AuditError::Thread {
+                        thread: "head writer",
+                        source: Arc::new(e),
+                    })?;
                 (Some(alive), Some(thread))
             }
             None => (None, None),
@@ -274,7 +125,10 @@ impl AuditLog {
         let handle = std::thread::Builder::new()
             .name("audit-writer".into())
             .spawn(move || writer.run(rx))
-            .map_err(|e| AuditError::Store(format!("starting the audit writer: {e}")))?;
+            .map_err(|e| AuditError::Thread {
+                thread: "audit writer",
+                source: Arc::new(e),
+            })?;
         Ok(Self {
             trees,
             sync_hook,
@@ -449,7 +303,7 @@ struct Writer {
 }
 
 /// Every [`HEAD_EVERY`]: writes out the derived files' dirty pages
-/// ([`LogFiles::sync_derived`]) and replaces the head file with the latest checkpoint if
+/// ([`crate::file::LogFiles::sync_derived`]) and replaces the head file with the latest checkpoint if
 /// it changed; once more when the writer ends. On its own thread: a rename or a sync can
 /// wait on the disk for a long while, and the writer (every exchange's receipt) must not.
 fn run_head(trees: Trees, path: std::path::PathBuf, alive: std_mpsc::Receiver<()>) {

@@ -6,12 +6,11 @@ use tracing::info;
 
 use crate::checkpoint::{self, Checkpoint};
 use crate::error::AuditError;
-use crate::file::Frontier;
-use crate::log::Trees;
+use crate::file::{Frontier, LogFiles};
 
-/// Moves the sled log of `db` into `trees`' files, if there is one and the files are
-/// empty; then removes it from sled.
-pub(crate) fn from_sled(trees: &Trees, db: &sled::Db) -> Result<(), AuditError> {
+/// Moves the sled log of `db` into `files`, if there is one and the files are empty; then
+/// removes it from sled.
+pub(crate) fn from_sled(files: &LogFiles, db: &sled::Db) -> Result<(), AuditError> {
     let names = db.tree_names();
     if !names.iter().any(|n| n.as_ref() == b"audit_entries") {
         return Ok(());
@@ -21,10 +20,10 @@ pub(crate) fn from_sled(trees: &Trees, db: &sled::Db) -> Result<(), AuditError> 
     if entries.is_empty() {
         return Ok(());
     }
-    if trees.size()? > 0 {
+    if files.size() > 0 {
         return Err(AuditError::Tampered(format!(
             "the store holds an audit log in sled trees (an earlier format) and {} holds another one: move one of them aside",
-            trees.dir().display()
+            files.dir().display()
         )));
     }
     let mut frontier = Frontier::default();
@@ -59,7 +58,7 @@ pub(crate) fn from_sled(trees: &Trees, db: &sled::Db) -> Result<(), AuditError> 
                 cp.size
             )));
         }
-        trees.files().append(&batch, &note, &hashes)?;
+        files.append(&batch, &note, &hashes)?;
         moved = cp.size;
     }
     entries.clear()?;
@@ -68,7 +67,7 @@ pub(crate) fn from_sled(trees: &Trees, db: &sled::Db) -> Result<(), AuditError> 
     db.flush()?;
     info!(
         entries = moved,
-        dir = %trees.dir().display(),
+        dir = %files.dir().display(),
         "moved the audit log from sled trees into its own files"
     );
     Ok(())

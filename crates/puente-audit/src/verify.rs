@@ -11,8 +11,8 @@ use crate::checkpoint::{self, Checkpoint};
 use crate::entry::Entry;
 use crate::error::AuditError;
 use crate::file::Frontier;
-use crate::log::Trees;
 use crate::receipt::ReceiptVerifier;
+use crate::trees::Trees;
 
 /// What a successful verification covered.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

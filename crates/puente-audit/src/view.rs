@@ -6,7 +6,7 @@ use puente_proto::v1 as pb;
 
 use crate::entry::Entry;
 use crate::error::AuditError;
-use crate::log::Trees;
+use crate::trees::Trees;
 
 /// Which entries to list.
 #[derive(Clone, Debug, Default)]

@@ -49,8 +49,11 @@ impl DataKey {
 
     /// Loads a key file.
     pub fn load(path: &Path) -> Result<Self, RecordsError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| RecordsError::Key(format!("reading {}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path).map_err(|source| RecordsError::KeyFile {
+            action: "reading",
+            path: path.to_path_buf(),
+            source,
+        })?;
         let hex_line = text
             .lines()
             .map(str::trim)

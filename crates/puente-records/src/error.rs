@@ -1,4 +1,6 @@
-//! Errors of the records store, import and matching.
+//! Errors of the records store, import and matching. Variants that wrap a cause
+//! (sled, the file system) keep it as their `source`; the others carry the text that
+//! names the offending value and where it came from.
 
 /// A bad input row: its line and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,13 +53,21 @@ pub enum RecordsError {
         /// Why.
         reason: String,
     },
+    /// The sled trees failed.
+    #[error("records store: {0}")]
+    Sled(#[from] sled::Error),
+    /// The data key file could not be read or written.
+    #[error("data key: {action} {}: {source}", path.display())]
+    KeyFile {
+        /// What was being done (`reading`, `writing`).
+        action: &'static str,
+        /// The key file.
+        path: std::path::PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
     /// A query is malformed.
     #[error("{0}")]
     BadQuery(String),
-}
-
-impl From<sled::Error> for RecordsError {
-    fn from(e: sled::Error) -> Self {
-        RecordsError::Store(e.to_string())
-    }
 }

@@ -14,12 +14,12 @@ use std::path::{Path, PathBuf};
 use puente_pki::country;
 
 use crate::error::{RecordsError, RowError};
+use crate::media::sniff_media_type;
 use crate::model::{
     normalize_document_number, CopyInfo, DocumentType, Encounter, PartialDate, PersonRecord, Sex,
     TravelDocument, EVENTS, VULNERABILITIES,
 };
 use crate::mrz;
-use crate::specimen::sniff_media_type;
 use crate::store::RecordStore;
 
 /// The columns, in the order `records generate` writes them.

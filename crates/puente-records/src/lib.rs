@@ -13,9 +13,7 @@
 //! - [`spelling`]: which spellings are the same name, read from `data/spelling/*.txt`.
 //! - [`matcher`]: scoring and ranking name queries.
 //! - [`mrz`]: ICAO 9303 TD3 machine-readable zones.
-//! - [`synth`]: synthetic persons and realistic name variants (name pools in `pools`).
-//! - [`generate`]: `records generate`: synthetic CSV with MRZs and specimen copies.
-//! - [`specimen`]: SPECIMEN passport-copy images.
+//! - [`media`]: what kind of image a passport copy is.
 //! - [`error`](mod@error): [`RecordsError`].
 
 #![forbid(unsafe_code)]
@@ -23,19 +21,16 @@
 pub mod blocks;
 pub mod crypto;
 pub mod error;
-pub mod generate;
 pub mod import;
 pub mod keys;
 pub mod matcher;
+pub mod media;
 pub mod model;
 pub mod mrz;
 pub mod names;
 pub mod phonetic;
-mod pools;
-pub mod specimen;
 pub mod spelling;
 pub mod store;
-pub mod synth;
 
 pub use crypto::DataKey;
 pub use error::RecordsError;

@@ -11,8 +11,8 @@ use puente_records::blocks::BlockStats;
 use puente_records::matcher::{self, NameQuery, DEFAULT_THRESHOLD};
 use puente_records::model::PartialDate;
 use puente_records::names::normalize;
-use puente_records::synth::{self, Rng, SynthPerson};
 use puente_records::{DataKey, PersonRecord, RecordStore};
+use puente_synth::{self as synth, Rng, SynthPerson};
 
 use crate::cli::BenchCommand;
 
@@ -197,7 +197,7 @@ fn identity(
     let mut names_by_year: HashMap<(String, i32), u32> = HashMap::new();
     let load = Instant::now();
     for i in 0..persons {
-        let (record, person) = puente_records::generate::record(&mut rng, i, seed, "MEX")?;
+        let (record, person) = puente_synth::generate::record(&mut rng, i, seed, "MEX")?;
         if eval.enabled() {
             eval.observe(&record, &person)?;
         }

@@ -14,8 +14,8 @@ use puente_records::import::COLUMNS;
 use puente_records::matcher::{self, NameQuery, DEFAULT_THRESHOLD};
 use puente_records::model::{DocumentType, PartialDate};
 use puente_records::names::normalize;
-use puente_records::synth::{self, Rng, SynthPerson};
 use puente_records::{PersonRecord, RecordStore};
+use puente_synth::{self as synth, Rng, SynthPerson};
 use serde_json::json;
 
 use crate::bench_variants::{combine, Kind, Variant};
@@ -545,8 +545,7 @@ mod tests {
         let mut rng = Rng::new(11);
         let mut ids = std::collections::HashSet::new();
         for i in 0..120 {
-            let (record, person) =
-                puente_records::generate::record(&mut rng, i, 11, "MEX").unwrap();
+            let (record, person) = puente_synth::generate::record(&mut rng, i, 11, "MEX").unwrap();
             eval.observe(&record, &person).unwrap();
             store.put(&record, None).unwrap();
             ids.insert(record.record_id);

@@ -236,7 +236,7 @@ pub async fn query_pair(
     let data = prepared.dir.path().join("records");
     eprintln!("generating and importing {persons} synthetic persons into GTM…");
     let t = Instant::now();
-    let report = puente_records::generate::write(&data, persons, 11, 0, "GTM", &mut |_| {})?;
+    let report = puente_synth::generate::write(&data, persons, 11, 0, "GTM", &mut |_| {})?;
     {
         let (_store, records) = crate::records::open(&prepared.configs[1])?;
         let today = time::OffsetDateTime::now_utc().date();

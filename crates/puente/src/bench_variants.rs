@@ -19,7 +19,7 @@ pub use compound::compound;
 pub use particles::particle_abbrev;
 
 use puente_records::model::PartialDate;
-use puente_records::synth::{Rng, SynthPerson};
+use puente_synth::{Rng, SynthPerson};
 
 /// A kind of variation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -81,7 +81,7 @@ pub fn run(command: &RecordsCommand) -> Result<()> {
         } => {
             let holder = puente_pki::CountryCode::parse(holder)?;
             let started = std::time::Instant::now();
-            let report = puente_records::generate::write(
+            let report = puente_synth::generate::write(
                 out,
                 *count,
                 *seed,

@@ -2,7 +2,7 @@
 //! Ge'ez theophoric names, Arabic constructs, French hyphenated names), with a second
 //! change on top: a respelling of a part, or a typo.
 
-use puente_records::synth::{Rng, SynthPerson};
+use puente_synth::{Rng, SynthPerson};
 
 use super::{pick_owned, tokens_of, typo, wade_giles, Kind, Variant};
 

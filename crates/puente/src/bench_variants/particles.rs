@@ -1,7 +1,7 @@
 //! Particles dropped, glued or added, abbreviations used or written out, and middle
 //! names cut to their initial.
 
-use puente_records::synth::{Rng, SynthPerson};
+use puente_synth::{Rng, SynthPerson};
 
 use super::{pick_owned, tokens_of, Kind, Variant};
 

@@ -1,7 +1,7 @@
 use super::compound::compound_options;
 use super::particles::particle_options;
 use super::*;
-use puente_records::synth::{person, random_person, NATIONALITIES};
+use puente_synth::{person, random_person, NATIONALITIES};
 
 fn someone(given: &str, surnames: &str, nationality: &str, y: i32, m: u8, d: u8) -> SynthPerson {
     SynthPerson {

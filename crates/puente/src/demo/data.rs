@@ -64,10 +64,10 @@ pub const STORY_ROWS: &[&str] = &[
 
 /// Writes a country's import file: `count` synthetic persons, plus the story rows for MEX.
 pub fn write_records(dir: &Path, country: &str, count: u64, seed: u64) -> Result<PathBuf> {
-    let report = puente_records::generate::write(dir, count, seed, 25, country, &mut |_| {})
+    let report = puente_synth::generate::write(dir, count, seed, 25, country, &mut |_| {})
         .with_context(|| format!("generating {country}'s synthetic records"))?;
     if country == "MEX" {
-        let png = puente_records::specimen::specimen_png(7).map_err(anyhow::Error::msg)?;
+        let png = puente_synth::specimen::specimen_png(7).map_err(anyhow::Error::msg)?;
         std::fs::write(dir.join("copies/story-1.png"), png)?;
         let mut text = std::fs::read_to_string(&report.csv)?;
         for row in STORY_ROWS {

@@ -6,6 +6,8 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+pub mod node;
+
 /// Runs the `puente` binary with `args`, quietly.
 pub fn puente(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_puente"))

@@ -4,11 +4,17 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::RecordsError;
-use crate::import::COLUMNS;
-use crate::mrz::{build_td3, MrzDate};
+use puente_records::import::COLUMNS;
+use puente_records::model::{
+    DocumentType, Encounter, PartialDate, PersonRecord, Sex, TravelDocument,
+};
+use puente_records::mrz::{build_td3, MrzDate};
+use puente_records::RecordsError;
+
+use crate::error::SynthError;
+use crate::person::{random_person, SynthPerson};
+use crate::rng::Rng;
 use crate::specimen::specimen_png;
-use crate::synth::{random_person, Rng, SynthPerson};
 
 /// What was written.
 #[derive(Clone, Debug)]
@@ -65,7 +71,7 @@ pub fn row(
     seed: u64,
     holder: &str,
     with_copy: bool,
-) -> Result<(Vec<String>, SynthPerson), RecordsError> {
+) -> Result<(Vec<String>, SynthPerson), SynthError> {
     let p = random_person(rng);
     let record_id = format!("{holder}-{seed}-{index:08}");
     let letters = b"ABCDEFGHJKLMNPRSTUVWXYZ";
@@ -95,7 +101,10 @@ pub fn row(
         expiry,
         "",
     )
-    .map_err(|e| RecordsError::Store(format!("building an MRZ for {record_id}: {e}")))?;
+    .map_err(|e| SynthError::Build {
+        record_id: record_id.clone(),
+        reason: format!("its MRZ: {e}"),
+    })?;
     let age = 2026 - p.birth_year;
     let roll = rng.below(1000);
     let (status, against) = match roll {
@@ -183,7 +192,8 @@ pub fn write(
     copy_every: u64,
     holder: &str,
     progress: &mut dyn FnMut(u64),
-) -> Result<GenerateReport, RecordsError> {
+) -> Result<GenerateReport, SynthError> {
+    crate::pools::check()?;
     let io = |e: std::io::Error| RecordsError::File {
         file: dir.display().to_string(),
         reason: e.to_string(),
@@ -194,7 +204,8 @@ pub fn write(
         return Err(RecordsError::File {
             file: csv_path.display().to_string(),
             reason: "already exists; choose an empty --out directory".into(),
-        });
+        }
+        .into());
     }
     let mut w = csv::Writer::from_path(&csv_path).map_err(|e| RecordsError::File {
         file: csv_path.display().to_string(),
@@ -210,8 +221,7 @@ pub fn write(
         let with_copy = copy_every > 0 && i.is_multiple_of(copy_every);
         let (fields, _) = row(&mut rng, i, seed, holder, with_copy)?;
         if with_copy {
-            let png = specimen_png(seed.wrapping_mul(1_000_003).wrapping_add(i))
-                .map_err(RecordsError::Store)?;
+            let png = specimen_png(seed.wrapping_mul(1_000_003).wrapping_add(i))?;
             std::fs::write(dir.join(&fields[19]), png).map_err(io)?;
             copies += 1;
         }
@@ -238,10 +248,15 @@ pub fn record(
     index: u64,
     seed: u64,
     holder: &str,
-) -> Result<(crate::PersonRecord, SynthPerson), RecordsError> {
-    use crate::model::{DocumentType, Encounter, PartialDate, PersonRecord, Sex, TravelDocument};
+) -> Result<(PersonRecord, SynthPerson), SynthError> {
+    crate::pools::check()?;
     let (f, p) = row(rng, index, seed, holder, false)?;
-    let date = |s: &str| PartialDate::parse(s).map_err(RecordsError::Store);
+    let date = |s: &str| {
+        PartialDate::parse(s).map_err(|e| SynthError::Build {
+            record_id: f[0].clone(),
+            reason: format!("date {s:?}: {e}"),
+        })
+    };
     let record = PersonRecord {
         record_id: f[0].clone(),
         given_names: f[1].clone(),

@@ -2,6 +2,8 @@
 //! layout, a photo box, MRZ-like bands and the word SPECIMEN across it, so nobody can take
 //! one for a real document.
 
+use crate::error::SynthError;
+
 /// 5×7 glyphs of the letters used.
 fn glyph(c: char) -> [u8; 7] {
     match c {
@@ -17,7 +19,7 @@ fn glyph(c: char) -> [u8; 7] {
 }
 
 /// A PNG passport copy marked SPECIMEN; `seed` varies the colours so copies differ.
-pub fn specimen_png(seed: u64) -> Result<Vec<u8>, String> {
+pub fn specimen_png(seed: u64) -> Result<Vec<u8>, SynthError> {
     const W: usize = 240;
     const H: usize = 160;
     let h = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15);
@@ -106,26 +108,16 @@ pub fn specimen_png(seed: u64) -> Result<Vec<u8>, String> {
         let mut enc = png::Encoder::new(&mut out, W as u32, H as u32);
         enc.set_color(png::ColorType::Rgb);
         enc.set_depth(png::BitDepth::Eight);
-        let mut writer = enc.write_header().map_err(|e| e.to_string())?;
-        writer.write_image_data(&px).map_err(|e| e.to_string())?;
+        let mut writer = enc.write_header().map_err(SynthError::Image)?;
+        writer.write_image_data(&px).map_err(SynthError::Image)?;
     }
     Ok(out)
-}
-
-/// The media type of an image, sniffed from its first bytes.
-pub fn sniff_media_type(bytes: &[u8]) -> Option<&'static str> {
-    if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
-        Some("image/png")
-    } else if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
-        Some("image/jpeg")
-    } else {
-        None
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use puente_records::media::sniff_media_type;
 
     #[test]
     fn specimens_are_small_pngs() {

@@ -1,0 +1,19 @@
+//! The `puente` binary as an administrator uses it: exit codes, messages that name the
+//! problem, files with the right modes, and a demo that runs end to end. One test binary
+//! (each links the whole command), one module per concern.
+//!
+//! # Layout
+//! - [`setup`]: a country's node, PKI, trust and agreements.
+//! - [`node`]: running a node, the demo federation, a clean exit on SIGTERM.
+//! - [`data`]: records, queries, audit and statistics commands.
+//! - [`crash`]: SIGKILL under load, and tampering with the audit files.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod crash;
+mod data;
+mod node;
+mod setup;

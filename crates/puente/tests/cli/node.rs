@@ -1,0 +1,218 @@
+//! Running a node: the demo federation, `puente node run` and its clean exit on SIGTERM,
+//! and what the commands say when the node they need is down or holds the store.
+
+use std::process::Command;
+
+use crate::common::node::{init_on_port_zero, LoggedNode};
+use crate::common::{p, puente, text};
+
+#[test]
+fn demo_runs_a_federation_and_keeps_it_with_dir() {
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    let keep = dir.path().join("fed");
+    let log = dir.path().join("demo.out");
+    // --keep-running: the nodes stay up and the demo prints commands that work.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_puente"))
+        .args(["demo", "--dir", p(&keep), "--keep-running"])
+        .env("RUST_LOG", "warn")
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let printed = loop {
+        let t = std::fs::read_to_string(&log).unwrap_or_default();
+        if t.contains("Ctrl-C stops it") && t.contains("python3 examples/python") {
+            break t;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(240),
+            "the demo never came up: {t}"
+        );
+        assert!(child.try_wait().unwrap().is_none(), "the demo exited: {t}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    // Run two of the printed commands as printed.
+    for needle in [" peers --config ", " alert list --config "] {
+        let line = printed
+            .lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no{needle}command printed"));
+        let args: Vec<&str> = line.split_whitespace().skip(1).collect();
+        let out = puente(&args);
+        assert!(out.status.success(), "{line}: {}", text(&out));
+        if needle.contains("alert") {
+            assert!(
+                text(&out).contains("alert received from MEX"),
+                "{}",
+                text(&out)
+            );
+        }
+    }
+    // Stopped a while after witnessing, every log still verifies (the final checkpoint
+    // must not orphan the cosignatures).
+    std::thread::sleep(Duration::from_millis(1200));
+    send_sigterm(child.id());
+    let status = child.wait().unwrap();
+    let t = std::fs::read_to_string(&log).unwrap();
+    assert!(status.success(), "{t}");
+    assert!(t.contains("Summary: 3 nodes"), "{t}");
+    for c in ["MEX", "GTM", "CRI"] {
+        assert!(keep.join(c).join("puente.toml").exists());
+    }
+    // The kept federation's configs still check.
+    let check = puente(&[
+        "node",
+        "check",
+        "--config",
+        p(&keep.join("GTM/puente.toml")),
+    ]);
+    assert!(check.status.success(), "{}", text(&check));
+    assert!(text(&check).contains("peers        2"), "{}", text(&check));
+    // A non-empty --dir is refused.
+    let again = puente(&["demo", "--dir", p(&keep)]);
+    assert!(!again.status.success());
+    assert!(text(&again).contains("not empty"), "{}", text(&again));
+}
+
+#[test]
+fn peers_reports_an_unreachable_own_node_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let mex = dir.path().join("MEX");
+    // Port 9 (discard) on loopback: nothing listens.
+    assert!(puente(&[
+        "init",
+        "--country",
+        "MEX",
+        "--dir",
+        p(&mex),
+        "--listen",
+        "127.0.0.1:9"
+    ])
+    .status
+    .success());
+    let out = puente(&["peers", "--config", p(&mex.join("puente.toml"))]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("mex-1") && text(&out).contains("127.0.0.1:9"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn node_run_drains_and_exits_cleanly_on_sigterm() {
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    let config = init_on_port_zero(&dir.path().join("MEX"));
+    let mut node = LoggedNode::start(&config);
+    let (node_addr, metrics_addr) = (node.addr.clone(), node.metrics_addr.clone());
+    assert_ne!(metrics_addr, node_addr);
+    // The officer's view works against the running binary.
+    let peers = puente(&["peers", "--config", p(&config)]);
+    assert!(peers.status.success(), "{}", text(&peers));
+    assert!(
+        text(&peers).contains("MEX node mex-1: 0 peer(s)"),
+        "{}",
+        text(&peers)
+    );
+
+    // Metrics answer on loopback, at the address logged, without a certificate.
+    let scrape = http_get(&metrics_addr, "/metrics");
+    assert!(scrape.starts_with("HTTP/1.1 200"), "{scrape}");
+    assert!(
+        scrape.contains("puente_grpc_request_duration_seconds_count{service=\"puente.v1.Local\",method=\"ListPeers\"} 1"),
+        "{scrape}"
+    );
+
+    let kill = Command::new("kill")
+        .args(["-TERM", &node.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = node.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "node did not exit after SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let log = node.rest_of_log();
+    assert!(status.success(), "exit {status:?}: {log}");
+    assert!(
+        log.contains("SIGTERM received") && log.contains("node stopped"),
+        "{log}"
+    );
+    // JSON lines; a handler's line carries its call's span (service, method, caller).
+    assert!(
+        log.contains(&format!("metrics at http://{metrics_addr}/metrics")),
+        "{log}"
+    );
+    let listed = log
+        .lines()
+        .find(|l| l.contains("list peers"))
+        .unwrap_or_else(|| panic!("no line of the ListPeers call: {log}"));
+    let line: serde_json::Value = serde_json::from_str(listed).unwrap();
+    let span = &line["span"];
+    assert_eq!(span["name"], "grpc", "{listed}");
+    assert_eq!(span["service"], "puente.v1.Local", "{listed}");
+    assert_eq!(span["method"], "ListPeers", "{listed}");
+    assert_eq!(
+        span["caller"], "urn:puente:MEX:operator:officer",
+        "{listed}"
+    );
+}
+
+#[test]
+fn records_search_says_when_the_running_node_holds_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = init_on_port_zero(&dir.path().join("MEX"));
+    // Serving: the store is open and held.
+    let mut node = LoggedNode::start(&config);
+    let out = puente(&[
+        "records",
+        "search",
+        "--config",
+        p(&config),
+        "--name",
+        "ANA SOLO",
+        "--birth-date",
+        "1990",
+    ]);
+    let _ = node.child.kill();
+    let _ = node.child.wait();
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("running node") || text(&out).contains("stop the node"),
+        "{}",
+        text(&out)
+    );
+}
+
+/// A plain HTTP/1.1 GET; the whole answer, head and body.
+fn http_get(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut tcp = std::net::TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        tcp,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    tcp.read_to_string(&mut answer).unwrap();
+    answer
+}
+
+/// Sends SIGTERM to a child process (through the `kill` command: no unsafe code here).
+fn send_sigterm(pid: u32) {
+    let ok = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -TERM {pid} failed");
+}
