@@ -221,7 +221,7 @@ async fn an_officer_with_only_a_copied_profile_queries_and_fetches_a_copy() {
     .unwrap();
     assert_eq!(
         std::fs::read(&out).unwrap(),
-        puente_records::specimen::specimen_png(42).unwrap()
+        puente_synth::specimen::specimen_png(42).unwrap()
     );
 
     // GTM's log names the officer as the actor, as an auditor with a profile sees it.
