@@ -509,11 +509,25 @@ fn birth_month_blocks_keep_partial_dates_findable() {
 fn reopening_rebuilds_an_old_name_index_and_the_match_keys() {
     let dir = tempfile::tempdir().unwrap();
     let key = Arc::new(DataKey::from_secret(&[7u8; 32]).unwrap());
+    // A dropped sled::Db releases its file lock when its flusher thread ends, which may
+    // be a moment later on a busy machine: wait for the lock, as the node does.
     let open = || {
-        sled::Config::new()
-            .path(dir.path().join("db"))
-            .open()
-            .unwrap()
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            match sled::Config::new().path(dir.path().join("db")).open() {
+                Ok(db) => return db,
+                Err(e) if std::time::Instant::now() < deadline => {
+                    assert!(
+                        e.to_string().contains("lock")
+                            || e.to_string().contains("WouldBlock")
+                            || e.to_string().contains("temporarily"),
+                        "{e}"
+                    );
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
     };
     let q = name_query("MARÍA JOSÉ", "GONZÁLEZ", "1985-11-02");
     {
