@@ -28,5 +28,6 @@ mod python_client;
 mod renewal_and_trust;
 mod stats_protection;
 mod stats_sync;
+mod status;
 mod witness_hostile_peer;
 mod witness_lying_witness;

@@ -260,7 +260,7 @@ async fn new_country(base: &Path, code: &str) -> TestCountry {
         advertise: None,
         operator: "officer".into(),
         auditor: "auditor".into(),
-        metrics_listen: "127.0.0.1:0".into(),
+        metrics_listen: Some("127.0.0.1:0".into()),
     })
     .unwrap_or_else(|e| panic!("init {code}: {e:#}"));
     TestCountry {

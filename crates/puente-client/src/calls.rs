@@ -11,6 +11,7 @@ use puente_pki::{CountryCode, Role};
 use puente_proto::v1 as pb;
 use puente_proto::v1::audit_client::AuditClient;
 use puente_proto::v1::local_client::LocalClient;
+use puente_proto::v1::node_status_client::NodeStatusClient;
 use tonic::transport::Channel;
 
 use crate::channel::{node_channel, NodeChannel};
@@ -143,6 +144,20 @@ impl NodeClient {
 
     fn au(&self, s: tonic::Status) -> CallError {
         self.refused(&s, Role::Auditor)
+    }
+
+    /// `NodeStatus.GetStatus` (operators and auditors alike).
+    pub async fn node_status(&self) -> Result<pb::GetStatusResponse, CallError> {
+        Ok(NodeStatusClient::new(self.channel.channel.clone())
+            .get_status(pb::GetStatusRequest {})
+            .await
+            .map_err(|s| self.refused(&s, self.role))?
+            .into_inner())
+    }
+
+    /// The role of the certificate this client presents.
+    pub fn role(&self) -> Role {
+        self.role
     }
 
     /// `Local.ListPeers`.

@@ -30,6 +30,8 @@ pub enum Rule {
     OwnOperator,
     /// An auditor certificate of this node's own country (`Audit`).
     OwnAuditor,
+    /// An operator or auditor of this node's own country (`NodeStatus`).
+    OwnStaff,
     /// An operator or auditor of this node's own country, or a peer country's node
     /// (health and reflection): what the node serves and whether it is up is nothing a
     /// foreign operator or auditor needs to learn.
@@ -42,6 +44,7 @@ impl Rule {
             Rule::PeerNode => "role.exchange_requires_peer_node",
             Rule::OwnOperator => "role.local_requires_own_operator",
             Rule::OwnAuditor => "role.audit_requires_own_auditor",
+            Rule::OwnStaff => "role.status_requires_own_staff",
             Rule::OwnStaffOrPeerNode => "role.health_requires_own_staff_or_peer_node",
         }
     }
@@ -51,6 +54,9 @@ impl Rule {
             Rule::PeerNode => caller.role == Role::Node && caller.country != own,
             Rule::OwnOperator => caller.role == Role::Operator && caller.country == own,
             Rule::OwnAuditor => caller.role == Role::Auditor && caller.country == own,
+            Rule::OwnStaff => {
+                matches!(caller.role, Role::Operator | Role::Auditor) && caller.country == own
+            }
             Rule::OwnStaffOrPeerNode => match caller.role {
                 Role::Node => caller.country != own,
                 Role::Operator | Role::Auditor => caller.country == own,

@@ -13,6 +13,7 @@ use std::time::Duration;
 use puente_proto::v1::audit_server::AuditServer;
 use puente_proto::v1::exchange_server::ExchangeServer;
 use puente_proto::v1::local_server::LocalServer;
+use puente_proto::v1::node_status_server::NodeStatusServer;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch, Semaphore};
 use tokio_rustls::server::TlsStream;
@@ -33,13 +34,18 @@ use crate::metrics::layer::RequestLayer;
 use crate::metrics::Metrics;
 use crate::refusals::{Refusal, RefusalLog, RefusalStage};
 use crate::services::{
-    audit::AuditService, exchange::ExchangeService, local::LocalService, system_clock, Clock,
-    NodeState,
+    audit::AuditService, exchange::ExchangeService, local::LocalService, status::StatusService,
+    system_clock, Clock, NodeState,
 };
 use crate::store::Store;
 
 /// Full gRPC names of the services, as health checks name them.
-pub const SERVICE_NAMES: [&str; 3] = ["puente.v1.Exchange", "puente.v1.Local", "puente.v1.Audit"];
+pub const SERVICE_NAMES: [&str; 4] = [
+    "puente.v1.Exchange",
+    "puente.v1.Local",
+    "puente.v1.Audit",
+    "puente.v1.NodeStatus",
+];
 
 /// A node ready to serve.
 #[derive(Debug)]
@@ -247,6 +253,11 @@ impl Node {
             gate("puente.v1.Audit", Rule::OwnAuditor),
         );
 
+        let status = InterceptedService::new(
+            NodeStatusServer::new(StatusService::new(state.clone())),
+            gate("puente.v1.NodeStatus", Rule::OwnStaff),
+        );
+
         let (conn_tx, conn_rx) = mpsc::channel::<Result<TlsStream<TcpStream>, std::io::Error>>(64);
         // The listener closes only once health says NOT_SERVING, so a client sees the
         // drain coming before its connections are refused.
@@ -388,6 +399,7 @@ impl Node {
             .add_service(exchange)
             .add_service(local)
             .add_service(audit)
+            .add_service(status)
             .serve_with_incoming_shutdown(ReceiverStream::new(conn_rx), server_shutdown);
         tokio::pin!(server);
 

@@ -240,6 +240,11 @@ impl DiskGuard {
         }
     }
 
+    /// Bytes free under the directory now (`None` if unreadable), and the reserve kept.
+    pub fn space(&self) -> (Option<u64>, u64) {
+        (fs2::available_space(&self.dir).ok(), self.min_free)
+    }
+
     /// Ok while enough space is free; otherwise the reason, logged once per episode.
     pub fn check(&self) -> Result<(), DiskError> {
         if let Ok(last) = self.last.lock() {

@@ -168,6 +168,19 @@ impl ClientCertVerifier for CountryClientVerifier {
             .ok_or_else(|| refuse(IdentityError::UnknownCountry(claimed.country)))?;
         verifier
             .verify_client_cert(end_entity, intermediates, now)
+            .inspect_err(|e| {
+                // The handshake's own refusal line knows only the address: name the
+                // certificate here (revoked, expired, …), so an operator sees whose it was.
+                let serial = crate::inspect::inspect(end_entity, std::path::Path::new("client"))
+                    .map(|i| i.serial)
+                    .unwrap_or_default();
+                tracing::warn!(
+                    certificate = %claimed.urn(),
+                    serial,
+                    "client certificate refused: {}",
+                    describe_error(e)
+                );
+            })
             .map_err(|e| match e {
                 rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer)
                 | rustls::Error::InvalidCertificate(CertificateError::BadSignature) => {

@@ -245,6 +245,26 @@ fn invalid_documents_name_each_problem() {
 }
 
 #[test]
+fn a_hit_no_hit_grant_needs_no_fields_and_a_full_one_does() {
+    // GTM's grant to MEX is hit/no-hit: without its `fields` line it still parses.
+    let without = BASIC.replace("fields = [\"nationality\"]\n", "");
+    assert_ne!(without, BASIC);
+    let a = Agreement::parse(&without, "test").expect("a hit/no-hit grant without fields");
+    assert!(a.grants[1].fields.is_empty());
+    // MEX's grant to GTM is full: without fields it is refused, saying what to do.
+    let full = BASIC.replace(
+        "fields = [\"given_names\", \"surnames\", \"date_of_birth\"]\n",
+        "",
+    );
+    assert_ne!(full, BASIC);
+    let err = Agreement::parse(&full, "test").unwrap_err().to_string();
+    assert!(
+        err.contains("grant[0].fields") && err.contains("full mode"),
+        "{err}"
+    );
+}
+
+#[test]
 fn the_draft_template_parses_and_describes_in_plain_words() {
     let text = draft(
         c("MEX"),

@@ -152,9 +152,16 @@ fn sdmx_event(e: EncounterEvent) -> String {
 /// Writes `rows` (sorted by reporting country, period, dimensions) in `format`.
 pub fn export(rows: &[Row], format: Format, out: impl Write) -> Result<()> {
     let mut w = csv::Writer::from_writer(out);
-    let io = |e: csv::Error| StatsError::Io {
-        path: "export".into(),
-        source: std::io::Error::other(e.to_string()),
+    // Keep an I/O error's kind (a reader that closed the pipe is not a failure).
+    let io = |e: csv::Error| {
+        let text = e.to_string();
+        StatsError::Io {
+            path: "export".into(),
+            source: match e.into_kind() {
+                csv::ErrorKind::Io(io) => io,
+                _ => std::io::Error::other(text),
+            },
+        }
     };
     match format {
         Format::Csv => {
@@ -302,6 +309,17 @@ pub fn summary(rows: &[Row], top: usize) -> String {
         s.push_str("No flow counts yet: import or aggregate records, then sync with peers.\n");
         return s;
     }
+    // Country names padded to the longest shown, so long ones do not push columns out.
+    let name_width = totals
+        .keys()
+        .map(|(_, _, nat)| {
+            puente_pki::country::country_name(nat)
+                .unwrap_or("")
+                .chars()
+                .count()
+        })
+        .max()
+        .unwrap_or(0);
     for ((rep, month), mut nats) in by_group {
         nats.sort_by(|a, b| b.1.count.cmp(&a.1.count).then(a.0.cmp(&b.0)));
         let all: u64 = nats.iter().map(|(_, t)| t.count).sum();
@@ -319,7 +337,20 @@ pub fn summary(rows: &[Row], top: usize) -> String {
             let prev = month
                 .previous()
                 .and_then(|p| totals.get(&(rep.clone(), p, nat.clone())));
+            let name = puente_pki::country::country_name(nat).unwrap_or("");
+            if t.count == 0 && t.suppressed > 0 {
+                // Every cell withheld: there is no lower bound worth printing, and no change.
+                let _ = writeln!(
+                    s,
+                    "  {nat} {name:<name_width$} {:>9}   withheld (small cells)",
+                    "-"
+                );
+                continue;
+            }
             let change = match prev {
+                Some(p) if p.count == 0 && p.suppressed > 0 => {
+                    "previous month withheld (small cells)".to_string()
+                }
                 Some(p) if p.count > 0 => {
                     let d = t.count as i64 - p.count as i64;
                     format!(
@@ -330,13 +361,12 @@ pub fn summary(rows: &[Row], top: usize) -> String {
                 Some(_) => "new vs previous month (was 0)".to_string(),
                 None => "no previous month".to_string(),
             };
-            let bound = if t.suppressed > 0 { "≥" } else { "" };
-            let _ = writeln!(
-                s,
-                "  {nat} {:<22} {bound}{:>8}   {change}",
-                puente_pki::country::country_name(nat).unwrap_or(""),
-                t.count
-            );
+            let value = if t.suppressed > 0 {
+                format!("≥{}", t.count)
+            } else {
+                t.count.to_string()
+            };
+            let _ = writeln!(s, "  {nat} {name:<name_width$} {value:>9}   {change}");
         }
     }
     s

@@ -274,9 +274,45 @@ fn exports_show_suppressed_cells_as_such() {
     let s = summary(&rows, 5);
     assert!(s.contains("GTM 2026-11") && s.contains("HND"), "{s}");
     assert!(
-        s.contains('≥'),
-        "a month with withheld cells is a lower bound: {s}"
+        s.contains("NIC") && s.contains("withheld") && !s.contains("≥0"),
+        "a month whose only cell is withheld says so, with no bound of nothing: {s}"
     );
+}
+
+#[test]
+fn the_summary_never_prints_a_bound_of_nothing_and_aligns_long_names() {
+    let row = |period: &str, nat: &str, value: Value| Row {
+        reporting: "GTM".into(),
+        key: key(period, nat, "GT-TECUN"),
+        value,
+        version: 1,
+    };
+    let rows = vec![
+        row("2026-11", "HND", Value::Count(120)),
+        // Bolivia's official name is long; Nicaragua's only cell is withheld.
+        row("2026-11", "BOL", Value::Count(7)),
+        row("2026-11", "NIC", Value::Suppressed(Suppression::Primary)),
+        Row {
+            key: key("2026-11", "BOL", "GT-OTHER"),
+            ..row("2026-11", "BOL", Value::Suppressed(Suppression::Primary))
+        },
+    ];
+    let s = summary(&rows, 5);
+    assert!(
+        !s.contains("≥0"),
+        "a withheld-only nationality is no bound: {s}"
+    );
+    let nic = s.lines().find(|l| l.contains("NIC")).expect("NIC listed");
+    assert!(nic.contains("withheld"), "{nic}");
+    // The counts end in the same column whatever the length of the country's name.
+    let end_of = |nat: &str, value: &str| {
+        let line = s.lines().find(|l| l.contains(nat)).expect("listed");
+        line.find(&format!(" {value} "))
+            .map(|i| line[..i].chars().count() + 1 + value.chars().count())
+    };
+    // Bolivia has a withheld cell beside its 7: a lower bound.
+    let (hnd, bol) = (end_of("HND", "120"), end_of("BOL", "≥7"));
+    assert!(hnd.is_some() && hnd == bol, "{s}");
 }
 
 #[test]

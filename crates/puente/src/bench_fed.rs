@@ -58,7 +58,7 @@ pub async fn prepare(
             advertise: None,
             operator: "officer".into(),
             auditor: "auditor".into(),
-            metrics_listen: "127.0.0.1:0".into(),
+            metrics_listen: Some("127.0.0.1:0".into()),
         };
         configs.push(setup::init(&args)?.config);
         listeners.push(listener);

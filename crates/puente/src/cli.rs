@@ -72,6 +72,23 @@ pub enum Command {
     ///   puente peers --config /srv/puente/puente.toml       (the node's host)
     #[command(verbatim_doc_comment)]
     Peers(AccessArgs),
+    /// One screen of your own node: what runs out when (certificates, CRLs), each peer
+    /// (reachable now, round trip), agreements in force with today's quota use on both
+    /// sides, the statistics sync, the audit log and each peer's last cosignature, free
+    /// disk. An auditor's profile sees the node's own part.
+    ///
+    /// Examples:
+    ///   puente status --config /srv/puente/puente.toml
+    ///   puente status --profile ~/ana/puente-client.toml --output json
+    #[command(verbatim_doc_comment)]
+    Status {
+        /// Which node, as whom.
+        #[command(flatten)]
+        access: NodeAccess,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
     /// Draft, sign, verify and show bilateral agreements.
     Agreement {
         /// What to do with an agreement file.
@@ -186,8 +203,10 @@ pub struct InitArgs {
     #[arg(long, default_value = "auditor")]
     pub auditor: String,
     /// Address of the Prometheus metrics listener (plain HTTP; keep it on loopback).
-    #[arg(long, default_value = puente_node::config::DEFAULT_METRICS_LISTEN)]
-    pub metrics_listen: String,
+    /// Default: 127.0.0.1:9464, or a free loopback port when another node on this host
+    /// already holds that one (the config file records the port chosen).
+    #[arg(long)]
+    pub metrics_listen: Option<String>,
 }
 
 /// `puente pki …`

@@ -27,6 +27,7 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Peers(c) => operate::peers(&c.access),
+        Command::Status { access, output } => crate::status::run(&access, output),
         Command::Agreement { command } => agreement::run(&command),
         Command::Agreements(c) => agreement::list(&c.access),
         Command::Records { command } => records::run(&command),
@@ -68,6 +69,15 @@ pub fn describe(e: &anyhow::Error) -> String {
         }
     }
     out
+}
+
+/// Whether the command failed only because whoever read its output stopped reading
+/// (`puente stats export | head`): not an error.
+pub fn is_closed_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// 2 for bad configuration or input material, 1 otherwise.

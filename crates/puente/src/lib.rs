@@ -42,4 +42,5 @@ pub mod operate;
 pub mod records;
 pub mod setup;
 pub mod stats;
+pub mod status;
 pub mod workstation;

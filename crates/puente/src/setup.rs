@@ -23,6 +23,23 @@ pub struct InitOutcome {
     pub operator_cert: PathBuf,
     /// The auditor certificate.
     pub auditor_cert: PathBuf,
+    /// Where the node will serve its metrics.
+    pub metrics_listen: std::net::SocketAddr,
+}
+
+/// The metrics address for a node set up without `--metrics-listen`: the usual port when
+/// it is free, else a free loopback port (two countries tried on one host, or a second
+/// node beside a running one, would otherwise collide at start).
+fn default_metrics_listen() -> std::net::SocketAddr {
+    let usual: std::net::SocketAddr = puente_node::config::DEFAULT_METRICS_LISTEN
+        .parse()
+        .unwrap_or_else(|_| std::net::SocketAddr::from(([127, 0, 0, 1], 9464)));
+    if std::net::TcpListener::bind(usual).is_ok() {
+        return usual;
+    }
+    std::net::TcpListener::bind((usual.ip(), 0))
+        .and_then(|l| l.local_addr())
+        .unwrap_or(usual)
 }
 
 /// `puente init`: a country's node in one directory.
@@ -37,10 +54,12 @@ pub fn init(args: &InitArgs) -> Result<InitOutcome> {
         .listen
         .parse()
         .with_context(|| format!("--listen {:?} is not ip:port", args.listen))?;
-    let metrics_listen: std::net::SocketAddr = args
-        .metrics_listen
-        .parse()
-        .with_context(|| format!("--metrics-listen {:?} is not ip:port", args.metrics_listen))?;
+    let metrics_listen: std::net::SocketAddr = match &args.metrics_listen {
+        Some(given) => given
+            .parse()
+            .with_context(|| format!("--metrics-listen {given:?} is not ip:port"))?,
+        None => default_metrics_listen(),
+    };
     let advertise = args.advertise.clone().unwrap_or_else(|| listen.to_string());
     trust::validate_address(&advertise).map_err(|e| anyhow::anyhow!("--advertise: {e}"))?;
     let config_path = args.dir.join("puente.toml");
@@ -203,6 +222,7 @@ listen = "{metrics_listen}"
         config: config_path,
         operator_cert: operator.cert_path,
         auditor_cert: auditor.cert_path,
+        metrics_listen,
     })
 }
 
@@ -218,6 +238,10 @@ pub fn print_init_next_steps(args: &InitArgs, outcome: &InitOutcome) {
     println!("  PKI           {}", args.dir.join("pki").display());
     println!("  operator cert {}", outcome.operator_cert.display());
     println!("  auditor cert  {}", outcome.auditor_cert.display());
+    println!(
+        "  metrics       http://{}/metrics (change with --metrics-listen or [metrics] listen)",
+        outcome.metrics_listen
+    );
     println!();
     println!("Next steps:");
     println!("  1. Hand your public bundle to each peer country:");

@@ -102,17 +102,15 @@ pub fn run(command: &StatsCommand) -> Result<()> {
             access,
             period,
             top,
+            country,
         } => {
             let client = operator_of(access)?;
-            let mut rows = runtime.block_on(rows_with(&client, None, &[]))?;
-            // Without --period: the latest month any country reported.
+            let mut rows = runtime.block_on(rows_with(&client, None, country))?;
+            // Without --period: the last complete month (the current one is still
+            // counting), or the latest reported if nothing came before this month.
             let period = match period {
                 Some(p) => Some(p.clone()),
-                None => rows
-                    .iter()
-                    .map(|r| r.key.period.month_of())
-                    .max()
-                    .map(|m| m.to_string()),
+                None => default_month(&rows, OffsetDateTime::now_utc()),
             };
             if let Some(p) = &period {
                 let p = puente_stats::Period::parse(p)
@@ -135,6 +133,17 @@ pub fn run(command: &StatsCommand) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// The month `stats show` shows when none is asked for: the latest month before `now`'s
+/// that any country reported, else the latest reported at all.
+fn default_month(rows: &[Row], now: OffsetDateTime) -> Option<String> {
+    let current =
+        puente_stats::Period::parse(&format!("{:04}-{:02}", now.year(), u8::from(now.month())))
+            .ok();
+    let months = rows.iter().map(|r| r.key.period.month_of());
+    let complete = months.clone().filter(|m| Some(*m) < current).max();
+    complete.or_else(|| months.max()).map(|m| m.to_string())
 }
 
 fn keep_month(text: &str, month: &str) -> String {
@@ -256,7 +265,7 @@ pub async fn rows_with(
     Ok(rows)
 }
 
-fn when(t: &Option<prost_types::Timestamp>) -> String {
+pub(crate) fn when(t: &Option<prost_types::Timestamp>) -> String {
     t.as_ref()
         .and_then(|t| OffsetDateTime::from_unix_timestamp(t.seconds).ok())
         .map(|t| {

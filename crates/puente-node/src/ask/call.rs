@@ -59,6 +59,7 @@ pub struct PeerCall<'a> {
     /// The peer asked.
     pub peer: CountryCode,
     actor: &'a PeerIdentity,
+    service: Service,
     request_sha256: [u8; 32],
     stated: Stated,
     timeout: Duration,
@@ -174,9 +175,12 @@ impl<'a> PeerCall<'a> {
             .map(|_| ())
     }
 
-    /// Writes the outgoing entry (with the peer's receipt, verified); its index.
+    /// Writes the outgoing entry (with the peer's receipt, verified); its index. An
+    /// answered query or copy also counts against this node's own tally of what it used
+    /// of the peer's daily quota (`puente status` shows it beside the peer's limit).
     pub async fn record(&self, receipt: Option<&pb::Receipt>) -> Result<u64, ExchangeError> {
-        self.state
+        let index = self
+            .state
             .record_outgoing(
                 self.peer.as_str(),
                 self.actor,
@@ -184,7 +188,23 @@ impl<'a> PeerCall<'a> {
                 &self.outcome,
                 receipt,
             )
-            .await
+            .await?;
+        let counted = matches!(self.service, Service::IdentityQuery | Service::PassportCopy);
+        if counted
+            && self.outcome.decision == pb::Decision::Allowed as i32
+            && !self.outcome.agreement_id.is_empty()
+        {
+            let own = self.state.country();
+            let today = self.state.now().date();
+            let _ = self.state.store.try_consume(
+                &self.outcome.agreement_id,
+                own.as_str(),
+                self.service,
+                today,
+                u64::MAX,
+            );
+        }
+        Ok(index)
     }
 }
 
@@ -207,6 +227,7 @@ impl NodeState {
             state: self,
             peer,
             actor,
+            service,
             request_sha256: sha256(&request.encode_to_vec()),
             stated,
             timeout: self.peer_timeout(),

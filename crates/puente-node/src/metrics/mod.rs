@@ -102,6 +102,11 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// How long the node has been up.
+    pub fn uptime(&self) -> Duration {
+        self.started.elapsed()
+    }
+
     /// Metrics counting a peer as active while it was heard from within `active_window`.
     pub fn new(active_window: Duration) -> Self {
         Self {

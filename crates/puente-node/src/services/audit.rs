@@ -107,38 +107,20 @@ impl Audit for AuditService {
             .into_iter()
             .map(|(_, l)| l)
             .collect();
-        // Each witness's most recent cosignature.
-        let mut witnessed: Vec<pb::WitnessedCheckpoint> = Vec::new();
-        for item in trees.cosignatures.iter().rev() {
-            let (k, _) = item.map_err(|e| Status::unavailable(e.to_string()))?;
-            let at = u64::from_be_bytes(k.as_ref().try_into().unwrap_or([0; 8]));
-            for (country, line) in trees.cosignatures_at(at).map_err(store_error)? {
-                if witnessed.iter().any(|w| w.witness_country == country) {
-                    continue;
-                }
-                let cp_note = trees.checkpoint_at(at).ok().flatten().unwrap_or_default();
-                let time = self
-                    .state
-                    .peer_key(
-                        puente_pki::CountryCode::parse(&country)
-                            .map_err(|e| Status::internal(e.to_string()))?,
-                    )
-                    .and_then(|key| {
-                        checkpoint::split_note(&cp_note).ok().and_then(|(body, _)| {
-                            checkpoint::verify_cosignature(body, &line, &key).ok()
-                        })
-                    });
-                witnessed.push(pb::WitnessedCheckpoint {
-                    witness_country: country,
-                    checkpoint: Some(pb::SignedCheckpoint { note: cp_note }),
-                    cosignature_line: line,
-                    witnessed_at: time.map(|t| prost_types::Timestamp {
-                        seconds: i64::try_from(t).unwrap_or(0),
-                        nanos: 0,
-                    }),
-                });
-            }
-        }
+        let witnessed = self
+            .state
+            .latest_cosignatures()?
+            .into_iter()
+            .map(|w| pb::WitnessedCheckpoint {
+                witness_country: w.country,
+                checkpoint: Some(pb::SignedCheckpoint { note: w.note }),
+                cosignature_line: w.line,
+                witnessed_at: w.at.map(|t| prost_types::Timestamp {
+                    seconds: i64::try_from(t).unwrap_or(0),
+                    nanos: 0,
+                }),
+            })
+            .collect();
         Ok(Response::new(pb::GetCheckpointResponse {
             checkpoint: Some(pb::SignedCheckpoint { note }),
             cosignature_lines: lines,
@@ -212,5 +194,64 @@ impl Audit for AuditService {
             proof: proof.iter().map(|h| h.to_vec()).collect(),
             checkpoint: note.map(|note| pb::SignedCheckpoint { note }),
         }))
+    }
+}
+
+/// A peer's most recent cosignature of this node's log.
+#[derive(Debug)]
+pub(crate) struct LatestCosignature {
+    /// The witness, alpha-3.
+    pub country: String,
+    /// The size of the checkpoint it cosigned.
+    pub size: u64,
+    /// That checkpoint's signed note.
+    pub note: String,
+    /// The cosignature line.
+    pub line: String,
+    /// The time in the cosignature (Unix seconds), when it verifies with the peer's key.
+    pub at: Option<u64>,
+}
+
+impl NodeState {
+    /// Each witness's most recent cosignature of this node's log (at most one per peer).
+    pub(crate) fn latest_cosignatures(&self) -> Result<Vec<LatestCosignature>, Status> {
+        let trees = self.audit.trees();
+        let mut out: Vec<LatestCosignature> = Vec::new();
+        // Newest first; stop once every current peer is found (a former peer's
+        // cosignatures are reported when met on the way).
+        let peers: Vec<String> = self
+            .peer_countries()
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+        for item in trees.cosignatures.iter().rev() {
+            if !peers.is_empty() && peers.iter().all(|p| out.iter().any(|w| &w.country == p)) {
+                break;
+            }
+            let (k, _) = item.map_err(|e| Status::unavailable(e.to_string()))?;
+            let at = u64::from_be_bytes(k.as_ref().try_into().unwrap_or([0; 8]));
+            for (country, line) in trees.cosignatures_at(at).map_err(store_error)? {
+                if out.iter().any(|w| w.country == country) {
+                    continue;
+                }
+                let note = trees.checkpoint_at(at).ok().flatten().unwrap_or_default();
+                let time = puente_pki::CountryCode::parse(&country)
+                    .ok()
+                    .and_then(|c| self.peer_key(c))
+                    .and_then(|key| {
+                        checkpoint::split_note(&note).ok().and_then(|(body, _)| {
+                            checkpoint::verify_cosignature(body, &line, &key).ok()
+                        })
+                    });
+                out.push(LatestCosignature {
+                    country,
+                    size: at,
+                    note,
+                    line,
+                    at: time,
+                });
+            }
+        }
+        Ok(out)
     }
 }

@@ -36,8 +36,11 @@ impl LocalService {
 impl LocalService {
     fn direction(&self, g: &Grant, agreement: &str, today: time::Date) -> DirectionGrant {
         let own = self.state.node.country();
+        // Either way the counter is keyed by the receiving country: as provider this node
+        // counts what the peer took; as receiver, what it was answered itself (the
+        // peer's own count is the one enforced).
         let used = |svc: Service| {
-            if g.provider == own {
+            if g.provider == own || g.receiver == own {
                 let n = self
                     .state
                     .store

@@ -66,11 +66,6 @@ pub(super) fn parse_grant(
         p.push(format!("{at}.purposes: name at least one purpose"));
     }
     let fields: BTreeSet<Field> = parse_terms(&g.fields, &format!("{at}.fields"), p);
-    if services.contains(&Service::IdentityQuery) && g.fields.is_empty() {
-        p.push(format!(
-            "{at}.fields: identity_query is granted, so list the fields that may be disclosed"
-        ));
-    }
     if g.legal_basis.trim().is_empty() {
         p.push(format!("{at}.legal_basis: state the legal basis"));
     }
@@ -88,6 +83,14 @@ pub(super) fn parse_grant(
                 "{at}.modes.{s}: {m:?} is not a mode (full or hit_no_hit)"
             )),
         }
+    }
+    // A hit/no-hit answer discloses no field, so such a grant needs none listed.
+    let full_identity = services.contains(&Service::IdentityQuery)
+        && modes.get(&Service::IdentityQuery) != Some(&Mode::HitNoHit);
+    if full_identity && g.fields.is_empty() {
+        p.push(format!(
+            "{at}.fields: identity_query is granted in full mode, so list the fields that may be disclosed (or set modes.identity_query = \"hit_no_hit\")"
+        ));
     }
     let need = |svc: Service, v: Option<u32>, key: &str, p: &mut Vec<String>| -> u32 {
         match (services.contains(&svc), v) {

@@ -66,12 +66,15 @@ pub enum StatsCommand {
         #[command(flatten)]
         access: NodeAccess,
         /// The month to show (YYYY-MM; the one before it gives the change). Default: the
-        /// latest month any country reported.
+        /// last complete month any country reported (the current month is still counting).
         #[arg(long)]
         period: Option<String>,
         /// Nationalities listed per country and month.
         #[arg(long, default_value_t = 5)]
         top: usize,
+        /// Only this reporting country (alpha-3); repeatable.
+        #[arg(long, value_name = "COUNTRY")]
+        country: Vec<String>,
     },
 }
 

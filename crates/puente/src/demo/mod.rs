@@ -103,7 +103,7 @@ async fn federation(base: &Path, keep_running: bool) -> Result<()> {
             operator: "officer".into(),
             auditor: "auditor".into(),
             // Three nodes on one machine: each takes a free port when run by hand.
-            metrics_listen: "127.0.0.1:0".into(),
+            metrics_listen: Some("127.0.0.1:0".into()),
         };
         let outcome = setup::init(&args).with_context(|| format!("setting up {country}"))?;
         println!(
