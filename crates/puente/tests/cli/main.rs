@@ -7,6 +7,7 @@
 //! - [`node`]: running a node, the demo federation, a clean exit on SIGTERM.
 //! - [`data`]: records, queries, audit and statistics commands.
 //! - [`crash`]: SIGKILL under load, and tampering with the audit files.
+//! - [`status`]: `puente status`, and a reader that closes the pipe early.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
@@ -17,3 +18,4 @@ mod crash;
 mod data;
 mod node;
 mod setup;
+mod status;
