@@ -140,6 +140,7 @@ impl Node {
                 agreements,
                 clock,
                 records,
+                records_change: tokio::sync::Mutex::new(()),
                 refs,
                 audit,
                 receipts: puente_audit::receipt::ReceiptVerifier::default(),
@@ -276,6 +277,7 @@ impl Node {
 
         let schedule = tokio::spawn(state.clone().stats_schedule(stop_rx.clone()));
         let deliveries = tokio::spawn(state.clone().alert_deliveries(stop_rx.clone()));
+        let inbox = tokio::spawn(state.clone().inbox_watch(stop_rx.clone()));
         if state.node.config.alerts.detect {
             let s = state.clone();
             tokio::task::spawn_blocking(move || {
@@ -409,6 +411,9 @@ impl Node {
         schedule.abort();
         storage_health.abort();
         deliveries.abort();
+        // An inbox file being imported stays in the inbox and is taken again at the
+        // next start (an import converges).
+        inbox.abort();
         if let Some(m) = metrics_server {
             m.abort();
         }
