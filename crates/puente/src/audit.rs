@@ -58,7 +58,8 @@ fn open_store(node: &LoadedNode, held: &str) -> Result<(Store, Trees)> {
 /// What to do instead of reading a held log offline.
 const USE_ONLINE: &str = "add --online (as an auditor), or stop the node to read the log offline";
 const STOP_OR_COPY: &str = "stop it to verify the log here, or verify a copy of its audit files: puente audit verify --log COPY/audit --bundle FILE";
-const STOP_OR_LIST: &str = "stop it to read the log offline, or use puente audit list --online (as an auditor)";
+const STOP_OR_LIST: &str =
+    "stop it to read the log offline, or use puente audit list --online (as an auditor)";
 
 fn enum_by_name<T: Term>(flag: &str, v: &Option<String>) -> Result<Option<i32>> {
     match v {

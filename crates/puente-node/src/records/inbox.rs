@@ -155,7 +155,13 @@ impl NodeState {
         let today = self.now().date();
         let file = path.to_path_buf();
         let result = tokio::task::spawn_blocking(move || {
-            puente_records::import::import_file(&records, &file, today, Apply::Whole, &mut |_, _| {})
+            puente_records::import::import_file(
+                &records,
+                &file,
+                today,
+                Apply::Whole,
+                &mut |_, _| {},
+            )
         })
         .await
         .unwrap_or_else(|e| Err(RecordsError::Store(e.to_string())));
@@ -163,9 +169,12 @@ impl NodeState {
         let to = dir.join(if result.is_ok() { "done" } else { "failed" });
         let target = free_name(&to, &name);
         let report_path = PathBuf::from(format!("{}.report.txt", target.display()));
-        let moved = std::fs::write(&report_path, report).and_then(|()| std::fs::rename(path, &target));
+        let moved =
+            std::fs::write(&report_path, report).and_then(|()| std::fs::rename(path, &target));
         match (&result, moved) {
-            (_, Err(e)) => warn!(file = %name, "records inbox: moving the file to {}: {e}", to.display()),
+            (_, Err(e)) => {
+                warn!(file = %name, "records inbox: moving the file to {}: {e}", to.display())
+            }
             (Ok(r), Ok(())) => info!(file = %name, rows = r.rows, created = r.created,
                 updated = r.updated, "records inbox: imported, moved to done/"),
             (Err(RecordsError::BadRows { errors, .. }), Ok(())) => warn!(file = %name,

@@ -208,12 +208,10 @@ impl NodeState {
                     .into_iter()
                     .map(|s| (1.0, "MRZ document number".into(), s.record))
                     .collect(),
-                Terms::Name(q) => {
-                    puente_records::matcher::search(&records, q, threshold, max)?
-                        .into_iter()
-                        .map(|m| (m.score, m.explanation, m.stored.record))
-                        .collect()
-                }
+                Terms::Name(q) => puente_records::matcher::search(&records, q, threshold, max)?
+                    .into_iter()
+                    .map(|m| (m.score, m.explanation, m.stored.record))
+                    .collect(),
             };
             Ok::<_, RecordsError>((hits, records.len() as u64))
         })
@@ -239,7 +237,11 @@ impl NodeState {
                     date_of_birth: r.date_of_birth.to_string(),
                     sex: format!("{:?}", r.sex),
                     nationality: r.nationality,
-                    document_number: r.document.as_ref().map(|d| d.number.clone()).unwrap_or_default(),
+                    document_number: r
+                        .document
+                        .as_ref()
+                        .map(|d| d.number.clone())
+                        .unwrap_or_default(),
                     issuing_state: r.document.map(|d| d.issuing_state).unwrap_or_default(),
                     protection_status: r.protection_status,
                 })

@@ -284,7 +284,9 @@ impl Local for LocalService {
                 .ok_or_else(|| Status::invalid_argument("part: header, rows or copy"))?;
             match (first, part) {
                 (true, Part::Header(h)) => {
-                    if h.file_name.chars().count() > 256 || h.file_name.chars().any(char::is_control) {
+                    if h.file_name.chars().count() > 256
+                        || h.file_name.chars().any(char::is_control)
+                    {
                         return Err(Status::invalid_argument(
                             "header.file_name: at most 256 printable characters",
                         ));
