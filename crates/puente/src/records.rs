@@ -87,6 +87,9 @@ fn node_error(client: &NodeClient, e: CallError) -> anyhow::Error {
 
 /// Runs a `records` subcommand.
 pub fn run(command: &RecordsCommand) -> Result<()> {
+    // Channels to the node are made inside the runtime.
+    let rt = runtime()?;
+    let _in_runtime = rt.enter();
     match command {
         RecordsCommand::Keygen { out } => {
             DataKey::generate(out)?;
@@ -95,8 +98,6 @@ pub fn run(command: &RecordsCommand) -> Result<()> {
         RecordsCommand::Import { access, file } => match reach(access, "the import")? {
             Reach::Offline(store, records) => import_offline(&store, &records, file)?,
             Reach::Node(client) => {
-                let rt = runtime()?;
-                let _in_runtime = rt.enter();
                 let started = std::time::Instant::now();
                 let r = rt.block_on(import_through(&client, file))?;
                 for w in &r.warnings {
@@ -144,8 +145,6 @@ pub fn run(command: &RecordsCommand) -> Result<()> {
                     (applied.deleted, unknown, records.len() as u64)
                 }
                 Reach::Node(client) => {
-                    let rt = runtime()?;
-                    let _in_runtime = rt.enter();
                     let r = rt
                         .block_on(client.delete_records(record_ids.clone()))
                         .map_err(|e| node_error(&client, e))?;
@@ -165,8 +164,6 @@ pub fn run(command: &RecordsCommand) -> Result<()> {
         } => match reach(access, "the search")? {
             Reach::Offline(_store, records) => search(&records, terms, *max, *output)?,
             Reach::Node(client) => {
-                let rt = runtime()?;
-                let _in_runtime = rt.enter();
                 let r = rt
                     .block_on(client.search_records(pb::SearchRecordsRequest {
                         query: Some(crate::officer::identity_query(terms)?),
