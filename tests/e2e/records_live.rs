@@ -142,15 +142,23 @@ async fn a_peer_finds_a_person_as_soon_as_the_import_through_the_running_node_re
         found(&fed, "HT1000001").await,
         pb::MatchOutcome::Match as i32
     );
-    let status = operator(&fed, "MEX")
-        .get_sync_status(pb::GetSyncStatusRequest {})
-        .await
-        .unwrap()
-        .into_inner();
-    assert!(
-        status.own_version > cells_before,
-        "the statistics cells were aggregated again: {status:?}"
-    );
+    // The statistics cells are aggregated again once the import is answered.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let status = operator(&fed, "MEX")
+            .get_sync_status(pb::GetSyncStatusRequest {})
+            .await
+            .unwrap()
+            .into_inner();
+        if status.own_version > cells_before {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "cells never aggregated: {status:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     // Searched through the node, as this country sees its own records.
     puente(

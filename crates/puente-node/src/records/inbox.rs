@@ -182,6 +182,7 @@ impl NodeState {
             (Err(_), Ok(())) => warn!(file = %name,
                 "records inbox: nothing imported, moved to failed/ (see its report)"),
         }
+        drop(_one);
         if result.is_ok() {
             self.records_changed().await;
         }

@@ -2,8 +2,9 @@
 //! `DeleteRecords` and `SearchRecords`, and the watched inbox ([`inbox`]). A change is
 //! applied whole under the records' gate ([`puente_records::RecordStore::apply_import`]),
 //! which matching reads under, so a peer's query in flight sees the records before or
-//! after it; once applied, the statistics cells are aggregated again, so the next sync
-//! serves the new counts. Changes are serialized by one lock.
+//! after it; once answered, the statistics cells are aggregated again in the background
+//! ([`NodeState::records_changed`]), so the next sync serves the new counts. Changes and
+//! aggregations are serialized by one lock.
 //!
 //! Like `ImportCells`, these are operator actions on the node's own data, not exchanges:
 //! they are logged with the operator's name, a digest of the file and counts, never a
@@ -122,7 +123,6 @@ impl NodeState {
             info!(operator = %operator.name, file = %file, rows = response.rows,
                 created = response.created, updated = response.updated,
                 copies = response.copies, "records imported");
-            self.records_changed().await;
         } else {
             info!(operator = %operator.name, file = %file, bad_rows = response.bad_rows.len(),
                 "records import refused: bad rows, nothing imported");
@@ -164,9 +164,6 @@ impl NodeState {
         .map_err(internal)?;
         info!(operator = %operator.name, deleted = applied.deleted, unknown = applied.unknown,
             "records deleted");
-        if applied.deleted > 0 {
-            self.records_changed().await;
-        }
         Ok(pb::DeleteRecordsResponse {
             deleted: applied.deleted,
             unknown_record_ids: unknown,
@@ -251,8 +248,11 @@ impl NodeState {
     }
 
     /// After a change: the statistics cells aggregated from the records again (the next
-    /// sync serves them), and surges looked for when configured.
-    pub(crate) async fn records_changed(&self) {
+    /// sync serves them), and surges looked for when configured. Runs after the change
+    /// has been answered (a full pass over the records takes a while in a big store);
+    /// nothing to do when the records have not changed since the last aggregation.
+    pub async fn records_changed(&self) {
+        let _one = self.records_change.lock().await;
         let records = self.records.clone();
         let stats = self.stats.store.clone();
         let aggregated = tokio::task::spawn_blocking(move || {

@@ -39,6 +39,12 @@ impl LocalService {
 }
 
 impl LocalService {
+    /// The statistics aggregated again after a records change, once it is answered.
+    fn records_changed(&self) {
+        let state = self.state.clone();
+        tokio::spawn(async move { state.records_changed().await });
+    }
+
     fn direction(&self, g: &Grant, agreement: &str, today: time::Date) -> DirectionGrant {
         let own = self.state.node.country();
         let used = |svc: Service| {
@@ -345,9 +351,11 @@ impl Local for LocalService {
         if first {
             return Err(Status::invalid_argument("an import starts with its header"));
         }
-        Ok(Response::new(
-            self.state.import_records(&operator, upload).await?,
-        ))
+        let r = self.state.import_records(&operator, upload).await?;
+        if r.bad_rows.is_empty() {
+            self.records_changed();
+        }
+        Ok(Response::new(r))
     }
 
     async fn delete_records(
@@ -355,11 +363,14 @@ impl Local for LocalService {
         request: Request<DeleteRecordsRequest>,
     ) -> Result<Response<DeleteRecordsResponse>, Status> {
         let operator = caller(&request)?.clone();
-        Ok(Response::new(
-            self.state
-                .delete_records(&operator, request.into_inner())
-                .await?,
-        ))
+        let r = self
+            .state
+            .delete_records(&operator, request.into_inner())
+            .await?;
+        if r.deleted > 0 {
+            self.records_changed();
+        }
+        Ok(Response::new(r))
     }
 
     async fn search_records(
