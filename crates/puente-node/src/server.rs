@@ -104,6 +104,9 @@ impl Node {
         records
             .load_match_keys()
             .map_err(|e| open_err("loading the records' match keys", e.to_string()))?;
+        if let Ok(Some(label)) = records.interrupted_import() {
+            warn!(import = %label, "a records import or deletion was interrupted part way; make it again (it converges: writes are keyed by record_id); an inbox file is taken again by itself");
+        }
         let alerts = crate::sync::alerts::Alerts::new(
             puente_alerts::AlertStore::open(store.db())
                 .map_err(|e| open_err("the alert store", e.to_string()))?,
