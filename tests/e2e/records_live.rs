@@ -123,10 +123,14 @@ async fn a_peer_finds_a_person_as_soon_as_the_import_through_the_running_node_re
         .into_inner()
         .own_version;
 
+    // With a passport copy beside the file: the command sends it with the rows.
+    let png = puente_synth::specimen::specimen_png(7).unwrap();
+    std::fs::create_dir_all(fed.temp.path().join("copies")).unwrap();
+    std::fs::write(fed.temp.path().join("copies/live-1.png"), &png).unwrap();
     let file = write_csv(
         fed.temp.path(),
         "feed.csv",
-        &[person("LIVE-1", "MARIE", "HT1000001")],
+        &[person("LIVE-1", "MARIE", "HT1000001") + "copies/live-1.png"],
     );
     // Through the node: no restart.
     puente(vec![
@@ -187,6 +191,13 @@ async fn a_peer_finds_a_person_as_soon_as_the_import_through_the_running_node_re
         .into_inner();
     assert_eq!(r.matches.len(), 1);
     assert_eq!(r.matches[0].record_id, "LIVE-1");
+    let stored = mex
+        .state
+        .records()
+        .get_by_record_id("LIVE-1")
+        .unwrap()
+        .unwrap();
+    assert_eq!(mex.state.records().copy(stored.id).unwrap(), Some(png));
 
     // Deleted through the node: gone for the peer at once.
     puente(
