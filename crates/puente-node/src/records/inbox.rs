@@ -119,6 +119,8 @@ impl NodeState {
         info!(inbox = %dir.display(), "watching the records inbox");
         let tick = Duration::from_millis(self.node.config.records.inbox_poll_ms);
         let mut looks = Looks::new();
+        // Files that could not be moved out: not taken again while they stay.
+        let mut stuck: std::collections::HashSet<PathBuf> = Default::default();
         loop {
             tokio::select! {
                 _ = stop.wait_for(|s| *s) => return,
@@ -134,18 +136,25 @@ impl NodeState {
             };
             let ready;
             (ready, looks) = listed;
+            stuck.retain(|p| looks.contains_key(p));
             for path in ready {
                 if *stop.borrow() {
                     return;
                 }
-                self.take_from_inbox(&dir, &path).await;
+                if stuck.contains(&path) {
+                    continue;
+                }
+                if !self.take_from_inbox(&dir, &path).await {
+                    stuck.insert(path.clone());
+                }
                 looks.remove(&path);
             }
         }
     }
 
-    /// Imports one inbox file as one change, writes its report, moves both.
-    async fn take_from_inbox(&self, dir: &Path, path: &Path) {
+    /// Imports one inbox file as one change, writes its report, moves both; false when
+    /// the file could not be moved out of the inbox.
+    async fn take_from_inbox(&self, dir: &Path, path: &Path) -> bool {
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -171,10 +180,11 @@ impl NodeState {
         let report_path = PathBuf::from(format!("{}.report.txt", target.display()));
         let moved =
             std::fs::write(&report_path, report).and_then(|()| std::fs::rename(path, &target));
+        let out = moved.is_ok();
         match (&result, moved) {
-            (_, Err(e)) => {
-                warn!(file = %name, "records inbox: moving the file to {}: {e}", to.display())
-            }
+            (_, Err(e)) => warn!(file = %name,
+                "records inbox: moving the file to {}: {e}; it is not taken again until it leaves the inbox or the node restarts",
+                to.display()),
             (Ok(r), Ok(())) => info!(file = %name, rows = r.rows, created = r.created,
                 updated = r.updated, "records inbox: imported, moved to done/"),
             (Err(RecordsError::BadRows { errors, .. }), Ok(())) => warn!(file = %name,
@@ -186,5 +196,6 @@ impl NodeState {
         if result.is_ok() {
             self.records_changed().await;
         }
+        out
     }
 }
