@@ -25,6 +25,7 @@ mod mtls_refusals;
 mod peers;
 mod protection_rule;
 mod python_client;
+mod records_live;
 mod renewal_and_trust;
 mod stats_protection;
 mod stats_sync;

@@ -240,6 +240,45 @@ impl NodeClient {
             .into_inner())
     }
 
+    /// `Local.ImportRecords`, the header first, then the file and copies in chunks.
+    pub async fn import_records(
+        &self,
+        messages: Vec<pb::ImportRecordsRequest>,
+    ) -> Result<pb::ImportRecordsResponse, CallError> {
+        Ok(self
+            .local()
+            .import_records(tokio_stream::iter(messages))
+            .await
+            .map_err(|s| self.op(s))?
+            .into_inner())
+    }
+
+    /// `Local.DeleteRecords`.
+    pub async fn delete_records(
+        &self,
+        record_ids: Vec<String>,
+    ) -> Result<pb::DeleteRecordsResponse, CallError> {
+        Ok(self
+            .local()
+            .delete_records(pb::DeleteRecordsRequest { record_ids })
+            .await
+            .map_err(|s| self.op(s))?
+            .into_inner())
+    }
+
+    /// `Local.SearchRecords`.
+    pub async fn search_records(
+        &self,
+        r: pb::SearchRecordsRequest,
+    ) -> Result<pb::SearchRecordsResponse, CallError> {
+        Ok(self
+            .local()
+            .search_records(r)
+            .await
+            .map_err(|s| self.op(s))?
+            .into_inner())
+    }
+
     /// `Local.SyncNow`.
     pub async fn sync_now(&self, peers: &[String]) -> Result<pb::SyncNowResponse, CallError> {
         let r = pb::SyncNowRequest {

@@ -14,6 +14,8 @@
 //! - [`ask`]: the asker: the one peer-call helper (timeout, receipt check, outgoing entry),
 //!   an operator's query or fetch forwarded to a peer.
 //! - [`sync`]: statistics, alerts and witnessing, both sides.
+//! - [`records`]: the own records changed while serving (`ImportRecords`,
+//!   `DeleteRecords`, `SearchRecords`) and the watched inbox.
 //! - [`state`]: [`state::NodeState`], the shared state and clock, behind methods.
 //! - [`outcome`]: what an exchange did, as its audit entry says it.
 //! - [`error`]: [`ExchangeError`] (one refusal, one `From` into `Status`), [`ConfigError`],
@@ -53,6 +55,7 @@ pub mod metrics;
 pub mod outcome;
 pub mod peers;
 pub mod quota;
+pub mod records;
 pub mod refs;
 pub mod refusals;
 pub mod server;

@@ -110,6 +110,9 @@ impl Node {
         records
             .load_match_keys()
             .map_err(|e| open_err("loading the records' match keys", e.to_string()))?;
+        if let Ok(Some(label)) = records.interrupted_import() {
+            warn!(import = %label, "a records import or deletion was interrupted part way; make it again (it converges: writes are keyed by record_id); an inbox file is taken again by itself");
+        }
         let alerts = crate::sync::alerts::Alerts::new(
             puente_alerts::AlertStore::open(store.db())
                 .map_err(|e| open_err("the alert store", e.to_string()))?,
@@ -146,6 +149,7 @@ impl Node {
                 agreements,
                 clock,
                 records,
+                records_change: tokio::sync::Mutex::new(()),
                 refs,
                 audit,
                 receipts: puente_audit::receipt::ReceiptVerifier::default(),
@@ -287,6 +291,7 @@ impl Node {
 
         let schedule = tokio::spawn(state.clone().stats_schedule(stop_rx.clone()));
         let deliveries = tokio::spawn(state.clone().alert_deliveries(stop_rx.clone()));
+        let inbox = tokio::spawn(state.clone().inbox_watch(stop_rx.clone()));
         if state.node.config.alerts.detect {
             let s = state.clone();
             tokio::task::spawn_blocking(move || {
@@ -421,6 +426,9 @@ impl Node {
         schedule.abort();
         storage_health.abort();
         deliveries.abort();
+        // An inbox file being imported stays in the inbox and is taken again at the
+        // next start (an import converges).
+        inbox.abort();
         if let Some(m) = metrics_server {
             m.abort();
         }

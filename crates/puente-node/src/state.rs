@@ -40,6 +40,9 @@ pub struct NodeState {
     pub(crate) clock: Clock,
     /// The country's own records.
     pub(crate) records: puente_records::RecordStore,
+    /// One change of the records at a time (import, deletion, inbox file), with the
+    /// statistics aggregated after it.
+    pub(crate) records_change: tokio::sync::Mutex<()>,
     /// References handed out with matches.
     pub(crate) refs: crate::refs::RefStore,
     /// The audit log.
@@ -106,6 +109,11 @@ impl NodeState {
     /// Recent refusals.
     pub fn refusals(&self) -> &Arc<RefusalLog> {
         &self.refusals
+    }
+
+    /// The country's own records (tests count what an import left).
+    pub fn records(&self) -> &puente_records::RecordStore {
+        &self.records
     }
 
     /// The metrics served on the metrics listener.

@@ -20,6 +20,14 @@ pub enum StoreError {
         /// Why.
         reason: String,
     },
+    /// Another process (a running node) holds the store: sled admits one.
+    #[error("cannot open the store in {}: {reason}", path.display())]
+    Held {
+        /// The store directory.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
     /// A read or write failed.
     #[error("store {what}: {source}")]
     Io {
@@ -45,8 +53,19 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (or creates) the store under `data_dir/store`.
+    /// Opens (or creates) the store under `data_dir/store`, waiting up to 3 s for a
+    /// process that just closed it to release its lock.
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        Self::open_with(data_dir, 30)
+    }
+
+    /// [`Store::open`] without waiting: [`StoreError::Held`] at once while another
+    /// process (a running node) holds the store, so a command can turn to the node.
+    pub fn open_once(data_dir: &Path) -> Result<Self, StoreError> {
+        Self::open_with(data_dir, 0)
+    }
+
+    fn open_with(data_dir: &Path, retries: u32) -> Result<Self, StoreError> {
         let path = data_dir.join("store");
         let open_err = |reason: String| StoreError::Open {
             path: path.clone(),
@@ -68,7 +87,7 @@ impl Store {
                 .cache_capacity(CACHE_BYTES)
                 .open()
             {
-                Err(e) if attempt < 30 && is_lock_error(&e) => {
+                Err(e) if attempt < retries && is_lock_error(&e) => {
                     attempt += 1;
                     std::thread::sleep(std::time::Duration::from_millis(100));
                 }
@@ -84,13 +103,13 @@ impl Store {
                 ));
             }
             let text = e.to_string();
-            if text.contains("lock")
-                || text.contains("WouldBlock")
-                || text.contains("Resource temporarily unavailable")
-            {
-                open_err(format!(
-                    "{text}: another process (a running node?) holds this data directory"
-                ))
+            if is_lock_error(&e) {
+                StoreError::Held {
+                    path: path.clone(),
+                    reason: format!(
+                        "{text}: another process (a running node?) holds this data directory"
+                    ),
+                }
             } else {
                 open_err(text)
             }

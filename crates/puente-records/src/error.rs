@@ -37,8 +37,8 @@ pub enum RecordsError {
     /// The data key is missing or malformed.
     #[error("data key: {0}")]
     Key(String),
-    /// An import file has bad rows; nothing was imported.
-    #[error("{file}: {} bad row(s); nothing was imported:\n{}{}", errors.len(), errors.iter().take(50).map(|e| format!("  {e}\n")).collect::<String>(), if errors.len() > 50 { format!("  … and {} more\n", errors.len() - 50) } else { String::new() })]
+    /// An import file has bad rows (every one is listed); nothing was imported.
+    #[error("{file}: {} bad row(s); nothing was imported:\n{}", errors.len(), errors.iter().map(|e| format!("  {e}\n")).collect::<String>())]
     BadRows {
         /// The file.
         file: String,

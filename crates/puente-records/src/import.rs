@@ -2,14 +2,16 @@
 //! CSV with a header row, or JSON Lines with the same field names.
 //!
 //! The import is all or nothing: a first pass validates every row and reports each bad
-//! one with its line number and reason (nothing is written then); a second pass writes.
+//! one with the line it starts on in the file and the reason (nothing is written then);
+//! a second pass writes, offline in parts, on a serving node as one change that queries
+//! see whole or not at all ([`Apply`]).
 //! Re-importing a `record_id` replaces that record. A marker in the store records an
 //! import in progress, so one interrupted by a crash is reported until it is re-run (the
 //! re-run converges: writes are keyed by `record_id`).
 
 use std::collections::{BTreeMap, HashSet};
-use std::io::{BufRead, Read};
-use std::path::{Path, PathBuf};
+use std::io::BufRead;
+use std::path::Path;
 
 use puente_pki::country;
 
@@ -20,7 +22,7 @@ use crate::model::{
     TravelDocument, EVENTS, VULNERABILITIES,
 };
 use crate::mrz;
-use crate::store::RecordStore;
+use crate::store::{Incoming, RecordStore};
 
 /// The columns, in the order `records generate` writes them.
 pub const COLUMNS: &[&str] = &[
@@ -77,7 +79,11 @@ pub struct ImportReport {
 /// A row as read: field name → text.
 type RawRow = BTreeMap<String, String>;
 
+mod copies;
+mod read;
 mod row;
+pub use copies::Copies;
+use read::read_rows;
 use row::*;
 
 /// How a holdings file is written.
@@ -108,120 +114,6 @@ impl RowFormat {
     }
 }
 
-/// Reads the rows of `input` (named `name` in errors), calling `each(line, row)`.
-fn read_rows(
-    name: &str,
-    input: impl BufRead,
-    format: RowFormat,
-    each: &mut dyn FnMut(u64, RawRow) -> Result<(), RecordsError>,
-) -> Result<Vec<String>, RecordsError> {
-    let file_err = |reason: String| RecordsError::File {
-        file: name.to_string(),
-        reason,
-    };
-    let mut warnings = Vec::new();
-    match format {
-        RowFormat::Csv => {
-            let mut reader = csv::ReaderBuilder::new()
-                .flexible(false)
-                .trim(csv::Trim::All)
-                .from_reader(input);
-            let headers: Vec<String> = reader
-                .headers()
-                .map_err(|e| file_err(format!("line 1: {e}")))?
-                .iter()
-                .map(|h| h.trim().trim_start_matches('\u{feff}').to_string())
-                .collect();
-            let missing: Vec<&str> = REQUIRED_COLUMNS
-                .iter()
-                .copied()
-                .filter(|c| !headers.iter().any(|h| h == c))
-                .collect();
-            if !missing.is_empty() {
-                return Err(file_err(format!(
-                    "line 1: missing column(s) {}; the header must name at least {}",
-                    missing.join(", "),
-                    REQUIRED_COLUMNS.join(", ")
-                )));
-            }
-            for h in &headers {
-                if !COLUMNS.contains(&h.as_str()) {
-                    warnings.push(format!(
-                        "column {h:?} is not a Puente column and is ignored"
-                    ));
-                }
-            }
-            for (i, rec) in reader.records().enumerate() {
-                let line = rec
-                    .as_ref()
-                    .ok()
-                    .and_then(|r| r.position())
-                    .map(|p| p.line())
-                    .unwrap_or(i as u64 + 2);
-                let rec = rec.map_err(|e| RecordsError::BadRows {
-                    file: name.to_string(),
-                    errors: vec![RowError {
-                        line,
-                        field: None,
-                        reason: e.to_string(),
-                    }],
-                })?;
-                let row: RawRow = headers
-                    .iter()
-                    .cloned()
-                    .zip(rec.iter().map(str::to_string))
-                    .collect();
-                each(line, row)?;
-            }
-        }
-        RowFormat::JsonLines => {
-            for (i, text) in input.lines().enumerate() {
-                let line = i as u64 + 1;
-                let text = text.map_err(|e| file_err(format!("line {line}: {e}")))?;
-                if text.trim().is_empty() {
-                    continue;
-                }
-                let value: BTreeMap<String, serde_json::Value> = serde_json::from_str(&text)
-                    .map_err(|e| RecordsError::BadRows {
-                        file: name.to_string(),
-                        errors: vec![RowError {
-                            line,
-                            field: None,
-                            reason: format!("not a JSON object: {e}"),
-                        }],
-                    })?;
-                let mut row = RawRow::new();
-                for (k, v) in value {
-                    let s = match v {
-                        serde_json::Value::Null => String::new(),
-                        serde_json::Value::String(s) => s,
-                        serde_json::Value::Array(items) => items
-                            .iter()
-                            .map(|x| {
-                                x.as_str()
-                                    .map(str::to_string)
-                                    .unwrap_or_else(|| x.to_string())
-                            })
-                            .collect::<Vec<_>>()
-                            .join(";"),
-                        other => other.to_string(),
-                    };
-                    if !COLUMNS.contains(&k.as_str())
-                        && !warnings
-                            .iter()
-                            .any(|w: &String| w.contains(&format!("{k:?}")))
-                    {
-                        warnings.push(format!("field {k:?} is not a Puente field and is ignored"));
-                    }
-                    row.insert(k, s);
-                }
-                each(line, row)?;
-            }
-        }
-    }
-    Ok(warnings)
-}
-
 /// What the validation pass found in a file that can be imported.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CheckReport {
@@ -241,14 +133,26 @@ pub fn check_rows(
     base: &Path,
     today: time::Date,
 ) -> Result<CheckReport, RecordsError> {
+    check_rows_with(name, input, format, &Copies::Dir(base), today)
+}
+
+/// [`check_rows`] with the passport copies taken from `copies`.
+pub fn check_rows_with(
+    name: &str,
+    input: impl BufRead,
+    format: RowFormat,
+    copies: &Copies<'_>,
+    today: time::Date,
+) -> Result<CheckReport, RecordsError> {
     let mut errors: Vec<RowError> = Vec::new();
     let mut seen: HashSet<String> = HashSet::new();
     let mut first_line: BTreeMap<String, u64> = BTreeMap::new();
     let mut rows = 0u64;
-    let warnings = read_rows(name, input, format, &mut |line, row| {
+    let mut unreadable = Vec::new();
+    let warnings = read_rows(name, input, format, &mut unreadable, &mut |line, row| {
         rows += 1;
-        match check_row(line, &row, base, today) {
-            Ok((record, copy)) => {
+        match check_row(line, &row, copies, today) {
+            Ok((record, _)) => {
                 if !seen.insert(record.record_id.clone()) {
                     let first = first_line.get(&record.record_id).copied().unwrap_or(0);
                     errors.push(RowError {
@@ -259,27 +163,15 @@ pub fn check_rows(
                 } else if seen.len() < 2_000_000 {
                     first_line.insert(record.record_id.clone(), line);
                 }
-                if let Some(p) = copy {
-                    match read_head(&p) {
-                        Ok(head) if sniff_media_type(&head).is_some() => {}
-                        Ok(_) => errors.push(RowError {
-                            line,
-                            field: Some("passport_copy".into()),
-                            reason: format!("{} is not a PNG or JPEG image", p.display()),
-                        }),
-                        Err(e) => errors.push(RowError {
-                            line,
-                            field: Some("passport_copy".into()),
-                            reason: format!("{}: {e}", p.display()),
-                        }),
-                    }
-                }
             }
             Err(mut e) => errors.append(&mut e),
         }
         Ok(())
     })?;
+    rows += unreadable.len() as u64;
+    errors.append(&mut unreadable);
     if !errors.is_empty() {
+        errors.sort_by_key(|e| e.line);
         return Err(RecordsError::BadRows {
             file: name.to_string(),
             errors,
@@ -288,53 +180,155 @@ pub fn check_rows(
     Ok(CheckReport { rows, warnings })
 }
 
-/// The first bytes of a file, enough to tell its media type.
-fn read_head(path: &Path) -> std::io::Result<Vec<u8>> {
-    let mut head = Vec::with_capacity(8);
-    std::fs::File::open(path)?.take(8).read_to_end(&mut head)?;
-    Ok(head)
+/// The passport copies the rows of `input` name (their `passport_copy` column), in
+/// order, each once: what a client sends with a file it imports through the node.
+pub fn copy_names(input: impl BufRead, format: RowFormat) -> Result<Vec<String>, RecordsError> {
+    let mut names = Vec::new();
+    let mut seen = HashSet::new();
+    read_rows("", input, format, &mut Vec::new(), &mut |_, row| {
+        if let Some(name) = row.get("passport_copy").map(|s| s.trim()) {
+            if !name.is_empty() && seen.insert(name.to_string()) {
+                names.push(name.to_string());
+            }
+        }
+        Ok(())
+    })?;
+    Ok(names)
 }
 
-/// Imports `path` into `store`. `progress(done, total)` is called as rows are written.
+/// Rows written per part by an offline import (a node's import is one part).
+const PART_ROWS: usize = 10_000;
+
+/// How an import's rows reach the store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Apply {
+    /// In parts of [`PART_ROWS`], bracketed by the in-progress mark: for a store no one
+    /// reads meanwhile (offline), with memory bounded whatever the file's size.
+    InParts,
+    /// As one change ([`RecordStore::apply_import`]): queries in flight see none of it
+    /// or all of it. The node imports so while it serves.
+    Whole,
+}
+
+/// Imports `path` into `store` in parts (offline). `progress(done, total)` is called as
+/// rows are written.
 pub fn import(
     store: &RecordStore,
     path: &Path,
     today: time::Date,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<ImportReport, RecordsError> {
+    import_file(store, path, today, Apply::InParts, progress)
+}
+
+/// Imports `path` into `store`, its copies relative to its directory.
+pub fn import_file(
+    store: &RecordStore,
+    path: &Path,
+    today: time::Date,
+    apply: Apply,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<ImportReport, RecordsError> {
     let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
     let label = path.display().to_string();
     let format = RowFormat::of(path)?;
-    let open = || {
+    let mut open = || -> Result<Box<dyn BufRead>, RecordsError> {
         std::fs::File::open(path)
-            .map(std::io::BufReader::new)
+            .map(|f| Box::new(std::io::BufReader::new(f)) as Box<dyn BufRead>)
             .map_err(|e| RecordsError::File {
                 file: label.clone(),
                 reason: e.to_string(),
             })
     };
+    import_rows(
+        store,
+        &label,
+        format,
+        &Copies::Dir(&base),
+        &mut open,
+        today,
+        apply,
+        progress,
+    )
+}
+
+/// Imports the file `bytes` (named `name`, written in `format`) as one change, its
+/// passport copies from `copies`: how the node imports a file a client sent.
+pub fn import_bytes(
+    store: &RecordStore,
+    name: &str,
+    format: RowFormat,
+    bytes: &[u8],
+    copies: &BTreeMap<String, Vec<u8>>,
+    today: time::Date,
+) -> Result<ImportReport, RecordsError> {
+    let mut open = || -> Result<Box<dyn BufRead + '_>, RecordsError> { Ok(Box::new(bytes)) };
+    import_rows(
+        store,
+        name,
+        format,
+        &Copies::Sent(copies),
+        &mut open,
+        today,
+        Apply::Whole,
+        &mut |_, _| {},
+    )
+}
+
+/// Validates every row (nothing is written if one is bad), then writes them as `apply`
+/// says. `open` reads the file from its start, once per pass.
+#[allow(clippy::too_many_arguments)]
+pub fn import_rows<'a>(
+    store: &RecordStore,
+    name: &str,
+    format: RowFormat,
+    copies: &Copies<'_>,
+    open: &mut dyn FnMut() -> Result<Box<dyn BufRead + 'a>, RecordsError>,
+    today: time::Date,
+    apply: Apply,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<ImportReport, RecordsError> {
     // Pass 1: validate everything, write nothing.
-    let CheckReport { rows, warnings } = check_rows(&label, open()?, format, &base, today)?;
+    let CheckReport { rows, warnings } = check_rows_with(name, open()?, format, copies, today)?;
     // Pass 2: write.
-    store.begin_import(&label)?;
     let mut report = ImportReport {
         rows,
         warnings,
         ..ImportReport::default()
     };
+    if apply == Apply::InParts {
+        store.begin_import(name)?;
+    }
+    let mut pending: Vec<Incoming> = Vec::new();
     let mut done = 0u64;
-    read_rows(&label, open()?, format, &mut |line, row| {
-        let (mut record, copy_path) =
-            check_row(line, &row, &base, today).map_err(|errors| RecordsError::BadRows {
-                file: label.clone(),
+    let mut write = |pending: &mut Vec<Incoming>, report: &mut ImportReport| {
+        let part = std::mem::take(pending);
+        let n = part.len() as u64;
+        let applied = match apply {
+            Apply::InParts => store.apply_part(part)?,
+            Apply::Whole => store.apply_import(name, part)?,
+        };
+        report.created += applied.created;
+        report.updated += applied.updated;
+        done += n;
+        progress(done, rows);
+        Ok::<(), RecordsError>(())
+    };
+    let mut unreadable = Vec::new();
+    read_rows(name, open()?, format, &mut unreadable, &mut |line, row| {
+        let (mut record, copy) =
+            check_row(line, &row, copies, today).map_err(|errors| RecordsError::BadRows {
+                file: name.to_string(),
                 errors,
             })?;
-        let copy = match copy_path {
-            Some(p) => {
-                let bytes = std::fs::read(&p).map_err(|e| RecordsError::File {
-                    file: p.display().to_string(),
-                    reason: e.to_string(),
-                })?;
+        let copy = match copy {
+            Some(copy_name) => {
+                let bytes = copies
+                    .load(&copy_name)
+                    .map_err(|reason| RecordsError::File {
+                        file: copy_name.clone(),
+                        reason,
+                    })?;
                 let media_type = sniff_media_type(&bytes)
                     .unwrap_or("application/octet-stream")
                     .to_string();
@@ -348,21 +342,26 @@ pub fn import(
             }
             None => None,
         };
-        if store.get_by_record_id(&record.record_id)?.is_some() {
-            report.updated += 1;
-        } else {
-            report.created += 1;
-        }
-        store.put(&record, copy.as_deref())?;
-        done += 1;
-        if done.is_multiple_of(10_000) || done == rows {
-            progress(done, rows);
+        pending.push((record, copy));
+        if apply == Apply::InParts && pending.len() >= PART_ROWS {
+            write(&mut pending, &mut report)?;
         }
         Ok(())
     })?;
-    store.flush()?;
-    store.end_import()?;
-    store.flush()?;
+    if !unreadable.is_empty() {
+        // The file changed between the passes.
+        return Err(RecordsError::BadRows {
+            file: name.to_string(),
+            errors: unreadable,
+        });
+    }
+    if !pending.is_empty() {
+        write(&mut pending, &mut report)?;
+    }
+    if apply == Apply::InParts {
+        store.end_import()?;
+        store.flush()?;
+    }
     Ok(report)
 }
 

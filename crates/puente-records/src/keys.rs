@@ -162,6 +162,14 @@ impl MatchKeys {
         }
     }
 
+    /// Forgets the key of `id` (a deleted person).
+    pub fn remove(&self, id: u64) {
+        let mut list = self.0.write().unwrap_or_else(|e| e.into_inner());
+        if let Ok(at) = list.binary_search_by_key(&id, |(i, _)| *i) {
+            list.remove(at);
+        }
+    }
+
     /// The key of `id`, if held.
     pub fn get(&self, id: u64) -> Option<MatchKey> {
         let list = self.0.read().unwrap_or_else(|e| e.into_inner());

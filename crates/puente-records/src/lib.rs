@@ -38,6 +38,8 @@ pub use model::PersonRecord;
 pub use store::RecordStore;
 
 #[cfg(test)]
+mod live_tests;
+#[cfg(test)]
 mod protection_tests;
 #[cfg(test)]
 mod tests;

@@ -12,12 +12,16 @@
 //! | `rec_match` | id | sealed JSON [`MatchKey`] |
 //! | `rec_meta` | name | import state, generation, name-index layout |
 //!
+//! Changes while a node serves go through [`RecordStore::apply_import`] and
+//! [`RecordStore::delete`] (`store/apply.rs`): prepared outside any lock, applied whole
+//! under a write gate that queries hold for reading ([`RecordStore::view`]).
+//!
 //! A name term is a blocking key with the birth year and month (`0` when the month is
 //! not recorded), so a query that knows the month reads a twelfth of what the year alone
 //! would give it; see [`crate::blocks`].
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
 use crate::blocks::{month_slot, Block, Months};
 use crate::crypto::{DataKey, INDEX_HASH_LEN};
@@ -64,7 +68,14 @@ pub struct RecordStore {
     keys_mem: MatchKeys,
     meta: sled::Tree,
     db: sled::Db,
+    /// Queries read under it, a change is applied under it: never half seen.
+    gate: Arc<RwLock<()>>,
+    /// One change is prepared and applied at a time.
+    writer: Arc<Mutex<()>>,
 }
+
+mod apply;
+pub use apply::{Applied, Incoming};
 
 impl std::fmt::Debug for RecordStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -101,6 +112,8 @@ impl RecordStore {
             keys_mem: MatchKeys::default(),
             db: db.clone(),
             key,
+            gate: Arc::default(),
+            writer: Arc::default(),
         };
         if store.meta.get(NAME_INDEX_META)?.as_deref() != Some(NAME_INDEX_LAYOUT) {
             store.rebuild_name_index()?;
@@ -127,6 +140,23 @@ impl RecordStore {
         self.meta.insert(NAME_INDEX_META, NAME_INDEX_LAYOUT)?;
         self.db.flush()?;
         Ok(())
+    }
+
+    /// A consistent view for one query: while it is held, no import or deletion is
+    /// applied, so everything read under it is from before a change or after it. Take it
+    /// once per query, at the top (not again inside: a waiting writer would deadlock).
+    pub fn view(&self) -> RwLockReadGuard<'_, ()> {
+        self.gate.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// [`RecordStore::view`] if it can be had without waiting (a change being applied
+    /// makes a query wait; callers on an async worker move to the blocking pool then).
+    pub fn try_view(&self) -> Option<RwLockReadGuard<'_, ()>> {
+        match self.gate.try_read() {
+            Ok(g) => Some(g),
+            Err(std::sync::TryLockError::Poisoned(e)) => Some(e.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
     }
 
     /// The data key.

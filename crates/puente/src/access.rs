@@ -7,6 +7,7 @@ use std::path::Path;
 
 use anyhow::{anyhow, Result};
 use puente_client::{NodeClient, Profile};
+use puente_node::store::{Store, StoreError};
 use puente_node::{LoadedNode, NodeConfig};
 use puente_pki::files;
 use puente_pki::tls::TlsIdentity;
@@ -119,4 +120,33 @@ fn load_identity(cert: &Path, key: &Path) -> Result<TlsIdentity> {
         chain: files::load_certs(cert)?,
         key: files::load_private_key(key)?,
     })
+}
+
+/// The node's store, or `None` when the running node holds it. That is found at once:
+/// the store's lock is tried once and, when held, the node's address answers; sled's
+/// lock wait (a process that just closed the store) is left for when it does not.
+pub fn store_unless_running(node: &LoadedNode) -> Result<Option<Store>> {
+    let dir = &node.config.node.data_dir;
+    match Store::open_once(dir) {
+        Ok(store) => Ok(Some(store)),
+        Err(StoreError::Held { .. }) if node_answers(node) => Ok(None),
+        Err(StoreError::Held { .. }) => Ok(Some(Store::open(dir)?)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Whether something accepts connections on the node's advertised or listen address.
+fn node_answers(node: &LoadedNode) -> bool {
+    use std::net::ToSocketAddrs;
+    let wait = std::time::Duration::from_millis(500);
+    let mut addrs: Vec<std::net::SocketAddr> = node
+        .advertise
+        .to_socket_addrs()
+        .map(|a| a.collect())
+        .unwrap_or_default();
+    addrs.push(node.listen);
+    addrs
+        .iter()
+        .filter(|a| a.port() != 0)
+        .any(|a| std::net::TcpStream::connect_timeout(a, wait).is_ok())
 }

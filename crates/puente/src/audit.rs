@@ -38,19 +38,28 @@ impl Keys for NodeKeys<'_> {
     }
 }
 
-fn open(config: &Path) -> Result<(LoadedNode, Store, Trees)> {
+fn open(config: &Path, held: &str) -> Result<(LoadedNode, Store, Trees)> {
     let node = NodeConfig::load(config)?;
-    let (store, trees) = open_store(&node)?;
+    let (store, trees) = open_store(&node, held)?;
     Ok((node, store, trees))
 }
 
-fn open_store(node: &LoadedNode) -> Result<(Store, Trees)> {
-    let store = Store::open(&node.config.node.data_dir).map_err(|e| {
-        anyhow!("{e}\nThe audit log is in the node's store; stop the node to read it offline, or use --online where offered.")
-    })?;
+/// The node's store, found at once to be held by the running node (then `held` says, in
+/// one line, what to do instead) rather than after sled's lock wait.
+fn open_store(node: &LoadedNode, held: &str) -> Result<(Store, Trees)> {
+    let dir = &node.config.node.data_dir;
+    let Some(store) = crate::access::store_unless_running(node)? else {
+        bail!("the node is running and holds {}: {held}", dir.display());
+    };
     let trees = Trees::open(store.db(), &store.audit_dir())?;
     Ok((store, trees))
 }
+
+/// What to do instead of reading a held log offline.
+const USE_ONLINE: &str = "add --online (as an auditor), or stop the node to read the log offline";
+const STOP_OR_COPY: &str = "stop it to verify the log here, or verify a copy of its audit files: puente audit verify --log COPY/audit --bundle FILE";
+const STOP_OR_LIST: &str =
+    "stop it to read the log offline, or use puente audit list --online (as an auditor)";
 
 fn enum_by_name<T: Term>(flag: &str, v: &Option<String>) -> Result<Option<i32>> {
     match v {
@@ -223,7 +232,7 @@ pub fn run(command: &AuditCommand) -> Result<()> {
                     "give --config DIR/puente.toml (on the node's host), or --log DIR/audit with --bundle FILE (a copy of the audit files and public bundles)".into()
                 )),
             };
-            let (node, _store, trees) = open(config)?;
+            let (node, _store, trees) = open(config, STOP_OR_COPY)?;
             let keys = NodeKeys(&node, node.signing.verifying_key());
             let started = std::time::Instant::now();
             let report = verify::verify(&trees, &keys, &mut |done, total| {
@@ -301,7 +310,8 @@ pub fn run(command: &AuditCommand) -> Result<()> {
                     })
                     .collect()
             } else {
-                let (_store, trees) = open_store(access.node("audit list without --online")?)?;
+                let (_store, trees) =
+                    open_store(access.node("audit list without --online")?, USE_ONLINE)?;
                 view::list(&trees, &f, *from, *limit)?
                     .0
                     .iter()
@@ -336,7 +346,7 @@ pub fn run(command: &AuditCommand) -> Result<()> {
             out,
         } => {
             let f = filter_of(filter)?;
-            let (_node, _store, trees) = open(config)?;
+            let (_node, _store, trees) = open(config, STOP_OR_LIST)?;
             let mut text = String::new();
             let mut from = 0;
             if format == "csv" {
@@ -403,7 +413,7 @@ pub fn run(command: &AuditCommand) -> Result<()> {
             document,
             issuer,
         } => {
-            let (node, _store, trees) = open(config)?;
+            let (node, _store, trees) = open(config, STOP_OR_LIST)?;
             let number = puente_records::model::normalize_document_number(document);
             let hash = node.data_key.audit_hash(
                 "document",
@@ -461,8 +471,10 @@ pub fn run(command: &AuditCommand) -> Result<()> {
                     .collect();
                 (r.checkpoint.map(|c| c.note).unwrap_or_default(), lines)
             } else {
-                let (_store, trees) =
-                    open_store(access.node("audit checkpoint without --online")?)?;
+                let (_store, trees) = open_store(
+                    access.node("audit checkpoint without --online")?,
+                    USE_ONLINE,
+                )?;
                 let note = trees.latest()?.ok_or_else(|| anyhow!("the log is empty"))?;
                 let mut lines = Vec::new();
                 for item in trees.cosignatures.iter() {
@@ -544,9 +556,7 @@ fn prove(access: &Access, bundle: Option<&Path>, index: u64, online: bool) -> Re
         )
     } else {
         let node = access.node("audit prove without --online")?;
-        let store = Store::open(&node.config.node.data_dir)
-            .map_err(|e| anyhow!("{e}\nStop the node, or use --online."))?;
-        let log = puente_audit::log::Trees::open(store.db(), &store.audit_dir())?;
+        let (_store, log) = open_store(node, USE_ONLINE)?;
         let size = log.size()?;
         if index >= size {
             bail!(UsageError(format!(

@@ -8,9 +8,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 mod access;
 mod flows;
 mod people;
+mod records;
 pub use access::{AccessArgs, ClientCommand, ClientInitArgs, NodeAccess, PersonRole};
 pub use flows::{AlertCommand, AlertPublishArgs, SeverityArg, StatsCommand, StatsFormat};
 pub use people::{AuditCommand, AuditFilter, FetchArgs, QueryArgs};
+pub use records::RecordsCommand;
 
 /// Puente: exchange migration data between countries' authorities, peer to peer, over
 /// mutual TLS, only as signed bilateral agreements permit, with a signed audit log.
@@ -100,7 +102,8 @@ pub enum Command {
     ///
     /// Example: puente agreements --profile ~/ana/puente-client.toml
     Agreements(AccessArgs),
-    /// The country's own records: import, search, generate synthetic data, make a data key.
+    /// The country's own records: import, delete, search (through the running node, or
+    /// offline on its data directory), generate synthetic data, make a data key.
     Records {
         /// What to do with the records.
         #[command(subcommand)]
@@ -423,58 +426,6 @@ pub struct PersonTerms {
     /// Sex (M, F, X), to narrow a name query.
     #[arg(long)]
     pub sex: Option<String>,
-}
-
-/// `puente records …`
-#[derive(Debug, Subcommand)]
-pub enum RecordsCommand {
-    /// Import persons from a CSV (header row) or JSON Lines file; all or nothing.
-    Import {
-        /// The node's configuration (its data directory must not be held by a running node).
-        #[arg(long, short = 'c')]
-        config: PathBuf,
-        /// The file (.csv or .jsonl).
-        file: PathBuf,
-    },
-    /// Search the country's own records (reads the data directory; stop the node first).
-    Search {
-        /// The node's configuration.
-        #[arg(long, short = 'c')]
-        config: PathBuf,
-        /// Who to look for.
-        #[command(flatten)]
-        terms: Box<PersonTerms>,
-        /// Most results.
-        #[arg(long, default_value_t = 10)]
-        max: usize,
-        /// Output format.
-        #[arg(long, value_enum, default_value_t = Output::Table)]
-        output: Output,
-    },
-    /// Write realistic synthetic records (CSV + SPECIMEN passport copies) for demos and tests.
-    Generate {
-        /// How many persons.
-        #[arg(long, default_value_t = 1000)]
-        count: u64,
-        /// Random seed (same seed, same data).
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// Output directory (persons.csv and copies/).
-        #[arg(long)]
-        out: PathBuf,
-        /// Write a passport copy for one person in this many (0: none).
-        #[arg(long, default_value_t = 10)]
-        copy_every: u64,
-        /// Issuing country of the encounter records (the country that holds the data).
-        #[arg(long, default_value = "MEX")]
-        holder: String,
-    },
-    /// Create a node data key file (mode 0600).
-    Keygen {
-        /// Where to write it (refuses to overwrite).
-        #[arg(long)]
-        out: PathBuf,
-    },
 }
 
 /// `puente bench …`

@@ -1,77 +1,182 @@
-//! `puente records …`: the country's own records, read and written directly in the data
-//! directory (sled admits one process: while the node runs, it holds the store).
+//! `puente records …`: the country's own records. sled admits one process: while the
+//! node runs it holds the data directory, so import, delete and search go through it
+//! (`Local.ImportRecords`, `DeleteRecords`, `SearchRecords`, as an operator); when it
+//! is stopped, they work on the data directory.
 
 use std::path::Path;
 
-use anyhow::{bail, Result};
+use anyhow::{anyhow, bail, Context, Result};
+use puente_client::{CallError, NodeClient};
 use puente_node::store::Store;
 use puente_node::NodeConfig;
+use puente_pki::Role;
+use puente_proto::v1 as pb;
+use puente_records::error::RowError;
+use puente_records::import::RowFormat;
 use puente_records::matcher::{self, NameQuery};
 use puente_records::model::{PartialDate, Sex};
-use puente_records::{DataKey, RecordStore};
+use puente_records::{DataKey, RecordStore, RecordsError};
 use serde_json::json;
 
-use crate::cli::{Output, PersonTerms, RecordsCommand};
+use crate::access::Access;
+use crate::cli::{NodeAccess, Output, PersonTerms, RecordsCommand};
 use crate::officer::UsageError;
 
-/// Opens the records of the node configured at `config`.
+/// Opens the records of the node configured at `config` (offline; waits up to 3 s for
+/// a process that just closed the store).
 pub fn open(config: &Path) -> Result<(Store, RecordStore)> {
     let node = NodeConfig::load(config)?;
     let store = Store::open(&node.config.node.data_dir).map_err(|e| {
-        anyhow::anyhow!("{e}\nThe records are in the node's store; while `puente node run` holds it, stop the node to import or search offline.")
+        anyhow::anyhow!("{e}\nThe records are in the node's store; while `puente node run` holds it, import and search through it: puente records import --config {}", config.display())
     })?;
     let records = RecordStore::open(store.db(), node.data_key.clone())?;
     Ok((store, records))
 }
 
+/// Where a records command runs.
+enum Reach {
+    /// On the data directory: no node holds it.
+    Offline(Store, RecordStore),
+    /// Through the running node, as an operator.
+    Node(NodeClient),
+}
+
+/// The data directory when no node holds it, else the node that does (found at once,
+/// without waiting on the store's lock); with --profile, always the node.
+fn reach(access: &NodeAccess, what: &str) -> Result<Reach> {
+    let node = match Access::load(access)? {
+        Access::Profile(p) => return Ok(Reach::Node(NodeClient::from_profile(&p)?)),
+        Access::Node(n) => n,
+    };
+    let dir = node.config.node.data_dir.clone();
+    match crate::access::store_unless_running(&node)? {
+        Some(store) => {
+            let records = RecordStore::open(store.db(), node.data_key.clone())?;
+            Ok(Reach::Offline(store, records))
+        }
+        None => {
+            let client = crate::access::node_client(&node, Role::Operator).map_err(|e| {
+                anyhow!(
+                    "the node is running (it holds {}), so {what} goes through it as an operator, but {e}",
+                    dir.display()
+                )
+            })?;
+            eprintln!(
+                "note: the node is running; {what} goes through it ({}).",
+                client.describe()
+            );
+            Ok(Reach::Node(client))
+        }
+    }
+}
+
+/// The async runtime a call to the node runs on.
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Runtime::new().context("starting the async runtime")
+}
+
+/// A failed call to the node, in one line, with what to do when it does not answer.
+fn node_error(client: &NodeClient, e: CallError) -> anyhow::Error {
+    let hint = if e.code == tonic::Code::Unavailable {
+        " (it holds the data directory but does not answer: wait until it serves, or stop it)"
+    } else {
+        ""
+    };
+    anyhow!("{}: {e}{hint}", client.describe())
+}
+
 /// Runs a `records` subcommand.
 pub fn run(command: &RecordsCommand) -> Result<()> {
+    // Channels to the node are made inside the runtime.
+    let rt = runtime()?;
+    let _in_runtime = rt.enter();
     match command {
         RecordsCommand::Keygen { out } => {
             DataKey::generate(out)?;
             println!("Wrote a new data key to {} (mode 0600). Back it up: without it, the records cannot be read.", out.display());
         }
-        RecordsCommand::Import { config, file } => {
-            let (store, records) = open(config)?;
-            if let Some(previous) = records.interrupted_import()? {
-                eprintln!("note: an earlier import of {previous} was interrupted; importing again converges.");
+        RecordsCommand::Import { access, file } => match reach(access, "the import")? {
+            Reach::Offline(store, records) => import_offline(&store, &records, file)?,
+            Reach::Node(client) => {
+                let started = std::time::Instant::now();
+                let r = rt.block_on(import_through(&client, file))?;
+                for w in &r.warnings {
+                    eprintln!("warning: {w}");
+                }
+                if !r.bad_rows.is_empty() {
+                    return Err(RecordsError::BadRows {
+                        file: file.display().to_string(),
+                        errors: r
+                            .bad_rows
+                            .into_iter()
+                            .map(|b| RowError {
+                                line: b.line,
+                                field: (!b.field.is_empty()).then_some(b.field),
+                                reason: b.reason,
+                            })
+                            .collect(),
+                    }
+                    .into());
+                }
+                println!(
+                    "Imported {} rows from {} through {} in {:.1}s: {} new, {} updated, {} passport copies. The records now hold {} persons; peers find them from now on.",
+                    r.rows,
+                    file.display(),
+                    client.describe(),
+                    started.elapsed().as_secs_f64(),
+                    r.created,
+                    r.updated,
+                    r.copies,
+                    r.persons
+                );
             }
-            let today = time::OffsetDateTime::now_utc().date();
-            let started = std::time::Instant::now();
-            let report =
-                puente_records::import::import(&records, file, today, &mut |done, total| {
-                    eprintln!(
-                        "  imported {done}/{total} rows ({:.0}%)",
-                        done as f64 * 100.0 / total.max(1) as f64
-                    );
-                })?;
-            for w in &report.warnings {
-                eprintln!("warning: {w}");
+        },
+        RecordsCommand::Delete { access, record_ids } => {
+            let (deleted, unknown, persons) = match reach(access, "the deletion")? {
+                Reach::Offline(store, records) => {
+                    let unknown: Vec<String> = record_ids
+                        .iter()
+                        .filter(|id| matches!(records.get_by_record_id(id), Ok(None)))
+                        .cloned()
+                        .collect();
+                    let applied = records.delete(record_ids)?;
+                    records.flush()?;
+                    store.restrict_files()?;
+                    (applied.deleted, unknown, records.len() as u64)
+                }
+                Reach::Node(client) => {
+                    let r = rt
+                        .block_on(client.delete_records(record_ids.clone()))
+                        .map_err(|e| node_error(&client, e))?;
+                    (r.deleted, r.unknown_record_ids, r.persons)
+                }
+            };
+            println!("Deleted {deleted} person(s). The records now hold {persons} persons.");
+            if !unknown.is_empty() {
+                println!("Not held (nothing to delete): {}", unknown.join(", "));
             }
-            println!(
-                "Imported {} rows from {} in {:.1}s: {} new, {} updated, {} passport copies. The store now holds {} persons.",
-                report.rows,
-                file.display(),
-                started.elapsed().as_secs_f64(),
-                report.created,
-                report.updated,
-                report.copies,
-                records.len()
-            );
-            // sled's files (its blobs: the passport copies) are made with the umask's
-            // mode: narrow them to 0600 now that the import wrote them.
-            records.flush()?;
-            store.restrict_files()?;
         }
         RecordsCommand::Search {
-            config,
+            access,
             terms,
             max,
             output,
-        } => {
-            let (_store, records) = open(config)?;
-            search(&records, terms, *max, *output)?;
-        }
+        } => match reach(access, "the search")? {
+            Reach::Offline(_store, records) => search(&records, terms, *max, *output)?,
+            Reach::Node(client) => {
+                let r = rt
+                    .block_on(client.search_records(pb::SearchRecordsRequest {
+                        query: Some(crate::officer::identity_query(terms)?),
+                        max_results: u32::try_from(*max).unwrap_or(u32::MAX),
+                    }))
+                    .map_err(|e| node_error(&client, e))?;
+                print_results(
+                    r.matches.iter().map(Hit::from).collect(),
+                    r.persons,
+                    *output,
+                )?;
+            }
+        },
         RecordsCommand::Generate {
             count,
             seed,
@@ -102,6 +207,139 @@ pub fn run(command: &RecordsCommand) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `records import` on the data directory (no node holds it).
+fn import_offline(store: &Store, records: &RecordStore, file: &Path) -> Result<()> {
+    if let Some(previous) = records.interrupted_import()? {
+        eprintln!(
+            "note: an earlier import of {previous} was interrupted; importing again converges."
+        );
+    }
+    let today = time::OffsetDateTime::now_utc().date();
+    let started = std::time::Instant::now();
+    let report = puente_records::import::import(records, file, today, &mut |done, total| {
+        eprintln!(
+            "  imported {done}/{total} rows ({:.0}%)",
+            done as f64 * 100.0 / total.max(1) as f64
+        );
+    })?;
+    for w in &report.warnings {
+        eprintln!("warning: {w}");
+    }
+    println!(
+        "Imported {} rows from {} in {:.1}s: {} new, {} updated, {} passport copies. The store now holds {} persons.",
+        report.rows,
+        file.display(),
+        started.elapsed().as_secs_f64(),
+        report.created,
+        report.updated,
+        report.copies,
+        records.len()
+    );
+    // sled's files (its blobs: the passport copies) are made with the umask's mode:
+    // narrow them to 0600 now that the import wrote them.
+    records.flush()?;
+    store.restrict_files()?;
+    Ok(())
+}
+
+/// Bytes per import message.
+const CHUNK: usize = 1024 * 1024;
+
+/// Sends `file` and the passport copies it names to the node behind `client`.
+pub async fn import_through(client: &NodeClient, file: &Path) -> Result<pb::ImportRecordsResponse> {
+    use pb::import_records_request::Part;
+    let format = RowFormat::of(file)?;
+    let bytes = std::fs::read(file).map_err(|e| RecordsError::File {
+        file: file.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    let base = file.parent().unwrap_or(Path::new("."));
+    let mut messages = vec![pb::ImportRecordsRequest {
+        part: Some(Part::Header(pb::ImportRecordsHeader {
+            file_name: file
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            format: match format {
+                RowFormat::Csv => pb::RecordsFormat::Csv,
+                RowFormat::JsonLines => pb::RecordsFormat::JsonLines,
+            } as i32,
+        })),
+    }];
+    for c in bytes.chunks(CHUNK) {
+        messages.push(pb::ImportRecordsRequest {
+            part: Some(Part::Rows(c.to_vec())),
+        });
+    }
+    // A copy that cannot be read is not sent: the node names its row.
+    for name in puente_records::import::copy_names(bytes.as_slice(), format)? {
+        let Ok(copy) = std::fs::read(base.join(&name)) else {
+            continue;
+        };
+        for c in copy.chunks(CHUNK) {
+            messages.push(pb::ImportRecordsRequest {
+                part: Some(Part::Copy(pb::PassportCopyChunk {
+                    name: name.clone(),
+                    chunk: c.to_vec(),
+                })),
+            });
+        }
+    }
+    client
+        .import_records(messages)
+        .await
+        .map_err(|e| node_error(client, e))
+}
+
+/// One search result, from the store or from the node.
+struct Hit {
+    score: f64,
+    why: String,
+    record_id: String,
+    given_names: String,
+    surnames: String,
+    date_of_birth: String,
+    sex: String,
+    nationality: String,
+    document: Option<(String, String)>,
+    protection_status: String,
+}
+
+impl From<&pb::RecordMatch> for Hit {
+    fn from(m: &pb::RecordMatch) -> Self {
+        Self {
+            score: m.score,
+            why: m.explanation.clone(),
+            record_id: m.record_id.clone(),
+            given_names: m.given_names.clone(),
+            surnames: m.surnames.clone(),
+            date_of_birth: m.date_of_birth.clone(),
+            sex: m.sex.clone(),
+            nationality: m.nationality.clone(),
+            document: (!m.document_number.is_empty())
+                .then(|| (m.document_number.clone(), m.issuing_state.clone())),
+            protection_status: m.protection_status.clone(),
+        }
+    }
+}
+
+impl Hit {
+    fn of(score: f64, why: String, r: puente_records::PersonRecord) -> Self {
+        Self {
+            score,
+            why,
+            date_of_birth: r.date_of_birth.to_string(),
+            sex: format!("{:?}", r.sex),
+            document: r.document.map(|d| (d.number, d.issuing_state)),
+            record_id: r.record_id,
+            given_names: r.given_names,
+            surnames: r.surnames,
+            nationality: r.nationality,
+            protection_status: r.protection_status,
+        }
+    }
 }
 
 fn search(records: &RecordStore, t: &PersonTerms, max: usize, output: Output) -> Result<()> {
@@ -148,22 +386,30 @@ fn search(records: &RecordStore, t: &PersonTerms, max: usize, output: Output) ->
                 .map(|m| (m.score, m.explanation, m.stored.record))
                 .collect()
         };
-    let results: Vec<_> = results.into_iter().take(max).collect();
+    let hits = results
+        .into_iter()
+        .take(max)
+        .map(|(score, why, r)| Hit::of(score, why, r))
+        .collect();
+    print_results(hits, records.len() as u64, output)
+}
+
+fn print_results(results: Vec<Hit>, persons: u64, output: Output) -> Result<()> {
     match output {
         Output::Json => {
             let v: Vec<serde_json::Value> = results
                 .iter()
-                .map(|(score, why, r)| {
+                .map(|r| {
                     json!({
                         "record_id": r.record_id,
-                        "score": (score * 1000.0).round() / 1000.0,
-                        "explanation": why,
+                        "score": (r.score * 1000.0).round() / 1000.0,
+                        "explanation": r.why,
                         "given_names": r.given_names,
                         "surnames": r.surnames,
-                        "date_of_birth": r.date_of_birth.to_string(),
-                        "sex": format!("{:?}", r.sex),
+                        "date_of_birth": r.date_of_birth,
+                        "sex": r.sex,
                         "nationality": r.nationality,
-                        "document": r.document.as_ref().map(|d| json!({"number": d.number, "issuing_state": d.issuing_state})),
+                        "document": r.document.as_ref().map(|(number, issuer)| json!({"number": number, "issuing_state": issuer})),
                         "protection_status": r.protection_status,
                     })
                 })
@@ -172,13 +418,13 @@ fn search(records: &RecordStore, t: &PersonTerms, max: usize, output: Output) ->
         }
         Output::Table => {
             if results.is_empty() {
-                println!("No match in {} persons.", records.len());
+                println!("No match in {persons} persons.");
             }
-            for (i, (score, why, r)) in results.iter().enumerate() {
+            for (i, r) in results.iter().enumerate() {
                 println!(
                     "#{} {:.2}  {}  {} {}  born {}  {}  {}{}",
                     i + 1,
-                    score,
+                    r.score,
                     r.record_id,
                     r.given_names,
                     r.surnames,
@@ -186,7 +432,7 @@ fn search(records: &RecordStore, t: &PersonTerms, max: usize, output: Output) ->
                     r.nationality,
                     r.document
                         .as_ref()
-                        .map(|d| format!("{} {}", d.issuing_state, d.number))
+                        .map(|(number, issuer)| format!("{issuer} {number}"))
                         .unwrap_or_default(),
                     if r.protection_status != "none" {
                         format!("  [{}]", r.protection_status)
@@ -194,7 +440,7 @@ fn search(records: &RecordStore, t: &PersonTerms, max: usize, output: Output) ->
                         String::new()
                     }
                 );
-                println!("      {why}");
+                println!("      {}", r.why);
             }
         }
     }

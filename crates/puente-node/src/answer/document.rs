@@ -68,6 +68,7 @@ impl NodeState {
         };
         let records = self.records.clone();
         let (record, bytes) = tokio::task::spawn_blocking(move || -> Result<_, ExchangeError> {
+            let _view = records.view();
             let record = records.get(reference.record).map_err(internal)?;
             let bytes = records.copy(reference.record).map_err(internal)?;
             Ok((record, bytes))

@@ -105,15 +105,22 @@ impl NodeState {
                 }
             })
         };
-        match terms {
-            Terms::Name(_) => {
-                let terms = terms.clone();
-                tokio::task::spawn_blocking(move || run(&terms))
-                    .await
-                    .map_err(internal)?
+        // Matching reads under the records' view: an import or deletion being applied
+        // is seen whole or not at all. A point lookup runs in place unless a change is
+        // being applied (then it waits on the blocking pool, not on an async worker).
+        if !matches!(terms, Terms::Name(_)) {
+            if let Some(_view) = self.records.try_view() {
+                return run(terms);
             }
-            _ => run(terms),
         }
+        let terms = terms.clone();
+        let records = self.records.clone();
+        tokio::task::spawn_blocking(move || {
+            let _view = records.view();
+            run(&terms)
+        })
+        .await
+        .map_err(internal)?
     }
 
     /// Answers `Exchange.QueryIdentity` for a verified `caller`, recording the exchange in

@@ -119,6 +119,14 @@ pub struct RecordsSection {
     pub reference_ttl_minutes: u64,
     /// Score (0-1) at or above which a name candidate is a match.
     pub match_threshold: f64,
+    /// A directory the node watches for holdings files (`.csv`, `.jsonl`) from the
+    /// authority's case system: each is imported whole or not at all, then moved to
+    /// `done/` or `failed/` beside a `<file>.report.txt`. None: no inbox.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inbox: Option<PathBuf>,
+    /// Milliseconds between two looks at the inbox; a file is taken once its size and
+    /// time of change are the same at two looks.
+    pub inbox_poll_ms: u64,
 }
 
 impl Default for RecordsSection {
@@ -127,6 +135,8 @@ impl Default for RecordsSection {
             data_key: PathBuf::from("pki/data.key"),
             reference_ttl_minutes: 60,
             match_threshold: puente_records::matcher::DEFAULT_THRESHOLD,
+            inbox: None,
+            inbox_poll_ms: 1000,
         }
     }
 }

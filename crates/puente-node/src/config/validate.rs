@@ -48,6 +48,9 @@ impl NodeConfig {
         abs(&mut self.trust.file);
         abs(&mut self.agreements.dir);
         abs(&mut self.records.data_key);
+        if let Some(p) = self.records.inbox.as_mut() {
+            abs(p);
+        }
         for p in [
             &mut self.client.operator_cert,
             &mut self.client.operator_key,
@@ -182,6 +185,20 @@ impl NodeConfig {
             problem(
                 "agreements.dir",
                 format!("{} is not a directory", self.agreements.dir.display()),
+            );
+        }
+        if let Some(inbox) = &self.records.inbox {
+            if !inbox.is_dir() {
+                problem(
+                    "records.inbox",
+                    format!("{} is not a directory", inbox.display()),
+                );
+            }
+        }
+        if !(50..=3_600_000).contains(&self.records.inbox_poll_ms) {
+            problem(
+                "records.inbox_poll_ms",
+                format!("{} is outside 50-3600000", self.records.inbox_poll_ms),
             );
         }
         if self.records.reference_ttl_minutes == 0 {

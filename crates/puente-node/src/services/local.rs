@@ -13,6 +13,11 @@ use puente_proto::v1::{
     ListAlertsRequest, ListAlertsResponse, ListCellsRequest, ListCellsResponse, ListPeersRequest,
     ListPeersResponse, PeerStatus, QueryRequest, QueryResponse, SyncNowRequest, SyncNowResponse,
 };
+use puente_proto::v1::{
+    import_records_request, DeleteRecordsRequest, DeleteRecordsResponse, ImportRecordsRequest,
+    ImportRecordsResponse, RecordsFormat, SearchRecordsRequest, SearchRecordsResponse,
+};
+use puente_records::import::RowFormat;
 use tokio::task::JoinSet;
 use tonic::{Request, Response, Status};
 use tracing::info;
@@ -34,6 +39,12 @@ impl LocalService {
 }
 
 impl LocalService {
+    /// The statistics aggregated again after a records change, once it is answered.
+    fn records_changed(&self) {
+        let state = self.state.clone();
+        tokio::spawn(async move { state.records_changed().await });
+    }
+
     fn direction(&self, g: &Grant, agreement: &str, today: time::Date) -> DirectionGrant {
         let own = self.state.node.country();
         // Either way the counter is keyed by the receiving country: as provider this node
@@ -263,6 +274,118 @@ impl Local for LocalService {
             .await
             .map_err(|e| Status::internal(format!("drafts: {e}")))??;
         Ok(Response::new(r))
+    }
+
+    async fn import_records(
+        &self,
+        request: Request<tonic::Streaming<ImportRecordsRequest>>,
+    ) -> Result<Response<ImportRecordsResponse>, Status> {
+        use import_records_request::Part;
+        let operator = caller(&request)?.clone();
+        let mut stream = request.into_inner();
+        let mut upload = crate::records::Upload::default();
+        let mut total = 0usize;
+        let mut first = true;
+        let mut current: Option<String> = None;
+        while let Some(message) = stream.message().await? {
+            let part = message
+                .part
+                .ok_or_else(|| Status::invalid_argument("part: header, rows or copy"))?;
+            match (first, part) {
+                (true, Part::Header(h)) => {
+                    if h.file_name.chars().count() > 256
+                        || h.file_name.chars().any(char::is_control)
+                    {
+                        return Err(Status::invalid_argument(
+                            "header.file_name: at most 256 printable characters",
+                        ));
+                    }
+                    upload.name = if h.file_name.is_empty() {
+                        "the import".into()
+                    } else {
+                        h.file_name
+                    };
+                    upload.format = match RecordsFormat::try_from(h.format) {
+                        Ok(RecordsFormat::Csv) => Some(RowFormat::Csv),
+                        Ok(RecordsFormat::JsonLines) => Some(RowFormat::JsonLines),
+                        _ => None,
+                    };
+                }
+                (true, _) => {
+                    return Err(Status::invalid_argument(
+                        "the first message of an import is its header",
+                    ))
+                }
+                (false, Part::Header(_)) => {
+                    return Err(Status::invalid_argument("an import has one header"))
+                }
+                (false, Part::Rows(b)) => {
+                    total += b.len();
+                    upload.bytes.extend_from_slice(&b);
+                }
+                (false, Part::Copy(c)) => {
+                    if c.name.is_empty() || c.name.chars().count() > 1024 {
+                        return Err(Status::invalid_argument("copy.name: 1-1024 characters"));
+                    }
+                    if current.as_deref() != Some(c.name.as_str())
+                        && upload.copies.contains_key(&c.name)
+                    {
+                        return Err(Status::invalid_argument(
+                            "copy.name: each passport copy is sent once, its chunks together",
+                        ));
+                    }
+                    total += c.chunk.len();
+                    upload
+                        .copies
+                        .entry(c.name.clone())
+                        .or_default()
+                        .extend_from_slice(&c.chunk);
+                    current = Some(c.name);
+                }
+            }
+            first = false;
+            if total > crate::records::MAX_IMPORT_BYTES {
+                return Err(Status::resource_exhausted(format!(
+                    "an import holds at most {} MiB with its passport copies; split it",
+                    crate::records::MAX_IMPORT_BYTES / (1024 * 1024)
+                )));
+            }
+        }
+        if first {
+            return Err(Status::invalid_argument("an import starts with its header"));
+        }
+        let r = self.state.import_records(&operator, upload).await?;
+        if r.bad_rows.is_empty() {
+            self.records_changed();
+        }
+        Ok(Response::new(r))
+    }
+
+    async fn delete_records(
+        &self,
+        request: Request<DeleteRecordsRequest>,
+    ) -> Result<Response<DeleteRecordsResponse>, Status> {
+        let operator = caller(&request)?.clone();
+        let r = self
+            .state
+            .delete_records(&operator, request.into_inner())
+            .await?;
+        if r.deleted > 0 {
+            self.records_changed();
+        }
+        Ok(Response::new(r))
+    }
+
+    async fn search_records(
+        &self,
+        request: Request<SearchRecordsRequest>,
+    ) -> Result<Response<SearchRecordsResponse>, Status> {
+        let operator = caller(&request)?.clone();
+        Ok(Response::new(
+            self.state
+                .search_records(&operator, request.into_inner())
+                .await?,
+        ))
     }
 
     async fn list_peers(

@@ -41,9 +41,9 @@ impl<'a> RowCheck<'a> {
 pub(super) fn check_row(
     line: u64,
     row: &RawRow,
-    base: &Path,
+    copies: &Copies<'_>,
     today: time::Date,
-) -> Result<(PersonRecord, Option<PathBuf>), Vec<RowError>> {
+) -> Result<(PersonRecord, Option<String>), Vec<RowError>> {
     let mut c = RowCheck {
         line,
         row,
@@ -281,30 +281,13 @@ pub(super) fn check_row(
     }
     let copy_path = match c.get("passport_copy") {
         "" => None,
-        rel => {
-            let path = base.join(rel);
-            match std::fs::metadata(&path) {
-                Err(e) => {
-                    c.err("passport_copy", format!("{}: {e}", path.display()));
-                    None
-                }
-                Ok(m) if !m.is_file() => {
-                    c.err(
-                        "passport_copy",
-                        format!("{} is not a regular file", path.display()),
-                    );
-                    None
-                }
-                Ok(m) if m.len() > MAX_COPY_BYTES => {
-                    c.err(
-                        "passport_copy",
-                        format!("{} is larger than 16 MiB", path.display()),
-                    );
-                    None
-                }
-                Ok(_) => Some(path),
+        name => match copies.check(name) {
+            Ok(()) => Some(name.to_string()),
+            Err(reason) => {
+                c.err("passport_copy", reason);
+                None
             }
-        }
+        },
     };
     if !c.errors.is_empty() {
         return Err(c.errors);

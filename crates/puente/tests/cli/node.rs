@@ -1,5 +1,5 @@
 //! Running a node: the demo federation, `puente node run` and its clean exit on SIGTERM,
-//! and what the commands say when the node they need is down or holds the store.
+//! and what the commands do when the node they need is down or holds the store.
 
 use std::process::Command;
 
@@ -166,28 +166,55 @@ fn node_run_drains_and_exits_cleanly_on_sigterm() {
 }
 
 #[test]
-fn records_search_says_when_the_running_node_holds_the_store() {
+fn records_commands_go_through_the_running_node_and_offline_audit_says_what_to_do() {
     let dir = tempfile::tempdir().unwrap();
     let config = init_on_port_zero(&dir.path().join("MEX"));
-    // Serving: the store is open and held.
+    let csv = dir.path().join("feed.csv");
+    std::fs::write(
+        &csv,
+        "record_id,given_names,surnames,date_of_birth,sex,nationality,document_type,document_number,issuing_state\n\
+         LIVE-1,MARIE,JOSEPH,1991-06-15,F,HTI,passport,HT1000001,HTI\n",
+    )
+    .unwrap();
+    // Serving: the store is open and held by another process.
     let mut node = LoggedNode::start(&config);
-    let out = puente(&[
+    let import = puente(&["records", "import", "--config", p(&config), p(&csv)]);
+    let search = puente(&[
         "records",
         "search",
         "--config",
         p(&config),
-        "--name",
-        "ANA SOLO",
-        "--birth-date",
-        "1990",
+        "--document",
+        "HT1000001",
+        "--issuer",
+        "HTI",
+        "--output",
+        "json",
     ]);
+    let started = std::time::Instant::now();
+    let audit = puente(&["audit", "list", "--config", p(&config)]);
+    let audit_took = started.elapsed();
     let _ = node.child.kill();
     let _ = node.child.wait();
-    assert!(!out.status.success());
+    assert!(import.status.success(), "{}", text(&import));
     assert!(
-        text(&out).contains("running node") || text(&out).contains("stop the node"),
+        text(&import).contains("the import goes through it") && text(&import).contains("1 new"),
         "{}",
-        text(&out)
+        text(&import)
+    );
+    assert!(search.status.success(), "{}", text(&search));
+    let v: serde_json::Value = serde_json::from_slice(&search.stdout).unwrap();
+    assert_eq!(v[0]["record_id"], "LIVE-1", "{v}");
+    assert!(!audit.status.success());
+    let said = String::from_utf8_lossy(&audit.stderr);
+    assert!(
+        said.contains("the node is running") && said.contains("--online"),
+        "{said}"
+    );
+    // At once, not after sled's 3 s wait for its lock.
+    assert!(
+        audit_took < std::time::Duration::from_secs(3),
+        "{audit_took:?}"
     );
 }
 
