@@ -338,7 +338,13 @@ impl NodeState {
         let warnings = expiry_warnings(
             (self.clock)(),
             &self.material().loaded.cert_info,
-            &self.agreements.current().verified,
+            &self
+                .agreements
+                .current()
+                .enforced((self.clock)())
+                .into_iter()
+                .cloned()
+                .collect::<Vec<_>>(),
             self.node.config.server.expiry_warning_days,
         );
         for w in &warnings {
