@@ -7,6 +7,7 @@
 
 mod agreements;
 mod alerts;
+mod amendments;
 mod audit_log;
 mod client_profile;
 mod concurrency;
