@@ -134,6 +134,19 @@ pub enum Command {
         #[command(subcommand)]
         command: AlertCommand,
     },
+    /// Back up a node's data (store, audit log, quota counters) into one archive, while
+    /// it runs (streamed by the node) or stopped (read from its data directory).
+    ///
+    /// Example: puente backup --config /srv/puente/puente.toml --out /backup/mex-1.puente
+    #[command(verbatim_doc_comment)]
+    Backup(BackupArgs),
+    /// Restore a backup into an empty data directory (also how a node moves machine).
+    /// Without keys in the archive, the node's data key and signing key must already be
+    /// at the paths the configuration names: records are sealed with the data key.
+    ///
+    /// Example: puente restore --config /srv/puente/puente.toml /backup/mex-1.puente
+    #[command(verbatim_doc_comment)]
+    Restore(RestoreArgs),
     /// Measure performance (figures are ratios against a baseline measured in the same run).
     Bench {
         /// Which benchmark.
@@ -150,6 +163,32 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+}
+
+/// `puente backup`
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// The node's configuration.
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// The archive to write (refused if it exists).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Also put the signing key, data key and TLS key (read from the files the
+    /// configuration names, never sent over the network) into the archive.
+    #[arg(long)]
+    pub with_keys: bool,
+}
+
+/// `puente restore`
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The configuration of the node to restore (its data directory must be empty).
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// The archive `puente backup` wrote.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
 }
 
 /// `--config` of a node.

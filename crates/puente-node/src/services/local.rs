@@ -186,6 +186,15 @@ impl Local for LocalService {
         Ok(Response::new(ListAgreementsResponse { agreements }))
     }
 
+    async fn backup(
+        &self,
+        request: Request<puente_proto::v1::BackupRequest>,
+    ) -> Result<Response<crate::backup::BackupStream>, Status> {
+        let operator = caller(&request)?.clone();
+        info!(operator = %operator.name, "backup requested");
+        Ok(Response::new(crate::backup::stream(self.state.clone())))
+    }
+
     async fn sync_now(
         &self,
         request: Request<SyncNowRequest>,
