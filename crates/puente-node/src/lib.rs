@@ -41,8 +41,8 @@
 
 pub mod agreements;
 pub mod answer;
-pub mod backup;
 pub mod ask;
+pub mod backup;
 pub mod client;
 pub mod config;
 pub mod convert;

@@ -177,7 +177,11 @@ impl QuotaCounters {
     /// `quota.0`). Units taken by exchanges still in flight are included: a restored
     /// node errs on the side of having spent them.
     pub fn snapshot(&self) -> Vec<u8> {
-        let map = self.counts.lock().map(|c| c.map.clone()).unwrap_or_default();
+        let map = self
+            .counts
+            .lock()
+            .map(|c| c.map.clone())
+            .unwrap_or_default();
         encode(1, &map)
     }
 

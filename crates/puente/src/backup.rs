@@ -60,8 +60,9 @@ fn take(node: &LoadedNode, partial: &Path) -> Result<&'static str> {
             .await?
             .into_inner();
         while let Some(part) = stream.next().await {
-            file.write_all(&part?.chunk)
-                .map_err(|e| tonic::Status::internal(format!("writing {}: {e}", partial.display())))?;
+            file.write_all(&part?.chunk).map_err(|e| {
+                tonic::Status::internal(format!("writing {}: {e}", partial.display()))
+            })?;
         }
         Ok::<(), tonic::Status>(())
     });
@@ -71,7 +72,7 @@ fn take(node: &LoadedNode, partial: &Path) -> Result<&'static str> {
                 .with_context(|| format!("syncing {}", partial.display()))?;
             Ok("streamed by the running node")
         }
-        Err(s) if s.code() == tonic::Code::Unavailable => {
+        Err(s) if no_node_answers(&s) => {
             // No node answers: read the data directory, which then must not be in use.
             drop(file);
             let store = puente_node::store::Store::open(&node.config.node.data_dir).map_err(|e| {
@@ -96,6 +97,15 @@ fn take(node: &LoadedNode, partial: &Path) -> Result<&'static str> {
     }
 }
 
+/// Whether `s` says that nothing answered (no node runs there: a transport error, which
+/// tonic reports with a source), rather than a node refusing or failing the backup.
+fn no_node_answers(s: &tonic::Status) -> bool {
+    matches!(
+        s.code(),
+        tonic::Code::Unavailable | tonic::Code::DeadlineExceeded
+    ) || (s.code() == tonic::Code::Unknown && std::error::Error::source(s).is_some())
+}
+
 fn create(path: &Path) -> Result<std::fs::File> {
     let _ = std::fs::remove_file(path);
     puente_pki::files::open_private_rw(path).with_context(|| format!("creating {}", path.display()))
@@ -108,7 +118,8 @@ fn finish(node: &LoadedNode, partial: &Path, out: &Path, with_keys: bool) -> Res
     let open = || std::fs::File::open(partial).with_context(|| format!("opening {origin}"));
     if !with_keys {
         let m = archive::read(open()?, &origin, |_, _| Ok(()))?;
-        std::fs::rename(partial, out).with_context(|| format!("moving the backup to {}", out.display()))?;
+        std::fs::rename(partial, out)
+            .with_context(|| format!("moving the backup to {}", out.display()))?;
         return Ok(m);
     }
     let keyed = PathBuf::from(format!("{}.keys", partial.display()));
@@ -137,8 +148,13 @@ fn finish(node: &LoadedNode, partial: &Path, out: &Path, with_keys: bool) -> Res
             ..source
         })?;
         file.sync_all()?;
-        let m = archive::read(std::fs::File::open(&keyed)?, &keyed.display().to_string(), |_, _| Ok(()))?;
-        std::fs::rename(&keyed, out).with_context(|| format!("moving the backup to {}", out.display()))?;
+        let m = archive::read(
+            std::fs::File::open(&keyed)?,
+            &keyed.display().to_string(),
+            |_, _| Ok(()),
+        )?;
+        std::fs::rename(&keyed, out)
+            .with_context(|| format!("moving the backup to {}", out.display()))?;
         Ok(m)
     })();
     let _ = std::fs::remove_file(&keyed);
@@ -147,10 +163,10 @@ fn finish(node: &LoadedNode, partial: &Path, out: &Path, with_keys: bool) -> Res
 
 /// `puente restore --config C FILE`.
 pub fn restore(config: &Path, file: &Path) -> Result<()> {
-    let text = std::fs::read_to_string(config)
-        .with_context(|| format!("reading {}", config.display()))?;
-    let parsed = NodeConfig::parse(&text, config)?
-        .resolve(config.parent().unwrap_or(Path::new(".")));
+    let text =
+        std::fs::read_to_string(config).with_context(|| format!("reading {}", config.display()))?;
+    let parsed =
+        NodeConfig::parse(&text, config)?.resolve(config.parent().unwrap_or(Path::new(".")));
     let r = restore::restore(file, &parsed)?;
     let m = &r.manifest;
     println!(

@@ -4,7 +4,8 @@ use anyhow::Result;
 
 use crate::cli::{Cli, Command, NodeCommand};
 use crate::{
-    agreement, alerts, audit, backup, bench, demo, officer, operate, records, setup, stats, workstation,
+    agreement, alerts, audit, backup, bench, demo, officer, operate, records, setup, stats,
+    workstation,
 };
 
 /// Runs one command.
@@ -91,7 +92,9 @@ pub fn exit_code(e: &anyhow::Error) -> u8 {
             || c.downcast_ref::<crate::officer::UsageError>().is_some()
             || matches!(
                 c.downcast_ref::<puente_node::BackupError>(),
-                Some(puente_node::BackupError::Damaged { .. } | puente_node::BackupError::Refused(_))
+                Some(
+                    puente_node::BackupError::Damaged { .. } | puente_node::BackupError::Refused(_)
+                )
             )
             || matches!(
                 c.downcast_ref::<puente_stats::StatsError>(),

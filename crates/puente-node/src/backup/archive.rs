@@ -320,13 +320,16 @@ fn check_sections(manifest: &Manifest, seen: &[SectionInfo]) -> Result<(), Strin
     for (i, s) in seen.iter().enumerate() {
         match manifest.sections.get(i) {
             Some(m) if m == s => {}
-            Some(m) if m.name == s.name => {
+            Some(m) if m.name == s.name => return Err(format!(
+                "section {:?} holds {} bytes with SHA-256 {}, the manifest says {} bytes with {}",
+                s.name, s.bytes, s.sha256, m.bytes, m.sha256
+            )),
+            _ => {
                 return Err(format!(
-                    "section {:?} holds {} bytes with SHA-256 {}, the manifest says {} bytes with {}",
-                    s.name, s.bytes, s.sha256, m.bytes, m.sha256
+                    "section {:?} is not the one the manifest lists at place {i}",
+                    s.name
                 ))
             }
-            _ => return Err(format!("section {:?} is not the one the manifest lists at place {i}", s.name)),
         }
     }
     if manifest.sections.len() != seen.len() {

@@ -142,7 +142,10 @@ impl Write for ChunkSink {
 
 /// The `Local.Backup` response stream.
 pub type BackupStream = std::pin::Pin<
-    Box<dyn tokio_stream::Stream<Item = Result<puente_proto::v1::BackupResponse, tonic::Status>> + Send>,
+    Box<
+        dyn tokio_stream::Stream<Item = Result<puente_proto::v1::BackupResponse, tonic::Status>>
+            + Send,
+    >,
 >;
 
 /// Streams a snapshot of the running node: written on a blocking thread, handed on in

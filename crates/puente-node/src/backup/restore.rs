@@ -33,8 +33,16 @@ pub struct Restored {
 /// The key sections and where the configuration puts each key.
 pub fn key_targets(config: &NodeConfig) -> [(&'static str, &'static str, PathBuf); 3] {
     [
-        ("keys/signing", "signing key (signing.key)", config.signing.key.clone()),
-        ("keys/data", "data key (records.data_key)", config.records.data_key.clone()),
+        (
+            "keys/signing",
+            "signing key (signing.key)",
+            config.signing.key.clone(),
+        ),
+        (
+            "keys/data",
+            "data key (records.data_key)",
+            config.records.data_key.clone(),
+        ),
         ("keys/tls", "TLS key (tls.key)", config.tls.key.clone()),
     ]
 }
@@ -80,7 +88,9 @@ pub fn restore(archive_path: &Path, config: &NodeConfig) -> Result<Restored, Bac
     let mut keys: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     let manifest = archive::read(open()?, &origin, |name, chunk| {
         if name.starts_with("keys/") {
-            keys.entry(name.to_string()).or_default().extend_from_slice(chunk);
+            keys.entry(name.to_string())
+                .or_default()
+                .extend_from_slice(chunk);
         }
         Ok(())
     })?;
@@ -116,7 +126,10 @@ pub fn restore(archive_path: &Path, config: &NodeConfig) -> Result<Restored, Bac
         .unwrap_or_else(|| "data".into());
     let staging_dir = parent.join(format!(".{name}.restoring"));
     if staging_dir.exists() {
-        std::fs::remove_dir_all(&staging_dir).map_err(io("removing a staging directory left by an earlier restore:", &staging_dir))?;
+        std::fs::remove_dir_all(&staging_dir).map_err(io(
+            "removing a staging directory left by an earlier restore:",
+            &staging_dir,
+        ))?;
     }
     std::fs::create_dir_all(&parent).map_err(io("creating", &parent))?;
     puente_pki::files::create_private_dir(&staging_dir).map_err(io("creating", &staging_dir))?;
@@ -134,8 +147,13 @@ pub fn restore(archive_path: &Path, config: &NodeConfig) -> Result<Restored, Bac
     };
     let [signing_t, data_t, _] = key_targets(config);
     let signing_path = key_file(signing_t.0, &signing_t.2)?;
-    let signing = SigningKey::load(&signing_path)
-        .map_err(|e| no_keys(signing_t.1, &signing_t.2, format!("the signing key cannot be loaded: {e}")))?;
+    let signing = SigningKey::load(&signing_path).map_err(|e| {
+        no_keys(
+            signing_t.1,
+            &signing_t.2,
+            format!("the signing key cannot be loaded: {e}"),
+        )
+    })?;
     if hex::encode(signing.verifying_key().public_bytes()) != manifest.signing_public {
         return Err(no_keys(
             signing_t.1,
@@ -149,17 +167,26 @@ pub fn restore(archive_path: &Path, config: &NodeConfig) -> Result<Restored, Bac
         ));
     }
     let data_path = key_file(data_t.0, &data_t.2)?;
-    let data_key = DataKey::load(&data_path)
-        .map_err(|e| no_keys(data_t.1, &data_t.2, format!("the data key cannot be loaded: {e}")))?;
+    let data_key = DataKey::load(&data_path).map_err(|e| {
+        no_keys(
+            data_t.1,
+            &data_t.2,
+            format!("the data key cannot be loaded: {e}"),
+        )
+    })?;
     if super::data_key_check(&data_key) != manifest.data_key_check {
         return Err(no_keys(
             data_t.1,
             &data_t.2,
-            format!("the data key at {} is not the one that sealed the backed-up records", data_t.2.display()),
+            format!(
+                "the data key at {} is not the one that sealed the backed-up records",
+                data_t.2.display()
+            ),
         ));
     }
     for section in ["keys/signing", "keys/data", "keys/tls"] {
-        let _ = std::fs::remove_file(staging_dir.join(format!(".check-{}", section.replace('/', "-"))));
+        let _ =
+            std::fs::remove_file(staging_dir.join(format!(".check-{}", section.replace('/', "-"))));
     }
 
     // Pass 2: into the staging directory.
@@ -168,11 +195,14 @@ pub fn restore(archive_path: &Path, config: &NodeConfig) -> Result<Restored, Bac
     let store_dir = staging_dir.join("store");
     puente_pki::files::create_private_dir(&store_dir).map_err(io("creating", &store_dir))?;
     let log_path = audit_dir.join("log");
-    let mut log = puente_pki::files::open_private_rw(&log_path).map_err(io("creating", &log_path))?;
-    let db = sled::Config::new()
-        .path(&store_dir)
-        .open()
-        .map_err(|e| BackupError::Store(format!("creating the store in {}: {e}", store_dir.display())))?;
+    let mut log =
+        puente_pki::files::open_private_rw(&log_path).map_err(io("creating", &log_path))?;
+    let db = sled::Config::new().path(&store_dir).open().map_err(|e| {
+        BackupError::Store(format!(
+            "creating the store in {}: {e}",
+            store_dir.display()
+        ))
+    })?;
     let mut loader = Loader::new(db);
     let mut head = Vec::new();
     let mut quota = Vec::new();
@@ -203,7 +233,8 @@ pub fn restore(archive_path: &Path, config: &NodeConfig) -> Result<Restored, Bac
     let store_entries = loader.finish()?;
     let head_path = crate::store::audit_head_path(&staging_dir);
     if !head.is_empty() {
-        puente_pki::files::write_private_file(&head_path, &head).map_err(io("writing", &head_path))?;
+        puente_pki::files::write_private_file(&head_path, &head)
+            .map_err(io("writing", &head_path))?;
     }
     if !quota.is_empty() {
         let q = crate::quota::QuotaCounters::restored_path(&staging_dir);
@@ -237,7 +268,8 @@ pub fn restore(archive_path: &Path, config: &NodeConfig) -> Result<Restored, Bac
     if data_dir.exists() {
         std::fs::remove_dir(&data_dir).map_err(io("removing the empty", &data_dir))?;
     }
-    std::fs::rename(&staging_dir, &data_dir).map_err(io("moving the restored data into", &data_dir))?;
+    std::fs::rename(&staging_dir, &data_dir)
+        .map_err(io("moving the restored data into", &data_dir))?;
     staging.0 = None;
     let mut keys_written = Vec::new();
     for (target, bytes) in to_write {

@@ -108,7 +108,9 @@ impl Loader {
             match tag {
                 b'T' => {
                     let Some(n) = u32_at(rest, 1) else { break };
-                    let Some(name) = rest.get(5..5 + n) else { break };
+                    let Some(name) = rest.get(5..5 + n) else {
+                        break;
+                    };
                     let name = name.to_vec();
                     self.apply()?;
                     self.tree = Some(self.db.open_tree(name).map_err(Self::write_err)?);
@@ -116,8 +118,12 @@ impl Loader {
                 }
                 b'E' => {
                     let Some(kl) = u32_at(rest, 1) else { break };
-                    let Some(vl) = u32_at(rest, 5 + kl) else { break };
-                    let Some(v) = rest.get(9 + kl..9 + kl + vl) else { break };
+                    let Some(vl) = u32_at(rest, 5 + kl) else {
+                        break;
+                    };
+                    let Some(v) = rest.get(9 + kl..9 + kl + vl) else {
+                        break;
+                    };
                     let k = &rest[5..5 + kl];
                     if self.tree.is_none() {
                         return Err(BackupError::Store(
