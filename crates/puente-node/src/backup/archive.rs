@@ -284,6 +284,10 @@ pub fn read(
                 let expected = r.whole.clone().finish();
                 let mut sum = [0u8; 32];
                 r.exact(&mut sum, "the closing checksum", origin)?;
+                // A section that differs from its manifest line is named first.
+                if let Ok(m) = serde_json::from_slice::<Manifest>(&json) {
+                    check_sections(&m, &seen).map_err(damaged)?;
+                }
                 if sum != expected.as_ref() {
                     return Err(damaged(
                         "its closing SHA-256 does not match its content: the backup was altered or damaged".into(),
@@ -320,10 +324,12 @@ fn check_sections(manifest: &Manifest, seen: &[SectionInfo]) -> Result<(), Strin
     for (i, s) in seen.iter().enumerate() {
         match manifest.sections.get(i) {
             Some(m) if m == s => {}
-            Some(m) if m.name == s.name => return Err(format!(
+            Some(m) if m.name == s.name => {
+                return Err(format!(
                 "section {:?} holds {} bytes with SHA-256 {}, the manifest says {} bytes with {}",
                 s.name, s.bytes, s.sha256, m.bytes, m.sha256
-            )),
+            ))
+            }
             _ => {
                 return Err(format!(
                     "section {:?} is not the one the manifest lists at place {i}",
