@@ -156,6 +156,25 @@ async fn a_backup_taken_under_load_restores_and_answers_the_same() {
         .await
         .expect("the load never got going")
         .unwrap();
+    // Only MEX's own operators may ask for a backup.
+    for (who, id) in [
+        (
+            "MEX auditor",
+            fed.country("MEX").identity("auditor-auditor"),
+        ),
+        ("GTM node", fed.country("GTM").identity("node-gtm-1")),
+    ] {
+        let e = pb::local_client::LocalClient::new(fed.channel("MEX", &id))
+            .backup(pb::BackupRequest {})
+            .await
+            .map(|_| ())
+            .expect_err(who);
+        assert_eq!(e.code(), tonic::Code::PermissionDenied, "{who}: {e:?}");
+        assert!(
+            e.message().contains("role.local_requires_own_operator"),
+            "{who}: {e:?}"
+        );
+    }
     let config = fed.country("MEX").config.clone();
     let archive = fed.temp.path().join("mex.backup");
     let at_start = *answered.borrow();
