@@ -207,7 +207,8 @@ impl<R: Read> Counted<R> {
 }
 
 /// Reads the archive in `from` (named `origin` in errors), handing each section's bytes
-/// to `visit` as they come (`visit(name, chunk)`), and checks every section and the
+/// to `visit` as they come (`visit(name, chunk)`; first with an empty chunk as the
+/// section begins, so an empty section is seen too), and checks every section and the
 /// whole against the manifest. Returns the manifest only when everything matched: a
 /// caller that writes while visiting must treat what it wrote as unchecked until then.
 pub fn read(
@@ -244,6 +245,7 @@ pub fn read(
                 let name = String::from_utf8(name)
                     .map_err(|_| damaged(format!("a section name near byte {} is not UTF-8", r.at)))?;
                 let where_ = format!("section {name:?}");
+                visit(&name, &[])?;
                 let mut ctx = Context::new(&SHA256);
                 let mut bytes = 0u64;
                 let mut buf = Vec::new();

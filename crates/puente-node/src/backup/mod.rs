@@ -181,3 +181,6 @@ pub fn stream(state: std::sync::Arc<crate::state::NodeState>) -> BackupStream {
             .map(|r| r.map(|chunk| puente_proto::v1::BackupResponse { chunk })),
     )
 }
+
+#[cfg(test)]
+mod tests;
