@@ -127,7 +127,7 @@ impl AgreementSet {
             set.files.push(loaded);
         }
         set.add_kept(memory, key_of);
-        set.explain_and_log();
+        set.explain_and_log(memory.persistent());
         set
     }
 
@@ -184,7 +184,7 @@ impl AgreementSet {
 
     /// Says, on each broken file, what the node enforces instead, and logs every file:
     /// a broken one as an error.
-    fn explain_and_log(&mut self) {
+    fn explain_and_log(&mut self, persistent: bool) {
         let now = OffsetDateTime::now_utc();
         let enforced: Vec<(String, u32, PathBuf)> = current_versions(&self.verified, now)
             .into_iter()
@@ -208,9 +208,12 @@ impl AgreementSet {
                             "; the node keeps enforcing version {v} of {id} (from {})",
                             from.display()
                         )),
-                        None if !id.is_empty() => {
+                        None if !id.is_empty() && persistent => {
                             reason.push_str(&format!("; no version of {id} is enforced"))
                         }
+                        None if !id.is_empty() => reason.push_str(&format!(
+                            "; no other verified version of {id} is in this directory (a running node also keeps the last good copy it had)"
+                        )),
                         None => {}
                     }
                     error!(file = %f.file.display(), "agreement file not enforced: {reason}");

@@ -66,6 +66,11 @@ impl Memory {
         })
     }
 
+    /// Whether the copies are kept in a store (a running node), not only for this load.
+    pub fn persistent(&self) -> bool {
+        self.tree.is_some()
+    }
+
     /// The kept copies.
     pub fn kept(&self) -> &Kept {
         &self.kept
