@@ -163,6 +163,16 @@ async fn a_broken_newer_copy_leaves_the_last_good_version_enforced_across_a_rest
         entry(&all, "a.toml", false).state,
         AgreementState::Superseded as i32
     );
+    let shown = puente::agreement::render(&puente_proto::v1::ListAgreementsResponse {
+        agreements: all.clone(),
+    });
+    assert!(
+        shown.contains(&format!("{ID} v3 [ERROR: NOT ENFORCED]"))
+            && shown.contains(&format!("{ID} v2 [IN FORCE]"))
+            && shown.contains("(last good copy kept by the node)")
+            && shown.contains(&format!("{ID} v1 [SUPERSEDED]")),
+        "{shown}"
+    );
     let scrape = mex.scrape().await;
     assert_eq!(sample(&scrape, "puente_agreement_files_broken"), Some(1.0));
 
