@@ -58,17 +58,26 @@ enum Read {
 impl AgreementSet {
     /// Loads and verifies every agreement in `dir`, with no kept copies (`node check`).
     pub fn load(dir: &Path, own: CountryCode, own_key: &VerifyingKey, trust: &TrustBundle) -> Self {
-        Self::load_with(dir, own, own_key, trust, &mut Memory::volatile())
+        Self::load_with(
+            dir,
+            own,
+            own_key,
+            trust,
+            &mut Memory::volatile(),
+            OffsetDateTime::now_utc(),
+        )
     }
 
     /// Loads and verifies every agreement in `dir`, falling back on the copies in
-    /// `memory` for an id whose installed file is broken, and updates `memory`.
+    /// `memory` for an id whose installed file is broken, and updates `memory`; `now`
+    /// says which version the messages name as enforced.
     pub fn load_with(
         dir: &Path,
         own: CountryCode,
         own_key: &VerifyingKey,
         trust: &TrustBundle,
         memory: &mut Memory,
+        now: OffsetDateTime,
     ) -> Self {
         let key_of = |c: CountryCode| {
             if c == own {
@@ -127,7 +136,7 @@ impl AgreementSet {
             set.files.push(loaded);
         }
         set.add_kept(memory, key_of);
-        set.explain_and_log(memory.persistent());
+        set.explain_and_log(memory.persistent(), now);
         set
     }
 
@@ -184,8 +193,7 @@ impl AgreementSet {
 
     /// Says, on each broken file, what the node enforces instead, and logs every file:
     /// a broken one as an error.
-    fn explain_and_log(&mut self, persistent: bool) {
-        let now = OffsetDateTime::now_utc();
+    fn explain_and_log(&mut self, persistent: bool, now: OffsetDateTime) {
         let enforced: Vec<(String, u32, PathBuf)> = current_versions(&self.verified, now)
             .into_iter()
             .map(|a| {
@@ -279,7 +287,6 @@ fn fingerprint(dir: &Path) -> Vec<(PathBuf, u64, Option<SystemTime>)> {
 }
 
 /// The live agreement set, swapped on reload.
-#[derive(Debug)]
 pub struct Agreements {
     dir: PathBuf,
     own: CountryCode,
@@ -289,18 +296,30 @@ pub struct Agreements {
     /// One load at a time, so a load against an older trust bundle never lands last; it
     /// holds the last good copies.
     loading: Mutex<Memory>,
+    clock: crate::state::Clock,
+}
+
+impl std::fmt::Debug for Agreements {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Agreements")
+            .field("dir", &self.dir)
+            .field("own", &self.own)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Agreements {
-    /// Loads the set for the first time, with the last good copies kept in `memory`.
+    /// Loads the set for the first time, with the last good copies kept in `memory`, on
+    /// the node's `clock`.
     pub fn new(
         dir: PathBuf,
         own: CountryCode,
         own_key: VerifyingKey,
         trust: TrustBundle,
         mut memory: Memory,
+        clock: crate::state::Clock,
     ) -> Self {
-        let set = AgreementSet::load_with(&dir, own, &own_key, &trust, &mut memory);
+        let set = AgreementSet::load_with(&dir, own, &own_key, &trust, &mut memory, clock());
         Self {
             dir,
             own,
@@ -308,6 +327,7 @@ impl Agreements {
             trust: ArcSwap::from_pointee(trust),
             current: ArcSwap::from_pointee(set),
             loading: Mutex::new(memory),
+            clock,
         }
     }
 
@@ -325,6 +345,7 @@ impl Agreements {
             &self.own_key,
             &self.trust.load(),
             &mut memory,
+            (self.clock)(),
         ));
         info!(
             verified = set.verified.len(),
