@@ -7,7 +7,9 @@
 
 mod agreements;
 mod alerts;
+mod amendments;
 mod audit_log;
+mod backup;
 mod client_profile;
 mod concurrency;
 mod config_validation;

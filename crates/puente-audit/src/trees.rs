@@ -52,6 +52,12 @@ impl Trees {
         &self.files
     }
 
+    /// The committed log as one cut: (length of the log file's committed batches,
+    /// entries, latest checkpoint); see [`LogFiles::committed`].
+    pub fn committed(&self) -> (u64, u64, Option<String>) {
+        self.files.committed()
+    }
+
     /// The directory of the log files.
     pub fn dir(&self) -> &Path {
         self.files.dir()

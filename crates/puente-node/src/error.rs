@@ -393,3 +393,39 @@ pub enum WitnessError {
     #[error("{0} kept refusing the previous size")]
     KeptRefusing(puente_pki::CountryCode),
 }
+
+/// Why a backup could not be taken or restored.
+#[derive(Debug, thiserror::Error)]
+pub enum BackupError {
+    /// The archive is not an intact Puente backup (truncated, altered, not one at all).
+    #[error("backup {origin} is refused: {problem}")]
+    Damaged {
+        /// The archive's file.
+        origin: String,
+        /// What is wrong, and where in it.
+        problem: String,
+    },
+    /// A file could not be read or written.
+    #[error("{what} {path}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The file or directory.
+        path: String,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The restore would not give a working node, or would overwrite something.
+    #[error("restore refused: {0}")]
+    Refused(String),
+    /// The store or the audit log could not be read or rebuilt.
+    #[error("{0}")]
+    Store(String),
+}
+
+impl From<BackupError> for tonic::Status {
+    fn from(e: BackupError) -> Self {
+        tonic::Status::internal(format!("backup: {e}"))
+    }
+}

@@ -28,6 +28,7 @@
 //! - [`limits`]: message sizes, deadlines of outgoing calls, per-peer token buckets.
 //! - [`agreements`]: loading, verifying and reloading signed agreements.
 //! - [`store`]: the sled store and quota counters.
+//! - [`backup`]: snapshots of a running node, the archive format, restore.
 //! - [`convert`]: between the contract's messages and the records' model.
 //! - [`refs`]: references handed out with matches.
 //! - [`metrics`]: Prometheus metrics, the request layer (spans, latency), the scrape listener.
@@ -43,6 +44,7 @@
 pub mod agreements;
 pub mod answer;
 pub mod ask;
+pub mod backup;
 pub mod client;
 pub mod config;
 pub mod convert;
@@ -67,7 +69,7 @@ pub mod sync;
 mod testing;
 
 pub use config::{LoadedNode, NodeConfig};
-pub use error::{ConfigError, ExchangeError, NodeError};
+pub use error::{BackupError, ConfigError, ExchangeError, NodeError};
 pub use server::{run, Node};
 pub use sync::stats;
 

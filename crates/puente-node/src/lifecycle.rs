@@ -188,6 +188,9 @@ pub struct ReloadReport {
     pub agreements_verified: usize,
     /// Agreement files not enforced, with their reasons in the log.
     pub agreements_refused: usize,
+    /// Of those, the broken ones (an error: the last good version of their id, if the
+    /// node had one, stays enforced).
+    pub agreements_broken: usize,
 }
 
 impl ReloadReport {
@@ -201,8 +204,11 @@ impl fmt::Display for ReloadReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{}; agreements: {} enforced, {} not enforced",
-            self.material, self.agreements_verified, self.agreements_refused
+            "{}; agreements: {} enforced, {} files not enforced ({} broken)",
+            self.material,
+            self.agreements_verified,
+            self.agreements_refused,
+            self.agreements_broken
         )
     }
 }
@@ -250,10 +256,11 @@ impl NodeState {
         let set = self.agreements.reload();
         let report = ReloadReport {
             material,
-            agreements_verified: set.verified.len(),
+            agreements_verified: set.enforced((self.clock)()).len(),
             agreements_refused: set.files.iter().filter(|f| f.refused.is_some()).count(),
+            agreements_broken: set.broken(),
         };
-        if report.is_ok() {
+        if report.is_ok() && report.agreements_broken == 0 {
             info!("reload: {report}");
         } else {
             error!("reload: {report}");
@@ -338,7 +345,13 @@ impl NodeState {
         let warnings = expiry_warnings(
             (self.clock)(),
             &self.material().loaded.cert_info,
-            &self.agreements.current().verified,
+            &self
+                .agreements
+                .current()
+                .enforced((self.clock)())
+                .into_iter()
+                .cloned()
+                .collect::<Vec<_>>(),
             self.node.config.server.expiry_warning_days,
         );
         for w in &warnings {

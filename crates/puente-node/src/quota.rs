@@ -173,6 +173,23 @@ impl QuotaCounters {
         Ok(counters)
     }
 
+    /// The counters now, as a quota file (a backup's copy; a restore writes it as
+    /// `quota.0`). Units taken by exchanges still in flight are included: a restored
+    /// node errs on the side of having spent them.
+    pub fn snapshot(&self) -> Vec<u8> {
+        let map = self
+            .counts
+            .lock()
+            .map(|c| c.map.clone())
+            .unwrap_or_default();
+        encode(1, &map)
+    }
+
+    /// The file a snapshot is restored as, in data directory `dir`.
+    pub fn restored_path(dir: &Path) -> PathBuf {
+        path_of(dir, 0)
+    }
+
     /// The count under `key`.
     pub fn used(&self, key: &str) -> u64 {
         self.counts

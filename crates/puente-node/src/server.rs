@@ -134,6 +134,9 @@ impl Node {
             node.country(),
             node.signing.verifying_key(),
             node.trust.clone(),
+            crate::agreements::memory::Memory::open(store.db())
+                .map_err(|e| open_err("the agreements kept in the store", e.to_string()))?,
+            clock.clone(),
         ));
         let disk = Arc::new(crate::store::DiskGuard::new(
             &node.config.node.data_dir,

@@ -217,6 +217,11 @@ impl Store {
         Ok(self.quota.try_consume(&key, limit))
     }
 
+    /// The quota counters as a file, for a backup ([`crate::quota::QuotaCounters::snapshot`]).
+    pub fn quota_snapshot(&self) -> Vec<u8> {
+        self.quota.snapshot()
+    }
+
     /// Makes the quota counters durable if they changed: what the audit writer calls
     /// alongside a batch after an exchange took a unit ([`puente_audit::AuditLog::store_written`]).
     pub fn quota_sync_hook(&self) -> puente_audit::log::SyncHook {

@@ -34,6 +34,8 @@ struct BodyFile {
     format: String,
     id: String,
     #[serde(default)]
+    version: Option<i64>,
+    #[serde(default)]
     title: Option<String>,
     parties: Vec<String>,
     valid_from: String,
@@ -139,6 +141,9 @@ pub struct Signature {
 pub struct Agreement {
     /// Its id, e.g. `MEX-GTM-2026-01`.
     pub id: String,
+    /// Raised by each amendment (1 when the text does not say): for each id a node
+    /// enforces the highest version that verifies and has started (see [`current_versions`]).
+    pub version: u32,
     /// An optional title.
     pub title: Option<String>,
     /// The two parties.
@@ -183,6 +188,14 @@ impl Agreement {
                 file.id
             ));
         }
+        let version = match file.version {
+            None => 1,
+            Some(v) if (1..=i64::from(u32::MAX)).contains(&v) => v as u32,
+            Some(v) => {
+                p.push(format!("version: {v} is not a whole number from 1 up"));
+                1
+            }
+        };
         let mut parties = Vec::new();
         for (i, c) in file.parties.iter().enumerate() {
             match CountryCode::parse(c) {
@@ -248,6 +261,7 @@ impl Agreement {
         match (p.is_empty(), valid_from, valid_until) {
             (true, Some(valid_from), Some(valid_until)) if parties.len() == 2 => Ok(Self {
                 id: file.id,
+                version,
                 title: file.title,
                 parties: [parties[0], parties[1]],
                 valid_from,
@@ -395,8 +409,9 @@ impl Agreement {
     pub fn describe(&self) -> String {
         let [a, b] = self.parties;
         let mut out = format!(
-            "Agreement {} between {a} ({}) and {b} ({}), in force from {} to {} (UTC).\n",
+            "Agreement {} version {} between {a} ({}) and {b} ({}), in force from {} to {} (UTC).\n",
             self.id,
+            self.version,
             a.name(),
             b.name(),
             self.valid_from.date(),
@@ -505,5 +520,7 @@ fn join_words(items: &[String]) -> String {
 
 mod parse;
 mod template;
+mod versions;
 use parse::*;
 pub use template::draft;
+pub use versions::current_versions;

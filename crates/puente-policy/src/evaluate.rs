@@ -157,10 +157,11 @@ pub fn evaluate(
             "the request names no purpose; every exchange must state one".into(),
         ));
     }
-    let mut candidates: Vec<&Agreement> = agreements
-        .iter()
-        .filter(|a| a.is_party(request.provider) && a.is_party(request.receiver))
-        .collect();
+    let mut candidates: Vec<&Agreement> =
+        crate::agreement::current_versions(agreements, request.now)
+            .into_iter()
+            .filter(|a| a.is_party(request.provider) && a.is_party(request.receiver))
+            .collect();
     candidates.sort_by(|a, b| a.id.cmp(&b.id));
     if candidates.is_empty() {
         return Err(refuse(

@@ -274,6 +274,8 @@ fn the_draft_template_parses_and_describes_in_plain_words() {
         time::macros::date!(2027 - 12 - 31),
     );
     let a = Agreement::parse(&text, "draft").unwrap();
+    assert!(text.contains("\nversion = 1\n"), "{text}");
+    assert_eq!(a.version, 1);
     let words = a.describe();
     assert!(
         words.contains("GTM may ask MEX for identity queries"),

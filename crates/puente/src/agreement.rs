@@ -236,7 +236,9 @@ pub fn render(r: &ListAgreementsResponse) -> String {
             AgreementState::InForce => "IN FORCE",
             AgreementState::NotYetValid => "NOT YET VALID",
             AgreementState::Expired => "EXPIRED",
+            AgreementState::Invalid if a.broken => "ERROR: NOT ENFORCED",
             AgreementState::Invalid => "NOT ENFORCED",
+            AgreementState::Superseded => "SUPERSEDED",
             AgreementState::Unspecified => "?",
         };
         let day = |t: &Option<prost_types::Timestamp>| {
@@ -255,9 +257,9 @@ pub fn render(r: &ListAgreementsResponse) -> String {
             out,
             "{} [{label}] {} — from {} to {} (UTC days)",
             if a.agreement_id.is_empty() {
-                "(unreadable)"
+                "(unreadable)".to_string()
             } else {
-                &a.agreement_id
+                format!("{} v{}", a.agreement_id, a.version)
             },
             a.parties.join("–"),
             day(&a.valid_from),
@@ -266,7 +268,16 @@ pub fn render(r: &ListAgreementsResponse) -> String {
         if !a.state_reason.is_empty() {
             let _ = writeln!(out, "  why: {}", a.state_reason.replace('\n', "\n       "));
         }
-        let _ = writeln!(out, "  file: {}", a.file);
+        let _ = writeln!(
+            out,
+            "  file: {}{}",
+            a.file,
+            if a.kept {
+                " (last good copy kept by the node)"
+            } else {
+                ""
+            }
+        );
         for g in &a.grants {
             let mode = if Mode::try_from(g.identity_mode).ok() == Some(Mode::HitNoHit) {
                 " (identity: hit/no-hit)"

@@ -6,10 +6,12 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod access;
+mod backup;
 mod flows;
 mod people;
 mod records;
 pub use access::{AccessArgs, ClientCommand, ClientInitArgs, NodeAccess, PersonRole};
+pub use backup::{BackupArgs, RestoreArgs};
 pub use flows::{AlertCommand, AlertPublishArgs, SeverityArg, StatsCommand, StatsFormat};
 pub use people::{AuditCommand, AuditFilter, FetchArgs, QueryArgs};
 pub use records::RecordsCommand;
@@ -154,6 +156,19 @@ pub enum Command {
         #[command(subcommand)]
         command: AlertCommand,
     },
+    /// Back up a node's data (store, audit log, quota counters) into one archive, while
+    /// it runs (streamed by the node) or stopped (read from its data directory).
+    ///
+    /// Example: puente backup --config /srv/puente/puente.toml --out /backup/mex-1.puente
+    #[command(verbatim_doc_comment)]
+    Backup(BackupArgs),
+    /// Restore a backup into an empty data directory (also how a node moves machine).
+    /// Without keys in the archive, the node's data key and signing key must already be
+    /// at the paths the configuration names: records are sealed with the data key.
+    ///
+    /// Example: puente restore --config /srv/puente/puente.toml /backup/mex-1.puente
+    #[command(verbatim_doc_comment)]
+    Restore(RestoreArgs),
     /// Measure performance (figures are ratios against a baseline measured in the same run).
     Bench {
         /// Which benchmark.

@@ -4,7 +4,8 @@ use anyhow::Result;
 
 use crate::cli::{Cli, Command, NodeCommand};
 use crate::{
-    agreement, alerts, audit, bench, demo, officer, operate, records, setup, stats, workstation,
+    agreement, alerts, audit, backup, bench, demo, officer, operate, records, setup, stats,
+    workstation,
 };
 
 /// Runs one command.
@@ -39,6 +40,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Fetch(args) => officer::fetch(&args),
         Command::Client { command } => workstation::run(&command),
         Command::Demo(args) => demo::run(&args),
+        Command::Backup(a) => backup::backup(&a.config.config, &a.out, a.with_keys),
+        Command::Restore(a) => backup::restore(&a.config.config, &a.file),
         Command::Completions { shell } => completions(shell),
     }
 }
@@ -97,6 +100,12 @@ pub fn exit_code(e: &anyhow::Error) -> u8 {
                 )
             )
             || c.downcast_ref::<crate::officer::UsageError>().is_some()
+            || matches!(
+                c.downcast_ref::<puente_node::BackupError>(),
+                Some(
+                    puente_node::BackupError::Damaged { .. } | puente_node::BackupError::Refused(_)
+                )
+            )
             || matches!(
                 c.downcast_ref::<puente_stats::StatsError>(),
                 Some(puente_stats::StatsError::Line { .. } | puente_stats::StatsError::Invalid(_))

@@ -14,6 +14,7 @@
 //! - [`officer`]: `query` and `fetch`, through the operator's own node.
 //! - [`audit`]: `puente audit …`, offline on a data directory or online as an auditor;
 //!   [`audit_copy`]: `audit verify --log`, a copy of the log and public bundles only.
+//! - [`backup`]: `puente backup` and `puente restore`.
 //! - [`bench`]: `puente bench …`, measured against same-run baselines;
 //!   [`bench_variants`] and [`bench_eval`]: the matcher's independent evaluation.
 //! - [`demo`]: the three-country federation on one machine.
@@ -26,6 +27,7 @@ pub mod agreement;
 pub mod alerts;
 pub mod audit;
 pub mod audit_copy;
+pub mod backup;
 pub mod bench;
 pub mod bench_eval;
 pub mod bench_fed;

@@ -137,18 +137,23 @@ pub fn check_node(config: &Path) -> Result<String> {
         &node.signing.verifying_key(),
         &node.trust,
     );
+    let enforced: Vec<_> = agreements.enforced(now).into_iter().cloned().collect();
     out.push_str(&format!(
-        "  agreements   {} enforced, {} not enforced\n",
-        agreements.verified.len(),
-        agreements.files.len() - agreements.verified.len()
+        "  agreements   {} enforced, {} files not enforced\n",
+        enforced.len(),
+        agreements.files.len() - enforced.len()
     ));
-    for f in agreements.files.iter().filter_map(|f| f.refused.as_ref()) {
-        out.push_str(&format!("    not enforced: {f}\n"));
+    for f in &agreements.files {
+        match &f.refused {
+            Some(why) if f.broken => out.push_str(&format!("    ERROR: {why}\n")),
+            Some(why) => out.push_str(&format!("    not enforced: {why}\n")),
+            None => {}
+        }
     }
     for w in expiry_warnings(
         now,
         &node.cert_info,
-        &agreements.verified,
+        &enforced,
         node.config.server.expiry_warning_days,
     ) {
         out.push_str(&format!("  WARNING: {w}\n"));

@@ -121,6 +121,17 @@ impl LogFiles {
         self.state.read().ok().and_then(|s| s.latest.clone())
     }
 
+    /// The committed log as one cut: the length of the log file's committed batches,
+    /// the entries they hold and their latest signed checkpoint, read together. The log
+    /// file is append-only, so its first `length` bytes stay exactly that log while the
+    /// writer goes on (what a backup of a running node copies).
+    pub fn committed(&self) -> (u64, u64, Option<String>) {
+        self.state
+            .read()
+            .map(|s| (s.log_len, s.size, s.latest.clone()))
+            .unwrap_or((0, 0, None))
+    }
+
     /// Where entry `index` starts in the log file (its length prefix).
     pub fn entry_offset(&self, index: u64) -> Result<Option<u64>, AuditError> {
         if index >= self.size() {

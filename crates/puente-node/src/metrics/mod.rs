@@ -382,7 +382,7 @@ impl Metrics {
             "Days until each verified agreement stops applying (negative: expired).",
         );
         let agreements = state.agreements.current();
-        for a in &agreements.verified {
+        for a in agreements.enforced(now) {
             line(
                 &mut out,
                 "puente_agreement_expiry_days",
@@ -390,6 +390,19 @@ impl Metrics {
                 days(a.valid_until - now),
             );
         }
+
+        family(
+            &mut out,
+            "puente_agreement_files_broken",
+            "gauge",
+            "Agreement files not enforced because they are broken (malformed, a signature missing or not verifying); the node keeps the last good version of each id.",
+        );
+        line(
+            &mut out,
+            "puente_agreement_files_broken",
+            &[],
+            agreements.broken() as f64,
+        );
 
         let configured: Vec<CountryCode> = state.peer_countries();
         let contacts = self.contacts.lock().map(|m| m.clone()).unwrap_or_default();

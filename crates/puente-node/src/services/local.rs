@@ -140,6 +140,7 @@ impl Local for LocalService {
         caller(&request)?;
         let now = (self.state.clock)();
         let set = self.state.agreements.current();
+        let enforced = set.enforced(now);
         let mut agreements = Vec::with_capacity(set.files.len());
         for f in &set.files {
             let file = f.file.display().to_string();
@@ -148,24 +149,35 @@ impl Local for LocalService {
                     state: AgreementState::Invalid as i32,
                     state_reason: f.refused.clone().unwrap_or_default(),
                     file,
+                    broken: f.broken,
                     ..AgreementSummary::default()
                 });
                 continue;
             };
-            let (state, reason) = match &f.refused {
-                Some(r) => (AgreementState::Invalid, r.clone()),
-                None if now < a.valid_from => (
+            let applies = enforced.iter().find(|e| e.id == a.id);
+            let (state, reason) = match (&f.refused, applies) {
+                (Some(r), _) => (AgreementState::Invalid, r.clone()),
+                (None, Some(e)) if *e != a && e.version >= a.version => (
+                    AgreementState::Superseded,
+                    format!("version {} of {} applies instead", e.version, a.id),
+                ),
+                (None, _) if now < a.valid_from => (
                     AgreementState::NotYetValid,
                     format!("takes effect on {}", a.valid_from.date()),
                 ),
-                None if now >= a.valid_until => (
+                (None, _) if now >= a.valid_until => (
                     AgreementState::Expired,
                     format!(
                         "expired at the end of {}",
                         (a.valid_until - time::Duration::days(1)).date()
                     ),
                 ),
-                None => (AgreementState::InForce, String::new()),
+                (None, _) if f.kept => (
+                    AgreementState::InForce,
+                    "the last good copy the node kept: the file that held it is broken or gone"
+                        .to_string(),
+                ),
+                (None, _) => (AgreementState::InForce, String::new()),
             };
             agreements.push(AgreementSummary {
                 agreement_id: a.id.clone(),
@@ -180,9 +192,21 @@ impl Local for LocalService {
                     .map(|g| self.direction(g, &a.id, now.date()))
                     .collect(),
                 file,
+                version: a.version,
+                broken: f.broken,
+                kept: f.kept,
             });
         }
         Ok(Response::new(ListAgreementsResponse { agreements }))
+    }
+
+    async fn backup(
+        &self,
+        request: Request<puente_proto::v1::BackupRequest>,
+    ) -> Result<Response<crate::backup::BackupStream>, Status> {
+        let operator = caller(&request)?.clone();
+        info!(operator = %operator.name, "backup requested");
+        Ok(Response::new(crate::backup::stream(self.state.clone())))
     }
 
     async fn sync_now(

@@ -47,6 +47,9 @@ secondary_suppression = true
 # After the first signature, any change to this text voids it: sign again.
 format = "{FORMAT}"
 id = "{id}"
+# Raised by one for each amendment; both parties sign again and the node enforces the
+# highest version that both signed, once its valid_from is reached.
+version = 1
 title = "Exchange of migration information between {an} and {bn}"
 parties = ["{a}", "{b}"]
 # Dates are UTC days; valid_until is the last day the agreement applies.
