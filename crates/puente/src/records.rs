@@ -183,8 +183,9 @@ pub fn run(command: &RecordsCommand) -> Result<()> {
             out,
             copy_every,
             holder,
+            config,
         } => {
-            let holder = puente_pki::CountryCode::parse(holder)?;
+            let holder = generated_holder(holder.as_deref(), config.as_deref())?;
             let started = std::time::Instant::now();
             let report = puente_synth::generate::write(
                 out,
@@ -445,4 +446,41 @@ fn print_results(results: Vec<Hit>, persons: u64, output: Output) -> Result<()> 
         }
     }
     Ok(())
+}
+
+/// Whose synthetic records `records generate` writes: `--holder`, or the country of the
+/// node of `--config`; one of them is needed (a default country would hand, say, GTM's
+/// operator a file of MEX encounters that its node then imports as its own).
+fn generated_holder(
+    holder: Option<&str>,
+    config: Option<&Path>,
+) -> Result<puente_pki::CountryCode> {
+    let of_config = match config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let node = puente_node::NodeConfig::parse(&text, path)?;
+            Some(
+                puente_pki::CountryCode::parse(&node.node.country)
+                    .with_context(|| format!("{}: node.country", path.display()))?,
+            )
+        }
+        None => None,
+    };
+    match (holder, of_config) {
+        (Some(h), of_config) => {
+            let h = puente_pki::CountryCode::parse(h)
+                .map_err(|e| anyhow::anyhow!(crate::officer::UsageError(format!("--holder: {e}"))))?;
+            if let Some(c) = of_config.filter(|c| *c != h) {
+                return Err(anyhow::anyhow!(crate::officer::UsageError(format!(
+                    "--holder {h} differs from the country of --config ({c}): give one of them"
+                ))));
+            }
+            Ok(h)
+        }
+        (None, Some(c)) => Ok(c),
+        (None, None) => Err(anyhow::anyhow!(crate::officer::UsageError(
+            "say whose records to generate: --config DIR/puente.toml (that node's country holds them) or --holder XXX".into()
+        ))),
+    }
 }

@@ -74,6 +74,8 @@ fn init_and_records_import_leave_only_private_files_in_the_data_directory() {
         p(&records),
         "--copy-every",
         "4",
+        "--holder",
+        "MEX",
     ]));
     ok(puente(&[
         "records",

@@ -73,9 +73,13 @@ pub enum RecordsCommand {
         /// Write a passport copy for one person in this many (0: none).
         #[arg(long, default_value_t = 10)]
         copy_every: u64,
-        /// Issuing country of the encounter records (the country that holds the data).
-        #[arg(long, default_value = "MEX")]
-        holder: String,
+        /// The country that holds the data (alpha-3; it records the encounters). Default:
+        /// the country of the node of --config.
+        #[arg(long)]
+        holder: Option<String>,
+        /// The node the data is for: its country holds the data.
+        #[arg(long, short = 'c')]
+        config: Option<PathBuf>,
     },
     /// Create a node data key file (mode 0600).
     Keygen {

@@ -32,6 +32,8 @@ fn records_generate_import_search_and_bad_rows() {
         p(&data),
         "--copy-every",
         "20",
+        "--config",
+        p(&config),
     ]);
     assert!(out.status.success(), "{}", text(&out));
     let csv = data.join("persons.csv");
@@ -251,8 +253,36 @@ fn stats_commands_import_export_show_and_status() {
         "5",
         "--out",
         p(&data),
+        "--config",
+        p(&config),
     ]);
     assert!(out.status.success(), "{}", text(&out));
+    // Without a node or a holder, nobody's records: the command says what to give.
+    let out = puente(&[
+        "records",
+        "generate",
+        "--count",
+        "1",
+        "--out",
+        p(&dir.path().join("x")),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("--holder"), "{}", text(&out));
+    // A holder other than the node's country is a contradiction.
+    let out = puente(&[
+        "records",
+        "generate",
+        "--count",
+        "1",
+        "--out",
+        p(&dir.path().join("y")),
+        "--config",
+        p(&config),
+        "--holder",
+        "GTM",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(!dir.path().join("x").exists() && !dir.path().join("y").exists());
     let out = puente(&[
         "records",
         "import",
