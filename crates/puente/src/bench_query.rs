@@ -5,6 +5,9 @@
 //!   certificates and client-certificate verification as a node), nothing else.
 //! - **relay**: client → relay → echo, both hops mutual TLS, the relay only forwards: the
 //!   limit for a query that crosses two nodes.
+//! - **durable relay**: the relay again, but each hop makes a small record durable
+//!   (`fdatasync`, group commit) before it answers: the limit for "audit before answer on
+//!   both sides" on this disk ([`crate::bench_durable`]).
 //! - **query**: operator → own node (`Local.Query`) → peer node (`Exchange.QueryIdentity`:
 //!   agreement check and quota, document match over the peer's records, protection
 //!   filter, audit entry durable before the answer, receipt) → own node (receipt verified,
@@ -28,6 +31,8 @@ use tokio::net::TcpListener;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
+
+use crate::bench_durable::{DurableEcho, DurableRelay, GroupLog};
 
 /// What one load run measured.
 #[derive(Clone, Debug)]
@@ -303,7 +308,23 @@ pub fn run(
         let relay_next = EchoClient::new(channel(&echo_addr, &mex.tls, &gtm_anchor)?);
         // The relay is "MEX's node": it accepts MEX operators and forwards to GTM's echo.
         let relay_addr = serve_mtls(RelaySvc { next: relay_next }, &mex.tls, &mex.anchors()).await?;
+        // The durable relay: the same two hops, each with its own log file.
+        let logs = tempfile::tempdir().context("a directory for the durable relay's logs")?;
+        let far_log = Arc::new(GroupLog::create(&logs.path().join("far.log"))?);
+        let near_log = Arc::new(GroupLog::create(&logs.path().join("near.log"))?);
+        let durable_echo_addr = serve_mtls(DurableEcho { log: far_log }, &gtm.tls, &anchors).await?;
+        let durable_next = EchoClient::new(channel(&durable_echo_addr, &mex.tls, &gtm_anchor)?);
+        let durable_addr = serve_mtls(
+            DurableRelay {
+                next: durable_next,
+                log: near_log,
+            },
+            &mex.tls,
+            &mex.anchors(),
+        )
+        .await?;
         let operator = crate::operate::operator_identity(&mex)?;
+        let durable_client = EchoClient::new(channel(&durable_addr, &operator, &mex.own_anchor)?);
         let echo_client = EchoClient::new(channel(&echo_addr, &mex.tls, &gtm_anchor)?);
         let relay_client = EchoClient::new(channel(&relay_addr, &operator, &mex.own_anchor)?);
         let local = crate::operate::local_client(&mex)?;
@@ -366,6 +387,21 @@ pub fn run(
                 })
                 .await,
             );
+            let r = durable_client.clone();
+            let p = payload.clone();
+            results.push(
+                load("durable relay (2 hops+fsync)", c, warmup, duration, move |_| {
+                    let mut r = r.clone();
+                    let p = p.clone();
+                    async move {
+                        r.echo(EchoMessage { payload: p })
+                            .await
+                            .map(|_| ())
+                            .map_err(|s| s.to_string())
+                    }
+                })
+                .await,
+            );
             let l = local.clone();
             let d = docs.clone();
             let q = sample_query.clone();
@@ -415,13 +451,23 @@ pub fn run(
         let mut ratios = Vec::new();
         for &c in concurrencies {
             let get = |t: &str| results.iter().find(|m| m.concurrency == c && m.target.starts_with(t));
-            if let (Some(relay), Some(q)) = (get("relay"), get("Puente")) {
+            if let (Some(relay), Some(durable), Some(q)) =
+                (get("relay"), get("durable"), get("Puente"))
+            {
                 let tp = q.throughput / relay.throughput.max(1e-9);
                 let p99 = ms(q.p99) / ms(relay.p99).max(1e-9);
+                let dtp = q.throughput / durable.throughput.max(1e-9);
+                let dp99 = ms(q.p99) / ms(durable.p99).max(1e-9);
                 println!(
-                    "  concurrency {c:>3}: query path at {tp:.2}x the relay's throughput, p99 {p99:.2}x the relay's"
+                    "  concurrency {c:>3}: query path at {tp:.2}x the relay's throughput (p99 {p99:.2}x), {dtp:.2}x the durable relay's (p99 {dp99:.2}x)"
                 );
-                ratios.push(json!({"concurrency": c, "throughput_ratio": tp, "p99_ratio": p99}));
+                ratios.push(json!({
+                    "concurrency": c,
+                    "throughput_ratio": tp,
+                    "p99_ratio": p99,
+                    "durable_throughput_ratio": dtp,
+                    "durable_p99_ratio": dp99,
+                }));
             }
         }
         println!(

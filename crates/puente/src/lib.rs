@@ -29,6 +29,7 @@ pub mod audit;
 pub mod audit_copy;
 pub mod backup;
 pub mod bench;
+pub mod bench_durable;
 pub mod bench_eval;
 pub mod bench_fed;
 pub mod bench_query;
