@@ -425,15 +425,11 @@ async fn offline_audit_commands_say_at_once_what_to_do_while_the_node_runs() {
         vec!["audit", "verify", "--config", &config],
         vec!["audit", "export", "--config", &config],
     ] {
-        let started = Instant::now();
         let (text, _) = puente(args.iter().map(|a| a.to_string()).collect())
             .await
             .unwrap_err();
-        // Not after sled's 3 s lock wait.
-        assert!(
-            started.elapsed() < Duration::from_secs(3),
-            "{args:?} waited"
-        );
+        // The one line of a command that found the node at once (after sled's 3 s lock
+        // wait it would report the lock instead); no timing is asserted.
         assert!(
             text.contains("the node is running") && text.lines().count() == 1,
             "{args:?}: {text}"

@@ -191,9 +191,7 @@ fn records_commands_go_through_the_running_node_and_offline_audit_says_what_to_d
         "--output",
         "json",
     ]);
-    let started = std::time::Instant::now();
     let audit = puente(&["audit", "list", "--config", p(&config)]);
-    let audit_took = started.elapsed();
     let _ = node.child.kill();
     let _ = node.child.wait();
     assert!(import.status.success(), "{}", text(&import));
@@ -211,11 +209,8 @@ fn records_commands_go_through_the_running_node_and_offline_audit_says_what_to_d
         said.contains("the node is running") && said.contains("--online"),
         "{said}"
     );
-    // At once, not after sled's 3 s wait for its lock.
-    assert!(
-        audit_took < std::time::Duration::from_secs(3),
-        "{audit_took:?}"
-    );
+    // The message of a command that found the node (after sled's 3 s lock wait it would
+    // report the lock instead); how fast is not asserted.
 }
 
 /// A plain HTTP/1.1 GET; the whole answer, head and body.
