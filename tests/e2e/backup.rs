@@ -156,7 +156,30 @@ async fn a_backup_taken_under_load_restores_and_answers_the_same() {
         .await
         .expect("the load never got going")
         .unwrap();
-    // Only MEX's own operators may ask for a backup.
+    // Only the operator of MEX's node host ([client] operator_cert) may ask for a
+    // backup: an officer's workstation certificate passes the Local gate but not this.
+    let now = time::OffsetDateTime::now_utc();
+    fed.country("MEX")
+        .ca()
+        .issue(
+            puente_pki::Role::Operator,
+            "ana.lopez",
+            &puente_pki::IssueOptions::valid_for_days(now, 30),
+        )
+        .unwrap();
+    let officer = fed.country("MEX").identity("operator-ana.lopez");
+    let e = pb::local_client::LocalClient::new(fed.channel("MEX", &officer))
+        .backup(pb::BackupRequest {})
+        .await
+        .map(|_| ())
+        .expect_err("an officer's certificate");
+    assert_eq!(e.code(), tonic::Code::PermissionDenied, "{e:?}");
+    assert!(
+        e.message()
+            .contains("role.backup_requires_node_host_operator")
+            && e.message().contains("ana.lopez"),
+        "{e:?}"
+    );
     for (who, id) in [
         (
             "MEX auditor",

@@ -184,3 +184,38 @@ pub fn stream(state: std::sync::Arc<crate::state::NodeState>) -> BackupStream {
 
 #[cfg(test)]
 mod tests;
+
+impl crate::state::NodeState {
+    /// Whether `caller` may take a backup: only the operator certificate of the node's own
+    /// `[client]` section, the one `puente backup --config` presents on the node's host. A
+    /// backup holds the whole audit log (which officers do not read: that is the
+    /// auditors' service) and the sealed store, so an officer's workstation profile is
+    /// refused even though it passes the `Local` gate.
+    pub fn admit_backup(&self, caller: &puente_pki::PeerIdentity) -> Result<(), tonic::Status> {
+        let rule = "role.backup_requires_node_host_operator";
+        let host = self
+            .node
+            .config
+            .client
+            .operator_cert
+            .as_ref()
+            .ok_or_else(|| {
+                tonic::Status::permission_denied(format!(
+                    "{rule}: this node names no [client] operator_cert, so no one may take a backup through it; stop the node and run `puente backup --config` on its host"
+                ))
+            })?;
+        let own = puente_pki::files::load_certs(host)
+            .ok()
+            .and_then(|chain| chain.into_iter().next())
+            .and_then(|der| puente_pki::inspect::inspect(der.as_ref(), host).ok())
+            .and_then(|info| info.identity);
+        match own {
+            Some(id) if id.urn() == caller.urn() => Ok(()),
+            _ => Err(tonic::Status::permission_denied(format!(
+                "{rule}: {} may not take a backup: a backup holds the whole audit log and store, so only the operator certificate of the node's [client] section may ({}); run `puente backup --config` on the node's host",
+                caller.urn(),
+                host.display()
+            ))),
+        }
+    }
+}

@@ -205,6 +205,7 @@ impl Local for LocalService {
         request: Request<puente_proto::v1::BackupRequest>,
     ) -> Result<Response<crate::backup::BackupStream>, Status> {
         let operator = caller(&request)?.clone();
+        self.state.admit_backup(&operator)?;
         info!(operator = %operator.name, "backup requested");
         Ok(Response::new(crate::backup::stream(self.state.clone())))
     }
