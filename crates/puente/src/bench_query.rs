@@ -195,6 +195,30 @@ where
     }
 }
 
+/// [`load`] of an echo-protocol path: `payload` through `client`.
+async fn echo_load(
+    target: &'static str,
+    client: &EchoClient<Channel>,
+    payload: &[u8],
+    concurrency: usize,
+    warmup: Duration,
+    duration: Duration,
+) -> Measure {
+    let (client, payload) = (client.clone(), payload.to_vec());
+    load(target, concurrency, warmup, duration, move |_| {
+        let mut client = client.clone();
+        let payload = payload.clone();
+        async move {
+            client
+                .echo(EchoMessage { payload })
+                .await
+                .map(|_| ())
+                .map_err(|s| s.to_string())
+        }
+    })
+    .await
+}
+
 /// Up to `limit` documents (issuer, number) of persons GTM holds, to query.
 fn sample_documents(csv_path: &std::path::Path, limit: usize) -> Result<Vec<(String, String)>> {
     let mut rdr = csv::Reader::from_path(csv_path)?;
@@ -357,51 +381,13 @@ pub fn run(
             "Identity query path against the transport's limit: {persons} persons at GTM, {seconds} s per run, 2 cores shared by client and servers"
         );
         for &c in concurrencies {
-            let e = echo_client.clone();
-            let p = payload.clone();
-            results.push(
-                load("echo (1 hop, bare mTLS)", c, warmup, duration, move |_| {
-                    let mut e = e.clone();
-                    let p = p.clone();
-                    async move {
-                        e.echo(EchoMessage { payload: p })
-                            .await
-                            .map(|_| ())
-                            .map_err(|s| s.to_string())
-                    }
-                })
-                .await,
-            );
-            let r = relay_client.clone();
-            let p = payload.clone();
-            results.push(
-                load("relay (2 hops, bare mTLS)", c, warmup, duration, move |_| {
-                    let mut r = r.clone();
-                    let p = p.clone();
-                    async move {
-                        r.echo(EchoMessage { payload: p })
-                            .await
-                            .map(|_| ())
-                            .map_err(|s| s.to_string())
-                    }
-                })
-                .await,
-            );
-            let r = durable_client.clone();
-            let p = payload.clone();
-            results.push(
-                load("durable relay (2 hops+fsync)", c, warmup, duration, move |_| {
-                    let mut r = r.clone();
-                    let p = p.clone();
-                    async move {
-                        r.echo(EchoMessage { payload: p })
-                            .await
-                            .map(|_| ())
-                            .map_err(|s| s.to_string())
-                    }
-                })
-                .await,
-            );
+            for (target, client) in [
+                ("echo (1 hop, bare mTLS)", &echo_client),
+                ("relay (2 hops, bare mTLS)", &relay_client),
+                ("durable relay (2 hops+fsync)", &durable_client),
+            ] {
+                results.push(echo_load(target, client, &payload, c, warmup, duration).await);
+            }
             let l = local.clone();
             let d = docs.clone();
             let q = sample_query.clone();

@@ -104,6 +104,11 @@ fn relative(t: OffsetDateTime, now: OffsetDateTime) -> String {
     }
 }
 
+/// A wire duration in milliseconds.
+fn millis(d: &prost_types::Duration) -> f64 {
+    d.seconds as f64 * 1e3 + f64::from(d.nanos) / 1e6
+}
+
 fn bytes(n: u64) -> String {
     const GB: f64 = 1024.0 * 1024.0 * 1024.0;
     if n as f64 >= GB {
@@ -211,12 +216,7 @@ fn render_peers(s: &mut String, p: &pb::ListPeersResponse) {
             let rtt = peer
                 .round_trip
                 .as_ref()
-                .map(|d| {
-                    format!(
-                        ", {:.1} ms",
-                        d.seconds as f64 * 1e3 + f64::from(d.nanos) / 1e6
-                    )
-                })
+                .map(|d| format!(", {:.1} ms", millis(d)))
                 .unwrap_or_default();
             let until = time_of(&peer.certificate_not_after)
                 .map(|t| format!(", certificate until {}", t.date()))
@@ -389,7 +389,7 @@ pub fn to_json(r: &Report) -> Value {
                     "address": p.address,
                     "reachable": true,
                     "node": p.peer_node,
-                    "round_trip_ms": p.round_trip.as_ref().map(|d| d.seconds as f64 * 1e3 + f64::from(d.nanos) / 1e6),
+                    "round_trip_ms": p.round_trip.as_ref().map(millis),
                     "certificate_not_after": ts(&p.certificate_not_after),
                 })
             } else {

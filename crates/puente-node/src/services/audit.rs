@@ -115,10 +115,7 @@ impl Audit for AuditService {
                 witness_country: w.country,
                 checkpoint: Some(pb::SignedCheckpoint { note: w.note }),
                 cosignature_line: w.line,
-                witnessed_at: w.at.map(|t| prost_types::Timestamp {
-                    seconds: i64::try_from(t).unwrap_or(0),
-                    nanos: 0,
-                }),
+                witnessed_at: w.at,
             })
             .collect();
         Ok(Response::new(pb::GetCheckpointResponse {
@@ -208,8 +205,8 @@ pub(crate) struct LatestCosignature {
     pub note: String,
     /// The cosignature line.
     pub line: String,
-    /// The time in the cosignature (Unix seconds), when it verifies with the peer's key.
-    pub at: Option<u64>,
+    /// The time in the cosignature, when it verifies with the peer's key.
+    pub at: Option<prost_types::Timestamp>,
 }
 
 impl NodeState {
@@ -248,7 +245,10 @@ impl NodeState {
                     size: at,
                     note,
                     line,
-                    at: time,
+                    at: time.map(|t| prost_types::Timestamp {
+                        seconds: i64::try_from(t).unwrap_or(0),
+                        nanos: 0,
+                    }),
                 });
             }
         }

@@ -114,10 +114,7 @@ impl NodeState {
                 pb::WitnessStatus {
                     peer_country: peer.to_string(),
                     tree_size: latest.map_or(0, |w| w.size),
-                    cosigned_at: latest.and_then(|w| w.at).map(|t| prost_types::Timestamp {
-                        seconds: i64::try_from(t).unwrap_or(0),
-                        nanos: 0,
-                    }),
+                    cosigned_at: latest.and_then(|w| w.at),
                 }
             })
             .collect();
