@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use puente::cli::Cli;
 use puente_e2e::holdings::COLUMNS;
-use puente_e2e::officer::{ask, doc};
+use puente_e2e::officer::{ask, doc, name};
 use puente_e2e::{agreement_text, grant, set_config, Federation};
 use puente_proto::v1 as pb;
 use puente_proto::v1::local_client::LocalClient;
@@ -433,6 +433,89 @@ async fn offline_audit_commands_say_at_once_what_to_do_while_the_node_runs() {
         assert!(
             text.contains("the node is running") && text.lines().count() == 1,
             "{args:?}: {text}"
+        );
+    }
+}
+
+/// The outcome of GTM asking MEX by name about MARIE JOSEPH born 1991-06-15.
+async fn found_by_name(fed: &Federation, given: &str) -> i32 {
+    ask(fed, "GTM", "MEX", name(given, "JOSEPH", 1991, 6, 15))
+        .await
+        .unwrap()
+        .outcome
+}
+
+#[tokio::test]
+async fn a_restarted_node_finds_by_name_what_changed_while_it_served() {
+    // A node reads its match keys back from a checked snapshot when it starts; a change
+    // made while it served must make the next start rebuild them, or a restarted node
+    // would answer from the records as they were.
+    let mut fed = Federation::new(&["MEX", "GTM"]).await;
+    agreement(&fed);
+    let file = write_csv(
+        fed.temp.path(),
+        "first.csv",
+        &[person("LIVE-1", "MARIE", "HT1000001")],
+    );
+    let config = s(&fed.country("MEX").config);
+    let import = |file: &Path| {
+        vec![
+            "records".into(),
+            "import".into(),
+            "--config".into(),
+            config.clone(),
+            s(file),
+        ]
+    };
+    // Offline, before the first start: the first start rebuilds and writes the snapshot.
+    puente(import(&file)).await.unwrap();
+    let mex = fed.start("MEX").await;
+    let _gtm = fed.start("GTM").await;
+    let snapshot = mex.data_dir.join("matchkeys.snapshot");
+    assert!(snapshot.exists(), "the first start writes the snapshot");
+    assert_eq!(
+        found_by_name(&fed, "MARIE").await,
+        pb::MatchOutcome::Match as i32
+    );
+
+    // While it serves: the person renamed (a correction of the record), one added.
+    let second = write_csv(
+        fed.temp.path(),
+        "second.csv",
+        &[
+            person("LIVE-1", "NADEGE", "HT1000001"),
+            person("LIVE-2", "ROSE", "HT1000002"),
+        ],
+    );
+    puente(import(&second)).await.unwrap();
+    mex.stop().await;
+    let mex = fed.start("MEX").await;
+    for (given, outcome) in [
+        ("NADEJ", pb::MatchOutcome::Match),
+        ("WOZ", pb::MatchOutcome::Match),
+        ("MARIE", pb::MatchOutcome::NoMatch),
+    ] {
+        assert_eq!(
+            found_by_name(&fed, given).await,
+            outcome as i32,
+            "{given} after a restart"
+        );
+    }
+    let written = std::fs::read(&snapshot).unwrap();
+    mex.stop().await;
+
+    // Nothing changed since: the next start reads that snapshot (and writes none).
+    let _mex = fed.start("MEX").await;
+    assert_eq!(std::fs::read(&snapshot).unwrap(), written);
+    for (given, outcome) in [
+        ("NADEJ", pb::MatchOutcome::Match),
+        ("WOZ", pb::MatchOutcome::Match),
+        ("MARIE", pb::MatchOutcome::NoMatch),
+    ] {
+        assert_eq!(
+            found_by_name(&fed, given).await,
+            outcome as i32,
+            "{given} from the snapshot"
         );
     }
 }

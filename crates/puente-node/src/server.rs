@@ -106,10 +106,32 @@ impl Node {
             .map_err(|e| open_err("the statistics store", e.to_string()))?;
         crate::sync::stats::aggregate_records(&records, &stats_store)
             .map_err(|e| open_err("aggregating flow counts from the records", e.to_string()))?;
-        // Name queries score their candidates from memory, not from disk.
-        records
-            .load_match_keys()
+        // Name queries score their candidates from memory, not from disk: from the
+        // checked snapshot when it reflects the store, else from the sealed keys.
+        let started = std::time::Instant::now();
+        let loaded = records
+            .load_match_keys_from(
+                &node
+                    .config
+                    .node
+                    .data_dir
+                    .join(puente_records::store::SNAPSHOT_FILE),
+            )
             .map_err(|e| open_err("loading the records' match keys", e.to_string()))?;
+        let ms = started.elapsed().as_millis() as u64;
+        match &loaded.rebuilt {
+            None => info!(
+                persons = loaded.persons,
+                ms, "match keys read from their snapshot"
+            ),
+            Some(why) => info!(
+                persons = loaded.persons,
+                ms, "match keys rebuilt from the sealed records: {why}"
+            ),
+        }
+        if let Some(e) = &loaded.save_failed {
+            warn!("the match-key snapshot was not written (the next start rebuilds again): {e}");
+        }
         if let Ok(Some(label)) = records.interrupted_import() {
             warn!(import = %label, "a records import or deletion was interrupted part way; make it again (it converges: writes are keyed by record_id); an inbox file is taken again by itself");
         }

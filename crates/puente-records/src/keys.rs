@@ -202,6 +202,115 @@ impl MatchKeys {
     }
 }
 
+impl MatchKeys {
+    /// Every key held, in one buffer ([`MatchKeys::decode`] reads it back): per person,
+    /// id u64 ‖ year i32 ‖ month u8 ‖ day u8 (0: not recorded) ‖ sex u8 ‖ shielded
+    /// count u8 ‖ alpha-3 codes ‖ text length u32 ‖ packed text; all big-endian.
+    pub fn encode(&self) -> Vec<u8> {
+        let list = self.0.read().unwrap_or_else(|e| e.into_inner());
+        let text: usize = list.iter().map(|(_, p)| p.text.len()).sum();
+        let mut out = Vec::with_capacity(8 + list.len() * 24 + text);
+        out.extend_from_slice(&(list.len() as u64).to_be_bytes());
+        for (id, p) in list.iter() {
+            out.extend_from_slice(&id.to_be_bytes());
+            out.extend_from_slice(&p.date_of_birth.year.to_be_bytes());
+            out.push(p.date_of_birth.month.unwrap_or(0));
+            out.push(p.date_of_birth.day.unwrap_or(0));
+            out.push(match p.sex {
+                Sex::M => b'M',
+                Sex::F => b'F',
+                Sex::X => b'X',
+            });
+            // A person is shielded from a few countries at most; more cannot be encoded
+            // and is refused when the snapshot is read back (the keys are then rebuilt).
+            out.push(u8::try_from(p.shielded.len()).unwrap_or(u8::MAX));
+            for c in p.shielded.iter().take(usize::from(u8::MAX)) {
+                out.extend_from_slice(c);
+            }
+            out.extend_from_slice(&(p.text.len() as u32).to_be_bytes());
+            out.extend_from_slice(p.text.as_bytes());
+        }
+        out
+    }
+
+    /// Keys read from [`MatchKeys::encode`]'s buffer, replacing those held. Checks every
+    /// length and that ids ascend; on any fault nothing is replaced.
+    pub fn decode(&self, b: &[u8]) -> Result<usize, String> {
+        let mut r = Reader { b, at: 0 };
+        let n = r.u64()?;
+        // Each person takes 21 bytes at least: a count beyond that is a lie.
+        if n > (b.len() / 21) as u64 {
+            return Err(format!("{n} persons cannot fit in {} bytes", b.len()));
+        }
+        let mut list: Vec<(u64, Packed)> = Vec::with_capacity(n as usize);
+        for i in 0..n {
+            let id = r.u64()?;
+            if list.last().is_some_and(|(last, _)| *last >= id) {
+                return Err(format!("person {i}: ids out of order"));
+            }
+            let year = i32::from_be_bytes(r.take(4)?.try_into().map_err(|_| "year")?);
+            let (month, day) = (r.u8()?, r.u8()?);
+            let sex = match r.u8()? {
+                b'M' => Sex::M,
+                b'F' => Sex::F,
+                b'X' => Sex::X,
+                other => return Err(format!("person {i}: sex byte {other}")),
+            };
+            let shielded: Box<[[u8; 3]]> = (0..r.u8()?)
+                .map(|_| r.take(3).map(|c| [c[0], c[1], c[2]]))
+                .collect::<Result<_, _>>()?;
+            let len = u32::from_be_bytes(r.take(4)?.try_into().map_err(|_| "length")?);
+            let text = std::str::from_utf8(r.take(len as usize)?)
+                .map_err(|_| format!("person {i}: the text is not UTF-8"))?;
+            let date_of_birth = PartialDate {
+                year,
+                month: (month != 0).then_some(month),
+                day: (day != 0).then_some(day),
+            };
+            list.push((
+                id,
+                Packed {
+                    text: text.into(),
+                    date_of_birth,
+                    sex,
+                    shielded,
+                },
+            ));
+        }
+        if r.at != b.len() {
+            return Err(format!("{} bytes after the last person", b.len() - r.at));
+        }
+        let count = list.len();
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = list;
+        Ok(count)
+    }
+}
+
+/// Bounds-checked reads of [`MatchKeys::decode`].
+struct Reader<'a> {
+    b: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+        let end = self.at.checked_add(n).filter(|&e| e <= self.b.len());
+        let end = end.ok_or_else(|| format!("cut short at byte {}", self.at))?;
+        let out = &self.b[self.at..end];
+        self.at = end;
+        Ok(out)
+    }
+    fn u8(&mut self) -> Result<u8, String> {
+        Ok(self.take(1)?[0])
+    }
+    fn u64(&mut self) -> Result<u64, String> {
+        let b = self.take(8)?;
+        Ok(u64::from_be_bytes([
+            b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7],
+        ]))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,5 +345,48 @@ mod tests {
         assert_eq!(keys.shields(9, "MEX"), Some(false));
         assert_eq!(keys.shields(3, "VEN"), Some(false));
         assert_eq!(keys.shields(8, "VEN"), None);
+    }
+
+    #[test]
+    fn encoded_keys_read_back_and_faults_are_refused() {
+        let keys = MatchKeys::default();
+        let mut key = MatchKey {
+            name: normalize(&["Jean-Baptiste", "Saint-Fleur"]),
+            date_of_birth: PartialDate {
+                year: 1986,
+                month: Some(12),
+                day: Some(1),
+            },
+            nationality: "HTI".into(),
+            sex: Sex::M,
+            shielded_from: Some(vec!["HTI".into()]),
+        };
+        keys.insert(4, &key);
+        key.date_of_birth.day = None;
+        key.sex = Sex::X;
+        key.shielded_from = Some(Vec::new());
+        keys.insert(11, &key);
+        let bytes = keys.encode();
+        let back = MatchKeys::default();
+        assert_eq!(back.decode(&bytes), Ok(2));
+        assert_eq!(back.get(11), Some(key));
+        assert_eq!(back.get(4), keys.get(4));
+        assert_eq!(back.shields(4, "HTI"), Some(true));
+        // Every cut is refused, and a refused buffer leaves the held keys as they were.
+        for cut in 0..bytes.len() {
+            assert!(back.decode(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
+        assert_eq!(back.len(), 2);
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(back.decode(&longer).is_err());
+        let mut huge = bytes.clone();
+        huge[..8].copy_from_slice(&u64::MAX.to_be_bytes());
+        assert!(back.decode(&huge).is_err());
+        // Ids must ascend: the second person given the first one's id.
+        let mut twice = bytes;
+        let second = 8 + 8 + 4 + 4 + 3 + 4 + keys.get(4).map_or(0, |k| Packed::pack(&k).text.len());
+        twice[second..second + 8].copy_from_slice(&4u64.to_be_bytes());
+        assert!(back.decode(&twice).unwrap_err().contains("out of order"));
     }
 }

@@ -42,4 +42,6 @@ mod live_tests;
 #[cfg(test)]
 mod protection_tests;
 #[cfg(test)]
+mod snapshot_tests;
+#[cfg(test)]
 mod tests;

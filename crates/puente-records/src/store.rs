@@ -75,7 +75,9 @@ pub struct RecordStore {
 }
 
 mod apply;
+mod snapshot;
 pub use apply::{Applied, Incoming};
+pub use snapshot::{Loaded, SNAPSHOT_FILE};
 
 impl std::fmt::Debug for RecordStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -225,6 +227,8 @@ impl RecordStore {
 
     /// Stores (or replaces) a record and its passport copy (`None` removes a stored one).
     pub fn put(&self, record: &PersonRecord, copy: Option<&[u8]>) -> Result<u64, RecordsError> {
+        let _view = self.view();
+        self.forget_snapshot()?;
         let rid_hash = self.key.index_hash("record_id", &record.record_id);
         let id = match self.ids.get(rid_hash)? {
             Some(v) => be_u64(&v),

@@ -55,6 +55,32 @@ pub(super) fn sound_alike(a: Tok<'_>, b: Tok<'_>) -> bool {
     a.sound.len() >= 2 && a.sound == b.sound && a.raw.len() >= 3 && b.raw.len() >= 3
 }
 
+/// Score of a two-letter token one slip from a known spelling of the other (PO for POL,
+/// LW for LWI): fewer letters, less evidence.
+pub(super) const SHORT_SLIP: f64 = 0.8;
+
+/// Whether `written` is one slip from `form`, a known spelling of a name of three letters
+/// or more: a letter added, dropped or changed, or two neighbours swapped (an optimal
+/// string alignment distance of 1). Where the slip touches the first letter it counts
+/// only when it is a swap (ABTIS / BATIS, YPE / PYE, OPL / POL) or the longer of the two
+/// has four letters or more (ARI / MARI, GVALKOU / VALKOU): a different first letter in a
+/// three-letter word is more often another name (SOW / LOW) than a slip. A written
+/// token of two letters counts only as a letter dropped after its first (PO / POL).
+pub(super) fn slip_of(form: &str, written: &str) -> bool {
+    let (f, w) = (form.as_bytes(), written.as_bytes());
+    if f.len() < 3 || w.len() < 2 || f.len().abs_diff(w.len()) > 1 {
+        return false;
+    }
+    if osa_distance(form, written) != 1 {
+        return false;
+    }
+    if w.len() == 2 {
+        return f.len() == 3 && f[0] == w[0];
+    }
+    let swapped_first = f.len() == w.len() && f[0] == w[1] && f[1] == w[0] && f[2..] == w[2..];
+    f[0] == w[0] || swapped_first || f.len().max(w.len()) >= 4
+}
+
 /// Similarity of two tokens given in canonical and written form.
 pub(super) fn pair_sim(q: Tok<'_>, r: Tok<'_>) -> (f64, &'static str) {
     let (c, how_c) = token_sim(q.canon, r.canon, Some((q.skel, r.skel)));
@@ -87,26 +113,28 @@ pub(super) fn pair_sim(q: Tok<'_>, r: Tok<'_>) -> (f64, &'static str) {
         (best, how) = (SOUNDS_ALIKE, "sounds alike");
     }
     // A slip in another known spelling of the name (POK for POL, which is PAUL; WONY for
-    // WONG, which is WANG): one letter, the first kept.
-    if best < SPELLING_SLIP && q.raw.len() >= 3 {
-        let slipped = |forms: &[&str], written: &str| {
-            forms.iter().any(|f| {
-                f.len() >= 3
-                    && f.as_bytes().first() == written.as_bytes().first()
-                    && osa_distance(f, written) == 1
-            })
-        };
+    // WONG, which is WANG; ABTIS for BATIS, which is BAPTISTE; PO for POL): see
+    // [`slip_of`] for which slips count. A two-letter token is less sure.
+    if best < SPELLING_SLIP && q.raw.len() >= 2 {
+        let slipped = |forms: &[&str], written: &str| forms.iter().any(|f| slip_of(f, written));
         if slipped(spelling::variants(r.canon), q.raw)
             || slipped(spelling::variants(q.canon), r.raw)
         {
-            (best, how) = (SPELLING_SLIP, "a slip in a known spelling");
+            let sure = if q.raw.len().min(r.raw.len()) >= 3 {
+                SPELLING_SLIP
+            } else {
+                SHORT_SLIP
+            };
+            if best < sure {
+                (best, how) = (sure, "a slip in a known spelling");
+            }
         }
     }
-    // A slip in a name written by its sound (NARI for MARI, SELETEN for CELESTIN).
+    // A slip in a name written by its sound (NARI for MARI, SELETEN for CELESTIN, ABTIS
+    // for BATIS, which sounds as BAPTISTE), under the rules of [`slip_of`].
     if best < SOUND_TYPO
-        && q.sound.len().min(r.sound.len()) >= 4
-        && q.sound.as_bytes()[0] == r.sound.as_bytes()[0]
-        && osa_distance(q.sound, r.sound) == 1
+        && q.sound.len().min(r.sound.len()) >= 3
+        && (slip_of(r.sound, q.sound) || slip_of(q.sound, r.sound))
     {
         (best, how) = (SOUND_TYPO, "sounds alike but for a slip");
     }
@@ -282,12 +310,21 @@ pub(super) fn glued_sim(pair: [Tok<'_>; 2], one: Tok<'_>) -> Option<(f64, &'stat
     if s < SOUNDS_ALIKE && one.sound.len() >= 4 {
         let glued = format!("{}{}", pair[0].canon, pair[1].canon);
         let parts = format!("{}{}", pair[0].sound, pair[1].sound);
-        if sound(&glued) == one.sound || parts == one.sound {
+        let whole = sound(&glued);
+        if whole == one.sound || parts == one.sound {
             (s, how) = (SOUNDS_ALIKE, "sounds alike");
+        } else if s < SOUND_TYPO
+            && one.sound.len() >= 5
+            && (slip_of(&whole, one.sound) || slip_of(&parts, one.sound))
+        {
+            // A slip in a compound written by its sound (JANBWATIS for JEAN BAPTISTE,
+            // SENFL for SAINT FLEUR): long enough that one slip still leaves it a
+            // single name.
+            (s, how) = (SOUND_TYPO, "sounds alike but for a slip");
         }
     }
     // Only a close match: two short tokens glued resemble many longer ones.
-    (s >= 0.9).then_some((
+    (s >= 0.9 || (s >= SOUND_TYPO && how == "sounds alike but for a slip")).then_some((
         s,
         if how == "exact" {
             "written together"

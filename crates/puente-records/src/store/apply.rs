@@ -174,6 +174,9 @@ impl RecordStore {
         }
         {
             let _gate = self.gate.write().unwrap_or_else(|e| e.into_inner());
+            // Under the gate, so a snapshot being written either holds this change or
+            // is no longer named when it is applied.
+            self.forget_snapshot()?;
             self.ids.apply_batch(b.ids)?;
             self.data.apply_batch(b.data)?;
             self.matchkeys.apply_batch(b.matchkeys)?;

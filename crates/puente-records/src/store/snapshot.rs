@@ -1,0 +1,145 @@
+//! A checked snapshot of the in-memory match keys, so a node starts in seconds at a
+//! million persons instead of opening a million sealed keys one by one.
+//!
+//! File `DATA/matchkeys.snapshot`: `puente-mkeys/v1\n` ‖ snapshot id (16 random bytes) ‖
+//! the keys ([`MatchKeys::encode`]) sealed with the data key, the magic and id as
+//! associated data. The store's meta tree holds the id of the snapshot that reflects its
+//! match keys; the first change to them after a snapshot removes that id, durably, before
+//! it is applied. A snapshot is used only when its id is the one the store names, it
+//! opens under the data key (so it is neither altered, cut short, nor another node's)
+//! and it decodes whole; anything else is rebuilt from the sealed keys, never trusted,
+//! and the reason logged.
+
+use std::path::Path;
+
+use ring::rand::SecureRandom;
+
+use super::*;
+
+/// Where a node keeps the snapshot, in its data directory.
+pub const SNAPSHOT_FILE: &str = "matchkeys.snapshot";
+const MAGIC: &[u8; 16] = b"puente-mkeys/v1\n";
+/// The meta entry naming the snapshot that reflects the match keys.
+pub(super) const SNAPSHOT_META: &str = "matchkeys_snapshot";
+const ID_LEN: usize = 16;
+
+/// How the match keys came into memory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Loaded {
+    /// Persons whose keys are held.
+    pub persons: usize,
+    /// Read from the snapshot (`None`) or rebuilt from the sealed keys, and why.
+    pub rebuilt: Option<String>,
+    /// A problem writing the new snapshot (the keys are loaded all the same; the next
+    /// start rebuilds again).
+    pub save_failed: Option<String>,
+}
+
+impl RecordStore {
+    /// Brings every match key into memory from the snapshot at `path` when it reflects
+    /// the store, else from the sealed keys, then writes a new snapshot there.
+    pub fn load_match_keys_from(&self, path: &Path) -> Result<Loaded, RecordsError> {
+        let why = match self.read_snapshot(path) {
+            Ok(persons) => {
+                return Ok(Loaded {
+                    persons,
+                    rebuilt: None,
+                    save_failed: None,
+                })
+            }
+            Err(why) => why,
+        };
+        let persons = self.load_match_keys()?;
+        let save_failed = self
+            .save_match_key_snapshot(path)
+            .err()
+            .map(|e| e.to_string());
+        Ok(Loaded {
+            persons,
+            rebuilt: Some(why),
+            save_failed,
+        })
+    }
+
+    /// Why the snapshot at `path` cannot be used, or the keys it held (now in memory).
+    fn read_snapshot(&self, path: &Path) -> Result<usize, String> {
+        let named = self
+            .meta
+            .get(SNAPSHOT_META)
+            .map_err(|e| format!("reading which snapshot the store names: {e}"))?
+            .ok_or(
+                "the store names no snapshot (none written yet, or the records changed since)",
+            )?;
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(format!("{} is missing", path.display()))
+            }
+            Err(e) => return Err(format!("reading {}: {e}", path.display())),
+        };
+        let head = MAGIC.len() + ID_LEN;
+        if bytes.len() < head || &bytes[..MAGIC.len()] != MAGIC {
+            return Err(format!("{} is not a match-key snapshot", path.display()));
+        }
+        if bytes[MAGIC.len()..head] != named[..] {
+            return Err(format!(
+                "{} is not the snapshot the store names (an older one, or another store's)",
+                path.display()
+            ));
+        }
+        let plain = self.key.open(&bytes[..head], &bytes[head..]).map_err(|_| {
+            format!(
+                "{} does not open under the data key: altered or cut short",
+                path.display()
+            )
+        })?;
+        self.keys_mem
+            .decode(&plain)
+            .map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// Writes the match keys held in memory as the snapshot at `path` (a temporary file,
+    /// synced, renamed over it), then names it in the store.
+    pub fn save_match_key_snapshot(&self, path: &Path) -> Result<(), RecordsError> {
+        let fail = |what: &str, e: &dyn std::fmt::Display| {
+            RecordsError::Store(format!("{what} {}: {e}", path.display()))
+        };
+        let mut id = [0u8; ID_LEN];
+        ring::rand::SystemRandom::new()
+            .fill(&mut id)
+            .map_err(|_| RecordsError::Crypto("no randomness for a snapshot id".into()))?;
+        // Taken under the gate: a change applied meanwhile either is in the keys written
+        // or removes the id named below (it waits for the gate).
+        let _gate = self.gate.write().unwrap_or_else(|e| e.into_inner());
+        let mut head = MAGIC.to_vec();
+        head.extend_from_slice(&id);
+        let sealed = self.key.seal(&head, &self.keys_mem.encode())?;
+        let tmp = path.with_extension("snapshot.tmp");
+        let write = || -> std::io::Result<()> {
+            use std::io::Write;
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(&head)?;
+            f.write_all(&sealed)?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, path)?;
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::File::open(dir)?.sync_all()?;
+            }
+            Ok(())
+        };
+        write().map_err(|e| fail("writing", &e))?;
+        self.meta.insert(SNAPSHOT_META, &id[..])?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Called before any change to the match keys: the snapshot stops being named,
+    /// durably, before the change can reach the disk. Read from the store each time (not
+    /// remembered), so every handle on it, in this process or another, sees the same.
+    pub(super) fn forget_snapshot(&self) -> Result<(), RecordsError> {
+        if self.meta.remove(SNAPSHOT_META)?.is_some() {
+            self.db.flush()?;
+        }
+        Ok(())
+    }
+}
