@@ -327,8 +327,13 @@ async fn quotas_run_out_reset_at_midnight_utc_and_survive_a_restart() {
         "agreement.purpose_not_granted",
     );
 
-    // Restart: the two used units are remembered.
+    // Restart: the two used units are remembered, counted again from the audit log
+    // (the entries are what makes them durable: no counter file is written).
+    let data_dir = mex.data_dir.clone();
     mex.stop().await;
+    for file in ["quota.0", "quota.1"] {
+        assert!(!data_dir.join(file).exists(), "{file} was written");
+    }
     let mex = fed.start_with_clock("MEX", clock.clock()).await;
     let ch = fed.channel("MEX", &gtm_node);
     permitted(query(ch.clone(), Purpose::Identification).await);

@@ -1,13 +1,14 @@
-//! Daily quota counters: in memory, made durable by the audit writer alongside the batch
-//! holding the entry of the exchange that took a unit (an answer never leaves without
-//! its unit on disk), in two files written in turn (`DATA/quota.0`, `DATA/quota.1`), so
-//! a write cut short by a crash leaves the other, one batch older — whose entries were
-//! not acknowledged either.
+//! Daily quota counters, in memory. They are made durable by the audit entries
+//! themselves: an exchange that an agreement permitted names the agreement in its entry,
+//! no answer leaves before that entry is durable, and a starting node counts the units
+//! again from the log ([`crate::store::Store::recount_quota`]).
 //!
-//! Until this module the counters were a sled tree, updated per exchange and flushed with
-//! the audit batch: sled's flush latency then sat on every exchange's critical path
-//! (found by `puente bench soak`). A data directory with counters in sled is read once
-//! and continues in the files.
+//! Earlier versions kept the counters in two files written in turn (`DATA/quota.0`,
+//! `DATA/quota.1`) and synced with every audit batch, a second `fsync` on every
+//! exchange's path (before that, a sled tree, whose flush latency was worse). Those
+//! files, and a backup's copy of the counters, are still read at start and the
+//! recount raises them, never lowers them. A data directory with counters in sled is
+//! read once and continues in the files.
 //!
 //! File: `puente-quota/v1\n` ‖ length u32 ‖ sequence u64 ‖ entries u32 ‖ (key length u16
 //! ‖ key ‖ count u64)* ‖ SHA-256 of everything before it; bytes after `length` are
@@ -209,6 +210,20 @@ impl QuotaCounters {
         c.map.insert(key.to_string(), n + 1);
         c.dirty = true;
         Some(n + 1)
+    }
+
+    /// Raises each counter to at least its count in `counts` (recounted from the audit
+    /// log when the node starts); never lowers one.
+    pub fn raise_to(&self, counts: BTreeMap<String, u64>) {
+        let Ok(mut c) = self.counts.lock() else {
+            return;
+        };
+        for (key, n) in counts {
+            let held = c.map.entry(key).or_default();
+            if *held < n {
+                *held = n;
+            }
+        }
     }
 
     /// Writes the counters if they changed since the last write, to the older of the two

@@ -94,7 +94,12 @@ impl Node {
                 reason: format!("the audit log: {e}"),
             })
         })?;
-        audit.set_sync_hook(store.quota_sync_hook());
+        // The quota units taken since yesterday, from the log: the entries are what makes
+        // them durable (no second fsync per batch for counters of their own).
+        let today = clock().date();
+        store
+            .recount_quota(audit.trees(), today.previous_day().unwrap_or(today))
+            .map_err(NodeError::Store)?;
 
         let open_err = |what: &str, e: String| {
             NodeError::Store(crate::store::StoreError::Open {

@@ -36,6 +36,9 @@ pub enum StoreError {
         /// sled's error.
         source: sled::Error,
     },
+    /// The quota counters could not be counted again from the audit log.
+    #[error("recounting today's quota units from the audit log: {0}")]
+    Quota(String),
 }
 
 /// Bytes of sled's page cache. sled's default is 1 GiB per database, which a busy node
@@ -222,11 +225,47 @@ impl Store {
         self.quota.snapshot()
     }
 
-    /// Makes the quota counters durable if they changed: what the audit writer calls
-    /// alongside a batch after an exchange took a unit ([`puente_audit::AuditLog::store_written`]).
-    pub fn quota_sync_hook(&self) -> puente_audit::log::SyncHook {
-        let quota = self.quota.clone();
-        std::sync::Arc::new(move || quota.sync().map_err(|e| e.to_string()))
+    /// Counts again, from the audit log, the quota units taken since the start of `from`
+    /// (UTC): every incoming exchange an agreement permitted took one (its entry names
+    /// the agreement; a refused one names none), and no answer leaves before its entry
+    /// is durable, so the log holds every unit an answer was given for. Counters already
+    /// held (the quota files an earlier version kept, or a backup's copy) are raised to
+    /// these counts, never lowered. Reads the log from its end back to an hour before
+    /// `from` (entries are appended in the order of their times, within a second or so).
+    /// Returns how many entries were read.
+    pub fn recount_quota(&self, log: &puente_audit::Trees, from: Date) -> Result<u64, StoreError> {
+        let start_ms = from.midnight().assume_utc().unix_timestamp() * 1000;
+        let mut counts: std::collections::BTreeMap<String, u64> = Default::default();
+        let size = log.size().map_err(|e| StoreError::Quota(e.to_string()))?;
+        let mut read = 0;
+        for index in (0..size).rev() {
+            let bytes = log
+                .entry_bytes(index)
+                .map_err(|e| StoreError::Quota(format!("audit entry {index}: {e}")))?
+                .ok_or_else(|| StoreError::Quota(format!("audit entry {index} is missing")))?;
+            let e = puente_audit::Entry::decode(&bytes)
+                .map_err(|e| StoreError::Quota(format!("audit entry {index}: {e}")))?;
+            read += 1;
+            if e.time_ms < start_ms - 3_600_000 {
+                break;
+            }
+            if e.time_ms < start_ms
+                || e.direction != puente_proto::v1::Direction::Incoming as i32
+                || e.agreement_id.is_empty()
+            {
+                continue;
+            }
+            let (Ok(service), Ok(at)) = (
+                Service::try_from(e.service),
+                time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(e.time_ms) * 1_000_000),
+            ) else {
+                continue;
+            };
+            let key = Self::quota_key(&e.agreement_id, &e.peer_country, service, at.date());
+            *counts.entry(key).or_default() += 1;
+        }
+        self.quota.raise_to(counts);
+        Ok(read)
     }
 }
 

@@ -96,10 +96,7 @@ impl NodeState {
         let outcome = evaluate(&set.verified, &request, &used).and_then(|permit| {
             let Some(limit) = permit.daily_quota else { return Ok(permit) };
             match self.store.try_consume(&permit.agreement_id, &receiver, service, today, u64::from(limit)) {
-                Ok(Some(_)) => {
-                    self.audit.store_written();
-                    Ok(permit)
-                }
+                Ok(Some(_)) => Ok(permit),
                 Ok(None) => Err(Refusal {
                     rule: Rule::QuotaExceeded,
                     agreement_id: Some(permit.agreement_id.clone()),
@@ -121,11 +118,11 @@ impl NodeState {
         });
         match &outcome {
             Ok(p) => {
-                // The quota unit just taken is made durable by the audit writer, which
-                // flushes the store alongside the batch holding this call's entry; every
-                // caller writes that entry before answering, so an answer never leaves
-                // without its quota unit on disk (a flush of its own here cost a second
-                // fsync per exchange).
+                // The quota unit just taken is made durable by this call's audit entry,
+                // which names the agreement: every caller writes it before answering, and
+                // a starting node counts the units again from the log
+                // (`Store::recount_quota`). Counters with a file and fsync of their own
+                // cost a second sync per batch.
                 info!(caller = %caller.urn(), service = service.name(), purpose = purpose.name(), agreement = %p.agreement_id, "permitted");
             }
             Err(r) => {
