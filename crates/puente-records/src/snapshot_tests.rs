@@ -75,6 +75,16 @@ fn a_snapshot_that_reflects_the_store_is_used_and_holds_every_key() {
     }
     let (db, store, rebuilt) = start(dir.path());
     assert!(rebuilt.unwrap().contains("names no snapshot"));
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(dir.path().join(SNAPSHOT_FILE))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(
+        mode & 0o777,
+        0o600,
+        "the snapshot is private to the node's user"
+    );
     let before: Vec<_> = (0..64).map(|id| store.match_key(id).unwrap()).collect();
     drop((store, db));
     let (_db, store, rebuilt) = start(dir.path());

@@ -117,7 +117,14 @@ impl RecordStore {
         let tmp = path.with_extension("snapshot.tmp");
         let write = || -> std::io::Result<()> {
             use std::io::Write;
-            let mut f = std::fs::File::create(&tmp)?;
+            use std::os::unix::fs::OpenOptionsExt;
+            // 0600 like every file of the data directory (sealed, but names all the same).
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&tmp)?;
             f.write_all(&head)?;
             f.write_all(&sealed)?;
             f.sync_all()?;
