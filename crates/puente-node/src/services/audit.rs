@@ -48,6 +48,27 @@ fn nonzero(n: i32) -> Option<i32> {
     (n != 0).then_some(n)
 }
 
+/// The keyed hash an entry about `subject` carries: of the document (document or MRZ
+/// terms) or of the normalized name. The terms are validated as an officer's query's.
+fn subject_hash(
+    state: &NodeState,
+    subject: Option<&pb::IdentityQuery>,
+) -> Result<Option<[u8; 32]>, Status> {
+    let Some(q) = subject else {
+        return Ok(None);
+    };
+    let terms = crate::convert::terms(Some(q)).map_err(|e| {
+        Status::invalid_argument(format!(
+            "subject: {}",
+            e.message.trim_start_matches("query")
+        ))
+    })?;
+    Ok(terms
+        .audit_terms()
+        .first()
+        .map(|(label, v)| state.node.data_key.audit_hash(label, v)))
+}
+
 #[tonic::async_trait]
 impl Audit for AuditService {
     async fn list_entries(
@@ -74,7 +95,7 @@ impl Audit for AuditService {
             decision: nonzero(r.decision),
             direction: nonzero(r.direction),
             actor: (!r.actor.is_empty()).then_some(r.actor.clone()),
-            term_hash: None,
+            term_hash: subject_hash(&self.state, r.subject.as_ref())?,
         };
         let trees = self.state.audit.trees().clone();
         let (listed, next) =
