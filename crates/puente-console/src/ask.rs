@@ -494,7 +494,8 @@ pub async fn send(
         Ok(r) => answer(&ctx, &f, offer, &r),
         Err(e) => node_error(&ctx, &e),
     };
-    shell(&ctx, "ask.title", html! { (form) (result) })
+    // The answer first: it is what the officer came for; the form stays below to refine.
+    shell(&ctx, "ask.title", html! { (result) (form) })
 }
 
 /// The fetch form's fields.
