@@ -31,7 +31,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 /// MEX holds R1 (with a passport copy) and R2, an asylum seeker from Guatemala, whom
 /// the protection rule hides from GTM. GTM may ask MEX for identification only.
 pub(crate) async fn federation() -> Federation {
-    let fed = Federation::new(&["MEX", "GTM"]).await;
+    let fed = Federation::new(&["MEX", "GTM", "CRI"]).await;
     fed.agree(
         "MEX",
         "GTM",
@@ -59,6 +59,27 @@ pub(crate) async fn federation() -> Federation {
             )],
         ),
     );
+    // CRI shares flow counts with GTM (small cells suppressed), and nothing else: it is
+    // a peer with an agreement that Ask must not offer.
+    fed.agree(
+        "CRI",
+        "GTM",
+        "cri-gtm.toml",
+        &agreement_text(
+            "CRI-GTM-S",
+            ["CRI", "GTM"],
+            "2026-01-01",
+            "2027-12-31",
+            &[grant(
+                "CRI",
+                "GTM",
+                &["flow_counts"],
+                &["statistics"],
+                &[],
+                "small_cell_threshold = 5",
+            )],
+        ),
+    );
     import_rows(
         &fed,
         "MEX",
@@ -68,6 +89,49 @@ pub(crate) async fn federation() -> Federation {
         ],
     );
     fed
+}
+
+/// Month cells of CRI (HTI 3 is below CRI's threshold of 5 for GTM) and of GTM, and
+/// GTM's pull of CRI's.
+async fn flows(fed: &Federation) {
+    use puente_stats::{CellKey, Period, Value};
+    let cells = |code: &str, counts: &[(&str, u64)]| -> Vec<pb::FlowCell> {
+        counts
+            .iter()
+            .map(|(nat, n)| {
+                CellKey::new(
+                    Period::month(2026, 3).unwrap(),
+                    nat,
+                    pb::Sex::Female,
+                    pb::AgeGroup::Age1829,
+                    &format!("{code}-EP001"),
+                    pb::EncounterEvent::Entry,
+                )
+                .unwrap()
+                .to_proto(code, Value::Count(*n), 1)
+            })
+            .collect()
+    };
+    for (code, counts) in [
+        ("CRI", vec![("VEN", 12), ("HTI", 3), ("CUB", 40)]),
+        ("GTM", vec![("VEN", 7), ("HTI", 9)]),
+    ] {
+        fed.operator(code)
+            .import_cells(tokio_stream::iter(vec![pb::ImportCellsRequest {
+                cells: cells(code, &counts),
+            }]))
+            .await
+            .unwrap();
+    }
+    let r = fed
+        .operator("GTM")
+        .sync_now(pb::SyncNowRequest {
+            peer_countries: vec!["CRI".into()],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.results[0].outcome, pb::SyncOutcome::Ok as i32, "{r:?}");
 }
 
 /// `puente client init` of `code` into `dir/name`.
@@ -203,6 +267,8 @@ async fn the_console_serves_officers_and_auditors_and_refuses_forgeries() {
     let mut fed = federation().await;
     let _mex = fed.start("MEX").await;
     let _gtm = fed.start("GTM").await;
+    let _cri = fed.start("CRI").await;
+    flows(&fed).await;
     let dir = tempfile::tempdir().unwrap();
     let officer = profile(&fed, PersonRole::Operator, "ana.lopez", dir.path());
     let auditor = profile(&fed, PersonRole::Auditor, "aud.ruiz", dir.path());

@@ -41,7 +41,7 @@ fn grant(ctx: &Ctx, g: &pb::DirectionGrant) -> Markup {
             (list(g.services.iter().map(|s| page::service(*s))))
             @if !g.purposes.is_empty() { " " (ctx.t("agr.purposes")) " " (list(g.purposes.iter().map(|p| page::purpose(*p)))) }
             @if !g.fields.is_empty() { "; " (ctx.t("agr.fields")) " " (list(g.fields.iter().map(|f| page::field(*f)))) }
-            "; " (mode)
+            @if g.services.contains(&(pb::Service::IdentityQuery as i32)) { "; " (mode) }
             @if g.retention_days > 0 { "; " (ctx.t("agr.keep")) " " (g.retention_days) }
             "."
         }

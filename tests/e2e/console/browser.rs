@@ -287,7 +287,8 @@ async fn steps(b: &Client, officer: &Running, auditor: &Running) {
     assert!(text(b, "#outcome").await.contains("HOSSAIN"));
 
     b.goto(&format!("{base}/agreements")).await.unwrap();
-    let agreement = text(b, ".agreement").await;
+    wait(b, ".agreement").await;
+    let agreement = texts(b, ".agreement").await.join("\n");
     assert!(
         agreement.contains("MEX-GTM-C") && agreement.contains("in force"),
         "{agreement}"
@@ -301,9 +302,45 @@ async fn steps(b: &Client, officer: &Running, auditor: &Running) {
     let peers = text(b, "#peers").await;
     assert!(peers.contains("MEX") && peers.contains("yes"), "{peers}");
     shot(b, "peers").await;
+    // Statistics: CRI's small cell is marked, never 0; the SDMX-CSV download.
     b.goto(&format!("{base}/stats")).await.unwrap();
-    wait(b, "#period").await;
+    wait(b, "#matrix").await;
+    let cells = b
+        .execute(
+            "return Array.from(document.querySelectorAll('#matrix tr')).map(r => Array.from(r.cells).map(c => c.textContent))",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        cells,
+        json!([
+            ["Nationality", "CRI", "GTM", "Total"],
+            ["CUB", "40", "", "40"],
+            ["HTI", "▒", "9", "≥ 9 ▒"],
+            ["VEN", "12", "7", "19"]
+        ])
+    );
+    assert_eq!(
+        b.find_all(Locator::Css("svg.chart rect.suppressed-bar"))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     shot(b, "stats").await;
+    let (status, _, sdmx) = http(
+        officer.addr,
+        "GET",
+        "/stats.csv?period=2026-03",
+        &[("Cookie", &ck)],
+        "",
+    )
+    .await;
+    assert_eq!(status, 200);
+    let sdmx = String::from_utf8(sdmx).unwrap();
+    assert!(sdmx.starts_with("STRUCTURE"), "{sdmx}");
+    assert_eq!(sdmx.lines().count(), 6, "a header and five cells: {sdmx}");
 
     // Spanish, with the switch.
     b.find(Locator::Css("button[value=es]"))
