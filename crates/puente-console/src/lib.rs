@@ -13,6 +13,7 @@
 //! - [`officer`]: Agreements and Peers.
 //! - [`log`]: the auditor's Log (filters, paging) and Export.
 //! - [`proof`]: an entry's detail with its inclusion proof, Checkpoints.
+//! - [`charts`]: exchanges per day per peer, refusals by rule, anomalies.
 //! - [`search`]: who asked about a person (keyed hash on the node).
 //! - [`stats`]: the Statistics matrix, its SVG chart and SDMX-CSV.
 //! - [`assets`]: the embedded CSS, script and icon.
@@ -21,6 +22,7 @@
 
 pub mod ask;
 pub mod assets;
+pub mod charts;
 pub mod i18n;
 pub mod log;
 pub mod officer;
@@ -146,6 +148,7 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/export", get(log::export))
         .route("/search", get(search::form).post(search::send))
         .route("/checkpoints", get(proof::checkpoints))
+        .route("/charts", get(charts::page))
         .route("/stats", get(stats::page))
         .route("/stats.csv", get(stats::sdmx))
         .layer(axum::middleware::from_fn_with_state(

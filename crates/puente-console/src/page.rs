@@ -42,6 +42,7 @@ pub fn nav(role: Role) -> &'static [(&'static str, &'static str)] {
         Role::Auditor => &[
             ("/log", "nav.log"),
             ("/search", "nav.search"),
+            ("/charts", "nav.charts"),
             ("/checkpoints", "nav.checkpoints"),
         ],
         _ => &[

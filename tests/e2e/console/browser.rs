@@ -366,7 +366,10 @@ async fn auditor_steps(b: &Client, auditor: &Running) {
     let base = format!("http://{}", auditor.addr);
     b.goto(&auditor.url).await.unwrap();
     wait(b, "#filter").await;
-    assert_eq!(texts(b, "nav a").await, ["Log", "Search", "Checkpoints"]);
+    assert_eq!(
+        texts(b, "nav a").await,
+        ["Log", "Search", "Charts", "Checkpoints"]
+    );
     shot(b, "log").await;
 
     // Who asked about document BX1234567 of BGD: the officer's query, by keyed hash.
@@ -438,6 +441,23 @@ async fn auditor_steps(b: &Client, auditor: &Running) {
         !csv.contains("BX1234567"),
         "no document number in the log: {csv}"
     );
+
+    // Today's exchanges with MEX, stacked by decision; a day of history judges nothing.
+    b.goto(&format!("{base}/charts")).await.unwrap();
+    wait(b, ".peer-chart").await;
+    let charts = texts(b, ".peer-chart").await;
+    assert!(charts.iter().any(|c| c.starts_with("MEX")), "{charts:?}");
+    let allowed = b
+        .find_all(Locator::Css(".peer-chart rect.allowed"))
+        .await
+        .unwrap();
+    assert_eq!(
+        allowed.len(),
+        30 * charts.len(),
+        "one bar a day for 30 days"
+    );
+    wait(b, "#no-anomalies").await;
+    shot(b, "charts").await;
 
     b.goto(&format!("{base}/checkpoints")).await.unwrap();
     assert!(text(b, "#latest").await.contains("signature verified"));
