@@ -41,22 +41,25 @@ pub(crate) async fn federation() -> Federation {
             ["MEX", "GTM"],
             "2026-01-01",
             "2027-12-31",
-            &[grant(
-                "MEX",
-                "GTM",
-                &["identity_query", "passport_copy"],
-                &["identification"],
-                &[
-                    "given_names",
-                    "surnames",
-                    "date_of_birth",
-                    "nationality",
-                    "document_number",
-                    "issuing_state",
-                    "passport_copy_available",
-                ],
-                "queries_per_day = 100\ncopies_per_day = 10",
-            )],
+            &[
+                grant(
+                    "MEX",
+                    "GTM",
+                    &["identity_query", "passport_copy"],
+                    &["identification"],
+                    &[
+                        "given_names",
+                        "surnames",
+                        "date_of_birth",
+                        "nationality",
+                        "document_number",
+                        "issuing_state",
+                        "passport_copy_available",
+                    ],
+                    "queries_per_day = 100\ncopies_per_day = 10",
+                ),
+                grant("GTM", "MEX", &["alerts"], &["early_warning"], &[], ""),
+            ],
         ),
     );
     // CRI shares flow counts with GTM (small cells suppressed), and nothing else: it is
@@ -123,6 +126,30 @@ async fn flows(fed: &Federation) {
             .await
             .unwrap();
     }
+    // GTM's daily HTI entries: four times the usual over the last week (a surge).
+    let today = time::OffsetDateTime::now_utc().date();
+    let surge: Vec<pb::FlowCell> = (1..=63i64)
+        .map(|back| {
+            let d = today - time::Duration::days(back);
+            let n = (10 + (back as u64 * 7) % 5) * if back <= 7 { 4 } else { 1 };
+            CellKey::new(
+                Period::day(d.year(), d.month() as u8, d.day()).unwrap(),
+                "HTI",
+                pb::Sex::Male,
+                pb::AgeGroup::Age1829,
+                "GTM-EP002",
+                pb::EncounterEvent::Entry,
+            )
+            .unwrap()
+            .to_proto("GTM", Value::Count(n), 1)
+        })
+        .collect();
+    fed.operator("GTM")
+        .import_cells(tokio_stream::iter(vec![pb::ImportCellsRequest {
+            cells: surge,
+        }]))
+        .await
+        .unwrap();
     let r = fed
         .operator("GTM")
         .sync_now(pb::SyncNowRequest {
@@ -257,7 +284,7 @@ pub(crate) fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
 }
 
 /// The value of the hidden CSRF field in a page.
-fn csrf_of(html: &str) -> String {
+pub(crate) fn csrf_of(html: &str) -> String {
     let at = html.find("name=\"csrf\" value=\"").expect("a CSRF field") + 19;
     html[at..at + 64].to_string()
 }

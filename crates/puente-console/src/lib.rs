@@ -10,7 +10,7 @@
 //! - [`i18n`]: English and Spanish.
 //! - [`page`]: the page shell, navigation by role, words for the contract's enums.
 //! - [`ask`]: the officer's Ask page and passport copies.
-//! - [`officer`]: Agreements and Peers.
+//! - [`officer`]: Agreements and Peers; [`alerts`]: early warnings and surge drafts.
 //! - [`log`]: the auditor's Log (filters, paging) and Export.
 //! - [`proof`]: an entry's detail with its inclusion proof, Checkpoints.
 //! - [`charts`]: exchanges per day per peer, refusals by rule, anomalies.
@@ -20,6 +20,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod alerts;
 pub mod ask;
 pub mod assets;
 pub mod charts;
@@ -142,6 +143,10 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/copy", post(ask::fetch))
         .route("/copy/{id}", get(ask::copy_bytes))
         .route("/agreements", get(officer::agreements))
+        .route("/alerts", get(alerts::list))
+        .route("/alerts/detect", post(alerts::detect))
+        .route("/alerts/review", post(alerts::review))
+        .route("/alerts/publish", post(alerts::publish))
         .route("/peers", get(officer::peers))
         .route("/log", get(log::page))
         .route("/log/{index}", get(proof::entry))

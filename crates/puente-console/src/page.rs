@@ -49,6 +49,7 @@ pub fn nav(role: Role) -> &'static [(&'static str, &'static str)] {
             ("/ask", "nav.ask"),
             ("/agreements", "nav.agreements"),
             ("/peers", "nav.peers"),
+            ("/alerts", "nav.alerts"),
             ("/stats", "nav.stats"),
         ],
     }
@@ -128,6 +129,7 @@ pub fn word(name: &str) -> String {
         n if n.starts_with("DOCUMENT_TYPE_") => &n["DOCUMENT_TYPE_".len()..],
         n if n.starts_with("MATCH_OUTCOME_") => &n["MATCH_OUTCOME_".len()..],
         n if n.starts_with("ENCOUNTER_EVENT_") => &n["ENCOUNTER_EVENT_".len()..],
+        n if n.starts_with("DELIVERY_STATE_") => &n["DELIVERY_STATE_".len()..],
         _ => parts.get(1).copied().unwrap_or(name),
     };
     rest.to_ascii_lowercase().replace('_', " ")
@@ -200,6 +202,7 @@ mod tests {
         assert_eq!(word("DISCLOSABLE_FIELD_GIVEN_NAMES"), "given names");
         assert_eq!(purpose(1), "identification");
         assert_eq!(service(2), "passport copy");
+        assert_eq!(word("DELIVERY_STATE_NOT_PERMITTED"), "not permitted");
     }
 
     #[test]

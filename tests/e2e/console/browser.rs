@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
-use super::{header, http, Running};
+use super::{csrf_of, header, http, Running};
 
 const INSTALL: &str = "apt-get install -y chromium chromium-driver";
 
@@ -121,6 +121,10 @@ async fn wait(b: &Client, css: &str) -> fantoccini::elements::Element {
         Ok(e) => e,
         Err(e) => {
             let page = b.source().await.unwrap_or_default();
+            let page = page
+                .find("<main")
+                .map(|at| page[at..].to_string())
+                .unwrap_or(page);
             panic!("{css} did not appear: {e}\n{page}")
         }
     }
@@ -173,7 +177,7 @@ async fn steps(b: &Client, officer: &Running, auditor: &Running) {
     wait(b, "#ask").await;
     assert_eq!(
         texts(b, "nav a").await,
-        ["Ask", "Agreements", "Peers", "Statistics"]
+        ["Ask", "Agreements", "Peers", "Alerts", "Statistics"]
     );
     // Only what an agreement in force grants: MEX for identification, not return.
     assert_eq!(texts(b, "#offer option").await, ["MEX · identification"]);
@@ -303,7 +307,9 @@ async fn steps(b: &Client, officer: &Running, auditor: &Running) {
     assert!(peers.contains("MEX") && peers.contains("yes"), "{peers}");
     shot(b, "peers").await;
     // Statistics: CRI's small cell is marked, never 0; the SDMX-CSV download.
-    b.goto(&format!("{base}/stats")).await.unwrap();
+    b.goto(&format!("{base}/stats?period=2026-03"))
+        .await
+        .unwrap();
     wait(b, "#matrix").await;
     let cells = b
         .execute(
@@ -341,6 +347,8 @@ async fn steps(b: &Client, officer: &Running, auditor: &Running) {
     let sdmx = String::from_utf8(sdmx).unwrap();
     assert!(sdmx.starts_with("STRUCTURE"), "{sdmx}");
     assert_eq!(sdmx.lines().count(), 6, "a header and five cells: {sdmx}");
+
+    alerts(b, officer, &ck).await;
 
     // Spanish, with the switch.
     b.find(Locator::Css("button[value=es]"))
@@ -467,4 +475,69 @@ async fn auditor_steps(b: &Client, auditor: &Running) {
     b.goto(&format!("{base}/ask")).await.unwrap();
     let refused = text(b, ".error").await;
     assert!(refused.contains("The node said"), "{refused}");
+}
+
+/// A surge drafted by the node on request, reviewed, refused without the confirmation,
+/// then published and delivered to MEX.
+async fn alerts(b: &Client, officer: &Running, ck: &str) {
+    let base = format!("http://{}", officer.addr);
+    // The node drafts a surge when the counts come in; looking again drafts it once.
+    b.goto(&format!("{base}/alerts")).await.unwrap();
+    b.find(Locator::Css("#detect button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert_eq!(texts(b, ".draft").await.len(), 1);
+    let draft = text(b, ".draft").await;
+    assert!(
+        draft.contains("HTI") && draft.contains("GTM-EP002"),
+        "{draft}"
+    );
+    b.find(Locator::Css("button.review"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait(b, "#review").await;
+    shot(b, "alerts-review").await;
+    // The server refuses a publication without the confirmation (the box is only
+    // `required` in the browser).
+    let page = b.source().await.unwrap();
+    let csrf = csrf_of(&page);
+    let at = page.find("name=\"draft\" value=\"").unwrap() + 20;
+    let draft_id = &page[at..at + page[at..].find('"').unwrap()];
+    let form = format!("csrf={csrf}&draft={draft_id}");
+    let (status, _, body) = http(
+        officer.addr,
+        "POST",
+        "/alerts/publish",
+        &[("Cookie", ck)],
+        &form,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(String::from_utf8(body).unwrap().contains("not ticked"));
+    b.find(Locator::Id("confirm"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.find(Locator::Id("publish"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait(b, "#published").await;
+    let issued = text(b, ".issued").await;
+    assert!(
+        issued.contains("HTI") && issued.contains("MEX: delivered"),
+        "{issued}"
+    );
+    wait(b, "#no-drafts").await;
+    shot(b, "alerts").await;
 }
