@@ -315,6 +315,7 @@ async fn the_console_serves_officers_and_auditors_and_refuses_forgeries() {
 
     forgeries_are_refused(&officer).await;
     subject_search_is_for_auditors(&officer, &auditor).await;
+    triage_is_kept_by_the_node_for_auditors(&officer, &auditor).await;
 
     if !browser::ready() {
         return;
@@ -446,4 +447,94 @@ async fn subject_search_is_for_auditors(officer: &Path, auditor: &Path) {
             .unwrap();
     let e = off.list_entries(request(subject)).await.unwrap_err();
     assert_eq!(e.code, tonic::Code::PermissionDenied, "{e}");
+}
+
+/// An auditor's triage of an anomaly is kept by the node (through the console's form
+/// too); a malformed one is refused with the field named; an officer is refused.
+async fn triage_is_kept_by_the_node_for_auditors(officer: &Path, auditor: &Path) {
+    let client = |p: &Path| {
+        puente_client::NodeClient::from_profile(&puente_client::Profile::load(p).unwrap()).unwrap()
+    };
+    let aud = client(auditor);
+    let req = |anomaly: &str, triage: pb::Triage, comment: &str| pb::TriageAnomalyRequest {
+        anomaly: anomaly.into(),
+        triage: triage as i32,
+        comment: comment.into(),
+    };
+    let kept = aud
+        .triage_anomaly(req(
+            "MEX:2026-12-01:volume",
+            pb::Triage::Incident,
+            "asked MEX's liaison",
+        ))
+        .await
+        .unwrap()
+        .triage
+        .unwrap();
+    assert_eq!(kept.auditor, "aud.ruiz");
+    for (bad, field) in [
+        (
+            req("MEX:2026-13-01:volume", pb::Triage::Seen, ""),
+            "anomaly",
+        ),
+        (
+            req("mex:2026-12-01:volume", pb::Triage::Seen, ""),
+            "anomaly",
+        ),
+        (
+            req("MEX:2026-12-01:volume:x", pb::Triage::Seen, ""),
+            "anomaly",
+        ),
+        (
+            req("MEX:2026-12-01:volume", pb::Triage::Unspecified, ""),
+            "triage",
+        ),
+        (
+            req("MEX:2026-12-01:volume", pb::Triage::Seen, "a\nb"),
+            "comment",
+        ),
+        (
+            req("MEX:2026-12-01:volume", pb::Triage::Seen, &"x".repeat(501)),
+            "comment",
+        ),
+    ] {
+        let e = aud.triage_anomaly(bad).await.unwrap_err();
+        assert_eq!(e.code, tonic::Code::InvalidArgument, "{e}");
+        assert!(e.to_string().contains(field), "{field}: {e}");
+    }
+    let e = client(officer).list_triage().await.unwrap_err();
+    assert_eq!(e.code, tonic::Code::PermissionDenied, "{e}");
+
+    // Through the console's form.
+    let c = console(args(auditor, vec![], "127.0.0.1:0")).await;
+    let token = c.url.rsplit('=').next().unwrap().to_string();
+    let (_, head, _) = http(c.addr, "GET", &format!("/login?token={token}"), &[], "").await;
+    let cookie = header(&head, "set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let ck = [("Cookie", cookie.as_str())];
+    let (status, _, page) = http(c.addr, "GET", "/charts", &ck, "").await;
+    assert_eq!(status, 200);
+    let csrf = csrf_of(&String::from_utf8(page).unwrap());
+    let form = format!(
+        "csrf={csrf}&anomaly=GTM%3A2026-12-02%3Arefusal-rate&triage=3&comment=looked&since=2026-11-01&until=2026-12-02"
+    );
+    let (status, head, _) = http(c.addr, "POST", "/charts/triage", &ck, &form).await;
+    assert_eq!(status, 303, "{head}");
+    assert_eq!(
+        header(&head, "location"),
+        Some("/charts?since=2026-11-01&until=2026-12-02")
+    );
+    let all = aud.list_triage().await.unwrap().triage;
+    let keys: Vec<(&str, i32)> = all.iter().map(|t| (t.anomaly.as_str(), t.triage)).collect();
+    assert_eq!(
+        keys,
+        [
+            ("GTM:2026-12-02:refusal-rate", pb::Triage::Seen as i32),
+            ("MEX:2026-12-01:volume", pb::Triage::Incident as i32)
+        ]
+    );
 }

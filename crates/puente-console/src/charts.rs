@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::{Query, State};
-use axum::response::Response;
-use axum::Extension;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Extension, Form};
 use maud::{html, Markup};
 use puente_proto::v1 as pb;
 use serde::Deserialize;
@@ -36,6 +36,13 @@ pub struct Day {
     pub refused: u64,
     /// Withheld (protection rule).
     pub withheld: u64,
+}
+
+impl Anomaly {
+    /// The key the node keeps its triage under: `PEER:YYYY-MM-DD:volume|refusal-rate`.
+    pub fn key(&self) -> String {
+        format!("{}:{}:{}", self.peer, self.day, self.what.replace(' ', "-"))
+    }
 }
 
 impl Day {
@@ -274,6 +281,14 @@ pub async fn page(
     let series = daily(&all, first, last);
     let rules = refusals_by_rule(&all);
     let found = anomalies(&series, first);
+    let triage: BTreeMap<String, pb::AnomalyTriage> = match c.client.list_triage().await {
+        Ok(r) => r
+            .triage
+            .into_iter()
+            .map(|t| (t.anomaly.clone(), t))
+            .collect(),
+        Err(e) => return shell(&ctx, "charts.title", node_error(&ctx, &e)),
+    };
     let body = html! {
         (form)
         p.muted { (ctx.t("charts.legend")) }
@@ -286,15 +301,95 @@ pub async fn page(
         p.muted { (ctx.t("charts.anomalies.help")) }
         @if found.is_empty() { p #no-anomalies { (ctx.t("charts.none")) } } @else {
             table #anomalies {
-                tr { th { (ctx.t("log.peer")) } th { (ctx.t("log.time")) } th { "" } th.num { "value" } th.num { "median" } }
+                tr { th { (ctx.t("log.peer")) } th { (ctx.t("log.time")) } th { "" } th.num { "value" } th.num { "median" } th { (ctx.t("charts.triage")) } }
                 @for a in &found {
-                    tr { td { (a.peer) } td { a href=(format!("/log?peer={}&since={}&until={}", a.peer, a.day, a.day)) { (a.day) } }
-                         td { (a.what) } td.num { (format!("{:.2}", a.value)) } td.num { (format!("{:.2}", a.median)) } }
+                    tr.anomaly { td { (a.peer) } td { a href=(format!("/log?peer={}&since={}&until={}", a.peer, a.day, a.day)) { (a.day) } }
+                         td { (a.what) } td.num { (format!("{:.2}", a.value)) } td.num { (format!("{:.2}", a.median)) }
+                         td { (triage_cell(&ctx, &a.key(), triage.get(&a.key()), first, last)) } }
                 }
             }
         }
     };
     shell(&ctx, "charts.title", body)
+}
+
+fn triage_cell(
+    ctx: &Ctx,
+    key: &str,
+    kept: Option<&pb::AnomalyTriage>,
+    first: Date,
+    last: Date,
+) -> Markup {
+    let current = kept.map(|t| t.triage).unwrap_or(0);
+    html! {
+        @if let Some(t) = kept {
+            p.triage { strong { (ctx.t(triage_key(t.triage))) } " · " (t.auditor) ": " (t.comment) }
+        }
+        form.triage method="post" action="/charts/triage" {
+            (ctx.csrf())
+            input type="hidden" name="anomaly" value=(key);
+            input type="hidden" name="since" value=(first);
+            input type="hidden" name="until" value=(last);
+            select name="triage" {
+                @for n in 1..=3 { option value=(n) selected[n == current] { (ctx.t(triage_key(n))) } }
+            }
+            input name="comment" maxlength="500" placeholder=(ctx.t("charts.comment"));
+            button type="submit" { (ctx.t("charts.keep")) }
+        }
+    }
+}
+
+fn triage_key(n: i32) -> &'static str {
+    match pb::Triage::try_from(n) {
+        Ok(pb::Triage::Normal) => "triage.normal",
+        Ok(pb::Triage::Incident) => "triage.incident",
+        _ => "triage.seen",
+    }
+}
+
+/// The triage form.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct TriageForm {
+    anomaly: String,
+    triage: i32,
+    comment: String,
+    since: String,
+    until: String,
+}
+
+/// `POST /charts/triage`: the node keeps the auditor's verdict; back to the same range.
+pub async fn triage(
+    State(c): State<Arc<Console>>,
+    Extension(s): Extension<Session>,
+    Form(f): Form<TriageForm>,
+) -> Response {
+    let r = c
+        .client
+        .triage_anomaly(pb::TriageAnomalyRequest {
+            anomaly: f.anomaly.clone(),
+            triage: f.triage,
+            comment: f.comment.trim().to_string(),
+        })
+        .await;
+    match r {
+        Ok(_) => {
+            let (since, until) = (parse(&f.since), parse(&f.until));
+            let q = match (since, until) {
+                (Some(a), Some(b)) => format!("?since={a}&until={b}"),
+                _ => String::new(),
+            };
+            Redirect::to(&format!("/charts{q}")).into_response()
+        }
+        Err(e) => {
+            let ctx = Ctx {
+                console: &c,
+                session: &s,
+                path: "/charts",
+            };
+            shell(&ctx, "charts.title", node_error(&ctx, &e))
+        }
+    }
 }
 
 #[cfg(test)]
@@ -336,6 +431,7 @@ mod tests {
                 (time::macros::date!(2026 - 03 - 10), "refusal rate")
             ]
         );
+        assert_eq!(found[1].key(), "MEX:2026-03-10:refusal-rate");
         // Too short a history judges nothing, and empty days before a peer's first
         // exchange are no history.
         let mut short = vec![Day::default(); 20];

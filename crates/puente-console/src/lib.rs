@@ -9,7 +9,8 @@
 //! - [`session`]: one-time login token, session cookie, CSRF, Host check, CSP.
 //! - [`i18n`]: English and Spanish.
 //! - [`page`]: the page shell, navigation by role, words for the contract's enums.
-//! - [`ask`]: the officer's Ask page and passport copies.
+//! - [`ask`]: the officer's Ask page; [`terms`]: its form's query and why a match
+//!   matched; [`copy`]: passport copies.
 //! - [`officer`]: Agreements and Peers; [`alerts`]: early warnings and surge drafts.
 //! - [`log`]: the auditor's Log (filters, paging) and Export.
 //! - [`proof`]: an entry's detail with its inclusion proof, Checkpoints.
@@ -24,6 +25,7 @@ pub mod alerts;
 pub mod ask;
 pub mod assets;
 pub mod charts;
+pub mod copy;
 pub mod i18n;
 pub mod log;
 pub mod officer;
@@ -32,6 +34,7 @@ pub mod proof;
 pub mod search;
 pub mod session;
 pub mod stats;
+pub mod terms;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -140,8 +143,8 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/lang", post(set_lang))
         .route("/assets/{name}", get(assets::serve))
         .route("/ask", get(ask::form).post(ask::send))
-        .route("/copy", post(ask::fetch))
-        .route("/copy/{id}", get(ask::copy_bytes))
+        .route("/copy", post(copy::fetch))
+        .route("/copy/{id}", get(copy::copy_bytes))
         .route("/agreements", get(officer::agreements))
         .route("/alerts", get(alerts::list))
         .route("/alerts/detect", post(alerts::detect))
@@ -154,6 +157,7 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/search", get(search::form).post(search::send))
         .route("/checkpoints", get(proof::checkpoints))
         .route("/charts", get(charts::page))
+        .route("/charts/triage", post(charts::triage))
         .route("/stats", get(stats::page))
         .route("/stats.csv", get(stats::sdmx))
         .layer(axum::middleware::from_fn_with_state(
