@@ -275,6 +275,8 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
     ("stats.sdmx", "Download SDMX-CSV", "Descargar SDMX-CSV"),
     ("stats.empty", "No cells.", "No hay celdas."),
     ("stats.chart", "Counts by nationality", "Conteos por nacionalidad"),
+    ("stats.chart.country", "Counts by reporting country", "Conteos por país informante"),
+    ("stats.chart.month", "Counts by month", "Conteos por mes"),
 ];
 
 #[cfg(test)]

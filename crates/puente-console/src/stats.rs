@@ -14,7 +14,7 @@ use axum::Extension;
 use maud::{html, Markup};
 use puente_client::CallError;
 use puente_proto::v1 as pb;
-use puente_stats::table::{export, Format, Row};
+use puente_stats::table::{export, month_totals, Format, Row};
 use puente_stats::{CellKey, Value};
 use serde::Deserialize;
 
@@ -79,18 +79,29 @@ async fn rows(c: &Console, period: &str) -> Result<Result<Vec<Row>, String>, Cal
     Ok(Ok(out))
 }
 
+/// Month totals (from month cells, or the days of a month a country sent only days
+/// of: never both, as `puente stats show` counts) summed by `dims`.
+pub fn sums<K: Ord>(
+    rows: &[Row],
+    dims: impl Fn(&str, &puente_stats::Period, &str) -> K,
+) -> BTreeMap<K, Sum> {
+    let mut out: BTreeMap<K, Sum> = BTreeMap::new();
+    for ((reporting, month, nat), t) in month_totals(rows) {
+        let s = out.entry(dims(&reporting, &month, &nat)).or_default();
+        s.known += t.count;
+        s.suppressed |= t.suppressed > 0;
+    }
+    out
+}
+
 /// Nationality × reporting country.
 pub fn matrix(rows: &[Row]) -> (Vec<String>, BTreeMap<String, BTreeMap<String, Sum>>) {
     let mut cols: Vec<String> = rows.iter().map(|r| r.reporting.clone()).collect();
     cols.sort();
     cols.dedup();
     let mut m: BTreeMap<String, BTreeMap<String, Sum>> = BTreeMap::new();
-    for r in rows {
-        m.entry(r.key.nationality.clone())
-            .or_default()
-            .entry(r.reporting.clone())
-            .or_default()
-            .add(&r.value);
+    for ((nat, reporting), sum) in sums(rows, |r, _, n| (n.to_string(), r.to_string())) {
+        m.entry(nat).or_default().insert(reporting, sum);
     }
     (cols, m)
 }
@@ -114,8 +125,8 @@ fn cell(ctx: &Ctx, s: Option<&Sum>) -> Markup {
     }
 }
 
-/// The horizontal bar chart of totals by nationality, as SVG.
-pub fn chart(ctx: &Ctx, totals: &[(String, Sum)]) -> Markup {
+/// A horizontal bar chart of totals, as SVG.
+pub fn chart(id: &str, title: &str, totals: &[(String, Sum)], suppressed: &str) -> Markup {
     let max = totals
         .iter()
         .map(|(_, s)| s.known)
@@ -126,23 +137,23 @@ pub fn chart(ctx: &Ctx, totals: &[(String, Sum)]) -> Markup {
     let h = 30 + totals.len() * (bar_h + 6);
     let w = 640u64;
     html! {
-        svg.chart xmlns="http://www.w3.org/2000/svg" width=(w) height=(h) viewBox=(format!("0 0 {w} {h}")) role="img" aria-label=(ctx.t("stats.chart")) {
+        svg.chart xmlns="http://www.w3.org/2000/svg" width=(w) height=(h) viewBox=(format!("0 0 {w} {h}")) role="img" aria-label=(title) {
             defs {
-                pattern id="hatch" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)" {
+                pattern id=(format!("hatch-{id}")) width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)" {
                     rect width="3" height="6" fill="#9aa5b4" {}
                 }
             }
-            text x="8" y="18" font-size="13" font-weight="600" fill="#1b2430" { (ctx.t("stats.chart")) }
+            text x="8" y="18" font-size="13" font-weight="600" fill="#1b2430" { (title) }
             @for (i, (nat, s)) in totals.iter().enumerate() {
                 @let y = 30 + i * (bar_h + 6);
-                @let len = 60 + (s.known * 440 / max);
+                @let len = 76 + (s.known * 440 / max);
                 text x="8" y=(y + 13) font-size="12" fill="#1b2430" { (nat) }
                 @if s.known > 0 {
-                    rect x="60" y=(y) width=(len - 60) height=(bar_h) fill="#14506e" {}
+                    rect x="76" y=(y) width=(len - 76) height=(bar_h) fill="#14506e" {}
                 }
                 @if s.suppressed {
-                    rect.suppressed-bar x=(len) y=(y) width="24" height=(bar_h) fill="url(#hatch)" {
-                        title { (ctx.t("stats.suppressed")) }
+                    rect.suppressed-bar x=(len) y=(y) width="24" height=(bar_h) fill=(format!("url(#hatch-{id})")) {
+                        title { (suppressed) }
                     }
                 }
                 text x=(len + if s.suppressed { 30 } else { 6 }) y=(y + 13) font-size="12" fill="#5b6676" {
@@ -197,7 +208,10 @@ pub async fn page(
                         tr { td { (nat) } @for c in &cols { (cell(&ctx, row.get(c))) } (cell(&ctx, Some(total))) }
                     }
                 }
-                (chart(&ctx, &totals))
+                @let marked = ctx.t("stats.suppressed");
+                (chart("nat", ctx.t("stats.chart"), &totals, marked))
+                (chart("country", ctx.t("stats.chart.country"), &sums(&rows, |r, _, _| r.to_string()).into_iter().collect::<Vec<_>>(), marked))
+                (chart("month", ctx.t("stats.chart.month"), &sums(&rows, |_, m, _| m.to_string()).into_iter().collect::<Vec<_>>(), marked))
             }
         }
     };
@@ -235,4 +249,79 @@ pub async fn sdmx(
         out,
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use puente_stats::Period;
+
+    fn row(reporting: &str, period: Period, nat: &str, value: Value) -> Row {
+        Row {
+            reporting: reporting.into(),
+            key: CellKey::new(
+                period,
+                nat,
+                pb::Sex::Female,
+                pb::AgeGroup::Age1829,
+                "EP1",
+                pb::EncounterEvent::Entry,
+            )
+            .unwrap_or_else(|e| panic!("{e}")),
+            value,
+            version: 1,
+        }
+    }
+
+    #[test]
+    fn a_month_is_counted_once_and_suppression_is_never_zero() {
+        let m = |y, mo| Period::month(y, mo).unwrap_or_else(|e| panic!("{e}"));
+        let d = |y, mo, da| Period::day(y, mo, da).unwrap_or_else(|e| panic!("{e}"));
+        let rows = vec![
+            // CRI sent March's total and its days: the total counts, the days do not.
+            row("CRI", m(2026, 3), "VEN", Value::Count(12)),
+            row("CRI", d(2026, 3, 1), "VEN", Value::Count(5)),
+            row("CRI", d(2026, 3, 2), "VEN", Value::Count(7)),
+            // GTM sent only days: they add up.
+            row("GTM", d(2026, 3, 1), "VEN", Value::Count(2)),
+            row("GTM", d(2026, 3, 9), "VEN", Value::Count(3)),
+            row(
+                "CRI",
+                m(2026, 3),
+                "HTI",
+                Value::Suppressed(puente_stats::Suppression::Primary),
+            ),
+        ];
+        let (cols, mx) = matrix(&rows);
+        assert_eq!(cols, ["CRI", "GTM"]);
+        assert_eq!(
+            mx["VEN"]["CRI"],
+            Sum {
+                known: 12,
+                suppressed: false
+            }
+        );
+        assert_eq!(
+            mx["VEN"]["GTM"],
+            Sum {
+                known: 5,
+                suppressed: false
+            }
+        );
+        assert_eq!(
+            mx["HTI"]["CRI"],
+            Sum {
+                known: 0,
+                suppressed: true
+            }
+        );
+        let by_country = sums(&rows, |r, _, _| r.to_string());
+        assert_eq!(
+            by_country["CRI"],
+            Sum {
+                known: 12,
+                suppressed: true
+            }
+        );
+    }
 }

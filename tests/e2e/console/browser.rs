@@ -332,7 +332,8 @@ async fn steps(b: &Client, officer: &Running, auditor: &Running) {
             .await
             .unwrap()
             .len(),
-        1
+        3,
+        "HTI by nationality, CRI by country, 2026-03 by month"
     );
     shot(b, "stats").await;
     let (status, _, sdmx) = http(
