@@ -147,7 +147,7 @@ impl Sessions {
 
     /// Keeps a fetched copy in the session; returns its id.
     pub fn keep_copy(&self, id: &str, copy: HeldCopy) -> Option<String> {
-        let copy_id = random_token(&self.rng)[..16].to_string();
+        let copy_id = random_token(&self.rng).get(..16)?.to_string();
         let mut map = self.map.lock().ok()?;
         let d = map.get_mut(id)?;
         d.copies.push((copy_id.clone(), Arc::new(copy)));

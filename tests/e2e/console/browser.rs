@@ -142,6 +142,18 @@ async fn texts(b: &Client, css: &str) -> Vec<String> {
     out
 }
 
+/// Clicks what `at` finds and waits until the page it leads to replaced this one (the
+/// old document's root goes stale), so nothing is read from the page being left.
+async fn click_nav(b: &Client, at: Locator<'_>) {
+    let old = b.find(Locator::Css("html")).await.unwrap();
+    b.find(at).await.unwrap().click().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while old.tag_name().await.is_ok() {
+        assert!(Instant::now() < deadline, "the click did not load a page");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Fills the Ask form's fields by id and sends it.
 async fn ask(b: &Client, base: &str, fields: &[(&str, &str)]) {
     b.goto(&format!("{base}/ask")).await.unwrap();
@@ -154,12 +166,7 @@ async fn ask(b: &Client, base: &str, fields: &[(&str, &str)]) {
             .await
             .unwrap();
     }
-    b.find(Locator::Id("send"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click_nav(b, Locator::Id("send")).await;
     wait(b, ".result").await;
 }
 
@@ -209,12 +216,7 @@ async fn steps(b: &Client, officer: &Running, auditor: &Running) {
     shot(b, "ask").await;
 
     // The passport copy, inline, its SHA-256 verified here and by the node.
-    b.find(Locator::Css("button.fetch"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click_nav(b, Locator::Css("button.fetch")).await;
     wait(b, "#copy").await;
     assert!(text(b, "#sha").await.contains("SHA-256 ✓"));
     let specimen = puente_synth::specimen::specimen_png(42).unwrap();
@@ -352,20 +354,10 @@ async fn steps(b: &Client, officer: &Running, auditor: &Running) {
     alerts(b, officer, &ck).await;
 
     // Spanish, with the switch.
-    b.find(Locator::Css("button[value=es]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click_nav(b, Locator::Css("button[value=es]")).await;
     wait(b, "html[lang=es]").await;
     assert_eq!(texts(b, "nav a").await[0], "Consultar");
-    b.find(Locator::Css("button[value=en]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click_nav(b, Locator::Css("button[value=en]")).await;
     wait(b, "html[lang=en]").await;
 
     auditor_steps(b, auditor).await;
@@ -396,12 +388,7 @@ async fn auditor_steps(b: &Client, auditor: &Running) {
         .send_keys("BGD")
         .await
         .unwrap();
-    b.find(Locator::Id("send"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click_nav(b, Locator::Id("send")).await;
     assert!(text(b, "#found").await.starts_with("1 "), "one exchange");
     let row = text(b, "tr.entry").await;
     assert!(
@@ -411,12 +398,7 @@ async fn auditor_steps(b: &Client, auditor: &Running) {
     shot(b, "search").await;
 
     // Its entry, proven against the signed checkpoint.
-    b.find(Locator::Css("tr.entry a"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click_nav(b, Locator::Css("tr.entry a")).await;
     wait(b, "#proven").await;
     assert_eq!(text(b, "#case-ref").await, "CASE-DOC-1");
     shot(b, "entry").await;
@@ -484,24 +466,14 @@ async fn alerts(b: &Client, officer: &Running, ck: &str) {
     let base = format!("http://{}", officer.addr);
     // The node drafts a surge when the counts come in; looking again drafts it once.
     b.goto(&format!("{base}/alerts")).await.unwrap();
-    b.find(Locator::Css("#detect button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click_nav(b, Locator::Css("#detect button")).await;
     assert_eq!(texts(b, ".draft").await.len(), 1);
     let draft = text(b, ".draft").await;
     assert!(
         draft.contains("HTI") && draft.contains("GTM-EP002"),
         "{draft}"
     );
-    b.find(Locator::Css("button.review"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click_nav(b, Locator::Css("button.review")).await;
     wait(b, "#review").await;
     shot(b, "alerts-review").await;
     // The server refuses a publication without the confirmation (the box is only
@@ -527,12 +499,7 @@ async fn alerts(b: &Client, officer: &Running, ck: &str) {
         .click()
         .await
         .unwrap();
-    b.find(Locator::Id("publish"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click_nav(b, Locator::Id("publish")).await;
     wait(b, "#published").await;
     let issued = text(b, ".issued").await;
     assert!(
