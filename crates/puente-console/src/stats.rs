@@ -15,7 +15,7 @@ use maud::{html, Markup};
 use puente_client::CallError;
 use puente_proto::v1 as pb;
 use puente_stats::table::{export, month_totals, Format, Row};
-use puente_stats::{CellKey, Value};
+use puente_stats::CellKey;
 use serde::Deserialize;
 
 use crate::page::{node_error, problem, shell, Ctx};
@@ -29,15 +29,6 @@ pub struct Sum {
     pub known: u64,
     /// Whether a suppressed cell is part of it.
     pub suppressed: bool,
-}
-
-impl Sum {
-    fn add(&mut self, v: &Value) {
-        match v {
-            Value::Count(n) => self.known += n,
-            Value::Suppressed(_) => self.suppressed = true,
-        }
-    }
 }
 
 /// `?period=`.
@@ -254,7 +245,7 @@ pub async fn sdmx(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use puente_stats::Period;
+    use puente_stats::{Period, Value};
 
     fn row(reporting: &str, period: Period, nat: &str, value: Value) -> Row {
         Row {
