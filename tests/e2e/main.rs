@@ -13,6 +13,7 @@ mod backup;
 mod client_profile;
 mod concurrency;
 mod config_validation;
+mod console;
 mod crl_expiry;
 mod data_modes;
 mod faults;

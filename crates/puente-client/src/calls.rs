@@ -385,6 +385,29 @@ impl NodeClient {
             .into_inner())
     }
 
+    /// `Audit.TriageAnomaly`.
+    pub async fn triage_anomaly(
+        &self,
+        r: pb::TriageAnomalyRequest,
+    ) -> Result<pb::TriageAnomalyResponse, CallError> {
+        Ok(self
+            .audit()
+            .triage_anomaly(r)
+            .await
+            .map_err(|s| self.au(s))?
+            .into_inner())
+    }
+
+    /// `Audit.ListTriage`.
+    pub async fn list_triage(&self) -> Result<pb::ListTriageResponse, CallError> {
+        Ok(self
+            .audit()
+            .list_triage(pb::ListTriageRequest {})
+            .await
+            .map_err(|s| self.au(s))?
+            .into_inner())
+    }
+
     /// `Audit.GetInclusionProof` of entry `index` at the latest size.
     pub async fn get_inclusion_proof(
         &self,

@@ -294,6 +294,7 @@ pub fn run(command: &AuditCommand) -> Result<()> {
                         page_size: u32::try_from(*limit).unwrap_or(1000),
                         page_token: String::new(),
                         actor: f.actor.clone().unwrap_or_default(),
+                        subject: None,
                     })
                     .await
                     .map(|r| r.entries)

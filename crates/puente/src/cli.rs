@@ -175,6 +175,16 @@ pub enum Command {
         #[command(subcommand)]
         command: BenchCommand,
     },
+    /// The console: a web UI for officers and auditors on this workstation, served on
+    /// loopback, talking to your own node with your certificate (as the CLI does). The
+    /// first line printed is the address to open, with a one-time login token.
+    ///
+    /// Examples:
+    ///   puente console --profile ~/ana/puente-client.toml
+    ///   puente console --profile ~/aud/puente-client.toml --bundle MEX.bundle --bundle GTM.bundle
+    ///   puente console --config /srv/puente/puente.toml --role auditor --no-open
+    #[command(verbatim_doc_comment)]
+    Console(ConsoleArgs),
     /// Start a three-country federation (MEX, GTM, CRI) on 127.0.0.1 and show it working.
     Demo(DemoArgs),
     /// Print a shell completion script, e.g. `puente completions bash >
@@ -185,6 +195,33 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+}
+
+/// `puente console`
+#[derive(Debug, Args)]
+pub struct ConsoleArgs {
+    /// Which node, as whom.
+    #[command(flatten)]
+    pub access: NodeAccess,
+    /// With --config (the node's host): which certificate of its [client] section to
+    /// use. A profile's own role decides otherwise.
+    #[arg(long, value_enum, default_value_t = PersonRole::Operator)]
+    pub role: PersonRole,
+    /// Address to serve the console on (port 0: a free port).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub listen: String,
+    /// Do not open the browser; only print the address.
+    #[arg(long)]
+    pub no_open: bool,
+    /// Allow a --listen address beyond loopback. The console speaks plain HTTP: anyone
+    /// on the path sees the pages; prefer an SSH tunnel to a loopback console.
+    #[arg(long)]
+    pub allow_remote: bool,
+    /// Public bundles (`puente trust export`) whose signing keys check the node's
+    /// checkpoints (this country's bundle) and peers' cosignatures (theirs); repeatable.
+    /// With --config the node's own key and trust file are used as well.
+    #[arg(long = "bundle", value_name = "FILE")]
+    pub bundles: Vec<PathBuf>,
 }
 
 /// `--config` of a node.

@@ -39,6 +39,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Audit { command } => audit::run(&command),
         Command::Fetch(args) => officer::fetch(&args),
         Command::Client { command } => workstation::run(&command),
+        Command::Console(args) => crate::console::run(&args),
         Command::Demo(args) => demo::run(&args),
         Command::Backup(a) => backup::backup(&a.config.config, &a.out, a.with_keys),
         Command::Restore(a) => backup::restore(&a.config.config, &a.file),

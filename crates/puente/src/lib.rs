@@ -17,6 +17,7 @@
 //! - [`backup`]: `puente backup` and `puente restore`.
 //! - [`bench`]: `puente bench …`, measured against same-run baselines;
 //!   [`bench_variants`] and [`bench_eval`]: the matcher's independent evaluation.
+//! - [`console`]: `puente console`, the web UI of officers and auditors.
 //! - [`demo`]: the three-country federation on one machine.
 //! - [`logging`]: tracing set-up (text or JSON).
 
@@ -38,6 +39,7 @@ pub mod bench_stats;
 pub mod bench_variants;
 pub mod cli;
 pub mod commands;
+pub mod console;
 pub mod demo;
 pub mod logging;
 pub mod officer;

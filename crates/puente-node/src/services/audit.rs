@@ -48,8 +48,128 @@ fn nonzero(n: i32) -> Option<i32> {
     (n != 0).then_some(n)
 }
 
+/// The keyed hash an entry about `subject` carries: of the document (document or MRZ
+/// terms) or of the normalized name. The terms are validated as an officer's query's.
+fn subject_hash(
+    state: &NodeState,
+    subject: Option<&pb::IdentityQuery>,
+) -> Result<Option<[u8; 32]>, Status> {
+    let Some(q) = subject else {
+        return Ok(None);
+    };
+    let terms = crate::convert::terms(Some(q)).map_err(|e| {
+        Status::invalid_argument(format!(
+            "subject: {}",
+            e.message.trim_start_matches("query")
+        ))
+    })?;
+    Ok(terms
+        .audit_terms()
+        .first()
+        .map(|(label, v)| state.node.data_key.audit_hash(label, v)))
+}
+
+/// The sled tree of auditors' triage notes.
+const TRIAGE_TREE: &str = "anomaly_triage";
+/// Longest triage comment.
+pub const MAX_TRIAGE_COMMENT: usize = 500;
+
+/// Checks an anomaly key `PEER:YYYY-MM-DD:volume|refusal-rate`.
+fn anomaly_key(k: &str) -> Result<(), Status> {
+    let bad = || {
+        Status::invalid_argument(format!(
+            "anomaly: {k:?} is not PEER:YYYY-MM-DD:volume or PEER:YYYY-MM-DD:refusal-rate"
+        ))
+    };
+    let mut parts = k.split(':');
+    let (Some(peer), Some(day), Some(kind), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(bad());
+    };
+    let fmt = time::macros::format_description!("[year]-[month]-[day]");
+    let peer_ok = peer.len() == 3 && peer.bytes().all(|b| b.is_ascii_uppercase());
+    if !peer_ok
+        || time::Date::parse(day, &fmt).is_err()
+        || !matches!(kind, "volume" | "refusal-rate")
+    {
+        return Err(bad());
+    }
+    Ok(())
+}
+
 #[tonic::async_trait]
 impl Audit for AuditService {
+    async fn triage_anomaly(
+        &self,
+        request: Request<pb::TriageAnomalyRequest>,
+    ) -> Result<Response<pb::TriageAnomalyResponse>, Status> {
+        let auditor = caller(&request)?.name.clone();
+        let r = request.into_inner();
+        anomaly_key(&r.anomaly)?;
+        if pb::Triage::try_from(r.triage).unwrap_or(pb::Triage::Unspecified)
+            == pb::Triage::Unspecified
+        {
+            return Err(Status::invalid_argument(
+                "triage: give TRIAGE_NORMAL, TRIAGE_INCIDENT or TRIAGE_SEEN",
+            ));
+        }
+        if r.comment.chars().count() > MAX_TRIAGE_COMMENT || r.comment.chars().any(char::is_control)
+        {
+            return Err(Status::invalid_argument(format!(
+                "comment: at most {MAX_TRIAGE_COMMENT} characters, no control characters"
+            )));
+        }
+        let now = (self.state.clock)();
+        let kept = pb::AnomalyTriage {
+            anomaly: r.anomaly,
+            triage: r.triage,
+            comment: r.comment,
+            auditor: auditor.clone(),
+            at: Some(prost_types::Timestamp {
+                seconds: now.unix_timestamp(),
+                nanos: 0,
+            }),
+        };
+        let tree = self
+            .state
+            .store
+            .db()
+            .open_tree(TRIAGE_TREE)
+            .map_err(|e| Status::unavailable(format!("the triage store: {e}")))?;
+        tree.insert(
+            kept.anomaly.as_bytes(),
+            prost::Message::encode_to_vec(&kept),
+        )
+        .and_then(|_| tree.flush())
+        .map_err(|e| Status::unavailable(format!("the triage store: {e}")))?;
+        info!(auditor = %auditor, anomaly = %kept.anomaly, triage = kept.triage, "anomaly triaged");
+        Ok(Response::new(pb::TriageAnomalyResponse {
+            triage: Some(kept),
+        }))
+    }
+
+    async fn list_triage(
+        &self,
+        request: Request<pb::ListTriageRequest>,
+    ) -> Result<Response<pb::ListTriageResponse>, Status> {
+        caller(&request)?;
+        let tree = self
+            .state
+            .store
+            .db()
+            .open_tree(TRIAGE_TREE)
+            .map_err(|e| Status::unavailable(format!("the triage store: {e}")))?;
+        let mut triage = Vec::new();
+        for item in tree.iter() {
+            let (_, v) = item.map_err(|e| Status::unavailable(format!("the triage store: {e}")))?;
+            let t: pb::AnomalyTriage = prost::Message::decode(v.as_ref())
+                .map_err(|e| Status::data_loss(format!("a triage note does not decode: {e}")))?;
+            triage.push(t);
+        }
+        Ok(Response::new(pb::ListTriageResponse { triage }))
+    }
+
     async fn list_entries(
         &self,
         request: Request<pb::ListEntriesRequest>,
@@ -74,7 +194,7 @@ impl Audit for AuditService {
             decision: nonzero(r.decision),
             direction: nonzero(r.direction),
             actor: (!r.actor.is_empty()).then_some(r.actor.clone()),
-            term_hash: None,
+            term_hash: subject_hash(&self.state, r.subject.as_ref())?,
         };
         let trees = self.state.audit.trees().clone();
         let (listed, next) =

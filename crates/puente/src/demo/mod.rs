@@ -506,6 +506,9 @@ fn hands_on(loaded: &[LoadedNode]) {
     println!("  # The auditor of MEX reads and checks its log online:");
     println!("  {exe} audit list --config {} --online", cfg(0));
     println!("  {exe} audit checkpoint --config {} --online", cfg(0));
+    println!("  # The console, a web UI on 127.0.0.1 (its first line is the address to open): an officer of GTM, the auditor of MEX:");
+    println!("  {exe} console --config {} --role operator", cfg(1));
+    println!("  {exe} console --config {} --role auditor", cfg(0));
     println!("  # Standard tools: grpcurl with MEX's operator certificate (reflection and health are served):");
     println!(
         "  grpcurl -cacert {p}/ca.pem -cert {p}/operator-officer.pem -key {p}/operator-officer.key {a} list",

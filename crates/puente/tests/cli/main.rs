@@ -9,6 +9,7 @@
 //! - [`backup`]: `puente backup` of a running node and `puente restore`.
 //! - [`crash`]: SIGKILL under load, and tampering with the audit files.
 //! - [`status`]: `puente status`, and a reader that closes the pipe early.
+//! - [`console`]: `puente console`: its address line and one-time token.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
@@ -16,6 +17,7 @@
 mod common;
 
 mod backup;
+mod console;
 mod crash;
 mod data;
 mod node;
