@@ -316,6 +316,7 @@ async fn the_console_serves_officers_and_auditors_and_refuses_forgeries() {
     forgeries_are_refused(&officer).await;
     subject_search_is_for_auditors(&officer, &auditor).await;
     triage_is_kept_by_the_node_for_auditors(&officer, &auditor).await;
+    statistics_are_for_officers_and_auditors(&officer, &auditor).await;
 
     if !browser::ready() {
         return;
@@ -447,6 +448,27 @@ async fn subject_search_is_for_auditors(officer: &Path, auditor: &Path) {
             .unwrap();
     let e = off.list_entries(request(subject)).await.unwrap_err();
     assert_eq!(e.code, tonic::Code::PermissionDenied, "{e}");
+}
+
+/// The regional statistics are both roles' to read: an operator through
+/// `Local.ListCells`, an auditor through `Audit.ListCells`, the same cells; each service
+/// still admits only its own role.
+async fn statistics_are_for_officers_and_auditors(officer: &Path, auditor: &Path) {
+    let client = |p: &Path| {
+        puente_client::NodeClient::from_profile(&puente_client::Profile::load(p).unwrap()).unwrap()
+    };
+    let (off, aud) = (client(officer), client(auditor));
+    let req = || pb::ListCellsRequest {
+        period: "2026-03".into(),
+        reporting_countries: Vec::new(),
+    };
+    let seen_by_officer = off.list_cells(req()).await.unwrap();
+    assert!(!seen_by_officer.is_empty());
+    assert_eq!(aud.list_cells(req()).await.unwrap(), seen_by_officer);
+    let e = off.audit().list_cells(req()).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::PermissionDenied, "{e}");
+    let e = aud.local().list_cells(req()).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::PermissionDenied, "{e}");
 }
 
 /// An auditor's triage of an anomaly is kept by the node (through the console's form

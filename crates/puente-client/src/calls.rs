@@ -303,17 +303,17 @@ impl NodeClient {
             .into_inner())
     }
 
-    /// `Local.ListCells`, every page gathered.
+    /// The flow-count cells, every page gathered: `Local.ListCells` for an operator,
+    /// `Audit.ListCells` for an auditor (each service's gate admits its own role).
     pub async fn list_cells(
         &self,
         r: pb::ListCellsRequest,
     ) -> Result<Vec<pb::FlowCell>, CallError> {
-        let mut stream = self
-            .local()
-            .list_cells(r)
-            .await
-            .map_err(|s| self.op(s))?
-            .into_inner();
+        let called = match self.role() {
+            Role::Auditor => self.audit().list_cells(r).await,
+            _ => self.local().list_cells(r).await,
+        };
+        let mut stream = called.map_err(|s| self.op(s))?.into_inner();
         let mut cells = Vec::new();
         while let Some(page) = stream.message().await.map_err(|s| self.op(s))? {
             cells.extend(page.cells);

@@ -80,6 +80,60 @@ pub fn daily(entries: &[pb::AuditEntry], first: Date, last: Date) -> BTreeMap<St
     out
 }
 
+/// Quota units used on each day from `first` to `last`, by agreement, peer and service:
+/// every incoming exchange an agreement permitted took one (its entry names the
+/// agreement; a refused one names none), as the node counts them.
+pub fn quota_use(
+    entries: &[pb::AuditEntry],
+    first: Date,
+    last: Date,
+) -> BTreeMap<(String, String, String), Vec<u64>> {
+    let n = ((last - first).whole_days().max(0) + 1) as usize;
+    let mut out: BTreeMap<(String, String, String), Vec<u64>> = BTreeMap::new();
+    for e in entries {
+        if e.direction != pb::Direction::Incoming as i32 || e.agreement_id.is_empty() {
+            continue;
+        }
+        let Some(at) = e
+            .time
+            .as_ref()
+            .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t.seconds).ok())
+        else {
+            continue;
+        };
+        let i = (at.date() - first).whole_days();
+        if i < 0 || i as usize >= n {
+            continue;
+        }
+        out.entry((
+            e.agreement_id.clone(),
+            e.peer_country.clone(),
+            crate::page::service(e.service),
+        ))
+        .or_insert_with(|| vec![0; n])[i as usize] += 1;
+    }
+    out
+}
+
+/// One agreement's units a day, as bars.
+fn quota_chart(label: &str, days: &[u64], first: Date) -> Markup {
+    let max = days.iter().copied().max().unwrap_or(0).max(1);
+    let (w, h, top) = (640usize, 110u64, 24u64);
+    let step = (w - 40) / days.len().max(1);
+    let bar = step.saturating_sub(2).max(1);
+    html! {
+        svg.chart xmlns="http://www.w3.org/2000/svg" width=(w) height=(h) viewBox=(format!("0 0 {w} {h}")) role="img" aria-label=(label) {
+            text x="8" y="16" font-size="13" font-weight="600" fill="#1b2430" { (label) " · max " (max) "/day" }
+            @for (i, n) in days.iter().enumerate() {
+                @let x = 32 + i * step;
+                @let bh = n * (h - top - 18) / max;
+                rect.units x=(x) y=(h - 18 - bh) width=(bar) height=(bh) fill="#2f5d8a" { title { (first + time::Duration::days(i as i64)) ": " (n) } }
+            }
+            text x="32" y=(h - 4) font-size="11" fill="#5b6676" { (first) }
+        }
+    }
+}
+
 /// Refusals by rule, most frequent first.
 pub fn refusals_by_rule(entries: &[pb::AuditEntry]) -> Vec<(String, u64)> {
     let mut m: BTreeMap<String, u64> = BTreeMap::new();
@@ -280,6 +334,7 @@ pub async fn page(
     };
     let series = daily(&all, first, last);
     let rules = refusals_by_rule(&all);
+    let quota = quota_use(&all, first, last);
     let found = anomalies(&series, first);
     let triage: BTreeMap<String, pb::AnomalyTriage> = match c.client.list_triage().await {
         Ok(r) => r
@@ -295,6 +350,11 @@ pub async fn page(
         h2 { (ctx.t("charts.per.day")) }
         @if series.is_empty() { p { (ctx.t("log.empty")) } }
         @for (peer, days) in &series { div.peer-chart { (stacked(peer, days, first)) } }
+        h2 { (ctx.t("charts.quota")) }
+        @if quota.is_empty() { p { "—" } }
+        @for ((agreement, peer, service), days) in &quota {
+            div.quota-chart { (quota_chart(&format!("{agreement} · {peer} · {service}"), days, first)) }
+        }
         h2 { (ctx.t("charts.rules")) }
         @if rules.is_empty() { p { "—" } } @else { (rules_chart(&rules)) }
         h2 { (ctx.t("charts.anomalies")) }
@@ -438,6 +498,44 @@ mod tests {
         short.extend([day(1, 0), day(50, 0)]);
         let short = BTreeMap::from([("GTM".to_string(), short)]);
         assert!(anomalies(&short, first).is_empty());
+    }
+
+    #[test]
+    fn quota_units_are_the_permitted_incoming_exchanges() {
+        let first = time::macros::date!(2026 - 03 - 01);
+        let entry = |day: i64, direction: pb::Direction, agreement: &str| pb::AuditEntry {
+            time: Some(prost_types::Timestamp {
+                seconds: (first + time::Duration::days(day))
+                    .midnight()
+                    .assume_utc()
+                    .unix_timestamp()
+                    + 3600,
+                nanos: 0,
+            }),
+            direction: direction as i32,
+            agreement_id: agreement.into(),
+            peer_country: "GTM".into(),
+            service: pb::Service::IdentityQuery as i32,
+            ..Default::default()
+        };
+        let entries = [
+            entry(0, pb::Direction::Incoming, "A"),
+            entry(0, pb::Direction::Incoming, "A"),
+            entry(2, pb::Direction::Incoming, "A"),
+            // Refused (no agreement named), outgoing, or outside the range: no unit.
+            entry(1, pb::Direction::Incoming, ""),
+            entry(1, pb::Direction::Outgoing, "A"),
+            entry(9, pb::Direction::Incoming, "A"),
+        ];
+        let q = quota_use(&entries, first, first + time::Duration::days(2));
+        assert_eq!(q.len(), 1);
+        let ((agreement, peer, service), days) = q.into_iter().next().unwrap();
+        assert_eq!((agreement.as_str(), peer.as_str()), ("A", "GTM"));
+        assert_eq!(
+            service,
+            crate::page::service(pb::Service::IdentityQuery as i32)
+        );
+        assert_eq!(days, vec![2, 0, 1]);
     }
 
     #[test]

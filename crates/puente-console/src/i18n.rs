@@ -114,6 +114,7 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
     ("charts.legend", "Green: allowed · amber: withheld (protection rule) · red: refused. Days in UTC.", "Verde: permitido · ámbar: retenido (regla de protección) · rojo: rechazado. Días en UTC."),
     ("charts.per.day", "Exchanges per day, by peer and decision", "Intercambios por día, por par y decisión"),
     ("charts.rules", "Refusals by rule", "Rechazos por regla"),
+    ("charts.quota", "Quota units used per day, by agreement, peer and service (each exchange an agreement permitted takes one)", "Unidades de cuota usadas por día, por acuerdo, par y servicio (cada intercambio que un acuerdo permitió toma una)"),
     ("charts.anomalies", "Anomalies", "Anomalías"),
     ("charts.anomalies.help", "Days on which a peer's volume or refusal rate departs from its own baseline over the range: median and median absolute deviation, modified z-score above 3.5; a peer needs 7 days of history.", "Días en que el volumen o la tasa de rechazo de un par se aparta de su propia línea base en el intervalo: mediana y desviación absoluta mediana, puntuación z modificada mayor que 3,5; un par necesita 7 días de historia."),
     ("charts.none", "No day departs from its peer's baseline.", "Ningún día se aparta de la línea base de su par."),

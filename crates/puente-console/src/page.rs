@@ -44,6 +44,7 @@ pub fn nav(role: Role) -> &'static [(&'static str, &'static str)] {
             ("/search", "nav.search"),
             ("/charts", "nav.charts"),
             ("/checkpoints", "nav.checkpoints"),
+            ("/stats", "nav.stats"),
         ],
         _ => &[
             ("/ask", "nav.ask"),

@@ -369,7 +369,7 @@ async fn auditor_steps(b: &Client, auditor: &Running) {
     wait(b, "#filter").await;
     assert_eq!(
         texts(b, "nav a").await,
-        ["Log", "Search", "Charts", "Checkpoints"]
+        ["Log", "Search", "Charts", "Checkpoints", "Statistics"]
     );
     shot(b, "log").await;
 
@@ -453,6 +453,13 @@ async fn auditor_steps(b: &Client, auditor: &Running) {
     b.goto(&format!("{base}/checkpoints")).await.unwrap();
     assert!(text(b, "#latest").await.contains("signature verified"));
     shot(b, "checkpoints").await;
+
+    // The statistics are offered to auditors too (through Audit.ListCells).
+    assert!(texts(b, "nav a").await.iter().any(|t| t == "Statistics"));
+    b.goto(&format!("{base}/stats?period=2026-03"))
+        .await
+        .unwrap();
+    wait(b, "#matrix").await;
 
     // Officer pages are not offered to an auditor, and the node refuses them anyway.
     b.goto(&format!("{base}/ask")).await.unwrap();

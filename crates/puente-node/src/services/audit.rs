@@ -100,6 +100,14 @@ fn anomaly_key(k: &str) -> Result<(), Status> {
 
 #[tonic::async_trait]
 impl Audit for AuditService {
+    async fn list_cells(
+        &self,
+        request: Request<pb::ListCellsRequest>,
+    ) -> Result<Response<super::local::CellStream>, Status> {
+        caller(&request)?;
+        super::local::cell_stream(self.state.clone(), request.into_inner()).await
+    }
+
     async fn triage_anomaly(
         &self,
         request: Request<pb::TriageAnomalyRequest>,

@@ -85,6 +85,22 @@ impl LocalService {
 /// Cells per `ListCells` message.
 const CELLS_PER_MESSAGE: usize = 1000;
 
+/// The cells `req` asks for, in messages of [`CELLS_PER_MESSAGE`]: `Local.ListCells`
+/// for operators, `Audit.ListCells` for auditors (each behind its service's gate).
+pub(crate) async fn cell_stream(
+    state: Arc<NodeState>,
+    req: ListCellsRequest,
+) -> Result<Response<CellStream>, Status> {
+    let cells = tokio::task::spawn_blocking(move || state.list_cells(&req))
+        .await
+        .map_err(|e| Status::internal(format!("listing cells: {e}")))??;
+    let pages: Vec<Result<ListCellsResponse, Status>> = cells
+        .chunks(CELLS_PER_MESSAGE)
+        .map(|c| Ok(ListCellsResponse { cells: c.to_vec() }))
+        .collect();
+    Ok(Response::new(Box::pin(tokio_stream::iter(pages))))
+}
+
 /// The stream type of `ListCells`.
 pub type CellStream = std::pin::Pin<
     Box<dyn tokio_stream::Stream<Item = Result<ListCellsResponse, Status>> + Send + 'static>,
@@ -232,16 +248,7 @@ impl Local for LocalService {
         request: Request<ListCellsRequest>,
     ) -> Result<Response<CellStream>, Status> {
         caller(&request)?;
-        let state = self.state.clone();
-        let req = request.into_inner();
-        let cells = tokio::task::spawn_blocking(move || state.list_cells(&req))
-            .await
-            .map_err(|e| Status::internal(format!("listing cells: {e}")))??;
-        let pages: Vec<Result<ListCellsResponse, Status>> = cells
-            .chunks(CELLS_PER_MESSAGE)
-            .map(|c| Ok(ListCellsResponse { cells: c.to_vec() }))
-            .collect();
-        Ok(Response::new(Box::pin(tokio_stream::iter(pages))))
+        cell_stream(self.state.clone(), request.into_inner()).await
     }
 
     async fn import_cells(
