@@ -4,7 +4,7 @@
 //! Identity comes only from the verified certificate chain: the TLS layer
 //! ([`puente_pki::tls`]) verifies a caller against the CA of the country it claims, and
 //! the [`gate`] admits it to a service by role (`Exchange`: peer nodes; `Local`: own
-//! operators; `Audit`: own auditors).
+//! operators; `Audit`: own auditors; `Manifest`: own carriers and operators).
 //!
 //! # Layout
 //! The rooms of one exchange (see `docs/architecture.md` for one query drawn through them):
@@ -53,6 +53,7 @@ pub mod error;
 pub mod gate;
 pub mod lifecycle;
 pub mod limits;
+pub mod manifests;
 pub mod metrics;
 pub mod outcome;
 pub mod peers;

@@ -8,11 +8,13 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 mod access;
 mod backup;
 mod flows;
+mod manifests;
 mod people;
 mod records;
 pub use access::{AccessArgs, ClientCommand, ClientInitArgs, NodeAccess, PersonRole};
 pub use backup::{BackupArgs, RestoreArgs};
 pub use flows::{AlertCommand, AlertPublishArgs, SeverityArg, StatsCommand, StatsFormat};
+pub use manifests::{ManifestCommand, ManifestFormatArg};
 pub use people::{AuditCommand, AuditFilter, FetchArgs, QueryArgs};
 pub use records::RecordsCommand;
 
@@ -155,6 +157,14 @@ pub enum Command {
         /// What to do with alerts.
         #[command(subcommand)]
         command: AlertCommand,
+    },
+    /// Carriers' manifests (advance passenger information): a carrier submits a flight's
+    /// PAXLST or a bus trip's JSON/CSV; officers list them and see which passengers the
+    /// own records know.
+    Manifest {
+        /// What to do with manifests.
+        #[command(subcommand)]
+        command: ManifestCommand,
     },
     /// Back up a node's data (store, audit log, quota counters) into one archive, while
     /// it runs (streamed by the node) or stopped (read from its data directory).

@@ -40,6 +40,7 @@ pub mod cli;
 pub mod commands;
 pub mod demo;
 pub mod logging;
+pub mod manifest;
 pub mod officer;
 pub mod operate;
 pub mod records;

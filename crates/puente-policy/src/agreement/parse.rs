@@ -58,6 +58,11 @@ pub(super) fn parse_grant(
             "{at}.services: audit_witness needs no agreement and cannot be granted"
         ));
     }
+    if services.contains(&Service::ManifestSubmit) {
+        p.push(format!(
+            "{at}.services: manifest_submit is a carrier's submission to its own node, not an exchange; grant manifest_check"
+        ));
+    }
     if g.services.is_empty() {
         p.push(format!("{at}.services: grant at least one service"));
     }
