@@ -21,6 +21,7 @@ mod hostile_peer;
 mod identity_query;
 mod lifecycle;
 mod limits;
+mod manifest_cells;
 mod manifests;
 mod matching_variants;
 mod metrics;

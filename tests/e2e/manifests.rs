@@ -3,7 +3,8 @@
 //! passengers MEX's records already know. Carriers and operators of another country are
 //! refused at the gate; malformed EDIFACT is refused naming the place, with nothing
 //! stored; a 100,000-passenger manifest is refused and the node keeps serving; manifests
-//! are sealed at rest and erased after their retention, the erasure audited.
+//! are sealed at rest and erased after their retention, the erasure audited. The
+//! expected-arrival cells they feed are in `manifest_cells.rs`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
@@ -17,7 +18,7 @@ use tonic::transport::Channel;
 use tonic::Code;
 
 const FLIGHT: &str = include_str!("../../crates/puente-manifest/testdata/flight.edi");
-const BUS_JSON: &str = include_str!("../../crates/puente-manifest/testdata/bus.json");
+pub(crate) const BUS_JSON: &str = include_str!("../../crates/puente-manifest/testdata/bus.json");
 const BUS_CSV: &str = include_str!("../../crates/puente-manifest/testdata/bus.csv");
 
 /// Personal data of the sample files that must never reach an audit entry or the disk
@@ -32,7 +33,7 @@ const PERSONAL: &[&str] = &[
 ];
 
 /// Issues a `role` certificate `name` with `country`'s CA; its TLS stem.
-fn issue(fed: &Federation, country: &str, role: Role, name: &str) -> String {
+pub(crate) fn issue(fed: &Federation, country: &str, role: Role, name: &str) -> String {
     let now = time::OffsetDateTime::now_utc();
     fed.country(country)
         .ca()
@@ -42,11 +43,16 @@ fn issue(fed: &Federation, country: &str, role: Role, name: &str) -> String {
 }
 
 /// A `Manifest` client of `to`'s node presenting `from`'s certificate `stem`.
-fn manifest_client(fed: &Federation, to: &str, from: &str, stem: &str) -> ManifestClient<Channel> {
+pub(crate) fn manifest_client(
+    fed: &Federation,
+    to: &str,
+    from: &str,
+    stem: &str,
+) -> ManifestClient<Channel> {
     ManifestClient::new(fed.channel(to, &fed.country(from).identity(stem)))
 }
 
-fn submit(content: &str, format: pb::ManifestFormat) -> pb::SubmitManifestRequest {
+pub(crate) fn submit(content: &str, format: pb::ManifestFormat) -> pb::SubmitManifestRequest {
     pb::SubmitManifestRequest {
         format: format as i32,
         content: content.as_bytes().to_vec(),

@@ -33,6 +33,8 @@ pub enum Source {
     Records,
     /// Imported aggregated counts (`puente stats import`).
     Import,
+    /// Expected arrivals from carriers' manifests.
+    Manifests,
 }
 
 impl Source {
@@ -40,6 +42,7 @@ impl Source {
         match self {
             Source::Records => b'r',
             Source::Import => b'i',
+            Source::Manifests => b'm',
         }
     }
 }
@@ -332,7 +335,8 @@ impl StatsStore {
                 self.sources.insert(&sk, &n.to_be_bytes())?;
             }
             let total = self.source_count(Source::Records, raw)?
-                + self.source_count(Source::Import, raw)?;
+                + self.source_count(Source::Import, raw)?
+                + self.source_count(Source::Manifests, raw)?;
             let key = CellKey::decode(raw)?;
             let old = self
                 .own

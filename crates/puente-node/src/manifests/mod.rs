@@ -25,6 +25,7 @@ use tracing::{error, info, warn};
 use crate::outcome::sha256;
 use crate::state::{timestamp, NodeState};
 
+pub mod cells;
 pub mod store;
 mod view;
 
@@ -333,6 +334,31 @@ impl NodeState {
         }
     }
 
-    /// After manifests changed: the expected-arrival cells follow (see [`view`]).
-    async fn manifests_changed(&self) {}
+    /// After manifests changed: the expected-arrival cells are computed again from every
+    /// manifest held ([`cells`]), so the next sync serves them. Serialized with the
+    /// records' aggregation.
+    async fn manifests_changed(&self) {
+        let _one = self.records_change.lock().await;
+        let manifests = self.manifests.clone();
+        let stats = self.stats.store.clone();
+        let done = tokio::task::spawn_blocking(move || {
+            let all = manifests.all()?;
+            let counts = cells::expected_arrivals(&all);
+            stats
+                .replace_source(puente_stats::store::Source::Manifests, &counts)
+                .map(|c| (counts.len(), c.changed))
+                .map_err(|e| e.to_string())
+        })
+        .await;
+        match done {
+            Ok(Ok((cells, changed))) => {
+                info!(
+                    cells,
+                    changed, "expected-arrival cells aggregated from the manifests"
+                )
+            }
+            Ok(Err(e)) => warn!("aggregating expected arrivals: {e}"),
+            Err(e) => warn!("aggregating expected arrivals: {e}"),
+        }
+    }
 }
