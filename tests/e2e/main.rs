@@ -22,6 +22,7 @@ mod identity_query;
 mod lifecycle;
 mod limits;
 mod manifest_cells;
+mod manifest_check;
 mod manifests;
 mod matching_variants;
 mod metrics;

@@ -50,6 +50,44 @@ pub fn run(command: &ManifestCommand) -> Result<()> {
             }
             Ok(())
         }
+        ManifestCommand::Check {
+            access,
+            peer,
+            purpose,
+            case,
+            id,
+            format,
+            file,
+            output,
+        } => {
+            let purpose = crate::officer::purpose(purpose)?;
+            let manifest = match file {
+                Some(f) => Some(pb::SubmitManifestRequest {
+                    format: proto_format(*format) as i32,
+                    content: std::fs::read(f)
+                        .with_context(|| format!("reading {}", f.display()))?,
+                    file_name: String::new(),
+                }),
+                None => None,
+            };
+            let (_access, client) = crate::access::client(access, Role::Operator)?;
+            let req = pb::CheckWithPeerRequest {
+                peer_country: peer.to_ascii_uppercase(),
+                context: Some(pb::RequestContext {
+                    purpose: purpose as i32,
+                    case_reference: case.clone(),
+                    ..Default::default()
+                }),
+                manifest,
+                manifest_id: id.clone().unwrap_or_default(),
+            };
+            let r = runtime.block_on(check_with(&client, req))?;
+            match output {
+                Output::Json => println!("{}", serde_json::to_string_pretty(&check_json(&r))?),
+                Output::Table => print!("{}", render_check(peer, &r)),
+            }
+            Ok(())
+        }
         ManifestCommand::Show { access, id, output } => {
             let (_access, client) = crate::access::client(access, Role::Operator)?;
             let req = pb::GetManifestRequest {
@@ -283,6 +321,77 @@ fn show_json(r: &pb::GetManifestResponse) -> serde_json::Value {
             "known": p.known.iter().map(|k| serde_json::json!({
                 "record_id": k.record_id, "matched_by": k.matched_by, "score": k.score
             })).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// `Manifest.CheckWithPeer` (the demo, the bench and the tests call it too).
+pub async fn check_with(
+    client: &NodeClient,
+    req: pb::CheckWithPeerRequest,
+) -> Result<pb::CheckWithPeerResponse> {
+    client
+        .manifest()
+        .check_with_peer(req)
+        .await
+        .map(|r| r.into_inner())
+        .map_err(|s| anyhow!(client.refused(&s, Role::Operator)))
+}
+
+fn outcome(n: i32) -> &'static str {
+    match pb::MatchOutcome::try_from(n) {
+        Ok(pb::MatchOutcome::Match) => "match",
+        Ok(pb::MatchOutcome::NoMatch) => "no match",
+        _ => "not sent",
+    }
+}
+
+/// What `manifest check` prints.
+pub fn render_check(peer: &str, r: &pb::CheckWithPeerResponse) -> String {
+    let fields: Vec<String> = r
+        .fields_sent
+        .iter()
+        .filter_map(|f| pb::DisclosableField::try_from(*f).ok())
+        .map(|f| {
+            f.as_str_name()
+                .trim_start_matches("DISCLOSABLE_FIELD_")
+                .to_ascii_lowercase()
+        })
+        .collect();
+    let hits = r
+        .travellers
+        .iter()
+        .filter(|t| t.outcome == pb::MatchOutcome::Match as i32)
+        .count();
+    let mut out = format!(
+        "{} travellers checked with {} under agreement {} (sent: {}); {hits} known there. Keep at most {} days. Audit entry {}.\n",
+        r.travellers.len(),
+        peer.to_ascii_uppercase(),
+        r.agreement_id,
+        fields.join(", "),
+        r.retention_days,
+        r.audit_index
+    );
+    for t in &r.travellers {
+        out.push_str(&format!(
+            "{:>4}  {:<36} {:<9} {}\n",
+            t.position,
+            t.name.chars().take(36).collect::<String>(),
+            outcome(t.outcome),
+            t.reference
+        ));
+    }
+    out
+}
+
+fn check_json(r: &pb::CheckWithPeerResponse) -> serde_json::Value {
+    serde_json::json!({
+        "agreement_id": r.agreement_id,
+        "retention_days": r.retention_days,
+        "audit_index": r.audit_index,
+        "travellers": r.travellers.iter().map(|t| serde_json::json!({
+            "position": t.position, "name": t.name, "outcome": outcome(t.outcome),
+            "reference": t.reference,
         })).collect::<Vec<_>>(),
     })
 }

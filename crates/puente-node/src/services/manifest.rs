@@ -59,4 +59,17 @@ impl Manifest for ManifestService {
         let r = self.state.get_manifest(&who, request.into_inner()).await?;
         Ok(Response::new(r))
     }
+
+    async fn check_with_peer(
+        &self,
+        request: Request<pb::CheckWithPeerRequest>,
+    ) -> Result<Response<pb::CheckWithPeerResponse>, Status> {
+        let who = caller(&request)?.clone();
+        self.state.require_operator(&who)?;
+        let r = self
+            .state
+            .forward_manifest_check(&who, request.get_ref())
+            .await?;
+        Ok(Response::new(r))
+    }
 }

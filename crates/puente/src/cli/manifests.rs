@@ -72,4 +72,38 @@ pub enum ManifestCommand {
         #[arg(long, value_enum, default_value_t = Output::Table)]
         output: Output,
     },
+    /// Check a manifest's travellers with a peer country in one call (agreement service
+    /// manifest_check): per traveller a match with a reference, or no match; nothing
+    /// else. Only the fields the agreement grants are sent, and no passenger this
+    /// country protects against the peer.
+    ///
+    /// Examples:
+    ///   puente manifest check --profile ~/ana/puente-client.toml --peer GTM TFS-0413.csv
+    ///   puente manifest check --config /srv/puente/puente.toml --peer GTM --id m1764750000000-a1b2c3d4e5f6
+    #[command(verbatim_doc_comment)]
+    Check {
+        /// Which node, as whom.
+        #[command(flatten)]
+        access: NodeAccess,
+        /// The peer country to ask.
+        #[arg(long)]
+        peer: String,
+        /// Purpose (as the agreement names it).
+        #[arg(long, default_value = "identification")]
+        purpose: String,
+        /// Your case file reference (recorded in both countries' audit logs).
+        #[arg(long, default_value = "")]
+        case: String,
+        /// A manifest your node holds, instead of FILE.
+        #[arg(long, conflicts_with = "file", required_unless_present = "file")]
+        id: Option<String>,
+        /// How FILE is written (default: guessed).
+        #[arg(long, value_enum)]
+        format: Option<ManifestFormatArg>,
+        /// The manifest file.
+        file: Option<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
 }
