@@ -114,7 +114,7 @@ async fn expected_arrival_cells_are_counted_synced_and_suppressed_like_the_other
         cells
             .iter()
             .find(|(k, _)| k.period.to_string() == period && k.sex == sex)
-            .map(|(k, v)| (k.clone(), v.clone()))
+            .map(|(k, v)| (k.clone(), *v))
             .unwrap_or_else(|| panic!("a cell {period} {sex:?} in {cells:?}"))
     };
     let cells = sync(&fed).await;

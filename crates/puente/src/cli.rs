@@ -518,6 +518,16 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 256)]
         memory_bound_mb: u64,
     },
+    /// A manifest checked with a counterpart in one call (manifest_check) against the
+    /// same travellers asked one identity query each, in the same run on two real nodes.
+    Manifest {
+        /// Passengers on the manifest (at most 1000).
+        #[arg(long, default_value_t = 500)]
+        passengers: usize,
+        /// Persons the counterpart holds.
+        #[arg(long, default_value_t = 20_000)]
+        persons: u64,
+    },
     /// The statistics sync between two real nodes over mutual TLS: time and bytes to
     /// sync N cells, an incremental sync when nothing changed and when 1 % changed,
     /// against a bare mTLS pull of the same pages that stores and audits nothing.

@@ -32,6 +32,7 @@ pub mod bench;
 pub mod bench_durable;
 pub mod bench_eval;
 pub mod bench_fed;
+pub mod bench_manifest;
 pub mod bench_query;
 pub mod bench_soak;
 pub mod bench_stats;

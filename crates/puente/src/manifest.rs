@@ -142,7 +142,7 @@ fn route(s: &pb::ManifestSummary) -> String {
     s.route
         .iter()
         .map(|r| {
-            let mark = if r.border_crossing { " ⟂ " } else { "" };
+            let mark = if r.border_crossing { "⟂ " } else { "" };
             if r.country.is_empty() {
                 format!("{mark}{}", r.place)
             } else {

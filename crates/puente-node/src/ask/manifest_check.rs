@@ -186,7 +186,13 @@ impl NodeState {
                 permit.max_batch
             )));
         }
-        let fields_sent: Vec<i32> = permit.fields.iter().map(|f| *f as i32).collect();
+        let fields_sent: Vec<i32> = travellers
+            .iter()
+            .flat_map(crate::answer::manifest_check::fields_of)
+            .collect::<BTreeSet<Field>>()
+            .into_iter()
+            .map(|f| f as i32)
+            .collect();
         let mut result = vec![pb::CheckedTraveller::default(); manifest.passengers.len()];
         for (i, p) in manifest.passengers.iter().enumerate() {
             result[i].position = i as u32 + 1;
