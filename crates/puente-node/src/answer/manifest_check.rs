@@ -1,5 +1,5 @@
 //! Answering `Exchange.CheckManifest` (agreement service `manifest_check`): a batch of a
-//! manifest's travellers, each looked up by document and failing that by name, answered
+//! manifest's travellers, each looked up by document (by name when it has none), answered
 //! hit/no-hit with a reference and nothing else. The order is the identity query's:
 //! validate every traveller, evaluate the agreement (the fields sent must be granted;
 //! at most the grant's `max_batch` travellers; one quota unit per traveller, all taken
@@ -41,6 +41,12 @@ pub struct TravellerTerms {
 }
 
 impl TravellerTerms {
+    /// What a traveller is looked up by: the document when one is given (a miss is a
+    /// no-match, as for a document query), else the name.
+    pub fn lookup(&self) -> Option<&Terms> {
+        self.document.as_ref().or(self.name.as_ref())
+    }
+
     /// The canonical text of the terms, hashed with the audit key for the traveller's
     /// leaf (never stored as such).
     fn canonical(&self, i: usize) -> String {
@@ -251,24 +257,20 @@ impl NodeState {
         })
     }
 
-    /// One traveller: the best candidate by document, else by name, for `caller`'s
+    /// One traveller: the best candidate by document (or by name without one), for `caller`'s
     /// country; persons shielded from it are set aside (and named in the second value).
     async fn check_one(
         &self,
         caller: &PeerIdentity,
         t: &TravellerTerms,
     ) -> Result<(Option<Stored>, Option<&'static str>), ExchangeError> {
-        let mut withheld = None;
-        for terms in [&t.document, &t.name].into_iter().flatten() {
-            let found = self.find(terms, 1, Some(caller.country)).await?;
-            let (kept, w) = self.screen(caller, found.candidates);
-            if w.is_some() || !found.withheld.is_empty() {
-                withheld = Some(w.unwrap_or("protection.withheld_from_asker"));
-            }
-            if let Some((stored, _)) = kept.into_iter().next() {
-                return Ok((Some(stored), withheld));
-            }
-        }
-        Ok((None, withheld))
+        let Some(terms) = t.lookup() else {
+            return Ok((None, None));
+        };
+        let found = self.find(terms, 1, Some(caller.country)).await?;
+        let (kept, w) = self.screen(caller, found.candidates);
+        let withheld = (w.is_some() || !found.withheld.is_empty())
+            .then(|| w.unwrap_or("protection.withheld_from_asker"));
+        Ok((kept.into_iter().next().map(|(s, _)| s), withheld))
     }
 }

@@ -161,7 +161,7 @@ impl NodeState {
             let terms = traveller_terms(i, &t)
                 .map_err(|e| ExchangeError::invalid_argument(format!("{} (the grant's fields for manifest_check do not let this passenger be looked up)", e.message)))?;
             let mut shielded = false;
-            for own in [&terms.document, &terms.name].into_iter().flatten() {
+            if let Some(own) = terms.lookup() {
                 let found = self.find(own, 5, None).await?;
                 if found
                     .candidates
