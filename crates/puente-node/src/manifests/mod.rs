@@ -29,6 +29,9 @@ pub mod cells;
 pub mod store;
 mod view;
 
+#[cfg(test)]
+mod tests;
+
 pub use store::{ManifestStore, StoredManifest};
 
 /// How often the background round looks for manifests to erase.
