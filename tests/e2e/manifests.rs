@@ -98,6 +98,31 @@ fn assert_no_personal_data(entries: &[pb::AuditEntry]) {
     }
 }
 
+/// The sum of MEX's own expected-arrival cells.
+async fn expected_arrivals(fed: &Federation) -> u64 {
+    let officer = fed.country("MEX").identity("operator-officer");
+    let mut stream = pb::local_client::LocalClient::new(fed.channel("MEX", &officer))
+        .list_cells(pb::ListCellsRequest {
+            period: String::new(),
+            reporting_countries: vec!["MEX".into()],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut total = 0;
+    while let Some(page) = stream.message().await.unwrap() {
+        for c in page.cells {
+            let (k, v, _) = puente_stats::CellKey::from_proto(&c).unwrap();
+            if k.event == pb::EncounterEvent::ExpectedArrival {
+                if let puente_stats::Value::Count(n) = v {
+                    total += n;
+                }
+            }
+        }
+    }
+    total
+}
+
 /// Every file under `dir`, concatenated.
 fn all_bytes(dir: &std::path::Path) -> Vec<u8> {
     let mut out = Vec::new();
@@ -496,9 +521,14 @@ async fn manifests_are_erased_after_their_retention_and_the_erasure_is_audited()
         (start + time::Duration::days(2)).unix_timestamp()
     );
 
-    // A day later it is still there.
+    // A day later it is still there, and its passengers are expected arrivals.
     clock.set(start + time::Duration::days(1));
     assert_eq!(list(&fed).await.len(), 1);
+    assert_eq!(
+        expected_arrivals(&fed).await,
+        2 * 3,
+        "3 passengers, day and month"
+    );
     // Past its retention it is gone, for reading too, and the erasure is an entry.
     clock.set(start + time::Duration::days(2) + time::Duration::minutes(1));
     assert!(list(&fed).await.is_empty());
@@ -517,5 +547,10 @@ async fn manifests_are_erased_after_their_retention_and_the_erasure_is_audited()
     assert_eq!(erased.len(), 1, "erased once: {entries:?}");
     assert!(erased[0].reason.contains(&submitted.manifest_id));
     assert_eq!(erased[0].actor, "urn:puente:MEX:node:mex-1");
+    assert_eq!(
+        expected_arrivals(&fed).await,
+        0,
+        "an erased manifest stops counting"
+    );
     assert_no_personal_data(&entries);
 }

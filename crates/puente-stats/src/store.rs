@@ -255,6 +255,28 @@ impl StatsStore {
         self.apply_source(source, updates, BTreeMap::new())
     }
 
+    /// Adds `deltas` (negative to take away) to what `source` contributes to each cell,
+    /// never below 0: a change of one item (a manifest received or erased) without
+    /// recounting the others.
+    pub fn adjust_source(&self, source: Source, deltas: &BTreeMap<CellKey, i64>) -> Result<Change> {
+        let _w = self
+            .writer
+            .lock()
+            .map_err(|_| StatsError::Corrupt("writer lock".into()))?;
+        let mut updates: BTreeMap<Vec<u8>, u64> = BTreeMap::new();
+        for (key, d) in deltas {
+            let raw = key.encode();
+            let now = self.source_count(source, &raw)?;
+            let next = if *d >= 0 {
+                now.saturating_add(d.unsigned_abs())
+            } else {
+                now.saturating_sub(d.unsigned_abs())
+            };
+            updates.insert(raw, next);
+        }
+        self.apply_source(source, updates, BTreeMap::new())
+    }
+
     /// Replaces the `records` source with `counts`, and the counts contributed by
     /// persons protected against each country with `shielded` (a part of `counts`), so
     /// that each such country is served its cells without those persons.

@@ -2,8 +2,9 @@
 //! `expected_arrival`, at the trip's entry point into this country, in the day (and the
 //! month) of its scheduled arrival (its departure when no arrival is given), by
 //! nationality, sex and age group on that day. They are the `manifests` source of the
-//! own cells ([`puente_stats::store::Source::Manifests`]): recomputed whole after every
-//! submission and erasure, so an erased manifest stops counting; served, suppressed and
+//! own cells ([`puente_stats::store::Source::Manifests`]): a submission adds its
+//! manifest's counts and an erasure takes them away (an erased manifest stops counting),
+//! and the node counts every manifest held again when it starts; served, suppressed and
 //! synced like every other own cell.
 
 use std::collections::BTreeMap;

@@ -158,6 +158,10 @@ impl NodeState {
         caller: &PeerIdentity,
         req: pb::SubmitManifestRequest,
     ) -> Result<pb::SubmitManifestResponse, Status> {
+        // Nothing is stored that the audit log could not record.
+        self.disk
+            .check()
+            .map_err(|e| Status::unavailable(e.to_string()))?;
         let format = format_of(req.format, &req.content)?;
         let request_sha256 = sha256(&req.content);
         let file = hex::encode(&request_sha256[..8]);
@@ -240,7 +244,7 @@ impl NodeState {
         };
         info!(carrier = %actor, manifest = %id, file = %file, format = format.as_str(),
             passengers = stored.manifest.passengers.len(), "manifest stored");
-        self.manifests_changed().await;
+        self.count_expected_arrivals(&stored, 1).await;
         Ok(pb::SubmitManifestResponse {
             manifest_id: id,
             summary: Some(summary),
@@ -294,14 +298,21 @@ impl NodeState {
         for (id, t) in due {
             let manifests = self.manifests.clone();
             let i = id.clone();
-            let existed = tokio::task::spawn_blocking(move || manifests.erase(&i, t))
-                .await
-                .map_err(internal)?
-                .map_err(internal)?;
+            let (held, existed) = tokio::task::spawn_blocking(move || {
+                // A manifest that no longer opens is erased all the same.
+                let held = manifests.get(&i).ok().flatten();
+                manifests.erase(&i, t).map(|e| (held, e))
+            })
+            .await
+            .map_err(internal)?
+            .map_err(internal)?;
             if !existed {
                 continue;
             }
             erased += 1;
+            if let Some(m) = &held {
+                self.count_expected_arrivals(m, -1).await;
+            }
             self.record_manifest_event(ManifestEvent {
                 actor: &actor,
                 decision: pb::Decision::Allowed,
@@ -316,14 +327,14 @@ impl NodeState {
             .await?;
             info!(manifest = %id, "manifest erased: retention ended");
         }
-        if erased > 0 {
-            self.manifests_changed().await;
-        }
         Ok(erased)
     }
 
-    /// The background erasure round, until `stop`.
+    /// The background erasure round, until `stop`; it starts by counting the expected
+    /// arrivals of every manifest held again (what a crash between storing a manifest
+    /// and counting it could have left out).
     pub async fn manifest_retention(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        self.recount_expected_arrivals().await;
         let mut tick = tokio::time::interval(ERASE_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -337,10 +348,30 @@ impl NodeState {
         }
     }
 
-    /// After manifests changed: the expected-arrival cells are computed again from every
-    /// manifest held ([`cells`]), so the next sync serves them. Serialized with the
-    /// records' aggregation.
-    async fn manifests_changed(&self) {
+    /// Adds (`sign` 1) or takes away (`sign` -1) one manifest's expected arrivals
+    /// ([`cells`]), so the next sync serves them. Serialized with the records'
+    /// aggregation.
+    async fn count_expected_arrivals(&self, m: &StoredManifest, sign: i64) {
+        let deltas: std::collections::BTreeMap<_, i64> =
+            cells::expected_arrivals(std::slice::from_ref(m))
+                .into_iter()
+                .map(|(k, n)| (k, sign * i64::try_from(n).unwrap_or(i64::MAX)))
+                .collect();
+        let _one = self.records_change.lock().await;
+        let stats = self.stats.store.clone();
+        let done = tokio::task::spawn_blocking(move || {
+            stats.adjust_source(puente_stats::store::Source::Manifests, &deltas)
+        })
+        .await;
+        match done {
+            Ok(Ok(c)) => info!(changed = c.changed, "expected-arrival cells updated"),
+            Ok(Err(e)) => warn!("counting expected arrivals: {e}"),
+            Err(e) => warn!("counting expected arrivals: {e}"),
+        }
+    }
+
+    /// The expected-arrival cells computed again from every manifest held.
+    pub async fn recount_expected_arrivals(&self) {
         let _one = self.records_change.lock().await;
         let manifests = self.manifests.clone();
         let stats = self.stats.store.clone();
@@ -357,11 +388,11 @@ impl NodeState {
             Ok(Ok((cells, changed))) => {
                 info!(
                     cells,
-                    changed, "expected-arrival cells aggregated from the manifests"
+                    changed, "expected-arrival cells counted from the manifests held"
                 )
             }
-            Ok(Err(e)) => warn!("aggregating expected arrivals: {e}"),
-            Err(e) => warn!("aggregating expected arrivals: {e}"),
+            Ok(Err(e)) => warn!("counting expected arrivals: {e}"),
+            Err(e) => warn!("counting expected arrivals: {e}"),
         }
     }
 }
