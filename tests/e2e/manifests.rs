@@ -554,3 +554,37 @@ async fn manifests_are_erased_after_their_retention_and_the_erasure_is_audited()
     );
     assert_no_personal_data(&entries);
 }
+
+#[tokio::test]
+async fn a_retention_outside_1_to_3650_days_is_refused_naming_the_key() {
+    let fed = Federation::new(&["MEX"]).await;
+    let config = fed.country("MEX").config.clone();
+    let base = std::fs::read_to_string(&config).unwrap();
+    for bad in ["0", "3651"] {
+        std::fs::write(
+            &config,
+            format!("{base}\n[manifests]\nretention_days = {bad}\n"),
+        )
+        .unwrap();
+        let e = puente_node::NodeConfig::load(&config)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("manifests.retention_days: must be between 1 and 3650 days"),
+            "{e}"
+        );
+    }
+    std::fs::write(
+        &config,
+        format!("{base}\n[manifests]\nretention_days = 7\n"),
+    )
+    .unwrap();
+    assert_eq!(
+        puente_node::NodeConfig::load(&config)
+            .unwrap()
+            .config
+            .manifests
+            .retention_days,
+        7
+    );
+}
