@@ -16,6 +16,8 @@
 //! - [`sync`]: statistics, alerts and witnessing, both sides.
 //! - [`records`]: the own records changed while serving (`ImportRecords`,
 //!   `DeleteRecords`, `SearchRecords`) and the watched inbox.
+//! - [`manifests`]: carriers' manifests (`Manifest.Submit`, the officer's view,
+//!   retention erasure, expected-arrival cells).
 //! - [`state`]: [`state::NodeState`], the shared state and clock, behind methods.
 //! - [`outcome`]: what an exchange did, as its audit entry says it.
 //! - [`error`]: [`ExchangeError`] (one refusal, one `From` into `Status`), [`ConfigError`],
