@@ -6,7 +6,7 @@ use std::{env, fs, path::PathBuf};
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR")?);
     let proto_root = manifest.join("../../proto");
-    let files = ["common", "exchange", "local", "audit", "status"]
+    let files = ["common", "exchange", "local", "audit", "status", "manifest"]
         .map(|name| proto_root.join(format!("puente/v1/{name}.proto")));
     for file in &files {
         println!("cargo:rerun-if-changed={}", file.display());

@@ -11,6 +11,7 @@ use puente_pki::{CountryCode, Role};
 use puente_proto::v1 as pb;
 use puente_proto::v1::audit_client::AuditClient;
 use puente_proto::v1::local_client::LocalClient;
+use puente_proto::v1::manifest_client::ManifestClient;
 use puente_proto::v1::node_status_client::NodeStatusClient;
 use tonic::transport::Channel;
 
@@ -110,6 +111,11 @@ impl NodeClient {
     /// A raw `Local` client on the channel.
     pub fn local(&self) -> LocalClient<Channel> {
         LocalClient::new(self.channel.channel.clone())
+    }
+
+    /// A raw `Manifest` client on the channel.
+    pub fn manifest(&self) -> ManifestClient<Channel> {
+        ManifestClient::new(self.channel.channel.clone())
     }
 
     /// A raw `Audit` client on the channel.

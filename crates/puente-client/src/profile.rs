@@ -155,7 +155,7 @@ fn check(
             push(
                 &mut problems,
                 "role",
-                "a profile is a person's: operator or auditor, not node".into(),
+                "a profile is a person's: operator, auditor or carrier, not node".into(),
             );
             None
         }

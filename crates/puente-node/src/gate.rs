@@ -36,6 +36,9 @@ pub enum Rule {
     /// (health and reflection): what the node serves and whether it is up is nothing a
     /// foreign operator or auditor needs to learn.
     OwnStaffOrPeerNode,
+    /// A carrier or an operator of this node's own country (`Manifest`): carriers
+    /// submit; operators submit for one and read.
+    OwnCarrierOrOperator,
 }
 
 impl Rule {
@@ -46,6 +49,7 @@ impl Rule {
             Rule::OwnAuditor => "role.audit_requires_own_auditor",
             Rule::OwnStaff => "role.status_requires_own_staff",
             Rule::OwnStaffOrPeerNode => "role.health_requires_own_staff_or_peer_node",
+            Rule::OwnCarrierOrOperator => "role.manifest_requires_own_carrier",
         }
     }
 
@@ -60,7 +64,11 @@ impl Rule {
             Rule::OwnStaffOrPeerNode => match caller.role {
                 Role::Node => caller.country != own,
                 Role::Operator | Role::Auditor => caller.country == own,
+                Role::Carrier => false,
             },
+            Rule::OwnCarrierOrOperator => {
+                matches!(caller.role, Role::Carrier | Role::Operator) && caller.country == own
+            }
         }
     }
 }

@@ -4,7 +4,7 @@
 //! Identity comes only from the verified certificate chain: the TLS layer
 //! ([`puente_pki::tls`]) verifies a caller against the CA of the country it claims, and
 //! the [`gate`] admits it to a service by role (`Exchange`: peer nodes; `Local`: own
-//! operators; `Audit`: own auditors).
+//! operators; `Audit`: own auditors; `Manifest`: own carriers and operators).
 //!
 //! # Layout
 //! The rooms of one exchange (see `docs/architecture.md` for one query drawn through them):
@@ -16,6 +16,8 @@
 //! - [`sync`]: statistics, alerts and witnessing, both sides.
 //! - [`records`]: the own records changed while serving (`ImportRecords`,
 //!   `DeleteRecords`, `SearchRecords`) and the watched inbox.
+//! - [`manifests`]: carriers' manifests (`Manifest.Submit`, the officer's view,
+//!   retention erasure, expected-arrival cells).
 //! - [`state`]: [`state::NodeState`], the shared state and clock, behind methods.
 //! - [`outcome`]: what an exchange did, as its audit entry says it.
 //! - [`error`]: [`ExchangeError`] (one refusal, one `From` into `Status`), [`ConfigError`],
@@ -53,6 +55,7 @@ pub mod error;
 pub mod gate;
 pub mod lifecycle;
 pub mod limits;
+pub mod manifests;
 pub mod metrics;
 pub mod outcome;
 pub mod peers;

@@ -23,6 +23,10 @@ pub const EXCHANGE_MAX_RESPONSE: usize = 8 * MIB;
 /// Largest `Local` request: an `ImportCells` chunk holds up to 10,000 cells (about 5 MB
 /// with long entry-point names).
 pub const LOCAL_MAX_REQUEST: usize = 8 * MIB;
+/// Largest `Manifest` request: a manifest up to twice what the node keeps, so one a
+/// little too big gets the manifest's own refusal (with its size); anything bigger is
+/// RESOURCE_EXHAUSTED before any handler runs.
+pub const MANIFEST_MAX_REQUEST: usize = 2 * puente_manifest::MAX_BYTES;
 /// Largest `Local` answer message (document chunks are 64 KiB, cell pages bounded).
 pub const LOCAL_MAX_RESPONSE: usize = 8 * MIB;
 /// Largest `Audit` request (filters and indexes only).

@@ -202,14 +202,20 @@ impl QuotaCounters {
     /// Takes one unit under `key` if fewer than `limit` were taken; returns the count
     /// after taking, or `None` (nothing changes then).
     pub fn try_consume(&self, key: &str, limit: u64) -> Option<u64> {
+        self.try_consume_n(key, limit, 1)
+    }
+
+    /// Atomically takes `units` units of the quota `key` of `limit`, all or none: the
+    /// count after taking, or `None` when fewer than `units` are left.
+    pub fn try_consume_n(&self, key: &str, limit: u64, units: u64) -> Option<u64> {
         let mut c = self.counts.lock().ok()?;
         let n = c.map.get(key).copied().unwrap_or(0);
-        if n >= limit {
+        if n.saturating_add(units) > limit {
             return None;
         }
-        c.map.insert(key.to_string(), n + 1);
+        c.map.insert(key.to_string(), n + units);
         c.dirty = true;
-        Some(n + 1)
+        Some(n + units)
     }
 
     /// Raises each counter to at least its count in `counts` (recounted from the audit

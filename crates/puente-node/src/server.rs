@@ -13,6 +13,7 @@ use std::time::Duration;
 use puente_proto::v1::audit_server::AuditServer;
 use puente_proto::v1::exchange_server::ExchangeServer;
 use puente_proto::v1::local_server::LocalServer;
+use puente_proto::v1::manifest_server::ManifestServer;
 use puente_proto::v1::node_status_server::NodeStatusServer;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch, Semaphore};
@@ -34,17 +35,18 @@ use crate::metrics::layer::RequestLayer;
 use crate::metrics::Metrics;
 use crate::refusals::{Refusal, RefusalLog, RefusalStage};
 use crate::services::{
-    audit::AuditService, exchange::ExchangeService, local::LocalService, status::StatusService,
-    system_clock, Clock, NodeState,
+    audit::AuditService, exchange::ExchangeService, local::LocalService, manifest::ManifestService,
+    status::StatusService, system_clock, Clock, NodeState,
 };
 use crate::store::Store;
 
 /// Full gRPC names of the services, as health checks name them.
-pub const SERVICE_NAMES: [&str; 4] = [
+pub const SERVICE_NAMES: [&str; 5] = [
     "puente.v1.Exchange",
     "puente.v1.Local",
     "puente.v1.Audit",
     "puente.v1.NodeStatus",
+    "puente.v1.Manifest",
 ];
 
 /// A node ready to serve.
@@ -170,6 +172,8 @@ impl Node {
             node.config.server.min_free_mb,
         ));
         let witnessing = crate::sync::witness::Witnessing::new(&node.config.server);
+        let manifests = crate::manifests::ManifestStore::open(store.db(), node.data_key.clone())
+            .map_err(|e| open_err("the manifests store", e))?;
         Ok(Self {
             state: Arc::new(NodeState {
                 node,
@@ -188,6 +192,7 @@ impl Node {
                 metrics: Arc::new(Metrics::new(active_window)),
                 disk,
                 witnessing,
+                manifests,
             }),
             metrics_listener: None,
         })
@@ -292,6 +297,13 @@ impl Node {
             gate("puente.v1.NodeStatus", Rule::OwnStaff),
         );
 
+        let manifest = InterceptedService::new(
+            ManifestServer::new(ManifestService::new(state.clone()))
+                .max_decoding_message_size(limits::MANIFEST_MAX_REQUEST)
+                .max_encoding_message_size(limits::LOCAL_MAX_RESPONSE),
+            gate("puente.v1.Manifest", Rule::OwnCarrierOrOperator),
+        );
+
         let (conn_tx, conn_rx) = mpsc::channel::<Result<TlsStream<TcpStream>, std::io::Error>>(64);
         // The listener closes only once health says NOT_SERVING, so a client sees the
         // drain coming before its connections are refused.
@@ -322,6 +334,7 @@ impl Node {
         let schedule = tokio::spawn(state.clone().stats_schedule(stop_rx.clone()));
         let deliveries = tokio::spawn(state.clone().alert_deliveries(stop_rx.clone()));
         let inbox = tokio::spawn(state.clone().inbox_watch(stop_rx.clone()));
+        let retention = tokio::spawn(state.clone().manifest_retention(stop_rx.clone()));
         if state.node.config.alerts.detect {
             let s = state.clone();
             tokio::task::spawn_blocking(move || {
@@ -435,6 +448,7 @@ impl Node {
             .add_service(local)
             .add_service(audit)
             .add_service(status)
+            .add_service(manifest)
             .serve_with_incoming_shutdown(ReceiverStream::new(conn_rx), server_shutdown);
         tokio::pin!(server);
 
@@ -459,6 +473,7 @@ impl Node {
         // An inbox file being imported stays in the inbox and is taken again at the
         // next start (an import converges).
         inbox.abort();
+        retention.abort();
         if let Some(m) = metrics_server {
             m.abort();
         }

@@ -57,6 +57,8 @@ pub struct NodeState {
     pub(crate) metrics: Arc<crate::metrics::Metrics>,
     /// The free-space reserve of the data directory.
     pub(crate) disk: Arc<crate::store::DiskGuard>,
+    /// Carriers' manifests, sealed at rest.
+    pub(crate) manifests: crate::manifests::ManifestStore,
     /// The witness side of cross-witnessing: per-peer locks, rate limit, evidence bound.
     pub(crate) witnessing: crate::sync::witness::Witnessing,
 }

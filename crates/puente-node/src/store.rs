@@ -216,8 +216,22 @@ impl Store {
         day: Date,
         limit: u64,
     ) -> Result<Option<u64>, StoreError> {
+        self.try_consume_n(agreement, receiver, service, day, limit, 1)
+    }
+
+    /// Atomically takes `units` units of a daily quota of `limit`, all or none (a batch
+    /// of travellers costs one unit each). `None` when fewer are left.
+    pub fn try_consume_n(
+        &self,
+        agreement: &str,
+        receiver: &str,
+        service: Service,
+        day: Date,
+        limit: u64,
+        units: u64,
+    ) -> Result<Option<u64>, StoreError> {
         let key = Self::quota_key(agreement, receiver, service, day);
-        Ok(self.quota.try_consume(&key, limit))
+        Ok(self.quota.try_consume_n(&key, limit, units))
     }
 
     /// The quota counters as a file, for a backup ([`crate::quota::QuotaCounters::snapshot`]).

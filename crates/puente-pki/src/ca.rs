@@ -335,7 +335,9 @@ impl CountryCa {
                 ExtendedKeyUsagePurpose::ServerAuth,
                 ExtendedKeyUsagePurpose::ClientAuth,
             ],
-            Role::Operator | Role::Auditor => vec![ExtendedKeyUsagePurpose::ClientAuth],
+            Role::Operator | Role::Auditor | Role::Carrier => {
+                vec![ExtendedKeyUsagePurpose::ClientAuth]
+            }
         };
         params.not_before = options.not_before;
         params.not_after = options.not_after;

@@ -19,8 +19,8 @@ pub enum PkiError {
         /// The name as given.
         name: String,
     },
-    /// A role other than node, operator or auditor.
-    #[error("{role:?} is not a role: expected node, operator or auditor")]
+    /// A role other than node, operator, auditor or carrier.
+    #[error("{role:?} is not a role: expected node, operator, auditor or carrier")]
     InvalidRole {
         /// The role as given.
         role: String,

@@ -74,6 +74,9 @@ pub enum Role {
     Operator,
     /// An auditor of the country: reads its own node's `Audit`.
     Auditor,
+    /// A carrier (airline, bus company) of the country: submits manifests to its own
+    /// node's `Manifest` service, nothing else.
+    Carrier,
 }
 
 impl Role {
@@ -83,6 +86,7 @@ impl Role {
             Role::Node => "node",
             Role::Operator => "operator",
             Role::Auditor => "auditor",
+            Role::Carrier => "carrier",
         }
     }
 }
@@ -100,6 +104,7 @@ impl FromStr for Role {
             "node" => Ok(Role::Node),
             "operator" => Ok(Role::Operator),
             "auditor" => Ok(Role::Auditor),
+            "carrier" => Ok(Role::Carrier),
             other => Err(PkiError::InvalidRole {
                 role: other.to_string(),
             }),

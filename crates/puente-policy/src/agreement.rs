@@ -27,6 +27,8 @@ pub const SIGNATURE_MARKER: &str =
 const DOMAIN: &[u8] = b"puente-agreement-signature/v1\n";
 /// Most matches an agreement may allow per query.
 pub const MAX_MATCHES_LIMIT: u32 = 100;
+/// The largest `max_batch` a grant may set for `manifest_check` (a wide-body flight).
+pub const MAX_BATCH_LIMIT: u32 = 1000;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -74,6 +76,10 @@ struct GrantFile {
     small_cell_threshold: Option<u32>,
     #[serde(default)]
     secondary_suppression: Option<bool>,
+    #[serde(default)]
+    travellers_per_day: Option<u32>,
+    #[serde(default)]
+    max_batch: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -114,6 +120,11 @@ pub struct Grant {
     pub small_cell_threshold: u32,
     /// Whether complementary cells are suppressed too.
     pub secondary_suppression: bool,
+    /// Travellers checked per UTC day by `manifest_check` (one quota unit each; 0 when
+    /// the service is not granted).
+    pub travellers_per_day: u32,
+    /// Most travellers in one `manifest_check` batch (0 when not granted).
+    pub max_batch: u32,
 }
 
 impl Grant {
@@ -485,6 +496,12 @@ fn describe_grant(g: &Grant, until: OffsetDateTime) -> String {
     }
     if g.services.contains(&Service::PassportCopy) {
         limits.push(format!("{} passport copies a day", g.copies_per_day));
+    }
+    if g.services.contains(&Service::ManifestCheck) {
+        limits.push(format!(
+            "{} travellers checked a day, at most {} in one batch, hit/no-hit only",
+            g.travellers_per_day, g.max_batch
+        ));
     }
     if g.services.contains(&Service::FlowCounts) {
         limits.push(format!(

@@ -31,8 +31,10 @@ pub enum Rule {
     PurposeNotGranted,
     /// A requested field is not granted.
     FieldNotGranted,
-    /// Today's quota is used up.
+    /// Today's quota is used up (or has fewer units left than the call needs).
     QuotaExceeded,
+    /// A batch holds more items than the grant allows in one call.
+    BatchTooLarge,
 }
 
 impl Rule {
@@ -48,6 +50,7 @@ impl Rule {
             Rule::PurposeNotGranted => "agreement.purpose_not_granted",
             Rule::FieldNotGranted => "agreement.field_not_granted",
             Rule::QuotaExceeded => "agreement.quota_exceeded",
+            Rule::BatchTooLarge => "agreement.batch_too_large",
         }
     }
 
@@ -103,6 +106,8 @@ pub struct Permit {
     pub secondary_suppression: bool,
     /// The daily quota that applies, if the service has one.
     pub daily_quota: Option<u32>,
+    /// Most travellers in one `manifest_check` batch.
+    pub max_batch: u32,
 }
 
 /// A request to evaluate.
@@ -127,6 +132,7 @@ pub fn quota_of(grant: &Grant, service: Service) -> Option<u32> {
     match service {
         Service::IdentityQuery => Some(grant.queries_per_day),
         Service::PassportCopy => Some(grant.copies_per_day),
+        Service::ManifestCheck => Some(grant.travellers_per_day),
         _ => None,
     }
 }
@@ -294,5 +300,6 @@ fn evaluate_one(
         small_cell_threshold: grant.small_cell_threshold,
         secondary_suppression: grant.secondary_suppression,
         daily_quota,
+        max_batch: grant.max_batch,
     })
 }

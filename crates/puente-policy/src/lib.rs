@@ -26,4 +26,6 @@ pub use evaluate::{evaluate, Permit, Refusal, Request, Rule};
 pub use vocab::{Field, Mode, Purpose, Service, Term};
 
 #[cfg(test)]
+mod manifest_tests;
+#[cfg(test)]
 mod tests;

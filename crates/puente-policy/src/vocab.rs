@@ -76,11 +76,12 @@ term!(Purpose, "PURPOSE_", "purpose");
 term!(Field, "DISCLOSABLE_FIELD_", "field");
 term!(Mode, "MODE_", "mode");
 
-/// Services an agreement may grant (witnessing audit logs needs no agreement).
+/// Services an agreement may grant (witnessing audit logs needs no agreement; a
+/// carrier's manifest submission is not an exchange with a peer).
 pub fn grantable_services() -> Vec<Service> {
     Service::all()
         .into_iter()
-        .filter(|s| *s != Service::AuditWitness)
+        .filter(|s| !matches!(s, Service::AuditWitness | Service::ManifestSubmit))
         .collect()
 }
 
@@ -92,6 +93,8 @@ pub fn service_words(s: Service) -> &'static str {
         Service::FlowCounts => "flow counts",
         Service::Alerts => "early-warning alerts",
         Service::AuditWitness => "audit witnessing",
+        Service::ManifestCheck => "manifest checks (batches of travellers, hit/no-hit)",
+        Service::ManifestSubmit => "carriers' manifest submissions",
         Service::Unspecified => "nothing",
     }
 }

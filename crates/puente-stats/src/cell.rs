@@ -177,12 +177,13 @@ pub const AGE_GROUPS: [AgeGroup; 8] = [
 ];
 
 /// The events, in order.
-pub const EVENTS: [EncounterEvent; 5] = [
+pub const EVENTS: [EncounterEvent; 6] = [
     EncounterEvent::Entry,
     EncounterEvent::Detection,
     EncounterEvent::Return,
     EncounterEvent::AsylumClaim,
     EncounterEvent::Departure,
+    EncounterEvent::ExpectedArrival,
 ];
 
 /// The age group of an age in completed years.
@@ -234,6 +235,7 @@ pub fn event_name(e: EncounterEvent) -> &'static str {
         EncounterEvent::Return => "return",
         EncounterEvent::AsylumClaim => "asylum_claim",
         EncounterEvent::Departure => "departure",
+        EncounterEvent::ExpectedArrival => "expected_arrival",
         EncounterEvent::Unspecified => "unspecified",
     }
 }

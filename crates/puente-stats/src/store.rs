@@ -33,6 +33,8 @@ pub enum Source {
     Records,
     /// Imported aggregated counts (`puente stats import`).
     Import,
+    /// Expected arrivals from carriers' manifests.
+    Manifests,
 }
 
 impl Source {
@@ -40,6 +42,7 @@ impl Source {
         match self {
             Source::Records => b'r',
             Source::Import => b'i',
+            Source::Manifests => b'm',
         }
     }
 }
@@ -252,6 +255,28 @@ impl StatsStore {
         self.apply_source(source, updates, BTreeMap::new())
     }
 
+    /// Adds `deltas` (negative to take away) to what `source` contributes to each cell,
+    /// never below 0: a change of one item (a manifest received or erased) without
+    /// recounting the others.
+    pub fn adjust_source(&self, source: Source, deltas: &BTreeMap<CellKey, i64>) -> Result<Change> {
+        let _w = self
+            .writer
+            .lock()
+            .map_err(|_| StatsError::Corrupt("writer lock".into()))?;
+        let mut updates: BTreeMap<Vec<u8>, u64> = BTreeMap::new();
+        for (key, d) in deltas {
+            let raw = key.encode();
+            let now = self.source_count(source, &raw)?;
+            let next = if *d >= 0 {
+                now.saturating_add(d.unsigned_abs())
+            } else {
+                now.saturating_sub(d.unsigned_abs())
+            };
+            updates.insert(raw, next);
+        }
+        self.apply_source(source, updates, BTreeMap::new())
+    }
+
     /// Replaces the `records` source with `counts`, and the counts contributed by
     /// persons protected against each country with `shielded` (a part of `counts`), so
     /// that each such country is served its cells without those persons.
@@ -332,7 +357,8 @@ impl StatsStore {
                 self.sources.insert(&sk, &n.to_be_bytes())?;
             }
             let total = self.source_count(Source::Records, raw)?
-                + self.source_count(Source::Import, raw)?;
+                + self.source_count(Source::Import, raw)?
+                + self.source_count(Source::Manifests, raw)?;
             let key = CellKey::decode(raw)?;
             let old = self
                 .own

@@ -429,3 +429,24 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_source_adjusted_by_deltas_adds_to_the_others_and_never_goes_below_zero() {
+    let (_d, s) = store();
+    let k = key("2026-12-03", "HND", "Ciudad Hidalgo");
+    s.replace_source(Source::Records, &BTreeMap::from([(k.clone(), 4)]))
+        .unwrap();
+    let add = BTreeMap::from([(k.clone(), 3i64)]);
+    assert_eq!(s.adjust_source(Source::Manifests, &add).unwrap().changed, 1);
+    assert_eq!(s.own_cell(&k).unwrap().unwrap().count, 7);
+    s.adjust_source(Source::Manifests, &add).unwrap();
+    assert_eq!(s.own_cell(&k).unwrap().unwrap().count, 10);
+    // Taking away more than the source gave leaves the other sources' part.
+    s.adjust_source(Source::Manifests, &BTreeMap::from([(k.clone(), -9i64)]))
+        .unwrap();
+    assert_eq!(s.own_cell(&k).unwrap().unwrap().count, 4);
+    // A recount replaces the deltas.
+    s.replace_source(Source::Manifests, &BTreeMap::from([(k.clone(), 2)]))
+        .unwrap();
+    assert_eq!(s.own_cell(&k).unwrap().unwrap().count, 6);
+}

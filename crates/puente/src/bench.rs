@@ -48,6 +48,10 @@ pub fn run(command: &BenchCommand) -> Result<()> {
             seconds,
             json,
         } => crate::bench_query::run(*persons, concurrency, *seconds, json.as_deref()),
+        BenchCommand::Manifest {
+            passengers,
+            persons,
+        } => crate::bench_manifest::run(*passengers, *persons),
     }
 }
 

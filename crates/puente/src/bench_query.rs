@@ -220,7 +220,10 @@ async fn echo_load(
 }
 
 /// Up to `limit` documents (issuer, number) of persons GTM holds, to query.
-fn sample_documents(csv_path: &std::path::Path, limit: usize) -> Result<Vec<(String, String)>> {
+pub(crate) fn sample_documents(
+    csv_path: &std::path::Path,
+    limit: usize,
+) -> Result<Vec<(String, String)>> {
     let mut rdr = csv::Reader::from_path(csv_path)?;
     let headers = rdr.headers()?.clone();
     let col = |name: &str| {

@@ -8,11 +8,13 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 mod access;
 mod backup;
 mod flows;
+mod manifests;
 mod people;
 mod records;
 pub use access::{AccessArgs, ClientCommand, ClientInitArgs, NodeAccess, PersonRole};
 pub use backup::{BackupArgs, RestoreArgs};
 pub use flows::{AlertCommand, AlertPublishArgs, SeverityArg, StatsCommand, StatsFormat};
+pub use manifests::{ManifestCommand, ManifestFormatArg};
 pub use people::{AuditCommand, AuditFilter, FetchArgs, QueryArgs};
 pub use records::RecordsCommand;
 
@@ -155,6 +157,14 @@ pub enum Command {
         /// What to do with alerts.
         #[command(subcommand)]
         command: AlertCommand,
+    },
+    /// Carriers' manifests (advance passenger information): a carrier submits a flight's
+    /// PAXLST or a bus trip's JSON/CSV; officers list them and see which passengers the
+    /// own records know.
+    Manifest {
+        /// What to do with manifests.
+        #[command(subcommand)]
+        command: ManifestCommand,
     },
     /// Back up a node's data (store, audit log, quota counters) into one archive, while
     /// it runs (streamed by the node) or stopped (read from its data directory).
@@ -544,6 +554,16 @@ pub enum BenchCommand {
         /// Largest allowed growth of resident memory after the first 10 s, in MB.
         #[arg(long, default_value_t = 256)]
         memory_bound_mb: u64,
+    },
+    /// A manifest checked with a counterpart in one call (manifest_check) against the
+    /// same travellers asked one identity query each, in the same run on two real nodes.
+    Manifest {
+        /// Passengers on the manifest (at most 1000).
+        #[arg(long, default_value_t = 500)]
+        passengers: usize,
+        /// Persons the counterpart holds.
+        #[arg(long, default_value_t = 20_000)]
+        persons: u64,
     },
     /// The statistics sync between two real nodes over mutual TLS: time and bytes to
     /// sync N cells, an incremental sync when nothing changed and when 1 % changed,

@@ -43,6 +43,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Demo(args) => demo::run(&args),
         Command::Backup(a) => backup::backup(&a.config.config, &a.out, a.with_keys),
         Command::Restore(a) => backup::restore(&a.config.config, &a.file),
+        Command::Manifest { command } => crate::manifest::run(&command),
         Command::Completions { shell } => completions(shell),
     }
 }

@@ -12,10 +12,12 @@
 //! - [`access`]: `--profile` or `--config`: reaching the own node as an operator or auditor.
 //! - [`workstation`]: `client init`: a person's client profile.
 //! - [`officer`]: `query` and `fetch`, through the operator's own node.
+//! - [`manifest`]: `manifest submit/list/show/check`: carriers' manifests.
 //! - [`audit`]: `puente audit …`, offline on a data directory or online as an auditor;
 //!   [`audit_copy`]: `audit verify --log`, a copy of the log and public bundles only.
 //! - [`backup`]: `puente backup` and `puente restore`.
-//! - [`bench`]: `puente bench …`, measured against same-run baselines;
+//! - [`bench`]: `puente bench …`, measured against same-run baselines
+//!   ([`bench_manifest`]: a manifest check against single queries);
 //!   [`bench_variants`] and [`bench_eval`]: the matcher's independent evaluation.
 //! - [`console`]: `puente console`, the web UI of officers and auditors.
 //! - [`demo`]: the three-country federation on one machine.
@@ -33,6 +35,7 @@ pub mod bench;
 pub mod bench_durable;
 pub mod bench_eval;
 pub mod bench_fed;
+pub mod bench_manifest;
 pub mod bench_query;
 pub mod bench_soak;
 pub mod bench_stats;
@@ -42,6 +45,7 @@ pub mod commands;
 pub mod console;
 pub mod demo;
 pub mod logging;
+pub mod manifest;
 pub mod officer;
 pub mod operate;
 pub mod records;

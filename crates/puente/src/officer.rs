@@ -112,7 +112,8 @@ pub fn identity_query(t: &PersonTerms) -> Result<pb::IdentityQuery> {
     })
 }
 
-fn purpose(s: &str) -> Result<Purpose> {
+/// Parses `--purpose`.
+pub fn purpose(s: &str) -> Result<Purpose> {
     Purpose::parse(s).ok_or_else(|| {
         usage(format!(
             "--purpose {s:?} is not one of {}",

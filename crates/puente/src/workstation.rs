@@ -47,6 +47,7 @@ impl Made {
         let p = self.profile.display();
         let next = match self.identity.role {
             Role::Auditor => "puente audit list --online",
+            Role::Carrier => "puente manifest submit FILE",
             _ => "puente peers",
         };
         format!(
@@ -76,6 +77,7 @@ pub fn init(args: &ClientInitArgs) -> Result<Made> {
     let role = match args.role {
         PersonRole::Operator => Role::Operator,
         PersonRole::Auditor => Role::Auditor,
+        PersonRole::Carrier => Role::Carrier,
     };
     puente_pki::identity::validate_name(&args.name)?;
     let profile = args.out.join(PROFILE_FILE);

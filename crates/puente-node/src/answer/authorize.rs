@@ -76,6 +76,21 @@ impl NodeState {
         purpose: Purpose,
         fields: Option<&[Field]>,
     ) -> Result<Permit, ExchangeError> {
+        self.authorize_units(caller, service, purpose, fields, 1)
+            .await
+    }
+
+    /// [`NodeState::authorize`] for a call that costs `units` quota units (a
+    /// `manifest_check` batch: one per traveller), taken all or none; a batch over the
+    /// grant's `max_batch` is refused before any unit is taken.
+    pub async fn authorize_units(
+        &self,
+        caller: &PeerIdentity,
+        service: Service,
+        purpose: Purpose,
+        fields: Option<&[Field]>,
+        units: u32,
+    ) -> Result<Permit, ExchangeError> {
         let now = (self.clock)();
         let today = now.date();
         let set = self.agreements.current();
@@ -94,9 +109,29 @@ impl NodeState {
                 .unwrap_or(u64::MAX)
         };
         let outcome = evaluate(&set.verified, &request, &used).and_then(|permit| {
+            if service == Service::ManifestCheck && units > permit.max_batch {
+                return Err(Refusal {
+                    rule: Rule::BatchTooLarge,
+                    agreement_id: Some(permit.agreement_id.clone()),
+                    message: format!(
+                        "the batch holds {units} travellers; agreement {} allows at most {} in one call",
+                        permit.agreement_id, permit.max_batch
+                    ),
+                });
+            }
             let Some(limit) = permit.daily_quota else { return Ok(permit) };
-            match self.store.try_consume(&permit.agreement_id, &receiver, service, today, u64::from(limit)) {
+            let left = u64::from(limit).saturating_sub(used(&permit.agreement_id, service));
+            match self.store.try_consume_n(&permit.agreement_id, &receiver, service, today, u64::from(limit), u64::from(units)) {
                 Ok(Some(_)) => Ok(permit),
+                Ok(None) if units > 1 => Err(Refusal {
+                    rule: Rule::QuotaExceeded,
+                    agreement_id: Some(permit.agreement_id.clone()),
+                    message: format!(
+                        "the daily quota of {limit} for {} under agreement {} has {left} left and this call needs {units}; nothing was checked; it resets at 00:00 UTC",
+                        service.name(),
+                        permit.agreement_id
+                    ),
+                }),
                 Ok(None) => Err(Refusal {
                     rule: Rule::QuotaExceeded,
                     agreement_id: Some(permit.agreement_id.clone()),

@@ -15,6 +15,7 @@
 pub mod audit;
 pub mod authorize;
 pub mod document;
+pub mod manifest_check;
 pub mod query;
 
 #[cfg(test)]

@@ -12,6 +12,7 @@
 
 pub mod call;
 pub mod document;
+pub mod manifest_check;
 pub mod query;
 pub mod receipt;
 

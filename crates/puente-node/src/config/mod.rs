@@ -43,6 +43,25 @@ pub struct NodeConfig {
     /// The Prometheus metrics listener.
     #[serde(default)]
     pub metrics: MetricsSection,
+    /// Carriers' manifests: how long they are kept.
+    #[serde(default)]
+    pub manifests: ManifestsSection,
+}
+
+/// `[manifests]`
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ManifestsSection {
+    /// Days a carrier's manifest is kept after it is received; then it is erased (the
+    /// erasure is an audit entry). Advance passenger information serves the arrival:
+    /// keep it short.
+    pub retention_days: u32,
+}
+
+impl Default for ManifestsSection {
+    fn default() -> Self {
+        Self { retention_days: 30 }
+    }
 }
 
 /// `[node]`

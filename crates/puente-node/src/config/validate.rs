@@ -160,6 +160,12 @@ impl NodeConfig {
                 "must be at least stats.retry_initial_secs".into(),
             );
         }
+        if !(1..=3650).contains(&self.manifests.retention_days) {
+            problem(
+                "manifests.retention_days",
+                "must be between 1 and 3650 days".into(),
+            );
+        }
         if self.alerts.retry_secs == 0 {
             problem("alerts.retry_secs", "must be at least 1".into());
         }

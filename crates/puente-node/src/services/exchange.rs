@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use puente_proto::v1 as pb;
 use puente_proto::v1::exchange_server::Exchange;
 use puente_proto::v1::{
     get_document_response, DocumentTrailer, GetDocumentRequest, GetDocumentResponse,
@@ -48,6 +49,18 @@ impl Exchange for ExchangeService {
     ) -> Result<Response<QueryIdentityResponse>, Status> {
         let who = caller(&request)?.clone();
         let answer = self.state.answer_query(&who, request.get_ref()).await?;
+        Ok(Response::new(answer))
+    }
+
+    async fn check_manifest(
+        &self,
+        request: Request<pb::CheckManifestRequest>,
+    ) -> Result<Response<pb::CheckManifestResponse>, Status> {
+        let who = caller(&request)?.clone();
+        let answer = self
+            .state
+            .answer_manifest_check(&who, request.get_ref())
+            .await?;
         Ok(Response::new(answer))
     }
 

@@ -8,6 +8,7 @@
 pub mod audit;
 pub mod exchange;
 pub mod local;
+pub mod manifest;
 pub mod status;
 
 pub(crate) use crate::state::timestamp;

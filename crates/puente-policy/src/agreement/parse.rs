@@ -58,6 +58,11 @@ pub(super) fn parse_grant(
             "{at}.services: audit_witness needs no agreement and cannot be granted"
         ));
     }
+    if services.contains(&Service::ManifestSubmit) {
+        p.push(format!(
+            "{at}.services: manifest_submit is a carrier's submission to its own node, not an exchange; grant manifest_check"
+        ));
+    }
     if g.services.is_empty() {
         p.push(format!("{at}.services: grant at least one service"));
     }
@@ -132,6 +137,23 @@ pub(super) fn parse_grant(
         "small_cell_threshold",
         p,
     );
+    let travellers_per_day = need(
+        Service::ManifestCheck,
+        g.travellers_per_day,
+        "travellers_per_day",
+        p,
+    );
+    let max_batch = need(Service::ManifestCheck, g.max_batch, "max_batch", p);
+    if max_batch > MAX_BATCH_LIMIT {
+        p.push(format!(
+            "{at}.max_batch: {max_batch} is outside 1..={MAX_BATCH_LIMIT}"
+        ));
+    }
+    if services.contains(&Service::ManifestCheck) && g.fields.is_empty() {
+        p.push(format!(
+            "{at}.fields: manifest_check matches travellers on the fields listed; list those the receiver may send (e.g. document_number, issuing_state, surnames, given_names, date_of_birth)"
+        ));
+    }
     let max_matches = g.max_matches.unwrap_or(5);
     if max_matches == 0 || max_matches > MAX_MATCHES_LIMIT {
         p.push(format!(
@@ -155,6 +177,8 @@ pub(super) fn parse_grant(
         max_matches,
         small_cell_threshold,
         secondary_suppression: g.secondary_suppression.unwrap_or(true),
+        travellers_per_day,
+        max_batch,
     })
 }
 

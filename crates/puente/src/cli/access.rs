@@ -78,4 +78,6 @@ pub enum PersonRole {
     Operator,
     /// An auditor: `audit list/prove/checkpoint --online`.
     Auditor,
+    /// A carrier (airline, bus company): `manifest submit`.
+    Carrier,
 }

@@ -14,7 +14,7 @@ pub fn demo_agreements(today: time::Date) -> Vec<(&'static str, &'static str, St
     };
     let full_fields = r#"["given_names", "surnames", "date_of_birth", "sex", "nationality", "document_type", "document_number", "issuing_state", "document_expiry", "last_encounter_date", "last_encounter_place", "route"]"#;
     let identity_and_copies = |p: &str, r: &str| {
-        format!("\n[[grant]]\nprovider = \"{p}\"\nreceiver = \"{r}\"\nservices = [\"identity_query\", \"passport_copy\", \"flow_counts\", \"alerts\"]\npurposes = [\"identification\", \"return\", \"statistics\", \"early_warning\"]\nlegal_basis = \"Regional migration conference, working group on extra-regional migrants: information exchange memorandum, art. 3-5\"\nfields = {full_fields}\nqueries_per_day = 500\ncopies_per_day = 50\nmax_matches = 5\nretention_days = 90\nsmall_cell_threshold = 5\nsecondary_suppression = true\n")
+        format!("\n[[grant]]\nprovider = \"{p}\"\nreceiver = \"{r}\"\nservices = [\"identity_query\", \"passport_copy\", \"flow_counts\", \"alerts\", \"manifest_check\"]\npurposes = [\"identification\", \"return\", \"statistics\", \"early_warning\"]\nlegal_basis = \"Regional migration conference, working group on extra-regional migrants: information exchange memorandum, art. 3-5\"\nfields = {full_fields}\nqueries_per_day = 500\ncopies_per_day = 50\ntravellers_per_day = 5000\nmax_batch = 500\nmax_matches = 5\nretention_days = 90\nsmall_cell_threshold = 5\nsecondary_suppression = true\n")
     };
     let mex_gtm = format!(
         "{}{}{}",

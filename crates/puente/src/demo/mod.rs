@@ -5,6 +5,7 @@
 
 mod data;
 mod flows;
+mod manifests;
 mod officers;
 
 use std::path::{Path, PathBuf};
@@ -256,6 +257,12 @@ async fn federation(base: &Path, keep_running: bool) -> Result<()> {
 
     step(
         11,
+        "Advance passenger information: a bus company at a border crossing and an airline send their manifests to MEX:",
+    );
+    manifests::story(base, &loaded, &mut failures).await?;
+
+    step(
+        12,
         "Each node has its peers cosign its latest audit checkpoint (cross-witnessing):",
     );
     for state in &states {
@@ -278,7 +285,7 @@ async fn federation(base: &Path, keep_running: bool) -> Result<()> {
         }
     }
 
-    step(12, "An auditor of MEX reads its node's log online (puente audit list --online), as the Audit service serves it:");
+    step(13, "An auditor of MEX reads its node's log online (puente audit list --online), as the Audit service serves it:");
     audit_view(&loaded[0], &mut failures).await;
 
     if keep_running {
@@ -286,7 +293,7 @@ async fn federation(base: &Path, keep_running: bool) -> Result<()> {
         wait_for_stop().await;
     }
 
-    step(13, "The nodes shut down gracefully (drain in-flight calls, sign a final checkpoint, then stop).");
+    step(14, "The nodes shut down gracefully (drain in-flight calls, sign a final checkpoint, then stop).");
     for tx in stops {
         let _ = tx.send(());
     }
@@ -295,7 +302,7 @@ async fn federation(base: &Path, keep_running: bool) -> Result<()> {
     }
     drop(states);
 
-    step(14, "Auditors verify each log offline (puente audit verify) and prove one entry (puente audit prove):");
+    step(15, "Auditors verify each log offline (puente audit verify) and prove one entry (puente audit prove):");
     for config in &configs {
         let node = NodeConfig::load(config)?;
         let store = puente_node::store::Store::open(&node.config.node.data_dir)?;

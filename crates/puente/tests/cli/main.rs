@@ -6,6 +6,7 @@
 //! - [`setup`]: a country's node, PKI, trust and agreements.
 //! - [`node`]: running a node, the demo federation, a clean exit on SIGTERM.
 //! - [`data`]: records, queries, audit and statistics commands.
+//! - [`manifest`]: carriers' manifests: a carrier's profile, submit, list, show.
 //! - [`backup`]: `puente backup` of a running node and `puente restore`.
 //! - [`crash`]: SIGKILL under load, and tampering with the audit files.
 //! - [`status`]: `puente status`, and a reader that closes the pipe early.
@@ -20,6 +21,7 @@ mod backup;
 mod console;
 mod crash;
 mod data;
+mod manifest;
 mod node;
 mod setup;
 mod status;
