@@ -207,7 +207,7 @@ async fn an_officer_checks_a_manifest_with_a_counterpart_in_one_call() {
 async fn a_hostile_peer_is_held_to_the_batch_size_the_fields_and_the_quota() {
     let mut fed = federation(FIELDS, "travellers_per_day = 12\nmax_batch = 5").await;
     let _mex = fed.start("MEX").await;
-    let _gtm = fed.start("GTM").await;
+    let gtm = fed.start("GTM").await;
     let mex_node = fed.country("MEX").identity("node-mex-1");
     let mut hostile = ExchangeClient::new(fed.channel("GTM", &mex_node));
     let batch = |n: usize, nonce: u8| pb::CheckManifestRequest {
@@ -270,6 +270,11 @@ async fn a_hostile_peer_is_held_to_the_batch_size_the_fields_and_the_quota() {
         a.receipt.as_ref().unwrap().entry_index,
         b.receipt.as_ref().unwrap().entry_index
     );
+    // A restart of GTM forgets nothing: the units are counted again from its log, five
+    // for each of the two batches (their entries keep the batch size as a keyed hash).
+    gtm.stop().await;
+    let _gtm = fed.start("GTM").await;
+    let mut hostile = ExchangeClient::new(fed.channel("GTM", &mex_node));
     // Two left, five asked: refused whole, nothing checked, nothing taken.
     let e = hostile.check_manifest(batch(5, 6)).await.unwrap_err();
     assert_eq!(e.code(), Code::PermissionDenied);

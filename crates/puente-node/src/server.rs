@@ -99,8 +99,9 @@ impl Node {
         // The quota units taken since yesterday, from the log: the entries are what makes
         // them durable (no second fsync per batch for counters of their own).
         let today = clock().date();
+        let units = crate::answer::manifest_check::units_of(&node.data_key);
         store
-            .recount_quota(audit.trees(), today.previous_day().unwrap_or(today))
+            .recount_quota(audit.trees(), today.previous_day().unwrap_or(today), &units)
             .map_err(NodeError::Store)?;
 
         let open_err = |what: &str, e: String| {

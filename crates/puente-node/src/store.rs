@@ -247,7 +247,15 @@ impl Store {
     /// these counts, never lowered. Reads the log from its end back to an hour before
     /// `from` (entries are appended in the order of their times, within a second or so).
     /// Returns how many entries were read.
-    pub fn recount_quota(&self, log: &puente_audit::Trees, from: Date) -> Result<u64, StoreError> {
+    ///
+    /// `units` says how many units an entry's exchange took (one for most; a manifest
+    /// check takes one per traveller, see [`crate::answer::manifest_check::units_of`]).
+    pub fn recount_quota(
+        &self,
+        log: &puente_audit::Trees,
+        from: Date,
+        units: &dyn Fn(&puente_audit::Entry) -> u64,
+    ) -> Result<u64, StoreError> {
         let start_ms = from.midnight().assume_utc().unix_timestamp() * 1000;
         let mut counts: std::collections::BTreeMap<String, u64> = Default::default();
         let size = log.size().map_err(|e| StoreError::Quota(e.to_string()))?;
@@ -276,7 +284,7 @@ impl Store {
                 continue;
             };
             let key = Self::quota_key(&e.agreement_id, &e.peer_country, service, at.date());
-            *counts.entry(key).or_default() += 1;
+            *counts.entry(key).or_default() += units(&e);
         }
         self.quota.raise_to(counts);
         Ok(read)

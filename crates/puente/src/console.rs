@@ -82,6 +82,11 @@ pub async fn prepare(args: &ConsoleArgs) -> Result<Prepared> {
         ))));
     }
     let access = Access::load(&args.access)?;
+    if let Access::Profile(p) = &access {
+        if p.identity.role == Role::Carrier {
+            return Err(not_for_carriers());
+        }
+    }
     let (client, person) = match &access {
         Access::Profile(p) => (
             puente_client::NodeClient::from_profile(p)?,
@@ -91,6 +96,7 @@ pub async fn prepare(args: &ConsoleArgs) -> Result<Prepared> {
             let role = match args.role {
                 PersonRole::Auditor => Role::Auditor,
                 PersonRole::Operator => Role::Operator,
+                PersonRole::Carrier => return Err(not_for_carriers()),
             };
             let c = &n.config.client;
             let cert = match role {
@@ -168,4 +174,12 @@ pub fn run(args: &ConsoleArgs) -> Result<()> {
             })
             .await
     })
+}
+
+/// A carrier submits manifests (`puente manifest submit`); the console's pages are
+/// officers' and auditors'.
+fn not_for_carriers() -> anyhow::Error {
+    anyhow!(UsageError(
+        "the console is for officers and auditors; a carrier submits manifests with `puente manifest submit --profile FILE`".into()
+    ))
 }

@@ -131,6 +131,30 @@ pub fn traveller_terms(
     Ok(TravellerTerms { document, name })
 }
 
+/// How many quota units the exchange of an audit entry took, for the recount at start
+/// ([`crate::store::Store::recount_quota`]): one, but a manifest check one per traveller.
+/// Its entry keeps the batch size only as a keyed hash (term `manifest_travellers`), so
+/// the size is found among the hashes of every size a batch may have; an entry whose
+/// size is not found counts [`MAX_TRAVELLERS`] (never fewer units than were taken).
+pub fn units_of(key: &puente_records::DataKey) -> impl Fn(&puente_audit::Entry) -> u64 {
+    let sizes: std::collections::HashMap<[u8; 32], u64> = (1..=MAX_TRAVELLERS as u64)
+        .map(|n| (key.audit_hash(TRAVELLERS_TERM, &n.to_string()), n))
+        .collect();
+    move |e: &puente_audit::Entry| {
+        if e.service != Service::ManifestCheck as i32 {
+            return 1;
+        }
+        e.query_term_hashes
+            .iter()
+            .find(|(label, _)| label == TRAVELLERS_TERM)
+            .and_then(|(_, h)| sizes.get(h).copied())
+            .unwrap_or(MAX_TRAVELLERS as u64)
+    }
+}
+
+/// The audit term holding a manifest check's batch size.
+const TRAVELLERS_TERM: &str = "manifest_travellers";
+
 /// The Merkle leaves of a batch: one per traveller, the leaf hash of its position and
 /// the keyed hash (audit key) of its terms.
 pub fn traveller_leaves(
@@ -195,7 +219,7 @@ impl NodeState {
         let root = puente_audit::merkle::mth(&traveller_leaves(&self.node.data_key, &terms));
         o.terms = vec![
             ("manifest_travellers_root", hex::encode(root)),
-            ("manifest_travellers", n.to_string()),
+            (TRAVELLERS_TERM, n.to_string()),
         ];
         let fields: Vec<Field> = sent.into_iter().collect();
         let permit = self
