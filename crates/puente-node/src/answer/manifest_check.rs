@@ -153,7 +153,7 @@ pub fn units_of(key: &puente_records::DataKey) -> impl Fn(&puente_audit::Entry) 
 }
 
 /// The audit term holding a manifest check's batch size.
-const TRAVELLERS_TERM: &str = "manifest_travellers";
+pub(crate) const TRAVELLERS_TERM: &str = "manifest_travellers";
 
 /// The Merkle leaves of a batch: one per traveller, the leaf hash of its position and
 /// the keyed hash (audit key) of its terms.

@@ -226,7 +226,10 @@ impl NodeState {
         let root = puente_audit::merkle::mth(&traveller_leaves(&self.node.data_key, &terms));
         call.outcome.terms = vec![
             ("manifest_travellers_root", hex::encode(root)),
-            ("manifest_travellers", request.travellers.len().to_string()),
+            (
+                crate::answer::manifest_check::TRAVELLERS_TERM,
+                request.travellers.len().to_string(),
+            ),
         ];
         let mut client = PeerCall::client(&link);
         let sent = call
