@@ -56,6 +56,44 @@ pub struct Node {
     metrics_listener: Option<TcpListener>,
 }
 
+/// How long each part of opening a node took (logged once, at start).
+#[derive(Debug)]
+struct Phases {
+    since: std::time::Instant,
+    started: std::time::Instant,
+    laps: Vec<(&'static str, u128)>,
+}
+
+impl Default for Phases {
+    fn default() -> Self {
+        let now = std::time::Instant::now();
+        Self {
+            since: now,
+            started: now,
+            laps: Vec::new(),
+        }
+    }
+}
+
+impl Phases {
+    fn lap(&mut self, what: &'static str) {
+        let now = std::time::Instant::now();
+        self.laps.push((what, (now - self.since).as_millis()));
+        self.since = now;
+    }
+}
+
+impl std::fmt::Display for Phases {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ms (", self.started.elapsed().as_millis())?;
+        for (i, (what, ms)) in self.laps.iter().enumerate() {
+            let sep = if i == 0 { "" } else { ", " };
+            write!(f, "{sep}{what} {ms} ms")?;
+        }
+        write!(f, ")")
+    }
+}
+
 impl Node {
     /// Builds the TLS configuration, peer links, store and agreements of a loaded
     /// configuration, on the system clock.
@@ -74,7 +112,9 @@ impl Node {
             }));
         }
         let material = Material::build(&node.config, loaded, None)?;
+        let mut phases = Phases::default();
         let store = Store::open(&node.config.node.data_dir)?;
+        phases.lap("store");
         let records = puente_records::RecordStore::open(store.db(), node.data_key.clone())
             .map_err(|e| {
                 NodeError::Store(crate::store::StoreError::Open {
@@ -82,6 +122,7 @@ impl Node {
                     reason: e.to_string(),
                 })
             })?;
+        phases.lap("records");
         let refs = crate::refs::RefStore::new(node.data_key.clone());
         let audit = puente_audit::AuditLog::open_with_head(
             store.db(),
@@ -96,13 +137,15 @@ impl Node {
                 reason: format!("the audit log: {e}"),
             })
         })?;
+        phases.lap("audit_log");
         // The quota units taken since yesterday, from the log: the entries are what makes
         // them durable (no second fsync per batch for counters of their own).
         let today = clock().date();
         let units = crate::answer::manifest_check::units_of(&node.data_key);
-        store
+        let recounted = store
             .recount_quota(audit.trees(), today.previous_day().unwrap_or(today), &units)
             .map_err(NodeError::Store)?;
+        phases.lap("quota_recount");
 
         let open_err = |what: &str, e: String| {
             NodeError::Store(crate::store::StoreError::Open {
@@ -114,6 +157,7 @@ impl Node {
             .map_err(|e| open_err("the statistics store", e.to_string()))?;
         crate::sync::stats::aggregate_records(&records, &stats_store)
             .map_err(|e| open_err("aggregating flow counts from the records", e.to_string()))?;
+        phases.lap("flow_counts");
         // Name queries score their candidates from memory, not from disk: from the
         // checked snapshot when it reflects the store, else from the sealed keys.
         let started = std::time::Instant::now();
@@ -137,6 +181,7 @@ impl Node {
                 ms, "match keys rebuilt from the sealed records: {why}"
             ),
         }
+        phases.lap("match_keys");
         if let Some(e) = &loaded.save_failed {
             warn!("the match-key snapshot was not written (the next start rebuilds again): {e}");
         }
@@ -175,6 +220,14 @@ impl Node {
         let witnessing = crate::sync::witness::Witnessing::new(&node.config.server);
         let manifests = crate::manifests::ManifestStore::open(store.db(), node.data_key.clone())
             .map_err(|e| open_err("the manifests store", e))?;
+        phases.lap("rest");
+        info!(
+            persons = loaded.persons,
+            audit_entries = audit.trees().size().unwrap_or(0),
+            recounted_entries = recounted,
+            "node opened in {}",
+            phases
+        );
         Ok(Self {
             state: Arc::new(NodeState {
                 node,

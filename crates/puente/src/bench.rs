@@ -35,6 +35,11 @@ pub fn run(command: &BenchCommand) -> Result<()> {
             appenders,
             baseline,
         } => audit(*entries, *appenders, *baseline),
+        BenchCommand::Start {
+            persons,
+            entries,
+            runs,
+        } => crate::bench_start::run(*persons, *entries, *runs),
         BenchCommand::Stats { cells, page_size } => crate::bench_stats::run(*cells, *page_size),
         BenchCommand::Soak {
             persons,

@@ -106,6 +106,12 @@ pub async fn prepare(
 }
 
 impl Prepared {
+    /// The files without the listeners (their ports free again, for nodes started as
+    /// processes of their own with these configs).
+    pub fn into_files(self) -> (tempfile::TempDir, Vec<PathBuf>) {
+        (self.dir, self.configs)
+    }
+
     /// Starts every node.
     pub async fn start(self) -> Result<Running> {
         let mut nodes = Vec::new();

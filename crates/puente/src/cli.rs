@@ -537,6 +537,21 @@ pub enum BenchCommand {
         #[arg(long, value_name = "FILE")]
         json: Option<PathBuf>,
     },
+    /// Node start: a node holding many persons and audit entries, started as its own
+    /// process again and again; time from the start of the process to its first answer
+    /// to a peer's identity query, and its resident memory then.
+    Start {
+        /// Persons the started node holds.
+        #[arg(long, default_value_t = 1_000_000)]
+        persons: u64,
+        /// Audit entries in its log (permitted queries of the last hours, all read again
+        /// by the quota recount).
+        #[arg(long, default_value_t = 1_000_000)]
+        entries: u64,
+        /// Restarts measured after the first start.
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+    },
     /// Load and soak: hold a share of the peak query rate across two real nodes for a
     /// long time, then check that no request failed, memory stayed within a bound, both
     /// audit logs verify and every acknowledged exchange has its entries in both. Exits 1

@@ -38,6 +38,7 @@ pub mod bench_fed;
 pub mod bench_manifest;
 pub mod bench_query;
 pub mod bench_soak;
+pub mod bench_start;
 pub mod bench_stats;
 pub mod bench_variants;
 pub mod cli;
