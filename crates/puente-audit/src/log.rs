@@ -84,7 +84,7 @@ impl AuditLog {
         key: Arc<SigningKey>,
         head: Option<std::path::PathBuf>,
     ) -> Result<Self, AuditError> {
-        let trees = Trees::open(db, dir)?;
+        let trees = Trees::open_checked(db, dir, &key.verifying_key())?;
         if let Some(path) = &head {
             crate::head::check(path, &trees, &key.verifying_key())?;
         }
@@ -100,9 +100,10 @@ impl AuditLog {
             Some(path) => {
                 let (alive, watch) = std_mpsc::channel::<()>();
                 let t = trees.clone();
+                let k = key.clone();
                 let thread = std::thread::Builder::new()
                     .name("audit-head".into())
-                    .spawn(move || run_head(t, path, watch))
+                    .spawn(move || run_head(t, path, k, watch))
                     .map_err(|e| AuditError::Thread {
                         thread: "head writer",
                         source: Arc::new(e),
@@ -306,15 +307,30 @@ struct Writer {
 /// ([`crate::file::LogFiles::sync_derived`]) and replaces the head file with the latest checkpoint if
 /// it changed; once more when the writer ends. On its own thread: a rename or a sync can
 /// wait on the disk for a long while, and the writer (every exchange's receipt) must not.
-fn run_head(trees: Trees, path: std::path::PathBuf, alive: std_mpsc::Receiver<()>) {
+fn run_head(
+    trees: Trees,
+    path: std::path::PathBuf,
+    key: Arc<SigningKey>,
+    alive: std_mpsc::Receiver<()>,
+) {
     let mut written: Option<String> = None;
     loop {
         let ending = matches!(
             alive.recv_timeout(HEAD_EVERY),
             Err(std_mpsc::RecvTimeoutError::Disconnected)
         );
-        if let Err(e) = trees.files().sync_derived() {
-            error!("{e}");
+        // The derived files made durable, then the mark that lets the next open take
+        // everything up to here as checked (see `crate::file::mark`). A mark not written
+        // only means more of the log is parsed at the next open.
+        match trees.files().next_mark() {
+            Ok(Some(mark)) => {
+                if let Err(e) = crate::file::mark::write(trees.files().dir(), &mark.encode(&key))
+                {
+                    warn!("writing the audit log's verified mark: {e}");
+                }
+            }
+            Ok(None) => {}
+            Err(e) => error!("{e}"),
         }
         if let Ok(Some(note)) = trees.latest() {
             if written.as_deref() != Some(note.as_str()) {

@@ -34,7 +34,20 @@ impl Trees {
     /// [`LogFiles::open`]) and the sled trees in `db`. A log kept in sled trees by an
     /// earlier version is moved into the files first.
     pub fn open(db: &sled::Db, dir: &Path) -> Result<Self, AuditError> {
-        let files = LogFiles::open(dir)?;
+        Self::with_files(db, LogFiles::open(dir)?)
+    }
+
+    /// [`Trees::open`], taking the prefix covered by a verified mark signed by `key` as
+    /// checked when the files still hash to it ([`LogFiles::open_checked`]).
+    pub fn open_checked(
+        db: &sled::Db,
+        dir: &Path,
+        key: &puente_pki::VerifyingKey,
+    ) -> Result<Self, AuditError> {
+        Self::with_files(db, LogFiles::open_checked(dir, key)?)
+    }
+
+    fn with_files(db: &sled::Db, files: LogFiles) -> Result<Self, AuditError> {
         let trees = Self {
             files: Arc::new(files),
             cosignatures: db.open_tree("audit_cosignatures")?,
@@ -46,6 +59,12 @@ impl Trees {
         };
         crate::migrate::from_sled(&trees.files, db)?;
         Ok(trees)
+    }
+
+    /// Entries the log took as checked from its verified mark when it opened (0: it
+    /// parsed them all).
+    pub fn opened_from_mark(&self) -> u64 {
+        self.files.opened_from_mark()
     }
 
     pub(crate) fn files(&self) -> &LogFiles {

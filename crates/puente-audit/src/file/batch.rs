@@ -108,6 +108,18 @@ impl BatchReader {
         })
     }
 
+    /// Goes on from byte `pos` of the file, where entry `next_index` starts a batch (the
+    /// end of a verified prefix, see [`super::mark`]).
+    pub(super) fn resume(&mut self, pos: u64, next_index: u64) -> Result<(), AuditError> {
+        use std::io::Seek;
+        self.reader
+            .seek(std::io::SeekFrom::Start(pos))
+            .map_err(|e| io_err(&self.path, "reading", e))?;
+        self.pos = pos;
+        self.next_index = next_index;
+        Ok(())
+    }
+
     pub(super) fn next_batch(&mut self) -> Result<Next, AuditError> {
         if self.pos >= self.end {
             return Ok(Next::End);

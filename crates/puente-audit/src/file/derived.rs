@@ -46,6 +46,16 @@ impl<'a> Derived<'a> {
         })
     }
 
+    /// Takes the file's first `pos` bytes as already checked (a verified prefix).
+    pub(super) fn skip_to(&mut self, pos: u64) -> Result<(), AuditError> {
+        use std::io::Seek;
+        self.reader
+            .seek(std::io::SeekFrom::Start(pos))
+            .map_err(|e| io_err(&self.path, "reading", e))?;
+        self.pos = pos;
+        Ok(())
+    }
+
     pub(super) fn record(&mut self, bytes: &[u8]) -> Result<(), AuditError> {
         let n = bytes.len() as u64;
         if self.pos + n <= self.len {
@@ -124,6 +134,18 @@ impl Frontier {
         self.stack.push(h);
         self.size += 1;
         Ok(())
+    }
+
+    /// The right edge of a tree of `size` leaves, from the hashes of its complete
+    /// subtrees (`hash(level, index)`); `None` if one is missing.
+    pub(crate) fn of_size(size: u64, hash: &dyn Fn(usize, u64) -> Option<Hash>) -> Option<Self> {
+        let mut stack = Vec::new();
+        for level in (0..64usize).rev() {
+            if size >> level & 1 == 1 {
+                stack.push(hash(level, (size >> level) - 1)?);
+            }
+        }
+        Some(Self { stack, size })
     }
 
     pub(crate) fn root(&self) -> Hash {

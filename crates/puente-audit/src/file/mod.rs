@@ -39,6 +39,7 @@ use batch::be64;
 
 mod batch;
 mod derived;
+pub mod mark;
 mod open;
 
 pub use batch::{encode_batch, Batch, BatchReader, MAGIC, MAX_BATCH_BYTES};
@@ -72,6 +73,10 @@ pub struct LogFiles {
     cps: File,
     levels: RwLock<Vec<File>>,
     state: RwLock<State>,
+    /// The last [`mark::Mark`] made or verified at open: the next is extended from it.
+    mark: std::sync::Mutex<Option<mark::Mark>>,
+    /// Entries taken as checked from a verified mark at open (0: the whole log parsed).
+    from_mark: u64,
 }
 
 fn io_err(path: &Path, what: &'static str, e: std::io::Error) -> AuditError {
@@ -99,6 +104,12 @@ impl LogFiles {
             levels.push(open_rw(&p)?);
         }
         Ok(())
+    }
+
+    /// How many entries opening took as checked from the verified mark (0 when it
+    /// parsed the whole log).
+    pub fn opened_from_mark(&self) -> u64 {
+        self.from_mark
     }
 
     /// The directory holding the files.
@@ -240,6 +251,56 @@ impl LogFiles {
                 .map_err(|e| io_err(&level_path(&self.dir, l), "syncing", e))?;
         }
         Ok(())
+    }
+
+    /// A [`mark::Mark`] of what is committed now, or `None` when nothing was committed
+    /// since the last one: takes the committed cut, makes the derived files durable up to
+    /// it ([`LogFiles::sync_derived`], always), and extends the digests of the last mark.
+    /// For the head thread, every second; the mark is to be signed and written by it.
+    pub fn next_mark(&self) -> Result<Option<mark::Mark>, AuditError> {
+        let cut = self.state.read().map_err(|_| poisoned())?.clone();
+        self.sync_derived()?;
+        let Some(note) = cut.latest else {
+            return Ok(None);
+        };
+        let prev = self.mark.lock().map_err(|_| poisoned())?.clone();
+        if prev.as_ref().is_some_and(|m| m.size == cut.size) {
+            return Ok(None);
+        }
+        let n = cut.size;
+        let level_count = 64 - n.leading_zeros() as usize;
+        let before = |i: usize| {
+            prev.as_ref()
+                .and_then(|m| m.files.get(i).copied())
+                .unwrap_or_default()
+        };
+        let extend = |i: usize, f: &File, len: u64, path: PathBuf| {
+            before(i)
+                .extend(f, len)
+                .map_err(|e| io_err(&path, "reading", e))
+        };
+        let mut files = vec![
+            extend(0, &self.log, cut.log_len, self.dir.join("log"))?,
+            extend(1, &self.index, n * 8, self.dir.join("log.index"))?,
+            extend(2, &self.cps, cut.checkpoints * 16, self.dir.join("checkpoints.index"))?,
+        ];
+        let levels = self.levels.read().map_err(|_| poisoned())?;
+        for l in 0..level_count {
+            let path = level_path(&self.dir, l);
+            let f = levels.get(l).ok_or_else(|| {
+                AuditError::Store(format!("{} is not open", path.display()))
+            })?;
+            files.push(extend(3 + l, f, (n >> l) * 32, path)?);
+        }
+        let made = mark::Mark {
+            log_len: cut.log_len,
+            size: n,
+            checkpoints: cut.checkpoints,
+            files,
+            note,
+        };
+        *self.mark.lock().map_err(|_| poisoned())? = Some(made.clone());
+        Ok(Some(made))
     }
 
     /// Appends a batch and makes it durable (`fdatasync`), then records the derived

@@ -8,11 +8,14 @@ use std::sync::RwLock;
 
 use tracing::warn;
 
+use puente_pki::VerifyingKey;
+
 use crate::checkpoint::{self, Checkpoint};
 use crate::error::AuditError;
 
 use super::batch::{all_zeros, torn_into_zeros, BatchReader, Next, MAGIC};
 use super::derived::{Derived, Frontier};
+use super::mark::{FileDigest, Mark, MARK_FILE};
 use super::{io_err, level_path, open_rw, poisoned, read_hash, LogFiles, State};
 
 impl LogFiles {
@@ -20,6 +23,18 @@ impl LogFiles {
     /// checkpoint, discards a batch cut short at the end, and brings the derived files in
     /// line with it.
     pub fn open(dir: &Path) -> Result<Self, AuditError> {
+        Self::open_with(dir, None)
+    }
+
+    /// [`LogFiles::open`], taking the prefix a [`Mark`] signed by `key` covers as checked
+    /// when every file's bytes up to there still hash to the mark's digests (then only
+    /// the batches after it are parsed); any other mark, or none, and the whole log is
+    /// parsed as [`LogFiles::open`] does.
+    pub fn open_checked(dir: &Path, key: &VerifyingKey) -> Result<Self, AuditError> {
+        Self::open_with(dir, Some(key))
+    }
+
+    fn open_with(dir: &Path, key: Option<&VerifyingKey>) -> Result<Self, AuditError> {
         puente_pki::files::create_private_dir(dir).map_err(|e| io_err(dir, "creating", e))?;
         let log_path = dir.join("log");
         let log = open_rw(&log_path)?;
@@ -55,17 +70,131 @@ impl LogFiles {
             cps,
             levels: RwLock::new(levels),
             state: RwLock::new(State::default()),
+            mark: std::sync::Mutex::new(None),
+            from_mark: 0,
         };
-        let state = files.scan(&log_path, len)?;
+        // Enough level files for the largest tree this log could hold.
+        files.ensure_levels(64 - len.leading_zeros() as usize + 1)?;
+        let mut files = files;
+        let from = match key {
+            Some(key) => files.verified_prefix(key, len)?,
+            None => None,
+        };
+        files.from_mark = from.as_ref().map_or(0, |(s, _)| s.size);
+        let state = files.scan(&log_path, len, from)?;
         *files.state.write().map_err(|_| poisoned())? = state;
         Ok(files)
     }
 
-    fn scan(&self, log_path: &Path, len: u64) -> Result<State, AuditError> {
+    /// The prefix the mark in the directory covers, if there is a mark signed by `key`
+    /// and every file still holds exactly the bytes it describes.
+    fn verified_prefix(
+        &self,
+        key: &VerifyingKey,
+        len: u64,
+    ) -> Result<Option<(State, Frontier)>, AuditError> {
+        let path = self.dir.join(MARK_FILE);
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => {
+                warn!(file = %path.display(), "the verified mark cannot be read ({e}); parsing the whole audit log");
+                return Ok(None);
+            }
+        };
+        let checked = Mark::decode(&bytes, key).and_then(|mark| {
+            let from = self.check_mark(&mark, len)?;
+            Ok((mark, from))
+        });
+        match checked {
+            Ok((mark, from)) => {
+                *self.mark.lock().map_err(|_| poisoned())? = Some(mark);
+                Ok(Some(from))
+            }
+            Err(why) => {
+                warn!(file = %path.display(), "the verified mark does not describe this log ({why}); parsing the whole audit log");
+                Ok(None)
+            }
+        }
+    }
+
+    /// Whether the files still hold what `mark` describes; the state and Merkle frontier
+    /// at its end if so.
+    fn check_mark(&self, mark: &Mark, len: u64) -> Result<(State, Frontier), String> {
+        let n = mark.size;
+        let level_count = 64 - n.leading_zeros() as usize;
+        if mark.files.len() != 3 + level_count {
+            return Err(format!(
+                "it describes {} files, a log of {n} entries has {}",
+                mark.files.len(),
+                3 + level_count
+            ));
+        }
+        if mark.log_len > len {
+            return Err(format!(
+                "it covers {} bytes of the log, which holds {len}",
+                mark.log_len
+            ));
+        }
+        let levels = self.levels.read().map_err(|_| "a lock is poisoned".to_string())?;
+        let mut files: Vec<(&std::fs::File, u64, std::path::PathBuf)> = vec![
+            (&self.index, n * 8, self.dir.join("log.index")),
+            (&self.cps, mark.checkpoints * 16, self.dir.join("checkpoints.index")),
+        ];
+        for l in 0..level_count {
+            let f = levels
+                .get(l)
+                .ok_or_else(|| format!("hashes.{l:02} is missing"))?;
+            files.push((f, (n >> l) * 32, level_path(&self.dir, l)));
+        }
+        let digest = |f: &std::fs::File, want: &FileDigest, len: u64, path: &Path| {
+            if want.len != len {
+                return Err(format!("it covers {} bytes of {}, not {len}", want.len, path.display()));
+            }
+            let have = FileDigest::default()
+                .extend(f, len)
+                .map_err(|e| format!("reading {}: {e}", path.display()))?;
+            if have != *want {
+                return Err(format!("{} changed since it was verified", path.display()));
+            }
+            Ok(())
+        };
+        // The log (most of the bytes) on a second thread, the derived files here.
+        let log_path = self.dir.join("log");
+        std::thread::scope(|s| {
+            let log = s.spawn(|| digest(&self.log, &mark.files[0], mark.log_len, &log_path));
+            for ((f, len, path), want) in files.iter().zip(&mark.files[1..]) {
+                digest(f, want, *len, path)?;
+            }
+            log.join().map_err(|_| "the digest thread panicked".to_string())?
+        })?;
+        let frontier = Frontier::of_size(n, &|level, index| read_hash(levels.get(level), index))
+            .ok_or_else(|| "a subtree hash is missing".to_string())?;
+        let cp = checkpoint::split_note(&mark.note)
+            .and_then(|(body, _)| Checkpoint::parse_body(body))
+            .map_err(|e| format!("its checkpoint: {e}"))?;
+        if cp.size != n || cp.root != frontier.root() {
+            return Err("its checkpoint does not match the log's tree".into());
+        }
+        Ok((
+            State {
+                size: n,
+                checkpoints: mark.checkpoints,
+                latest: Some(mark.note.clone()),
+                log_len: mark.log_len,
+                zeroed_end: 0,
+            },
+            frontier,
+        ))
+    }
+
+    fn scan(
+        &self,
+        log_path: &Path,
+        len: u64,
+        from: Option<(State, Frontier)>,
+    ) -> Result<State, AuditError> {
         let mut reader = BatchReader::open(log_path, len)?;
-        // Enough level files for the largest tree this log could hold.
-        let max_levels = 64 - len.leading_zeros() as usize + 1;
-        self.ensure_levels(max_levels)?;
         let levels = self.levels.read().map_err(|_| poisoned())?;
         let mut index = Derived::new(&self.index, self.dir.join("log.index"))?;
         let mut cps = Derived::new(&self.cps, self.dir.join("checkpoints.index"))?;
@@ -74,10 +203,24 @@ impl LogFiles {
             .enumerate()
             .map(|(l, f)| Derived::new(f, level_path(&self.dir, l)))
             .collect::<Result<Vec<_>, _>>()?;
-        let mut frontier = Frontier::default();
-        let mut state = State {
-            log_len: MAGIC.len() as u64,
-            ..State::default()
+        let (mut state, mut frontier) = match from {
+            Some((state, frontier)) => {
+                // The verified prefix: parse only what follows it.
+                reader.resume(state.log_len, state.size)?;
+                index.skip_to(state.size * 8)?;
+                cps.skip_to(state.checkpoints * 16)?;
+                for (l, h) in hashes.iter_mut().enumerate() {
+                    h.skip_to((state.size >> l) * 32)?;
+                }
+                (state, frontier)
+            }
+            None => (
+                State {
+                    log_len: MAGIC.len() as u64,
+                    ..State::default()
+                },
+                Frontier::default(),
+            ),
         };
         loop {
             let batch = match reader.next_batch()? {

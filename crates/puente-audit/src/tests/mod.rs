@@ -309,4 +309,5 @@ async fn cosignatures_are_verified() {
     );
 }
 
+mod mark;
 mod tampering;
