@@ -324,8 +324,7 @@ fn run_head(
         // only means more of the log is parsed at the next open.
         match trees.files().next_mark() {
             Ok(Some(mark)) => {
-                if let Err(e) = crate::file::mark::write(trees.files().dir(), &mark.encode(&key))
-                {
+                if let Err(e) = crate::file::mark::write(trees.files().dir(), &mark.encode(&key)) {
                     warn!("writing the audit log's verified mark: {e}");
                 }
             }

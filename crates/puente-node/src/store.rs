@@ -244,9 +244,9 @@ impl Store {
     /// the agreement; a refused one names none), and no answer leaves before its entry
     /// is durable, so the log holds every unit an answer was given for. Counters already
     /// held (the quota files an earlier version kept, or a backup's copy) are raised to
-    /// these counts, never lowered. Reads the log from its end back to an hour before
-    /// `from` (entries are appended in the order of their times, within a second or so).
-    /// Returns how many entries were read.
+    /// these counts, never lowered. Reads the log from an hour before `from` to its end
+    /// (entries are appended in the order of their times, within a second or so), in
+    /// large pieces. Returns how many entries were read.
     ///
     /// `units` says how many units an entry's exchange took (one for most; a manifest
     /// check takes one per traveller, see [`crate::answer::manifest_check::units_of`]).
@@ -259,35 +259,51 @@ impl Store {
         let start_ms = from.midnight().assume_utc().unix_timestamp() * 1000;
         let mut counts: std::collections::BTreeMap<String, u64> = Default::default();
         let size = log.size().map_err(|e| StoreError::Quota(e.to_string()))?;
-        let mut read = 0;
-        for index in (0..size).rev() {
+        let quota_err = |index: u64, e: puente_audit::AuditError| {
+            StoreError::Quota(format!("audit entry {index}: {e}"))
+        };
+        let time_of = |index: u64| -> Result<i64, StoreError> {
             let bytes = log
                 .entry_bytes(index)
-                .map_err(|e| StoreError::Quota(format!("audit entry {index}: {e}")))?
+                .map_err(|e| quota_err(index, e))?
                 .ok_or_else(|| StoreError::Quota(format!("audit entry {index} is missing")))?;
-            let e = puente_audit::Entry::decode(&bytes)
-                .map_err(|e| StoreError::Quota(format!("audit entry {index}: {e}")))?;
-            read += 1;
-            if e.time_ms < start_ms - 3_600_000 {
-                break;
+            Ok(puente_audit::Entry::decode(&bytes)
+                .map_err(|e| quota_err(index, e))?
+                .time_ms)
+        };
+        // The first entry of the last hour before `from` on: the entries are in the order
+        // of their times (within a second or so), so a binary search finds it.
+        let (mut lo, mut hi) = (0u64, size);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if time_of(mid)? < start_ms - 3_600_000 {
+                lo = mid + 1;
+            } else {
+                hi = mid;
             }
+        }
+        let mut count = |_index: u64, bytes: &[u8]| -> Result<(), puente_audit::AuditError> {
+            let e = puente_audit::Entry::decode(bytes)?;
             if e.time_ms < start_ms
                 || e.direction != puente_proto::v1::Direction::Incoming as i32
                 || e.agreement_id.is_empty()
             {
-                continue;
+                return Ok(());
             }
             let (Ok(service), Ok(at)) = (
                 Service::try_from(e.service),
                 time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(e.time_ms) * 1_000_000),
             ) else {
-                continue;
+                return Ok(());
             };
             let key = Self::quota_key(&e.agreement_id, &e.peer_country, service, at.date());
             *counts.entry(key).or_default() += units(&e);
-        }
+            Ok(())
+        };
+        log.for_each_entry(lo, size, &mut count)
+            .map_err(|e| StoreError::Quota(format!("recounting from audit entry {lo}: {e}")))?;
         self.quota.raise_to(counts);
-        Ok(read)
+        Ok(size - lo)
     }
 }
 

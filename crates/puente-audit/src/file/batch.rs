@@ -58,7 +58,7 @@ pub fn encode_batch(entries: &[Vec<u8>], note: &str) -> (Vec<u8>, Vec<u64>, u64)
     (out, offsets, note_offset)
 }
 
-pub(super) fn be32(b: &[u8]) -> u32 {
+pub(crate) fn be32(b: &[u8]) -> u32 {
     let mut a = [0u8; 4];
     a.copy_from_slice(&b[..4]);
     u32::from_be_bytes(a)

@@ -228,12 +228,21 @@ mod tests {
     fn a_resumed_digest_equals_one_made_at_once() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f");
-        let data: Vec<u8> = (0..(3 * CHUNK + 12345)).map(|i| (i * 7 % 251) as u8).collect();
+        let data: Vec<u8> = (0..(3 * CHUNK + 12345))
+            .map(|i| (i * 7 % 251) as u8)
+            .collect();
         std::fs::write(&path, &data).unwrap();
         let f = File::open(&path).unwrap();
         let whole = FileDigest::default().extend(&f, data.len() as u64).unwrap();
         let mut step = FileDigest::default();
-        for len in [10, CHUNK - 1, CHUNK, CHUNK + 5, 2 * CHUNK + 1, data.len() as u64] {
+        for len in [
+            10,
+            CHUNK - 1,
+            CHUNK,
+            CHUNK + 5,
+            2 * CHUNK + 1,
+            data.len() as u64,
+        ] {
             step = step.extend(&f, len).unwrap();
         }
         assert_eq!(step, whole);

@@ -175,6 +175,68 @@ impl LogFiles {
         Ok(out)
     }
 
+    /// See [`crate::Trees::for_each_entry`].
+    pub fn for_each_entry(
+        &self,
+        from: u64,
+        to: u64,
+        f: &mut dyn FnMut(u64, &[u8]) -> Result<(), AuditError>,
+    ) -> Result<(), AuditError> {
+        /// Entries read at once.
+        const STEP: u64 = 4096;
+        let (size, log_len) = {
+            let s = self.state.read().map_err(|_| poisoned())?;
+            (s.size, s.log_len)
+        };
+        let to = to.min(size);
+        let log_path = self.dir.join("log");
+        let index_path = self.dir.join("log.index");
+        let mut offsets = vec![0u8; STEP as usize * 8];
+        let mut buf = Vec::new();
+        let mut i = from;
+        while i < to {
+            let j = (i + STEP).min(to);
+            let offsets = &mut offsets[..((j - i) * 8) as usize];
+            self.index
+                .read_exact_at(offsets, i * 8)
+                .map_err(|e| io_err(&index_path, "reading", e))?;
+            let first = be64(offsets);
+            let end = match self.entry_offset(j)? {
+                Some(o) => o,
+                None => log_len,
+            };
+            if end < first || end - first > u64::from(MAX_BATCH_BYTES) {
+                return Err(AuditError::Tampered(format!(
+                    "{} places entries {i}..{j} at bytes {first}..{end}",
+                    index_path.display()
+                )));
+            }
+            buf.resize((end - first) as usize, 0);
+            self.log
+                .read_exact_at(&mut buf, first)
+                .map_err(|e| io_err(&log_path, "reading", e))?;
+            for k in i..j {
+                let at = be64(&offsets[((k - i) * 8) as usize..]);
+                let entry = at
+                    .checked_sub(first)
+                    .map(|o| o as usize)
+                    .and_then(|o| {
+                        let len = buf.get(o..o + 4).map(batch::be32)? as usize;
+                        buf.get(o + 4..(o + 4).checked_add(len)?)
+                    })
+                    .ok_or_else(|| {
+                        AuditError::Tampered(format!(
+                            "entry {k} at byte {at} of {} runs outside the entries around it",
+                            log_path.display()
+                        ))
+                    })?;
+                f(k, entry)?;
+            }
+            i = j;
+        }
+        Ok(())
+    }
+
     /// One entry's encoding.
     pub fn entry(&self, index: u64) -> Result<Option<Vec<u8>>, AuditError> {
         match self.entry_offset(index)? {
@@ -282,14 +344,19 @@ impl LogFiles {
         let mut files = vec![
             extend(0, &self.log, cut.log_len, self.dir.join("log"))?,
             extend(1, &self.index, n * 8, self.dir.join("log.index"))?,
-            extend(2, &self.cps, cut.checkpoints * 16, self.dir.join("checkpoints.index"))?,
+            extend(
+                2,
+                &self.cps,
+                cut.checkpoints * 16,
+                self.dir.join("checkpoints.index"),
+            )?,
         ];
         let levels = self.levels.read().map_err(|_| poisoned())?;
         for l in 0..level_count {
             let path = level_path(&self.dir, l);
-            let f = levels.get(l).ok_or_else(|| {
-                AuditError::Store(format!("{} is not open", path.display()))
-            })?;
+            let f = levels
+                .get(l)
+                .ok_or_else(|| AuditError::Store(format!("{} is not open", path.display())))?;
             files.push(extend(3 + l, f, (n >> l) * 32, path)?);
         }
         let made = mark::Mark {

@@ -136,10 +136,17 @@ impl LogFiles {
                 mark.log_len
             ));
         }
-        let levels = self.levels.read().map_err(|_| "a lock is poisoned".to_string())?;
+        let levels = self
+            .levels
+            .read()
+            .map_err(|_| "a lock is poisoned".to_string())?;
         let mut files: Vec<(&std::fs::File, u64, std::path::PathBuf)> = vec![
             (&self.index, n * 8, self.dir.join("log.index")),
-            (&self.cps, mark.checkpoints * 16, self.dir.join("checkpoints.index")),
+            (
+                &self.cps,
+                mark.checkpoints * 16,
+                self.dir.join("checkpoints.index"),
+            ),
         ];
         for l in 0..level_count {
             let f = levels
@@ -149,7 +156,11 @@ impl LogFiles {
         }
         let digest = |f: &std::fs::File, want: &FileDigest, len: u64, path: &Path| {
             if want.len != len {
-                return Err(format!("it covers {} bytes of {}, not {len}", want.len, path.display()));
+                return Err(format!(
+                    "it covers {} bytes of {}, not {len}",
+                    want.len,
+                    path.display()
+                ));
             }
             let have = FileDigest::default()
                 .extend(f, len)
@@ -166,7 +177,8 @@ impl LogFiles {
             for ((f, len, path), want) in files.iter().zip(&mark.files[1..]) {
                 digest(f, want, *len, path)?;
             }
-            log.join().map_err(|_| "the digest thread panicked".to_string())?
+            log.join()
+                .map_err(|_| "the digest thread panicked".to_string())?
         })?;
         let frontier = Frontier::of_size(n, &|level, index| read_hash(levels.get(level), index))
             .ok_or_else(|| "a subtree hash is missing".to_string())?;

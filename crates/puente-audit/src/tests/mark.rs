@@ -76,7 +76,10 @@ async fn an_entry_changed_under_the_mark_is_found_and_named_as_without_it() {
     let t = closed(&f, 12).await;
     let at = t.files().entry_offset(5).unwrap().unwrap() + 10;
     xor_at(&f.audit.join("log"), at, 4);
-    let err = open(&f).err().expect("a changed log does not open").to_string();
+    let err = open(&f)
+        .err()
+        .expect("a changed log does not open")
+        .to_string();
     assert!(
         err.contains("entry 5: its content does not match its stored leaf hash"),
         "{err}"
@@ -95,7 +98,10 @@ async fn an_entry_changed_under_the_mark_is_found_and_named_as_without_it() {
     std::fs::write(f.audit.join(MARK_FILE), &mark_at_4).unwrap();
     let at = t.files().entry_offset(9).unwrap().unwrap() + 10;
     xor_at(&f.audit.join("log"), at, 4);
-    let err = open(&f).err().expect("a changed log does not open").to_string();
+    let err = open(&f)
+        .err()
+        .expect("a changed log does not open")
+        .to_string();
     assert!(err.contains("entry 9"), "{err}");
 }
 
@@ -106,7 +112,11 @@ async fn a_derived_file_changed_under_the_mark_is_repaired_from_the_log() {
     xor_at(&f.audit.join("hashes.00"), 3 * 32 + 1, 1);
     xor_at(&f.audit.join("log.index"), 2 * 8 + 7, 1);
     let log = open(&f).unwrap();
-    assert_eq!(log.trees().opened_from_mark(), 0, "the whole log was parsed");
+    assert_eq!(
+        log.trees().opened_from_mark(),
+        0,
+        "the whole log was parsed"
+    );
     log.close();
     let report = verify(log.trees(), &keys(&f), &mut |_, _| {}).unwrap();
     assert_eq!(report.entries, 12);
@@ -170,6 +180,56 @@ async fn a_log_rolled_back_behind_its_mark_is_still_refused_by_the_head_check() 
     log.close();
     // The log file put back as it was at 3 entries; mark and head say 8.
     std::fs::write(f.audit.join("log"), short).unwrap();
-    let err = open(&f).err().expect("a rolled-back log does not open").to_string();
+    let err = open(&f)
+        .err()
+        .expect("a rolled-back log does not open")
+        .to_string();
     assert!(err.contains("were lost"), "{err}");
+}
+
+#[tokio::test]
+async fn entries_read_in_pieces_are_the_entries_read_one_by_one() {
+    let f = fixture();
+    let log = open(&f).unwrap();
+    // Over a piece's 4,096 entries, in batches of every size the writer makes.
+    let mut tasks = Vec::new();
+    for a in 0..16u64 {
+        let log = log.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..300u64 {
+                log.append(entry(a * 300 + i)).await.unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let t = log.trees().clone();
+    let size = t.size().unwrap();
+    assert_eq!(size, 4800);
+    for (from, to) in [
+        (0, size),
+        (4000, 4100),
+        (4095, 4097),
+        (4799, 9999),
+        (10, 10),
+    ] {
+        let mut seen = Vec::new();
+        t.for_each_entry(from, to, &mut |i, bytes| {
+            assert_eq!(Some(bytes.to_vec()), t.entry_bytes(i).unwrap(), "entry {i}");
+            seen.push(i);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(seen, (from..to.min(size)).collect::<Vec<_>>());
+    }
+    log.close();
+    // An index that places an entry elsewhere is an error, not a panic.
+    let mut index = std::fs::read(f.audit.join("log.index")).unwrap();
+    index[100 * 8..100 * 8 + 8].copy_from_slice(&u64::MAX.to_be_bytes());
+    std::fs::write(f.audit.join("log.index"), index).unwrap();
+    let err = t
+        .for_each_entry(0, size, &mut |_, _| Ok(()))
+        .expect_err("a corrupt index is refused");
+    assert!(err.to_string().contains("entry 100"), "{err}");
 }
