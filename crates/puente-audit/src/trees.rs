@@ -29,6 +29,9 @@ pub struct Trees {
     pub(crate) store_dirty: Arc<AtomicBool>,
 }
 
+/// What [`Trees::for_each_entry`] calls with each entry's index and encoding.
+pub type EntryVisitor<'a> = dyn FnMut(u64, &[u8]) -> Result<(), AuditError> + 'a;
+
 impl Trees {
     /// Opens the log files in `dir` (reading and checking all of them, see
     /// [`LogFiles::open`]) and the sled trees in `db`. A log kept in sled trees by an
@@ -114,7 +117,7 @@ impl Trees {
         &self,
         from: u64,
         to: u64,
-        f: &mut dyn FnMut(u64, &[u8]) -> Result<(), AuditError>,
+        f: &mut crate::trees::EntryVisitor<'_>,
     ) -> Result<(), AuditError> {
         self.files.for_each_entry(from, to, f)
     }

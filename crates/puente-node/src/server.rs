@@ -225,6 +225,7 @@ impl Node {
             persons = loaded.persons,
             audit_entries = audit.trees().size().unwrap_or(0),
             recounted_entries = recounted,
+            audit_entries_from_mark = audit.trees().opened_from_mark(),
             "node opened in {}",
             phases
         );

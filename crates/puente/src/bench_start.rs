@@ -35,6 +35,8 @@ impl NodeProcess {
         let child = Command::new(exe)
             .args(["node", "run", "--config"])
             .arg(config)
+            // Its account of the start is an info line, whatever the caller's level.
+            .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(out.try_clone()?)
             .stderr(out)

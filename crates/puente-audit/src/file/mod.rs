@@ -180,7 +180,7 @@ impl LogFiles {
         &self,
         from: u64,
         to: u64,
-        f: &mut dyn FnMut(u64, &[u8]) -> Result<(), AuditError>,
+        f: &mut crate::trees::EntryVisitor<'_>,
     ) -> Result<(), AuditError> {
         /// Entries read at once.
         const STEP: u64 = 4096;

@@ -77,8 +77,7 @@ async fn an_entry_changed_under_the_mark_is_found_and_named_as_without_it() {
     let at = t.files().entry_offset(5).unwrap().unwrap() + 10;
     xor_at(&f.audit.join("log"), at, 4);
     let err = open(&f)
-        .err()
-        .expect("a changed log does not open")
+        .expect_err("a changed log does not open")
         .to_string();
     assert!(
         err.contains("entry 5: its content does not match its stored leaf hash"),
@@ -99,8 +98,7 @@ async fn an_entry_changed_under_the_mark_is_found_and_named_as_without_it() {
     let at = t.files().entry_offset(9).unwrap().unwrap() + 10;
     xor_at(&f.audit.join("log"), at, 4);
     let err = open(&f)
-        .err()
-        .expect("a changed log does not open")
+        .expect_err("a changed log does not open")
         .to_string();
     assert!(err.contains("entry 9"), "{err}");
 }
@@ -181,8 +179,7 @@ async fn a_log_rolled_back_behind_its_mark_is_still_refused_by_the_head_check() 
     // The log file put back as it was at 3 entries; mark and head say 8.
     std::fs::write(f.audit.join("log"), short).unwrap();
     let err = open(&f)
-        .err()
-        .expect("a rolled-back log does not open")
+        .expect_err("a rolled-back log does not open")
         .to_string();
     assert!(err.contains("were lost"), "{err}");
 }

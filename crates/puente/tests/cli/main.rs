@@ -11,6 +11,7 @@
 //! - [`crash`]: SIGKILL under load, and tampering with the audit files.
 //! - [`status`]: `puente status`, and a reader that closes the pipe early.
 //! - [`console`]: `puente console`: its address line and one-time token.
+//! - [`bench`]: `puente bench start`, whose nodes are processes of their own.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
@@ -18,6 +19,7 @@
 mod common;
 
 mod backup;
+mod bench;
 mod console;
 mod crash;
 mod data;
