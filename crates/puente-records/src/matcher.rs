@@ -12,7 +12,8 @@ use crate::blocks::{self, BlockStats, Months};
 use crate::error::RecordsError;
 use crate::model::{PartialDate, PersonRecord, Sex};
 use crate::names::{
-    blocking_keys, is_particle, normalize, pinyin_form, pinyin_keys, skeleton, NormalizedName,
+    blocking_keys, is_particle, normalize, pinyin_form, pinyin_keys, query_keys, skeleton,
+    NormalizedName,
 };
 use crate::phonetic::sound;
 use crate::spelling;
@@ -123,7 +124,9 @@ fn name_score(qn: &NormalizedName, rn: &NormalizedName, explain: bool) -> (f64, 
     }
     // Best first; at equal scores, token for token before compounds. When compounds
     // were found, also compounds first (JANBATIS JAN / JEAN BAPTISTE JEAN: JAN must not
-    // take the JEAN that JANBATIS needs), and the better of the two pairings counts.
+    // take the JEAN that JANBATIS needs) and token for token only (MALEN BAIS / MARLENE
+    // BAPTISTE: the two written together resemble MARLENE a little better than MALEN
+    // alone, and would leave BAIS nothing), and the best of the three pairings counts.
     pairs.sort_by(|a, b| {
         b.score
             .total_cmp(&a.score)
@@ -135,10 +138,17 @@ fn name_score(qn: &NormalizedName, rn: &NormalizedName, explain: bool) -> (f64, 
     if pairs.iter().any(|p| p.q.1 + p.r.1 > 2) {
         let mut spans_first = pairs.clone();
         spans_first.sort_by_key(|p| std::cmp::Reverse(p.q.1 + p.r.1));
-        let (qt, rt, c) = assign(&spans_first, q.len(), r.len());
+        let singles: Vec<Pairing> = pairs
+            .iter()
+            .filter(|p| p.q.1 + p.r.1 == 2)
+            .copied()
+            .collect();
         let value = |q_t: f64, r_t: f64| 0.65 * q_t / q.len() as f64 + 0.35 * r_t / r.len() as f64;
-        if value(qt, rt) > value(q_total, r_total) {
-            (q_total, r_total, chosen) = (qt, rt, c);
+        for order in [spans_first, singles] {
+            let (qt, rt, c) = assign(&order, q.len(), r.len());
+            if value(qt, rt) > value(q_total, r_total) + 1e-12 {
+                (q_total, r_total, chosen) = (qt, rt, c);
+            }
         }
     }
     let mut words = String::new();
@@ -380,7 +390,10 @@ pub fn search_with_stats(
         )));
     }
     let q = query_name(query);
-    let (singles, pairs) = blocking_keys(&q);
+    let (mut singles, mut pairs) = blocking_keys(&q);
+    let (more_singles, more_pairs, splits) = query_keys(&q);
+    singles.extend(more_singles);
+    pairs.extend(more_pairs);
     let d = query.date_of_birth;
     let months = months_to_read(query, threshold);
     // A year off by one scores only with month and day agreeing: worth reading the
@@ -395,14 +408,18 @@ pub fn search_with_stats(
             break;
         }
         // Pairs of tokens first; single tokens only when pairs found no strong candidate
-        // (typically a typo in one of two tokens), or when the name has one token.
+        // (typically a typo in one of two tokens), or when the name has one token; a
+        // compound written by its sound cut in two ([`query_keys`]) last.
         let mut strong = false;
-        for use_singles in [false, true] {
-            if use_singles && strong && !pairs.is_empty() {
+        for (phase, keys) in [&pairs, &singles, &splits].into_iter().enumerate() {
+            if phase > 0 && strong && !pairs.is_empty() {
                 break;
             }
+            if keys.is_empty() {
+                continue;
+            }
+            let use_singles = phase == 1;
             stats.singles |= use_singles;
-            let keys = if use_singles { &singles } else { &pairs };
             let found = store.name_blocks(keys, use_singles, year, months, audience, &mut aside)?;
             for id in blocks::select(found, CANDIDATE_CAP, stats) {
                 if !seen.insert(id) {

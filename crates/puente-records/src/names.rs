@@ -376,6 +376,72 @@ pub fn blocking_keys(n: &NormalizedName) -> (BTreeSet<String>, BTreeSet<String>)
     (singles, pairs)
 }
 
+/// Most other canonical forms of one token a query reads keys for.
+const MAX_OTHER_CANONICALS: usize = 3;
+/// Most split keys a query reads.
+const MAX_SPLIT_KEYS: usize = 24;
+
+/// Keys only a query reads, beyond [`blocking_keys`] (the index holds nothing new, so
+/// a store needs no re-indexing): `(singles, pairs, splits)`.
+///
+/// - A token of several families has a key for each family's canonical form, not only
+///   the first one's (MAK is MAI in Cantonese and MARC in Creole; a record of MARC is
+///   keyed by MARC): singles, and pairs with the other tokens' skeletons.
+/// - A long token may be two names written together by their sound (JANBATIS for JEAN
+///   BAPTISTE, JANLWI for JEAN LOUIS) while the record holds them apart, keyed by each
+///   part's sound: the pair keys of its sound key cut in two (JAN + BATI), `splits`,
+///   worth reading only when nothing better was found (they are many).
+pub fn query_keys(n: &NormalizedName) -> (BTreeSet<String>, BTreeSet<String>, BTreeSet<String>) {
+    let (mut singles, mut pairs, mut splits) = (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
+    let sounds: Vec<String> = if n.sounds.len() == n.tokens.len() {
+        n.sounds.clone()
+    } else {
+        n.tokens.iter().map(|t| crate::phonetic::sound(t)).collect()
+    };
+    let forms: Vec<[String; 2]> = n
+        .skeletons
+        .iter()
+        .zip(&sounds)
+        .take(MAX_KEYED_TOKENS)
+        .map(|(plain, sound)| [plain.clone(), skeleton(sound)])
+        .collect();
+    for (i, raw) in n.raw.iter().enumerate().take(MAX_KEYED_TOKENS) {
+        let others = spelling::canonicals(raw)
+            .iter()
+            .filter(|c| !c.contains(' ') && **c != n.tokens[i])
+            .take(MAX_OTHER_CANONICALS);
+        for c in others {
+            for key in [skeleton(c), skeleton(&crate::phonetic::sound(c))] {
+                if key.is_empty() {
+                    continue;
+                }
+                for (k, other) in forms.iter().enumerate() {
+                    if k != i {
+                        other.iter().for_each(|o| insert_pair(&mut pairs, &key, o));
+                    }
+                }
+                singles.insert(key);
+            }
+        }
+    }
+    'tokens: for sound in sounds.iter().take(MAX_KEYED_TOKENS) {
+        if sound.len() < 5 || !sound.is_ascii() {
+            continue;
+        }
+        for cut in 2..=sound.len() - 2 {
+            if splits.len() >= MAX_SPLIT_KEYS {
+                break 'tokens;
+            }
+            insert_pair(
+                &mut splits,
+                &skeleton(&sound[..cut]),
+                &skeleton(&sound[cut..]),
+            );
+        }
+    }
+    (singles, pairs, splits)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

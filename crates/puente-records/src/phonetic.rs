@@ -182,6 +182,10 @@ mod tests {
             ("FELIX", "FELIKS"),
             ("JOSUE", "JOZWE"),
             ("ROSE", "WOZ"),
+            // U before a vowel is a glide, written W.
+            ("EMMANUEL", "EMANWEL"),
+            ("SAMUEL", "SAMWEL"),
+            ("MANUEL", "MANWEL"),
         ] {
             if sound(french) != sound(creole) {
                 wrong.push(format!(
@@ -201,6 +205,9 @@ mod tests {
             ("PIERRE", "PAUL"),
             ("LOUIS", "LUC"),
             ("MARIE", "MARC"),
+            // The glide rule leaves U before a consonant a vowel.
+            ("JUDE", "JWED"),
+            ("EMMANUEL", "EMMANIEL"),
         ] {
             assert_ne!(sound(a), sound(b), "{a} / {b}");
         }

@@ -288,7 +288,8 @@ impl Eval {
         let mut outsiders = Rng::new(self.seed ^ 0xE7A1_0002);
         let mut rows: Vec<(Spec, u64, Tally)> = Vec::new();
         let mut misses: Vec<String> = Vec::new();
-        // How many misses of each kind to print (PUENTE_EVAL_MISSES, default 2).
+        // How many misses of each kind to print (PUENTE_EVAL_MISSES, default 2), each with
+        // the score of the person's own record.
         let misses_shown: usize = std::env::var("PUENTE_EVAL_MISSES")
             .ok()
             .and_then(|v| v.parse().ok())
@@ -397,8 +398,18 @@ impl Eval {
                 t.with_wrong += u64::from(wrong);
                 if truth.is_some() && !hit && missed_here < misses_shown && spec != Spec::Exact {
                     missed_here += 1;
+                    // How the person's own record scores: at or above the threshold, the
+                    // search never read it (blocking) or ranked it out; below, the
+                    // scoring missed it.
+                    let scored = match truth.as_deref().map(|t| store.get_by_record_id(t)) {
+                        Some(Ok(Some(s))) => {
+                            let (score, why) = matcher::score(&q, &s.record);
+                            format!(" scores {score:.3}: {why}")
+                        }
+                        _ => String::new(),
+                    };
                     misses.push(format!(
-                        "[{}] {} {} ({}) for {} {} ({born})",
+                        "[{}] {} {} ({}) for {} {} ({born}){scored}",
                         spec.label(),
                         q.given_names,
                         q.surnames,

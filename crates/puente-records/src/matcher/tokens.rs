@@ -81,6 +81,22 @@ pub(super) fn slip_of(form: &str, written: &str) -> bool {
     f[0] == w[0] || swapped_first || f.len().max(w.len()) >= 4
 }
 
+/// Score of a short token one slip from a known form of the other that [`slip_of`]
+/// refuses (OYE for PYE, KAT for MAT, IF or OV for IV, AN for JAN): half a name. Such a
+/// pair is as often two names (SOW / LOW) as a slip, so it never carries a name alone:
+/// two tokens of which one agrees fully and the other only so score at most 0.825 with
+/// an exact date, below the threshold, and only where two other names agree does the
+/// third's slip count (OYE JAN JOZEF for PIERRE JEAN JOSEPH).
+pub(super) const SHORT_NAME_SLIP: f64 = 0.5;
+
+/// Whether `written` is one slip from `form` where both have two or three letters and
+/// [`slip_of`] does not count the slip (it touches the first letter, or leaves two
+/// letters other than by dropping one after the first).
+pub(super) fn short_name_slip(form: &str, written: &str) -> bool {
+    let (f, w) = (form.len(), written.len());
+    f >= 2 && w >= 2 && f.max(w) <= 3 && osa_distance(form, written) == 1 && !slip_of(form, written)
+}
+
 /// Similarity of two tokens given in canonical and written form.
 pub(super) fn pair_sim(q: Tok<'_>, r: Tok<'_>) -> (f64, &'static str) {
     let (c, how_c) = token_sim(q.canon, r.canon, Some((q.skel, r.skel)));
@@ -137,6 +153,22 @@ pub(super) fn pair_sim(q: Tok<'_>, r: Tok<'_>) -> (f64, &'static str) {
         && (slip_of(r.sound, q.sound) || slip_of(q.sound, r.sound))
     {
         (best, how) = (SOUND_TYPO, "sounds alike but for a slip");
+    }
+    // A slip in a short name where the first letter or one of two is touched: half a
+    // name (see [`SHORT_NAME_SLIP`]). Not between two pinyin syllables: one changed
+    // letter makes another valid syllable, which is another name (LI / XI).
+    if best < SHORT_NAME_SLIP && !(q.py.starts_with('=') && r.py.starts_with('=')) {
+        fn forms<'a>(t: Tok<'a>) -> impl Iterator<Item = &'a str> {
+            spelling::variants(t.canon)
+                .iter()
+                .copied()
+                .chain([t.canon, t.raw])
+        }
+        if forms(r).any(|f| short_name_slip(f, q.raw))
+            || forms(q).any(|f| short_name_slip(f, r.raw))
+        {
+            (best, how) = (SHORT_NAME_SLIP, "a slip in a short name");
+        }
     }
     (best, how)
 }
