@@ -133,9 +133,15 @@ impl Trees {
         self.files.batches()
     }
 
-    /// A stored complete-subtree hash.
+    /// A stored complete-subtree hash (a recent one from memory).
     pub fn stored_hash(&self, level: u8, index: u64) -> Result<Option<Hash>, AuditError> {
         self.files.hash(level, index)
+    }
+
+    /// A stored complete-subtree hash as its file holds it, never from memory: what the
+    /// verifier checks.
+    pub fn stored_hash_on_disk(&self, level: u8, index: u64) -> Result<Option<Hash>, AuditError> {
+        self.files.hash_on_disk(level, index)
     }
 
     /// Cosignature lines on the checkpoint of `size`, as (witness country, line).

@@ -72,14 +72,14 @@ pub fn verify(
                 )));
             }
             let leaf = crate::entry::leaf_of(bytes);
-            if trees.stored_hash(0, index)? != Some(leaf) {
+            if trees.stored_hash_on_disk(0, index)? != Some(leaf) {
                 return Err(tampered(format!(
                     "entry {index}: its content does not match its stored leaf hash"
                 )));
             }
             // Check each stored parent as its subtree closes.
             frontier.push(leaf, &mut |level, idx, h| {
-                if level > 0 && trees.stored_hash(level as u8, idx)? != Some(*h) {
+                if level > 0 && trees.stored_hash_on_disk(level as u8, idx)? != Some(*h) {
                     let span = 1u64 << level;
                     return Err(tampered(format!(
                         "the stored hash of entries {}..{} does not match them (first entry {})",

@@ -72,6 +72,7 @@ impl LogFiles {
             state: RwLock::new(State::default()),
             mark: std::sync::Mutex::new(None),
             from_mark: 0,
+            recent: RwLock::new(Vec::new()),
         };
         // Enough level files for the largest tree this log could hold.
         files.ensure_levels(64 - len.leading_zeros() as usize + 1)?;

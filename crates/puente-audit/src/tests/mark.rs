@@ -230,3 +230,45 @@ async fn entries_read_in_pieces_are_the_entries_read_one_by_one() {
         .expect_err("a corrupt index is refused");
     assert!(err.to_string().contains("entry 100"), "{err}");
 }
+
+/// Proofs read from the recent hashes in memory are the proofs read from the files.
+#[tokio::test]
+async fn proofs_from_memory_are_the_proofs_from_the_files() {
+    let f = fixture();
+    let log = open(&f).unwrap();
+    append(&log, 0, 300).await;
+    let size = log.trees().size().unwrap();
+    let pairs = [(1, size), (7, 200), (128, 256), (255, size), (299, size)];
+    let warm: Vec<_> = pairs
+        .iter()
+        .map(|(a, b)| {
+            (
+                log.consistency(*a, *b).unwrap(),
+                log.inclusion(*a, *b).unwrap(),
+            )
+        })
+        .collect();
+    log.close();
+    // Reopened: nothing in memory yet, every hash read from the files.
+    let log = open(&f).unwrap();
+    let cold: Vec<_> = pairs
+        .iter()
+        .map(|(a, b)| {
+            (
+                log.consistency(*a, *b).unwrap(),
+                log.inclusion(*a, *b).unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(warm, cold);
+    for ((a, b), (c, _)) in pairs.iter().zip(&warm) {
+        assert!(crate::merkle::verify_consistency(
+            *a,
+            *b,
+            &log.root(*a).unwrap(),
+            &log.root(*b).unwrap(),
+            c
+        ));
+    }
+    log.close();
+}
