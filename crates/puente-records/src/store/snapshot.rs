@@ -1,9 +1,11 @@
-//! A checked snapshot of the in-memory match keys, so a node starts in seconds at a
-//! million persons instead of opening a million sealed keys one by one.
+//! A checked snapshot of the in-memory match keys and name index, so a node starts in
+//! seconds at a million persons instead of opening a million sealed keys one by one and
+//! reading every record's index keys.
 //!
-//! File `DATA/matchkeys.snapshot`: `puente-mkeys/v1\n` ‖ snapshot id (16 random bytes) ‖
-//! the keys ([`MatchKeys::encode`]) sealed with the data key, the magic and id as
-//! associated data. The store's meta tree holds the id of the snapshot that reflects its
+//! File `DATA/matchkeys.snapshot`: `puente-mkeys/v2\n` ‖ snapshot id (16 random bytes) ‖
+//! sealed with the data key, the magic and id as associated data: the length of the keys
+//! (u64 BE) ‖ the keys ([`MatchKeys::encode`]) ‖ the name index
+//! ([`NameIndex::encode`]). A `v1` file (keys only) is not used: rebuilt. The store's meta tree holds the id of the snapshot that reflects its
 //! match keys; the first change to them after a snapshot removes that id, durably, before
 //! it is applied. A snapshot is used only when its id is the one the store names, it
 //! opens under the data key (so it is neither altered, cut short, nor another node's)
@@ -18,7 +20,7 @@ use super::*;
 
 /// Where a node keeps the snapshot, in its data directory.
 pub const SNAPSHOT_FILE: &str = "matchkeys.snapshot";
-const MAGIC: &[u8; 16] = b"puente-mkeys/v1\n";
+const MAGIC: &[u8; 16] = b"puente-mkeys/v2\n";
 /// The meta entry naming the snapshot that reflects the match keys.
 pub(super) const SNAPSHOT_META: &str = "matchkeys_snapshot";
 const ID_LEN: usize = 16;
@@ -50,6 +52,7 @@ impl RecordStore {
             Err(why) => why,
         };
         let persons = self.load_match_keys()?;
+        self.load_name_index()?;
         let save_failed = self
             .save_match_key_snapshot(path)
             .err()
@@ -93,9 +96,19 @@ impl RecordStore {
                 path.display()
             )
         })?;
-        self.keys_mem
-            .decode(&plain)
-            .map_err(|e| format!("{}: {e}", path.display()))
+        let fault = |e: String| format!("{}: {e}", path.display());
+        let (len, rest) = plain
+            .split_first_chunk::<8>()
+            .ok_or_else(|| fault("cut short".into()))?;
+        let (keys, names) = usize::try_from(u64::from_be_bytes(*len))
+            .ok()
+            .filter(|n| *n <= rest.len())
+            .map(|n| rest.split_at(n))
+            .ok_or_else(|| fault("the match keys' length is wrong".into()))?;
+        let names = NameIndex::decode(names).map_err(fault)?;
+        let persons = self.keys_mem.decode(keys).map_err(fault)?;
+        self.names.replace(names);
+        Ok(persons)
     }
 
     /// Writes the match keys held in memory as the snapshot at `path` (a temporary file,
@@ -104,6 +117,8 @@ impl RecordStore {
         let fail = |what: &str, e: &dyn std::fmt::Display| {
             RecordsError::Store(format!("{what} {}: {e}", path.display()))
         };
+        // Before the gate: a change applied meanwhile is applied to it (once loaded).
+        self.load_name_index()?;
         let mut id = [0u8; ID_LEN];
         ring::rand::SystemRandom::new()
             .fill(&mut id)
@@ -113,7 +128,14 @@ impl RecordStore {
         let _gate = self.gate.write().unwrap_or_else(|e| e.into_inner());
         let mut head = MAGIC.to_vec();
         head.extend_from_slice(&id);
-        let sealed = self.key.seal(&head, &self.keys_mem.encode())?;
+        let keys = self.keys_mem.encode();
+        let mut plain = Vec::with_capacity(8 + keys.len() + 16 * self.names.len() + 8);
+        plain.extend_from_slice(&(keys.len() as u64).to_be_bytes());
+        plain.extend_from_slice(&keys);
+        drop(keys);
+        plain.extend_from_slice(&self.names.encode());
+        let sealed = self.key.seal(&head, &plain)?;
+        drop(plain);
         let tmp = path.with_extension("snapshot.tmp");
         let write = || -> std::io::Result<()> {
             use std::io::Write;
