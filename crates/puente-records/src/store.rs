@@ -85,6 +85,8 @@ mod apply;
 mod name_blocks;
 mod postings;
 mod snapshot;
+#[cfg(test)]
+mod snapshot_timing;
 pub use apply::{Applied, Incoming};
 use postings::{NameIndex, Posting};
 pub use snapshot::{Loaded, SNAPSHOT_FILE};

@@ -178,6 +178,17 @@ impl NameIndex {
         };
     }
 
+    /// [`NameIndex::replace`] with entries known to ascend strictly (as
+    /// [`NameIndex::decode`] checks): not sorted again.
+    pub fn replace_sorted(&self, entries: Vec<Posting>) {
+        debug_assert!(entries.windows(2).all(|w| w[0] < w[1]));
+        *self.write() = Inner {
+            loaded: true,
+            base: Base::new(entries),
+            ..Inner::default()
+        };
+    }
+
     /// Loads the index with `load` unless it is loaded already; under the index's lock,
     /// so no change is applied (nor dropped) while `load` runs.
     pub fn load_with<E>(&self, load: impl FnOnce() -> Result<Vec<Posting>, E>) -> Result<(), E> {

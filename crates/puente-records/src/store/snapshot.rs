@@ -73,7 +73,7 @@ impl RecordStore {
             .ok_or(
                 "the store names no snapshot (none written yet, or the records changed since)",
             )?;
-        let bytes = match std::fs::read(path) {
+        let mut bytes = match std::fs::read(path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(format!("{} is missing", path.display()))
@@ -90,7 +90,7 @@ impl RecordStore {
                 path.display()
             ));
         }
-        let plain = self.key.open(&bytes[..head], &bytes[head..]).map_err(|_| {
+        let plain = self.key.open_in(head, &mut bytes).map_err(|_| {
             format!(
                 "{} does not open under the data key: altered or cut short",
                 path.display()
@@ -107,7 +107,8 @@ impl RecordStore {
             .ok_or_else(|| fault("the match keys' length is wrong".into()))?;
         let names = NameIndex::decode(names).map_err(fault)?;
         let persons = self.keys_mem.decode(keys).map_err(fault)?;
-        self.names.replace(names);
+        drop(bytes);
+        self.names.replace_sorted(names);
         Ok(persons)
     }
 
