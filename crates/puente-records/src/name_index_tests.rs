@@ -219,43 +219,73 @@ fn a_snapshot_whose_index_does_not_decode_is_rebuilt() {
     }
     drop(start(dir.path()));
     let key = DataKey::from_secret(&[7; 32]).unwrap();
+    // The file: head (magic, id) ‖ length of the keys' part ‖ keys' part ‖ index part.
+    struct File {
+        head: Vec<u8>,
+        keys: Vec<u8>,
+        names: Vec<u8>,
+        len: Option<u64>,
+    }
+    let aad = |head: &[u8], part: &str| [head, part.as_bytes()].concat();
     // Each case alters the snapshot the store names now (every rebuild writes a new one).
-    type Alter = fn(&mut Vec<u8>, &mut Vec<u8>, usize);
-    let cases: [(&str, Alter, &str); 3] = [
+    type Alter = fn(&DataKey, &mut File);
+    let cases: [(&str, Alter, &str); 5] = [
         (
-            "an index out of order",
-            |_, plain, keys_len| {
-                let at = 8 + keys_len + 8;
-                assert!(plain.len() >= at + 32, "the index holds entries");
-                let first: Vec<u8> = plain[at..at + 16].to_vec();
-                plain.copy_within(at + 16..at + 32, at);
-                plain[at + 16..at + 32].copy_from_slice(&first);
+            "an index out of order, sealed again",
+            |key, f| {
+                let aad = [&f.head[..], b"names"].concat();
+                let mut plain = key.open(&aad, &f.names).unwrap();
+                assert!(plain.len() >= 8 + 32, "the index holds entries");
+                let first: Vec<u8> = plain[8..24].to_vec();
+                plain.copy_within(24..40, 8);
+                plain[24..40].copy_from_slice(&first);
+                f.names = key.seal(&aad, &plain).unwrap();
             },
             "out of order",
         ),
         (
-            "the match keys' length beyond the buffer",
-            |_, plain, _| plain[..8].copy_from_slice(&u64::MAX.to_be_bytes()),
-            "length is wrong",
+            "a first part longer than the file",
+            |_, f| f.len = Some(u64::MAX),
+            "length of its first part is wrong",
         ),
         (
-            "the earlier format (the same id, the keys alone)",
-            |head, plain, keys_len| {
-                head[..16].copy_from_slice(b"puente-mkeys/v1\n");
-                *plain = plain[8..8 + keys_len].to_vec();
+            "the parts swapped",
+            |_, f| std::mem::swap(&mut f.keys, &mut f.names),
+            "does not open under the data key",
+        ),
+        (
+            "the index sealed as the keys' part",
+            |key, f| {
+                let plain = key
+                    .open(&[&f.head[..], b"names"].concat(), &f.names)
+                    .unwrap();
+                f.keys = key.seal(&[&f.head[..], b"keys"].concat(), &plain).unwrap();
             },
+            "persons cannot fit",
+        ),
+        (
+            "the earlier format (the same id, one sealed part)",
+            |_, f| f.head[..16].copy_from_slice(b"puente-mkeys/v1\n"),
             "not a match-key snapshot",
         ),
     ];
     for (what, alter, why) in cases {
         let bytes = std::fs::read(&snap).unwrap();
-        let (head, sealed) = bytes.split_at(32);
-        let mut plain = key.open(head, sealed).unwrap();
-        let keys_len = u64::from_be_bytes(plain[..8].try_into().unwrap()) as usize;
-        let mut head = head.to_vec();
-        alter(&mut head, &mut plain, keys_len);
-        let sealed = key.seal(&head, &plain).unwrap();
-        std::fs::write(&snap, [head, sealed].concat()).unwrap();
+        let len = u64::from_be_bytes(bytes[32..40].try_into().unwrap()) as usize;
+        let mut file = File {
+            head: bytes[..32].to_vec(),
+            keys: bytes[40..40 + len].to_vec(),
+            names: bytes[40 + len..].to_vec(),
+            len: None,
+        };
+        assert!(key.open(&aad(&file.head, "keys"), &file.keys).is_ok());
+        alter(&key, &mut file);
+        let len = file.len.unwrap_or(file.keys.len() as u64).to_be_bytes();
+        std::fs::write(
+            &snap,
+            [&file.head[..], &len, &file.keys, &file.names].concat(),
+        )
+        .unwrap();
         let (db, store, rebuilt) = start(dir.path());
         let rebuilt = rebuilt.unwrap_or_else(|| panic!("{what}: the snapshot was trusted"));
         assert!(rebuilt.contains(why), "{what}: {rebuilt}");
