@@ -107,6 +107,27 @@ impl DataKey {
         open_with(&self.seal, aad, sealed)
     }
 
+    /// [`DataKey::open`] of a large value in place: returns the plaintext within
+    /// `sealed` (no copy of a snapshot of hundreds of MB).
+    pub fn open_in<'a>(&self, aad: &[u8], sealed: &'a mut [u8]) -> Result<&'a [u8], RecordsError> {
+        let too_short = || RecordsError::Corrupt("a sealed value is too short".into());
+        if sealed.len() < NONCE_LEN + CHACHA20_POLY1305.tag_len() {
+            return Err(too_short());
+        }
+        let (nonce, rest) = sealed.split_at_mut(NONCE_LEN);
+        let nonce: [u8; NONCE_LEN] = (&*nonce).try_into().map_err(|_| too_short())?;
+        let plain = self
+            .seal
+            .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(aad), rest)
+            .map_err(|_| {
+                RecordsError::Corrupt(
+                    "a sealed value does not open: altered, moved, or sealed with another data key"
+                        .into(),
+                )
+            })?;
+        Ok(plain)
+    }
+
     /// Seals a match reference handed to a peer (its own sub-key: references leave the
     /// node, sealed records never do).
     pub fn seal_reference(&self, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, RecordsError> {

@@ -236,6 +236,19 @@ impl MatchKeys {
     /// Keys read from [`MatchKeys::encode`]'s buffer, replacing those held. Checks every
     /// length and that ids ascend; on any fault nothing is replaced.
     pub fn decode(&self, b: &[u8]) -> Result<usize, String> {
+        Ok(self.install(Self::parse(b)?))
+    }
+
+    /// Holds exactly the keys of `parsed` from now on; returns how many.
+    pub fn install(&self, parsed: Parsed) -> usize {
+        let count = parsed.0.len();
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = parsed.0;
+        count
+    }
+
+    /// The keys of [`MatchKeys::encode`]'s buffer, checked (every length, ids ascending)
+    /// and not yet held.
+    pub fn parse(b: &[u8]) -> Result<Parsed, String> {
         let mut r = Reader { b, at: 0 };
         let n = r.u64()?;
         // Each person takes 21 bytes at least: a count beyond that is a lie.
@@ -280,11 +293,13 @@ impl MatchKeys {
         if r.at != b.len() {
             return Err(format!("{} bytes after the last person", b.len() - r.at));
         }
-        let count = list.len();
-        *self.0.write().unwrap_or_else(|e| e.into_inner()) = list;
-        Ok(count)
+        Ok(Parsed(list))
     }
 }
+
+/// Keys read by [`MatchKeys::parse`], to be held by [`MatchKeys::install`].
+#[derive(Debug)]
+pub struct Parsed(Vec<(u64, Packed)>);
 
 /// Bounds-checked reads of [`MatchKeys::decode`].
 struct Reader<'a> {

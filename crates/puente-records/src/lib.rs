@@ -40,6 +40,8 @@ pub use store::RecordStore;
 #[cfg(test)]
 mod live_tests;
 #[cfg(test)]
+mod name_index_tests;
+#[cfg(test)]
 mod protection_tests;
 #[cfg(test)]
 mod snapshot_tests;

@@ -7,10 +7,14 @@
 //! | `rec_ids` | HMAC(record_id) | internal id (u64 BE) |
 //! | `rec_data` | id | sealed JSON [`PersonRecord`] |
 //! | `rec_copy` | id | sealed image |
-//! | `rec_keys` | id | the index keys written for it (to remove them on update) |
-//! | `idx_doc`, `idx_name1`, `idx_name2` | HMAC(term) ‖ id | — |
+//! | `rec_keys` | id | the index keys written for it: the durable name index |
+//! | `idx_doc` | HMAC(document) ‖ id | — |
 //! | `rec_match` | id | sealed JSON [`MatchKey`] |
-//! | `rec_meta` | name | import state, generation, name-index layout |
+//! | `rec_meta` | name | import state, generation, name-index layout, snapshot id |
+//!
+//! The name index is held in memory (`store/postings.rs`), read from the checked snapshot
+//! or rebuilt from `rec_keys`; sled keeps no entry per name term (it did until issue 16's
+//! million-person measure: `idx_name1`, `idx_name2`, dropped when such a store opens).
 //!
 //! Changes while a node serves go through [`RecordStore::apply_import`] and
 //! [`RecordStore::delete`] (`store/apply.rs`): prepared outside any lock, applied whole
@@ -23,7 +27,7 @@
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
-use crate::blocks::{month_slot, Block, Months};
+use crate::blocks::month_slot;
 use crate::crypto::{DataKey, INDEX_HASH_LEN};
 use crate::error::RecordsError;
 pub use crate::keys::MatchKey;
@@ -62,10 +66,13 @@ pub struct RecordStore {
     data: sled::Tree,
     copies: sled::Tree,
     keys: sled::Tree,
-    idx: [sled::Tree; 3],
+    /// The document index.
+    doc: sled::Tree,
     matchkeys: sled::Tree,
     /// The match keys, in memory.
     keys_mem: MatchKeys,
+    /// The name index, in memory.
+    names: NameIndex,
     meta: sled::Tree,
     db: sled::Db,
     /// Queries read under it, a change is applied under it: never half seen.
@@ -75,8 +82,13 @@ pub struct RecordStore {
 }
 
 mod apply;
+mod name_blocks;
+mod postings;
 mod snapshot;
+#[cfg(test)]
+mod snapshot_timing;
 pub use apply::{Applied, Incoming};
+use postings::{NameIndex, Posting};
 pub use snapshot::{Loaded, SNAPSHOT_FILE};
 
 impl std::fmt::Debug for RecordStore {
@@ -104,14 +116,11 @@ impl RecordStore {
             data: db.open_tree("rec_data")?,
             copies: db.open_tree("rec_copy")?,
             keys: db.open_tree("rec_keys")?,
-            idx: [
-                db.open_tree("idx_doc")?,
-                db.open_tree("idx_name1")?,
-                db.open_tree("idx_name2")?,
-            ],
+            doc: db.open_tree("idx_doc")?,
             meta: db.open_tree("rec_meta")?,
             matchkeys: db.open_tree("rec_match")?,
             keys_mem: MatchKeys::default(),
+            names: NameIndex::default(),
             db: db.clone(),
             key,
             gate: Arc::default(),
@@ -119,6 +128,15 @@ impl RecordStore {
         };
         if store.meta.get(NAME_INDEX_META)?.as_deref() != Some(NAME_INDEX_LAYOUT) {
             store.rebuild_name_index()?;
+        }
+        // The name index in sled of earlier versions: `rec_keys` holds the same terms.
+        for old in ["idx_name1", "idx_name2"] {
+            if db.tree_names().iter().any(|n| n.as_ref() == old.as_bytes()) {
+                db.drop_tree(old)?;
+            }
+        }
+        if store.keys.is_empty() {
+            store.names.replace(Vec::new());
         }
         Ok(store)
     }
@@ -227,6 +245,7 @@ impl RecordStore {
 
     /// Stores (or replaces) a record and its passport copy (`None` removes a stored one).
     pub fn put(&self, record: &PersonRecord, copy: Option<&[u8]>) -> Result<u64, RecordsError> {
+        let _one = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         let _view = self.view();
         self.forget_snapshot()?;
         let rid_hash = self.key.index_hash("record_id", &record.record_id);
@@ -263,8 +282,9 @@ impl RecordStore {
         Ok(id)
     }
 
-    /// Writes a record's index entries and removes those of its previous version that
-    /// the new one does not have.
+    /// Writes a record's index entries (the document's in sled, the names' in memory,
+    /// all of them in `rec_keys`) and removes those of its previous version that the new
+    /// one does not have.
     fn write_keys(
         &self,
         id: u64,
@@ -275,18 +295,21 @@ impl RecordStore {
             None => Vec::new(),
         };
         for (ix, h) in new_keys {
-            self.idx[*ix as usize].insert(entry(h, id), &[])?;
+            if *ix == Index::Doc {
+                self.doc.insert(entry(h, id), &[])?;
+            }
         }
         self.keys.insert(id.to_be_bytes(), encode_keys(new_keys))?;
         let new_set: BTreeSet<(u8, [u8; INDEX_HASH_LEN])> =
             new_keys.iter().map(|(i, h)| (*i as u8, *h)).collect();
-        for (ix, h) in old {
-            if !new_set.contains(&(ix, h)) {
-                if let Some(tree) = self.idx.get(usize::from(ix)) {
-                    tree.remove(entry(&h, id))?;
-                }
+        for (ix, h) in &old {
+            if *ix == Index::Doc as u8 && !new_set.contains(&(*ix, *h)) {
+                self.doc.remove(entry(h, id))?;
             }
         }
+        let new: Vec<(u8, [u8; INDEX_HASH_LEN])> = new_set.into_iter().collect();
+        self.names
+            .change(&name_postings(&old, id), &name_postings(&new, id));
         Ok(())
     }
 
@@ -382,8 +405,7 @@ impl RecordStore {
         };
         let mut ids = Vec::new();
         let mut aside = Vec::new();
-        self.scan_into(
-            Index::Doc,
+        self.doc_scan(
             &self.doc_hash(issuing_state, number),
             CANDIDATE_CAP,
             audience,
@@ -482,54 +504,18 @@ impl RecordStore {
         Ok(Some(key))
     }
 
-    /// The blocks of `keys` (single-token keys with `singles`, else pairs) for persons
-    /// born in `year` and `months`, each read up to its cap; [`crate::blocks::select`]
-    /// chooses which to score. Persons shielded from `audience` are not counted towards
-    /// any cap: they go to `aside`, and the blocks read as if they were absent.
-    pub fn name_blocks(
+    /// Appends the ids of the document index under `h` to `out`, at most `cap` of them.
+    /// Ids shielded from `audience` go to `aside` and count towards nothing.
+    fn doc_scan(
         &self,
-        keys: &BTreeSet<String>,
-        singles: bool,
-        year: i32,
-        months: Months,
-        audience: Option<&str>,
-        aside: &mut Vec<u64>,
-    ) -> Result<Vec<Block>, RecordsError> {
-        let (ix, cap) = if singles {
-            (Index::Single, SINGLE_BLOCK_CAP)
-        } else {
-            (Index::Pair, PAIR_BLOCK_CAP)
-        };
-        let slots = months.slots();
-        let mut blocks = Vec::with_capacity(keys.len());
-        for key in keys {
-            let mut block = Block::default();
-            for slot in &slots {
-                let left = cap - block.ids.len();
-                let h = self.name_hash(ix, key, year, *slot);
-                if !self.scan_into(ix, &h, left, audience, &mut block.ids, aside)? {
-                    block.truncated = true;
-                    break;
-                }
-            }
-            blocks.push(block);
-        }
-        Ok(blocks)
-    }
-
-    /// Appends the ids under `h` to `out`, at most `cap` of them; false when there were
-    /// more. Ids shielded from `audience` go to `aside` and count towards nothing.
-    fn scan_into(
-        &self,
-        ix: Index,
         h: &[u8; INDEX_HASH_LEN],
         cap: usize,
         audience: Option<&str>,
         out: &mut Vec<u64>,
         aside: &mut Vec<u64>,
-    ) -> Result<bool, RecordsError> {
+    ) -> Result<(), RecordsError> {
         let mut n = 0;
-        for item in self.idx[ix as usize].scan_prefix(h) {
+        for item in self.doc.scan_prefix(h) {
             let (k, _) = item?;
             if k.len() != INDEX_HASH_LEN + 8 {
                 continue;
@@ -542,12 +528,12 @@ impl RecordStore {
                 }
             }
             if n >= cap {
-                return Ok(false);
+                break;
             }
             out.push(id);
             n += 1;
         }
-        Ok(true)
+        Ok(())
     }
 
     /// Every stored record (for `records search` without an index hit, exports, tests).
@@ -584,6 +570,14 @@ fn encode_keys(keys: &[(Index, [u8; INDEX_HASH_LEN])]) -> Vec<u8> {
         v.extend_from_slice(h);
     }
     v
+}
+
+/// The name-index entries of `keys` (as `rec_keys` lists them) for person `id`.
+fn name_postings(keys: &[(u8, [u8; INDEX_HASH_LEN])], id: u64) -> Vec<Posting> {
+    keys.iter()
+        .filter(|(ix, _)| *ix == Index::Single as u8 || *ix == Index::Pair as u8)
+        .map(|(_, h)| (postings::term(h), id))
+        .collect()
 }
 
 fn decode_keys(v: &[u8]) -> Vec<(u8, [u8; INDEX_HASH_LEN])> {

@@ -427,6 +427,11 @@ fn identity(
         reopen_time.as_secs_f64(),
         store.match_key_bytes() as f64 / 1e6
     );
+    let (entries, index_bytes) = store.name_index_size();
+    println!(
+        "| name index held in memory (read from the same snapshot) | {entries} entries, {:.0} MB |",
+        index_bytes as f64 / 1e6
+    );
     println!(
         "| document lookup p50 / p99 | {} / {} |",
         ms(pct(&doc_times, 0.5)),

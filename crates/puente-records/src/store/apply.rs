@@ -37,9 +37,12 @@ struct Batches {
     data: sled::Batch,
     copies: sled::Batch,
     keys: sled::Batch,
-    idx: [sled::Batch; 3],
+    doc: sled::Batch,
     matchkeys: sled::Batch,
     mem: Vec<(u64, Option<MatchKey>)>,
+    /// Name-index entries to remove, then to add.
+    names_gone: Vec<Posting>,
+    names_new: Vec<Posting>,
 }
 
 impl RecordStore {
@@ -85,11 +88,13 @@ impl RecordStore {
             b.copies.remove(&at[..]);
             b.keys.remove(&at[..]);
             if let Some(old) = self.keys.get(at)? {
-                for (ix, h) in decode_keys(&old) {
-                    if let Some(batch) = b.idx.get_mut(usize::from(ix)) {
-                        batch.remove(entry(&h, id));
+                let old = decode_keys(&old);
+                for (ix, h) in &old {
+                    if *ix == Index::Doc as u8 {
+                        b.doc.remove(entry(h, id));
                     }
                 }
+                b.names_gone.extend(name_postings(&old, id));
             }
             b.mem.push((id, None));
             applied.deleted += 1;
@@ -148,18 +153,22 @@ impl RecordStore {
             }
             let new_keys = self.index_keys(&record);
             for (ix, h) in &new_keys {
-                b.idx[*ix as usize].insert(entry(h, id), &[] as &[u8]);
+                if *ix == Index::Doc {
+                    b.doc.insert(entry(h, id), &[] as &[u8]);
+                }
             }
             b.keys.insert(&at[..], encode_keys(&new_keys));
             let new_set: BTreeSet<(u8, [u8; INDEX_HASH_LEN])> =
                 new_keys.iter().map(|(i, h)| (*i as u8, *h)).collect();
-            for (ix, h) in old {
-                if !new_set.contains(&(ix, h)) {
-                    if let Some(batch) = b.idx.get_mut(usize::from(ix)) {
-                        batch.remove(entry(&h, id));
-                    }
+            for (ix, h) in &old {
+                if *ix == Index::Doc as u8 && !new_set.contains(&(*ix, *h)) {
+                    b.doc.remove(entry(h, id));
                 }
             }
+            // Old entries the new version keeps are removed and added back: a set.
+            b.names_gone.extend(name_postings(&old, id));
+            let new: Vec<(u8, [u8; INDEX_HASH_LEN])> = new_set.into_iter().collect();
+            b.names_new.extend(name_postings(&new, id));
             b.mem.push((id, Some(key)));
         }
         Ok((b, applied))
@@ -182,9 +191,8 @@ impl RecordStore {
             self.matchkeys.apply_batch(b.matchkeys)?;
             self.copies.apply_batch(b.copies)?;
             self.keys.apply_batch(b.keys)?;
-            for (tree, batch) in self.idx.iter().zip(b.idx) {
-                tree.apply_batch(batch)?;
-            }
+            self.doc.apply_batch(b.doc)?;
+            self.names.change(&b.names_gone, &b.names_new);
             for (id, key) in b.mem {
                 match key {
                     Some(k) => self.keys_mem.insert(id, &k),

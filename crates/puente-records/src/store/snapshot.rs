@@ -1,9 +1,13 @@
-//! A checked snapshot of the in-memory match keys, so a node starts in seconds at a
-//! million persons instead of opening a million sealed keys one by one.
+//! A checked snapshot of the in-memory match keys and name index, so a node starts in
+//! seconds at a million persons instead of opening a million sealed keys one by one and
+//! reading every record's index keys.
 //!
-//! File `DATA/matchkeys.snapshot`: `puente-mkeys/v1\n` ‖ snapshot id (16 random bytes) ‖
-//! the keys ([`MatchKeys::encode`]) sealed with the data key, the magic and id as
-//! associated data. The store's meta tree holds the id of the snapshot that reflects its
+//! File `DATA/matchkeys.snapshot`: `puente-mkeys/v2\n` ‖ snapshot id (16 random bytes) ‖
+//! length of the first part (u64 BE) ‖ the keys ([`MatchKeys::encode`]) sealed with the
+//! data key ‖ the name index ([`NameIndex::encode`]) sealed with it; each part's
+//! associated data is the magic, the id and the part's name, so neither part can stand
+//! for the other. Two parts so that a start opens and decodes them on two threads. A
+//! `v1` file (keys only) is not used: rebuilt. The store's meta tree holds the id of the snapshot that reflects its
 //! match keys; the first change to them after a snapshot removes that id, durably, before
 //! it is applied. A snapshot is used only when its id is the one the store names, it
 //! opens under the data key (so it is neither altered, cut short, nor another node's)
@@ -18,7 +22,7 @@ use super::*;
 
 /// Where a node keeps the snapshot, in its data directory.
 pub const SNAPSHOT_FILE: &str = "matchkeys.snapshot";
-const MAGIC: &[u8; 16] = b"puente-mkeys/v1\n";
+const MAGIC: &[u8; 16] = b"puente-mkeys/v2\n";
 /// The meta entry naming the snapshot that reflects the match keys.
 pub(super) const SNAPSHOT_META: &str = "matchkeys_snapshot";
 const ID_LEN: usize = 16;
@@ -50,6 +54,7 @@ impl RecordStore {
             Err(why) => why,
         };
         let persons = self.load_match_keys()?;
+        self.load_name_index()?;
         let save_failed = self
             .save_match_key_snapshot(path)
             .err()
@@ -70,7 +75,7 @@ impl RecordStore {
             .ok_or(
                 "the store names no snapshot (none written yet, or the records changed since)",
             )?;
-        let bytes = match std::fs::read(path) {
+        let mut bytes = match std::fs::read(path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(format!("{} is missing", path.display()))
@@ -87,15 +92,35 @@ impl RecordStore {
                 path.display()
             ));
         }
-        let plain = self.key.open(&bytes[..head], &bytes[head..]).map_err(|_| {
-            format!(
-                "{} does not open under the data key: altered or cut short",
-                path.display()
-            )
-        })?;
-        self.keys_mem
-            .decode(&plain)
-            .map_err(|e| format!("{}: {e}", path.display()))
+        let fault = |e: String| format!("{}: {e}", path.display());
+        let (head, rest) = bytes.split_at_mut(head);
+        let (len, rest) = rest
+            .split_first_chunk_mut::<8>()
+            .ok_or_else(|| fault("cut short".into()))?;
+        let (keys, names) = usize::try_from(u64::from_be_bytes(*len))
+            .ok()
+            .filter(|n| *n <= rest.len())
+            .map(|n| rest.split_at_mut(n))
+            .ok_or_else(|| fault("the length of its first part is wrong".into()))?;
+        let head: &[u8] = head;
+        let open = |part: &str, sealed| open_part(&self.key, head, part, sealed, path);
+        // The index on a thread of its own while this one does the keys: each half of
+        // the work of a start.
+        let (names, keys) = std::thread::scope(|scope| {
+            let names = scope.spawn(|| -> Result<_, String> {
+                NameIndex::decode(open("names", names)?).map_err(fault)
+            });
+            let keys = open("keys", keys).and_then(|k| MatchKeys::parse(k).map_err(fault));
+            let names = names
+                .join()
+                .unwrap_or_else(|_| Err(fault("decoding the name index failed".into())));
+            (names, keys)
+        });
+        let (names, keys) = (names?, keys?);
+        drop(bytes);
+        let persons = self.keys_mem.install(keys);
+        self.names.replace_sorted(names);
+        Ok(persons)
     }
 
     /// Writes the match keys held in memory as the snapshot at `path` (a temporary file,
@@ -104,6 +129,8 @@ impl RecordStore {
         let fail = |what: &str, e: &dyn std::fmt::Display| {
             RecordsError::Store(format!("{what} {}: {e}", path.display()))
         };
+        // Before the gate: a change applied meanwhile is applied to it (once loaded).
+        self.load_name_index()?;
         let mut id = [0u8; ID_LEN];
         ring::rand::SystemRandom::new()
             .fill(&mut id)
@@ -113,7 +140,12 @@ impl RecordStore {
         let _gate = self.gate.write().unwrap_or_else(|e| e.into_inner());
         let mut head = MAGIC.to_vec();
         head.extend_from_slice(&id);
-        let sealed = self.key.seal(&head, &self.keys_mem.encode())?;
+        let keys = self
+            .key
+            .seal(&part_aad(&head, "keys"), &self.keys_mem.encode())?;
+        let names = self
+            .key
+            .seal(&part_aad(&head, "names"), &self.names.encode())?;
         let tmp = path.with_extension("snapshot.tmp");
         let write = || -> std::io::Result<()> {
             use std::io::Write;
@@ -126,7 +158,9 @@ impl RecordStore {
                 .mode(0o600)
                 .open(&tmp)?;
             f.write_all(&head)?;
-            f.write_all(&sealed)?;
+            f.write_all(&(keys.len() as u64).to_be_bytes())?;
+            f.write_all(&keys)?;
+            f.write_all(&names)?;
             f.sync_all()?;
             std::fs::rename(&tmp, path)?;
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -149,4 +183,25 @@ impl RecordStore {
         }
         Ok(())
     }
+}
+
+/// The associated data of one part of the snapshot.
+pub(super) fn part_aad(head: &[u8], part: &str) -> Vec<u8> {
+    [head, part.as_bytes()].concat()
+}
+
+/// One part of the snapshot at `path`, opened in place.
+fn open_part<'a>(
+    key: &DataKey,
+    head: &[u8],
+    part: &str,
+    sealed: &'a mut [u8],
+    path: &Path,
+) -> Result<&'a [u8], String> {
+    key.open_in(&part_aad(head, part), sealed).map_err(|_| {
+        format!(
+            "{} does not open under the data key: altered or cut short ({part})",
+            path.display()
+        )
+    })
 }
