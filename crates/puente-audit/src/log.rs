@@ -347,16 +347,14 @@ fn run_head(
     }
 }
 
-/// The most recent complete-subtree hashes of each level, in memory (what receipts for
-/// new entries need); older ones are read from the files.
+/// The complete-subtree hashes of the batch being committed, in memory (its root and
+/// its receipts need them before they are in the files); committed ones are read
+/// through the log's files, which keep the recent ones in memory.
 struct Tail {
     trees: Trees,
-    /// Per level: index of the first hash held, and the hashes from there.
+    /// Per level: index of the first hash of the batch, and the batch's hashes from there.
     levels: Vec<(u64, Vec<Hash>)>,
 }
-
-/// Hashes kept per level before the older half is dropped.
-const TAIL_KEEP: usize = 8192;
 
 impl Tail {
     fn new(trees: Trees, size: u64) -> Self {
@@ -388,21 +386,14 @@ impl Tail {
         } else if let Some(slot) = v.get_mut(at) {
             *slot = h;
         }
-        if v.len() >= 2 * TAIL_KEEP {
-            v.drain(..TAIL_KEEP);
-            *base += TAIL_KEEP as u64;
-        }
     }
 
+    /// Holds nothing beyond a committed log of `size` entries: a batch starts there, or
+    /// one that failed is dropped.
     fn truncate(&mut self, size: u64) {
         for (level, (base, v)) in self.levels.iter_mut().enumerate() {
-            let keep = size >> level;
-            if keep < *base {
-                *base = keep;
-                v.clear();
-            } else {
-                v.truncate((keep - *base) as usize);
-            }
+            *base = size >> level;
+            v.clear();
         }
     }
 }
@@ -501,6 +492,7 @@ impl Writer {
     /// the note and each entry's (index, leaf hash, digest of its body).
     fn commit(&mut self, batch: &mut [Request]) -> Result<(String, Vec<Committed>), AuditError> {
         let start = self.size;
+        self.tail.truncate(start);
         let mut out = Vec::with_capacity(batch.len());
         let mut entries: Vec<Vec<u8>> = Vec::with_capacity(batch.len());
         let mut hashes: Vec<(u8, u64, Hash)> = Vec::with_capacity(batch.len() * 2);

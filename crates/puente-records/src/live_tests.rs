@@ -3,21 +3,10 @@
 
 use std::sync::Arc;
 
-use crate::crypto::DataKey;
 use crate::error::RecordsError;
 use crate::import::{check_rows, import_file, Apply, RowFormat, COLUMNS};
-use crate::store::RecordStore;
 
-fn store() -> (tempfile::TempDir, RecordStore) {
-    let dir = tempfile::tempdir().unwrap();
-    let db = sled::Config::new()
-        .path(dir.path().join("db"))
-        .temporary(true)
-        .open()
-        .unwrap();
-    let key = Arc::new(DataKey::from_secret(&[7u8; 32]).unwrap());
-    (dir, RecordStore::open(&db, key).unwrap())
-}
+use crate::tests::store;
 
 const TODAY: time::Date = time::macros::date!(2026 - 11 - 28);
 

@@ -392,14 +392,7 @@ fn a_query_reads_the_keys_a_record_of_its_parts_holds() {
 
 #[test]
 fn search_finds_a_creole_compound_when_the_other_name_has_a_slip() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = sled::Config::new()
-        .path(dir.path().join("db"))
-        .temporary(true)
-        .open()
-        .unwrap();
-    let key = std::sync::Arc::new(crate::DataKey::from_secret(&[3; 32]).unwrap());
-    let store = RecordStore::open(&db, key).unwrap();
+    let (dir, store) = crate::tests::store();
     let path = dir.path().join("persons.csv");
     let mut text = crate::import::COLUMNS.join(",");
     for (id, given, surnames) in [

@@ -4,7 +4,6 @@
 //! decode; and the sled trees of earlier versions dropped.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use crate::crypto::DataKey;
 use crate::matcher::{search, NameQuery, DEFAULT_THRESHOLD};
@@ -12,21 +11,7 @@ use crate::model::PersonRecord;
 use crate::store::{RecordStore, SNAPSHOT_FILE};
 
 fn open(dir: &Path) -> (sled::Db, RecordStore) {
-    // sled lets go of its file lock from its own thread after the last handle is
-    // dropped: wait for it (with a deadline) rather than fail at once.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    let db = loop {
-        match sled::open(dir.join("db")) {
-            Ok(db) => break db,
-            Err(e) if std::time::Instant::now() < deadline && e.to_string().contains("lock") => {
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            Err(e) => panic!("opening the store: {e}"),
-        }
-    };
-    let key = Arc::new(DataKey::from_secret(&[7; 32]).unwrap());
-    let store = RecordStore::open(&db, key).unwrap();
-    (db, store)
+    crate::tests::open_waiting(dir, 7)
 }
 
 /// Opens the store as a node starting does; says why the snapshot was not used.

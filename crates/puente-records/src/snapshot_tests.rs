@@ -4,9 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
 
-use crate::crypto::DataKey;
 use crate::import::{import_bytes, RowFormat, COLUMNS};
 use crate::matcher::{search, NameQuery, DEFAULT_THRESHOLD};
 use crate::model::PartialDate;
@@ -15,22 +13,7 @@ use crate::store::{RecordStore, SNAPSHOT_FILE};
 const TODAY: time::Date = time::macros::date!(2026 - 11 - 28);
 
 fn open(dir: &Path, secret: u8) -> (sled::Db, RecordStore) {
-    // The store closed a moment ago: sled's flusher thread may still hold its file lock
-    // for a while (longer on a busy machine, with the other tests running), so wait for
-    // the lock, as a restarting node does.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    let db = loop {
-        match sled::open(dir.join("db")) {
-            Ok(db) => break db,
-            Err(e) if std::time::Instant::now() < deadline && e.to_string().contains("lock") => {
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            Err(e) => panic!("opening the store: {e}"),
-        }
-    };
-    let key = Arc::new(DataKey::from_secret(&[secret; 32]).unwrap());
-    let store = RecordStore::open(&db, key).unwrap();
-    (db, store)
+    crate::tests::open_waiting(dir, secret)
 }
 
 fn import(store: &RecordStore, rows: &[(&str, &str, &str)]) {

@@ -10,7 +10,8 @@ use crate::matcher::{search, NameQuery, DEFAULT_THRESHOLD};
 use crate::model::{PartialDate, Sex};
 use crate::store::RecordStore;
 
-fn store() -> (tempfile::TempDir, RecordStore) {
+/// A store in a fresh temporary directory (the other test modules use it too).
+pub(crate) fn store() -> (tempfile::TempDir, RecordStore) {
     let dir = tempfile::tempdir().unwrap();
     let db = sled::Config::new()
         .path(dir.path().join("db"))
@@ -19,6 +20,26 @@ fn store() -> (tempfile::TempDir, RecordStore) {
         .unwrap();
     let key = Arc::new(DataKey::from_secret(&[7u8; 32]).unwrap());
     (dir, RecordStore::open(&db, key).unwrap())
+}
+
+/// Opens the store kept at `dir` (data key from `secret`), as a restarting node does.
+/// sled lets go of its file lock from its own thread after the last handle of the store
+/// closed a moment ago is dropped (later on a busy machine, with the other tests
+/// running): wait for it, with a deadline, rather than fail at once.
+pub(crate) fn open_waiting(dir: &std::path::Path, secret: u8) -> (sled::Db, RecordStore) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let db = loop {
+        match sled::open(dir.join("db")) {
+            Ok(db) => break db,
+            Err(e) if std::time::Instant::now() < deadline && e.to_string().contains("lock") => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => panic!("opening the store: {e}"),
+        }
+    };
+    let key = Arc::new(DataKey::from_secret(&[secret; 32]).unwrap());
+    let store = RecordStore::open(&db, key).unwrap();
+    (db, store)
 }
 
 fn csv(dir: &std::path::Path, rows: &[&str]) -> std::path::PathBuf {

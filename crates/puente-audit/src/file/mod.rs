@@ -349,6 +349,31 @@ impl LogFiles {
         Ok(())
     }
 
+    /// The files a [`mark::Mark`] covers, in its order (`log`, `log.index`,
+    /// `checkpoints.index`, `hashes.00`, …), each with its length at `log_len` bytes of
+    /// log, `size` entries and `checkpoints` batches; `None` if a level file is not open.
+    fn covered<'a>(
+        &'a self,
+        levels: &'a [File],
+        log_len: u64,
+        size: u64,
+        checkpoints: u64,
+    ) -> Option<Vec<(&'a File, u64, PathBuf)>> {
+        let mut files = vec![
+            (&self.log, log_len, self.dir.join("log")),
+            (&self.index, size * 8, self.dir.join("log.index")),
+            (
+                &self.cps,
+                checkpoints * 16,
+                self.dir.join("checkpoints.index"),
+            ),
+        ];
+        for l in 0..64 - size.leading_zeros() as usize {
+            files.push((levels.get(l)?, (size >> l) * 32, level_path(&self.dir, l)));
+        }
+        Some(files)
+    }
+
     /// A [`mark::Mark`] of what is committed now, or `None` when nothing was committed
     /// since the last one: takes the committed cut, makes the derived files durable up to
     /// it ([`LogFiles::sync_derived`], always), and extends the digests of the last mark.
@@ -364,35 +389,23 @@ impl LogFiles {
             return Ok(None);
         }
         let n = cut.size;
-        let level_count = 64 - n.leading_zeros() as usize;
         let before = |i: usize| {
             prev.as_ref()
                 .and_then(|m| m.files.get(i).copied())
                 .unwrap_or_default()
         };
-        let extend = |i: usize, f: &File, len: u64, path: PathBuf| {
-            before(i)
-                .extend(f, len)
-                .map_err(|e| io_err(&path, "reading", e))
-        };
-        let mut files = vec![
-            extend(0, &self.log, cut.log_len, self.dir.join("log"))?,
-            extend(1, &self.index, n * 8, self.dir.join("log.index"))?,
-            extend(
-                2,
-                &self.cps,
-                cut.checkpoints * 16,
-                self.dir.join("checkpoints.index"),
-            )?,
-        ];
         let levels = self.levels.read().map_err(|_| poisoned())?;
-        for l in 0..level_count {
-            let path = level_path(&self.dir, l);
-            let f = levels
-                .get(l)
-                .ok_or_else(|| AuditError::Store(format!("{} is not open", path.display())))?;
-            files.push(extend(3 + l, f, (n >> l) * 32, path)?);
-        }
+        let files = self
+            .covered(&levels, cut.log_len, n, cut.checkpoints)
+            .ok_or_else(|| AuditError::Store("a hashes file of the log is not open".into()))?
+            .iter()
+            .enumerate()
+            .map(|(i, (f, len, path))| {
+                before(i)
+                    .extend(f, *len)
+                    .map_err(|e| io_err(path, "reading", e))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let made = mark::Mark {
             log_len: cut.log_len,
             size: n,

@@ -141,20 +141,9 @@ impl LogFiles {
             .levels
             .read()
             .map_err(|_| "a lock is poisoned".to_string())?;
-        let mut files: Vec<(&std::fs::File, u64, std::path::PathBuf)> = vec![
-            (&self.index, n * 8, self.dir.join("log.index")),
-            (
-                &self.cps,
-                mark.checkpoints * 16,
-                self.dir.join("checkpoints.index"),
-            ),
-        ];
-        for l in 0..level_count {
-            let f = levels
-                .get(l)
-                .ok_or_else(|| format!("hashes.{l:02} is missing"))?;
-            files.push((f, (n >> l) * 32, level_path(&self.dir, l)));
-        }
+        let files = self
+            .covered(&levels, mark.log_len, n, mark.checkpoints)
+            .ok_or_else(|| "a hashes file is missing".to_string())?;
         let digest = |f: &std::fs::File, want: &FileDigest, len: u64, path: &Path| {
             if want.len != len {
                 return Err(format!(
@@ -172,10 +161,10 @@ impl LogFiles {
             Ok(())
         };
         // The log (most of the bytes) on a second thread, the derived files here.
-        let log_path = self.dir.join("log");
+        let (log, derived) = files.split_first().ok_or("no files")?;
         std::thread::scope(|s| {
-            let log = s.spawn(|| digest(&self.log, &mark.files[0], mark.log_len, &log_path));
-            for ((f, len, path), want) in files.iter().zip(&mark.files[1..]) {
+            let log = s.spawn(|| digest(log.0, &mark.files[0], log.1, &log.2));
+            for ((f, len, path), want) in derived.iter().zip(&mark.files[1..]) {
                 digest(f, want, *len, path)?;
             }
             log.join()

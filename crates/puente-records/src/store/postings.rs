@@ -113,6 +113,25 @@ struct Inner {
     removed: BTreeSet<Posting>,
 }
 
+impl Inner {
+    /// Loaded with exactly `entries`, which ascend strictly.
+    fn loaded(entries: Vec<Posting>) -> Self {
+        Self {
+            loaded: true,
+            base: Base::new(entries),
+            ..Self::default()
+        }
+    }
+}
+
+/// `entries` sorted, without duplicates, holding no spare capacity.
+fn ascending(mut entries: Vec<Posting>) -> Vec<Posting> {
+    entries.sort_unstable();
+    entries.dedup();
+    entries.shrink_to_fit();
+    entries
+}
+
 /// Changes held beside the array before it is rebuilt with them: at least this many, or
 /// an eighth of the array (so rebuilding costs O(1) amortized per change).
 const MERGE_AT: usize = 1 << 16;
@@ -167,26 +186,15 @@ impl NameIndex {
     }
 
     /// Holds exactly `entries` (any order, duplicates allowed) from now on.
-    pub fn replace(&self, mut entries: Vec<Posting>) {
-        entries.sort_unstable();
-        entries.dedup();
-        entries.shrink_to_fit();
-        *self.write() = Inner {
-            loaded: true,
-            base: Base::new(entries),
-            ..Inner::default()
-        };
+    pub fn replace(&self, entries: Vec<Posting>) {
+        *self.write() = Inner::loaded(ascending(entries));
     }
 
     /// [`NameIndex::replace`] with entries known to ascend strictly (as
     /// [`NameIndex::decode`] checks): not sorted again.
     pub fn replace_sorted(&self, entries: Vec<Posting>) {
         debug_assert!(entries.windows(2).all(|w| w[0] < w[1]));
-        *self.write() = Inner {
-            loaded: true,
-            base: Base::new(entries),
-            ..Inner::default()
-        };
+        *self.write() = Inner::loaded(entries);
     }
 
     /// Loads the index with `load` unless it is loaded already; under the index's lock,
@@ -199,15 +207,7 @@ impl NameIndex {
         if inner.loaded {
             return Ok(());
         }
-        let mut entries = load()?;
-        entries.sort_unstable();
-        entries.dedup();
-        entries.shrink_to_fit();
-        *inner = Inner {
-            loaded: true,
-            base: Base::new(entries),
-            ..Inner::default()
-        };
+        *inner = Inner::loaded(ascending(load()?));
         Ok(())
     }
 

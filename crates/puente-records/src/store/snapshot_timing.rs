@@ -16,14 +16,7 @@ fn snapshot_timing() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
-    let dir = tempfile::tempdir().unwrap();
-    let db = sled::Config::new()
-        .path(dir.path().join("db"))
-        .temporary(true)
-        .open()
-        .unwrap();
-    let key = Arc::new(DataKey::from_secret(&[7; 32]).unwrap());
-    let store = RecordStore::open(&db, key).unwrap();
+    let (dir, store) = crate::tests::store();
     let t = Instant::now();
     let names = [
         "ROSE MARIE",
