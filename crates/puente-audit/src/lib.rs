@@ -35,7 +35,7 @@ pub mod trees;
 pub mod verify;
 pub mod view;
 
-pub use entry::Entry;
+pub use entry::{Entry, EntryRef};
 pub use error::AuditError;
 pub use log::AuditLog;
 pub use trees::Trees;

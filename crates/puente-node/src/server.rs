@@ -62,6 +62,8 @@ struct Phases {
     since: std::time::Instant,
     started: std::time::Instant,
     laps: Vec<(&'static str, u128)>,
+    /// Laps of work done on another thread at the same time as some of `laps`.
+    beside: Vec<(&'static str, u128)>,
 }
 
 impl Default for Phases {
@@ -71,6 +73,7 @@ impl Default for Phases {
             since: now,
             started: now,
             laps: Vec::new(),
+            beside: Vec::new(),
         }
     }
 }
@@ -81,6 +84,11 @@ impl Phases {
         self.laps.push((what, (now - self.since).as_millis()));
         self.since = now;
     }
+
+    /// Records the laps of `other`, timed on another thread meanwhile.
+    fn beside(&mut self, other: Phases) {
+        self.beside.extend(other.laps);
+    }
 }
 
 impl std::fmt::Display for Phases {
@@ -88,6 +96,10 @@ impl std::fmt::Display for Phases {
         write!(f, "{} ms (", self.started.elapsed().as_millis())?;
         for (i, (what, ms)) in self.laps.iter().enumerate() {
             let sep = if i == 0 { "" } else { ", " };
+            write!(f, "{sep}{what} {ms} ms")?;
+        }
+        for (i, (what, ms)) in self.beside.iter().enumerate() {
+            let sep = if i == 0 { "; meanwhile " } else { ", " };
             write!(f, "{sep}{what} {ms} ms")?;
         }
         write!(f, ")")
@@ -124,64 +136,48 @@ impl Node {
             })?;
         phases.lap("records");
         let refs = crate::refs::RefStore::new(node.data_key.clone());
-        let audit = puente_audit::AuditLog::open_with_head(
-            store.db(),
-            &store.audit_dir(),
-            format!("puente/{}/audit", node.country()),
-            node.signing.clone(),
-            Some(crate::store::audit_head_path(&node.config.node.data_dir)),
-        )
-        .map_err(|e| {
-            NodeError::Store(crate::store::StoreError::Open {
-                path: node.config.node.data_dir.clone(),
-                reason: format!("the audit log: {e}"),
-            })
-        })?;
-        phases.lap("audit_log");
-        // The quota units taken since yesterday, from the log: the entries are what makes
-        // them durable (no second fsync per batch for counters of their own).
-        let today = clock().date();
-        let units = crate::answer::manifest_check::units_of(&node.data_key);
-        let recounted = store
-            .recount_quota(audit.trees(), today.previous_day().unwrap_or(today), &units)
-            .map_err(NodeError::Store)?;
-        phases.lap("quota_recount");
-
         let open_err = |what: &str, e: String| {
             NodeError::Store(crate::store::StoreError::Open {
                 path: node.config.node.data_dir.clone(),
                 reason: format!("{what}: {e}"),
             })
         };
-        let stats_store = puente_stats::StatsStore::open(store.db())
-            .map_err(|e| open_err("the statistics store", e.to_string()))?;
-        crate::sync::stats::aggregate_records(&records, &stats_store)
-            .map_err(|e| open_err("aggregating flow counts from the records", e.to_string()))?;
-        phases.lap("flow_counts");
-        // Name queries score their candidates from memory, not from disk: from the
-        // checked snapshot when it reflects the store, else from the sealed keys.
-        let started = std::time::Instant::now();
-        let loaded = records
-            .load_match_keys_from(
-                &node
-                    .config
-                    .node
-                    .data_dir
-                    .join(puente_records::store::SNAPSHOT_FILE),
-            )
-            .map_err(|e| open_err("loading the records' match keys", e.to_string()))?;
-        let ms = started.elapsed().as_millis() as u64;
-        match &loaded.rebuilt {
-            None => info!(
-                persons = loaded.persons,
-                ms, "match keys read from their snapshot"
-            ),
-            Some(why) => info!(
-                persons = loaded.persons,
-                ms, "match keys rebuilt from the sealed records: {why}"
-            ),
-        }
-        phases.lap("match_keys");
+        // Two halves of a start that share nothing but the store, on two threads: the
+        // audit log (its verified prefix re-hashed, later batches parsed) and the quota
+        // units recounted from it; beside them the flow counts (aggregated again only
+        // when the records changed with no node to do it) and the match keys.
+        let (opened_log, loaded) = std::thread::scope(|scope| {
+            let log = scope.spawn(|| {
+                let mut laps = Phases::default();
+                let audit = puente_audit::AuditLog::open_with_head(
+                    store.db(),
+                    &store.audit_dir(),
+                    format!("puente/{}/audit", node.country()),
+                    node.signing.clone(),
+                    Some(crate::store::audit_head_path(&node.config.node.data_dir)),
+                )
+                .map_err(|e| open_err("the audit log", e.to_string()))?;
+                laps.lap("audit_log");
+                // The quota units taken since yesterday, from the log: the entries are
+                // what makes them durable (no second fsync per batch for counters of
+                // their own).
+                let today = clock().date();
+                let units = crate::answer::manifest_check::units_of(&node.data_key);
+                let recounted = store
+                    .recount_quota(audit.trees(), today.previous_day().unwrap_or(today), &units)
+                    .map_err(NodeError::Store)?;
+                laps.lap("quota_recount");
+                Ok::<_, NodeError>((audit, recounted, laps))
+            });
+            let loaded = Self::records_ready(&node, &store, &records, &mut phases);
+            let log = log
+                .join()
+                .unwrap_or_else(|_| Err(open_err("the audit log", "its opening failed".into())));
+            (log, loaded)
+        });
+        let (audit, recounted, log_laps) = opened_log?;
+        let (stats_store, loaded) = loaded?;
+        phases.beside(log_laps);
         if let Some(e) = &loaded.save_failed {
             warn!("the match-key snapshot was not written (the next start rebuilds again): {e}");
         }
@@ -226,6 +222,7 @@ impl Node {
             audit_entries = audit.trees().size().unwrap_or(0),
             recounted_entries = recounted,
             audit_entries_from_mark = audit.trees().opened_from_mark(),
+            match_keys_from_snapshot = loaded.rebuilt.is_none(),
             "node opened in {}",
             phases
         );
@@ -251,6 +248,53 @@ impl Node {
             }),
             metrics_listener: None,
         })
+    }
+
+    /// The flow counts and the match keys ready for serving: the counts aggregated
+    /// again only when the records changed with no node to do it, the keys read from
+    /// the checked snapshot when it reflects the store, else rebuilt from the sealed
+    /// keys (and a new snapshot written).
+    fn records_ready(
+        node: &LoadedNode,
+        store: &Store,
+        records: &puente_records::RecordStore,
+        phases: &mut Phases,
+    ) -> Result<(puente_stats::StatsStore, puente_records::store::Loaded), NodeError> {
+        let open_err = |what: &str, e: String| {
+            NodeError::Store(crate::store::StoreError::Open {
+                path: node.config.node.data_dir.clone(),
+                reason: format!("{what}: {e}"),
+            })
+        };
+        let stats_store = puente_stats::StatsStore::open(store.db())
+            .map_err(|e| open_err("the statistics store", e.to_string()))?;
+        crate::sync::stats::aggregate_records(records, &stats_store)
+            .map_err(|e| open_err("aggregating flow counts from the records", e.to_string()))?;
+        phases.lap("flow_counts");
+        // Name queries score their candidates from memory, not from disk.
+        let started = std::time::Instant::now();
+        let loaded = records
+            .load_match_keys_from(
+                &node
+                    .config
+                    .node
+                    .data_dir
+                    .join(puente_records::store::SNAPSHOT_FILE),
+            )
+            .map_err(|e| open_err("loading the records' match keys", e.to_string()))?;
+        let ms = started.elapsed().as_millis() as u64;
+        match &loaded.rebuilt {
+            None => info!(
+                persons = loaded.persons,
+                ms, "match keys read from their snapshot"
+            ),
+            Some(why) => info!(
+                persons = loaded.persons,
+                ms, "match keys rebuilt from the sealed records: {why}"
+            ),
+        }
+        phases.lap("match_keys");
+        Ok((stats_store, loaded))
     }
 
     /// The node's shared state (tests and the demo drive witnessing through it).

@@ -254,7 +254,7 @@ impl Store {
         &self,
         log: &puente_audit::Trees,
         from: Date,
-        units: &dyn Fn(&puente_audit::Entry) -> u64,
+        units: &dyn Fn(&puente_audit::EntryRef) -> u64,
     ) -> Result<u64, StoreError> {
         let start_ms = from.midnight().assume_utc().unix_timestamp() * 1000;
         let mut counts: std::collections::BTreeMap<String, u64> = Default::default();
@@ -267,7 +267,7 @@ impl Store {
                 .entry_bytes(index)
                 .map_err(|e| quota_err(index, e))?
                 .ok_or_else(|| StoreError::Quota(format!("audit entry {index} is missing")))?;
-            Ok(puente_audit::Entry::decode(&bytes)
+            Ok(puente_audit::EntryRef::parse(&bytes)
                 .map_err(|e| quota_err(index, e))?
                 .time_ms)
         };
@@ -300,7 +300,7 @@ impl Store {
                 .or_default() += n;
         };
         let mut count = |_index: u64, bytes: &[u8]| -> Result<(), puente_audit::AuditError> {
-            let e = puente_audit::Entry::decode(bytes)?;
+            let e = puente_audit::EntryRef::parse(bytes)?;
             if e.time_ms < start_ms
                 || e.direction != puente_proto::v1::Direction::Incoming as i32
                 || e.agreement_id.is_empty()
@@ -319,7 +319,15 @@ impl Store {
                     *sum += n;
                 }
                 _ => {
-                    let this = ((e.agreement_id, e.peer_country, e.service, day), n);
+                    let this = (
+                        (
+                            e.agreement_id.to_owned(),
+                            e.peer_country.to_owned(),
+                            e.service,
+                            day,
+                        ),
+                        n,
+                    );
                     if let Some(done) = run.replace(this) {
                         settle(&mut counts, done);
                     }

@@ -49,6 +49,8 @@ pub const PAIR_BLOCK_CAP: usize = 2000;
 /// compounds written together have keys of their own (see [`blocking_keys`]).
 const NAME_INDEX_LAYOUT: &[u8] = b"year-month/2";
 const NAME_INDEX_META: &str = "name_index_layout";
+/// The meta entry holding [`RecordStore::generation`].
+const GENERATION: &str = "generation";
 
 /// Which index an entry belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -313,8 +315,11 @@ impl RecordStore {
         Ok(())
     }
 
-    /// Marks an import of `label` as in progress.
+    /// Marks an import of `label` as in progress and moves the generation on, so that
+    /// statistics built from the records before it do not stand for a store the import
+    /// changed part way (were it interrupted).
     pub fn begin_import(&self, label: &str) -> Result<(), RecordsError> {
+        self.next_generation()?;
         self.meta.insert("import_in_progress", label.as_bytes())?;
         self.db.flush()?;
         Ok(())
@@ -323,23 +328,28 @@ impl RecordStore {
     /// Clears the in-progress mark and moves the generation on (statistics built from
     /// the records see that they must be rebuilt).
     pub fn end_import(&self) -> Result<(), RecordsError> {
-        self.meta.update_and_fetch("generation", |old| {
-            let n = old.map(be_u64).unwrap_or(0);
-            Some((n + 1).to_be_bytes().to_vec())
-        })?;
+        self.next_generation()?;
         self.meta.remove("import_in_progress")?;
         Ok(())
     }
 
-    /// A number that changes with every completed import (0 before the first), combined
-    /// with the record count.
+    fn next_generation(&self) -> Result<(), RecordsError> {
+        self.meta.update_and_fetch(GENERATION, |old| {
+            let n = old.map(be_u64).unwrap_or(0);
+            Some((n + 1).to_be_bytes().to_vec())
+        })?;
+        Ok(())
+    }
+
+    /// A number that moves on with every change to the records (0 before the first):
+    /// each import, deletion and live change begins and ends by moving it. Read from the
+    /// store's meta tree alone: counting the records (a walk over all of them, seconds
+    /// at a million) is not needed to see a change, and a start does not pay for it.
     pub fn generation(&self) -> Result<u64, RecordsError> {
-        let g = self
-            .meta
-            .get("generation")?
-            .map(|v| be_u64(&v))
-            .unwrap_or(0);
-        Ok(g << 32 ^ self.len() as u64)
+        // Stores written before every change moved it kept the count in its low 32 bits
+        // (`g << 32 ^ count`); a value from then is never equal to one of these (small)
+        // counters for a store with records, so statistics built then are rebuilt once.
+        Ok(self.meta.get(GENERATION)?.map(|v| be_u64(&v)).unwrap_or(0))
     }
 
     /// The import that was interrupted, if any (re-run it: it converges).
@@ -355,9 +365,13 @@ impl RecordStore {
         let Some(sealed) = self.data.get(id.to_be_bytes())? else {
             return Ok(None);
         };
-        let json = self.key.open(&aad("person", id), &sealed)?;
+        self.unseal(id, &sealed).map(Some)
+    }
+
+    /// A record as `rec_data` keeps it, opened.
+    fn unseal(&self, id: u64, sealed: &[u8]) -> Result<PersonRecord, RecordsError> {
+        let json = self.key.open(&aad("person", id), sealed)?;
         serde_json::from_slice(&json)
-            .map(Some)
             .map_err(|e| RecordsError::Corrupt(format!("record {id}: {e}")))
     }
 
@@ -539,12 +553,12 @@ impl RecordStore {
     /// Every stored record (for `records search` without an index hit, exports, tests).
     pub fn iter(&self) -> impl Iterator<Item = Result<Stored, RecordsError>> + '_ {
         self.data.iter().map(move |item| {
-            let (k, _) = item?;
+            let (k, sealed) = item?;
             let id = be_u64(&k);
-            let record = self.get(id)?.ok_or_else(|| {
-                RecordsError::Corrupt(format!("record {id} vanished during iteration"))
-            })?;
-            Ok(Stored { id, record })
+            Ok(Stored {
+                id,
+                record: self.unseal(id, &sealed)?,
+            })
         })
     }
 }

@@ -39,7 +39,8 @@ pub fn run(command: &BenchCommand) -> Result<()> {
             persons,
             entries,
             runs,
-        } => crate::bench_start::run(*persons, *entries, *runs),
+            keep,
+        } => crate::bench_start::run(*persons, *entries, *runs, keep.as_deref()),
         BenchCommand::Stats { cells, page_size } => crate::bench_stats::run(*cells, *page_size),
         BenchCommand::Soak {
             persons,

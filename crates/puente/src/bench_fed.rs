@@ -41,10 +41,26 @@ pub async fn prepare(
     grants: &str,
     tweak: &dyn Fn(&str) -> String,
 ) -> Result<Prepared> {
-    let dir = tempfile::Builder::new()
-        .prefix("puente-bench-")
-        .tempdir()
-        .context("temp dir")?;
+    prepare_in(None, countries, agreement_id, grants, tweak).await
+}
+
+/// [`prepare`], in a new directory under `within` (the system's temporary directory
+/// when `None`).
+pub async fn prepare_in(
+    within: Option<&std::path::Path>,
+    countries: &[&str],
+    agreement_id: &str,
+    grants: &str,
+    tweak: &dyn Fn(&str) -> String,
+) -> Result<Prepared> {
+    let mut builder = tempfile::Builder::new();
+    builder.prefix("puente-bench-");
+    let dir = match within {
+        Some(w) => builder
+            .tempdir_in(w)
+            .with_context(|| format!("a directory in {}", w.display()))?,
+        None => builder.tempdir().context("temp dir")?,
+    };
     let base = dir.path().to_path_buf();
     let mut listeners = Vec::new();
     let mut configs: Vec<PathBuf> = Vec::new();

@@ -260,17 +260,26 @@ fn ms(d: Duration) -> f64 {
 pub async fn query_pair(
     persons: u64,
 ) -> Result<(crate::bench_fed::Prepared, Vec<(String, String)>)> {
+    query_pair_in(None, persons).await
+}
+
+/// [`query_pair`], prepared in a new directory under `within`.
+pub async fn query_pair_in(
+    within: Option<&std::path::Path>,
+    persons: u64,
+) -> Result<(crate::bench_fed::Prepared, Vec<(String, String)>)> {
     // GTM holds the records and answers MEX; quotas high enough not to interfere.
     let grants = "\n[[grant]]\nprovider = \"GTM\"\nreceiver = \"MEX\"\nservices = [\"identity_query\"]\npurposes = [\"identification\"]\nfields = [\"given_names\", \"surnames\", \"date_of_birth\", \"nationality\", \"document_number\", \"issuing_state\"]\nlegal_basis = \"benchmark\"\nretention_days = 30\nqueries_per_day = 4000000000\nmax_matches = 5\n";
     let tweak = |t: &str| t.replace("sync_at = \"02:00\"", "sync_at = \"\"");
     let prepared =
-        crate::bench_fed::prepare(&["MEX", "GTM"], "BENCH-QUERY", grants, &tweak).await?;
+        crate::bench_fed::prepare_in(within, &["MEX", "GTM"], "BENCH-QUERY", grants, &tweak)
+            .await?;
     let data = prepared.dir.path().join("records");
     eprintln!("generating and importing {persons} synthetic persons into GTM…");
     let t = Instant::now();
     let report = puente_synth::generate::write(&data, persons, 11, 0, "GTM", &mut |_| {})?;
     {
-        let (_store, records) = crate::records::open(&prepared.configs[1])?;
+        let (store, records) = crate::records::open(&prepared.configs[1])?;
         let today = time::OffsetDateTime::now_utc().date();
         let mut last = Instant::now();
         puente_records::import::import(&records, &report.csv, today, &mut |done, total| {
@@ -279,6 +288,13 @@ pub async fn query_pair(
                 last = Instant::now();
             }
         })?;
+        // As `puente records import` does: flow counts and the match-key snapshot ready.
+        let data_dir = puente_node::NodeConfig::load(&prepared.configs[1])?
+            .config
+            .node
+            .data_dir;
+        puente_node::records::prepare_start(&store, &records, &data_dir)
+            .map_err(|e| anyhow!("after the import: {e}"))?;
     }
     eprintln!("  loaded in {:.0} s", t.elapsed().as_secs_f64());
     // Whatever of the import is still only in the page cache would be written back by

@@ -6,9 +6,8 @@
 //! and `entries` audit entries of permitted incoming identity queries made in the last
 //! hours (so the quota recount at start reads every one of them), written with GTM's own
 //! signing key through the log's group commit. Both nodes then run as separate processes
-//! (`puente node run`), as an operator runs them; GTM is started once (the first start
-//! after an import writes the match-key snapshot), then stopped and started again `runs`
-//! times. Each start is timed from spawning the process to the first answer of a
+//! (`puente node run`), as an operator runs them; GTM is started once, then stopped and
+//! started again `runs` times. Each start is timed from spawning the process to the first answer of a
 //! document query that MEX's operator sends through MEX to GTM — a real answer, audited
 //! on both sides with its receipt verified, not merely an open port.
 
@@ -232,19 +231,90 @@ fn start_line(log: &Path) -> Option<String> {
 /// own log line about its start.
 type Start = (Duration, Option<(f64, f64)>, Option<String>);
 
-/// Runs the benchmark and prints its table.
-pub fn run(persons: u64, entries: u64, runs: usize) -> Result<()> {
+/// What `--keep DIR` leaves in DIR, to start the same nodes again.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Kept {
+    persons: u64,
+    entries: u64,
+    /// The prepared directory (configs, data directories, logs).
+    base: PathBuf,
+    configs: Vec<PathBuf>,
+    /// Documents of persons GTM holds, for the probe queries.
+    docs: Vec<(String, String)>,
+}
+
+const KEPT_FILE: &str = "bench-start.json";
+
+impl Kept {
+    fn load(dir: &Path) -> Result<Option<Self>> {
+        let path = dir.join(KEPT_FILE);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        };
+        let kept: Self = serde_json::from_str(&text).with_context(|| {
+            format!("{} is not what `bench start --keep` wrote", path.display())
+        })?;
+        Ok(Some(kept))
+    }
+}
+
+/// Runs the benchmark and prints its table (keeping the nodes in `keep`, or starting the
+/// ones kept there).
+pub fn run(persons: u64, entries: u64, runs: usize, keep: Option<&Path>) -> Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
         println!("puente bench start: a node holding {persons} persons and {entries} audit entries, started {runs} times");
         println!("Reproduce: cargo run --release -- bench start --persons {persons} --entries {entries} --runs {runs}");
-        let (prepared, docs) = crate::bench_query::query_pair(persons).await?;
-        let (dir, configs) = prepared.into_files();
+        let kept = keep.map(Kept::load).transpose()?.flatten();
+        // Deletes the prepared nodes at the end unless they are kept.
+        let mut _temporary = None;
+        let fresh = kept.is_none();
+        let (base, configs, docs) = match kept {
+            Some(k) => {
+                if (k.persons, k.entries) != (persons, entries) {
+                    bail!(
+                        "{} holds nodes of {} persons and {} audit entries, not {persons} and {entries}: give those, or another --keep directory",
+                        keep.unwrap_or(Path::new(".")).join(KEPT_FILE).display(),
+                        k.persons,
+                        k.entries
+                    );
+                }
+                eprintln!("starting the nodes kept in {} again (not prepared anew)", k.base.display());
+                (k.base, k.configs, k.docs)
+            }
+            None => {
+                if let Some(d) = keep {
+                    std::fs::create_dir_all(d)
+                        .with_context(|| format!("making {}", d.display()))?;
+                }
+                let (prepared, docs) = crate::bench_query::query_pair_in(keep, persons).await?;
+                let (dir, configs) = prepared.into_files();
+                let gtm = NodeConfig::load(&configs[1])?;
+                eprintln!("appending {entries} audit entries to GTM's log…");
+                fill_log(&gtm, entries).await?;
+                let base = dir.path().to_path_buf();
+                match keep {
+                    // Named only once whole: a run cut short leaves nothing to reuse.
+                    Some(d) => {
+                        let kept = Kept {
+                            persons,
+                            entries,
+                            base: dir.keep(),
+                            configs: configs.clone(),
+                            docs: docs.clone(),
+                        };
+                        std::fs::write(d.join(KEPT_FILE), serde_json::to_vec_pretty(&kept)?)?;
+                        eprintln!("the prepared nodes are kept in {}", kept.base.display());
+                    }
+                    None => _temporary = Some(dir),
+                }
+                (base, configs, docs)
+            }
+        };
         let mex = NodeConfig::load(&configs[0])?;
-        let gtm = NodeConfig::load(&configs[1])?;
-        eprintln!("appending {entries} audit entries to GTM's log…");
-        fill_log(&gtm, entries).await?;
-        let logs = dir.path().join("logs");
+        let logs = base.join("logs");
         std::fs::create_dir_all(&logs)?;
         let _mex_node = NodeProcess::spawn(&configs[0], logs.join("mex.log"))?;
 
@@ -263,7 +333,7 @@ pub fn run(persons: u64, entries: u64, runs: usize) -> Result<()> {
             eprintln!(
                 "  start {run}: answered after {:.2} s{}",
                 took.as_secs_f64(),
-                if run == 0 { " (first after the import)" } else { "" }
+                if run == 0 && fresh { " (first after the import)" } else { "" }
             );
             starts.push((took, mem, line));
         }
@@ -273,7 +343,7 @@ pub fn run(persons: u64, entries: u64, runs: usize) -> Result<()> {
         println!("|---|---|---|");
         for (i, (took, mem, _)) in starts.iter().enumerate() {
             let what = if i == 0 {
-                "first after the import (snapshot written)".to_string()
+                if fresh { "first after the import" } else { "first" }.to_string()
             } else {
                 format!("restart {i}")
             };
@@ -287,7 +357,6 @@ pub fn run(persons: u64, entries: u64, runs: usize) -> Result<()> {
         for (i, (_, _, line)) in starts.iter().enumerate() {
             println!("  {i}: {}", line.as_deref().unwrap_or("(no `node opened` line)"));
         }
-        drop(dir);
         Ok(())
     })
 }

@@ -551,6 +551,12 @@ pub enum BenchCommand {
         /// Restarts measured after the first start.
         #[arg(long, default_value_t = 3)]
         runs: usize,
+        /// Keep the prepared nodes in DIR (made if missing) instead of deleting them at
+        /// the end; given a DIR that holds them from an earlier run with the same
+        /// --persons and --entries, start those nodes again without preparing (to
+        /// compare two builds on the same data, without the import's minutes).
+        #[arg(long, value_name = "DIR")]
+        keep: Option<PathBuf>,
     },
     /// Load and soak: hold a share of the peak query rate across two real nodes for a
     /// long time, then check that no request failed, memory stayed within a bound, both

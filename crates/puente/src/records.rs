@@ -3,7 +3,7 @@
 //! (`Local.ImportRecords`, `DeleteRecords`, `SearchRecords`, as an operator); when it
 //! is stopped, they work on the data directory.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
 use puente_client::{CallError, NodeClient};
@@ -35,8 +35,8 @@ pub fn open(config: &Path) -> Result<(Store, RecordStore)> {
 
 /// Where a records command runs.
 enum Reach {
-    /// On the data directory: no node holds it.
-    Offline(Store, RecordStore),
+    /// On the data directory (the last field): no node holds it.
+    Offline(Store, RecordStore, PathBuf),
     /// Through the running node, as an operator.
     Node(NodeClient),
 }
@@ -52,7 +52,7 @@ fn reach(access: &NodeAccess, what: &str) -> Result<Reach> {
     match crate::access::store_unless_running(&node)? {
         Some(store) => {
             let records = RecordStore::open(store.db(), node.data_key.clone())?;
-            Ok(Reach::Offline(store, records))
+            Ok(Reach::Offline(store, records, dir))
         }
         None => {
             let client = crate::access::node_client(&node, Role::Operator).map_err(|e| {
@@ -96,7 +96,7 @@ pub fn run(command: &RecordsCommand) -> Result<()> {
             println!("Wrote a new data key to {} (mode 0600). Back it up: without it, the records cannot be read.", out.display());
         }
         RecordsCommand::Import { access, file } => match reach(access, "the import")? {
-            Reach::Offline(store, records) => import_offline(&store, &records, file)?,
+            Reach::Offline(store, records, dir) => import_offline(&store, &records, &dir, file)?,
             Reach::Node(client) => {
                 let started = std::time::Instant::now();
                 let r = rt.block_on(import_through(&client, file))?;
@@ -133,13 +133,16 @@ pub fn run(command: &RecordsCommand) -> Result<()> {
         },
         RecordsCommand::Delete { access, record_ids } => {
             let (deleted, unknown, persons) = match reach(access, "the deletion")? {
-                Reach::Offline(store, records) => {
+                Reach::Offline(store, records, dir) => {
                     let unknown: Vec<String> = record_ids
                         .iter()
                         .filter(|id| matches!(records.get_by_record_id(id), Ok(None)))
                         .cloned()
                         .collect();
                     let applied = records.delete(record_ids)?;
+                    puente_node::records::prepare_start(&store, &records, &dir).map_err(|e| {
+                        anyhow!("after the deletion (the persons are deleted): {e}")
+                    })?;
                     records.flush()?;
                     store.restrict_files()?;
                     (applied.deleted, unknown, records.len() as u64)
@@ -162,7 +165,7 @@ pub fn run(command: &RecordsCommand) -> Result<()> {
             max,
             output,
         } => match reach(access, "the search")? {
-            Reach::Offline(_store, records) => search(&records, terms, *max, *output)?,
+            Reach::Offline(_store, records, _) => search(&records, terms, *max, *output)?,
             Reach::Node(client) => {
                 let r = rt
                     .block_on(client.search_records(pb::SearchRecordsRequest {
@@ -211,7 +214,12 @@ pub fn run(command: &RecordsCommand) -> Result<()> {
 }
 
 /// `records import` on the data directory (no node holds it).
-fn import_offline(store: &Store, records: &RecordStore, file: &Path) -> Result<()> {
+fn import_offline(
+    store: &Store,
+    records: &RecordStore,
+    data_dir: &Path,
+    file: &Path,
+) -> Result<()> {
     if let Some(previous) = records.interrupted_import()? {
         eprintln!(
             "note: an earlier import of {previous} was interrupted; importing again converges."
@@ -238,6 +246,13 @@ fn import_offline(store: &Store, records: &RecordStore, file: &Path) -> Result<(
         report.copies,
         records.len()
     );
+    // What the node would otherwise do before it serves (minutes at a million persons),
+    // done now while nobody waits on it.
+    let started = std::time::Instant::now();
+    eprintln!("  preparing the node's next start: flow counts and the match-key snapshot…");
+    puente_node::records::prepare_start(store, records, data_dir)
+        .map_err(|e| anyhow!("after the import (the records are imported): {e}"))?;
+    eprintln!("  prepared in {:.1}s", started.elapsed().as_secs_f64());
     // sled's files (its blobs: the passport copies) are made with the umask's mode:
     // narrow them to 0600 now that the import wrote them.
     records.flush()?;

@@ -136,18 +136,17 @@ pub fn traveller_terms(
 /// Its entry keeps the batch size only as a keyed hash (term `manifest_travellers`), so
 /// the size is found among the hashes of every size a batch may have; an entry whose
 /// size is not found counts [`MAX_TRAVELLERS`] (never fewer units than were taken).
-pub fn units_of(key: &puente_records::DataKey) -> impl Fn(&puente_audit::Entry) -> u64 {
+pub fn units_of(key: &puente_records::DataKey) -> impl Fn(&puente_audit::EntryRef) -> u64 {
     let sizes: std::collections::HashMap<[u8; 32], u64> = (1..=MAX_TRAVELLERS as u64)
         .map(|n| (key.audit_hash(TRAVELLERS_TERM, &n.to_string()), n))
         .collect();
-    move |e: &puente_audit::Entry| {
+    move |e: &puente_audit::EntryRef| {
         if e.service != Service::ManifestCheck as i32 {
             return 1;
         }
-        e.query_term_hashes
-            .iter()
-            .find(|(label, _)| label == TRAVELLERS_TERM)
-            .and_then(|(_, h)| sizes.get(h).copied())
+        e.query_term_hashes()
+            .find(|(label, _)| *label == TRAVELLERS_TERM)
+            .and_then(|(_, h)| sizes.get(&h).copied())
             .unwrap_or(MAX_TRAVELLERS as u64)
     }
 }

@@ -24,6 +24,28 @@ use crate::state::NodeState;
 
 pub mod inbox;
 
+/// After records changed with no node running (`puente records import` on the data
+/// directory): the flow counts aggregated from them and the match-key snapshot written
+/// now, so that the next start of the node finds both ready instead of doing this work
+/// (minutes at a million persons) before it can serve. Returns how the keys were loaded.
+pub fn prepare_start(
+    store: &crate::store::Store,
+    records: &puente_records::RecordStore,
+    data_dir: &std::path::Path,
+) -> Result<puente_records::store::Loaded, String> {
+    let stats = puente_stats::StatsStore::open(store.db())
+        .map_err(|e| format!("the statistics store: {e}"))?;
+    crate::sync::stats::aggregate_records(records, &stats)
+        .map_err(|e| format!("aggregating flow counts from the records: {e}"))?;
+    let loaded = records
+        .load_match_keys_from(&data_dir.join(puente_records::store::SNAPSHOT_FILE))
+        .map_err(|e| format!("loading the records' match keys: {e}"))?;
+    if let Some(e) = &loaded.save_failed {
+        return Err(format!("writing the match-key snapshot: {e}"));
+    }
+    Ok(loaded)
+}
+
 /// Most bytes of one import (file and passport copies).
 pub const MAX_IMPORT_BYTES: usize = 512 * 1024 * 1024;
 /// Most record ids one deletion names.
@@ -248,15 +270,33 @@ impl NodeState {
     }
 
     /// After a change: the statistics cells aggregated from the records again (the next
-    /// sync serves them), and surges looked for when configured. Runs after the change
-    /// has been answered (a full pass over the records takes a while in a big store);
-    /// nothing to do when the records have not changed since the last aggregation.
+    /// sync serves them), surges looked for when configured, and a new match-key
+    /// snapshot written (the change made the store stop naming the old one: without a
+    /// new one the next start would rebuild the keys from every sealed record). Runs
+    /// after the change has been answered (a full pass over the records takes a while in
+    /// a big store); nothing to do when the records have not changed since the last
+    /// aggregation.
     pub async fn records_changed(&self) {
         let _one = self.records_change.lock().await;
         let records = self.records.clone();
         let stats = self.stats.store.clone();
+        let snapshot = self
+            .node
+            .config
+            .node
+            .data_dir
+            .join(puente_records::store::SNAPSHOT_FILE);
         let aggregated = tokio::task::spawn_blocking(move || {
-            crate::sync::stats::aggregate_records(&records, &stats)
+            let aggregated = crate::sync::stats::aggregate_records(&records, &stats);
+            let written = match records.names_a_snapshot() {
+                Ok(true) => Ok(()),
+                Ok(false) => records.save_match_key_snapshot(&snapshot),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = written {
+                warn!("the match-key snapshot was not written after a records change (the next start rebuilds the keys): {e}");
+            }
+            aggregated
         })
         .await;
         match aggregated {

@@ -178,8 +178,7 @@ impl RecordStore {
     /// mark and a new generation (statistics built from the records see the change).
     fn commit(&self, label: Option<&str>, b: Batches) -> Result<(), RecordsError> {
         if let Some(label) = label {
-            self.meta.insert("import_in_progress", label.as_bytes())?;
-            self.db.flush()?;
+            self.begin_import(label)?;
         }
         {
             let _gate = self.gate.write().unwrap_or_else(|e| e.into_inner());

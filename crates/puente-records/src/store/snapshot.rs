@@ -135,9 +135,11 @@ impl RecordStore {
         ring::rand::SystemRandom::new()
             .fill(&mut id)
             .map_err(|_| RecordsError::Crypto("no randomness for a snapshot id".into()))?;
-        // Taken under the gate: a change applied meanwhile either is in the keys written
-        // or removes the id named below (it waits for the gate).
-        let _gate = self.gate.write().unwrap_or_else(|e| e.into_inner());
+        // Taken as the one writer: no change is prepared or applied until the id below
+        // is named, so the keys written are the store's. Queries go on meanwhile (the
+        // gate is only read): a node writes its snapshot while it serves.
+        let _one = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let _gate = self.view();
         let mut head = MAGIC.to_vec();
         head.extend_from_slice(&id);
         let keys = self
@@ -172,6 +174,11 @@ impl RecordStore {
         self.meta.insert(SNAPSHOT_META, &id[..])?;
         self.db.flush()?;
         Ok(())
+    }
+
+    /// Whether the store names a snapshot (it stops at the first change after one).
+    pub fn names_a_snapshot(&self) -> Result<bool, RecordsError> {
+        Ok(self.meta.get(SNAPSHOT_META)?.is_some())
     }
 
     /// Called before any change to the match keys: the snapshot stops being named,
