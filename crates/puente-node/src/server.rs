@@ -125,6 +125,25 @@ impl Node {
         }
         let material = Material::build(&node.config, loaded, None)?;
         let mut phases = Phases::default();
+        // The match-key snapshot needs no store to be read, opened and decoded: that
+        // runs while sled recovers; it is used only if the store, once open, names it.
+        let snapshot = node
+            .config
+            .node
+            .data_dir
+            .join(puente_records::store::SNAPSHOT_FILE);
+        let early = {
+            let (key, path) = (node.data_key.clone(), snapshot.clone());
+            std::thread::Builder::new()
+                .name("snapshot-read".into())
+                .spawn(move || puente_records::store::SnapshotRead::read(&key, &path))
+                .map_err(|e| {
+                    NodeError::Store(crate::store::StoreError::Open {
+                        path: snapshot.clone(),
+                        reason: format!("starting a thread to read the snapshot: {e}"),
+                    })
+                })?
+        };
         let store = Store::open(&node.config.node.data_dir)?;
         phases.lap("store");
         let records = puente_records::RecordStore::open(store.db(), node.data_key.clone())
@@ -169,7 +188,7 @@ impl Node {
                 laps.lap("quota_recount");
                 Ok::<_, NodeError>((audit, recounted, laps))
             });
-            let loaded = Self::records_ready(&node, &store, &records, &mut phases);
+            let loaded = Self::records_ready(&node, &store, &records, early, &mut phases);
             let log = log
                 .join()
                 .unwrap_or_else(|_| Err(open_err("the audit log", "its opening failed".into())));
@@ -258,6 +277,7 @@ impl Node {
         node: &LoadedNode,
         store: &Store,
         records: &puente_records::RecordStore,
+        early: std::thread::JoinHandle<puente_records::store::SnapshotRead>,
         phases: &mut Phases,
     ) -> Result<(puente_stats::StatsStore, puente_records::store::Loaded), NodeError> {
         let open_err = |what: &str, e: String| {
@@ -273,14 +293,16 @@ impl Node {
         phases.lap("flow_counts");
         // Name queries score their candidates from memory, not from disk.
         let started = std::time::Instant::now();
+        let path = node
+            .config
+            .node
+            .data_dir
+            .join(puente_records::store::SNAPSHOT_FILE);
+        let read = early
+            .join()
+            .map_err(|_| open_err("reading the match-key snapshot", "its thread failed".into()))?;
         let loaded = records
-            .load_match_keys_from(
-                &node
-                    .config
-                    .node
-                    .data_dir
-                    .join(puente_records::store::SNAPSHOT_FILE),
-            )
+            .load_match_keys_read(&path, read)
             .map_err(|e| open_err("loading the records' match keys", e.to_string()))?;
         let ms = started.elapsed().as_millis() as u64;
         match &loaded.rebuilt {

@@ -91,7 +91,7 @@ mod snapshot;
 mod snapshot_timing;
 pub use apply::{Applied, Incoming};
 use postings::{NameIndex, Posting};
-pub use snapshot::{Loaded, SNAPSHOT_FILE};
+pub use snapshot::{Loaded, SnapshotRead, SNAPSHOT_FILE};
 
 impl std::fmt::Debug for RecordStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -39,11 +39,96 @@ pub struct Loaded {
     pub save_failed: Option<String>,
 }
 
+/// A snapshot file opened and decoded, not yet checked against a store: read before
+/// the store is opened (on a thread of its own while sled recovers), then given to
+/// [`RecordStore::load_match_keys_read`], which uses it only if the store names it.
+#[derive(Debug)]
+pub struct SnapshotRead {
+    path: std::path::PathBuf,
+    /// The id in the file's head, when it has one.
+    id: Option<[u8; ID_LEN]>,
+    /// The keys and the index, or why they cannot be used.
+    parts: Result<(crate::keys::Parsed, Vec<Posting>), String>,
+}
+
+impl SnapshotRead {
+    /// Reads, opens under `key` and decodes the snapshot at `path`; what cannot be used
+    /// is kept as the reason (the keys are then rebuilt).
+    pub fn read(key: &DataKey, path: &Path) -> Self {
+        let (id, parts) = match std::fs::read(path) {
+            Ok(bytes) => decode_file(key, path, bytes),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                (None, Err(format!("{} is missing", path.display())))
+            }
+            Err(e) => (None, Err(format!("reading {}: {e}", path.display()))),
+        };
+        Self {
+            path: path.to_path_buf(),
+            id,
+            parts,
+        }
+    }
+}
+
+type Parts = Result<(crate::keys::Parsed, Vec<Posting>), String>;
+
+/// The id in the head of the snapshot `bytes` (read from `path`), and its parts opened
+/// and decoded, or why not.
+fn decode_file(key: &DataKey, path: &Path, mut bytes: Vec<u8>) -> (Option<[u8; ID_LEN]>, Parts) {
+    let head = MAGIC.len() + ID_LEN;
+    if bytes.len() < head || &bytes[..MAGIC.len()] != MAGIC {
+        let not = format!("{} is not a match-key snapshot", path.display());
+        return (None, Err(not));
+    }
+    let mut id = [0u8; ID_LEN];
+    id.copy_from_slice(&bytes[MAGIC.len()..head]);
+    let fault = |e: String| format!("{}: {e}", path.display());
+    let (head, rest) = bytes.split_at_mut(head);
+    let Some((len, rest)) = rest.split_first_chunk_mut::<8>() else {
+        return (Some(id), Err(fault("cut short".into())));
+    };
+    let Some((keys, names)) = usize::try_from(u64::from_be_bytes(*len))
+        .ok()
+        .filter(|n| *n <= rest.len())
+        .map(|n| rest.split_at_mut(n))
+    else {
+        return (
+            Some(id),
+            Err(fault("the length of its first part is wrong".into())),
+        );
+    };
+    let head: &[u8] = head;
+    let open = |part: &str, sealed| open_part(key, head, part, sealed, path);
+    // The index on a thread of its own while this one does the keys: each half of the
+    // work of a start.
+    let (names, keys) = std::thread::scope(|scope| {
+        let names = scope.spawn(|| -> Result<_, String> {
+            NameIndex::decode(open("names", names)?).map_err(fault)
+        });
+        let keys = open("keys", keys).and_then(|k| MatchKeys::parse(k).map_err(fault));
+        let names = names
+            .join()
+            .unwrap_or_else(|_| Err(fault("decoding the name index failed".into())));
+        (names, keys)
+    });
+    (Some(id), keys.and_then(|k| Ok((k, names?))))
+}
+
 impl RecordStore {
     /// Brings every match key into memory from the snapshot at `path` when it reflects
     /// the store, else from the sealed keys, then writes a new snapshot there.
     pub fn load_match_keys_from(&self, path: &Path) -> Result<Loaded, RecordsError> {
-        let why = match self.read_snapshot(path) {
+        self.load_match_keys_read(path, SnapshotRead::read(&self.key, path))
+    }
+
+    /// [`RecordStore::load_match_keys_from`] with the snapshot at `path` already read:
+    /// used when the store names it, else the keys are rebuilt and a new one written.
+    pub fn load_match_keys_read(
+        &self,
+        path: &Path,
+        read: SnapshotRead,
+    ) -> Result<Loaded, RecordsError> {
+        let why = match self.install_snapshot(read) {
             Ok(persons) => {
                 return Ok(Loaded {
                     persons,
@@ -66,8 +151,8 @@ impl RecordStore {
         })
     }
 
-    /// Why the snapshot at `path` cannot be used, or the keys it held (now in memory).
-    fn read_snapshot(&self, path: &Path) -> Result<usize, String> {
+    /// Why the snapshot `read` cannot be used, or the keys it held (now in memory).
+    fn install_snapshot(&self, read: SnapshotRead) -> Result<usize, String> {
         let named = self
             .meta
             .get(SNAPSHOT_META)
@@ -75,49 +160,13 @@ impl RecordStore {
             .ok_or(
                 "the store names no snapshot (none written yet, or the records changed since)",
             )?;
-        let mut bytes = match std::fs::read(path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(format!("{} is missing", path.display()))
-            }
-            Err(e) => return Err(format!("reading {}: {e}", path.display())),
-        };
-        let head = MAGIC.len() + ID_LEN;
-        if bytes.len() < head || &bytes[..MAGIC.len()] != MAGIC {
-            return Err(format!("{} is not a match-key snapshot", path.display()));
-        }
-        if bytes[MAGIC.len()..head] != named[..] {
+        if read.id.is_some_and(|id| id[..] != named[..]) {
             return Err(format!(
                 "{} is not the snapshot the store names (an older one, or another store's)",
-                path.display()
+                read.path.display()
             ));
         }
-        let fault = |e: String| format!("{}: {e}", path.display());
-        let (head, rest) = bytes.split_at_mut(head);
-        let (len, rest) = rest
-            .split_first_chunk_mut::<8>()
-            .ok_or_else(|| fault("cut short".into()))?;
-        let (keys, names) = usize::try_from(u64::from_be_bytes(*len))
-            .ok()
-            .filter(|n| *n <= rest.len())
-            .map(|n| rest.split_at_mut(n))
-            .ok_or_else(|| fault("the length of its first part is wrong".into()))?;
-        let head: &[u8] = head;
-        let open = |part: &str, sealed| open_part(&self.key, head, part, sealed, path);
-        // The index on a thread of its own while this one does the keys: each half of
-        // the work of a start.
-        let (names, keys) = std::thread::scope(|scope| {
-            let names = scope.spawn(|| -> Result<_, String> {
-                NameIndex::decode(open("names", names)?).map_err(fault)
-            });
-            let keys = open("keys", keys).and_then(|k| MatchKeys::parse(k).map_err(fault));
-            let names = names
-                .join()
-                .unwrap_or_else(|_| Err(fault("decoding the name index failed".into())));
-            (names, keys)
-        });
-        let (names, keys) = (names?, keys?);
-        drop(bytes);
+        let (keys, names) = read.parts?;
         let persons = self.keys_mem.install(keys);
         self.names.replace_sorted(names);
         Ok(persons)
