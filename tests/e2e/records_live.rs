@@ -494,9 +494,26 @@ async fn a_restarted_node_finds_by_name_what_changed_while_it_served() {
             person("LIVE-2", "ROSE", "HT1000002"),
         ],
     );
+    let before = std::fs::read(&snapshot).unwrap();
     puente(import(&second)).await.unwrap();
+    // Once the change is answered, the node writes a snapshot of the changed keys in the
+    // background (a new id: the bytes differ), so the next start need not rebuild them.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let after = loop {
+        let now = std::fs::read(&snapshot).unwrap_or_default();
+        if !now.is_empty() && now != before {
+            break now;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no new snapshot after the live import"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     mex.stop().await;
     let mex = fed.start("MEX").await;
+    // The restart read that snapshot (a rebuild would have written another).
+    assert_eq!(std::fs::read(&snapshot).unwrap(), after);
     for (given, outcome) in [
         ("NADEJ", pb::MatchOutcome::Match),
         ("WOZ", pb::MatchOutcome::Match),
