@@ -53,6 +53,21 @@ pub struct Measure {
     pub p99: Duration,
     /// 99.9th percentile.
     pub p999: Duration,
+    /// CPU time of the whole process (client, servers, every thread) per completed
+    /// request over the measured window: what a request costs, whatever else shares
+    /// the machine (`None` where `/proc/self/stat` cannot be read).
+    pub cpu_per_request: Option<Duration>,
+}
+
+/// User + system CPU time of this process so far, from `/proc/self/stat` (clock ticks
+/// of 10 ms: Linux reports them in USER_HZ, 100 a second).
+fn process_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name is in parentheses and may hold spaces: fields count after it.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
 }
 
 struct EchoSvc;
@@ -166,6 +181,13 @@ where
             (lat, errors, first_error)
         });
     }
+    // The process's CPU time over the measured window, read at its two ends.
+    let cpu = tokio::spawn(async move {
+        tokio::time::sleep_until(start.into()).await;
+        let from = process_cpu();
+        tokio::time::sleep_until(end.into()).await;
+        Some(process_cpu()?.saturating_sub(from?))
+    });
     let mut all = Vec::new();
     let mut errors = 0;
     while let Some(Ok((lat, e, first))) = tasks.join_next().await {
@@ -183,9 +205,13 @@ where
             all[((all.len() as f64 - 1.0) * p).round() as usize]
         }
     };
+    let cpu = cpu.await.ok().flatten();
     Measure {
         target,
         concurrency,
+        cpu_per_request: cpu
+            .filter(|_| !all.is_empty())
+            .map(|c| c / u32::try_from(all.len()).unwrap_or(u32::MAX)),
         requests: all.len() as u64,
         errors,
         throughput: all.len() as f64 / duration.as_secs_f64(),
@@ -437,19 +463,22 @@ pub fn run(
 
         println!();
         println!(
-            "  {:<28} {:>5} {:>10} {:>7} {:>10} {:>10} {:>10}",
-            "path", "conc", "req/s", "errors", "p50 ms", "p99 ms", "p999 ms"
+            "  {:<28} {:>5} {:>10} {:>7} {:>10} {:>10} {:>10} {:>11}",
+            "path", "conc", "req/s", "errors", "p50 ms", "p99 ms", "p999 ms", "CPU us/req"
         );
         for m in &results {
             println!(
-                "  {:<28} {:>5} {:>10.0} {:>7} {:>10.3} {:>10.3} {:>10.3}",
+                "  {:<28} {:>5} {:>10.0} {:>7} {:>10.3} {:>10.3} {:>10.3} {:>11}",
                 m.target,
                 m.concurrency,
                 m.throughput,
                 m.errors,
                 ms(m.p50),
                 ms(m.p99),
-                ms(m.p999)
+                ms(m.p999),
+                m.cpu_per_request
+                    .map(|c| format!("{:.0}", c.as_secs_f64() * 1e6))
+                    .unwrap_or_else(|| "-".into())
             );
         }
         println!();
@@ -463,8 +492,17 @@ pub fn run(
                 let p99 = ms(q.p99) / ms(relay.p99).max(1e-9);
                 let dtp = q.throughput / durable.throughput.max(1e-9);
                 let dp99 = ms(q.p99) / ms(durable.p99).max(1e-9);
+                // CPU a request costs, against the relay's: the ratio that throughput on
+                // saturated cores tends to, and one that other load on the machine does
+                // not move much.
+                let cpu = match (q.cpu_per_request, relay.cpu_per_request) {
+                    (Some(q), Some(r)) if !r.is_zero() => {
+                        format!(", {:.2}x the relay's CPU a request", q.as_secs_f64() / r.as_secs_f64())
+                    }
+                    _ => String::new(),
+                };
                 println!(
-                    "  concurrency {c:>3}: query path at {tp:.2}x the relay's throughput (p99 {p99:.2}x), {dtp:.2}x the durable relay's (p99 {dp99:.2}x)"
+                    "  concurrency {c:>3}: query path at {tp:.2}x the relay's throughput (p99 {p99:.2}x), {dtp:.2}x the durable relay's (p99 {dp99:.2}x){cpu}"
                 );
                 ratios.push(json!({
                     "concurrency": c,
@@ -493,6 +531,7 @@ pub fn run(
                     "p50_ms": ms(m.p50),
                     "p99_ms": ms(m.p99),
                     "p999_ms": ms(m.p999),
+                    "cpu_us_per_request": m.cpu_per_request.map(|c| c.as_secs_f64() * 1e6),
                 })).collect::<Vec<_>>(),
                 "ratios_to_relay": ratios,
             });

@@ -5,6 +5,12 @@
 
 use clap::Parser;
 
+/// mimalloc instead of glibc's malloc: the query path's profile had the allocator
+/// (malloc, free, consolidation) as its largest cost; see docs/performance.md for the
+/// measured difference.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     quiet_on_closed_pipe();
     let cli = puente::cli::Cli::parse();
