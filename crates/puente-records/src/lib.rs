@@ -38,6 +38,8 @@ pub use model::PersonRecord;
 pub use store::RecordStore;
 
 #[cfg(test)]
+mod doc_index_tests;
+#[cfg(test)]
 mod live_tests;
 #[cfg(test)]
 mod name_index_tests;
