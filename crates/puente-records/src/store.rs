@@ -83,6 +83,8 @@ pub struct RecordStore {
 }
 
 mod apply;
+#[cfg(test)]
+mod document_timing;
 mod documents;
 mod name_blocks;
 mod postings;
