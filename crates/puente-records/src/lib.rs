@@ -46,6 +46,8 @@ mod name_index_tests;
 #[cfg(test)]
 mod protection_tests;
 #[cfg(test)]
+mod rank_tests;
+#[cfg(test)]
 mod snapshot_tests;
 #[cfg(test)]
 mod tests;
