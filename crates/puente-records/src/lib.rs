@@ -38,11 +38,15 @@ pub use model::PersonRecord;
 pub use store::RecordStore;
 
 #[cfg(test)]
+mod doc_index_tests;
+#[cfg(test)]
 mod live_tests;
 #[cfg(test)]
 mod name_index_tests;
 #[cfg(test)]
 mod protection_tests;
+#[cfg(test)]
+mod rank_tests;
 #[cfg(test)]
 mod snapshot_tests;
 #[cfg(test)]

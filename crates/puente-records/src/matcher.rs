@@ -62,7 +62,9 @@ pub struct Match {
     pub explanation: String,
 }
 
+mod rank;
 mod tokens;
+use rank::{exact_dates_first, names_decide};
 use tokens::*;
 
 /// Name similarity of two token lists, both ways, with a per-query-token explanation
@@ -188,6 +190,8 @@ const NAME_WEIGHT: f64 = 0.7;
 const MONTH_DIFFERS: f64 = 0.2;
 /// Date score of two dates whose day and month are swapped (1986-01-12 / 1986-12-01).
 const SWAPPED: f64 = 0.8;
+/// Date score of two dates of the same year when one of them gives nothing more.
+const YEAR_AGREES: f64 = 0.85;
 /// Date score of two dates a year apart whose month and day agree (a slip in the last
 /// digit of the year).
 const YEAR_OFF: f64 = 0.7;
@@ -236,7 +240,7 @@ fn same_year(q: &PartialDate, r: &PartialDate) -> (f64, &'static str) {
         ((Some(_), Some(_)), (Some(a), Some(b))) if a != b => (0.3, "birth day differs"),
         ((Some(_), Some(_)), (Some(_), Some(_))) => (1.0, "birth date exact"),
         ((Some(_), Some(_)), _) => (0.9, "birth year and month agree"),
-        _ => (0.85, "birth year agrees"),
+        _ => (YEAR_AGREES, "birth year agrees"),
     }
 }
 
@@ -282,37 +286,6 @@ fn scored(query: &NameQuery, q: &NormalizedName, r: &MatchKey, explain: bool) ->
         }
     }
     (total.clamp(0.0, 1.0), words)
-}
-
-/// A strong answer born on exactly the query's full date outranks answers recorded with
-/// another full date that agreed only in part (day and month swapped, the year off by
-/// one, or the year alone) and whose name agrees no better: next to it they are
-/// namesakes the query's date tells apart. Answers recorded with less (a year, a 01-01
-/// placeholder) may be the same person and stay; so does an answer with a better name;
-/// and a query whose own date is a 01-01 placeholder tells nobody apart.
-fn exact_dates_first(
-    query: &NameQuery,
-    q: &NormalizedName,
-    ranked: &mut Vec<(u64, f64, MatchKey)>,
-) {
-    let d = query.date_of_birth;
-    if ranked.len() < 2 || d.month.is_none() || d.day.is_none() || d.is_placeholder() {
-        return;
-    }
-    let exact = |k: &MatchKey| k.date_of_birth == d;
-    // Recorded with a full date of its own, which is not the query's.
-    let contradicts = |k: &MatchKey| {
-        let r = k.date_of_birth;
-        r.month.is_some() && r.day.is_some() && !r.is_placeholder() && r != d
-    };
-    let best_exact_name = ranked
-        .iter()
-        .filter(|(_, s, k)| *s >= STRONG && exact(k))
-        .map(|(_, _, k)| name_score(q, &k.name, false).0)
-        .reduce(f64::max);
-    if let Some(bar) = best_exact_name {
-        ranked.retain(|(_, _, k)| !contradicts(k) || name_score(q, &k.name, false).0 > bar + 1e-9);
-    }
 }
 
 /// The birth months worth reading for `query`: only its own (and unrecorded ones), and
@@ -453,6 +426,7 @@ pub fn search_with_stats(
         ranked.retain(|s| s.1 >= best - RELATIVE_CUTOFF);
     }
     exact_dates_first(query, &q, &mut ranked);
+    names_decide(query, &q, &mut ranked);
     ranked.truncate(max);
     let mut matches = Vec::with_capacity(ranked.len());
     for (id, score, key) in ranked {

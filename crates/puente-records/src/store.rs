@@ -13,7 +13,8 @@
 //! | `rec_meta` | name | import state, generation, name-index layout, snapshot id |
 //!
 //! The name index is held in memory (`store/postings.rs`), read from the checked snapshot
-//! or rebuilt from `rec_keys`; sled keeps no entry per name term (it did until issue 16's
+//! or rebuilt from `rec_keys`, and with it a copy of the document index
+//! (`store/documents.rs`); sled keeps no entry per name term (it did until issue 16's
 //! million-person measure: `idx_name1`, `idx_name2`, dropped when such a store opens).
 //!
 //! Changes while a node serves go through [`RecordStore::apply_import`] and
@@ -73,7 +74,7 @@ pub struct RecordStore {
     matchkeys: sled::Tree,
     /// The match keys, in memory.
     keys_mem: MatchKeys,
-    /// The name index, in memory.
+    /// The name index and the document index, in memory (`store/documents.rs`).
     names: NameIndex,
     meta: sled::Tree,
     db: sled::Db,
@@ -84,6 +85,9 @@ pub struct RecordStore {
 }
 
 mod apply;
+#[cfg(test)]
+mod document_timing;
+mod documents;
 mod name_blocks;
 mod postings;
 mod snapshot;
@@ -229,17 +233,6 @@ impl RecordStore {
             .index_hash(domain, &format!("{key}|{year}-{slot:02}"))
     }
 
-    fn doc_hash(&self, issuing_state: &str, number: &str) -> [u8; INDEX_HASH_LEN] {
-        self.key.index_hash(
-            "doc",
-            &format!(
-                "{}:{}",
-                issuing_state.trim().to_ascii_uppercase(),
-                normalize_document_number(number)
-            ),
-        )
-    }
-
     fn id_of(&self, record_id: &str) -> Result<Option<u64>, RecordsError> {
         let h = self.key.index_hash("record_id", record_id);
         Ok(self.ids.get(h)?.map(|v| be_u64(&v)))
@@ -284,8 +277,8 @@ impl RecordStore {
         Ok(id)
     }
 
-    /// Writes a record's index entries (the document's in sled, the names' in memory,
-    /// all of them in `rec_keys`) and removes those of its previous version that the new
+    /// Writes a record's index entries (the document's in sled, all of them in memory and
+    /// in `rec_keys`) and removes those of its previous version that the new
     /// one does not have.
     fn write_keys(
         &self,
@@ -311,7 +304,7 @@ impl RecordStore {
         }
         let new: Vec<(u8, [u8; INDEX_HASH_LEN])> = new_set.into_iter().collect();
         self.names
-            .change(&name_postings(&old, id), &name_postings(&new, id));
+            .change(&index_postings(&old, id), &index_postings(&new, id));
         Ok(())
     }
 
@@ -391,60 +384,6 @@ impl RecordStore {
         }
     }
 
-    /// Records whose document is `number` issued by `issuing_state`.
-    pub fn by_document(
-        &self,
-        issuing_state: &str,
-        number: &str,
-    ) -> Result<Vec<Stored>, RecordsError> {
-        Ok(self.by_document_for(issuing_state, number, None)?.0)
-    }
-
-    /// [`RecordStore::by_document`] as answered to `audience`: persons the protection
-    /// rule shields from it are set aside before the cap, as if absent; also returns
-    /// those of them who hold the document.
-    pub fn by_document_for(
-        &self,
-        issuing_state: &str,
-        number: &str,
-        audience: Option<&str>,
-    ) -> Result<(Vec<Stored>, Vec<u64>), RecordsError> {
-        let wanted = normalize_document_number(number);
-        let state = issuing_state.trim().to_ascii_uppercase();
-        let holds = |record: &PersonRecord| {
-            record
-                .document
-                .as_ref()
-                .is_some_and(|d| d.number == wanted && d.issuing_state == state)
-        };
-        let mut ids = Vec::new();
-        let mut aside = Vec::new();
-        self.doc_scan(
-            &self.doc_hash(issuing_state, number),
-            CANDIDATE_CAP,
-            audience,
-            &mut ids,
-            &mut aside,
-        )?;
-        ids.sort_unstable();
-        let mut out = Vec::new();
-        for id in ids {
-            if let Some(record) = self.get(id)? {
-                // The index is a hash: confirm against the record itself.
-                if holds(&record) {
-                    out.push(Stored { id, record });
-                }
-            }
-        }
-        let mut withheld = Vec::new();
-        for id in aside.into_iter().take(CANDIDATE_CAP) {
-            if self.get(id)?.is_some_and(|r| holds(&r)) {
-                withheld.push(id);
-            }
-        }
-        Ok((out, withheld))
-    }
-
     /// The compact summary a name query scores: from memory when held, else from its
     /// sealed copy.
     pub fn match_key(&self, id: u64) -> Result<Option<MatchKey>, RecordsError> {
@@ -518,38 +457,6 @@ impl RecordStore {
         Ok(Some(key))
     }
 
-    /// Appends the ids of the document index under `h` to `out`, at most `cap` of them.
-    /// Ids shielded from `audience` go to `aside` and count towards nothing.
-    fn doc_scan(
-        &self,
-        h: &[u8; INDEX_HASH_LEN],
-        cap: usize,
-        audience: Option<&str>,
-        out: &mut Vec<u64>,
-        aside: &mut Vec<u64>,
-    ) -> Result<(), RecordsError> {
-        let mut n = 0;
-        for item in self.doc.scan_prefix(h) {
-            let (k, _) = item?;
-            if k.len() != INDEX_HASH_LEN + 8 {
-                continue;
-            }
-            let id = be_u64(&k[INDEX_HASH_LEN..]);
-            if let Some(country) = audience {
-                if self.shields(id, country)? {
-                    aside.push(id);
-                    continue;
-                }
-            }
-            if n >= cap {
-                break;
-            }
-            out.push(id);
-            n += 1;
-        }
-        Ok(())
-    }
-
     /// Every stored record (for `records search` without an index hit, exports, tests).
     pub fn iter(&self) -> impl Iterator<Item = Result<Stored, RecordsError>> + '_ {
         self.data.iter().map(move |item| {
@@ -586,10 +493,15 @@ fn encode_keys(keys: &[(Index, [u8; INDEX_HASH_LEN])]) -> Vec<u8> {
     v
 }
 
-/// The name-index entries of `keys` (as `rec_keys` lists them) for person `id`.
-fn name_postings(keys: &[(u8, [u8; INDEX_HASH_LEN])], id: u64) -> Vec<Posting> {
+/// The in-memory index entries of `keys` (as `rec_keys` lists them) for person `id`:
+/// name terms and the document's, each a keyed hash's first 8 bytes.
+fn index_postings(keys: &[(u8, [u8; INDEX_HASH_LEN])], id: u64) -> Vec<Posting> {
     keys.iter()
-        .filter(|(ix, _)| *ix == Index::Single as u8 || *ix == Index::Pair as u8)
+        .filter(|(ix, _)| {
+            [Index::Doc, Index::Single, Index::Pair]
+                .map(|i| i as u8)
+                .contains(ix)
+        })
         .map(|(_, h)| (postings::term(h), id))
         .collect()
 }

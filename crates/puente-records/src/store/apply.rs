@@ -94,7 +94,7 @@ impl RecordStore {
                         b.doc.remove(entry(h, id));
                     }
                 }
-                b.names_gone.extend(name_postings(&old, id));
+                b.names_gone.extend(index_postings(&old, id));
             }
             b.mem.push((id, None));
             applied.deleted += 1;
@@ -166,9 +166,9 @@ impl RecordStore {
                 }
             }
             // Old entries the new version keeps are removed and added back: a set.
-            b.names_gone.extend(name_postings(&old, id));
+            b.names_gone.extend(index_postings(&old, id));
             let new: Vec<(u8, [u8; INDEX_HASH_LEN])> = new_set.into_iter().collect();
-            b.names_new.extend(name_postings(&new, id));
+            b.names_new.extend(index_postings(&new, id));
             b.mem.push((id, Some(key)));
         }
         Ok((b, applied))

@@ -91,7 +91,7 @@ impl RecordStore {
                     v.len()
                 )));
             }
-            out.extend(name_postings(&decode_keys(&v), be_u64(&k)));
+            out.extend(index_postings(&decode_keys(&v), be_u64(&k)));
         }
         Ok(out)
     }

@@ -1,5 +1,8 @@
 //! The name index in memory: for each name term (a blocking key with the birth year and
 //! month slot, as a keyed hash), the internal ids of the persons under it, ascending.
+//! It holds each person's document term too (the keyed hash of issuing state and number,
+//! in a hash domain of its own), so a document lookup reads no index page from sled
+//! (`store/documents.rs`).
 //!
 //! At a million persons the index holds ~16 entries a person. Kept in sled, one key per
 //! entry, it made loading slow (every entry a random insert into a 16-million-key tree)

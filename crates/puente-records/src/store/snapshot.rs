@@ -2,12 +2,12 @@
 //! seconds at a million persons instead of opening a million sealed keys one by one and
 //! reading every record's index keys.
 //!
-//! File `DATA/matchkeys.snapshot`: `puente-mkeys/v2\n` ‖ snapshot id (16 random bytes) ‖
+//! File `DATA/matchkeys.snapshot`: `puente-mkeys/v3\n` ‖ snapshot id (16 random bytes) ‖
 //! length of the first part (u64 BE) ‖ the keys ([`MatchKeys::encode`]) sealed with the
-//! data key ‖ the name index ([`NameIndex::encode`]) sealed with it; each part's
+//! data key ‖ the name and document index ([`NameIndex::encode`]) sealed with it; each part's
 //! associated data is the magic, the id and the part's name, so neither part can stand
 //! for the other. Two parts so that a start opens and decodes them on two threads. A
-//! `v1` file (keys only) is not used: rebuilt. The store's meta tree holds the id of the snapshot that reflects its
+//! `v1` file (keys only) or `v2` (an index without the documents) is not used: rebuilt. The store's meta tree holds the id of the snapshot that reflects its
 //! match keys; the first change to them after a snapshot removes that id, durably, before
 //! it is applied. A snapshot is used only when its id is the one the store names, it
 //! opens under the data key (so it is neither altered, cut short, nor another node's)
@@ -22,7 +22,7 @@ use super::*;
 
 /// Where a node keeps the snapshot, in its data directory.
 pub const SNAPSHOT_FILE: &str = "matchkeys.snapshot";
-const MAGIC: &[u8; 16] = b"puente-mkeys/v2\n";
+const MAGIC: &[u8; 16] = b"puente-mkeys/v3\n";
 /// The meta entry naming the snapshot that reflects the match keys.
 pub(super) const SNAPSHOT_META: &str = "matchkeys_snapshot";
 const ID_LEN: usize = 16;
