@@ -106,6 +106,14 @@ impl std::fmt::Display for Phases {
     }
 }
 
+/// A part of the node's data directory that would not open.
+fn open_error(node: &LoadedNode, what: &str, e: String) -> NodeError {
+    NodeError::Store(crate::store::StoreError::Open {
+        path: node.config.node.data_dir.clone(),
+        reason: format!("{what}: {e}"),
+    })
+}
+
 impl Node {
     /// Builds the TLS configuration, peer links, store and agreements of a loaded
     /// configuration, on the system clock.
@@ -155,12 +163,7 @@ impl Node {
             })?;
         phases.lap("records");
         let refs = crate::refs::RefStore::new(node.data_key.clone());
-        let open_err = |what: &str, e: String| {
-            NodeError::Store(crate::store::StoreError::Open {
-                path: node.config.node.data_dir.clone(),
-                reason: format!("{what}: {e}"),
-            })
-        };
+        let open_err = |what: &str, e: String| open_error(&node, what, e);
         // Two halves of a start that share nothing but the store, on two threads: the
         // audit log (its verified prefix re-hashed, later batches parsed) and the quota
         // units recounted from it; beside them the flow counts (aggregated again only
@@ -280,12 +283,7 @@ impl Node {
         early: std::thread::JoinHandle<puente_records::store::SnapshotRead>,
         phases: &mut Phases,
     ) -> Result<(puente_stats::StatsStore, puente_records::store::Loaded), NodeError> {
-        let open_err = |what: &str, e: String| {
-            NodeError::Store(crate::store::StoreError::Open {
-                path: node.config.node.data_dir.clone(),
-                reason: format!("{what}: {e}"),
-            })
-        };
+        let open_err = |what: &str, e: String| open_error(node, what, e);
         let stats_store = puente_stats::StatsStore::open(store.db())
             .map_err(|e| open_err("the statistics store", e.to_string()))?;
         crate::sync::stats::aggregate_records(records, &stats_store)

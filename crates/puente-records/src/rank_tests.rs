@@ -3,7 +3,7 @@
 //! tell apart all stay, an exact full date is never dropped for a better name elsewhere,
 //! and a person whose date agrees only in part is found whenever nobody agrees better.
 
-use crate::matcher::{search, NameQuery, DEFAULT_THRESHOLD};
+use crate::matcher::{search, DEFAULT_THRESHOLD};
 use crate::model::{PartialDate, PersonRecord};
 use crate::store::RecordStore;
 
@@ -28,14 +28,7 @@ fn load(s: &RecordStore, rows: &[(&str, &str, &str, &str)]) {
 
 /// The record ids answered, sorted, with each answer's explanation.
 fn answers(s: &RecordStore, given: &str, surnames: &str, dob: &str) -> Vec<(String, String)> {
-    let q = NameQuery {
-        given_names: given.into(),
-        surnames: surnames.into(),
-        full_name: None,
-        date_of_birth: PartialDate::parse(dob).unwrap(),
-        nationality: None,
-        sex: None,
-    };
+    let q = crate::tests::name_query(given, surnames, dob);
     let mut v: Vec<(String, String)> = search(s, &q, DEFAULT_THRESHOLD, 5)
         .unwrap()
         .into_iter()

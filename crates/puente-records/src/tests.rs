@@ -411,7 +411,8 @@ fn passport_copy_that_is_not_a_regular_file_is_refused() {
     assert_eq!(s.len(), 0);
 }
 
-fn name_query(given: &str, surnames: &str, dob: &str) -> NameQuery {
+/// A name query of given names, surnames and a birth date, nothing else.
+pub(crate) fn name_query(given: &str, surnames: &str, dob: &str) -> NameQuery {
     NameQuery {
         given_names: given.into(),
         surnames: surnames.into(),
