@@ -27,6 +27,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build_client(true)
         .build_server(true)
         .generate_default_stubs(true)
+        // Proof hashes as `Bytes`: decoded as slices of the received buffer (no
+        // allocation per 32-byte hash), made as slices of one buffer per proof. A receipt
+        // carries up to ~300 of them (inclusion proof and up to four consistency proofs)
+        // and is decoded twice on each query's path (issue 20).
+        .bytes(".puente.v1.Receipt.inclusion_proof")
+        .bytes(".puente.v1.ConsistencyProof.hashes")
         .compile_fds(compiler.file_descriptor_set())?;
 
     // The benchmark's echo service, compiled apart so that it stays out of the

@@ -249,7 +249,7 @@ impl Exchange for Fake {
                         .map_err(|e| Status::internal(e.to_string()))?;
                     r.consistency_proofs.push(pb::ConsistencyProof {
                         from_size: *from,
-                        hashes: hashes.iter().map(|h| h.to_vec()).collect(),
+                        hashes: hashes.iter().map(|h| h.to_vec().into()).collect(),
                     });
                 }
                 r
@@ -263,7 +263,7 @@ impl Exchange for Fake {
                         .map_err(|e| Status::internal(e.to_string()))?;
                     r.consistency_proofs.push(pb::ConsistencyProof {
                         from_size: *from,
-                        hashes: hashes.iter().map(|h| h.to_vec()).collect(),
+                        hashes: hashes.iter().map(|h| h.to_vec().into()).collect(),
                     });
                 }
                 self.logs

@@ -5,6 +5,7 @@
 //! is being made durable form the next batch, so one `fdatasync` and one signature cover
 //! many entries. A receipt is returned only after its batch is durable and signed.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc as std_mpsc;
@@ -50,7 +51,16 @@ pub struct AuditLog {
     tx: Arc<Mutex<Option<std_mpsc::Sender<Request>>>>,
     writer: Arc<Mutex<Option<std::thread::JoinHandle<()>>>>,
     head: Arc<Mutex<Option<std::thread::JoinHandle<()>>>>,
+    /// Consistency proofs recently made, by (from, to) size: concurrent requests answered
+    /// from one batch ask for the same ones (see [`AuditLog::consistency_bytes`]).
+    proofs: Arc<Mutex<ProofsKept>>,
 }
+
+/// Consistency proofs as receipts carry them, by (from, to) size.
+type ProofsKept = HashMap<(u64, u64), Vec<prost::bytes::Bytes>>;
+
+/// How many consistency proofs [`AuditLog::consistency_bytes`] keeps.
+const PROOFS_KEPT: usize = 1024;
 
 impl std::fmt::Debug for AuditLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -137,6 +147,7 @@ impl AuditLog {
             tx: Arc::new(Mutex::new(Some(tx))),
             writer: Arc::new(Mutex::new(Some(handle))),
             head: Arc::new(Mutex::new(head_thread)),
+            proofs: Arc::default(),
         })
     }
 
@@ -228,6 +239,31 @@ impl AuditLog {
             merkle::ProofError::Range(s) => AuditError::Range(s),
             merkle::ProofError::Source(e) => e,
         })
+    }
+
+    /// [`AuditLog::consistency`] as a receipt carries it. A proof between two sizes of
+    /// an append-only log never changes, so the last ones made are kept and shared.
+    pub fn consistency_bytes(
+        &self,
+        old: u64,
+        new: u64,
+    ) -> Result<Vec<prost::bytes::Bytes>, AuditError> {
+        let kept = self
+            .proofs
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&(old, new)).cloned());
+        if let Some(proof) = kept {
+            return Ok(proof);
+        }
+        let proof = merkle::proof_bytes(&self.consistency(old, new)?);
+        if let Ok(mut m) = self.proofs.lock() {
+            if m.len() >= PROOFS_KEPT {
+                m.clear();
+            }
+            m.insert((old, new), proof.clone());
+        }
+        Ok(proof)
     }
 
     /// The root at `size`.
@@ -446,7 +482,7 @@ impl Writer {
                             entry_index: index,
                             leaf_hash: leaf.to_vec(),
                             checkpoint: Some(pb::SignedCheckpoint { note: note.clone() }),
-                            inclusion_proof: p.iter().map(|h| h.to_vec()).collect(),
+                            inclusion_proof: merkle::proof_bytes(&p),
                             request_sha256: req.entry.request_sha256.to_vec(),
                             response_sha256: req.entry.response_sha256.to_vec(),
                             entry_body_sha256: body.to_vec(),

@@ -17,6 +17,15 @@ fn sha256(parts: &[&[u8]]) -> Hash {
     out
 }
 
+/// A proof as its protobuf field holds it: one buffer, each hash a slice of it (one
+/// allocation for the whole proof, not one per hash).
+pub fn proof_bytes(proof: &[Hash]) -> Vec<prost::bytes::Bytes> {
+    let all = prost::bytes::Bytes::from(proof.concat());
+    (0..proof.len())
+        .map(|i| all.slice(i * 32..i * 32 + 32))
+        .collect()
+}
+
 /// The hash of a leaf: SHA-256(0x00 ‖ data).
 pub fn leaf_hash(data: &[u8]) -> Hash {
     sha256(&[&[0u8], data])

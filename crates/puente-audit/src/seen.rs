@@ -68,6 +68,18 @@ impl LogView {
         stated: &[(u64, Hash)],
         proofs: &[pb::ConsistencyProof],
     ) -> Result<(), SeenError> {
+        let linked = links(cp, stated, proofs);
+        self.apply(cp, linked)
+    }
+
+    /// The second half of [`LogView::check`], with what [`links`] found (proofs checked
+    /// before, outside any lock): refuses a checkpoint of a size seen before with another
+    /// root, then the links' verdict; remembers the checkpoint when both hold.
+    pub fn apply(
+        &mut self,
+        cp: &Checkpoint,
+        linked: Result<Vec<u64>, SeenError>,
+    ) -> Result<(), SeenError> {
         if let Some(root) = self.seen.get(&cp.size) {
             if *root != cp.root {
                 return Err(SeenError::SplitView(format!(
@@ -77,49 +89,7 @@ impl LogView {
                 )));
             }
         }
-        let mut linked = Vec::new();
-        for (size, root) in stated {
-            if *size > cp.size {
-                return Err(SeenError::SplitView(format!(
-                    "its checkpoint of size {} is older than the one of size {size} it showed before this request",
-                    cp.size
-                )));
-            }
-            if *size == cp.size {
-                if *root != cp.root {
-                    return Err(SeenError::SplitView(format!(
-                        "two different checkpoints of size {size}"
-                    )));
-                }
-            } else {
-                let proof = proofs
-                    .iter()
-                    .find(|p| p.from_size == *size)
-                    .ok_or_else(|| {
-                        SeenError::SplitView(format!(
-                            "no consistency proof from size {size} to {}, which the request asked for",
-                            cp.size
-                        ))
-                    })?;
-                let hashes: Vec<Hash> = proof
-                    .hashes
-                    .iter()
-                    .map(|h| <[u8; 32]>::try_from(h.as_slice()))
-                    .collect::<Result<_, _>>()
-                    .map_err(|_| {
-                        SeenError::SplitView(format!(
-                            "the consistency proof from size {size} holds a hash that is not 32 bytes"
-                        ))
-                    })?;
-                if !merkle::verify_consistency(*size, cp.size, root, &cp.root, &hashes) {
-                    return Err(SeenError::SplitView(format!(
-                        "the checkpoint of size {} does not extend the one of size {size} seen before",
-                        cp.size
-                    )));
-                }
-            }
-            linked.push(*size);
-        }
+        let linked = linked?;
         for size in &linked {
             self.unlinked.remove(size);
         }
@@ -179,6 +149,79 @@ impl LogView {
     }
 }
 
+/// Checks that `cp` extends each checkpoint a request named (`stated`), with the
+/// receipt's consistency proofs; the sizes so linked. Pure (no view), so a verifier can
+/// run it before taking the lock over its views (issue 20: the proofs' hashing held
+/// that lock on every query).
+pub fn links(
+    cp: &Checkpoint,
+    stated: &[(u64, Hash)],
+    proofs: &[pb::ConsistencyProof],
+) -> Result<Vec<u64>, SeenError> {
+    links_known(cp, stated, proofs, |_, _, _| false)
+}
+
+/// [`links`], skipping the hashing of a proof that `proven(size, root, hashes)` says is
+/// the very proof verified before for the link from that checkpoint to `cp`'s (a
+/// consistency proof between two sizes is unique, so an honest log always sends the same
+/// bytes; any other bytes are hashed and judged). The proof must still be in the receipt:
+/// a peer that leaves it out breaks the protocol however much this asker already knows.
+pub fn links_known(
+    cp: &Checkpoint,
+    stated: &[(u64, Hash)],
+    proofs: &[pb::ConsistencyProof],
+    proven: impl Fn(u64, &Hash, &[prost::bytes::Bytes]) -> bool,
+) -> Result<Vec<u64>, SeenError> {
+    let mut linked = Vec::with_capacity(stated.len());
+    for (size, root) in stated {
+        if *size > cp.size {
+            return Err(SeenError::SplitView(format!(
+                "its checkpoint of size {} is older than the one of size {size} it showed before this request",
+                cp.size
+            )));
+        }
+        if *size == cp.size {
+            if *root != cp.root {
+                return Err(SeenError::SplitView(format!(
+                    "two different checkpoints of size {size}"
+                )));
+            }
+        } else {
+            let proof = proofs
+                .iter()
+                .find(|p| p.from_size == *size)
+                .ok_or_else(|| {
+                    SeenError::SplitView(format!(
+                        "no consistency proof from size {size} to {}, which the request asked for",
+                        cp.size
+                    ))
+                })?;
+            if proven(*size, root, &proof.hashes) {
+                linked.push(*size);
+                continue;
+            }
+            let hashes: Vec<Hash> = proof
+                .hashes
+                .iter()
+                .map(|h| <[u8; 32]>::try_from(&h[..]))
+                .collect::<Result<_, _>>()
+                .map_err(|_| {
+                    SeenError::SplitView(format!(
+                        "the consistency proof from size {size} holds a hash that is not 32 bytes"
+                    ))
+                })?;
+            if !merkle::verify_consistency(*size, cp.size, root, &cp.root, &hashes) {
+                return Err(SeenError::SplitView(format!(
+                    "the checkpoint of size {} does not extend the one of size {size} seen before",
+                    cp.size
+                )));
+            }
+        }
+        linked.push(*size);
+    }
+    Ok(linked)
+}
+
 fn hex(h: &Hash) -> String {
     h.iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
@@ -216,11 +259,7 @@ mod tests {
     fn proof(l: &Leaves, from: u64, to: u64) -> pb::ConsistencyProof {
         pb::ConsistencyProof {
             from_size: from,
-            hashes: consistency_proof(l, from, to)
-                .unwrap()
-                .iter()
-                .map(|h| h.to_vec())
-                .collect(),
+            hashes: merkle::proof_bytes(&consistency_proof(l, from, to).unwrap()),
         }
     }
 

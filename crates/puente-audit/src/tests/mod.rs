@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use puente_pki::{SigningKey, VerifyingKey};
+use puente_proto::v1 as pb;
 
 use crate::checkpoint;
 use crate::entry::Entry;
@@ -136,6 +137,93 @@ fn keys(f: &Fixture) -> K {
         own: f.key.verifying_key(),
         gtm: f.witness.verifying_key(),
     }
+}
+
+/// Receipts from one batch share a checkpoint and, under load, the consistency links
+/// their requests ask for; the verifier hashes a link's proof once and afterwards takes
+/// only the very same proof bytes: a changed, shortened or missing proof for a link it
+/// already knows is judged (and refused) as if it had never seen that link.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_known_consistency_link_is_taken_again_only_with_the_same_proof() {
+    let f = fixture();
+    let log = AuditLog::open(&f.db, &f.audit, "puente/MEX/audit".into(), f.key.clone()).unwrap();
+    // Entries 0..5 (the checkpoint of size 5 is the one "seen before"), then 5..13 in one
+    // batch: their receipts share the checkpoint of size 13.
+    let receipts = append_in_batches(&log, 0, &[1, 4, 8]).await;
+    assert_eq!(log.trees().size().unwrap(), 13);
+    let key = f.key.verifying_key();
+    let stated = [(5u64, log.root(5).unwrap())];
+    let proof = pb::ConsistencyProof {
+        from_size: 5,
+        hashes: log.consistency_bytes(5, 13).unwrap(),
+    };
+    assert!(proof.hashes.len() > 1, "a proof worth tampering with");
+    // Kept proofs are the proofs: the same bytes again, equal to a fresh computation.
+    let fresh: Vec<Vec<u8>> = log
+        .consistency(5, 13)
+        .unwrap()
+        .iter()
+        .map(|h| h.to_vec())
+        .collect();
+    for again in [proof.hashes.clone(), log.consistency_bytes(5, 13).unwrap()] {
+        assert_eq!(again.iter().map(|h| h.to_vec()).collect::<Vec<_>>(), fresh);
+    }
+    assert!(
+        log.consistency_bytes(5, 14).is_err(),
+        "beyond the log's size"
+    );
+    let verifier = ReceiptVerifier::default();
+    let accept = |r: &crate::log::Receipt, proofs: Vec<pb::ConsistencyProof>| {
+        let i = r.entry_index;
+        let mut r = r.clone();
+        r.consistency_proofs = proofs;
+        let e = entry(i);
+        verifier.accept(
+            &r,
+            &key,
+            crate::receipt::Expected {
+                request_sha256: &e.request_sha256,
+                response_sha256: Some(&e.response_sha256),
+                stated: &stated,
+            },
+        )
+    };
+    let batch: Vec<_> = receipts[5..].iter().collect();
+    assert!(batch.iter().all(|r| r.checkpoint == batch[0].checkpoint));
+    // The link is verified with the first receipt.
+    accept(batch[0], vec![proof.clone()]).unwrap();
+    // A hash of the proof flipped, the proof cut short, a hash replaced by another of the
+    // proof, a proof from another size only, or no proof: each refused as a split view.
+    let mut flipped = proof.clone();
+    let mut h = flipped.hashes[0].to_vec();
+    h[0] ^= 1;
+    flipped.hashes[0] = h.into();
+    let mut short = proof.clone();
+    short.hashes.pop();
+    let mut swapped = proof.clone();
+    swapped.hashes[0] = swapped.hashes[1].clone();
+    let other = pb::ConsistencyProof {
+        from_size: 1,
+        hashes: log.consistency_bytes(1, 13).unwrap(),
+    };
+    for (r, bad, what) in [
+        (batch[1], vec![flipped], "a flipped hash"),
+        (batch[1], vec![short], "a proof cut short"),
+        (batch[1], vec![swapped], "a hash swapped"),
+        (batch[1], vec![other], "a proof from another size"),
+        (batch[1], vec![], "no proof"),
+    ] {
+        let e = accept(r, bad).expect_err(what).to_string();
+        assert!(e.contains("receipt.split_view"), "{what}: {e}");
+    }
+    // The same proof again is taken, for each receipt of the batch (once each).
+    for r in &batch[1..] {
+        accept(r, vec![proof.clone()]).unwrap();
+    }
+    assert!(accept(batch[1], vec![proof.clone()])
+        .unwrap_err()
+        .to_string()
+        .contains("receipt.replayed"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -149,12 +149,7 @@ impl NodeState {
             }
             r.consistency_proofs.push(pb::ConsistencyProof {
                 from_size: *from,
-                hashes: self
-                    .audit
-                    .consistency(*from, size)?
-                    .iter()
-                    .map(|h| h.to_vec())
-                    .collect(),
+                hashes: self.audit.consistency_bytes(*from, size)?,
             });
         }
         Ok(())
