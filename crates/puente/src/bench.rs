@@ -52,8 +52,15 @@ pub fn run(command: &BenchCommand) -> Result<()> {
             persons,
             concurrency,
             seconds,
+            rounds,
             json,
-        } => crate::bench_query::run(*persons, concurrency, *seconds, json.as_deref()),
+        } => crate::bench_query::run(
+            *persons,
+            concurrency,
+            *seconds,
+            *rounds as usize,
+            json.as_deref(),
+        ),
         BenchCommand::Manifest {
             passengers,
             persons,

@@ -353,12 +353,37 @@ fn sync_tree(dir: &std::path::Path) -> Result<()> {
 }
 
 /// Runs the benchmark and prints the table (and JSON to `json`, if given).
+/// The median of `v` (the mean of the middle two for an even count); 0 for none.
+fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+/// `median` and, over several values, their range.
+fn spread(v: &[f64]) -> String {
+    let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if v.len() > 1 {
+        format!("{:.2}x ({lo:.2}–{hi:.2})", median(v))
+    } else {
+        format!("{:.2}x", median(v))
+    }
+}
+
+/// Runs the benchmark: `rounds` times, each concurrency's four paths one after the other.
 pub fn run(
     persons: u64,
     concurrencies: &[usize],
     seconds: u64,
+    rounds: usize,
     json_out: Option<&std::path::Path>,
 ) -> Result<()> {
+    let rounds = rounds.max(1);
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
         let (prepared, docs) = query_pair(persons).await?;
@@ -421,22 +446,26 @@ pub fn run(
 
         let warmup = Duration::from_secs(1);
         let duration = Duration::from_secs(seconds);
-        let mut results = Vec::new();
+        let mut results: Vec<(usize, Measure)> = Vec::new();
         println!(
-            "Identity query path against the transport's limit: {persons} persons at GTM, {seconds} s per run, 2 cores shared by client and servers"
+            "Identity query path against the transport's limit: {persons} persons at GTM, {seconds} s per run{}, 2 cores shared by client and servers",
+            if rounds > 1 { format!(", {rounds} rounds") } else { String::new() }
         );
-        for &c in concurrencies {
+        for (round, &c) in (1..=rounds).flat_map(|r| concurrencies.iter().map(move |c| (r, c))) {
+            if rounds > 1 {
+                eprintln!("round {round} of {rounds}, concurrency {c}…");
+            }
             for (target, client) in [
                 ("echo (1 hop, bare mTLS)", &echo_client),
                 ("relay (2 hops, bare mTLS)", &relay_client),
                 ("durable relay (2 hops+fsync)", &durable_client),
             ] {
-                results.push(echo_load(target, client, &payload, c, warmup, duration).await);
+                results.push((round, echo_load(target, client, &payload, c, warmup, duration).await));
             }
             let l = local.clone();
             let d = docs.clone();
             let q = sample_query.clone();
-            results.push(
+            results.push((round,
                 load("Puente query (2 nodes)", c, warmup, duration, move |i| {
                     let mut l = l.clone();
                     let (issuer, number) = d[(i as usize) % d.len()].clone();
@@ -456,20 +485,22 @@ pub fn run(
                         Ok(())
                     }
                 })
-                .await,
+                .await),
             );
         }
         let _dir = running.stop().await?;
 
         println!();
+        let round_col = |r: String| if rounds > 1 { format!(" {r:>5}") } else { String::new() };
         println!(
-            "  {:<28} {:>5} {:>10} {:>7} {:>10} {:>10} {:>10} {:>11}",
-            "path", "conc", "req/s", "errors", "p50 ms", "p99 ms", "p999 ms", "CPU us/req"
+            "  {:<28}{} {:>5} {:>10} {:>7} {:>10} {:>10} {:>10} {:>11}",
+            "path", round_col("round".into()), "conc", "req/s", "errors", "p50 ms", "p99 ms", "p999 ms", "CPU us/req"
         );
-        for m in &results {
+        for (round, m) in &results {
             println!(
-                "  {:<28} {:>5} {:>10.0} {:>7} {:>10.3} {:>10.3} {:>10.3} {:>11}",
+                "  {:<28}{} {:>5} {:>10.0} {:>7} {:>10.3} {:>10.3} {:>10.3} {:>11}",
                 m.target,
+                round_col(round.to_string()),
                 m.concurrency,
                 m.throughput,
                 m.errors,
@@ -484,45 +515,83 @@ pub fn run(
         println!();
         let mut ratios = Vec::new();
         for &c in concurrencies {
-            let get = |t: &str| results.iter().find(|m| m.concurrency == c && m.target.starts_with(t));
-            if let (Some(relay), Some(durable), Some(q)) =
-                (get("relay"), get("durable"), get("Puente"))
-            {
-                let tp = q.throughput / relay.throughput.max(1e-9);
-                let p99 = ms(q.p99) / ms(relay.p99).max(1e-9);
-                let dtp = q.throughput / durable.throughput.max(1e-9);
-                let dp99 = ms(q.p99) / ms(durable.p99).max(1e-9);
-                // CPU a request costs, against the relay's: the ratio that throughput on
-                // saturated cores tends to, and one that other load on the machine does
-                // not move much.
-                let cpu = match (q.cpu_per_request, relay.cpu_per_request) {
-                    (Some(q), Some(r)) if !r.is_zero() => {
-                        format!(", {:.2}x the relay's CPU a request", q.as_secs_f64() / r.as_secs_f64())
-                    }
-                    _ => String::new(),
+            // Each round's ratios, from the runs of that round.
+            let mut per_round: Vec<[f64; 5]> = Vec::new();
+            for round in 1..=rounds {
+                let get = |t: &str| {
+                    results
+                        .iter()
+                        .find(|(r, m)| *r == round && m.concurrency == c && m.target.starts_with(t))
+                        .map(|(_, m)| m)
                 };
-                println!(
-                    "  concurrency {c:>3}: query path at {tp:.2}x the relay's throughput (p99 {p99:.2}x), {dtp:.2}x the durable relay's (p99 {dp99:.2}x){cpu}"
-                );
-                ratios.push(json!({
-                    "concurrency": c,
-                    "throughput_ratio": tp,
-                    "p99_ratio": p99,
-                    "durable_throughput_ratio": dtp,
-                    "durable_p99_ratio": dp99,
-                }));
+                if let (Some(relay), Some(durable), Some(q)) =
+                    (get("relay"), get("durable"), get("Puente"))
+                {
+                    // CPU a request costs, against the relay's: the ratio that throughput
+                    // on saturated cores tends to, and one that other load on the machine
+                    // does not move much.
+                    let cpu = match (q.cpu_per_request, relay.cpu_per_request) {
+                        (Some(q), Some(r)) if !r.is_zero() => q.as_secs_f64() / r.as_secs_f64(),
+                        _ => f64::NAN,
+                    };
+                    per_round.push([
+                        q.throughput / relay.throughput.max(1e-9),
+                        ms(q.p99) / ms(relay.p99).max(1e-9),
+                        q.throughput / durable.throughput.max(1e-9),
+                        ms(q.p99) / ms(durable.p99).max(1e-9),
+                        cpu,
+                    ]);
+                }
             }
+            if per_round.is_empty() {
+                continue;
+            }
+            let col = |i: usize| per_round.iter().map(|r| r[i]).filter(|x| x.is_finite()).collect::<Vec<_>>();
+            let (tp, p99, dtp, dp99, cpu) = (col(0), col(1), col(2), col(3), col(4));
+            let cpu_text = if cpu.is_empty() {
+                String::new()
+            } else {
+                format!(", {} the relay's CPU a request", spread(&cpu))
+            };
+            let of = if per_round.len() > 1 {
+                format!(" (medians of {} rounds, ranges in brackets)", per_round.len())
+            } else {
+                String::new()
+            };
+            println!(
+                "  concurrency {c:>3}: query path at {} the relay's throughput (p99 {}), {} the durable relay's (p99 {}){cpu_text}{of}",
+                spread(&tp), spread(&p99), spread(&dtp), spread(&dp99)
+            );
+            let mut ratio = json!({
+                "concurrency": c,
+                "throughput_ratio": median(&tp),
+                "p99_ratio": median(&p99),
+                "durable_throughput_ratio": median(&dtp),
+                "durable_p99_ratio": median(&dp99),
+            });
+            if per_round.len() > 1 {
+                ratio["rounds"] = json!(per_round.iter().map(|r| json!({
+                    "throughput_ratio": r[0],
+                    "p99_ratio": r[1],
+                    "durable_throughput_ratio": r[2],
+                    "durable_p99_ratio": r[3],
+                })).collect::<Vec<_>>());
+            }
+            ratios.push(ratio);
         }
         println!(
-            "  reproduce: cargo run --release -- bench query --persons {persons} --seconds {seconds} --concurrency {}",
-            concurrencies.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(",")
+            "  reproduce: cargo run --release -- bench query --persons {persons} --seconds {seconds} --concurrency {}{}",
+            concurrencies.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(","),
+            if rounds > 1 { format!(" --rounds {rounds}") } else { String::new() }
         );
         if let Some(path) = json_out {
             let doc = json!({
                 "benchmark": "query",
                 "persons": persons,
                 "seconds": seconds,
-                "runs": results.iter().map(|m| json!({
+                "rounds": rounds,
+                "runs": results.iter().map(|(round, m)| json!({
+                    "round": round,
                     "path": m.target,
                     "concurrency": m.concurrency,
                     "requests": m.requests,

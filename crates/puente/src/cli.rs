@@ -533,6 +533,12 @@ pub enum BenchCommand {
         /// Seconds each run lasts (after a one-second warm-up).
         #[arg(long, default_value_t = 5)]
         seconds: u64,
+        /// Repeat every concurrency's four runs this many times, one round after the
+        /// other, and report the median of each round's ratios with their range. On a
+        /// shared machine throughput moves by tens of percent between runs; the ratios
+        /// of one round, measured minutes apart at most, move much less.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=20))]
+        rounds: u64,
         /// Also write the figures as JSON to this file.
         #[arg(long, value_name = "FILE")]
         json: Option<PathBuf>,

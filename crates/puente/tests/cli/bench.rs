@@ -65,3 +65,73 @@ fn bench_start_times_real_restarts_that_open_the_log_from_its_mark() {
         "{said}"
     );
 }
+
+/// `puente bench query --rounds`: every path measured once a round, each round's ratios
+/// taken from its own runs, the medians reported and written with every run's round.
+#[test]
+fn bench_query_in_rounds_reports_median_ratios_and_every_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("query.json");
+    let out = puente(&[
+        "bench",
+        "query",
+        "--persons",
+        "200",
+        "--seconds",
+        "1",
+        "--concurrency",
+        "2",
+        "--rounds",
+        "2",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("(medians of 2 rounds, ranges in brackets)"),
+        "{said}"
+    );
+    assert!(said.contains("--rounds 2"), "{said}");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(doc["rounds"], 2);
+    let runs = doc["runs"].as_array().unwrap();
+    // Four paths (echo, relay, durable relay, the query path) in each of two rounds.
+    assert_eq!(runs.len(), 8, "{doc}");
+    for round in [1, 2] {
+        let paths: Vec<&str> = runs
+            .iter()
+            .filter(|r| r["round"] == round)
+            .map(|r| r["path"].as_str().unwrap())
+            .collect();
+        assert_eq!(paths.len(), 4, "round {round}: {paths:?}");
+        assert!(paths.iter().any(|p| p.starts_with("Puente")), "{paths:?}");
+    }
+    for r in runs {
+        assert_eq!(r["errors"], 0, "{r}");
+        assert!(r["requests"].as_u64().unwrap() > 0, "{r}");
+        for key in ["throughput_per_s", "p50_ms", "p99_ms", "p999_ms"] {
+            assert!(r[key].as_f64().is_some(), "{key}: {r}");
+        }
+    }
+    let ratio = &doc["ratios_to_relay"][0];
+    assert_eq!(ratio["concurrency"], 2);
+    let per_round = ratio["rounds"].as_array().unwrap();
+    assert_eq!(per_round.len(), 2);
+    // The median of two rounds lies between them.
+    let each: Vec<f64> = per_round
+        .iter()
+        .map(|r| r["durable_throughput_ratio"].as_f64().unwrap())
+        .collect();
+    let median = ratio["durable_throughput_ratio"].as_f64().unwrap();
+    assert!(
+        median >= each[0].min(each[1]) && median <= each[0].max(each[1]),
+        "{median} {each:?}"
+    );
+
+    // Out of range: refused before anything is set up.
+    let zero = puente(&["bench", "query", "--rounds", "0"]);
+    assert_eq!(zero.status.code(), Some(2), "{}", text(&zero));
+    assert!(text(&zero).contains("--rounds"), "{}", text(&zero));
+}
