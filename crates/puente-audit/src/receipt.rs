@@ -6,7 +6,7 @@
 //! signatures.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use puente_pki::VerifyingKey;
 use puente_proto::v1 as pb;
@@ -33,7 +33,7 @@ type Link = (u64, Hash, u64, Hash);
 #[derive(Debug, Default)]
 pub struct ReceiptVerifier {
     verified: Mutex<HashMap<(String, [u8; 32]), Checkpoint>>,
-    linked: Mutex<HashMap<Link, Box<[Hash]>>>,
+    linked: Mutex<HashMap<Link, Arc<[Hash]>>>,
     logs: Mutex<HashMap<String, LogView>>,
 }
 
@@ -99,57 +99,45 @@ impl ReceiptVerifier {
                 )));
             }
         }
-        // The proofs are hashed before the lock that every receipt of every peer takes,
-        // and only those not seen verified before.
-        let linked = {
+        // The proofs are hashed outside any lock (every receipt of every peer takes
+        // them), and only those not seen verified before.
+        let cached: Vec<(u64, Hash, Arc<[Hash]>)> = {
             let known = self.linked.lock().unwrap_or_else(|e| e.into_inner());
-            let linked = crate::seen::links_known(
-                &cp,
-                expected.stated,
-                &r.consistency_proofs,
-                |size, root, hashes| {
-                    known
-                        .get(&(size, *root, cp.size, cp.root))
-                        .is_some_and(|p| {
-                            p.len() == hashes.len()
-                                && p.iter().zip(hashes).all(|(a, b)| a[..] == b[..])
-                        })
-                },
-            );
-            drop(known);
-            if linked.is_ok() {
-                let mut known = self.linked.lock().unwrap_or_else(|e| e.into_inner());
-                for (size, root) in expected.stated.iter().filter(|(s, _)| *s < cp.size) {
-                    let link = (*size, *root, cp.size, cp.root);
-                    if known.contains_key(&link) {
-                        continue;
-                    }
-                    let Some(proof) = r.consistency_proofs.iter().find(|p| p.from_size == *size)
-                    else {
-                        continue;
-                    };
-                    let hashes: Option<Vec<Hash>> = proof
-                        .hashes
-                        .iter()
-                        .map(|h| <[u8; 32]>::try_from(&h[..]).ok())
-                        .collect();
-                    if let Some(hashes) = hashes {
-                        if known.len() >= LINKS {
-                            known.clear();
-                        }
-                        known.insert(link, hashes.into_boxed_slice());
-                    }
-                }
-            }
-            linked
+            expected
+                .stated
+                .iter()
+                .filter_map(|(size, root)| {
+                    let proof = known.get(&(*size, *root, cp.size, cp.root))?;
+                    Some((*size, *root, proof.clone()))
+                })
+                .collect()
         };
-        let mut logs = self.logs();
-        if !logs.contains_key(&cp.origin) {
-            logs.insert(cp.origin.clone(), Default::default());
+        let mut learned = Vec::new();
+        let linked = crate::seen::links_known(
+            &cp,
+            expected.stated,
+            &r.consistency_proofs,
+            |size, root, hashes| {
+                cached.iter().any(|(s, r, p)| {
+                    *s == size
+                        && r == root
+                        && p.len() == hashes.len()
+                        && p.iter().zip(hashes).all(|(a, b)| a[..] == b[..])
+                })
+            },
+            &mut learned,
+        );
+        if !learned.is_empty() {
+            let mut known = self.linked.lock().unwrap_or_else(|e| e.into_inner());
+            if known.len() + learned.len() > LINKS {
+                known.clear();
+            }
+            for (size, root, hashes) in learned {
+                known.insert((size, root, cp.size, cp.root), hashes.into());
+            }
         }
-        let view = logs
-            .get_mut(&cp.origin)
-            .ok_or_else(|| AuditError::Receipt("the log's view vanished".into()))?;
+        let mut logs = self.logs();
+        let view = logs.entry(cp.origin.clone()).or_default();
         view.apply(&cp, linked)
             .and_then(|()| view.claim(r.entry_index))
             .map_err(|e| AuditError::Receipt(e.to_string()))?;

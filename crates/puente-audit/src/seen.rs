@@ -158,19 +158,25 @@ pub fn links(
     stated: &[(u64, Hash)],
     proofs: &[pb::ConsistencyProof],
 ) -> Result<Vec<u64>, SeenError> {
-    links_known(cp, stated, proofs, |_, _, _| false)
+    links_known(cp, stated, proofs, |_, _, _| false, &mut Vec::new())
 }
+
+/// A consistency link verified by hashing its proof: the size and root it starts from,
+/// and the proof's hashes (it ends at the checkpoint checked).
+pub type Learned = (u64, Hash, Vec<Hash>);
 
 /// [`links`], skipping the hashing of a proof that `proven(size, root, hashes)` says is
 /// the very proof verified before for the link from that checkpoint to `cp`'s (a
 /// consistency proof between two sizes is unique, so an honest log always sends the same
 /// bytes; any other bytes are hashed and judged). The proof must still be in the receipt:
 /// a peer that leaves it out breaks the protocol however much this asker already knows.
+/// Each proof it does hash and find valid is added to `learned`.
 pub fn links_known(
     cp: &Checkpoint,
     stated: &[(u64, Hash)],
     proofs: &[pb::ConsistencyProof],
     proven: impl Fn(u64, &Hash, &[prost::bytes::Bytes]) -> bool,
+    learned: &mut Vec<Learned>,
 ) -> Result<Vec<u64>, SeenError> {
     let mut linked = Vec::with_capacity(stated.len());
     for (size, root) in stated {
@@ -216,6 +222,7 @@ pub fn links_known(
                     cp.size
                 )));
             }
+            learned.push((*size, *root, hashes));
         }
         linked.push(*size);
     }

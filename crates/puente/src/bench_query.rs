@@ -352,7 +352,6 @@ fn sync_tree(dir: &std::path::Path) -> Result<()> {
     Ok(())
 }
 
-/// Runs the benchmark and prints the table (and JSON to `json`, if given).
 /// The median of `v` (the mean of the middle two for an even count); 0 for none.
 fn median(v: &[f64]) -> f64 {
     let mut v = v.to_vec();
@@ -375,7 +374,8 @@ fn spread(v: &[f64]) -> String {
     }
 }
 
-/// Runs the benchmark: `rounds` times, each concurrency's four paths one after the other.
+/// Runs the benchmark and prints the table (and JSON to `json`, if given): `rounds`
+/// times, each concurrency's four paths one after the other.
 pub fn run(
     persons: u64,
     concurrencies: &[usize],
@@ -465,28 +465,27 @@ pub fn run(
             let l = local.clone();
             let d = docs.clone();
             let q = sample_query.clone();
-            results.push((round,
-                load("Puente query (2 nodes)", c, warmup, duration, move |i| {
-                    let mut l = l.clone();
-                    let (issuer, number) = d[(i as usize) % d.len()].clone();
-                    let mut q = q.clone();
-                    q.query = Some(pb::IdentityQuery {
-                        terms: Some(pb::identity_query::Terms::Document(pb::DocumentTerms {
-                            document_number: number,
-                            issuing_state: issuer,
-                            document_type: pb::DocumentType::Passport as i32,
-                        })),
-                    });
-                    async move {
-                        let r = l.query(q).await.map_err(|s| s.to_string())?.into_inner();
-                        if r.outcome != pb::MatchOutcome::Match as i32 || !r.receipt_verified {
-                            return Err("no verified match".into());
-                        }
-                        Ok(())
+            let measured = load("Puente query (2 nodes)", c, warmup, duration, move |i| {
+                let mut l = l.clone();
+                let (issuer, number) = d[(i as usize) % d.len()].clone();
+                let mut q = q.clone();
+                q.query = Some(pb::IdentityQuery {
+                    terms: Some(pb::identity_query::Terms::Document(pb::DocumentTerms {
+                        document_number: number,
+                        issuing_state: issuer,
+                        document_type: pb::DocumentType::Passport as i32,
+                    })),
+                });
+                async move {
+                    let r = l.query(q).await.map_err(|s| s.to_string())?.into_inner();
+                    if r.outcome != pb::MatchOutcome::Match as i32 || !r.receipt_verified {
+                        return Err("no verified match".into());
                     }
-                })
-                .await),
-            );
+                    Ok(())
+                }
+            })
+            .await;
+            results.push((round, measured));
         }
         let _dir = running.stop().await?;
 
