@@ -21,6 +21,15 @@ fn last_entry(node: &TestNode) -> Entry {
     Entry::decode(&trees.entry_bytes(size - 1).unwrap().unwrap()).unwrap()
 }
 
+/// The peer's receipt kept in `node`'s last entry.
+fn stored_receipt(node: &TestNode) -> pb::Receipt {
+    use prost::Message;
+    let raw = last_entry(node)
+        .counterpart_receipt
+        .expect("a receipt is kept");
+    pb::Receipt::decode(raw.as_slice()).unwrap()
+}
+
 async fn refused_for(fed: &Federation, gtm: &TestNode, rule: &str) {
     let before = gtm.state.audit().trees().size().unwrap();
     let err = ask(fed, "GTM", "MEX", doc("BX1234567", "BGD"))
@@ -56,6 +65,17 @@ async fn answers_are_used_only_with_a_receipt_for_them_from_one_history() {
             receipt.entry_index == 0 || !receipt.consistency_proofs.is_empty(),
             "after the first answer, each receipt proves it extends the last"
         );
+        // The entry keeps what proves the peer logged this exchange, not the proofs
+        // that were checked against this node's view when the answer came.
+        let kept = stored_receipt(&gtm);
+        assert!(kept.consistency_proofs.is_empty(), "{kept:?}");
+        assert_eq!(
+            kept,
+            pb::Receipt {
+                consistency_proofs: Vec::new(),
+                ..receipt
+            }
+        );
     }
 
     // The first receipt again, for another exchange.
@@ -74,6 +94,10 @@ async fn answers_are_used_only_with_a_receipt_for_them_from_one_history() {
     );
     fake.lie(Lie::ForkLarger);
     refused_for(&fed, &gtm, "receipt.split_view").await;
+    assert!(
+        !stored_receipt(&gtm).consistency_proofs.is_empty(),
+        "a receipt that failed is kept whole, the proofs that did not hold included"
+    );
     // Fields that the answer does not own up to.
     fake.lie(Lie::FieldsMismatch);
     refused_for(&fed, &gtm, "answer.fields_mismatch").await;

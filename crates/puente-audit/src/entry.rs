@@ -59,11 +59,16 @@ pub struct Entry {
     pub counterpart_receipt: Option<Vec<u8>>,
 }
 
+/// Writes `s` with its length in two bytes. Text past 65,535 bytes is cut at the last
+/// character boundary before it (no field comes near: reasons are cut at 300
+/// characters, names and references are checked far below), so an entry always decodes.
 fn put_str(out: &mut Vec<u8>, s: &str) {
-    let b = s.as_bytes();
-    let len = u16::try_from(b.len()).unwrap_or(u16::MAX);
-    out.extend_from_slice(&len.to_be_bytes());
-    out.extend_from_slice(&b[..usize::from(len)]);
+    let mut end = s.len().min(usize::from(u16::MAX));
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    out.extend_from_slice(&(end as u16).to_be_bytes());
+    out.extend_from_slice(&s.as_bytes()[..end]);
 }
 
 struct Reader<'a> {
@@ -434,6 +439,22 @@ mod tests {
         bad[at] = 0xff;
         assert!(EntryRef::parse(&bad).is_err());
         assert!(Entry::decode(&bad).is_err());
+    }
+
+    #[test]
+    fn text_past_the_length_limit_is_cut_on_a_character_and_still_decodes() {
+        // 'é' is two bytes: 32,768 of them end one byte past the limit of 65,535.
+        let e = Entry {
+            reason: "é".repeat(32_768),
+            ..Entry::default()
+        };
+        let d = Entry::decode(&e.encode()).expect("an over-long text still decodes");
+        assert_eq!(d.reason, "é".repeat(32_767));
+        let short = Entry {
+            reason: "ok é".into(),
+            ..Entry::default()
+        };
+        assert_eq!(Entry::decode(&short.encode()).unwrap(), short);
     }
 
     #[test]

@@ -18,7 +18,7 @@ use tonic::transport::Channel;
 use tonic::{Code, Status};
 use tracing::warn;
 
-use super::receipt::ReceiptProblem;
+use super::receipt::{Kept, ReceiptProblem};
 use crate::client::{exchange_client, status_text};
 use crate::error::ExchangeError;
 use crate::limits::within;
@@ -123,8 +123,11 @@ impl<'a> PeerCall<'a> {
             tracing::error!(peer = %peer, "SPLIT VIEW: {peer}'s log as shown in this receipt does not extend what it showed before; the receipt is kept in this node's audit entry as evidence: {problem}");
         }
         self.outcome.code = Code::DataLoss as i32;
-        self.fail(&rule, format!("{peer} {problem}"), receipt.as_ref())
-            .await?;
+        self.outcome.decision = pb::Decision::Refused as i32;
+        self.outcome.rule = rule;
+        self.outcome.reason = format!("{peer} {problem}");
+        // The receipt that failed is kept whole, as the peer sent it: evidence.
+        self.record_as(receipt.as_ref(), Kept::AsReceived).await?;
         warn!(peer = %peer, "answer discarded: the receipt does not hold: {problem}");
         Err(ExchangeError::data_loss(format!(
             "{peer}'s receipt does not hold ({problem}); its answer is not used"
@@ -169,7 +172,7 @@ impl<'a> PeerCall<'a> {
                 self.actor,
                 self.request_sha256,
                 &outcome,
-                receipt.as_ref(),
+                receipt.as_ref().map(|r| (r, Kept::Verified)),
             )
             .await
             .map(|_| ())
@@ -179,6 +182,14 @@ impl<'a> PeerCall<'a> {
     /// answered query or copy also counts against this node's own tally of what it used
     /// of the peer's daily quota (`puente status` shows it beside the peer's limit).
     pub async fn record(&self, receipt: Option<&pb::Receipt>) -> Result<u64, ExchangeError> {
+        self.record_as(receipt, Kept::Verified).await
+    }
+
+    async fn record_as(
+        &self,
+        receipt: Option<&pb::Receipt>,
+        kept: Kept,
+    ) -> Result<u64, ExchangeError> {
         let index = self
             .state
             .record_outgoing(
@@ -186,7 +197,7 @@ impl<'a> PeerCall<'a> {
                 self.actor,
                 self.request_sha256,
                 &self.outcome,
-                receipt,
+                receipt.map(|r| (r, kept)),
             )
             .await?;
         let counted = matches!(self.service, Service::IdentityQuery | Service::PassportCopy);
