@@ -44,6 +44,8 @@ struct Logs {
     /// The size of the checkpoint in its last true receipt.
     last_true: Mutex<u64>,
     lie: Mutex<Lie>,
+    /// Consistency proofs sent in true receipts (one per size the asker named).
+    proofs_sent: std::sync::atomic::AtomicU64,
 }
 
 /// A lying peer, serving until stopped.
@@ -95,6 +97,7 @@ impl FakePeer {
             first: Mutex::new(None),
             last_true: Mutex::new(0),
             lie: Mutex::new(Lie::None),
+            proofs_sent: Default::default(),
         });
         let server = puente_pki::tls::server_config(&loaded.tls, &loaded.anchors()).expect("tls");
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
@@ -131,6 +134,14 @@ impl FakePeer {
     /// Sets how it answers from now on.
     pub fn lie(&self, lie: Lie) {
         *self.logs.lie.lock().expect("lie") = lie;
+    }
+
+    /// Consistency proofs sent so far in true receipts: one for each size of its log the
+    /// asker said it had seen, so none means the asker named none.
+    pub fn consistency_proofs_sent(&self) -> u64 {
+        self.logs
+            .proofs_sent
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Stops serving.
@@ -266,6 +277,10 @@ impl Exchange for Fake {
                         hashes: hashes.iter().map(|h| h.to_vec().into()).collect(),
                     });
                 }
+                self.logs.proofs_sent.fetch_add(
+                    r.consistency_proofs.len() as u64,
+                    std::sync::atomic::Ordering::Relaxed,
+                );
                 self.logs
                     .first
                     .lock()

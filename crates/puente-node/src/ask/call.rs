@@ -18,7 +18,7 @@ use tonic::transport::Channel;
 use tonic::{Code, Status};
 use tracing::warn;
 
-use super::receipt::{Kept, ReceiptProblem};
+use super::receipt::{kept, Kept, ReceiptProblem};
 use crate::client::{exchange_client, status_text};
 use crate::error::ExchangeError;
 use crate::limits::within;
@@ -107,14 +107,20 @@ impl<'a> PeerCall<'a> {
         )
     }
 
-    /// Requires the peer's receipt to hold (see [`PeerCall::verify`]); records the
-    /// failure otherwise, keeping the receipt that failed as evidence.
+    /// Requires the peer's receipt to hold (see [`PeerCall::verify`]) and returns it as
+    /// kept ([`Kept::Verified`]: without its consistency proofs, checked here against this
+    /// node's view of the peer's log); records the failure otherwise, keeping the receipt
+    /// that failed whole as evidence.
     pub async fn check_receipt(
         &mut self,
         receipt: Option<pb::Receipt>,
     ) -> Result<pb::Receipt, ExchangeError> {
         let problem = match self.verify(receipt.as_ref()) {
-            Ok(()) => return receipt.ok_or_else(|| ExchangeError::data_loss("no receipt")),
+            Ok(()) => {
+                return receipt
+                    .map(kept)
+                    .ok_or_else(|| ExchangeError::data_loss("no receipt"))
+            }
             Err(p) => p,
         };
         let peer = self.peer;
