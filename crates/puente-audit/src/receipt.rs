@@ -58,10 +58,11 @@ impl ReceiptVerifier {
         self.logs.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The sizes of log `origin` a request should name (empty before any receipt).
+    /// The sizes of log `origin` the next request names (empty before any receipt); see
+    /// [`LogView::known`].
     pub fn known(&self, origin: &str) -> crate::seen::Stated {
         self.logs()
-            .get(origin)
+            .get_mut(origin)
             .map(LogView::known)
             .unwrap_or_default()
     }

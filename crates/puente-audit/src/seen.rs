@@ -2,10 +2,16 @@
 //! two histories nor pass one receipt off for two exchanges. Every checkpoint seen in a
 //! receipt (or cosigned as a witness) is remembered by size; one of another root at a
 //! size already seen is a split view. The largest checkpoint is the frontier; each
-//! request names it (and up to three checkpoints not yet shown to be part of it, which
-//! concurrent answers leave behind), and the receipt must prove that its checkpoint
-//! extends each. Entry indices of accepted receipts are remembered: a second exchange
-//! answered by an entry already used is a replay. Pure: no I/O, no clock.
+//! request names it, and the receipt must prove that its checkpoint extends each size
+//! named. Concurrent answers leave checkpoints behind that are not yet shown to be part
+//! of the frontier: a request names up to three of them. One such checkpoint is named by
+//! the first request after it was seen and, if no answer has linked it after
+//! [`RENAME_AFTER`] more requests, by every request until one does (naming each in all
+//! requests from the start had every receipt carry about three proofs where one
+//! answer's proof suffices; a peer that fails whatever names a checkpoint to keep it
+//! unlinked still ends up failing every request, as before).
+//! Entry indices of accepted receipts are remembered: a second exchange answered by an
+//! entry already used is a replay. Pure: no I/O, no clock.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -27,6 +33,11 @@ pub type Stated = Vec<(u64, Hash)>;
 
 /// Sizes a request names at most.
 pub const MAX_KNOWN: usize = 4;
+/// Requests to a log after the first that named a checkpoint not yet linked, after
+/// which every request names it until an answer links it (the first answer did not: an
+/// error, a timeout, a peer hiding it). Above the requests usually in flight to one peer,
+/// so the first answer normally comes first.
+pub const RENAME_AFTER: u64 = 256;
 
 /// Why a receipt was not accepted against what was seen before.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -44,20 +55,40 @@ pub enum SeenError {
 pub struct LogView {
     seen: BTreeMap<u64, Hash>,
     frontier: Option<(u64, Hash)>,
-    unlinked: BTreeMap<u64, Hash>,
+    unlinked: BTreeMap<u64, Unlinked>,
     entries: BTreeSet<u64>,
+    /// Requests that named sizes of this log so far.
+    requests: u64,
+}
+
+/// A checkpoint not yet shown to be part of the frontier.
+#[derive(Debug)]
+struct Unlinked {
+    root: Hash,
+    /// The request (by [`LogView::requests`]) that first named it.
+    named: Option<u64>,
 }
 
 impl LogView {
-    /// The sizes (and roots) a request names: the frontier, then the oldest checkpoints
-    /// not yet shown to be part of it.
-    pub fn known(&self) -> Stated {
-        self.frontier
-            .iter()
-            .copied()
-            .chain(self.unlinked.iter().map(|(s, r)| (*s, *r)))
-            .take(MAX_KNOWN)
-            .collect()
+    /// The sizes (and roots) the next request names: the frontier, then the oldest
+    /// checkpoints not yet shown to be part of it, except those first named less than
+    /// [`RENAME_AFTER`] requests ago (their answer is awaited).
+    pub fn known(&mut self) -> Stated {
+        self.requests += 1;
+        let now = self.requests;
+        let mut stated: Stated = self.frontier.iter().copied().collect();
+        for (size, u) in &mut self.unlinked {
+            if stated.len() >= MAX_KNOWN {
+                break;
+            }
+            match u.named {
+                Some(at) if now - at < RENAME_AFTER => continue,
+                Some(_) => {}
+                None => u.named = Some(now),
+            }
+            stated.push((*size, u.root));
+        }
+        stated
     }
 
     /// Checks a checkpoint against everything seen, with the proofs from each of the
@@ -122,19 +153,23 @@ impl LogView {
             None => self.frontier = Some((size, root)),
             Some((f, froot)) if size > f => {
                 if !linked.contains(&f) {
-                    self.unlinked.insert(f, froot);
+                    self.unlink(f, froot);
                 }
                 self.frontier = Some((size, root));
             }
             // Not (yet) shown to be part of the frontier.
-            Some((f, _)) if size < f => {
-                self.unlinked.insert(size, root);
-            }
+            Some((f, _)) if size < f => self.unlink(size, root),
             Some(_) => {}
         }
         while self.unlinked.len() > UNLINKED {
             self.unlinked.pop_first();
         }
+    }
+
+    fn unlink(&mut self, size: u64, root: Hash) {
+        self.unlinked
+            .entry(size)
+            .or_insert(Unlinked { root, named: None });
     }
 
     /// Claims `index` for one exchange; a second claim is a replay.
@@ -325,6 +360,47 @@ mod tests {
         )
         .unwrap();
         assert_eq!(v.known().iter().map(|k| k.0).collect::<Vec<_>>(), [15]);
+    }
+
+    #[test]
+    fn a_checkpoint_left_behind_is_named_by_one_request_at_a_time_until_linked() {
+        let honest = log(40, 0);
+        let mut v = LogView::default();
+        v.check(&cp(&honest, 4), &[], &[]).unwrap();
+        let stated = v.known();
+        v.check(&cp(&honest, 10), &stated, &[proof(&honest, 4, 10)])
+            .unwrap();
+        v.check(&cp(&honest, 8), &stated, &[proof(&honest, 4, 8)])
+            .unwrap();
+        let sizes = |k: &Stated| k.iter().map(|k| k.0).collect::<Vec<_>>();
+        // The first request names it; those sent while its answer is awaited do not.
+        let first = v.known();
+        assert_eq!(sizes(&first), [10, 8]);
+        for _ in 1..RENAME_AFTER {
+            assert_eq!(sizes(&v.known()), [10], "named by a request in flight");
+        }
+        // That answer never came (an error, a timeout, a peer failing whatever names
+        // it): from now on every request names it, until one links it.
+        for _ in 0..RENAME_AFTER {
+            assert_eq!(sizes(&v.known()), [10, 8]);
+        }
+        let again = v.known();
+        assert_eq!(sizes(&again), [10, 8]);
+        // A receipt that does not link it is refused like any other.
+        let err = v
+            .check(&cp(&honest, 12), &again, &[proof(&honest, 10, 12)])
+            .unwrap_err();
+        assert!(matches!(err, SeenError::SplitView(_)), "{err}");
+        // Linked: never named again.
+        v.check(
+            &cp(&honest, 12),
+            &again,
+            &[proof(&honest, 10, 12), proof(&honest, 8, 12)],
+        )
+        .unwrap();
+        for _ in 0..2 * RENAME_AFTER {
+            assert_eq!(sizes(&v.known()), [12]);
+        }
     }
 
     #[test]
