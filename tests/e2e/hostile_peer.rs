@@ -109,3 +109,69 @@ async fn answers_are_used_only_with_a_receipt_for_them_from_one_history() {
     gtm.stop().await;
     fake.stop().await;
 }
+
+#[tokio::test]
+async fn a_peer_cannot_keep_a_checkpoint_unlinked_by_failing_the_requests_that_name_it() {
+    use puente_audit::seen::RENAME_AFTER;
+    use puente_e2e::fake_peer::log_size;
+
+    let mut fed = Federation::new(&["MEX", "GTM"]).await;
+    let fake = FakePeer::start(&mut fed, "MEX").await;
+    let gtm = fed.start("GTM").await;
+    let query = || ask(&fed, "GTM", "MEX", doc("BX1234567", "BGD"));
+    query().await.unwrap();
+
+    // Two answers that come back in the other order than they were logged, as under
+    // concurrency: the older checkpoint arrives after a newer one, not yet linked to it.
+    fake.hold_next();
+    let (older, newer) = tokio::join!(query(), async {
+        fake.held().await;
+        let newer = query().await;
+        fake.release();
+        newer
+    });
+    let (older, newer) = (older.unwrap(), newer.unwrap());
+    assert!(older.receipt_verified && newer.receipt_verified);
+    let hidden = log_size(older.peer_receipt.as_ref().unwrap());
+    assert!(hidden < log_size(newer.peer_receipt.as_ref().unwrap()));
+
+    // The peer fails whatever names it. The next request does, once; those after it
+    // do not while its answer may still come, so the peer is served...
+    fake.lie(Lie::FailWhenNamed(hidden));
+    let first = fake.named().len();
+    assert_eq!(query().await.unwrap_err().code(), Code::Unavailable);
+    let mut served = 0;
+    while query().await.is_ok() {
+        served += 1;
+        assert!(served < 2 * RENAME_AFTER, "never named again");
+    }
+    assert_eq!(
+        served,
+        RENAME_AFTER - 1,
+        "named by one request in {RENAME_AFTER}"
+    );
+    // ...but no answer linked it, and now every request names it: hiding it costs the
+    // peer all its exchanges with this node.
+    for _ in 0..5 {
+        assert_eq!(query().await.unwrap_err().code(), Code::Unavailable);
+    }
+    let named: Vec<bool> = fake.named()[first..]
+        .iter()
+        .map(|sizes| sizes.contains(&hidden))
+        .collect();
+    assert_eq!(named.iter().filter(|n| **n).count(), 7, "{named:?}");
+
+    // Answered truly, one receipt links it, and no request names it again.
+    fake.lie(Lie::None);
+    query().await.unwrap();
+    let after = fake.named().len();
+    for _ in 0..3 {
+        query().await.unwrap();
+    }
+    assert!(fake.named()[after..]
+        .iter()
+        .all(|sizes| !sizes.contains(&hidden)));
+
+    gtm.stop().await;
+    fake.stop().await;
+}

@@ -35,6 +35,9 @@ pub enum Lie {
     FieldsMismatch,
     /// A hit/no-hit answer that carries a person.
     HitWithPerson,
+    /// Fails (UNAVAILABLE) every request that names this size of its log, to keep the
+    /// asker from linking that checkpoint; answers the others truly.
+    FailWhenNamed(u64),
 }
 
 struct Logs {
@@ -46,6 +49,12 @@ struct Logs {
     lie: Mutex<Lie>,
     /// Consistency proofs sent in true receipts (one per size the asker named).
     proofs_sent: std::sync::atomic::AtomicU64,
+    /// The sizes each request named, in arrival order.
+    named: Mutex<Vec<Vec<u64>>>,
+    /// Whether the next request's true answer is held until [`FakePeer::release`].
+    hold_next: std::sync::atomic::AtomicBool,
+    held: tokio::sync::Notify,
+    release: tokio::sync::Notify,
 }
 
 /// A lying peer, serving until stopped.
@@ -62,7 +71,8 @@ fn sha(b: &[u8]) -> [u8; 32] {
     out
 }
 
-fn log_size(r: &pb::Receipt) -> u64 {
+/// The size of the log at the checkpoint `r` rests on.
+pub fn log_size(r: &pb::Receipt) -> u64 {
     let note = &r.checkpoint.as_ref().expect("checkpoint").note;
     let body = puente_audit::checkpoint::split_note(note).expect("note").0;
     puente_audit::checkpoint::Checkpoint::parse_body(body)
@@ -98,6 +108,10 @@ impl FakePeer {
             last_true: Mutex::new(0),
             lie: Mutex::new(Lie::None),
             proofs_sent: Default::default(),
+            named: Mutex::new(Vec::new()),
+            hold_next: Default::default(),
+            held: Default::default(),
+            release: Default::default(),
         });
         let server = puente_pki::tls::server_config(&loaded.tls, &loaded.anchors()).expect("tls");
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
@@ -142,6 +156,30 @@ impl FakePeer {
         self.logs
             .proofs_sent
             .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The sizes of its log each request named, in arrival order.
+    pub fn named(&self) -> Vec<Vec<u64>> {
+        self.logs.named.lock().expect("named").clone()
+    }
+
+    /// Holds the true answer to the next request (its entry appended, its receipt made)
+    /// until [`FakePeer::release`]: answers that come back in another order than their
+    /// entries were logged, as under concurrency.
+    pub fn hold_next(&self) {
+        self.logs
+            .hold_next
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Waits until the answer to hold is made and held.
+    pub async fn held(&self) {
+        self.logs.held.notified().await;
+    }
+
+    /// Sends the held answer.
+    pub fn release(&self) {
+        self.logs.release.notify_one();
     }
 
     /// Stops serving.
@@ -192,6 +230,16 @@ impl Exchange for Fake {
             .map(|c| c.known_log_sizes.clone())
             .unwrap_or_default();
         let lie = *self.logs.lie.lock().expect("lie");
+        self.logs.named.lock().expect("named").push(known.clone());
+        if let Lie::FailWhenNamed(hidden) = lie {
+            if known.contains(&hidden) {
+                return Err(Status::unavailable("busy, try again later"));
+            }
+        }
+        let hold = self
+            .logs
+            .hold_next
+            .swap(false, std::sync::atomic::Ordering::SeqCst);
         let person = pb::DisclosedPerson {
             given_names: Some("FABRICATED".into()),
             surnames: Some("PERSON".into()),
@@ -290,6 +338,10 @@ impl Exchange for Fake {
                 r
             }
         };
+        if hold {
+            self.logs.held.notify_one();
+            self.logs.release.notified().await;
+        }
         answer.receipt = Some(receipt);
         Ok(Response::new(answer))
     }
