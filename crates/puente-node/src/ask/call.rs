@@ -129,28 +129,42 @@ impl<'a> PeerCall<'a> {
             tracing::error!(peer = %peer, "SPLIT VIEW: {peer}'s log as shown in this receipt does not extend what it showed before; the receipt is kept in this node's audit entry as evidence: {problem}");
         }
         self.outcome.code = Code::DataLoss as i32;
-        self.outcome.decision = pb::Decision::Refused as i32;
-        self.outcome.rule = rule;
-        self.outcome.reason = format!("{peer} {problem}");
         // The receipt that failed is kept whole, as the peer sent it: evidence.
-        self.record_as(receipt.as_ref(), Kept::AsReceived).await?;
+        self.fail_as(
+            &rule,
+            format!("{peer} {problem}"),
+            receipt.as_ref(),
+            Kept::AsReceived,
+        )
+        .await?;
         warn!(peer = %peer, "answer discarded: the receipt does not hold: {problem}");
         Err(ExchangeError::data_loss(format!(
             "{peer}'s receipt does not hold ({problem}); its answer is not used"
         )))
     }
 
-    /// Records that this node refuses the peer's answer by `rule`.
+    /// Records that this node refuses the peer's answer by `rule` (its receipt, which
+    /// held, kept as [`Kept::Verified`]).
     pub async fn fail(
         &mut self,
         rule: &str,
         reason: String,
         receipt: Option<&pb::Receipt>,
     ) -> Result<u64, ExchangeError> {
+        self.fail_as(rule, reason, receipt, Kept::Verified).await
+    }
+
+    async fn fail_as(
+        &mut self,
+        rule: &str,
+        reason: String,
+        receipt: Option<&pb::Receipt>,
+        kept: Kept,
+    ) -> Result<u64, ExchangeError> {
         self.outcome.decision = pb::Decision::Refused as i32;
         self.outcome.rule = rule.to_string();
         self.outcome.reason = reason;
-        self.record(receipt).await
+        self.record_as(receipt, kept).await
     }
 
     /// The peer refused or could not be reached (`audited` is what the entry records):
