@@ -9,7 +9,7 @@
 
 use puente_audit::Entry;
 use puente_e2e::fake_peer::{FakePeer, Lie};
-use puente_e2e::officer::{ask, doc};
+use puente_e2e::officer::{ask, doc, Officer};
 use puente_e2e::{Federation, TestNode};
 use puente_proto::v1 as pb;
 use tonic::Code;
@@ -118,7 +118,8 @@ async fn a_peer_cannot_keep_a_checkpoint_unlinked_by_failing_the_requests_that_n
     let mut fed = Federation::new(&["MEX", "GTM"]).await;
     let fake = FakePeer::start(&mut fed, "MEX").await;
     let gtm = fed.start("GTM").await;
-    let query = || ask(&fed, "GTM", "MEX", doc("BX1234567", "BGD"));
+    let officer = Officer::new(&fed, "GTM", "MEX");
+    let query = || officer.ask(doc("BX1234567", "BGD"));
     query().await.unwrap();
 
     // Two answers that come back in the other order than they were logged, as under

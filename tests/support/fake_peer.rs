@@ -118,6 +118,9 @@ impl FakePeer {
         let (tx, rx) = mpsc::channel::<Result<_, std::io::Error>>(16);
         let accept = tokio::spawn(async move {
             while let Ok((tcp, _)) = listener.accept().await {
+                // As a node does: small answers are not held back by Nagle's algorithm
+                // waiting on a delayed ACK (40 ms a call).
+                let _ = tcp.set_nodelay(true);
                 let (acceptor, tx) = (acceptor.clone(), tx.clone());
                 tokio::spawn(async move {
                     if let Ok(tls) = acceptor.accept(tcp).await {

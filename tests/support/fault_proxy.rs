@@ -55,6 +55,9 @@ impl FaultProxy {
                 let st = st.clone();
                 tokio::spawn(async move {
                     if let Ok(server) = tokio::net::TcpStream::connect(target).await {
+                        // No Nagle delay on either leg: the proxy adds only the faults.
+                        let _ = client.set_nodelay(true);
+                        let _ = server.set_nodelay(true);
                         proxy_connection(client, server, st).await;
                     }
                 });

@@ -64,6 +64,38 @@ pub async fn ask(
         .map(|r| r.into_inner())
 }
 
+/// An officer of one country asking one peer over a single connection to the own node,
+/// for tests that ask hundreds of times ([`ask`] connects anew each time).
+pub struct Officer {
+    client: LocalClient<tonic::transport::Channel>,
+    to: String,
+}
+
+impl Officer {
+    /// `from`'s officer, asking `to`.
+    pub fn new(fed: &Federation, from: &str, to: &str) -> Self {
+        let officer = fed.country(from).identity("operator-officer");
+        Self {
+            client: LocalClient::new(fed.channel(from, &officer)),
+            to: to.into(),
+        }
+    }
+
+    /// As [`ask`].
+    pub async fn ask(&self, query: pb::IdentityQuery) -> Result<pb::QueryResponse, tonic::Status> {
+        self.client
+            .clone()
+            .query(pb::QueryRequest {
+                peer_country: self.to.clone(),
+                context: ctx(pb::Purpose::Identification),
+                query: Some(query),
+                max_matches: 0,
+            })
+            .await
+            .map(|r| r.into_inner())
+    }
+}
+
 /// `from`'s officer fetches the passport copy behind `reference` from `to`.
 pub async fn fetch(
     fed: &Federation,
