@@ -52,16 +52,7 @@ pub async fn ask(
     to: &str,
     query: pb::IdentityQuery,
 ) -> Result<pb::QueryResponse, tonic::Status> {
-    let officer = fed.country(from).identity("operator-officer");
-    LocalClient::new(fed.channel(from, &officer))
-        .query(pb::QueryRequest {
-            peer_country: to.into(),
-            context: ctx(pb::Purpose::Identification),
-            query: Some(query),
-            max_matches: 0,
-        })
-        .await
-        .map(|r| r.into_inner())
+    Officer::new(fed, from, to).ask(query).await
 }
 
 /// An officer of one country asking one peer over a single connection to the own node,
@@ -81,7 +72,7 @@ impl Officer {
         }
     }
 
-    /// As [`ask`].
+    /// Asks the peer `query` (purpose identification, case `CASE-7`).
     pub async fn ask(&self, query: pb::IdentityQuery) -> Result<pb::QueryResponse, tonic::Status> {
         self.client
             .clone()

@@ -336,17 +336,23 @@ mod tests {
             .unwrap();
     }
 
+    /// A view of `honest` after two answers to requests sent with the same knowledge
+    /// (size 4) came back larger first: frontier 10, size 8 not yet shown part of it.
+    fn size_8_left_behind(honest: &Leaves) -> LogView {
+        let mut v = LogView::default();
+        v.check(&cp(honest, 4), &[], &[]).unwrap();
+        let stated = v.known();
+        v.check(&cp(honest, 10), &stated, &[proof(honest, 4, 10)])
+            .unwrap();
+        v.check(&cp(honest, 8), &stated, &[proof(honest, 4, 8)])
+            .unwrap();
+        v
+    }
+
     #[test]
     fn concurrent_answers_leave_checkpoints_that_the_next_request_links() {
         let honest = log(30, 0);
-        let mut v = LogView::default();
-        v.check(&cp(&honest, 4), &[], &[]).unwrap();
-        let stated = v.known();
-        // Two answers to requests sent with the same knowledge, the larger first.
-        v.check(&cp(&honest, 10), &stated, &[proof(&honest, 4, 10)])
-            .unwrap();
-        v.check(&cp(&honest, 8), &stated, &[proof(&honest, 4, 8)])
-            .unwrap();
+        let mut v = size_8_left_behind(&honest);
         let known = v.known();
         assert_eq!(
             known.iter().map(|k| k.0).collect::<Vec<_>>(),
@@ -365,13 +371,7 @@ mod tests {
     #[test]
     fn a_checkpoint_left_behind_is_named_by_one_request_at_a_time_until_linked() {
         let honest = log(40, 0);
-        let mut v = LogView::default();
-        v.check(&cp(&honest, 4), &[], &[]).unwrap();
-        let stated = v.known();
-        v.check(&cp(&honest, 10), &stated, &[proof(&honest, 4, 10)])
-            .unwrap();
-        v.check(&cp(&honest, 8), &stated, &[proof(&honest, 4, 8)])
-            .unwrap();
+        let mut v = size_8_left_behind(&honest);
         let sizes = |k: &Stated| k.iter().map(|k| k.0).collect::<Vec<_>>();
         // The first request names it; those sent while its answer is awaited do not.
         let first = v.known();
