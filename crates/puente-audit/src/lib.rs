@@ -9,7 +9,7 @@
 //! - [`merkle`]: RFC 6962 hashing, inclusion and consistency proofs (pure).
 //! - [`entry`]: entries and their deterministic, versioned encoding.
 //! - [`checkpoint`]: signed checkpoints and witness cosignatures.
-//! - [`file`]: the append-only log file and the index files derived from it.
+//! - [`file`](mod@file): the append-only log file and the index files derived from it.
 //! - [`trees`]: [`Trees`], the log's files and sled trees opened together; what every
 //!   reader of the log goes through.
 //! - [`head`]: the latest signed checkpoint kept outside sled, to notice a store that lost entries.

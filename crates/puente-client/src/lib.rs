@@ -1,10 +1,10 @@
 //! The client side of a Puente node: what an officer's or an auditor's workstation needs
 //! to talk to its own country's node, and nothing of the node's secrets.
 //!
-//! A person holds a [profile](profile) — the node's address, this country's CA, their own
+//! A person holds a [profile] — the node's address, this country's CA, their own
 //! certificate and key — and [`NodeClient`] turns it into one pooled mutual-TLS channel on
 //! which the officer calls (`Local`) and the auditor calls (`Audit`) are made. Nodes use
-//! the same [channel](channel) code to dial their peers.
+//! the same [channel] code to dial their peers.
 //!
 //! # Layout
 //! - [`channel`]: lazy, pooled mTLS channels that check the server is a node of the

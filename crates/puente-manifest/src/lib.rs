@@ -14,7 +14,7 @@
 //! - [`paxlst`]: the PAXLST message read from the segments, in message-guide order.
 //! - [`bus`]: JSON and CSV bus manifests.
 //! - [`passenger`]: one passenger's fields, the same checks as a record's.
-//! - [`write`]: PAXLST and bus JSON/CSV written from a [`Manifest`] (demo, bench, tests).
+//! - [`write`](mod@write): PAXLST and bus JSON/CSV written from a [`Manifest`] (demo, bench, tests).
 //! - [`error`](mod@error): [`ManifestError`].
 
 #![forbid(unsafe_code)]

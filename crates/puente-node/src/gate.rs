@@ -193,7 +193,7 @@ impl Gate {
     }
 
     /// Also re-verifies the certificate behind each call against the node's current
-    /// material (see [`IdentityCache`]): a certificate revoked, expired or no longer
+    /// material (see `IdentityCache`): a certificate revoked, expired or no longer
     /// trusted is refused on connections opened before, not only on new ones.
     pub fn with_recheck(mut self, recheck: Recheck) -> Self {
         self.recheck = Some(recheck);

@@ -2,7 +2,7 @@
 //!
 //! This crate is pure: no sockets, no files, no clock (callers pass `now`). The node
 //! loads agreement files, verifies them here against the parties' keys, and calls
-//! [`evaluate`] before touching any data; the identity and document paths call
+//! [`evaluate`](fn@evaluate) before touching any data; the identity and document paths call
 //! [`protection::screen`] on every candidate record.
 //!
 //! # Layout

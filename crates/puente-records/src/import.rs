@@ -202,7 +202,7 @@ const PART_ROWS: usize = 10_000;
 /// How an import's rows reach the store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Apply {
-    /// In parts of [`PART_ROWS`], bracketed by the in-progress mark: for a store no one
+    /// In parts of `PART_ROWS`, bracketed by the in-progress mark: for a store no one
     /// reads meanwhile (offline), with memory bounded whatever the file's size.
     InParts,
     /// As one change ([`RecordStore::apply_import`]): queries in flight see none of it

@@ -21,7 +21,7 @@
 //!   country's view as if their records had been deleted then: the counts it sees fall,
 //!   and a cell it saw stays, at 0. What it saw before cannot be recalled.
 //! - Every update ends by renumbering the cells it changed, shared and viewed, in key
-//!   order ([`StatsStore::renumber`]): the order a country receives cells in is then that
+//!   order (`StatsStore::renumber`): the order a country receives cells in is then that
 //!   of the changes it sees, never telling apart the families it sees through a view.
 //! - Not hidden: version numbers come from the counter shared by all, so the size of the
 //!   gaps between the versions a country receives depends on changes it does not see

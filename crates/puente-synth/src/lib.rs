@@ -10,8 +10,8 @@
 //! # Layout
 //! - [`rng`]: [`Rng`], the seeded generator everything draws from.
 //! - [`pools`]: the name pools, read from `data/names/*.txt`.
-//! - [`person`]: [`SynthPerson`]s of a nationality, or of one drawn by weight.
-//! - [`variant`]: [`Variant`]s of a person's name and birth date.
+//! - [`person`](mod@person): [`SynthPerson`]s of a nationality, or of one drawn by weight.
+//! - [`variant`](mod@variant): [`Variant`]s of a person's name and birth date.
 //! - [`generate`]: `records generate`: synthetic CSV with MRZs and specimen copies.
 //! - [`specimen`]: SPECIMEN passport-copy images.
 //! - [`error`](mod@error): [`SynthError`].

@@ -1,5 +1,5 @@
 //! Name pools: the given names and surnames each nationality's passports print, read from
-//! `data/names/*.txt` (built into the crate, parsed once on first use). [`crate::person`]
+//! `data/names/*.txt` (built into the crate, parsed once on first use). [`crate::person`](mod@crate::person)
 //! draws from them with falling weights, so a few names are very common (as HOSSAIN,
 //! SINGH or RODRÍGUEZ are) and a long tail is rare.
 //!

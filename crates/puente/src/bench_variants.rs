@@ -7,7 +7,7 @@
 //! Each kind is a function `(rng, &SynthPerson) -> Option<Variant>`: `None` exactly when
 //! the kind does not apply to the person (whatever the random draws), so a person can
 //! be tested for a kind once and queried later. The rules and curated lists cite what
-//! they follow; [`creole`] and [`wade_giles`] hold the two orthographies, [`compound`]
+//! they follow; [`creole`](mod@creole) and [`wade_giles`] hold the two orthographies, [`compound`](mod@compound)
 //! and [`particles`] the name structures.
 
 pub mod compound;

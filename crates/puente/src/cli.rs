@@ -213,7 +213,7 @@ pub struct ConsoleArgs {
     /// Which node, as whom.
     #[command(flatten)]
     pub access: NodeAccess,
-    /// With --config (the node's host): which certificate of its [client] section to
+    /// With --config (the node's host): which certificate of its `[client]` section to
     /// use. A profile's own role decides otherwise.
     #[arg(long, value_enum, default_value_t = PersonRole::Operator)]
     pub role: PersonRole,
@@ -422,7 +422,7 @@ pub enum AgreementCommand {
         #[arg(long)]
         valid_until: Option<String>,
     },
-    /// Add this country's signature (the key in its config's [signing]) to FILE, in place.
+    /// Add this country's signature (the key in its config's `[signing]`) to FILE, in place.
     Sign {
         /// The signing country's node configuration.
         #[arg(long, short = 'c')]

@@ -16,7 +16,7 @@
 //! - [`audit`]: `puente audit …`, offline on a data directory or online as an auditor;
 //!   [`audit_copy`]: `audit verify --log`, a copy of the log and public bundles only.
 //! - [`backup`]: `puente backup` and `puente restore`.
-//! - [`bench`]: `puente bench …`, measured against same-run baselines
+//! - [`bench`](mod@bench): `puente bench …`, measured against same-run baselines
 //!   ([`bench_manifest`]: a manifest check against single queries);
 //!   [`bench_variants`] and [`bench_eval`]: the matcher's independent evaluation.
 //! - [`console`]: `puente console`, the web UI of officers and auditors.

@@ -1,6 +1,6 @@
 //! `puente.v1.Manifest`: carriers' manifests in, the officer's view out. The gate admits
 //! this country's carriers and operators (`role.manifest_requires_own_carrier`); reading
-//! is for operators ([`NodeState::require_operator`]). The work is in
+//! is for operators (`NodeState::require_operator`). The work is in
 //! [`crate::manifests`].
 
 use std::sync::Arc;

@@ -14,7 +14,7 @@ pub struct NodeAccess {
     #[arg(long, short = 'p', value_name = "FILE", env = "PUENTE_PROFILE")]
     pub profile: Option<PathBuf>,
     /// Or, on the node's host, the node's configuration (DIR/puente.toml): the
-    /// certificate in its [client] section is used.
+    /// certificate in its `[client]` section is used.
     #[arg(long, short = 'c', value_name = "FILE", env = "PUENTE_CONFIG")]
     pub config: Option<PathBuf>,
 }

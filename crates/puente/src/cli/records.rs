@@ -10,7 +10,7 @@ use super::{NodeAccess, Output, PersonTerms};
 ///
 /// Import, delete and search work while the node runs: with --config on the node's
 /// host, a running node (it holds the data directory) is found at once and the command
-/// goes through it as the operator of the config's [client] section; a stopped node's
+/// goes through it as the operator of the config's `[client]` section; a stopped node's
 /// data directory is used directly. With --profile (an operator's workstation) they
 /// always go through the node.
 #[derive(Debug, Subcommand)]
