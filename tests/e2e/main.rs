@@ -36,5 +36,6 @@ mod renewal_and_trust;
 mod stats_protection;
 mod stats_sync;
 mod status;
+mod undecodable;
 mod witness_hostile_peer;
 mod witness_lying_witness;

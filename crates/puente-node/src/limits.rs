@@ -51,6 +51,26 @@ pub fn oversized_is_resource_exhausted(headers: &mut http::HeaderMap) {
     }
 }
 
+/// tonic answers a request whose bytes do not decode as the method's message (a bad wire
+/// type, a string that is not UTF-8, a message cut short) with INTERNAL, as if the node
+/// had failed. The fault is the caller's: gRPC's status table and this contract say
+/// INVALID_ARGUMENT. Rewrites such a trailers-only answer; tonic's message, which names
+/// the message and field that did not decode, stays. Only tonic's own text is matched
+/// (its message starts with it), never a message of ours quoting a peer's failure.
+pub fn undecodable_is_invalid_argument(headers: &mut http::HeaderMap) {
+    let internal = headers
+        .get("grpc-status")
+        .is_some_and(|v| v.as_bytes() == b"13");
+    let undecodable = headers.get("grpc-message").is_some_and(|v| {
+        String::from_utf8_lossy(v.as_bytes())
+            .replace("%20", " ")
+            .starts_with("failed to decode Protobuf message")
+    });
+    if internal && undecodable {
+        headers.insert("grpc-status", http::HeaderValue::from_static("3"));
+    }
+}
+
 /// A request carrying `deadline` as its `grpc-timeout`, so the peer stops working on it
 /// when the asker has given up.
 pub fn timed<T>(message: T, deadline: Duration) -> tonic::Request<T> {
@@ -187,6 +207,39 @@ mod tests {
         );
         oversized_is_resource_exhausted(&mut h);
         assert_eq!(h["grpc-status"], "11");
+    }
+
+    #[test]
+    fn tonics_undecodable_request_becomes_invalid_argument() {
+        let answer = |status: &'static str, message: &'static str| {
+            let mut h = http::HeaderMap::new();
+            h.insert("grpc-status", http::HeaderValue::from_static(status));
+            h.insert("grpc-message", http::HeaderValue::from_static(message));
+            undecodable_is_invalid_argument(&mut h);
+            h["grpc-status"].clone()
+        };
+        assert_eq!(
+            answer(
+                "13",
+                "failed%20to%20decode%20Protobuf%20message:%20QueryRequest.peer_country:%20buffer%20underflow"
+            ),
+            "3"
+        );
+        // Another INTERNAL stays what it is, and so does a message of ours that quotes a
+        // peer's answer that did not decode (the caller's request was fine).
+        assert_eq!(answer("13", "the%20store%20failed"), "13");
+        assert_eq!(
+            answer(
+                "13",
+                "GTM:%20failed%20to%20decode%20Protobuf%20message:%20invalid%20wire%20type"
+            ),
+            "13"
+        );
+        // The text under another code is left alone.
+        assert_eq!(
+            answer("14", "failed%20to%20decode%20Protobuf%20message"),
+            "14"
+        );
     }
 
     #[test]
