@@ -272,6 +272,23 @@ async fn first_and_incremental_syncs_move_exactly_the_permitted_cells() {
         .all(|e| e.direction == pb::Direction::Outgoing as i32
             && e.decision == pb::Decision::Allowed as i32
             && e.counterpart_receipt.is_some()));
+
+    // A peer named twice in one request (100,000 times, from a hostile client, ran as
+    // many syncs and audit entries): refused whole, nothing synced or recorded.
+    let err = local(&fed, "GTM")
+        .sync_now(pb::SyncNowRequest {
+            peer_countries: vec!["MEX".into(); 3],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument, "{}", err.message());
+    assert!(
+        err.message().contains("MEX is named twice"),
+        "{}",
+        err.message()
+    );
+    assert_eq!(flow_entries(&fed, "GTM").await.len() as u64, pages);
+    assert_eq!(flow_entries(&fed, "MEX").await.len() as u64, pages);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

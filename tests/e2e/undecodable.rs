@@ -1,6 +1,6 @@
 //! Requests whose bytes are not the method's message, sent by a client that speaks gRPC but
 //! not our contract (as any independent client may): a bad wire type, a string field
-//! that is not UTF-8, a message cut short. Each is INVALID_ARGUMENT naming the message
+//! that is not UTF-8, a message cut short, no message at all. Each is INVALID_ARGUMENT naming the message
 //! and field that did not decode (tonic alone says INTERNAL, as if the node had failed),
 //! spends no quota, writes no audit entry and changes nothing; the node keeps serving.
 
@@ -150,6 +150,24 @@ async fn undecodable_requests_are_invalid_argument_and_change_nothing() {
             },
         );
     }
+
+    // A unary call whose client sends no message at all.
+    let mut grpc = tonic::client::Grpc::new(officer.clone());
+    grpc.ready().await.unwrap();
+    let e = grpc
+        .client_streaming(
+            tonic::Request::new(tokio_stream::iter(Vec::<Vec<u8>>::new())),
+            PathAndQuery::from_static("/puente.v1.Local/ListPeers"),
+            Raw,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "{}", e.message());
+    assert!(
+        e.message().starts_with("Missing request message"),
+        "{}",
+        e.message()
+    );
 
     // A records import whose second message does not decode: refused, nothing imported.
     let header = pb::ImportRecordsRequest {

@@ -52,19 +52,23 @@ pub fn oversized_is_resource_exhausted(headers: &mut http::HeaderMap) {
 }
 
 /// tonic answers a request whose bytes do not decode as the method's message (a bad wire
-/// type, a string that is not UTF-8, a message cut short) with INTERNAL, as if the node
-/// had failed. The fault is the caller's: gRPC's status table and this contract say
-/// INVALID_ARGUMENT. Rewrites such a trailers-only answer; tonic's message, which names
-/// the message and field that did not decode, stays. Only tonic's own text is matched
-/// (its message starts with it), never a message of ours quoting a peer's failure.
+/// type, a string that is not UTF-8, a message cut short), or a call that closed without
+/// sending its one message, with INTERNAL, as if the node had failed. The fault is the
+/// caller's: gRPC's status table and this contract say INVALID_ARGUMENT. Rewrites such a
+/// trailers-only answer; tonic's message, which names the message and field that did not
+/// decode, stays. Only tonic's own texts are matched (its message starts with them),
+/// never a message of ours quoting a peer's failure.
 pub fn undecodable_is_invalid_argument(headers: &mut http::HeaderMap) {
+    const TONIC_TEXTS: [&str; 2] = [
+        "failed to decode Protobuf message",
+        "Missing request message",
+    ];
     let internal = headers
         .get("grpc-status")
         .is_some_and(|v| v.as_bytes() == b"13");
     let undecodable = headers.get("grpc-message").is_some_and(|v| {
-        String::from_utf8_lossy(v.as_bytes())
-            .replace("%20", " ")
-            .starts_with("failed to decode Protobuf message")
+        let text = String::from_utf8_lossy(v.as_bytes()).replace("%20", " ");
+        TONIC_TEXTS.iter().any(|t| text.starts_with(t))
     });
     if internal && undecodable {
         headers.insert("grpc-status", http::HeaderValue::from_static("3"));
@@ -225,6 +229,7 @@ mod tests {
             ),
             "3"
         );
+        assert_eq!(answer("13", "Missing%20request%20message."), "3");
         // Another INTERNAL stays what it is, and so does a message of ours that quotes a
         // peer's answer that did not decode (the caller's request was fine).
         assert_eq!(answer("13", "the%20store%20failed"), "13");

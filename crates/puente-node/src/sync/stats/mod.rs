@@ -188,6 +188,13 @@ impl NodeState {
                         "peer_countries: {c} is not a configured peer of this node"
                     )));
                 }
+                // Each peer once: a list is bounded by the configured peers, and one
+                // request cannot run the same sync (and its audit entries) again and again.
+                if v.contains(&c) {
+                    return Err(Status::invalid_argument(format!(
+                        "peer_countries: {c} is named twice"
+                    )));
+                }
                 v.push(c);
             }
             v
