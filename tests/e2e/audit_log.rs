@@ -298,6 +298,117 @@ async fn auditors_get_proofs_that_verify_against_signed_checkpoints() {
         .into_inner();
     assert_eq!(by_peer.entries.len(), 2);
     assert!(!by_peer.next_page_token.is_empty());
+    // The token continues that listing, and only that one: with another filter, another
+    // start, or edited, it is refused (a client bug would otherwise mix two listings).
+    let by_peer_request = pb::ListEntriesRequest {
+        peer_country: "GTM".into(),
+        page_size: 2,
+        page_token: by_peer.next_page_token.clone(),
+        ..Default::default()
+    };
+    let second = audit
+        .list_entries(by_peer_request.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(second
+        .entries
+        .first()
+        .is_none_or(|e| e.index > by_peer.entries[1].index));
+    let (index, digest) = by_peer.next_page_token.split_once('.').unwrap();
+    for bad in [
+        pb::ListEntriesRequest {
+            peer_country: "CRI".into(),
+            ..by_peer_request.clone()
+        },
+        pb::ListEntriesRequest {
+            start_index: 1,
+            ..by_peer_request.clone()
+        },
+        pb::ListEntriesRequest {
+            page_token: format!("+{index}.{digest}"),
+            ..by_peer_request.clone()
+        },
+        pb::ListEntriesRequest {
+            page_token: index.to_string(),
+            ..by_peer_request.clone()
+        },
+    ] {
+        let err = audit.list_entries(bad.clone()).await.unwrap_err();
+        assert_eq!(
+            err.code(),
+            Code::InvalidArgument,
+            "{bad:?}: {}",
+            err.message()
+        );
+        assert!(
+            err.message().starts_with("page_token:"),
+            "{}",
+            err.message()
+        );
+    }
+    // Filters outside the contract are refused, naming the field, not read as "none".
+    for (bad, field) in [
+        (
+            pb::ListEntriesRequest {
+                service: 99,
+                ..Default::default()
+            },
+            "service",
+        ),
+        (
+            pb::ListEntriesRequest {
+                decision: -5,
+                ..Default::default()
+            },
+            "decision",
+        ),
+        (
+            pb::ListEntriesRequest {
+                peer_country: "G".into(),
+                ..Default::default()
+            },
+            "peer_country",
+        ),
+        (
+            pb::ListEntriesRequest {
+                since: Some(prost_types::Timestamp {
+                    seconds: i64::MAX,
+                    nanos: 0,
+                }),
+                ..Default::default()
+            },
+            "since",
+        ),
+        (
+            pb::ListEntriesRequest {
+                until: Some(prost_types::Timestamp {
+                    seconds: 0,
+                    nanos: -5,
+                }),
+                ..Default::default()
+            },
+            "until",
+        ),
+    ] {
+        let err = audit.list_entries(bad).await.unwrap_err();
+        assert_eq!(
+            err.code(),
+            Code::InvalidArgument,
+            "{field}: {}",
+            err.message()
+        );
+        assert!(err.message().starts_with(field), "{}", err.message());
+    }
+    // A consistency proof from the empty tree is not one the contract serves.
+    let err = audit
+        .get_consistency_proof(pb::GetConsistencyProofRequest {
+            old_size: 0,
+            new_size: 2,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument, "{}", err.message());
     mex.stop().await;
     gtm.stop().await;
 }

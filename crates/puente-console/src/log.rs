@@ -131,6 +131,16 @@ impl LogFilter {
     }
 }
 
+/// Where the listing after `r` starts: after the last entry of a page the node says is
+/// not the last (its token is bound to the request's filters, so the next request is
+/// made by `start_index`, with the console's own filters alongside).
+pub fn next_start(r: &pb::ListEntriesResponse) -> Option<u64> {
+    if r.next_page_token.is_empty() {
+        return None;
+    }
+    r.entries.last().map(|e| e.index + 1)
+}
+
 /// Percent-encoding of a query value.
 pub fn encode(s: &str) -> String {
     s.bytes()
@@ -174,7 +184,7 @@ pub async fn entries(
             .await
             .map_err(Failure::Node)?;
         size = r.tree_size;
-        let next = r.next_page_token.parse::<u64>().ok();
+        let next = next_start(&r);
         for e in r.entries {
             if out.len() == want {
                 return Ok((out, Some(e.index), size));

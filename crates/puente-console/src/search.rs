@@ -82,9 +82,12 @@ pub async fn send(
         match r {
             Err(e) => break Err(e),
             Ok(r) => {
+                // A page token is bound to its listing; the next page starts after the
+                // last entry of a full one.
+                let next = crate::log::next_start(&r);
                 found.extend(r.entries);
-                match r.next_page_token.parse::<u64>() {
-                    Ok(n) if found.len() < MAX_EXPORT => start = n,
+                match next {
+                    Some(n) if found.len() < MAX_EXPORT => start = n,
                     _ => break Ok(()),
                 }
             }

@@ -39,13 +39,66 @@ fn store_error(e: puente_audit::AuditError) -> Status {
     }
 }
 
-fn ms(t: &Option<prost_types::Timestamp>) -> Option<i64> {
-    t.as_ref()
-        .map(|t| t.seconds * 1000 + i64::from(t.nanos) / 1_000_000)
+/// A filter's time in milliseconds; a timestamp outside 0001-01-01..9999-12-31 or with
+/// nanos outside 0..1e9 is INVALID_ARGUMENT (the contract's Timestamp range).
+fn ms(t: &Option<prost_types::Timestamp>, field: &str) -> Result<Option<i64>, Status> {
+    const MIN_SECONDS: i64 = -62_135_596_800;
+    const MAX_SECONDS: i64 = 253_402_300_799;
+    let Some(t) = t else { return Ok(None) };
+    if !(MIN_SECONDS..=MAX_SECONDS).contains(&t.seconds) || !(0..1_000_000_000).contains(&t.nanos) {
+        return Err(Status::invalid_argument(format!(
+            "{field}: {}s {}ns is not a time between 0001-01-01 and 9999-12-31",
+            t.seconds, t.nanos
+        )));
+    }
+    Ok(Some(t.seconds * 1000 + i64::from(t.nanos) / 1_000_000))
 }
 
-fn nonzero(n: i32) -> Option<i32> {
-    (n != 0).then_some(n)
+/// An enum filter: 0 is "any"; a value the contract does not define is INVALID_ARGUMENT.
+fn enum_filter(n: i32, field: &str, known: bool) -> Result<Option<i32>, Status> {
+    match n {
+        0 => Ok(None),
+        _ if known => Ok(Some(n)),
+        _ => Err(Status::invalid_argument(format!(
+            "{field}: {n} is not a value of the contract's enum"
+        ))),
+    }
+}
+
+/// What a page token binds a listing to: every field of the first request but the
+/// token and the page size (SHA-256 of its encoding, first 8 bytes, in hex).
+fn listing_digest(r: &pb::ListEntriesRequest) -> String {
+    use prost::Message;
+    let mut bound = r.clone();
+    bound.page_token.clear();
+    bound.page_size = 0;
+    let d = ring::digest::digest(&ring::digest::SHA256, &bound.encode_to_vec());
+    hex::encode(&d.as_ref()[..8])
+}
+
+/// The token of the page starting at `next`: `<index>.<listing digest>`.
+fn page_token(next: u64, r: &pb::ListEntriesRequest) -> String {
+    format!("{next}.{}", listing_digest(r))
+}
+
+/// Where a listing continues: the index of a token issued for these very filters.
+fn page_start(r: &pb::ListEntriesRequest) -> Result<u64, Status> {
+    if r.page_token.is_empty() {
+        return Ok(r.start_index);
+    }
+    let refused = || {
+        Status::invalid_argument(
+            "page_token: not a token of this listing (issued by this node for the same filters and start_index)",
+        )
+    };
+    let (index, digest) = r.page_token.split_once('.').ok_or_else(refused)?;
+    if index.is_empty() || !index.bytes().all(|b| b.is_ascii_digit()) || index.len() > 20 {
+        return Err(refused());
+    }
+    if digest != listing_digest(r) {
+        return Err(refused());
+    }
+    index.parse::<u64>().map_err(|_| refused())
 }
 
 /// The keyed hash an entry about `subject` carries: of the document (document or MRZ
@@ -184,23 +237,38 @@ impl Audit for AuditService {
     ) -> Result<Response<pb::ListEntriesResponse>, Status> {
         let auditor = caller(&request)?.name.clone();
         let r = request.into_inner();
-        let start = match r.page_token.as_str() {
-            "" => r.start_index,
-            t => t.parse::<u64>().map_err(|_| {
-                Status::invalid_argument("page_token: not a token this node issued")
-            })?,
-        };
+        let start = page_start(&r)?;
         let page = match r.page_size {
             0 => DEFAULT_PAGE,
             n => n.min(MAX_PAGE),
         } as usize;
+        let peer_country = match r.peer_country.trim() {
+            "" => None,
+            c => Some(
+                puente_pki::CountryCode::parse(&c.to_ascii_uppercase())
+                    .map_err(|e| Status::invalid_argument(format!("peer_country: {e}")))?
+                    .to_string(),
+            ),
+        };
         let filter = Filter {
-            since_ms: ms(&r.since),
-            until_ms: ms(&r.until),
-            peer_country: (!r.peer_country.is_empty()).then(|| r.peer_country.to_ascii_uppercase()),
-            service: nonzero(r.service),
-            decision: nonzero(r.decision),
-            direction: nonzero(r.direction),
+            since_ms: ms(&r.since, "since")?,
+            until_ms: ms(&r.until, "until")?,
+            peer_country,
+            service: enum_filter(
+                r.service,
+                "service",
+                pb::Service::try_from(r.service).is_ok(),
+            )?,
+            decision: enum_filter(
+                r.decision,
+                "decision",
+                pb::Decision::try_from(r.decision).is_ok(),
+            )?,
+            direction: enum_filter(
+                r.direction,
+                "direction",
+                pb::Direction::try_from(r.direction).is_ok(),
+            )?,
             actor: (!r.actor.is_empty()).then_some(r.actor.clone()),
             term_hash: subject_hash(&self.state, r.subject.as_ref())?,
         };
@@ -213,7 +281,7 @@ impl Audit for AuditService {
         info!(auditor = %auditor, count = listed.len(), "audit entries listed");
         Ok(Response::new(pb::ListEntriesResponse {
             entries: listed.iter().map(view::to_proto).collect(),
-            next_page_token: next.map(|n| n.to_string()).unwrap_or_default(),
+            next_page_token: next.map(|n| page_token(n, &r)).unwrap_or_default(),
             tree_size: self.state.audit.trees().size().map_err(store_error)?,
         }))
     }
@@ -301,6 +369,11 @@ impl Audit for AuditService {
         let trees = self.state.audit.trees();
         let size = trees.size().map_err(store_error)?;
         let new = if r.new_size == 0 { size } else { r.new_size };
+        if r.old_size == 0 {
+            return Err(Status::invalid_argument(
+                "old_size: at least 1 (every tree is consistent with the empty one)",
+            ));
+        }
         if new > size || r.old_size > new {
             return Err(Status::out_of_range(format!(
                 "sizes {} → {new} are not within the log's {size} entries",
