@@ -445,7 +445,7 @@ def parser():
     def exchange_flags(s):
         s.add_argument("--peer", required=True, help="peer country, alpha-3")
         s.add_argument("--purpose", default="identification", help="e.g. identification, return")
-        s.add_argument("--case", default="", help="case reference")
+        s.add_argument("--case", required=True, help="case file reference (required: both audit logs record it)")
 
     q = sub.add_parser("query", help="Local.Query (operator certificate)")
     exchange_flags(q)

@@ -168,6 +168,7 @@ async fn refusals_are_recorded_with_a_receipt_too() {
         .query_identity(pb::QueryIdentityRequest {
             context: Some(pb::RequestContext {
                 purpose: pb::Purpose::Statistics as i32,
+                case_reference: "EXP-9".into(),
                 ..Default::default()
             }),
             query: Some(doc("X1", "GHA")),
@@ -185,6 +186,32 @@ async fn refusals_are_recorded_with_a_receipt_too() {
     let e = log.iter().find(|e| e.index == receipt.entry_index).unwrap();
     assert_eq!(e.decision, pb::Decision::Refused as i32);
     assert_eq!(e.rule, "agreement.purpose_not_granted");
+
+    // An identity query without a case reference (the contract requires one): refused
+    // as malformed, and recorded with a receipt like any refusal.
+    let err = ExchangeClient::new(fed.channel("MEX", &gtm_node))
+        .query_identity(pb::QueryIdentityRequest {
+            context: Some(pb::RequestContext {
+                purpose: pb::Purpose::Identification as i32,
+                case_reference: "  ".into(),
+                ..Default::default()
+            }),
+            query: Some(doc("X1", "GHA")),
+            max_matches: 0,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument, "{}", err.message());
+    assert!(
+        err.message()
+            .starts_with("context.case_reference: required"),
+        "{}",
+        err.message()
+    );
+    let receipt = puente_node::auditing::receipt_of(&err).expect("a refusal carries a receipt");
+    let log = entries(&fed, "MEX").await;
+    let e = log.iter().find(|e| e.index == receipt.entry_index).unwrap();
+    assert_eq!(e.decision, pb::Decision::Refused as i32);
     mex.stop().await;
     gtm.stop().await;
 }

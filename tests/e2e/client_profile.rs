@@ -182,6 +182,8 @@ async fn an_officer_with_only_a_copied_profile_queries_and_fetches_a_copy() {
             "MEX",
             "--purpose",
             "identification",
+            "--case",
+            "CASE-7",
             "--document",
             "BX1234567",
             "--issuer",
@@ -287,7 +289,7 @@ async fn an_auditor_profile_is_refused_officer_calls_by_the_node_and_vice_versa(
     );
 
     let err = puente(&format!(
-        "query --profile {} --peer MEX --purpose identification --document BX1234567 --issuer BGD",
+        "query --profile {} --peer MEX --purpose identification --document BX1234567 --issuer BGD --case CASE-7",
         s(&aud)
     ))
     .await

@@ -209,6 +209,86 @@ async fn granted_fields_only_name_variants_hit_no_hit_and_copies() {
         err.message()
     );
 
+    // The request context within the contract's bounds, from a peer's node directly and
+    // from an officer through the own node (which then sends nothing).
+    let peer_node = fed.country("GTM").identity("node-gtm-1");
+    let mut exchange =
+        puente_proto::v1::exchange_client::ExchangeClient::new(fed.channel("MEX", &peer_node));
+    let good = pb::RequestContext {
+        purpose: pb::Purpose::Identification as i32,
+        case_reference: "EXP-1".into(),
+        nonce: vec![7; 16],
+        ..Default::default()
+    };
+    for (bad, field) in [
+        (
+            pb::RequestContext {
+                case_reference: String::new(),
+                ..good.clone()
+            },
+            "context.case_reference",
+        ),
+        (
+            pb::RequestContext {
+                request_id: "r".repeat(65),
+                ..good.clone()
+            },
+            "context.request_id",
+        ),
+        (
+            pb::RequestContext {
+                nonce: vec![0; 65],
+                ..good.clone()
+            },
+            "context.nonce",
+        ),
+        (
+            pb::RequestContext {
+                known_log_sizes: vec![1, 2, 3, 4, 5],
+                ..good.clone()
+            },
+            "context.known_log_sizes",
+        ),
+    ] {
+        let err = exchange
+            .query_identity(pb::QueryIdentityRequest {
+                context: Some(bad),
+                query: Some(doc("BX1234567", "BGD")),
+                max_matches: 0,
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.code(),
+            Code::InvalidArgument,
+            "{field}: {}",
+            err.message()
+        );
+        assert!(err.message().starts_with(field), "{}", err.message());
+    }
+    let officer = fed.country("GTM").identity("operator-officer");
+    let gtm_log = || gtm.state.audit().trees().size().unwrap();
+    let before = gtm_log();
+    let err = puente_proto::v1::local_client::LocalClient::new(fed.channel("GTM", &officer))
+        .query(pb::QueryRequest {
+            peer_country: "MEX".into(),
+            context: Some(pb::RequestContext {
+                purpose: pb::Purpose::Identification as i32,
+                ..Default::default()
+            }),
+            query: Some(doc("BX1234567", "BGD")),
+            max_matches: 0,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument, "{}", err.message());
+    assert!(
+        err.message().contains("context.case_reference: required"),
+        "{}",
+        err.message()
+    );
+    assert_eq!(gtm_log(), before, "nothing was sent, so nothing to record");
+
     mex.stop().await;
     gtm.stop().await;
     cri.stop().await;

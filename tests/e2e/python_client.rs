@@ -332,6 +332,8 @@ async fn python_client_speaks_the_contract() {
             "fetch",
             "--peer",
             "MEX",
+            "--case",
+            "EXP-PY-1",
             "--reference",
             &reference,
             "--out",

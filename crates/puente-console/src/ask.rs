@@ -159,7 +159,7 @@ fn form_markup(ctx: &Ctx, offers: &[Offer], f: &AskForm) -> Markup {
                             }
                         }
                     }
-                    label { (ctx.t("ask.case")) input name="case" id="case" value=(f.case); }
+                    label { (ctx.t("ask.case")) input name="case" id="case" required value=(f.case); }
                 }
             }
             fieldset { legend { (ctx.t("ask.by.document")) }

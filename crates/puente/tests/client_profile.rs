@@ -145,6 +145,8 @@ fn client_init_writes_a_private_profile_and_the_flags_are_explained() {
             "GTM",
             "--purpose",
             "identification",
+            "--case",
+            "EXP-1",
             "--document",
             "X1",
             "--issuer",

@@ -259,6 +259,7 @@ async fn steps(b: &Client, officer: &Running, auditor: &Running) {
         &base,
         &[
             ("given", "JOSE LUIS"),
+            ("case", "CASE-PROT-1"),
             ("surnames", "PEREZ GARCIA"),
             ("birth", "1988-05-05"),
         ],
@@ -270,6 +271,7 @@ async fn steps(b: &Client, officer: &Running, auditor: &Running) {
         &base,
         &[
             ("given", "NADIE"),
+            ("case", "CASE-PROT-1"),
             ("surnames", "DESCONOCIDO"),
             ("birth", "1988-05-05"),
         ],

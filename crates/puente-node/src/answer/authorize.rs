@@ -17,6 +17,10 @@ use crate::state::NodeState;
 pub const MAX_CASE_REFERENCE: usize = 64;
 /// Longest operator id accepted.
 pub const MAX_OPERATOR_ID: usize = 128;
+/// Longest request id accepted.
+pub const MAX_REQUEST_ID: usize = 64;
+/// Longest nonce accepted (the contract's is 16 bytes).
+pub const MAX_NONCE: usize = 64;
 
 /// A validated request context.
 #[derive(Clone, Debug)]
@@ -59,11 +63,41 @@ pub fn context(ctx: Option<&RequestContext>) -> Result<Context, ExchangeError> {
             "context.operator_id: longer than {MAX_OPERATOR_ID} characters"
         )));
     }
+    if ctx.request_id.chars().count() > MAX_REQUEST_ID
+        || ctx.request_id.chars().any(char::is_control)
+    {
+        return Err(ExchangeError::invalid_argument(format!(
+            "context.request_id: at most {MAX_REQUEST_ID} printable characters"
+        )));
+    }
+    if ctx.nonce.len() > MAX_NONCE {
+        return Err(ExchangeError::invalid_argument(format!(
+            "context.nonce: at most {MAX_NONCE} bytes (16 random bytes)"
+        )));
+    }
+    if ctx.known_log_sizes.len() > puente_audit::seen::MAX_KNOWN {
+        return Err(ExchangeError::invalid_argument(format!(
+            "context.known_log_sizes: at most {} sizes",
+            puente_audit::seen::MAX_KNOWN
+        )));
+    }
     Ok(Context {
         purpose,
         case_reference: ctx.case_reference.clone(),
         operator_id: ctx.operator_id.clone(),
     })
+}
+
+/// [`context`] for an identity query or a passport copy: these are made for a case file,
+/// and both countries' audit logs name it, so an empty case reference is refused.
+pub fn case_context(ctx: Option<&RequestContext>) -> Result<Context, ExchangeError> {
+    let c = context(ctx)?;
+    if c.case_reference.trim().is_empty() {
+        return Err(ExchangeError::invalid_argument(
+            "context.case_reference: required for identity queries and passport copies (the case file both audit logs name)",
+        ));
+    }
+    Ok(c)
 }
 
 impl NodeState {

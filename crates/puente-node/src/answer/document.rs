@@ -39,7 +39,7 @@ impl NodeState {
         req: &pb::GetDocumentRequest,
         o: &mut Outcome,
     ) -> Result<(pb::DocumentHeader, Vec<u8>), ExchangeError> {
-        let ctx = super::authorize::context(req.context.as_ref())?;
+        let ctx = super::authorize::case_context(req.context.as_ref())?;
         if req.reference.is_empty() {
             return Err(ExchangeError::invalid_argument(
                 "reference: required (from a previous match)",

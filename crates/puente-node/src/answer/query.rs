@@ -151,7 +151,7 @@ impl NodeState {
         req: &pb::QueryIdentityRequest,
         o: &mut Outcome,
     ) -> Result<pb::QueryIdentityResponse, ExchangeError> {
-        let ctx = super::authorize::context(req.context.as_ref())?;
+        let ctx = super::authorize::case_context(req.context.as_ref())?;
         let terms = convert::terms(req.query.as_ref())?;
         o.terms = terms.audit_terms();
         let permit = self

@@ -299,15 +299,22 @@ impl NodeState {
     }
 
     /// The context of a request to `peer` on behalf of `operator`, and the checkpoints of
-    /// `peer`'s log it names (its receipt must extend each).
+    /// `peer`'s log it names (its receipt must extend each). With `case_required` (an
+    /// identity query, a passport copy), an empty case reference is refused here, before
+    /// anything is sent.
     pub(crate) fn outgoing_context(
         &self,
         peer: CountryCode,
         operator: &PeerIdentity,
         ctx: Option<&pb::RequestContext>,
+        case_required: bool,
     ) -> Result<(pb::RequestContext, Stated), ExchangeError> {
         use ring::rand::SecureRandom;
-        let checked = crate::answer::authorize::context(ctx)?;
+        let checked = if case_required {
+            crate::answer::authorize::case_context(ctx)?
+        } else {
+            crate::answer::authorize::context(ctx)?
+        };
         let mut nonce = vec![0u8; 16];
         ring::rand::SystemRandom::new()
             .fill(&mut nonce)

@@ -30,7 +30,8 @@ impl NodeState {
         req: &pb::FetchDocumentRequest,
     ) -> Result<(pb::DocumentHeader, Vec<u8>, pb::FetchDocumentTrailer), ExchangeError> {
         let (peer, link) = self.link(&req.peer_country)?;
-        let (context, stated) = self.outgoing_context(peer, operator, req.context.as_ref())?;
+        let (context, stated) =
+            self.outgoing_context(peer, operator, req.context.as_ref(), true)?;
         if req.reference.is_empty() {
             return Err(ExchangeError::invalid_argument(
                 "reference: required (from a match)",

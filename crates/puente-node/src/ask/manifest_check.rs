@@ -122,7 +122,8 @@ impl NodeState {
         req: &pb::CheckWithPeerRequest,
     ) -> Result<pb::CheckWithPeerResponse, ExchangeError> {
         let (peer, link) = self.link(&req.peer_country)?;
-        let (context, stated) = self.outgoing_context(peer, operator, req.context.as_ref())?;
+        let (context, stated) =
+            self.outgoing_context(peer, operator, req.context.as_ref(), false)?;
         let purpose = Purpose::try_from(context.purpose).unwrap_or(Purpose::Unspecified);
         let manifest = self.manifest_for_check(req).await?;
         // What this node's copy of the agreement lets it send.

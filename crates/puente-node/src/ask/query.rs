@@ -30,7 +30,8 @@ impl NodeState {
         req: &pb::QueryRequest,
     ) -> Result<pb::QueryResponse, ExchangeError> {
         let (peer, link) = self.link(&req.peer_country)?;
-        let (context, stated) = self.outgoing_context(peer, operator, req.context.as_ref())?;
+        let (context, stated) =
+            self.outgoing_context(peer, operator, req.context.as_ref(), true)?;
         let terms = convert::terms(req.query.as_ref())?;
         let purpose = Purpose::try_from(context.purpose).unwrap_or(Purpose::Unspecified);
         let case_reference = context.case_reference.clone();

@@ -18,8 +18,9 @@ pub struct QueryArgs {
     /// Purpose: identification, return, protection_referral, family_reunification, anti_trafficking …
     #[arg(long)]
     pub purpose: String,
-    /// Your case file reference (recorded in both countries' audit logs).
-    #[arg(long, default_value = "")]
+    /// Your case file reference, e.g. EXP-2026-114 (required: both countries' audit logs
+    /// record it; no personal data in it).
+    #[arg(long)]
     pub case: String,
     /// Most matches wanted (0: what the agreement allows).
     #[arg(long, default_value_t = 0)]
@@ -50,8 +51,8 @@ pub struct FetchArgs {
     /// Purpose of the fetch.
     #[arg(long, default_value = "identification")]
     pub purpose: String,
-    /// Your case file reference.
-    #[arg(long, default_value = "")]
+    /// Your case file reference (required, as for the query that gave the reference).
+    #[arg(long)]
     pub case: String,
 }
 

@@ -170,12 +170,28 @@ fn query_flags_are_checked_before_anything_is_sent() {
             "document number",
         ),
     ] {
-        let mut full = vec!["query", "--config", p(&config)];
+        let mut full = vec!["query", "--config", p(&config), "--case", "EXP-1"];
         full.extend(args);
         let out = puente(&full);
         assert_eq!(out.status.code(), Some(2), "{needle}: {}", text(&out));
         assert!(text(&out).contains(needle), "{needle}: {}", text(&out));
     }
+    // A query is made for a case file: without one, nothing is sent.
+    let out = puente(&[
+        "query",
+        "--config",
+        p(&config),
+        "--peer",
+        "GTM",
+        "--purpose",
+        "identification",
+        "--document",
+        "X1",
+        "--issuer",
+        "BGD",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("--case"), "{}", text(&out));
 }
 
 #[test]
