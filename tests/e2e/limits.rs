@@ -1,7 +1,8 @@
 //! The limits in front of every handler, with real nodes: an oversized message is
 //! RESOURCE_EXHAUSTED and the node keeps serving; a peer calling faster than its token
 //! bucket allows is refused (`rate.peer_limit`) without spending its agreement quota; a
-//! peer that never answers costs a call no more than `server.peer_timeout_secs`.
+//! peer that never answers costs a call no more than `server.peer_timeout_secs`; idle
+//! connections from one address cannot hold every TLS handshake slot.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
@@ -252,5 +253,63 @@ async fn a_peer_that_never_answers_costs_a_call_at_most_the_peer_timeout() {
         "{entries:?}"
     );
     held.abort();
+    mex.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_from_one_address_cannot_hold_every_handshake_slot() {
+    let mut fed = Federation::new(&["MEX", "GTM"]).await;
+    // Eight handshake slots, each address at most a quarter of them; idle connections
+    // would hold theirs for a minute.
+    set_server(
+        &fed,
+        "MEX",
+        &[
+            ("max_pending_handshakes", "8"),
+            ("handshake_timeout_secs", "60"),
+        ],
+    );
+    let mex = fed.start("MEX").await;
+    let addr = fed.country("MEX").addr;
+
+    // Twelve connections from 127.0.0.2 (no certificate needed) that never send a byte.
+    let mut idle = Vec::new();
+    for _ in 0..12 {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket
+            .bind("127.0.0.2:0".parse().unwrap())
+            .expect("Linux routes all of 127.0.0.0/8 to loopback");
+        idle.push(socket.connect(addr).await.unwrap());
+    }
+    // Wait until the node has turned some away (it closes them): with every slot taken
+    // by this address it would turn away 4, with its share taken 10.
+    let closed = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut held = Vec::new();
+    for mut c in idle {
+        let closed = closed.clone();
+        held.push(tokio::spawn(async move {
+            use tokio::io::AsyncReadExt;
+            let mut b = [0u8; 1];
+            if matches!(c.read(&mut b).await, Ok(0) | Err(_)) {
+                closed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+            c
+        }));
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while closed.load(std::sync::atomic::Ordering::SeqCst) < 4 {
+        assert!(Instant::now() < deadline, "the node closed none of them");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // An operator from another address still gets in, at once.
+    let officer = fed.country("MEX").identity("operator-officer");
+    let peers = LocalClient::new(fed.channel("MEX", &officer))
+        .list_peers(pb::ListPeersRequest::default())
+        .await;
+    assert!(peers.is_ok(), "{:?}", peers.err());
+    for h in held {
+        h.abort();
+    }
     mex.stop().await;
 }

@@ -186,7 +186,7 @@ pub struct ServerSection {
     pub handshake_timeout_secs: u64,
     /// Seconds in-flight calls get to finish on shutdown.
     pub drain_grace_secs: u64,
-    /// Most TLS handshakes in progress at once.
+    /// Most TLS handshakes in progress at once; one source address gets at most a quarter.
     pub max_pending_handshakes: usize,
     /// Seconds a peer call may take before it is abandoned.
     pub peer_timeout_secs: u64,

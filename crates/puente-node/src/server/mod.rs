@@ -424,6 +424,7 @@ async fn accept_loop(
     max_pending: usize,
 ) {
     let pending = Arc::new(Semaphore::new(max_pending));
+    let sources = Arc::new(PendingBySource::new(max_pending));
     loop {
         let accepted = tokio::select! {
             _ = stop.wait_for(|s| *s) => break,
@@ -438,6 +439,10 @@ async fn accept_loop(
                 continue;
             }
         };
+        let Some(source) = sources.enter(peer.ip()) else {
+            warn!(%peer, "too many TLS handshakes in progress from this address; connection dropped");
+            continue;
+        };
         let Ok(permit) = pending.clone().try_acquire_owned() else {
             warn!(%peer, "too many TLS handshakes in progress; connection dropped");
             continue;
@@ -450,6 +455,7 @@ async fn accept_loop(
         tokio::spawn(async move {
             let outcome = tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await;
             drop(permit);
+            drop(source);
             match outcome {
                 Ok(Ok(stream)) => {
                     debug!(%peer, "TLS handshake completed");
@@ -465,6 +471,65 @@ async fn accept_loop(
                 ),
             }
         });
+    }
+}
+
+/// Handshakes in progress per source address, each at most a quarter of all the slots:
+/// connections that open and send nothing hold a slot until the handshake timeout, so
+/// without this one address (no certificate needed) could hold every slot and keep
+/// every operator and peer out. A real handshake takes milliseconds, so even a
+/// ministry's NAT, many workstations behind one address, stays far below the cap.
+#[derive(Debug)]
+struct PendingBySource {
+    cap: usize,
+    counts: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>,
+}
+
+/// One handshake's place in [`PendingBySource`], given back when dropped.
+struct SourceSlot {
+    sources: Arc<PendingBySource>,
+    ip: std::net::IpAddr,
+}
+
+impl PendingBySource {
+    fn new(max_pending: usize) -> Self {
+        Self {
+            cap: (max_pending / 4).max(1),
+            counts: std::sync::Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+
+    fn counts(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<std::net::IpAddr, usize>> {
+        // A poisoned lock only means a panic elsewhere between whole-value updates.
+        self.counts.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A slot for a handshake from `ip`, unless it already has its share in progress.
+    fn enter(self: &Arc<Self>, ip: std::net::IpAddr) -> Option<SourceSlot> {
+        let mut counts = self.counts();
+        let n = counts.entry(ip).or_insert(0);
+        if *n >= self.cap {
+            return None;
+        }
+        *n += 1;
+        Some(SourceSlot {
+            sources: self.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for SourceSlot {
+    fn drop(&mut self) {
+        let mut counts = self.sources.counts();
+        if let Some(n) = counts.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                counts.remove(&self.ip);
+            }
+        }
     }
 }
 
