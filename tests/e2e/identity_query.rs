@@ -189,6 +189,16 @@ async fn granted_fields_only_name_variants_hit_no_hit_and_copies() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::NotFound, "{}", err.message());
+    // One longer than any reference the contract allows is malformed, not unknown.
+    let err = fetch(&fed, "GTM", "MEX", &"r".repeat(129))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument, "{}", err.message());
+    assert!(
+        err.message().contains("reference: longer than 128"),
+        "{}",
+        err.message()
+    );
 
     // Malformed query terms are INVALID_ARGUMENT, not a search.
     let err = ask(&fed, "GTM", "MEX", name("", "", 1990, 0, 0))
@@ -205,6 +215,37 @@ async fn granted_fields_only_name_variants_hit_no_hit_and_copies() {
     assert_eq!(err.code(), Code::InvalidArgument);
     assert!(
         err.message().contains("document number"),
+        "{}",
+        err.message()
+    );
+
+    // A document number with characters the normalization would drop (full-width
+    // digits, punctuation) is refused, not turned into another number; an undefined
+    // Sex is named as such.
+    for number in ["BX１２３４５６７", "BX123!4567", "BX\u{200b}1234567"] {
+        let err = ask(&fed, "GTM", "MEX", doc(number, "BGD"))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.code(),
+            Code::InvalidArgument,
+            "{number}: {}",
+            err.message()
+        );
+        assert!(
+            err.message().contains("document_number"),
+            "{}",
+            err.message()
+        );
+    }
+    let mut odd_sex = name("AMA", "MENSAH", 1990, 0, 0);
+    if let Some(pb::identity_query::Terms::Name(n)) = odd_sex.terms.as_mut() {
+        n.sex = Some(7);
+    }
+    let err = ask(&fed, "GTM", "MEX", odd_sex).await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert!(
+        err.message().contains("7 is not a Sex"),
         "{}",
         err.message()
     );

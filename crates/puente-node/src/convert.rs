@@ -112,6 +112,18 @@ pub fn terms(q: Option<&pb::IdentityQuery>) -> Result<Terms, ExchangeError> {
             "query: give document, mrz or name terms",
         )),
         Some(T::Document(d)) => {
+            // Spaces, hyphens and filler '<' are how numbers are written; anything else
+            // (punctuation, full-width digits) would be dropped by the normalization and
+            // could turn the number into another one.
+            if let Some(c) = d
+                .document_number
+                .chars()
+                .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, ' ' | '-' | '<')))
+            {
+                return Err(ExchangeError::invalid_argument(format!(
+                    "query.document.document_number: {c:?} is not a letter A-Z, a digit, a space, '-' or '<'"
+                )));
+            }
             let number = puente_records::model::normalize_document_number(&d.document_number);
             if number.is_empty() || number.len() > 20 {
                 return Err(ExchangeError::invalid_argument(
@@ -153,13 +165,16 @@ pub fn terms(q: Option<&pb::IdentityQuery>) -> Result<Terms, ExchangeError> {
             };
             let sex = match n.sex {
                 None => None,
-                Some(s) => Some(match pb::Sex::try_from(s).unwrap_or(pb::Sex::Unspecified) {
-                    pb::Sex::Male => Sex::M,
-                    pb::Sex::Female => Sex::F,
-                    pb::Sex::X => Sex::X,
-                    pb::Sex::Unspecified => return Err(ExchangeError::invalid_argument(
+                Some(s) => Some(match pb::Sex::try_from(s) {
+                    Ok(pb::Sex::Male) => Sex::M,
+                    Ok(pb::Sex::Female) => Sex::F,
+                    Ok(pb::Sex::X) => Sex::X,
+                    Ok(pb::Sex::Unspecified) => return Err(ExchangeError::invalid_argument(
                         "query.name.sex: SEX_UNSPECIFIED is not a sex; leave the field out instead",
                     )),
+                    Err(_) => return Err(ExchangeError::invalid_argument(format!(
+                        "query.name.sex: {s} is not a Sex (SEX_MALE, SEX_FEMALE, SEX_X); leave the field out when unknown"
+                    ))),
                 }),
             };
             Ok(Terms::Name(NameQuery {

@@ -454,6 +454,11 @@ impl CellKey {
             EncounterEvent::try_from(c.event).map_err(|_| enm("event"))?,
         )?;
         let value = match c.value {
+            Some(pb::flow_cell::Value::Count(n)) if n > MAX_COUNT => {
+                return Err(StatsError::Invalid(format!(
+                    "count {n} is more than {MAX_COUNT}, more than any cell of flows holds"
+                )))
+            }
             Some(pb::flow_cell::Value::Count(n)) => Value::Count(n),
             Some(pb::flow_cell::Value::Suppressed(r)) => match SuppressionReason::try_from(r) {
                 Ok(SuppressionReason::Primary) => Value::Suppressed(Suppression::Primary),
@@ -468,6 +473,11 @@ impl CellKey {
         Ok((key, value, c.version))
     }
 }
+
+/// The largest count a cell may carry, from an import or a peer: far above any day's or
+/// month's flow of one kind, and small enough that totals over every cell of a matrix
+/// cannot overflow.
+pub const MAX_COUNT: u64 = 1_000_000_000;
 
 /// Why a value is withheld.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

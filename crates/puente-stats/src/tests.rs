@@ -46,6 +46,17 @@ fn keys_round_trip_and_group_days_under_their_month() {
 }
 
 #[test]
+fn a_count_beyond_any_flow_is_refused_so_totals_cannot_overflow() {
+    let k = key("2026-11-03", "VEN", "MEX-AICM, T1");
+    let at_most = k.to_proto("MEX", Value::Count(crate::cell::MAX_COUNT), 1);
+    assert!(CellKey::from_proto(&at_most).is_ok());
+    for n in [crate::cell::MAX_COUNT + 1, u64::MAX] {
+        let err = CellKey::from_proto(&k.to_proto("MEX", Value::Count(n), 1)).unwrap_err();
+        assert!(err.to_string().contains(&format!("count {n}")), "{err}");
+    }
+}
+
+#[test]
 fn bad_keys_are_refused_with_the_reason() {
     assert!(Period::parse("2026-13")
         .unwrap_err()

@@ -13,6 +13,8 @@ use crate::error::ExchangeError;
 use crate::outcome::{sha256, Outcome};
 use crate::state::NodeState;
 
+/// Longest reference the contract allows (`PersonMatch.reference`).
+const MAX_REFERENCE: usize = 128;
 impl NodeState {
     /// Resolves a `GetDocument` request to the header, the image and the receipt of its
     /// audit entry (written before anything is sent).
@@ -44,6 +46,11 @@ impl NodeState {
             return Err(ExchangeError::invalid_argument(
                 "reference: required (from a previous match)",
             ));
+        }
+        if req.reference.chars().count() > MAX_REFERENCE {
+            return Err(ExchangeError::invalid_argument(format!(
+                "reference: longer than {MAX_REFERENCE} characters, so not one this node issues"
+            )));
         }
         let permit = self
             .authorize(caller, Service::PassportCopy, ctx.purpose, None)
