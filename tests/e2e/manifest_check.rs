@@ -343,6 +343,27 @@ async fn the_asking_node_sends_only_granted_fields_and_no_batch_over_the_grant()
         .unwrap_err();
     assert!(e.message().contains("travellers[1]"), "{}", e.message());
     assert!(gtm_entries(&fed).await.is_empty());
+    // A format the contract does not define, or a file and an id at once: refused
+    // (not guessed, not one of them picked silently), nothing sent.
+    let mut odd = request(BUS_JSON);
+    if let Some(f) = odd.manifest.as_mut() {
+        f.format = 99;
+    }
+    let e = officer.check_with_peer(odd).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::InvalidArgument);
+    assert!(
+        e.message().contains("99 is not a ManifestFormat"),
+        "{}",
+        e.message()
+    );
+    let both = pb::CheckWithPeerRequest {
+        manifest_id: "m1-0".into(),
+        ..request(BUS_JSON)
+    };
+    let e = officer.check_with_peer(both).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::InvalidArgument);
+    assert!(e.message().contains("not both"), "{}", e.message());
+    assert!(gtm_entries(&fed).await.is_empty());
     let mut m = puente_manifest::parse(
         BUS_JSON.as_bytes(),
         puente_manifest::Format::BusJson,

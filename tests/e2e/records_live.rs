@@ -543,3 +543,28 @@ async fn a_restarted_node_finds_by_name_what_changed_while_it_served() {
         );
     }
 }
+
+#[tokio::test]
+async fn an_import_message_over_4_mib_is_refused_and_nothing_is_imported() {
+    let mut fed = Federation::new(&["MEX", "GTM"]).await;
+    agreement(&fed);
+    let mex = fed.start("MEX").await;
+    // Valid rows, sent as one 5 MiB message (the contract allows 4 MiB a message; the
+    // CLI sends 1 MiB chunks).
+    let row = person("BIG-1", "ROSE", "HT3000001");
+    let mut text = format!("{COLUMNS}\n");
+    while text.len() < 5 * 1024 * 1024 {
+        text.push_str(&row);
+        text.push('\n');
+    }
+    let err = operator(&fed, "MEX")
+        .import_records(tokio_stream::iter(import_messages(
+            "big.csv",
+            text.as_bytes(),
+        )))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument, "{}", err.message());
+    assert!(err.message().contains("at most 4 MiB"), "{}", err.message());
+    assert_eq!(mex.state.records().len(), 0);
+}

@@ -289,6 +289,21 @@ async fn first_and_incremental_syncs_move_exactly_the_permitted_cells() {
     );
     assert_eq!(flow_entries(&fed, "GTM").await.len() as u64, pages);
     assert_eq!(flow_entries(&fed, "MEX").await.len() as u64, pages);
+    // A list of countries longer than there are countries is refused before any cell
+    // is read.
+    let err = local(&fed, "GTM")
+        .list_cells(pb::ListCellsRequest {
+            period: String::new(),
+            reporting_countries: vec!["MEX".into(); 257],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument, "{}", err.message());
+    assert!(
+        err.message().starts_with("reporting_countries: at most"),
+        "{}",
+        err.message()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -79,6 +79,11 @@ impl NodeState {
         &self,
         req: &pb::CheckWithPeerRequest,
     ) -> Result<Manifest, ExchangeError> {
+        if !req.manifest_id.is_empty() && req.manifest.is_some() {
+            return Err(ExchangeError::invalid_argument(
+                "manifest, manifest_id: give one, not both",
+            ));
+        }
         if !req.manifest_id.is_empty() {
             let manifests = self.manifests.clone();
             let id = req.manifest_id.clone();
@@ -105,7 +110,13 @@ impl NodeState {
             Ok(pb::ManifestFormat::Paxlst) => puente_manifest::Format::Paxlst,
             Ok(pb::ManifestFormat::BusJson) => puente_manifest::Format::BusJson,
             Ok(pb::ManifestFormat::BusCsv) => puente_manifest::Format::BusCsv,
-            _ => puente_manifest::Format::sniff(&file.content),
+            Ok(pb::ManifestFormat::Unspecified) => puente_manifest::Format::sniff(&file.content),
+            Err(_) => {
+                return Err(ExchangeError::invalid_argument(format!(
+                    "manifest.format: {} is not a ManifestFormat",
+                    file.format
+                )))
+            }
         };
         let content = file.content.clone();
         let today = self.now().date();

@@ -173,6 +173,9 @@ fn random_u64() -> u64 {
     u64::from_be_bytes(b)
 }
 
+/// Most countries one `ListCells` may name (ISO 3166-1 has 249).
+const MAX_REPORTING_COUNTRIES: usize = 256;
+
 impl NodeState {
     /// `Local.SyncNow`.
     pub async fn sync_now(&self, req: &pb::SyncNowRequest) -> Result<pb::SyncNowResponse, Status> {
@@ -252,6 +255,13 @@ impl NodeState {
                     .map_err(|e| Status::invalid_argument(format!("period: {e}")))?,
             )
         };
+        // Each country once at most: a longer list names some twice (and made every
+        // cell's filter a long scan).
+        if req.reporting_countries.len() > MAX_REPORTING_COUNTRIES {
+            return Err(Status::invalid_argument(format!(
+                "reporting_countries: at most {MAX_REPORTING_COUNTRIES} countries"
+            )));
+        }
         let mut countries = Vec::new();
         for c in &req.reporting_countries {
             countries.push(
