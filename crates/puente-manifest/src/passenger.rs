@@ -4,9 +4,7 @@
 //! adds the place (segment or row).
 
 use puente_pki::country;
-use puente_records::model::{
-    normalize_document_number, DocumentType, PartialDate, Sex, TravelDocument,
-};
+use puente_records::model::{document_number, DocumentType, PartialDate, Sex, TravelDocument};
 
 /// Longest name part accepted.
 pub const MAX_NAME_CHARS: usize = 200;
@@ -94,10 +92,7 @@ pub fn document(
             format!("{shown:?} is not passport, identity_card, travel_document or other"),
         )
     })?;
-    let n = normalize_document_number(number);
-    if n.is_empty() || n.len() > 20 {
-        return Err(("document_number", "must have 1-20 letters or digits".into()));
-    }
+    let n = document_number(number).map_err(|e| ("document_number", e))?;
     let state = country_code("issuing_state", issuing_state)?;
     let expiry = match expiry.trim() {
         "" => None,

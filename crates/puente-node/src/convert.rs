@@ -112,24 +112,10 @@ pub fn terms(q: Option<&pb::IdentityQuery>) -> Result<Terms, ExchangeError> {
             "query: give document, mrz or name terms",
         )),
         Some(T::Document(d)) => {
-            // Spaces, hyphens and filler '<' are how numbers are written; anything else
-            // (punctuation, full-width digits) would be dropped by the normalization and
-            // could turn the number into another one.
-            if let Some(c) = d
-                .document_number
-                .chars()
-                .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, ' ' | '-' | '<')))
-            {
-                return Err(ExchangeError::invalid_argument(format!(
-                    "query.document.document_number: {c:?} is not a letter A-Z, a digit, a space, '-' or '<'"
-                )));
-            }
-            let number = puente_records::model::normalize_document_number(&d.document_number);
-            if number.is_empty() || number.len() > 20 {
-                return Err(ExchangeError::invalid_argument(
-                    "query.document.document_number: 1-20 letters or digits",
-                ));
-            }
+            let number =
+                puente_records::model::document_number(&d.document_number).map_err(|e| {
+                    ExchangeError::invalid_argument(format!("query.document.document_number: {e}"))
+                })?;
             if pb::DocumentType::try_from(d.document_type).unwrap_or(pb::DocumentType::Unspecified)
                 == pb::DocumentType::Unspecified
             {

@@ -18,7 +18,7 @@ use puente_pki::country;
 use crate::error::{RecordsError, RowError};
 use crate::media::sniff_media_type;
 use crate::model::{
-    normalize_document_number, CopyInfo, DocumentType, Encounter, PartialDate, PersonRecord, Sex,
+    document_number, CopyInfo, DocumentType, Encounter, PartialDate, PersonRecord, Sex,
     TravelDocument, EVENTS, VULNERABILITIES,
 };
 use crate::mrz;

@@ -272,6 +272,25 @@ impl PersonRecord {
     }
 }
 
+/// A document number as written (letters, digits, spaces, '-' and filler '<'),
+/// normalized: 1-20 letters or digits. Any other character is refused, not dropped:
+/// dropping punctuation or full-width digits would turn it into another number.
+pub fn document_number(s: &str) -> Result<String, String> {
+    if let Some(c) = s
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, ' ' | '-' | '<')))
+    {
+        return Err(format!(
+            "{c:?} is not a letter A-Z, a digit, a space, '-' or '<'"
+        ));
+    }
+    let n = normalize_document_number(s);
+    if n.is_empty() || n.len() > 20 {
+        return Err("must have 1-20 letters or digits".into());
+    }
+    Ok(n)
+}
+
 /// Normalizes a document number: upper case, spaces, dashes and MRZ fillers removed.
 pub fn normalize_document_number(s: &str) -> String {
     s.chars()

@@ -692,3 +692,17 @@ fn an_exact_birth_date_outranks_namesakes_of_other_dates() {
     let swapped = ids("MARIE", "JOSEPH", "2003-03-06");
     assert!(swapped.contains(&"MARIE".to_string()), "{swapped:?}");
 }
+
+#[test]
+fn a_document_number_is_normalized_or_refused_never_changed() {
+    use crate::model::document_number;
+    assert_eq!(document_number("bx 123-4567<<").unwrap(), "BX1234567");
+    // Characters the normalization would drop, turning the number into another one.
+    for bad in ["BX１２３４５６７", "SECRET 123 !!", "BX\u{200b}1234567", "P.123/45"] {
+        let e = document_number(bad).unwrap_err();
+        assert!(e.contains("is not a letter A-Z"), "{bad}: {e}");
+    }
+    assert!(document_number("").is_err());
+    assert!(document_number(&"1".repeat(21)).is_err());
+    assert_eq!(document_number(&"1".repeat(20)).unwrap().len(), 20);
+}

@@ -77,14 +77,8 @@ impl Draft {
                     }
                     _ => Some(DocumentType::Other),
                 };
-                let n = puente_records::model::normalize_document_number(s.get(1, 0));
-                if n.is_empty() || n.len() > 20 {
-                    return Err(err(
-                        s,
-                        "element 2 (document number)",
-                        "must have 1-20 letters or digits",
-                    ));
-                }
+                let n = puente_records::model::document_number(s.get(1, 0))
+                    .map_err(|e| err(s, "element 2 (document number)", &e))?;
                 self.doc_pending = false;
                 if let (Some(kind), None) = (kind, &self.document) {
                     self.document = Some(TravelDocument {

@@ -112,10 +112,13 @@ pub(super) fn check_row(
                 format!("{v:?} is not passport, identity_card, travel_document or other"),
             );
         }
-        let number = normalize_document_number(c.get("document_number"));
-        if number.is_empty() || number.len() > 20 {
-            c.err("document_number", "must have 1-20 letters or digits");
-        }
+        let number = match document_number(c.get("document_number")) {
+            Ok(n) => n,
+            Err(e) => {
+                c.err("document_number", e);
+                String::new()
+            }
+        };
         let issuing_state = {
             let v = c.get("issuing_state");
             c.code("issuing_state", v)
