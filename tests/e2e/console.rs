@@ -339,15 +339,28 @@ async fn forgeries_are_refused(officer: &Path) {
     assert!(header(&head, "content-security-policy").is_some());
     let (status, _, _) = http(c.addr, "GET", "/login?token=00ff", &[], "").await;
     assert_eq!(status, 401, "a wrong token");
-    let forged = format!("puente_session={token}");
+    let forged = format!("puente_session_{}={token}", c.addr.port());
     let (status, _, _) = http(c.addr, "GET", "/ask", &[("Cookie", &forged)], "").await;
     assert_eq!(status, 401, "the token is not a session id");
 
-    let (status, head, _) = http(c.addr, "GET", &format!("/login?token={token}"), &[], "").await;
-    assert_eq!(status, 303, "{head}");
+    let (status, head, body) = http(c.addr, "GET", &format!("/login?token={token}"), &[], "").await;
+    assert_eq!(status, 200, "{head}");
+    // The page moves on to the console by itself (a same-site navigation, so the
+    // Strict cookie goes along whatever page opened the login address).
+    assert!(
+        String::from_utf8_lossy(&body).contains("http-equiv=\"refresh\" content=\"0;url=/\""),
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
     let set = header(&head, "set-cookie").unwrap().to_string();
     assert!(
         set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+        "{set}"
+    );
+    // Named after this console's port: another console on 127.0.0.1 (whose cookies
+    // the browser also sends here) keeps its own session.
+    assert!(
+        set.starts_with(&format!("puente_session_{}=", c.addr.port())),
         "{set}"
     );
     let cookie = set.split(';').next().unwrap().to_string();
@@ -393,10 +406,23 @@ async fn forgeries_are_refused(officer: &Path) {
         "{html}"
     );
     // A redirect after the language switch stays on the console.
-    let lang = format!("csrf={csrf}&lang=es&back=//evil.example/");
-    let (status, head, _) = http(c.addr, "POST", "/lang", &ck, &lang).await;
-    assert_eq!(status, 303);
-    assert_eq!(header(&head, "location"), Some("/"));
+    // So does one a browser would read as another host once it drops a tab or a
+    // newline ("/\t/evil.example" is "//evil.example"); none is a server error.
+    for back in [
+        "//evil.example/",
+        "/%09/evil.example/",
+        "/%0A",
+        "/%0B",
+        "/\\evil",
+    ] {
+        let lang = format!("csrf={csrf}&lang=es&back={back}");
+        let (status, head, _) = http(c.addr, "POST", "/lang", &ck, &lang).await;
+        assert_eq!(status, 303, "{back}: {head}");
+        assert_eq!(header(&head, "location"), Some("/"), "{back}");
+    }
+    let lang = format!("csrf={csrf}&lang=en&back=/log%3Fcase%3DX");
+    let (_, head, _) = http(c.addr, "POST", "/lang", &ck, &lang).await;
+    assert_eq!(header(&head, "location"), Some("/log?case=X"));
 }
 
 /// `ListEntries.subject` finds the exchanges about a person for an auditor; an officer's
@@ -538,6 +564,15 @@ async fn triage_is_kept_by_the_node_for_auditors(officer: &Path, auditor: &Path)
         .unwrap()
         .to_string();
     let ck = [("Cookie", cookie.as_str())];
+    // Dates past what a calendar holds are a page that says so, not a dropped connection.
+    for q in [
+        "until=-9999-01-01",
+        "since=-9999-01-01&until=-9999-01-05",
+        "until=9999-12-31",
+    ] {
+        let (status, head, _) = http(c.addr, "GET", &format!("/charts?{q}"), &ck, "").await;
+        assert_eq!(status, 200, "{q}: {head}");
+    }
     let (status, _, page) = http(c.addr, "GET", "/charts", &ck, "").await;
     assert_eq!(status, 200);
     let csrf = csrf_of(&String::from_utf8(page).unwrap());

@@ -291,7 +291,9 @@ pub struct Range {
 
 fn parse(s: &str) -> Option<Date> {
     let fmt = time::macros::format_description!("[year]-[month]-[day]");
-    Date::parse(s.trim(), &fmt).ok()
+    Date::parse(s.trim(), &fmt)
+        .ok()
+        .filter(|d| (1..=9999).contains(&d.year()))
 }
 
 /// `GET /charts`.
@@ -307,7 +309,9 @@ pub async fn page(
     };
     let today = time::OffsetDateTime::now_utc().date();
     let last = parse(&q.until).unwrap_or(today);
-    let first = parse(&q.since).unwrap_or(last - time::Duration::days(DEFAULT_DAYS - 1));
+    let first = parse(&q.since)
+        .or_else(|| last.checked_sub(time::Duration::days(DEFAULT_DAYS - 1)))
+        .unwrap_or(last);
     let form = html! {
         form #range method="get" action="/charts" { div.row {
             label { (ctx.t("log.since")) input name="since" value=(first); }

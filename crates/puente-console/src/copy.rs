@@ -63,6 +63,7 @@ pub async fn fetch(
         HeldCopy {
             media_type: media.clone(),
             bytes: doc.bytes,
+            verified,
         },
     );
     let body = html! {
@@ -101,8 +102,10 @@ pub async fn copy_bytes(
     let Some(copy) = c.sessions.copy(&s.id, &id) else {
         return (StatusCode::NOT_FOUND, s.lang.t("copy.gone")).into_response();
     };
-    // Only image types the browser shows inline; anything else is a download.
+    // Only image types the browser shows inline, and only bytes whose SHA-256 held;
+    // anything else is an opaque download.
     let (media, ext) = match copy.media_type.as_str() {
+        _ if !copy.verified => ("application/octet-stream", "bin"),
         "image/png" => ("image/png", "png"),
         "image/jpeg" => ("image/jpeg", "jpg"),
         _ => ("application/octet-stream", "bin"),

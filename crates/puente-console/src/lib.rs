@@ -84,6 +84,10 @@ pub struct Console {
     pub sessions: Sessions,
     /// `host:port` values the Host header may carry; empty = any (remote listening).
     pub hosts: Vec<String>,
+    /// The session cookie's name, with this console's port in it: browsers send a
+    /// cookie of 127.0.0.1 to every port of it, so two consoles (an officer's and an
+    /// auditor's) would otherwise overwrite each other's session.
+    pub cookie: String,
 }
 
 impl Console {
@@ -114,6 +118,7 @@ impl Console {
                 keys,
                 sessions,
                 hosts,
+                cookie: format!("{COOKIE}_{}", addr.port()),
             },
             token,
         )
@@ -187,8 +192,17 @@ struct LoginQuery {
 async fn login(State(c): State<Arc<Console>>, Query(q): Query<LoginQuery>) -> Response {
     match c.sessions.login(&q.token) {
         Some(id) => {
-            let cookie = format!("{COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/");
-            let mut res = Redirect::to("/").into_response();
+            let cookie = format!("{}={id}; HttpOnly; SameSite=Strict; Path=/", c.cookie);
+            // A page that moves on by itself, not a redirect: the browser may have come
+            // here from a page outside this site (the private file `puente console`
+            // opens it with), and a Strict cookie is not sent along a redirect of such
+            // a navigation; a navigation this page starts is this site's own.
+            let mut res = (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+                "<!doctype html><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"0;url=/\"><title>Puente console</title><a href=\"/\">Puente console</a>\n",
+            )
+                .into_response();
             if let Ok(v) = cookie.parse() {
                 res.headers_mut().insert(header::SET_COOKIE, v);
             }
@@ -217,6 +231,16 @@ struct LangForm {
     back: String,
 }
 
+/// Whether `back` is a path of this console: one leading '/', then printable ASCII with
+/// no whitespace or backslash (browsers drop tabs and newlines from a URL, so "/\t/x" is
+/// "//x", another host; a newline cannot go into a Location header at all).
+fn safe_back(back: &str) -> bool {
+    back.starts_with('/')
+        && !back.starts_with("//")
+        && back.len() <= 2048
+        && back.bytes().all(|b| b.is_ascii_graphic() && b != b'\\')
+}
+
 async fn set_lang(
     State(c): State<Arc<Console>>,
     Extension(s): Extension<Session>,
@@ -226,7 +250,7 @@ async fn set_lang(
         c.sessions.set_lang(&s.id, l);
     }
     // Only a path of this console: never an open redirect.
-    let back = if f.back.starts_with('/') && !f.back.starts_with("//") && !f.back.contains('\\') {
+    let back = if safe_back(&f.back) {
         f.back
     } else {
         "/".to_string()

@@ -20,7 +20,7 @@ use serde::Deserialize;
 use crate::i18n::Lang;
 use crate::Console;
 
-/// The session cookie's name.
+/// The session cookie's name, before the console's port (`puente_session_40819`).
 pub const COOKIE: &str = "puente_session";
 /// Largest form body accepted (a query form is a few hundred bytes).
 pub const MAX_FORM: usize = 64 * 1024;
@@ -38,6 +38,9 @@ pub struct HeldCopy {
     pub media_type: String,
     /// The bytes.
     pub bytes: Vec<u8>,
+    /// Whether their SHA-256 matched what the peer declared (else they are only ever
+    /// served as an opaque download, never shown).
+    pub verified: bool,
 }
 
 #[derive(Debug, Default)]
@@ -235,8 +238,8 @@ async fn check(console: &Console, req: Request, next: Next) -> Response {
     if path == "/login" || path.starts_with("/assets/") {
         return next.run(req).await;
     }
-    let session =
-        cookie(req.headers(), COOKIE).and_then(|id| console.sessions.find(id, req.headers()));
+    let session = cookie(req.headers(), &console.cookie)
+        .and_then(|id| console.sessions.find(id, req.headers()));
     let Some(session) = session else {
         return plain(
             StatusCode::UNAUTHORIZED,

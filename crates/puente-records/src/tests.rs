@@ -698,7 +698,12 @@ fn a_document_number_is_normalized_or_refused_never_changed() {
     use crate::model::document_number;
     assert_eq!(document_number("bx 123-4567<<").unwrap(), "BX1234567");
     // Characters the normalization would drop, turning the number into another one.
-    for bad in ["BX１２３４５６７", "SECRET 123 !!", "BX\u{200b}1234567", "P.123/45"] {
+    for bad in [
+        "BX１２３４５６７",
+        "SECRET 123 !!",
+        "BX\u{200b}1234567",
+        "P.123/45",
+    ] {
         let e = document_number(bad).unwrap_err();
         assert!(e.contains("is not a letter A-Z"), "{bad}: {e}");
     }

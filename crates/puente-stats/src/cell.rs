@@ -285,7 +285,21 @@ pub fn check_nationality(code: &str) -> Result<String> {
     }
 }
 
-/// Checks an entry-point code: at most 128 characters, no control characters.
+/// What a CSV field may not start with, or a spreadsheet runs it as a formula (OWASP's
+/// "CSV injection"): such an entry point is refused, and exports neutralize it anyway.
+pub const FORMULA_STARTS: [char; 4] = ['=', '+', '-', '@'];
+
+/// A CSV field a spreadsheet will show, not run: a leading formula character gets a `'`.
+pub fn spreadsheet_safe(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.starts_with(FORMULA_STARTS) {
+        std::borrow::Cow::Owned(format!("'{s}"))
+    } else {
+        std::borrow::Cow::Borrowed(s)
+    }
+}
+
+/// Checks an entry-point code: at most 128 characters, no control characters, not
+/// starting like a spreadsheet formula.
 pub fn check_entry_point(ep: &str) -> Result<String> {
     let ep = ep.trim();
     if ep.chars().count() > MAX_ENTRY_POINT_CHARS {
@@ -297,6 +311,11 @@ pub fn check_entry_point(ep: &str) -> Result<String> {
         return Err(StatsError::Invalid(
             "entry point contains a control character".into(),
         ));
+    }
+    if ep.starts_with(FORMULA_STARTS) {
+        return Err(StatsError::Invalid(format!(
+            "entry point {ep:?} starts with one of = + - @, which a spreadsheet opening an export would run as a formula"
+        )));
     }
     Ok(ep.to_string())
 }

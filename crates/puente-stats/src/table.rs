@@ -193,7 +193,7 @@ pub fn export(rows: &[Row], format: Format, out: impl Write) -> Result<()> {
                     &r.key.nationality,
                     sex_name(r.key.sex),
                     age_name(r.key.age),
-                    &r.key.entry_point,
+                    &crate::cell::spreadsheet_safe(&r.key.entry_point),
                     event_name(r.key.event),
                     &count,
                     status,
@@ -228,7 +228,7 @@ pub fn export(rows: &[Row], format: Format, out: impl Write) -> Result<()> {
                 let entry = if r.key.entry_point.is_empty() {
                     "_Z".to_string()
                 } else {
-                    r.key.entry_point.clone()
+                    crate::cell::spreadsheet_safe(&r.key.entry_point).into_owned()
                 };
                 w.write_record([
                     "dataflow",

@@ -461,3 +461,17 @@ fn a_source_adjusted_by_deltas_adds_to_the_others_and_never_goes_below_zero() {
         .unwrap();
     assert_eq!(s.own_cell(&k).unwrap().unwrap().count, 6);
 }
+
+#[test]
+fn an_entry_point_a_spreadsheet_would_run_is_refused_and_exports_neutralize_it() {
+    for ep in ["=HYPERLINK(\"http://x\")", "+1", "-2+3", "@SUM(A1)"] {
+        let err = crate::cell::check_entry_point(ep).unwrap_err();
+        assert!(err.to_string().contains("formula"), "{ep}: {err}");
+    }
+    assert_eq!(
+        crate::cell::check_entry_point("MEX-AICM, T1").unwrap(),
+        "MEX-AICM, T1"
+    );
+    assert_eq!(crate::cell::spreadsheet_safe("=1+1"), "'=1+1");
+    assert_eq!(crate::cell::spreadsheet_safe("Tapachula"), "Tapachula");
+}

@@ -503,8 +503,11 @@ fn first_line_size(note: &str) -> String {
         .unwrap_or_default()
 }
 
+/// A CSV field, quoted when it must be; a leading formula character (a peer's case
+/// reference is in incoming entries) is neutralized so a spreadsheet never runs it.
 fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
+    let s = puente_stats::cell::spreadsheet_safe(s);
+    if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
         s.to_string()

@@ -132,7 +132,50 @@ pub async fn prepare(args: &ConsoleArgs) -> Result<Prepared> {
     })
 }
 
-fn open_browser(url: &str) {
+/// Opens `url` in the user's browser without putting it on a command line: the login
+/// token in it would be readable by every local user in `/proc/*/cmdline` (of the
+/// opener and of the browser it starts), and whoever used it first would get the
+/// session. The browser is given a file instead, in a directory only this user can
+/// read, that sends it on to `url`; the directory goes when the console stops.
+fn open_browser_privately(url: &str) -> Option<tempfile::TempDir> {
+    match opener_page(url) {
+        Ok((dir, page)) => {
+            open_browser(&page.to_string_lossy());
+            Some(dir)
+        }
+        Err(e) => {
+            eprintln!("(could not write the page that opens the browser: {e}; open the address above in a browser)");
+            None
+        }
+    }
+}
+
+/// The page [`open_browser_privately`] gives the browser, in a new private directory.
+fn opener_page(url: &str) -> std::io::Result<(tempfile::TempDir, std::path::PathBuf)> {
+    let dir = tempfile::Builder::new()
+        .prefix("puente-console-")
+        .tempdir()?;
+    // The directory is this user's alone before anything is put in it (tempfile makes
+    // it with the umask's mode, and its files 0600).
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700))?;
+    }
+    let page = dir.path().join("open-console.html");
+    let mut f = tempfile::Builder::new()
+        .prefix("open-console")
+        .suffix(".html")
+        .tempfile_in(dir.path())?;
+    writeln!(
+        f,
+        "<!doctype html><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"0;url={url}\"><title>Puente console</title><a href=\"{url}\">Open the Puente console</a>"
+    )?;
+    f.persist(&page).map_err(|e| e.error)?;
+    Ok((dir, page))
+}
+
+fn open_browser(target: &str) {
     let opener = if cfg!(target_os = "macos") {
         "open"
     } else if cfg!(windows) {
@@ -141,7 +184,7 @@ fn open_browser(url: &str) {
         "xdg-open"
     };
     let spawned = std::process::Command::new(opener)
-        .arg(url)
+        .arg(target)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -165,9 +208,11 @@ pub fn run(args: &ConsoleArgs) -> Result<()> {
             "The console serves {} (Ctrl-C stops it). The token in the address works once: it becomes a session cookie of the browser that opens it.",
             prepared.addr
         );
-        if !args.no_open {
-            open_browser(&prepared.url);
-        }
+        let _opener_page = if args.no_open {
+            None
+        } else {
+            open_browser_privately(&prepared.url)
+        };
         prepared
             .serve(async {
                 let _ = tokio::signal::ctrl_c().await;
@@ -182,4 +227,28 @@ fn not_for_carriers() -> anyhow::Error {
     anyhow!(UsageError(
         "the console is for officers and auditors; a carrier submits manifests with `puente manifest submit --profile FILE`".into()
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_page_that_opens_the_browser_is_the_users_alone() {
+        let url = "http://127.0.0.1:4321/login?token=00ff";
+        let (dir, page) = super::opener_page(url).unwrap();
+        let text = std::fs::read_to_string(&page).unwrap();
+        assert!(text.contains(&format!("content=\"0;url={url}\"")), "{text}");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode =
+                |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode(dir.path()), 0o700);
+            assert_eq!(mode(&page), 0o600);
+        }
+        // The command line gets the file's path, never the token.
+        assert!(!page.to_string_lossy().contains("00ff"));
+        let path = dir.path().to_path_buf();
+        drop(dir);
+        assert!(!path.exists(), "gone when the console stops");
+    }
 }

@@ -241,10 +241,10 @@ async fn steps(b: &Client, officer: &Running, auditor: &Running) {
         .await
         .unwrap()
         .into_iter()
-        .find(|c| c.name() == "puente_session")
+        .find(|c| c.name() == format!("puente_session_{}", officer.addr.port()))
         .expect("the session cookie");
     assert_eq!(cookie.http_only(), Some(true));
-    let ck = format!("puente_session={}", cookie.value());
+    let ck = format!("{}={}", cookie.name(), cookie.value());
     let (status, head, bytes) = http(officer.addr, "GET", &href, &[("Cookie", &ck)], "").await;
     assert_eq!(status, 200);
     assert!(header(&head, "content-disposition")
@@ -416,9 +416,9 @@ async fn auditor_steps(b: &Client, auditor: &Running) {
         .await
         .unwrap()
         .into_iter()
-        .find(|c| c.name() == "puente_session")
+        .find(|c| c.name() == format!("puente_session_{}", auditor.addr.port()))
         .unwrap();
-    let ck = format!("puente_session={}", cookie.value());
+    let ck = format!("{}={}", cookie.name(), cookie.value());
     let (status, _, csv) = http(
         auditor.addr,
         "GET",
