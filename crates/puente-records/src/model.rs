@@ -276,12 +276,15 @@ impl PersonRecord {
 /// normalized: 1-20 letters or digits. Any other character is refused, not dropped:
 /// dropping punctuation or full-width digits would turn it into another number.
 pub fn document_number(s: &str) -> Result<String, String> {
-    if let Some(c) = s
+    // The message names the position, not the character: it goes into audit entries
+    // and to the asking country, and a document number is personal data.
+    if let Some(at) = s
         .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, ' ' | '-' | '<')))
+        .position(|c| !(c.is_ascii_alphanumeric() || matches!(c, ' ' | '-' | '<')))
     {
         return Err(format!(
-            "{c:?} is not a letter A-Z, a digit, a space, '-' or '<'"
+            "character {} is not a letter A-Z, a digit, a space, '-' or '<'",
+            at + 1
         ));
     }
     let n = normalize_document_number(s);

@@ -707,6 +707,10 @@ fn a_document_number_is_normalized_or_refused_never_changed() {
         let e = document_number(bad).unwrap_err();
         assert!(e.contains("is not a letter A-Z"), "{bad}: {e}");
     }
+    // The position, never the character: the message reaches audit entries and peers.
+    let e = document_number("BX１２３").unwrap_err();
+    assert!(e.starts_with("character 3 "), "{e}");
+    assert!(!e.contains('１'), "{e}");
     assert!(document_number("").is_err());
     assert!(document_number(&"1".repeat(21)).is_err());
     assert_eq!(document_number(&"1".repeat(20)).unwrap().len(), 20);
