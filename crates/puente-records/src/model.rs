@@ -77,7 +77,8 @@ impl PartialDate {
                 time::Month::try_from(m).map_err(|_| format!("month {m} does not exist"))?;
             if let Some(d) = self.day {
                 time::Date::from_calendar_date(self.year, month, d)
-                    .map_err(|_| format!("day {d} does not exist in {}-{m:02}", self.year))?;
+                    // Without the year: the message may reach a peer and an audit entry.
+                    .map_err(|_| format!("day {d} does not exist in month {m} of that year"))?;
             }
         } else if self.day.is_some() {
             return Err("a day without a month".into());
