@@ -284,6 +284,17 @@ pub(crate) fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
 }
 
 /// The value of the hidden CSRF field in a page.
+/// From the login page's body, the paths of its session: `/s/<scope>` + path.
+pub(crate) fn scoped(login_page: &[u8]) -> impl Fn(&str) -> String {
+    let page = String::from_utf8_lossy(login_page);
+    let scope = page
+        .split_once("url=/s/")
+        .and_then(|(_, r)| r.split_once('/'))
+        .map(|(s, _)| s.to_string())
+        .expect("the login page names the session's prefix");
+    move |path: &str| format!("/s/{scope}{path}")
+}
+
 pub(crate) fn csrf_of(html: &str) -> String {
     let at = html.find("name=\"csrf\" value=\"").expect("a CSRF field") + 19;
     html[at..at + 64].to_string()
@@ -345,16 +356,22 @@ async fn forgeries_are_refused(officer: &Path) {
 
     let (status, head, body) = http(c.addr, "GET", &format!("/login?token={token}"), &[], "").await;
     assert_eq!(status, 200, "{head}");
-    // The page moves on to the console by itself (a same-site navigation, so the
-    // Strict cookie goes along whatever page opened the login address).
-    assert!(
-        String::from_utf8_lossy(&body).contains("http-equiv=\"refresh\" content=\"0;url=/\""),
-        "{}",
-        String::from_utf8_lossy(&body)
-    );
+    // The page moves on to the session's pages by itself (a same-site navigation, so
+    // the Strict cookie goes along whatever page opened the login address), under a
+    // secret prefix that the cookie is scoped to.
+    let page = String::from_utf8_lossy(&body).to_string();
+    let scope = page
+        .split_once("content=\"0;url=/s/")
+        .and_then(|(_, r)| r.split_once('/'))
+        .map(|(s, _)| s.to_string())
+        .expect(&page);
+    assert_eq!(scope.len(), 32, "{page}");
+    let at = |path: &str| format!("/s/{scope}{path}");
     let set = header(&head, "set-cookie").unwrap().to_string();
     assert!(
-        set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+        set.contains("HttpOnly")
+            && set.contains("SameSite=Strict")
+            && set.contains(&format!("Path=/s/{scope}/")),
         "{set}"
     );
     // Named after this console's port: another console on 127.0.0.1 (whose cookies
@@ -367,8 +384,26 @@ async fn forgeries_are_refused(officer: &Path) {
     let (status, _, _) = http(c.addr, "GET", &format!("/login?token={token}"), &[], "").await;
     assert_eq!(status, 401, "the token works once");
 
-    let (status, head, body) = http(c.addr, "GET", "/ask", &[("Cookie", &cookie)], "").await;
+    // The cookie alone opens nothing: a page is asked for under the session's prefix
+    // (a browser sends the cookie for nothing else, so a page another local user serves
+    // on 127.0.0.1 never receives it).
+    for path in ["/ask".to_string(), format!("/s/{}/ask", "0".repeat(32))] {
+        let (status, _, _) = http(c.addr, "GET", &path, &[("Cookie", &cookie)], "").await;
+        assert_eq!(status, 401, "{path}");
+    }
+    let (status, head, body) = http(c.addr, "GET", &at("/ask"), &[("Cookie", &cookie)], "").await;
     assert_eq!(status, 200, "{head}");
+    // Every link, form and image of the page is under the prefix.
+    let html_text = String::from_utf8_lossy(&body);
+    for attr in ["href=\"/", "action=\"/", "src=\"/"] {
+        for (i, _) in html_text.match_indices(attr) {
+            assert!(
+                html_text[i + attr.len() - 1..].starts_with(&format!("/s/{scope}/")),
+                "{}",
+                &html_text[i..(i + 60).min(html_text.len())]
+            );
+        }
+    }
     let csp = header(&head, "content-security-policy").unwrap();
     assert!(csp.contains("default-src 'none'") && csp.contains("script-src 'self'"));
     assert!(
@@ -377,28 +412,30 @@ async fn forgeries_are_refused(officer: &Path) {
     );
     let html = String::from_utf8(body).unwrap();
     assert!(!html.contains("style=\""), "no inline style");
-    assert!(html.contains("<script src=\"/assets/console.js\" defer></script>"));
+    assert!(html.contains(&format!(
+        "<script src=\"/s/{scope}/assets/console.js\" defer></script>"
+    )));
     assert_eq!(html.matches("<script").count(), 1, "no inline script");
     let csrf = csrf_of(&html);
 
     let query = "offer=MEX%7C1&given=MOHAMMAD&surnames=HOSSAIN&birth=1990-04-12&case=HTTP-1";
     let with = |csrf: &str| format!("csrf={csrf}&{query}");
     let ck = [("Cookie", cookie.as_str())];
-    let (status, _, _) = http(c.addr, "POST", "/ask", &ck, query).await;
+    let (status, _, _) = http(c.addr, "POST", &at("/ask"), &ck, query).await;
     assert_eq!(status, 403, "no CSRF token");
     let other = "a".repeat(64);
-    let (status, _, _) = http(c.addr, "POST", "/ask", &ck, &with(&other)).await;
+    let (status, _, _) = http(c.addr, "POST", &at("/ask"), &ck, &with(&other)).await;
     assert_eq!(status, 403, "a wrong CSRF token");
     let evil = [
         ("Cookie", cookie.as_str()),
         ("Origin", "http://evil.example"),
     ];
-    let (status, _, _) = http(c.addr, "POST", "/ask", &evil, &with(&csrf)).await;
+    let (status, _, _) = http(c.addr, "POST", &at("/ask"), &evil, &with(&csrf)).await;
     assert_eq!(status, 403, "a form from another origin");
     let rebound = [("Cookie", cookie.as_str()), ("Host", "evil.example:80")];
-    let (status, _, _) = http(c.addr, "GET", "/ask", &rebound, "").await;
+    let (status, _, _) = http(c.addr, "GET", &at("/ask"), &rebound, "").await;
     assert_eq!(status, 421, "a foreign Host (DNS rebinding)");
-    let (status, _, body) = http(c.addr, "POST", "/ask", &ck, &with(&csrf)).await;
+    let (status, _, body) = http(c.addr, "POST", &at("/ask"), &ck, &with(&csrf)).await;
     let html = String::from_utf8(body).unwrap();
     assert_eq!(status, 200);
     assert!(
@@ -416,13 +453,13 @@ async fn forgeries_are_refused(officer: &Path) {
         "/\\evil",
     ] {
         let lang = format!("csrf={csrf}&lang=es&back={back}");
-        let (status, head, _) = http(c.addr, "POST", "/lang", &ck, &lang).await;
+        let (status, head, _) = http(c.addr, "POST", &at("/lang"), &ck, &lang).await;
         assert_eq!(status, 303, "{back}: {head}");
-        assert_eq!(header(&head, "location"), Some("/"), "{back}");
+        assert_eq!(header(&head, "location"), Some(at("/").as_str()), "{back}");
     }
     let lang = format!("csrf={csrf}&lang=en&back=/log%3Fcase%3DX");
-    let (_, head, _) = http(c.addr, "POST", "/lang", &ck, &lang).await;
-    assert_eq!(header(&head, "location"), Some("/log?case=X"));
+    let (_, head, _) = http(c.addr, "POST", &at("/lang"), &ck, &lang).await;
+    assert_eq!(header(&head, "location"), Some(at("/log?case=X").as_str()));
 }
 
 /// `ListEntries.subject` finds the exchanges about a person for an auditor; an officer's
@@ -556,7 +593,7 @@ async fn triage_is_kept_by_the_node_for_auditors(officer: &Path, auditor: &Path)
     // Through the console's form.
     let c = console(args(auditor, vec![], "127.0.0.1:0")).await;
     let token = c.url.rsplit('=').next().unwrap().to_string();
-    let (_, head, _) = http(c.addr, "GET", &format!("/login?token={token}"), &[], "").await;
+    let (_, head, body) = http(c.addr, "GET", &format!("/login?token={token}"), &[], "").await;
     let cookie = header(&head, "set-cookie")
         .unwrap()
         .split(';')
@@ -564,26 +601,27 @@ async fn triage_is_kept_by_the_node_for_auditors(officer: &Path, auditor: &Path)
         .unwrap()
         .to_string();
     let ck = [("Cookie", cookie.as_str())];
+    let at = scoped(&body);
     // Dates past what a calendar holds are a page that says so, not a dropped connection.
     for q in [
         "until=-9999-01-01",
         "since=-9999-01-01&until=-9999-01-05",
         "until=9999-12-31",
     ] {
-        let (status, head, _) = http(c.addr, "GET", &format!("/charts?{q}"), &ck, "").await;
+        let (status, head, _) = http(c.addr, "GET", &at(&format!("/charts?{q}")), &ck, "").await;
         assert_eq!(status, 200, "{q}: {head}");
     }
-    let (status, _, page) = http(c.addr, "GET", "/charts", &ck, "").await;
+    let (status, _, page) = http(c.addr, "GET", &at("/charts"), &ck, "").await;
     assert_eq!(status, 200);
     let csrf = csrf_of(&String::from_utf8(page).unwrap());
     let form = format!(
         "csrf={csrf}&anomaly=GTM%3A2026-12-02%3Arefusal-rate&triage=3&comment=looked&since=2026-11-01&until=2026-12-02"
     );
-    let (status, head, _) = http(c.addr, "POST", "/charts/triage", &ck, &form).await;
+    let (status, head, _) = http(c.addr, "POST", &at("/charts/triage"), &ck, &form).await;
     assert_eq!(status, 303, "{head}");
     assert_eq!(
         header(&head, "location"),
-        Some("/charts?since=2026-11-01&until=2026-12-02")
+        Some(at("/charts?since=2026-11-01&until=2026-12-02").as_str())
     );
     let all = aud.list_triage().await.unwrap().triage;
     let keys: Vec<(&str, i32)> = all.iter().map(|t| (t.anomaly.as_str(), t.triage)).collect();

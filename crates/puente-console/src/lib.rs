@@ -142,7 +142,7 @@ pub fn login_url(addr: SocketAddr, token: &str) -> String {
 
 /// Every route, behind the session guard.
 pub fn router(console: Arc<Console>) -> Router {
-    Router::new()
+    let routes = Router::new()
         .route("/", get(home))
         .route("/login", get(login))
         .route("/lang", post(set_lang))
@@ -169,7 +169,11 @@ pub fn router(console: Arc<Console>) -> Router {
             console.clone(),
             session::guard,
         ))
-        .with_state(console)
+        .with_state(console);
+    // The session's path scope comes off before routing, and goes back on the answer.
+    Router::new()
+        .fallback_service(routes)
+        .layer(axum::middleware::from_fn(session::scope))
 }
 
 /// Serves the console on `listener` until `shutdown` completes.
@@ -191,8 +195,11 @@ struct LoginQuery {
 
 async fn login(State(c): State<Arc<Console>>, Query(q): Query<LoginQuery>) -> Response {
     match c.sessions.login(&q.token) {
-        Some(id) => {
-            let cookie = format!("{}={id}; HttpOnly; SameSite=Strict; Path=/", c.cookie);
+        Some((id, scope)) => {
+            let cookie = format!(
+                "{}={id}; HttpOnly; SameSite=Strict; Path=/s/{scope}/",
+                c.cookie
+            );
             // A page that moves on by itself, not a redirect: the browser may have come
             // here from a page outside this site (the private file `puente console`
             // opens it with), and a Strict cookie is not sent along a redirect of such
@@ -200,7 +207,7 @@ async fn login(State(c): State<Arc<Console>>, Query(q): Query<LoginQuery>) -> Re
             let mut res = (
                 StatusCode::OK,
                 [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-                "<!doctype html><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"0;url=/\"><title>Puente console</title><a href=\"/\">Puente console</a>\n",
+                format!("<!doctype html><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"0;url=/s/{scope}/\"><title>Puente console</title><a href=\"/s/{scope}/\">Puente console</a>\n"),
             )
                 .into_response();
             if let Ok(v) = cookie.parse() {

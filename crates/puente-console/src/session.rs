@@ -1,6 +1,7 @@
 //! Who may use the console, and how requests are kept honest: the one-time login token
 //! (printed by `puente console` on its first line) becomes a session cookie
-//! (`HttpOnly`, `SameSite=Strict`); a request without a known session gets 401; every
+//! (`HttpOnly`, `SameSite=Strict`, scoped to the session's secret path prefix, under
+//! which all its pages are: [`scope`]); a request without a known session gets 401; every
 //! POST carries the session's CSRF token, checked here for all forms at once; the Host
 //! header must name the console (no DNS rebinding); every answer carries a strict
 //! Content-Security-Policy and no-store caching.
@@ -46,6 +47,7 @@ pub struct HeldCopy {
 #[derive(Debug, Default)]
 struct SessionData {
     csrf: String,
+    scope: String,
     lang: Option<Lang>,
     copies: Vec<(String, Arc<HeldCopy>)>,
 }
@@ -65,6 +67,9 @@ pub struct Session {
     pub id: String,
     /// The CSRF token every form of this session carries.
     pub csrf: String,
+    /// The secret path prefix of this session's pages (`/s/<scope>/…`), the only path
+    /// its cookie is sent for.
+    pub scope: String,
     /// The language the pages are in.
     pub lang: Lang,
 }
@@ -105,8 +110,8 @@ impl Sessions {
         )
     }
 
-    /// Trades the one-time token for a new session id: once only.
-    pub fn login(&self, token: &str) -> Option<String> {
+    /// Trades the one-time token for a new session id and its path scope: once only.
+    pub fn login(&self, token: &str) -> Option<(String, String)> {
         let mut login = self.login.lock().ok()?;
         match login.as_deref() {
             Some(t) if same_secret(t, token) => {
@@ -116,6 +121,7 @@ impl Sessions {
         }
         let id = random_token(&self.rng);
         let csrf = random_token(&self.rng);
+        let scope = random_token(&self.rng).get(..32)?.to_string();
         if id.is_empty() || csrf.is_empty() {
             return None;
         }
@@ -123,10 +129,11 @@ impl Sessions {
             id.clone(),
             SessionData {
                 csrf,
+                scope: scope.clone(),
                 ..SessionData::default()
             },
         );
-        Some(id)
+        Some((id, scope))
     }
 
     fn find(&self, id: &str, headers: &HeaderMap) -> Option<Session> {
@@ -135,6 +142,7 @@ impl Sessions {
         Some(Session {
             id: key.clone(),
             csrf: data.csrf.clone(),
+            scope: data.scope.clone(),
             lang: data.lang.unwrap_or_else(|| Lang::from_accept(headers)),
         })
     }
@@ -214,6 +222,77 @@ pub fn harden(headers: &mut HeaderMap) {
     }
 }
 
+/// The secret path prefix a request came under (`/s/<scope>/…`), taken off its path by
+/// [`scope`] before routing.
+#[derive(Clone, Debug)]
+pub struct Scope(pub String);
+
+/// In front of routing: takes a session's secret prefix off the path (`/s/<scope>/ask`
+/// is routed as `/ask`, the scope kept for [`guard`] to check), and puts it back on
+/// every path the answer names (the pages' links, forms and images, redirects), so the
+/// browser only ever asks for the session's pages under it. The session cookie is sent
+/// for that path only (`Path=/s/<scope>/`): browsers send a host's cookies to all of its
+/// ports, and a page another local user serves on 127.0.0.1 would otherwise receive it.
+pub async fn scope(req: Request, next: Next) -> Response {
+    let (mut parts, body) = req.into_parts();
+    let path = parts.uri.path().to_string();
+    let Some(rest) = path.strip_prefix("/s/") else {
+        return next.run(Request::from_parts(parts, body)).await;
+    };
+    let (scope, inner) = match rest.split_once('/') {
+        Some((s, i)) => (s.to_string(), format!("/{i}")),
+        None => (rest.to_string(), "/".to_string()),
+    };
+    let inner = match parts.uri.query() {
+        Some(q) => format!("{inner}?{q}"),
+        None => inner,
+    };
+    match inner.parse::<axum::http::Uri>() {
+        Ok(uri) => parts.uri = uri,
+        Err(_) => return plain(StatusCode::BAD_REQUEST, "400: not a path of this console"),
+    }
+    parts.extensions.insert(Scope(scope.clone()));
+    let res = next.run(Request::from_parts(parts, body)).await;
+    rescope(res, &format!("/s/{scope}")).await
+}
+
+/// Puts `prefix` on the console's own paths an answer names.
+async fn rescope(res: Response, prefix: &str) -> Response {
+    let (mut parts, body) = res.into_parts();
+    if let Some(loc) = parts
+        .headers
+        .get(header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        if loc.starts_with('/') && !loc.starts_with("//") {
+            if let Ok(v) = HeaderValue::from_str(&format!("{prefix}{loc}")) {
+                parts.headers.insert(header::LOCATION, v);
+            }
+        }
+    }
+    let html = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("text/html"));
+    if !html {
+        return Response::from_parts(parts, body);
+    }
+    // Pages are a few hundred KiB at most (a page of 1,000 log entries).
+    let Ok(bytes) = to_bytes(body, 64 * 1024 * 1024).await else {
+        return plain(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "500: the page could not be read",
+        );
+    };
+    let text = String::from_utf8_lossy(&bytes)
+        .replace("href=\"/", &format!("href=\"{prefix}/"))
+        .replace("action=\"/", &format!("action=\"{prefix}/"))
+        .replace("src=\"/", &format!("src=\"{prefix}/"));
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(text))
+}
+
 /// The guard in front of every route: Host, session, CSRF, security headers.
 pub async fn guard(State(console): State<Arc<Console>>, req: Request, next: Next) -> Response {
     let mut res = check(&console, req, next).await;
@@ -246,6 +325,18 @@ async fn check(console: &Console, req: Request, next: Next) -> Response {
             "401: no console session. Open the address `puente console` printed (it holds a one-time token).",
         );
     };
+    // The page must be asked for under the session's own secret prefix, as the pages
+    // link it: a cookie presented on any other path is not this session's.
+    let in_scope = req
+        .extensions()
+        .get::<Scope>()
+        .is_some_and(|s| same_secret(&s.0, &session.scope));
+    if !in_scope {
+        return plain(
+            StatusCode::UNAUTHORIZED,
+            "401: not a page of this console session. Open the address `puente console` printed (it holds a one-time token).",
+        );
+    }
     let mut req = req;
     if req.method() == Method::POST {
         // A browser sends Origin on every POST; one from elsewhere is a forged request.
@@ -286,7 +377,7 @@ mod tests {
         let (s, token) = Sessions::new();
         assert_eq!(token.len(), 64);
         assert!(s.login("wrong").is_none());
-        let id = s.login(&token).expect("first use");
+        let (id, _scope) = s.login(&token).expect("first use");
         assert!(s.login(&token).is_none(), "a second use must fail");
         assert!(s.find(&id, &HeaderMap::new()).is_some());
         assert!(s.find("", &HeaderMap::new()).is_none());

@@ -154,6 +154,15 @@ async fn click_nav(b: &Client, at: Locator<'_>) {
     }
 }
 
+/// The address of the console session the browser is in: `http://HOST:PORT/s/<scope>`,
+/// under which every page of that session is.
+async fn scoped_base(b: &Client) -> String {
+    let url = b.current_url().await.unwrap().to_string();
+    let (origin, rest) = url.split_once("/s/").expect("a page of a session");
+    let scope = rest.split('/').next().unwrap();
+    format!("{origin}/s/{scope}")
+}
+
 /// Fills the Ask form's fields by id and sends it.
 async fn ask(b: &Client, base: &str, fields: &[(&str, &str)]) {
     b.goto(&format!("{base}/ask")).await.unwrap();
@@ -179,9 +188,13 @@ pub async fn walk(officer: &Running, auditor: &Running) {
 }
 
 async fn steps(b: &Client, officer: &Running, auditor: &Running) {
-    let base = format!("http://{}", officer.addr);
     b.goto(&officer.url).await.unwrap();
     wait(b, "#ask").await;
+    let base = scoped_base(b).await;
+    assert!(
+        base.starts_with(&format!("http://{}/s/", officer.addr)),
+        "{base}"
+    );
     assert_eq!(
         texts(b, "nav a").await,
         ["Ask", "Agreements", "Peers", "Alerts", "Statistics"]
@@ -343,7 +356,10 @@ async fn steps(b: &Client, officer: &Running, auditor: &Running) {
     let (status, _, sdmx) = http(
         officer.addr,
         "GET",
-        "/stats.csv?period=2026-03",
+        &format!(
+            "{}/stats.csv?period=2026-03",
+            base.split_once(&officer.addr.to_string()).unwrap().1
+        ),
         &[("Cookie", &ck)],
         "",
     )
@@ -353,7 +369,7 @@ async fn steps(b: &Client, officer: &Running, auditor: &Running) {
     assert!(sdmx.starts_with("STRUCTURE"), "{sdmx}");
     assert_eq!(sdmx.lines().count(), 6, "a header and five cells: {sdmx}");
 
-    alerts(b, officer, &ck).await;
+    alerts(b, &base, &ck).await;
 
     // Spanish, with the switch.
     click_nav(b, Locator::Css("button[value=es]")).await;
@@ -366,9 +382,9 @@ async fn steps(b: &Client, officer: &Running, auditor: &Running) {
 }
 
 async fn auditor_steps(b: &Client, auditor: &Running) {
-    let base = format!("http://{}", auditor.addr);
     b.goto(&auditor.url).await.unwrap();
     wait(b, "#filter").await;
+    let base = scoped_base(b).await;
     assert_eq!(
         texts(b, "nav a").await,
         ["Log", "Search", "Charts", "Checkpoints", "Statistics"]
@@ -422,7 +438,10 @@ async fn auditor_steps(b: &Client, auditor: &Running) {
     let (status, _, csv) = http(
         auditor.addr,
         "GET",
-        "/export?case=CASE-DOC-1&format=csv",
+        &format!(
+            "{}/export?case=CASE-DOC-1&format=csv",
+            base.split_once(&auditor.addr.to_string()).unwrap().1
+        ),
         &[("Cookie", &ck)],
         "",
     )
@@ -471,8 +490,7 @@ async fn auditor_steps(b: &Client, auditor: &Running) {
 
 /// A surge drafted by the node on request, reviewed, refused without the confirmation,
 /// then published and delivered to MEX.
-async fn alerts(b: &Client, officer: &Running, ck: &str) {
-    let base = format!("http://{}", officer.addr);
+async fn alerts(b: &Client, base: &str, ck: &str) {
     // The node drafts a surge when the counts come in; looking again drafts it once.
     b.goto(&format!("{base}/alerts")).await.unwrap();
     click_nav(b, Locator::Css("#detect button")).await;
@@ -492,10 +510,12 @@ async fn alerts(b: &Client, officer: &Running, ck: &str) {
     let at = page.find("name=\"draft\" value=\"").unwrap() + 20;
     let draft_id = &page[at..at + page[at..].find('"').unwrap()];
     let form = format!("csrf={csrf}&draft={draft_id}");
+    let (origin, scope) = base.split_once("/s/").unwrap();
+    let addr: std::net::SocketAddr = origin.trim_start_matches("http://").parse().unwrap();
     let (status, _, body) = http(
-        officer.addr,
+        addr,
         "POST",
-        "/alerts/publish",
+        &format!("/s/{scope}/alerts/publish"),
         &[("Cookie", ck)],
         &form,
     )

@@ -83,8 +83,13 @@ fn the_first_line_is_the_address_and_its_token_opens_one_session() {
 
     let (status, _, _) = get("/checkpoints", &host, None);
     assert_eq!(status, 401);
-    let (status, head, _) = get(&format!("/login?token={token}"), &host, None);
+    let (status, head, page) = get(&format!("/login?token={token}"), &host, None);
     assert_eq!(status, 200, "{head}");
+    let scope = page
+        .split_once("url=/s/")
+        .and_then(|(_, r)| r.split_once('/'))
+        .map(|(s, _)| s.to_string())
+        .expect(&page);
     let cookie = head
         .lines()
         .find_map(|l| l.strip_prefix("set-cookie: "))
@@ -93,7 +98,7 @@ fn the_first_line_is_the_address_and_its_token_opens_one_session() {
         .to_string();
     let (status, _, _) = get(&format!("/login?token={token}"), &host, None);
     assert_eq!(status, 401, "once only");
-    let (status, _, body) = get("/checkpoints", &host, Some(&cookie));
+    let (status, _, body) = get(&format!("/s/{scope}/checkpoints"), &host, Some(&cookie));
     assert_eq!(status, 200);
     // The Audit service answered the config's auditor certificate (an operator's would
     // be refused): a fresh node's log has no checkpoint yet.
