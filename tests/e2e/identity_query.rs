@@ -190,12 +190,12 @@ async fn granted_fields_only_name_variants_hit_no_hit_and_copies() {
         .unwrap_err();
     assert_eq!(err.code(), Code::NotFound, "{}", err.message());
     // One longer than any reference the contract allows is malformed, not unknown.
-    let err = fetch(&fed, "GTM", "MEX", &"r".repeat(129))
+    let err = fetch(&fed, "GTM", "MEX", &"r".repeat(201))
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument, "{}", err.message());
     assert!(
-        err.message().contains("reference: longer than 128"),
+        err.message().contains("reference: longer than 200"),
         "{}",
         err.message()
     );

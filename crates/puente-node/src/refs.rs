@@ -146,6 +146,16 @@ mod tests {
         };
         let token = refs.issue(&r).unwrap();
         assert!(token.len() <= MAX_REFERENCE_LEN, "{}", token.len());
+        // The longest agreement id (64 characters) still fits: 150 characters, more than
+        // the 128 the contract once said.
+        let longest = refs
+            .issue(&Reference {
+                agreement: "A".repeat(64),
+                record: u64::MAX,
+                ..r.clone()
+            })
+            .unwrap();
+        assert!(longest.len() <= MAX_REFERENCE_LEN, "{}", longest.len());
         assert_eq!(refs.resolve(&token, "MEX", now).unwrap(), Some(r.clone()));
         // Another country, after expiry, altered, another node's key, garbage: all unknown.
         assert_eq!(refs.resolve(&token, "SLV", now).unwrap(), None);

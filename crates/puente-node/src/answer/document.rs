@@ -12,9 +12,6 @@ use crate::convert;
 use crate::error::ExchangeError;
 use crate::outcome::{sha256, Outcome};
 use crate::state::NodeState;
-
-/// Longest reference the contract allows (`PersonMatch.reference`).
-const MAX_REFERENCE: usize = 128;
 impl NodeState {
     /// Resolves a `GetDocument` request to the header, the image and the receipt of its
     /// audit entry (written before anything is sent).
@@ -47,9 +44,11 @@ impl NodeState {
                 "reference: required (from a previous match)",
             ));
         }
-        if req.reference.chars().count() > MAX_REFERENCE {
+        // The bound the issuer keeps (`RefStore` resolves nothing longer either).
+        if req.reference.len() > crate::refs::MAX_REFERENCE_LEN {
             return Err(ExchangeError::invalid_argument(format!(
-                "reference: longer than {MAX_REFERENCE} characters, so not one this node issues"
+                "reference: longer than {} characters, so not one this node issues",
+                crate::refs::MAX_REFERENCE_LEN
             )));
         }
         let permit = self
