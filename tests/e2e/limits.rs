@@ -8,34 +8,12 @@
 
 use std::time::{Duration, Instant};
 
-use puente_e2e::{agreement_text, grant, set_peer_address, set_server, Federation, ManualClock};
+use puente_e2e::{agree_queries, set_peer_address, set_server, Federation, ManualClock};
 use puente_proto::v1 as pb;
 use puente_proto::v1::audit_client::AuditClient;
 use puente_proto::v1::exchange_client::ExchangeClient;
 use puente_proto::v1::local_client::LocalClient;
 use tonic::Code;
-
-fn agree_queries(fed: &Federation, per_day: u32) {
-    fed.agree(
-        "MEX",
-        "GTM",
-        "mex-gtm.toml",
-        &agreement_text(
-            "MEX-GTM-L",
-            ["MEX", "GTM"],
-            "2026-01-01",
-            "2027-12-31",
-            &[grant(
-                "MEX",
-                "GTM",
-                &["identity_query"],
-                &["identification"],
-                &["nationality"],
-                &format!("queries_per_day = {per_day}"),
-            )],
-        ),
-    );
-}
 
 fn query(case: &str) -> pb::QueryIdentityRequest {
     puente_e2e::document_query(case, "X1234567")

@@ -8,7 +8,7 @@
 
 use prost::bytes::{Buf, BufMut};
 use prost::Message;
-use puente_e2e::{agreement_text, grant, Federation};
+use puente_e2e::Federation;
 use puente_proto::v1 as pb;
 use puente_proto::v1::exchange_client::ExchangeClient;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
@@ -89,25 +89,7 @@ fn invalid(r: Result<Vec<u8>, Status>, what: &str, says: &str) {
 #[tokio::test]
 async fn undecodable_requests_are_invalid_argument_and_change_nothing() {
     let mut fed = Federation::new(&["MEX", "GTM"]).await;
-    fed.agree(
-        "MEX",
-        "GTM",
-        "mex-gtm.toml",
-        &agreement_text(
-            "MEX-GTM-U",
-            ["MEX", "GTM"],
-            "2026-01-01",
-            "2027-12-31",
-            &[grant(
-                "MEX",
-                "GTM",
-                &["identity_query"],
-                &["identification"],
-                &["nationality"],
-                "queries_per_day = 1",
-            )],
-        ),
-    );
+    puente_e2e::agree_queries(&fed, 1);
     let mex = fed.start("MEX").await;
     let log_size = || mex.state.audit().trees().size().unwrap();
     let before = log_size();

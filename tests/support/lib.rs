@@ -550,6 +550,30 @@ pub fn set_peer_address(fed: &Federation, truster: &str, peer: &str, address: &s
     .expect("write trust file");
 }
 
+/// An agreement in which MEX answers GTM's identity queries, for identification, with
+/// the nationality disclosed, `per_day` a day: what `document_query` asks under.
+pub fn agree_queries(fed: &Federation, per_day: u32) {
+    fed.agree(
+        "MEX",
+        "GTM",
+        "mex-gtm.toml",
+        &agreement_text(
+            "MEX-GTM-Q",
+            ["MEX", "GTM"],
+            "2026-01-01",
+            "2027-12-31",
+            &[grant(
+                "MEX",
+                "GTM",
+                &["identity_query"],
+                &["identification"],
+                &["nationality"],
+                &format!("queries_per_day = {per_day}"),
+            )],
+        ),
+    );
+}
+
 /// A document query (passport `number` issued by BGD) for `Exchange.QueryIdentity`, with
 /// purpose identification and `case` as its case reference.
 pub fn document_query(case: &str, number: &str) -> puente_proto::v1::QueryIdentityRequest {

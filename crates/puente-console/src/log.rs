@@ -350,16 +350,7 @@ pub fn csv_field(v: &serde_json::Value) -> String {
             .join(";"),
         other => other.to_string(),
     };
-    let s = if s.starts_with(['=', '+', '-', '@']) {
-        format!("'{s}")
-    } else {
-        s
-    };
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s
-    }
+    puente_stats::cell::csv_field(&s)
 }
 
 /// `GET /export?…&format=csv|jsonl`: every entry the filter keeps.

@@ -34,45 +34,38 @@ pub const AUDIT_MAX_REQUEST: usize = MIB;
 /// Largest `Audit` answer message (a page of entries).
 pub const AUDIT_MAX_RESPONSE: usize = 16 * MIB;
 
-/// tonic answers a message above a decoding limit with OUT_OF_RANGE; gRPC's own status
-/// code table says RESOURCE_EXHAUSTED ("message larger than configured max size"), which
-/// is what clients (and retry policies) expect. Rewrites such a trailers-only answer.
-pub fn oversized_is_resource_exhausted(headers: &mut http::HeaderMap) {
-    let out_of_range = headers
-        .get("grpc-status")
-        .is_some_and(|v| v.as_bytes() == b"11");
+/// Gives the caller's faults that tonic answers with another code the one gRPC's status
+/// table and this contract give them, in a trailers-only answer:
+/// - a message above a decoding limit: tonic says OUT_OF_RANGE; RESOURCE_EXHAUSTED
+///   ("message larger than configured max size") is what clients and retry policies
+///   expect;
+/// - a request whose bytes do not decode as the method's message (a bad wire type, a
+///   string that is not UTF-8, a message cut short), or a call that closed without its
+///   one message: tonic says INTERNAL, as if the node had failed; INVALID_ARGUMENT.
+///
+/// tonic's message, which names the message and field, stays. Only tonic's own texts are
+/// matched (at the start of the message for INTERNAL), never a message of ours quoting a
+/// peer's failure.
+pub fn contract_status(headers: &mut http::HeaderMap) {
+    let Some(code) = headers.get("grpc-status").map(|v| v.as_bytes().to_vec()) else {
+        return;
+    };
     // grpc-message is percent-encoded on the wire.
-    let too_large = headers.get("grpc-message").is_some_and(|v| {
-        let text = String::from_utf8_lossy(v.as_bytes()).replace("%20", " ");
-        text.contains("message length too large")
-    });
-    if out_of_range && too_large {
-        headers.insert("grpc-status", http::HeaderValue::from_static("8"));
-    }
-}
-
-/// tonic answers a request whose bytes do not decode as the method's message (a bad wire
-/// type, a string that is not UTF-8, a message cut short), or a call that closed without
-/// sending its one message, with INTERNAL, as if the node had failed. The fault is the
-/// caller's: gRPC's status table and this contract say INVALID_ARGUMENT. Rewrites such a
-/// trailers-only answer; tonic's message, which names the message and field that did not
-/// decode, stays. Only tonic's own texts are matched (its message starts with them),
-/// never a message of ours quoting a peer's failure.
-pub fn undecodable_is_invalid_argument(headers: &mut http::HeaderMap) {
-    const TONIC_TEXTS: [&str; 2] = [
-        "failed to decode Protobuf message",
-        "Missing request message",
-    ];
-    let internal = headers
-        .get("grpc-status")
-        .is_some_and(|v| v.as_bytes() == b"13");
-    let undecodable = headers.get("grpc-message").is_some_and(|v| {
-        let text = String::from_utf8_lossy(v.as_bytes()).replace("%20", " ");
-        TONIC_TEXTS.iter().any(|t| text.starts_with(t))
-    });
-    if internal && undecodable {
-        headers.insert("grpc-status", http::HeaderValue::from_static("3"));
-    }
+    let text = headers
+        .get("grpc-message")
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).replace("%20", " "))
+        .unwrap_or_default();
+    let contract = match code.as_slice() {
+        b"11" if text.contains("message length too large") => "8",
+        b"13"
+            if text.starts_with("failed to decode Protobuf message")
+                || text.starts_with("Missing request message") =>
+        {
+            "3"
+        }
+        _ => return,
+    };
+    headers.insert("grpc-status", http::HeaderValue::from_static(contract));
 }
 
 /// A request carrying `deadline` as its `grpc-timeout`, so the peer stops working on it
@@ -201,7 +194,7 @@ mod tests {
             "grpc-message",
             http::HeaderValue::from_static("Error,%20decoded%20message%20length%20too%20large"),
         );
-        oversized_is_resource_exhausted(&mut h);
+        contract_status(&mut h);
         assert_eq!(h["grpc-status"], "8");
         // Another OUT_OF_RANGE stays what it is.
         h.insert("grpc-status", http::HeaderValue::from_static("11"));
@@ -209,7 +202,7 @@ mod tests {
             "grpc-message",
             http::HeaderValue::from_static("page%20token"),
         );
-        oversized_is_resource_exhausted(&mut h);
+        contract_status(&mut h);
         assert_eq!(h["grpc-status"], "11");
     }
 
@@ -219,7 +212,7 @@ mod tests {
             let mut h = http::HeaderMap::new();
             h.insert("grpc-status", http::HeaderValue::from_static(status));
             h.insert("grpc-message", http::HeaderValue::from_static(message));
-            undecodable_is_invalid_argument(&mut h);
+            contract_status(&mut h);
             h["grpc-status"].clone()
         };
         assert_eq!(

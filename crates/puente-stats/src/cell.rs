@@ -298,6 +298,17 @@ pub fn spreadsheet_safe(s: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// One CSV field written by hand (the audit exports): spreadsheet-safe, and quoted when
+/// it holds a comma, a quote or a line break.
+pub fn csv_field(s: &str) -> String {
+    let s = spreadsheet_safe(s);
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.into_owned()
+    }
+}
+
 /// Checks an entry-point code: at most 128 characters, no control characters, not
 /// starting like a spreadsheet formula.
 pub fn check_entry_point(ep: &str) -> Result<String> {

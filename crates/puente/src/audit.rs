@@ -374,13 +374,13 @@ pub fn run(command: &AuditCommand) -> Result<()> {
                             "rule",
                         ]
                         .iter()
-                        .map(|k| csv_field(j[*k].to_string().trim_matches('"')))
+                        .map(|k| puente_stats::cell::csv_field(j[*k].to_string().trim_matches('"')))
                         .collect();
                         let _ = writeln!(
                             text,
                             "{},{},{},{},{}",
                             fields.join(","),
-                            csv_field(
+                            puente_stats::cell::csv_field(
                                 &l.entry
                                     .disclosed_fields
                                     .iter()
@@ -501,17 +501,6 @@ fn first_line_size(note: &str) -> String {
         .nth(1)
         .map(|s| format!("the checkpoint at size {s}"))
         .unwrap_or_default()
-}
-
-/// A CSV field, quoted when it must be; a leading formula character (a peer's case
-/// reference is in incoming entries) is neutralized so a spreadsheet never runs it.
-fn csv_field(s: &str) -> String {
-    let s = puente_stats::cell::spreadsheet_safe(s);
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
 }
 
 /// The key that signs the checkpoints of the node `access` reaches: the node's own, or

@@ -139,8 +139,7 @@ where
                 let took = started.elapsed();
                 metrics.observe_latency(service, method, took);
                 if let Ok(response) = &mut result {
-                    crate::limits::oversized_is_resource_exhausted(response.headers_mut());
-                    crate::limits::undecodable_is_invalid_argument(response.headers_mut());
+                    crate::limits::contract_status(response.headers_mut());
                     // Errors answered as trailers-only carry their status in the headers.
                     let status = response
                         .headers()
