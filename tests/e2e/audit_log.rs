@@ -374,6 +374,50 @@ async fn auditors_get_proofs_that_verify_against_signed_checkpoints() {
             err.message()
         );
     }
+    // A listing reads the log as it was at its first page: entries appended while an
+    // auditor pages through it are not part of it (the next listing has them).
+    let first = audit
+        .list_entries(pb::ListEntriesRequest {
+            page_size: 2,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((first.tree_size, first.next_index), (5, 2));
+    for _ in 0..2 {
+        LocalClient::new(fed.channel("GTM", &officer))
+            .query(pb::QueryRequest {
+                peer_country: "MEX".into(),
+                context: ctx(),
+                query: Some(doc("G7654321", "GHA")),
+                max_matches: 0,
+            })
+            .await
+            .unwrap();
+    }
+    let rest = audit
+        .list_entries(pb::ListEntriesRequest {
+            page_size: 1000,
+            page_token: first.next_page_token.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(rest.tree_size, 5);
+    assert_eq!(
+        rest.entries.iter().map(|e| e.index).collect::<Vec<_>>(),
+        [2, 3, 4]
+    );
+    assert!(rest.next_page_token.is_empty() && rest.next_index == 0);
+    let now = audit
+        .list_entries(pb::ListEntriesRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(now.tree_size >= 7);
+    assert_eq!(now.entries.len() as u64, now.tree_size);
     // Filters outside the contract are refused, naming the field, not read as "none".
     for (bad, field) in [
         (

@@ -58,7 +58,7 @@ pub struct Listed {
 }
 
 /// Lists up to `limit` entries from `start` that pass `filter`; returns them and the
-/// index to continue from, if any remain.
+/// index to continue from, if any remain. Reads the whole log if it must (offline tools).
 pub fn list(
     trees: &Trees,
     filter: &Filter,
@@ -66,9 +66,25 @@ pub fn list(
     limit: usize,
 ) -> Result<(Vec<Listed>, Option<u64>), AuditError> {
     let size = trees.size()?;
+    list_within(trees, filter, start..size, limit, u64::MAX)
+}
+
+/// Lists up to `limit` entries of `range` that pass `filter`, examining at most
+/// `max_scan` entries; returns them and the index to continue from while some of
+/// `range` remains unexamined (also when the scan bound, not the page, ended the call:
+/// a selective filter over a long log is then listed over several calls, none of which
+/// holds the node for long).
+pub fn list_within(
+    trees: &Trees,
+    filter: &Filter,
+    range: std::ops::Range<u64>,
+    limit: usize,
+    max_scan: u64,
+) -> Result<(Vec<Listed>, Option<u64>), AuditError> {
     let mut out = Vec::new();
-    for index in start..size {
-        if out.len() == limit {
+    let first = range.start;
+    for index in range {
+        if out.len() == limit || index - first == max_scan {
             return Ok((out, Some(index)));
         }
         let Some(v) = trees.entry_bytes(index)? else {

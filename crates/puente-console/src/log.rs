@@ -131,14 +131,12 @@ impl LogFilter {
     }
 }
 
-/// Where the listing after `r` starts: after the last entry of a page the node says is
-/// not the last (its token is bound to the request's filters, so the next request is
-/// made by `start_index`, with the console's own filters alongside).
+/// Where the listing after `r` starts: the first index the node did not examine, while
+/// it says the listing goes on (its token is bound to the request's filters, so the
+/// next request is made by `start_index`, with the console's own filters alongside). A
+/// page may be short, even empty, when the node's scan bound ended it.
 pub fn next_start(r: &pb::ListEntriesResponse) -> Option<u64> {
-    if r.next_page_token.is_empty() {
-        return None;
-    }
-    r.entries.last().map(|e| e.index + 1)
+    (!r.next_page_token.is_empty()).then_some(r.next_index)
 }
 
 /// Percent-encoding of a query value.

@@ -276,29 +276,41 @@ pub fn run(command: &AuditCommand) -> Result<()> {
                 let rt = tokio::runtime::Runtime::new()?;
                 let _in_runtime = rt.enter();
                 let c = access.client(Role::Auditor)?;
+                let first = pb::ListEntriesRequest {
+                    since: f.since_ms.map(|ms| prost_types::Timestamp {
+                        seconds: ms / 1000,
+                        nanos: 0,
+                    }),
+                    until: f.until_ms.map(|ms| prost_types::Timestamp {
+                        seconds: ms / 1000,
+                        nanos: 0,
+                    }),
+                    peer_country: f.peer_country.clone().unwrap_or_default(),
+                    service: f.service.unwrap_or(0),
+                    decision: f.decision.unwrap_or(0),
+                    direction: f.direction.unwrap_or(0),
+                    start_index: *from,
+                    page_size: 0,
+                    page_token: String::new(),
+                    actor: f.actor.clone().unwrap_or_default(),
+                    subject: None,
+                };
+                // The node examines a bounded number of entries a call: follow its
+                // tokens until the limit is reached or the listing ends.
                 let entries = rt.block_on(async {
-                    c.list_entries(pb::ListEntriesRequest {
-                        since: f.since_ms.map(|ms| prost_types::Timestamp {
-                            seconds: ms / 1000,
-                            nanos: 0,
-                        }),
-                        until: f.until_ms.map(|ms| prost_types::Timestamp {
-                            seconds: ms / 1000,
-                            nanos: 0,
-                        }),
-                        peer_country: f.peer_country.clone().unwrap_or_default(),
-                        service: f.service.unwrap_or(0),
-                        decision: f.decision.unwrap_or(0),
-                        direction: f.direction.unwrap_or(0),
-                        start_index: *from,
-                        page_size: u32::try_from(*limit).unwrap_or(1000),
-                        page_token: String::new(),
-                        actor: f.actor.clone().unwrap_or_default(),
-                        subject: None,
-                    })
-                    .await
-                    .map(|r| r.entries)
-                    .map_err(call_error)
+                    let mut entries = Vec::new();
+                    let mut request = first.clone();
+                    loop {
+                        let left = limit.saturating_sub(entries.len());
+                        request.page_size = u32::try_from(left).unwrap_or(1000);
+                        let page = c.list_entries(request.clone()).await.map_err(call_error)?;
+                        entries.extend(page.entries);
+                        if page.next_page_token.is_empty() || entries.len() >= *limit {
+                            entries.truncate(*limit);
+                            return Ok::<_, anyhow::Error>(entries);
+                        }
+                        request.page_token = page.next_page_token;
+                    }
                 })?;
                 entries
                     .into_iter()

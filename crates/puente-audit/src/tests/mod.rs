@@ -399,3 +399,46 @@ async fn cosignatures_are_verified() {
 
 mod mark;
 mod tampering;
+
+#[tokio::test]
+async fn a_listing_examines_at_most_its_scan_bound_and_says_where_to_go_on() {
+    use crate::view::{list_within, Filter};
+    let f = fixture();
+    let log = filled(&f, 30).await;
+    let trees = log.trees();
+    // Every entry is GTM's: a CRI filter with a bound of 8 examines 0..8, finds
+    // nothing, and says to go on at 8 (not "done"), and so on to the end.
+    let only_cri = Filter {
+        peer_country: Some("CRI".into()),
+        ..Filter::default()
+    };
+    let mut start = 0;
+    let mut found = Vec::new();
+    let mut calls = 0;
+    loop {
+        let (page, next) = list_within(trees, &only_cri, start..30, 100, 8).unwrap();
+        calls += 1;
+        found.extend(page.iter().map(|l| l.entry.index));
+        match next {
+            Some(n) => {
+                assert_eq!(n, start + 8, "each call examines exactly its bound");
+                start = n;
+            }
+            None => break,
+        }
+    }
+    assert_eq!(found, Vec::<u64>::new(), "no CRI entries in this log");
+    assert_eq!(calls, 4);
+    // The page fills before the bound: it ends there; the range's end is respected.
+    let all = Filter::default();
+    let (page, next) = list_within(trees, &all, 3..30, 5, 1000).unwrap();
+    assert_eq!(
+        page.iter().map(|l| l.entry.index).collect::<Vec<_>>(),
+        [3, 4, 5, 6, 7]
+    );
+    assert_eq!(next, Some(8));
+    let (page, next) = list_within(trees, &all, 25..27, 100, 1000).unwrap();
+    assert_eq!(page.len(), 2);
+    assert_eq!(next, None, "a listing of a smaller tree ends at its size");
+    log.close();
+}
