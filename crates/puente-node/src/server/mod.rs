@@ -359,12 +359,24 @@ pub async fn run(
     Node::new(node)?.serve(listener, shutdown).await
 }
 
-/// Looks for changes of the agreements directory and of the TLS material and trust file.
-async fn watch_files(state: Arc<NodeState>, every: Duration, mut stop: watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(every);
+/// Runs `work` every `period` until the node stops (also at once when `at_start`); a
+/// stop during a round lets the round finish.
+async fn every<F, Fut>(
+    period: Duration,
+    at_start: bool,
+    mut stop: watch::Receiver<bool>,
+    mut work: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: Future,
+{
+    let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    tick.tick().await;
+    if !at_start {
+        tick.tick().await;
+    }
     loop {
+        // The select's output holds the watch's guard: decide first, then work.
         let stopping = tokio::select! {
             _ = stop.wait_for(|s| *s) => true,
             _ = tick.tick() => false,
@@ -372,46 +384,39 @@ async fn watch_files(state: Arc<NodeState>, every: Duration, mut stop: watch::Re
         if stopping {
             break;
         }
-        let s = state.clone();
-        let _ = tokio::task::spawn_blocking(move || {
-            // Material first: a changed trust bundle re-verifies the agreements itself.
-            s.reload_material_if_changed();
-            s.agreements.reload_if_changed();
-        })
-        .await;
+        // What a round found is its own to report (logs, metrics).
+        let _ = work().await;
     }
+}
+
+/// Looks for changes of the agreements directory and of the TLS material and trust file.
+async fn watch_files(state: Arc<NodeState>, period: Duration, stop: watch::Receiver<bool>) {
+    every(period, false, stop, || {
+        let s = state.clone();
+        async move {
+            let _ = tokio::task::spawn_blocking(move || {
+                // Material first: a changed trust bundle re-verifies the agreements itself.
+                s.reload_material_if_changed();
+                s.agreements.reload_if_changed();
+            })
+            .await;
+        }
+    })
+    .await;
 }
 
 /// Warns of the node certificate and agreements nearing their end: at start, then daily.
-async fn expiry_warnings(state: Arc<NodeState>, mut stop: watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(24 * 60 * 60));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        let stopping = tokio::select! {
-            _ = stop.wait_for(|s| *s) => true,
-            _ = tick.tick() => false,
-        };
-        if stopping {
-            break;
-        }
+async fn expiry_warnings(state: Arc<NodeState>, stop: watch::Receiver<bool>) {
+    every(Duration::from_secs(24 * 60 * 60), true, stop, || {
         state.warn_expiry();
-    }
+        std::future::ready(())
+    })
+    .await;
 }
 
-async fn witness_rounds(state: Arc<NodeState>, every: Duration, mut stop: watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    tick.tick().await;
-    loop {
-        let stopping = tokio::select! {
-            _ = stop.wait_for(|s| *s) => true,
-            _ = tick.tick() => false,
-        };
-        if stopping {
-            break;
-        }
-        state.witness_all().await;
-    }
+/// Asks the peers to cosign this node's latest checkpoint, every `period`.
+async fn witness_rounds(state: Arc<NodeState>, period: Duration, stop: watch::Receiver<bool>) {
+    every(period, false, stop, || state.witness_all()).await;
 }
 
 async fn accept_loop(
