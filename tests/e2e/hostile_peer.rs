@@ -98,6 +98,20 @@ async fn answers_are_used_only_with_a_receipt_for_them_from_one_history() {
     refused_for(&fed, &gtm, "answer.fields_mismatch").await;
     fake.lie(Lie::HitWithPerson);
     refused_for(&fed, &gtm, "answer.fields_mismatch").await;
+    // An answer true to itself but not to the agreement both countries signed, as this
+    // node holds it: a field not granted, a longer retention, an agreement not held,
+    // "no match" with a person, more matches than allowed, an impossible score.
+    for lie in [
+        Lie::UngrantedField,
+        Lie::LongerRetention,
+        Lie::OtherAgreement,
+        Lie::NoMatchWithPerson,
+        Lie::TooManyMatches,
+        Lie::ScoreAbove1000,
+    ] {
+        fake.lie(lie);
+        refused_for(&fed, &gtm, "answer.not_granted").await;
+    }
 
     // Back to honest: the peer is served again.
     fake.lie(Lie::None);
@@ -175,6 +189,89 @@ async fn a_peer_cannot_keep_a_checkpoint_unlinked_by_failing_the_requests_that_n
     assert!(fake.named()[after..]
         .iter()
         .all(|sizes| !sizes.contains(&hidden)));
+
+    gtm.stop().await;
+    fake.stop().await;
+}
+
+async fn sync(fed: &Federation) -> pb::PeerSyncResult {
+    fed.operator("GTM")
+        .sync_now(pb::SyncNowRequest {
+            peer_countries: vec!["MEX".into()],
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .results
+        .remove(0)
+}
+
+async fn cells_from_mex(fed: &Federation) -> Vec<pb::FlowCell> {
+    let mut stream = fed
+        .operator("GTM")
+        .list_cells(pb::ListCellsRequest {
+            reporting_countries: vec!["MEX".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut cells = Vec::new();
+    while let Some(page) = stream.message().await.unwrap() {
+        cells.extend(page.cells);
+    }
+    cells
+}
+
+#[tokio::test]
+async fn statistics_pages_are_held_to_the_agreement_and_a_peer_that_never_ends_is_stopped() {
+    let mut fed = Federation::new(&["MEX", "GTM"]).await;
+    let fake = FakePeer::start(&mut fed, "MEX").await;
+    puente_e2e::set_config(
+        &fed,
+        "GTM",
+        "stats",
+        &[("max_pages", "5"), ("sync_at", "\"\"")],
+    );
+    let gtm = fed.start("GTM").await;
+
+    // Counts under the agreement's threshold (the page claiming none), a cell of the
+    // year 9999, a page under an agreement GTM does not hold: refused, nothing stored.
+    for (lie, says) in [
+        (Lie::SmallCells, "below the small-cell threshold (5)"),
+        (
+            Lie::FarFuture,
+            "period 9999-12 begins more than a month from today",
+        ),
+        (Lie::OtherAgreement, "names agreement \"NO-SUCH-AGREEMENT\""),
+    ] {
+        fake.lie(lie);
+        let r = sync(&fed).await;
+        assert_eq!(r.outcome, pb::SyncOutcome::Failed as i32, "{lie:?}: {r:?}");
+        assert!(r.error.contains(says), "{lie:?}: {}", r.error);
+        assert!(cells_from_mex(&fed).await.is_empty(), "{lie:?}");
+        let e = last_entry(&gtm);
+        assert_eq!(e.decision, pb::Decision::Refused as i32);
+        assert_eq!(e.rule, "response.invalid");
+    }
+
+    // A peer that always says more pages follow is pulled max_pages times, not for ever.
+    fake.lie(Lie::EndlessPages);
+    let before = fake.pages_served();
+    let r = sync(&fed).await;
+    assert_eq!(r.outcome, pb::SyncOutcome::Failed as i32, "{r:?}");
+    assert!(r.error.contains("stats.too_many_pages"), "{}", r.error);
+    assert_eq!(fake.pages_served() - before, 5);
+    assert_eq!(r.pages, 5);
+
+    // The honest page is taken.
+    fake.lie(Lie::None);
+    let r = sync(&fed).await;
+    assert_eq!(r.outcome, pb::SyncOutcome::Ok as i32, "{r:?}");
+    assert!(cells_from_mex(&fed)
+        .await
+        .iter()
+        .any(|c| c.value == Some(pb::flow_cell::Value::Count(7))));
 
     gtm.stop().await;
     fake.stop().await;

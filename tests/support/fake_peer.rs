@@ -38,7 +38,31 @@ pub enum Lie {
     /// Fails (UNAVAILABLE) every request that names this size of its log, to keep the
     /// asker from linking that checkpoint; answers the others truly.
     FailWhenNamed(u64),
+    /// Discloses (and owns up to) the nationality, which the agreement does not grant.
+    UngrantedField,
+    /// Says the answer may be kept 100 years (the agreement: 30 days).
+    LongerRetention,
+    /// Names an agreement the asker does not hold.
+    OtherAgreement,
+    /// Says "no match" and sends a person anyway.
+    NoMatchWithPerson,
+    /// Six matches where the agreement allows five.
+    TooManyMatches,
+    /// A score of 5000 ‰.
+    ScoreAbove1000,
+    /// Statistics: pages that always say more follow (a new watermark and cell each time).
+    EndlessPages,
+    /// Statistics: counts of 2 disclosed, the page claiming a threshold of 0 (the
+    /// agreement's is 5).
+    SmallCells,
+    /// Statistics: a cell of December 9999.
+    FarFuture,
 }
+
+/// The agreement the fake answers under, as both parties signed it: MEX gives GTM
+/// identity queries (given names and surnames, at most 5 matches, kept 30 days) and flow
+/// counts (threshold 5).
+pub const AGREEMENT_ID: &str = "MEX-GTM-T";
 
 struct Logs {
     honest: AuditLog,
@@ -49,6 +73,8 @@ struct Logs {
     lie: Mutex<Lie>,
     /// Consistency proofs sent in true receipts (one per size the asker named).
     proofs_sent: std::sync::atomic::AtomicU64,
+    /// Statistics pages served.
+    pages: std::sync::atomic::AtomicU64,
     /// The sizes each request named, in arrival order.
     named: Mutex<Vec<Vec<u64>>>,
     /// Whether the next request's true answer is held until [`FakePeer::release`].
@@ -81,8 +107,28 @@ pub fn log_size(r: &pb::Receipt) -> u64 {
 }
 
 impl FakePeer {
-    /// Serves as country `code`'s node, on its address, instead of the real one.
+    /// Serves as country `code`'s node, on its address, instead of the real one, under
+    /// [`AGREEMENT_ID`] with GTM (installed at both).
     pub async fn start(fed: &mut Federation, code: &str) -> Self {
+        fed.agree(
+            code,
+            "GTM",
+            "fake-peer.toml",
+            &crate::agreement_text(
+                AGREEMENT_ID,
+                [code, "GTM"],
+                "2026-01-01",
+                "2099-12-31",
+                &[crate::grant(
+                    code,
+                    "GTM",
+                    &["identity_query", "flow_counts"],
+                    &["identification", "statistics"],
+                    &["given_names", "surnames"],
+                    "queries_per_day = 100000\nsmall_cell_threshold = 5",
+                )],
+            ),
+        );
         let loaded = fed.country(code).load();
         let country = fed.country_mut(code);
         let listener = match country.listener.take() {
@@ -108,6 +154,7 @@ impl FakePeer {
             last_true: Mutex::new(0),
             lie: Mutex::new(Lie::None),
             proofs_sent: Default::default(),
+            pages: Default::default(),
             named: Mutex::new(Vec::new()),
             hold_next: Default::default(),
             held: Default::default(),
@@ -151,6 +198,11 @@ impl FakePeer {
     /// Sets how it answers from now on.
     pub fn lie(&self, lie: Lie) {
         *self.logs.lie.lock().expect("lie") = lie;
+    }
+
+    /// Statistics pages served so far.
+    pub fn pages_served(&self) -> u64 {
+        self.logs.pages.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Consistency proofs sent so far in true receipts: one for each size of its log the
@@ -256,7 +308,7 @@ impl Exchange for Fake {
                 score_permille: 990,
                 person: Some(person),
             }],
-            agreement_id: "MEX-GTM-T".into(),
+            agreement_id: AGREEMENT_ID.into(),
             disclosed_fields: vec![
                 pb::DisclosableField::GivenNames as i32,
                 pb::DisclosableField::Surnames as i32,
@@ -272,6 +324,27 @@ impl Exchange for Fake {
                 answer.mode = pb::Mode::HitNoHit as i32;
                 answer.disclosed_fields.clear();
             }
+            Lie::UngrantedField => {
+                answer
+                    .disclosed_fields
+                    .push(pb::DisclosableField::Nationality as i32);
+                if let Some(p) = answer.matches[0].person.as_mut() {
+                    p.nationality = Some("BGD".into());
+                }
+            }
+            Lie::LongerRetention => answer.retention_days = 36_500,
+            Lie::OtherAgreement => answer.agreement_id = "NO-SUCH-AGREEMENT".into(),
+            Lie::NoMatchWithPerson => answer.outcome = pb::MatchOutcome::NoMatch as i32,
+            Lie::TooManyMatches => {
+                let one = answer.matches[0].clone();
+                answer.matches = (0..6)
+                    .map(|i| pb::PersonMatch {
+                        reference: format!("ref-{i}"),
+                        ..one.clone()
+                    })
+                    .collect();
+            }
+            Lie::ScoreAbove1000 => answer.matches[0].score_permille = 5000,
             _ => {}
         }
         let response_sha = sha(&answer.encode_to_vec());
@@ -358,9 +431,48 @@ impl Exchange for Fake {
 
     async fn pull_statistics(
         &self,
-        _: Request<pb::PullStatisticsRequest>,
+        request: Request<pb::PullStatisticsRequest>,
     ) -> Result<Response<pb::PullStatisticsResponse>, Status> {
-        Err(Status::unimplemented("the fake peer keeps no statistics"))
+        let req = request.into_inner();
+        let request_sha = sha(&req.encode_to_vec());
+        let lie = *self.logs.lie.lock().expect("lie");
+        let pages = self
+            .logs
+            .pages
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            + 1;
+        let (period, count, threshold) = match lie {
+            Lie::SmallCells => ((2026, 11), 2, 0),
+            Lie::FarFuture => ((9999, 12), 7, 5),
+            _ => ((2026, 11), 7, 5),
+        };
+        let key = puente_stats::CellKey::new(
+            puente_stats::Period::month(period.0, period.1).expect("period"),
+            "VEN",
+            pb::Sex::Female,
+            pb::AgeGroup::Age1829,
+            "MEX-EP1",
+            pb::EncounterEvent::Entry,
+        )
+        .expect("cell");
+        let mut page = pb::PullStatisticsResponse {
+            cells: vec![key.to_proto("MEX", puente_stats::Value::Count(count), pages)],
+            next_watermark: format!("page-{pages}").into_bytes(),
+            has_more: lie == Lie::EndlessPages,
+            small_cell_threshold: threshold,
+            agreement_id: if lie == Lie::OtherAgreement {
+                "NO-SUCH-AGREEMENT".into()
+            } else {
+                AGREEMENT_ID.into()
+            },
+            ..Default::default()
+        };
+        let response_sha = sha(&page.encode_to_vec());
+        page.receipt = Some(
+            self.append(&self.logs.honest, request_sha, response_sha)
+                .await?,
+        );
+        Ok(Response::new(page))
     }
 
     async fn witness_checkpoint(

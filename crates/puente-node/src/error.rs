@@ -340,10 +340,42 @@ pub enum PageError {
         index: usize,
     },
     /// A count below the agreement's threshold was disclosed.
-    #[error("cell {index}: a count below the small-cell threshold was disclosed")]
+    #[error("cell {index}: a count below the small-cell threshold ({threshold}) was disclosed")]
     SmallCell {
         /// 1-based position in the page.
         index: usize,
+        /// The threshold that applies: the agreement's, or the page's if higher.
+        threshold: u32,
+    },
+    /// A page says more pages follow but brings nothing new.
+    #[error("the page says more follow but {why}")]
+    NoProgress {
+        /// What did not advance.
+        why: &'static str,
+    },
+    /// More cells than were asked for.
+    #[error("{got} cells in a page of at most {asked}")]
+    TooManyCells {
+        /// Cells sent.
+        got: usize,
+        /// The page size asked.
+        asked: u32,
+    },
+    /// The page names an agreement other than the one in force here.
+    #[error("the page names agreement {got:?}; the one in force here is {expected:?}")]
+    Agreement {
+        /// What the page said.
+        got: String,
+        /// This node's copy.
+        expected: String,
+    },
+    /// A cell of a period that begins more than a month from now.
+    #[error("cell {index}: period {period} begins more than a month from today")]
+    FuturePeriod {
+        /// 1-based position in the page.
+        index: usize,
+        /// The cell's period.
+        period: String,
     },
 }
 

@@ -92,6 +92,12 @@ impl Period {
         }
     }
 
+    /// Whether this period begins after `day` (a month: its first day).
+    pub fn begins_after(&self, day: Date) -> bool {
+        let (y, m, d) = self.year_month_day();
+        (y, m, d.max(1)) > (day.year(), day.month() as u8, day.day())
+    }
+
     /// Whether this is a day.
     pub fn is_day(&self) -> bool {
         matches!(self, Period::Day(_))

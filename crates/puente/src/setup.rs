@@ -193,6 +193,8 @@ jitter_minutes = 15
 # Cells per page; a failed sync retries from its last stored page, waiting
 # retry_initial_secs, then twice as long each time up to retry_max_secs.
 page_size = 1000
+# A peer that keeps saying "more pages" is stopped after this many in one sync.
+max_pages = 2000
 retry_initial_secs = 30
 retry_max_secs = 3600
 retry_attempts = 8

@@ -78,6 +78,12 @@ impl NodeState {
         call.outcome.response_sha256 = digest;
         call.outcome.agreement_id = header.agreement_id.clone();
         let receipt = call.check_receipt(trailer.receipt).await?;
+        let held = self
+            .own_permit(peer, &header.agreement_id, Service::PassportCopy, purpose)
+            .map(|permit| super::held::copy_header_problem(&header, &permit));
+        if let Some(problem) = held.unwrap_or_else(Some) {
+            return Err(super::query::not_granted(&mut call, &receipt, problem).await);
+        }
         let audit_index = call.record(Some(&receipt)).await?;
         info!(operator = %operator.name, peer = %peer, size = bytes.len(), "passport copy relayed");
         Ok((

@@ -9,9 +9,11 @@
 //! - [`query`]: an operator's identity query (refused here if it would ask a country
 //!   about a person protected against it).
 //! - [`document`]: an operator's passport-copy fetch.
+//! - [`held`]: answers held to this node's own copy of the agreement they name.
 
 pub mod call;
 pub mod document;
+pub mod held;
 pub mod manifest_check;
 pub mod query;
 pub mod receipt;

@@ -13,6 +13,7 @@ use puente_proto::v1 as pb;
 use tracing::{info, warn};
 
 use super::call::{peer_status, PeerCall};
+use super::held;
 use crate::answer::query::protection_verdict;
 use crate::convert;
 use crate::error::ExchangeError;
@@ -92,6 +93,12 @@ impl NodeState {
         call.outcome.disclosed_fields = answer.disclosed_fields.clone();
         let receipt = call.check_receipt(receipt).await?;
         check_disclosure(&mut call, &answer, &receipt).await?;
+        let held = self
+            .own_permit(peer, &answer.agreement_id, Service::IdentityQuery, purpose)
+            .map(|permit| held::query_answer_problem(&answer, &permit, req.max_matches));
+        if let Some(problem) = held.unwrap_or_else(Some) {
+            return Err(not_granted(&mut call, &receipt, problem).await);
+        }
         let audit_index = call.record(Some(&receipt)).await?;
         info!(operator = %operator.name, peer = %peer, matches = answer.matches.len(), "query answered");
         Ok(pb::QueryResponse {
@@ -148,4 +155,29 @@ async fn check_disclosure(
     Err(ExchangeError::data_loss(format!(
         "answer.fields_mismatch: {peer}'s answer is not used: {problem}"
     )))
+}
+
+/// Records that the peer's answer goes beyond this node's copy of the agreement it names
+/// (rule `answer.not_granted`, its receipt kept) and gives the operator's error.
+pub(super) async fn not_granted(
+    call: &mut PeerCall<'_>,
+    receipt: &pb::Receipt,
+    problem: String,
+) -> ExchangeError {
+    let peer = call.peer;
+    call.outcome.code = tonic::Code::DataLoss as i32;
+    if let Err(e) = call
+        .fail(
+            "answer.not_granted",
+            format!("{peer}'s answer goes beyond the agreement: {problem}"),
+            Some(receipt),
+        )
+        .await
+    {
+        return e;
+    }
+    warn!(peer = %peer, "answer discarded: {problem}");
+    ExchangeError::data_loss(format!(
+        "answer.not_granted: {peer}'s answer is not used: {problem}"
+    ))
 }

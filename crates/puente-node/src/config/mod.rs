@@ -292,6 +292,9 @@ pub struct StatsSection {
     pub jitter_minutes: u32,
     /// Cells asked for per page.
     pub page_size: u32,
+    /// Most pages one sync pulls from a peer: a peer that always says "more" is
+    /// stopped there (each page is an audit entry), and the next sync goes on.
+    pub max_pages: u32,
     /// First wait before retrying a failed scheduled sync; doubles each time.
     pub retry_initial_secs: u64,
     /// Longest wait between retries.
@@ -309,6 +312,7 @@ impl Default for StatsSection {
             utc_offset: "+00:00".into(),
             jitter_minutes: 15,
             page_size: 1000,
+            max_pages: 2000,
             retry_initial_secs: 30,
             retry_max_secs: 3600,
             retry_attempts: 8,

@@ -145,6 +145,9 @@ impl NodeConfig {
         if !(1..=10_000).contains(&self.stats.page_size) {
             problem("stats.page_size", "must be between 1 and 10000".into());
         }
+        if !(1..=1_000_000).contains(&self.stats.max_pages) {
+            problem("stats.max_pages", "must be between 1 and 1000000".into());
+        }
         if self.stats.jitter_minutes > 720 {
             problem(
                 "stats.jitter_minutes",

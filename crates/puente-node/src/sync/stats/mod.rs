@@ -377,15 +377,69 @@ impl NodeState {
     }
 }
 
-/// Checks every cell of a page from `peer`: well-formed, reported by the peer, versions
-/// ascending, and no count below the page's small-cell threshold.
+/// How far past this node's today a received cell's period may begin.
+pub const FUTURE_SLACK_DAYS: i64 = 31;
+
+/// What a page is checked against: this node's side of the exchange.
+#[derive(Clone, Debug)]
+pub struct PageExpect<'a> {
+    /// The watermark the request named.
+    pub since: &'a [u8],
+    /// The page size the request asked for.
+    pub page_size: u32,
+    /// The agreement in force here that grants the pull.
+    pub agreement_id: &'a str,
+    /// Its small-cell threshold.
+    pub small_cell_threshold: u32,
+    /// Today (UTC) at this node: no cell may be of a period that begins more than
+    /// [`FUTURE_SLACK_DAYS`] later (clocks and time zones differ; a year 9999 does not).
+    pub today: time::Date,
+}
+
+/// Checks a page from `peer` against what this node asked and its own copy of the
+/// agreement: the agreement named, a watermark that advances while more pages follow,
+/// no more cells than asked; and every cell: well-formed, reported by the peer, versions
+/// ascending, of a period that begins within a month of today, and no count below the threshold (the
+/// agreement's, or the page's if the peer applies a higher one).
 pub fn check_page(
     peer: CountryCode,
     page: &pb::PullStatisticsResponse,
+    expect: &PageExpect<'_>,
 ) -> Result<Vec<(CellKey, Value, u64)>, PageError> {
     if page.next_watermark.is_empty() || page.next_watermark.len() > MAX_WATERMARK {
         return Err(PageError::Watermark);
     }
+    if page.agreement_id != expect.agreement_id {
+        return Err(PageError::Agreement {
+            got: page.agreement_id.clone(),
+            expected: expect.agreement_id.to_string(),
+        });
+    }
+    if page.has_more && page.cells.is_empty() {
+        return Err(PageError::NoProgress {
+            why: "it holds no cell",
+        });
+    }
+    if page.has_more && page.next_watermark == expect.since {
+        return Err(PageError::NoProgress {
+            why: "its watermark is the one asked from",
+        });
+    }
+    let asked = match expect.page_size {
+        0 => u32::MAX,
+        n => n,
+    };
+    if page.cells.len() as u64 > u64::from(asked) {
+        return Err(PageError::TooManyCells {
+            got: page.cells.len(),
+            asked,
+        });
+    }
+    let threshold = page.small_cell_threshold.max(expect.small_cell_threshold);
+    let latest = expect
+        .today
+        .checked_add(time::Duration::days(FUTURE_SLACK_DAYS))
+        .unwrap_or(expect.today);
     let mut out = Vec::with_capacity(page.cells.len());
     let mut last = 0;
     for (i, c) in page.cells.iter().enumerate() {
@@ -403,9 +457,15 @@ pub fn check_page(
             return Err(PageError::NotAscending { index });
         }
         last = version;
+        if key.period.begins_after(latest) {
+            return Err(PageError::FuturePeriod {
+                index,
+                period: key.period.to_string(),
+            });
+        }
         if let Value::Count(n) = value {
-            if puente_stats::suppress::is_small(n, page.small_cell_threshold) {
-                return Err(PageError::SmallCell { index });
+            if puente_stats::suppress::is_small(n, threshold) {
+                return Err(PageError::SmallCell { index, threshold });
             }
         }
         out.push((key, value, version));

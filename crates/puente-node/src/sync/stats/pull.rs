@@ -12,7 +12,7 @@ use puente_stats::SyncState;
 use tonic::Code;
 use tracing::{info, warn};
 
-use super::{check_page, internal, outcome_of, random_u64};
+use super::{check_page, internal, outcome_of, random_u64, PageExpect};
 use crate::ask::call::{peer_status, PeerCall};
 use crate::error::ExchangeError;
 use crate::limits::timed;
@@ -22,6 +22,12 @@ use crate::state::{timestamp, NodeState};
 impl NodeState {
     /// Whether an agreement in force grants this country flow counts from `peer`.
     pub fn may_pull_from(&self, peer: CountryCode) -> bool {
+        self.pull_permit(peer).is_some()
+    }
+
+    /// What this node's copy of the agreement in force grants for a pull from `peer`
+    /// (the agreement and its small-cell threshold, which every page is held to).
+    pub fn pull_permit(&self, peer: CountryCode) -> Option<puente_policy::evaluate::Permit> {
         let set = self.agreements.current();
         let request = puente_policy::evaluate::Request {
             provider: peer,
@@ -31,7 +37,7 @@ impl NodeState {
             fields: None,
             now: (self.clock)(),
         };
-        puente_policy::evaluate::evaluate(&set.verified, &request, &|_, _| 0).is_ok()
+        puente_policy::evaluate::evaluate(&set.verified, &request, &|_, _| 0).ok()
     }
 
     /// Peers this node may pull flow counts from, in configuration order.
@@ -90,6 +96,14 @@ impl NodeState {
         let mut restarted = false;
         let mut bytes = 0u64;
         let outcome = loop {
+            let max_pages = self.node.config.stats.max_pages;
+            if st.pages >= max_pages {
+                // A peer that always says "more" would otherwise be pulled for ever,
+                // each page an audit entry.
+                break Err(ExchangeError::resource_exhausted(format!(
+                    "stats.too_many_pages: {peer} still said more pages follow after {max_pages} in one sync (stats.max_pages); stopped, the next sync goes on from the last page stored"
+                )));
+            }
             match self.pull_page(peer, &mut st, &mut bytes).await {
                 Ok(true) => continue,
                 Ok(false) => break Ok(()),
@@ -174,6 +188,7 @@ impl NodeState {
             since_watermark: st.watermark.clone(),
             page_size: self.node.config.stats.page_size,
         };
+        let request_since = request.since_watermark.clone();
         let mut call = self.peer_call(
             peer,
             me,
@@ -209,7 +224,20 @@ impl NodeState {
             )));
         }
         let receipt = receipt.ok_or_else(|| ExchangeError::data_loss("no receipt"))?;
-        let cells = match check_page(peer, &page) {
+        let permit = self.pull_permit(peer).ok_or_else(|| {
+            ExchangeError::permission_denied(format!(
+                "agreement.none: no agreement in force grants {} flow_counts from {peer}",
+                self.node.country()
+            ))
+        })?;
+        let expect = PageExpect {
+            since: &request_since,
+            page_size: self.node.config.stats.page_size,
+            agreement_id: &permit.agreement_id,
+            small_cell_threshold: permit.small_cell_threshold,
+            today: (self.clock)().date(),
+        };
+        let cells = match check_page(peer, &page, &expect) {
             Ok(c) => c,
             Err(why) => {
                 call.fail("response.invalid", why.to_string(), Some(&receipt))

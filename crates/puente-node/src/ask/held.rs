@@ -1,0 +1,149 @@
+//! A peer's answer held to this node's own copy of the agreement it names: the peer may
+//! say what it likes, but the officer is shown only what the agreement both countries
+//! signed lets it send (its fields, mode, retention and number of matches), under an
+//! agreement in force here.
+
+use puente_pki::CountryCode;
+use puente_policy::evaluate::{evaluate, Permit, Request};
+use puente_policy::{Mode, Purpose, Service};
+use puente_proto::v1 as pb;
+
+use crate::state::NodeState;
+
+impl NodeState {
+    /// What this node's copy of agreement `id` grants `peer` to send this country for
+    /// `service` and `purpose` now, or why it grants nothing.
+    pub fn own_permit(
+        &self,
+        peer: CountryCode,
+        id: &str,
+        service: Service,
+        purpose: Purpose,
+    ) -> Result<Permit, String> {
+        let set = self.agreements.current();
+        let copies: Vec<_> = set
+            .verified
+            .iter()
+            .filter(|a| a.id == id)
+            .cloned()
+            .collect();
+        if copies.is_empty() {
+            return Err(format!(
+                "it names agreement {id:?}, which this node does not hold"
+            ));
+        }
+        let request = Request {
+            provider: peer,
+            receiver: self.node.country(),
+            service,
+            purpose,
+            fields: None,
+            now: (self.clock)(),
+        };
+        evaluate(&copies, &request, &|_, _| 0).map_err(|r| {
+            format!(
+                "agreement {id:?} as this node holds it does not grant it ({})",
+                r.message
+            )
+        })
+    }
+}
+
+/// What is wrong with an identity query's answer under `permit` (this node's copy of
+/// the agreement the answer names), if anything: fields beyond the grant, another mode
+/// or retention, more matches than the grant or the request allow, an outcome that
+/// contradicts its matches, a score above 1000 ‰.
+pub fn query_answer_problem(
+    answer: &pb::QueryIdentityResponse,
+    permit: &Permit,
+    asked_max: u32,
+) -> Option<String> {
+    let granted: Vec<i32> = permit.fields.iter().map(|f| *f as i32).collect();
+    if let Some(f) = answer
+        .disclosed_fields
+        .iter()
+        .find(|f| !granted.contains(f))
+    {
+        let name = pb::DisclosableField::try_from(*f)
+            .map(|f| f.as_str_name().to_string())
+            .unwrap_or_else(|_| f.to_string());
+        return Some(format!(
+            "it discloses {name}, which agreement {} does not grant",
+            permit.agreement_id
+        ));
+    }
+    let mode = match permit.mode {
+        Mode::HitNoHit => pb::Mode::HitNoHit,
+        _ => pb::Mode::Full,
+    } as i32;
+    if answer.mode != mode {
+        return Some(format!(
+            "its mode is {}, the agreement's is {}",
+            answer.mode, mode
+        ));
+    }
+    if answer.retention_days != permit.retention_days {
+        return Some(format!(
+            "it says to keep the answer {} days, the agreement {}",
+            answer.retention_days, permit.retention_days
+        ));
+    }
+    let most = match asked_max {
+        0 => permit.max_matches,
+        n => n.min(permit.max_matches),
+    };
+    if answer.matches.len() as u64 > u64::from(most) {
+        return Some(format!(
+            "it holds {} matches, at most {most} were allowed",
+            answer.matches.len()
+        ));
+    }
+    let outcome_holds = match pb::MatchOutcome::try_from(answer.outcome) {
+        Ok(pb::MatchOutcome::Match) => !answer.matches.is_empty(),
+        Ok(pb::MatchOutcome::NoMatch) => answer.matches.is_empty(),
+        _ => false,
+    };
+    if !outcome_holds {
+        return Some(format!(
+            "its outcome ({}) contradicts its {} matches",
+            answer.outcome,
+            answer.matches.len()
+        ));
+    }
+    if let Some(m) = answer.matches.iter().find(|m| m.score_permille > 1000) {
+        return Some(format!("a score of {} ‰ is above 1000", m.score_permille));
+    }
+    if let Some(m) = answer
+        .matches
+        .iter()
+        .find(|m| m.reference.is_empty() || m.reference.len() > crate::refs::MAX_REFERENCE_LEN)
+    {
+        return Some(format!(
+            "a match's reference is {} characters long (1 to {})",
+            m.reference.len(),
+            crate::refs::MAX_REFERENCE_LEN
+        ));
+    }
+    None
+}
+
+/// The media types a passport copy may have (the contract's).
+pub const COPY_MEDIA_TYPES: [&str; 3] = ["image/jpeg", "image/png", "application/pdf"];
+
+/// What is wrong with a passport copy's header under `permit`, if anything.
+pub fn copy_header_problem(header: &pb::DocumentHeader, permit: &Permit) -> Option<String> {
+    if !COPY_MEDIA_TYPES.contains(&header.media_type.as_str()) {
+        return Some(format!(
+            "its media type {:?} is none of the contract's ({})",
+            header.media_type.chars().take(64).collect::<String>(),
+            COPY_MEDIA_TYPES.join(", ")
+        ));
+    }
+    if header.retention_days != permit.retention_days {
+        return Some(format!(
+            "it says to keep the copy {} days, the agreement {}",
+            header.retention_days, permit.retention_days
+        ));
+    }
+    None
+}
