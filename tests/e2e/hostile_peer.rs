@@ -113,6 +113,14 @@ async fn answers_are_used_only_with_a_receipt_for_them_from_one_history() {
         refused_for(&fed, &gtm, "answer.not_granted").await;
     }
 
+    // A receipt whose signature fails.
+    fake.lie(Lie::BadSignature);
+    let err = ask(&fed, "GTM", "MEX", doc("BX1234567", "BGD"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::DataLoss, "{}", err.message());
+    assert!(last_entry(&gtm).rule.starts_with("receipt."));
+
     // Back to honest: the peer is served again.
     fake.lie(Lie::None);
     let r = ask(&fed, "GTM", "MEX", doc("BX1234567", "BGD"))
@@ -120,8 +128,37 @@ async fn answers_are_used_only_with_a_receipt_for_them_from_one_history() {
         .unwrap();
     assert!(r.receipt_verified);
 
+    // GTM's log still verifies, whatever the peer sent: the failed receipts kept as
+    // evidence are the peer's fault, counted apart, and the one history GTM accepted
+    // shows no split view.
+    let trees = gtm.state.audit().trees().clone();
     gtm.stop().await;
+    let report = verify_gtm(&fed, &trees);
+    assert_eq!(report.evidence, 5, "{report:?}");
+    assert!(report.split_views.is_empty(), "{report:?}");
+    assert!(report.receipts >= 5, "{report:?}");
     fake.stop().await;
+}
+
+/// Verifies GTM's log offline, as `puente audit verify` does.
+fn verify_gtm(
+    fed: &Federation,
+    trees: &puente_audit::trees::Trees,
+) -> puente_audit::verify::Report {
+    struct K(puente_pki::VerifyingKey, puente_pki::VerifyingKey);
+    impl puente_audit::verify::Keys for K {
+        fn own(&self) -> &puente_pki::VerifyingKey {
+            &self.0
+        }
+        fn peer(&self, country: &str) -> Option<puente_pki::VerifyingKey> {
+            (country == "MEX").then(|| self.1.clone())
+        }
+    }
+    let keys = K(
+        fed.country("GTM").load().signing.verifying_key(),
+        fed.country("MEX").load().signing.verifying_key(),
+    );
+    puente_audit::verify::verify(trees, &keys, &mut |_, _| {}).expect("GTM's log verifies")
 }
 
 #[tokio::test]

@@ -50,6 +50,8 @@ pub enum Lie {
     TooManyMatches,
     /// A score of 5000 ‰.
     ScoreAbove1000,
+    /// A true receipt whose signed note was altered on the way: its signature fails.
+    BadSignature,
     /// Statistics: pages that always say more follow (a new watermark and cell each time).
     EndlessPages,
     /// Statistics: counts of 2 disclosed, the page claiming a threshold of 0 (the
@@ -414,6 +416,12 @@ impl Exchange for Fake {
                 r
             }
         };
+        let mut receipt = receipt;
+        if lie == Lie::BadSignature {
+            if let Some(cp) = receipt.checkpoint.as_mut() {
+                cp.note = cp.note.replacen('\n', " \n", 1);
+            }
+        }
         if hold {
             self.logs.held.notify_one();
             self.logs.release.notified().await;

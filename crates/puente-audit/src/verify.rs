@@ -1,7 +1,9 @@
 //! The offline verifier: rebuilds the tree from the stored entries and checks every
 //! stored hash, every signed checkpoint (signature and root), every witness cosignature
-//! and every counterpart receipt. It reports the first problem with the index (or size)
-//! where it is, so an auditor knows exactly what was altered.
+//! and every counterpart receipt (but those kept as evidence of a peer's failed receipt,
+//! which are counted apart). It reports the first problem with the index (or size)
+//! where it is, so an auditor knows exactly what was altered, and the split views the
+//! kept receipts show (a peer's two roots for one size), which are the peer's fault.
 
 use prost::Message;
 use puente_pki::VerifyingKey;
@@ -27,6 +29,22 @@ pub struct Report {
     pub receipts: u64,
     /// Cosignatures by witnesses whose key is not known (not counted as failures).
     pub unknown_witnesses: u64,
+    /// Receipts kept as evidence on entries that refused an answer because its receipt
+    /// failed (rule `receipt.*`): the peer's failure, recorded as received, not this
+    /// log's. Not checked as receipts, not counted in `receipts`.
+    pub evidence: u64,
+    /// Split views found across the kept receipts: two of a peer's checkpoints of the
+    /// same size with different roots (the peer showed two histories). Each names the
+    /// entries; the log itself is not at fault, so verification still succeeds.
+    pub split_views: Vec<String>,
+}
+
+/// Whether `e` refused an answer because the peer's receipt failed: its receipt is the
+/// evidence, kept exactly as the peer sent it.
+fn keeps_evidence(e: &Entry) -> bool {
+    e.direction == pb::Direction::Outgoing as i32
+        && e.decision == pb::Decision::Refused as i32
+        && e.rule.starts_with("receipt.")
 }
 
 /// Keys the verifier needs.
@@ -52,6 +70,9 @@ pub fn verify(
     let size = trees.size()?;
     let mut report = Report::default();
     let receipts = ReceiptVerifier::default();
+    // Each peer checkpoint size seen in a receipt: its root and the first entry.
+    let mut roots: std::collections::HashMap<(String, u64), ([u8; 32], u64)> =
+        std::collections::HashMap::new();
     let mut frontier = Frontier::default();
     let mut expected = 0u64;
     let mut last_note: Option<String> = None;
@@ -100,10 +121,23 @@ pub fn verify(
                         entry.peer_country
                     ))
                 })?;
-                receipts
-                    .verify(&r, &key)
-                    .map_err(|e| tampered(format!("entry {index}: {e}")))?;
-                report.receipts += 1;
+                match receipts.verify(&r, &key) {
+                    Ok(_) if keeps_evidence(&entry) => report.evidence += 1,
+                    Err(_) if keeps_evidence(&entry) => report.evidence += 1,
+                    Ok(cp) => {
+                        report.receipts += 1;
+                        let first = roots
+                            .entry((cp.origin.clone(), cp.size))
+                            .or_insert((cp.root, index));
+                        if first.0 != cp.root {
+                            report.split_views.push(format!(
+                                "{}: entries {} and {index} hold receipts of its log ({}) at size {} with different roots",
+                                entry.peer_country, first.1, cp.origin, cp.size
+                            ));
+                        }
+                    }
+                    Err(e) => return Err(tampered(format!("entry {index}: {e}"))),
+                }
             }
             expected += 1;
             report.entries += 1;

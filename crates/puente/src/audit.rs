@@ -261,6 +261,7 @@ pub fn run(command: &AuditCommand) -> Result<()> {
                     report.unknown_witnesses
                 );
             }
+            print_peer_findings(&report);
         }
         AuditCommand::List {
             access,
@@ -593,5 +594,19 @@ fn prove(access: &Access, bundle: Option<&Path>, index: u64, online: bool) -> Re
         Ok(())
     } else {
         bail!("the inclusion proof of entry {index} does NOT verify against the signed checkpoint")
+    }
+}
+
+/// What a verification found of the peers (not of this log): receipts kept as evidence
+/// of a peer's failed receipt, and split views across the receipts kept.
+pub(crate) fn print_peer_findings(report: &puente_audit::verify::Report) {
+    if report.evidence > 0 {
+        println!(
+            "Note: {} receipts kept as evidence on refused answers (the peer's receipt failed when it came: rule receipt.*) were not counted as receipts.",
+            report.evidence
+        );
+    }
+    for s in &report.split_views {
+        println!("WARNING: SPLIT VIEW by a peer: {s}.");
     }
 }

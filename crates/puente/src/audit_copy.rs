@@ -69,6 +69,7 @@ pub fn verify(log: &Path, bundles: &[PathBuf]) -> Result<()> {
         r.report.receipts,
         started.elapsed().as_secs_f64()
     );
+    crate::audit::print_peer_findings(&r.report);
     if !r.head_checked {
         println!(
             "Note: no {HEAD_FILE} file beside it; with the node's DATA_DIR/{HEAD_FILE} copied next to the audit directory, a copy cut short is detected too."
