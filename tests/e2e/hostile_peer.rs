@@ -313,3 +313,33 @@ async fn statistics_pages_are_held_to_the_agreement_and_a_peer_that_never_ends_i
     gtm.stop().await;
     fake.stop().await;
 }
+
+#[tokio::test]
+async fn a_restart_of_the_asker_does_not_let_a_peer_show_another_history() {
+    let mut fed = Federation::new(&["MEX", "GTM"]).await;
+    let fake = FakePeer::start(&mut fed, "MEX").await;
+    let gtm = fed.start("GTM").await;
+    for _ in 0..3 {
+        ask(&fed, "GTM", "MEX", doc("BX1234567", "BGD"))
+            .await
+            .unwrap();
+    }
+    // GTM restarts (an upgrade, a crash); the peer then answers from another history,
+    // larger than anything GTM saw, with proofs from that history.
+    gtm.stop().await;
+    let gtm = fed.start("GTM").await;
+    fake.lie(Lie::ForkLarger);
+    refused_for(&fed, &gtm, "receipt.split_view").await;
+    assert!(
+        fake.named().last().is_some_and(|sizes| sizes.contains(&3)),
+        "the first request after the restart names the checkpoint seen before it: {:?}",
+        fake.named()
+    );
+    // The true history still goes on.
+    fake.lie(Lie::None);
+    ask(&fed, "GTM", "MEX", doc("BX1234567", "BGD"))
+        .await
+        .unwrap();
+    gtm.stop().await;
+    fake.stop().await;
+}

@@ -149,3 +149,76 @@ impl NodeState {
             .map_err(ReceiptProblem::Rejected)
     }
 }
+
+/// Most of this node's latest entries read at start for the receipts they keep.
+pub const RESTORE_SCAN: u64 = 20_000;
+
+impl NodeState {
+    /// What this node had seen of each peer's log before it stopped, taken back at start
+    /// so that a peer cannot show another history (or roll back) across a restart: the
+    /// largest checkpoint of each peer's log in a receipt this node accepted (its latest
+    /// [`RESTORE_SCAN`] entries, durable before any answer was used), and the one this
+    /// node last cosigned for the peer as its witness. The next request names them, and
+    /// the peer's receipt must prove its log extends them. A conflict between the two is
+    /// a split view, logged as an error. Returns the checkpoints taken back.
+    pub fn restore_peer_views(&self) -> usize {
+        let peers = self.peer_countries();
+        let mut best: std::collections::BTreeMap<CountryCode, pb::Receipt> = Default::default();
+        let trees = self.audit.trees();
+        let size = trees.size().unwrap_or(0);
+        for index in (size.saturating_sub(RESTORE_SCAN)..size).rev() {
+            if best.len() == peers.len() {
+                break;
+            }
+            let Ok(Some(bytes)) = trees.entry_bytes(index) else {
+                continue;
+            };
+            let Ok(e) = puente_audit::Entry::decode(&bytes) else {
+                continue;
+            };
+            // Receipts kept as evidence of a failure are not what was accepted.
+            if e.direction != pb::Direction::Outgoing as i32 || e.rule.starts_with("receipt.") {
+                continue;
+            }
+            let (Ok(peer), Some(raw)) =
+                (CountryCode::parse(&e.peer_country), &e.counterpart_receipt)
+            else {
+                continue;
+            };
+            if best.contains_key(&peer) || !peers.contains(&peer) {
+                continue;
+            }
+            if let Ok(r) = pb::Receipt::decode(raw.as_slice()) {
+                best.insert(peer, r);
+            }
+        }
+        let mut restored = 0;
+        for peer in peers {
+            let Some(key) = self.peer_key(peer) else {
+                continue;
+            };
+            let origin = format!("puente/{peer}/audit");
+            let mut seen = Vec::new();
+            if let Some(cp) = best
+                .get(&peer)
+                .and_then(|r| self.receipts.verify(r, &key).ok())
+            {
+                seen.push((cp.size, cp.root, "a receipt it accepted"));
+            }
+            if let Ok(Some(v)) = trees.witnessed.get(peer.as_str()) {
+                if let Some(w) = crate::sync::witness::state::Witnessed::decode(&v) {
+                    seen.push((w.size, w.root, "the checkpoint this node cosigned"));
+                }
+            }
+            for (size, root, what) in seen {
+                match self.receipts.witnessed(&origin, size, root) {
+                    Ok(()) => restored += 1,
+                    Err(e) => {
+                        error!(peer = %peer, "SPLIT VIEW: {what} of {peer}'s log at size {size} conflicts with another seen before this start: {e}")
+                    }
+                }
+            }
+        }
+        restored
+    }
+}

@@ -210,7 +210,7 @@ impl Node {
             "node opened in {}",
             phases
         );
-        Ok(Self {
+        let opened = Self {
             state: Arc::new(NodeState {
                 node,
                 lifecycle: Lifecycle::new(material),
@@ -231,7 +231,12 @@ impl Node {
                 manifests,
             }),
             metrics_listener: None,
-        })
+        };
+        // What was seen of the peers' logs before this start: a peer cannot show
+        // another history to a node that restarted.
+        let restored = opened.state.restore_peer_views();
+        info!(checkpoints = restored, "peers' logs as seen before this start");
+        Ok(opened)
     }
 
     /// The flow counts and the match keys ready for serving: the counts aggregated
