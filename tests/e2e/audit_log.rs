@@ -594,3 +594,44 @@ async fn witnesses_cosign_and_refuse_a_forked_history() {
         "the inconsistent checkpoint is kept"
     );
 }
+
+#[tokio::test]
+async fn a_peer_cannot_fish_with_initials_and_a_birth_year() {
+    let (fed, mex, gtm) = setup().await;
+    let gtm_node = fed.country("GTM").identity("node-gtm-1");
+    let name = |given: &str, surnames: &str| pb::IdentityQuery {
+        terms: Some(pb::identity_query::Terms::Name(pb::NameTerms {
+            given_names: given.into(),
+            surnames: surnames.into(),
+            date_of_birth: Some(pb::PartialDate {
+                year: 1992,
+                month: 0,
+                day: 0,
+            }),
+            ..Default::default()
+        })),
+    };
+    let ask = |query: pb::IdentityQuery| {
+        let channel = fed.channel("MEX", &gtm_node);
+        async move {
+            ExchangeClient::new(channel)
+                .query_identity(pb::QueryIdentityRequest {
+                    context: ctx(),
+                    query: Some(query),
+                    max_matches: 0,
+                })
+                .await
+        }
+    };
+    // A. M. born 1992 would be every such person MEX holds: refused, and logged.
+    let err = ask(name("A", "M")).await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument, "{}", err.message());
+    assert!(err.message().contains("initials"), "{}", err.message());
+    let log = entries(&fed, "MEX").await;
+    assert_eq!(log.last().unwrap().decision, pb::Decision::Refused as i32);
+    // With one whole name it is a query like any other.
+    let found = ask(name("A", "MENSAH")).await.unwrap().into_inner();
+    assert_eq!(found.outcome, pb::MatchOutcome::Match as i32);
+    mex.stop().await;
+    gtm.stop().await;
+}

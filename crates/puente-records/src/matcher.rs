@@ -322,6 +322,17 @@ pub fn search(
     .matches)
 }
 
+/// Whether every word of the query's names is a single letter (or there is none): an
+/// initial matches every name it begins, so such a query says almost nothing of whom it
+/// is about.
+fn only_initials(query: &NameQuery) -> bool {
+    [&query.given_names, &query.surnames]
+        .into_iter()
+        .chain(&query.full_name)
+        .flat_map(|s| s.split(|c: char| !c.is_alphanumeric()))
+        .all(|w| w.chars().count() <= 1)
+}
+
 /// What a name query found for its audience.
 #[derive(Clone, Debug, Default)]
 pub struct Found {
@@ -361,6 +372,11 @@ pub fn search_with_stats(
         return Err(RecordsError::BadQuery(format!(
             "a name of {longest} characters is not a name (at most {MAX_NAME_CHARS})"
         )));
+    }
+    if only_initials(query) {
+        return Err(RecordsError::BadQuery(
+            "a name query needs at least one whole name, not only initials (initials and a birth year would match anyone who has them)".into(),
+        ));
     }
     let q = query_name(query);
     let (mut singles, mut pairs) = blocking_keys(&q);

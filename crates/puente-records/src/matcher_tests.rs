@@ -434,3 +434,41 @@ fn search_finds_a_creole_compound_when_the_other_name_has_a_slip() {
     );
     assert!(ids("KAK", "CADET").is_empty());
 }
+
+#[test]
+fn initials_alone_are_not_a_query() {
+    let (dir, store) = crate::tests::store();
+    let path = dir.path().join("persons.csv");
+    let mut text = crate::import::COLUMNS.join(",");
+    text.push_str("\nA1,AMA,MENSAH,1990-05-14,F,GHA,passport,PA1,GHA,2030-01-01,,,none,,,2026-03-01,Tapachula,entry,GTM,");
+    std::fs::write(&path, text + "\n").unwrap();
+    crate::import::import(
+        &store,
+        &path,
+        time::macros::date!(2026 - 11 - 28),
+        &mut |_, _| {},
+    )
+    .unwrap();
+    let q = |given: &str, surnames: &str, full: Option<&str>| NameQuery {
+        given_names: given.into(),
+        surnames: surnames.into(),
+        full_name: full.map(str::to_string),
+        date_of_birth: PartialDate::parse("1990").unwrap(),
+        nationality: None,
+        sex: None,
+    };
+    // Two initials and a year would find every A. M. born that year.
+    for query in [
+        q("A", "M", None),
+        q("A.", "M-", None),
+        q("", "", Some("A M")),
+    ] {
+        match search(&store, &query, DEFAULT_THRESHOLD, 5) {
+            Err(RecordsError::BadQuery(m)) => assert!(m.contains("initials"), "{m}"),
+            other => panic!("{query:?}: {other:?}"),
+        }
+    }
+    // One whole name beside an initial is a query (a registry's "A. MENSAH").
+    let found = search(&store, &q("A", "MENSAH", None), DEFAULT_THRESHOLD, 5).unwrap();
+    assert_eq!(found.len(), 1);
+}

@@ -235,7 +235,10 @@ impl Node {
         // What was seen of the peers' logs before this start: a peer cannot show
         // another history to a node that restarted.
         let restored = opened.state.restore_peer_views();
-        info!(checkpoints = restored, "peers' logs as seen before this start");
+        info!(
+            checkpoints = restored,
+            "peers' logs as seen before this start"
+        );
         Ok(opened)
     }
 
