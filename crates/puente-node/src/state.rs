@@ -42,7 +42,7 @@ pub struct NodeState {
     pub(crate) records: puente_records::RecordStore,
     /// One change of the records at a time (import, deletion, inbox file), with the
     /// statistics aggregated after it.
-    pub(crate) records_change: tokio::sync::Mutex<()>,
+    pub(crate) records_change: Arc<tokio::sync::Mutex<()>>,
     /// References handed out with matches.
     pub(crate) refs: crate::refs::RefStore,
     /// The audit log.

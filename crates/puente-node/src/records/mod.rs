@@ -124,32 +124,37 @@ impl NodeState {
                 "header.format: RECORDS_FORMAT_CSV or RECORDS_FORMAT_JSON_LINES",
             ));
         };
-        let _one = self.records_change.lock().await;
+        // The change, once the whole file is here, is the node's: it holds the lock
+        // and logs the outcome on the blocking thread, so an operator who gives up
+        // (Ctrl-C) neither leaves it running unlocked beside the next one nor unlogged.
+        let one = self.records_change.clone().lock_owned().await;
         let records = self.records.clone();
         let today = self.now().date();
         let file = digest(&upload.bytes);
-        let result = tokio::task::spawn_blocking(move || {
-            puente_records::import::import_bytes(
+        let operator = operator.name.clone();
+        tokio::task::spawn_blocking(move || {
+            let _one = one;
+            let result = puente_records::import::import_bytes(
                 &records,
                 &upload.name,
                 format,
                 &upload.bytes,
                 &upload.copies,
                 today,
-            )
+            );
+            let response = import_response(result, records.len() as u64)?;
+            if response.bad_rows.is_empty() {
+                info!(operator = %operator, file = %file, rows = response.rows,
+                    created = response.created, updated = response.updated,
+                    copies = response.copies, "records imported");
+            } else {
+                info!(operator = %operator, file = %file, bad_rows = response.bad_rows.len(),
+                    "records import refused: bad rows, nothing imported");
+            }
+            Ok(response)
         })
         .await
-        .map_err(internal)?;
-        let response = import_response(result, self.records.len() as u64)?;
-        if response.bad_rows.is_empty() {
-            info!(operator = %operator.name, file = %file, rows = response.rows,
-                created = response.created, updated = response.updated,
-                copies = response.copies, "records imported");
-        } else {
-            info!(operator = %operator.name, file = %file, bad_rows = response.bad_rows.len(),
-                "records import refused: bad rows, nothing imported");
-        }
-        Ok(response)
+        .map_err(internal)?
     }
 
     /// `Local.DeleteRecords`: the persons named, as one change.
@@ -170,22 +175,25 @@ impl NodeState {
                 )));
             }
         }
-        let _one = self.records_change.lock().await;
+        let one = self.records_change.clone().lock_owned().await;
         let records = self.records.clone();
         let ids = req.record_ids;
+        let name = operator.name.clone();
         let (applied, unknown) = tokio::task::spawn_blocking(move || {
+            let _one = one;
             let unknown: Vec<String> = ids
                 .iter()
                 .filter(|id| matches!(records.get_by_record_id(id), Ok(None)))
                 .cloned()
                 .collect();
-            records.delete(&ids).map(|a| (a, unknown))
+            let applied = records.delete(&ids)?;
+            info!(operator = %name, deleted = applied.deleted, unknown = applied.unknown,
+                "records deleted");
+            Ok::<_, puente_records::RecordsError>((applied, unknown))
         })
         .await
         .map_err(internal)?
         .map_err(internal)?;
-        info!(operator = %operator.name, deleted = applied.deleted, unknown = applied.unknown,
-            "records deleted");
         Ok(pb::DeleteRecordsResponse {
             deleted: applied.deleted,
             unknown_record_ids: unknown,

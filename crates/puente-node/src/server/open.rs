@@ -219,7 +219,7 @@ impl Node {
                 agreements,
                 clock,
                 records,
-                records_change: tokio::sync::Mutex::new(()),
+                records_change: Arc::new(tokio::sync::Mutex::new(())),
                 refs,
                 audit,
                 receipts: puente_audit::receipt::ReceiptVerifier::default(),

@@ -42,12 +42,6 @@ impl LocalService {
 }
 
 impl LocalService {
-    /// The statistics aggregated again after a records change, once it is answered.
-    fn records_changed(&self) {
-        let state = self.state.clone();
-        tokio::spawn(async move { state.records_changed().await });
-    }
-
     fn direction(&self, g: &Grant, agreement: &str, today: time::Date) -> DirectionGrant {
         let own = self.state.node.country();
         // Either way the counter is keyed by the receiving country: as provider this node
@@ -396,10 +390,18 @@ impl Local for LocalService {
         if first {
             return Err(Status::invalid_argument("an import starts with its header"));
         }
-        let r = self.state.import_records(&operator, upload).await?;
-        if r.bad_rows.is_empty() {
-            self.records_changed();
-        }
+        // Once the whole upload is here the change is the node's to finish (applied,
+        // logged, the counts aggregated again), even if the operator gives up waiting.
+        let state = self.state.clone();
+        let r = tokio::spawn(async move {
+            let r = state.import_records(&operator, upload).await?;
+            if r.bad_rows.is_empty() {
+                tokio::spawn(async move { state.records_changed().await });
+            }
+            Ok::<_, Status>(r)
+        })
+        .await
+        .map_err(|e| Status::internal(e.to_string()))??;
         Ok(Response::new(r))
     }
 
@@ -408,13 +410,18 @@ impl Local for LocalService {
         request: Request<DeleteRecordsRequest>,
     ) -> Result<Response<DeleteRecordsResponse>, Status> {
         let operator = caller(&request)?.clone();
-        let r = self
-            .state
-            .delete_records(&operator, request.into_inner())
-            .await?;
-        if r.deleted > 0 {
-            self.records_changed();
-        }
+        let state = self.state.clone();
+        let r = tokio::spawn(async move {
+            let r = state
+                .delete_records(&operator, request.into_inner())
+                .await?;
+            if r.deleted > 0 {
+                tokio::spawn(async move { state.records_changed().await });
+            }
+            Ok::<_, Status>(r)
+        })
+        .await
+        .map_err(|e| Status::internal(e.to_string()))??;
         Ok(Response::new(r))
     }
 
