@@ -119,15 +119,16 @@ pub enum Command {
     ///
     /// Examples:
     ///   puente query --profile ~/ana/puente-client.toml --peer GTM --purpose identification \
-    ///       --document P1234567 --issuer GTM
+    ///       --case EXP-2026-0042 --document P1234567 --issuer GTM
     ///   PUENTE_PROFILE=~/ana/puente-client.toml puente query --peer GTM --purpose return \
-    ///       --surnames "Diallo" --given-names "Aminata" --birth-date 1994-03
+    ///       --case EXP-2026-0042 --surnames "Diallo" --given-names "Aminata" --birth-date 1994-03
     #[command(verbatim_doc_comment)]
     Query(QueryArgs),
     /// Fetch a passport copy from a peer, by the reference a match gave.
     ///
     /// Example:
-    ///   puente fetch --profile ~/ana/puente-client.toml --peer GTM --reference REF --out copy.png
+    ///   puente fetch --profile ~/ana/puente-client.toml --peer GTM --reference REF \
+    ///       --case EXP-2026-0042 --out copy.png
     #[command(verbatim_doc_comment)]
     Fetch(FetchArgs),
     /// Officers' and auditors' workstations: make a client profile (a person's

@@ -33,11 +33,11 @@ pub enum ClientCommand {
     /// Issue a person's certificate with this country's CA and write a client profile
     /// (run it on the node's host, where the CA key is).
     ///
-    /// DIR2 receives puente-client.toml, ca.pem, ROLE-NAME.pem and ROLE-NAME.key (mode
+    /// PROFILE_DIR receives puente-client.toml, ca.pem, ROLE-NAME.pem and ROLE-NAME.key (mode
     /// 0600): everything an officer's or auditor's workstation needs, and nothing of the
     /// node's (no node key, no signing key, no data key). The key is moved out of the PKI
     /// directory; the node's host keeps the certificate, to revoke it later with
-    /// `puente pki revoke --dir DIR/pki --cert DIR/pki/ROLE-NAME.pem`. Hand DIR2 to the
+    /// `puente pki revoke --dir DIR/pki --cert DIR/pki/ROLE-NAME.pem`. Hand PROFILE_DIR to the
     /// person over a safe channel; they may copy it anywhere.
     ///
     /// Examples:
@@ -47,7 +47,8 @@ pub enum ClientCommand {
     /// Then, on the workstation:
     ///   export PUENTE_PROFILE=~/ana/puente-client.toml
     ///   puente peers
-    ///   puente query --peer GTM --purpose identification --document P1234567 --issuer GTM
+    ///   puente query --peer GTM --purpose identification --case EXP-2026-0042 \
+    ///       --document P1234567 --issuer GTM
     #[command(verbatim_doc_comment)]
     Init(ClientInitArgs),
 }
@@ -67,7 +68,7 @@ pub struct ClientInitArgs {
     #[arg(long)]
     pub name: String,
     /// The directory to write the profile into (created; must not hold a profile).
-    #[arg(long, value_name = "DIR2")]
+    #[arg(long, value_name = "PROFILE_DIR")]
     pub out: PathBuf,
 }
 
