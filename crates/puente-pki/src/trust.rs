@@ -127,6 +127,15 @@ pub fn validate_address(address: &str) -> std::result::Result<(), String> {
     if host.is_empty() {
         return Err(format!("{address:?} has no host"));
     }
+    let ip = host.trim_start_matches('[').trim_end_matches(']');
+    if ip
+        .parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| ip.is_unspecified())
+    {
+        return Err(format!(
+            "{address:?} is the any-address, which a node listens on but no peer can dial: give the host name or address peers reach this node at"
+        ));
+    }
     match port.parse::<u16>() {
         Ok(p) if p != 0 => Ok(()),
         _ => Err(format!("{address:?} has no valid port (1-65535)")),

@@ -61,7 +61,15 @@ pub fn init(args: &InitArgs) -> Result<InitOutcome> {
         None => default_metrics_listen(),
     };
     let advertise = args.advertise.clone().unwrap_or_else(|| listen.to_string());
-    trust::validate_address(&advertise).map_err(|e| anyhow::anyhow!("--advertise: {e}"))?;
+    trust::validate_address(&advertise).map_err(|e| {
+        crate::officer::UsageError(match &args.advertise {
+            Some(_) => format!("--advertise: {e}"),
+            None => format!(
+                "--listen {listen} is also where peers would dial (no --advertise was given), but {e}; e.g. --advertise puente.mex.example:{}",
+                listen.port()
+            ),
+        })
+    })?;
     let config_path = args.dir.join("puente.toml");
     if config_path.exists() {
         bail!(

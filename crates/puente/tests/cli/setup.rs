@@ -75,6 +75,31 @@ fn init_creates_a_node_whose_config_checks_and_keys_are_private() {
     assert!(text(&again).contains("already exists"), "{}", text(&again));
     assert_eq!(std::fs::read(&config).unwrap(), before);
 
+    // A node listening on every interface needs the address peers dial: without
+    // --advertise, init refuses (0.0.0.0 would go into the bundle and the certificate),
+    // and so does --advertise 0.0.0.0 or [::].
+    let other = dir.path().join("any");
+    for extra in [
+        vec![],
+        vec!["--advertise", "0.0.0.0:7400"],
+        vec!["--advertise", "[::]:7400"],
+    ] {
+        let mut args = vec![
+            "init",
+            "--country",
+            "GTM",
+            "--dir",
+            p(&other),
+            "--listen",
+            "0.0.0.0:7400",
+        ];
+        args.extend(extra.iter().copied());
+        let out = puente(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
+        assert!(text(&out).contains("any-address"), "{}", text(&out));
+        assert!(!other.join("puente.toml").exists());
+    }
+
     // pki show says who a certificate is and until when.
     let show = puente(&["pki", "show", p(&node.join("pki/operator-officer.pem"))]);
     assert!(show.status.success(), "{}", text(&show));
