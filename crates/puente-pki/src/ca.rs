@@ -248,6 +248,43 @@ impl CountryCa {
         self.issue_identity(&identity, options)
     }
 
+    /// A person whose certificate was revoked (a lost laptop) gets a new one under the
+    /// same name: the revoked pair at `cert`/`key` is renamed to
+    /// `ROLE-NAME.revoked-SERIAL.pem`/`.key` (kept, never deleted), so issuing can go on.
+    /// A certificate not revoked stays where it is (issuing then refuses to overwrite it).
+    fn set_aside_if_revoked(&self, cert: &Path, key: &Path) -> Result<()> {
+        let Ok(text) = std::fs::read_to_string(cert) else {
+            return Ok(());
+        };
+        let Ok(der) = files::cert_from_pem(&text, cert) else {
+            return Ok(());
+        };
+        let Ok(info) = inspect::inspect(&der, cert) else {
+            return Ok(());
+        };
+        let ledger = load_ledger(&self.dir)?;
+        if !ledger.revoked.iter().any(|r| r.serial == info.serial) {
+            return Ok(());
+        }
+        let stem = cert
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        for (from, ext) in [(cert, "pem"), (key, "key")] {
+            if from.exists() {
+                let to = self
+                    .dir
+                    .join(format!("{stem}.revoked-{}.{ext}", info.serial));
+                std::fs::rename(from, &to).map_err(|source| PkiError::Io {
+                    action: "setting aside the revoked",
+                    path: from.to_path_buf(),
+                    source,
+                })?;
+            }
+        }
+        Ok(())
+    }
+
     /// Issues a certificate carrying `identity`, whatever country it names. Only tests of
     /// refusals need this (a CA of X signing a claim of Y); nodes never trust a claim
     /// without verifying it against the claimed country's CA.
@@ -264,6 +301,7 @@ impl CountryCa {
         let stem = format!("{role}-{name}");
         let cert_path = self.dir.join(format!("{stem}.pem"));
         let key_path = self.dir.join(format!("{stem}.key"));
+        self.set_aside_if_revoked(&cert_path, &key_path)?;
         for path in [&cert_path, &key_path] {
             if path.exists() {
                 return Err(PkiError::AlreadyExists { path: path.clone() });

@@ -159,6 +159,44 @@ fn issue_revoke_and_crl() {
     let unknown = puente(&["pki", "revoke", "--dir", p(&pki), "--serial", "0abc"]);
     assert!(!unknown.status.success());
     assert!(text(&unknown).contains("0abc"), "{}", text(&unknown));
+
+    // Ana lost her laptop: her certificate is revoked, and she gets a new one under the
+    // same name; the revoked pair is kept beside it, renamed.
+    let revoked_pem = std::fs::read(pki.join("operator-ana.lopez.pem")).unwrap();
+    let again = puente(&[
+        "pki",
+        "issue",
+        "--dir",
+        p(&pki),
+        "--role",
+        "operator",
+        "--name",
+        "ana.lopez",
+    ]);
+    assert!(again.status.success(), "{}", text(&again));
+    assert_ne!(
+        std::fs::read(pki.join("operator-ana.lopez.pem")).unwrap(),
+        revoked_pem
+    );
+    let kept: Vec<String> = std::fs::read_dir(&pki)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("operator-ana.lopez.revoked-"))
+        .collect();
+    assert_eq!(kept.len(), 2, "{kept:?}");
+    // A certificate that is not revoked is never overwritten.
+    let twice = puente(&[
+        "pki",
+        "issue",
+        "--dir",
+        p(&pki),
+        "--role",
+        "operator",
+        "--name",
+        "ana.lopez",
+    ]);
+    assert!(!twice.status.success());
+    assert!(text(&twice).contains("already exists"), "{}", text(&twice));
 }
 
 #[test]
