@@ -611,3 +611,36 @@ async fn profiles_with_a_wrong_ca_an_expired_or_foreign_certificate_or_bad_files
     .unwrap_err();
     assert!(err.contains("pass only one"), "{err}");
 }
+
+#[tokio::test]
+async fn a_revoked_officer_is_told_the_node_probably_refuses_the_certificate() {
+    let mut fed = federation().await;
+    let dir = tempfile::tempdir().unwrap();
+    let profile = client_init(
+        &fed,
+        "GTM",
+        PersonRole::Operator,
+        "ana.lopez",
+        &dir.path().join("ana"),
+    );
+    let pki = fed.country("GTM").pki();
+    puente(&format!(
+        "pki revoke --dir {} --cert {}",
+        s(&pki),
+        s(&pki.join("operator-ana.lopez.pem"))
+    ))
+    .await
+    .unwrap();
+    let _gtm = fed.start("GTM").await;
+    // The node refuses the certificate after the client's side of the handshake is
+    // done; what the officer sees says so rather than only "connection closed".
+    let err = puente(&format!("peers --profile {}", s(&profile)))
+        .await
+        .unwrap_err();
+    // TLS 1.3: the node's alert arrives, or only the closed connection does.
+    assert!(
+        err.contains("the node refused this certificate: it is revoked")
+            || err.contains("probably refusing this certificate"),
+        "{err}"
+    );
+}

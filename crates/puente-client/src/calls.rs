@@ -137,9 +137,37 @@ impl NodeClient {
         } else {
             String::new()
         };
+        let text = status_text(status);
+        // TLS 1.3 ends the client's handshake before the node has judged its
+        // certificate: a refused one shows up as a connection closed at the first call.
+        let alert = |name: &str| text.contains(&format!("fatal alert: {name}"));
+        let hint = if hint.is_empty() && alert("CertificateRevoked") {
+            " (the node refused this certificate: it is revoked; ask for a new profile)".to_string()
+        } else if hint.is_empty() && alert("CertificateExpired") {
+            " (the node refused this certificate: expired or not yet valid; `puente pki show FILE` gives its validity)".to_string()
+        } else if hint.is_empty() && text.contains("fatal alert: ") {
+            " (the node refused this connection's certificate; the node's log says why)".to_string()
+        } else if hint.is_empty()
+            && matches!(
+                status.code(),
+                tonic::Code::Cancelled | tonic::Code::Unavailable | tonic::Code::Unknown
+            )
+            && [
+                "connection closed",
+                "broken pipe",
+                "connection reset",
+                "stream closed",
+            ]
+            .iter()
+            .any(|w| text.contains(w))
+        {
+            " (the node closed the connection at once: if it does so again, it is probably refusing this certificate — revoked, expired or not issued by this country's CA; `puente pki show FILE` gives its validity, and the node's log says why it refused)".to_string()
+        } else {
+            hint
+        };
         CallError {
             code: status.code(),
-            text: status_text(status),
+            text,
             hint,
         }
     }

@@ -16,7 +16,7 @@ pub struct ProfileProblem {
 #[derive(Debug, thiserror::Error)]
 pub enum ProfileError {
     /// No file at the path given.
-    #[error("{}: no such client profile; an administrator makes one on the node's host with `puente client init --config DIR/puente.toml --role operator|auditor --name NAME --out DIR2`, and you copy DIR2 here", path.display())]
+    #[error("{}: no such client profile; an administrator makes one on the node's host with `puente client init --config DIR/puente.toml --role operator|auditor --name NAME --out PROFILE_DIR`, and you copy PROFILE_DIR here", path.display())]
     Missing {
         /// The path given.
         path: PathBuf,

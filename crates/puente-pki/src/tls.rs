@@ -427,6 +427,20 @@ pub fn describe_error(e: &rustls::Error) -> String {
         rustls::Error::InvalidCertificate(CertificateError::Other(OtherError(inner))) => {
             format!("certificate refused: {inner}")
         }
+        rustls::Error::AlertReceived(alert) => {
+            use rustls::AlertDescription as A;
+            let why = match alert {
+                A::CertificateRevoked => "it is revoked",
+                A::CertificateExpired => "it is expired or not yet valid",
+                A::UnknownCA => "it is not issued by a CA the other side trusts",
+                A::BadCertificate | A::CertificateUnknown | A::UnsupportedCertificate => {
+                    "it does not verify there"
+                }
+                A::AccessDenied => "access denied",
+                _ => return e.to_string(),
+            };
+            format!("the other side refused this certificate: {why} ({e})")
+        }
         other => other.to_string(),
     }
 }
