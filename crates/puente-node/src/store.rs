@@ -254,6 +254,7 @@ impl Store {
         &self,
         log: &puente_audit::Trees,
         from: Date,
+        own: &str,
         units: &dyn Fn(&puente_audit::EntryRef) -> u64,
     ) -> Result<u64, StoreError> {
         let start_ms = from.midnight().assume_utc().unix_timestamp() * 1000;
@@ -300,19 +301,30 @@ impl Store {
                 .or_default() += n;
         };
         let mut count = |_index: u64, bytes: &[u8]| -> Result<(), puente_audit::AuditError> {
+            use puente_proto::v1 as pb;
             let e = puente_audit::EntryRef::parse(bytes)?;
-            if e.time_ms < start_ms
-                || e.direction != puente_proto::v1::Direction::Incoming as i32
-                || e.agreement_id.is_empty()
-            {
+            if e.time_ms < start_ms || e.agreement_id.is_empty() {
                 return Ok(());
             }
-            let n = units(&e);
+            // What peers took (incoming, permitted), and what this node was answered
+            // itself (outgoing queries and copies allowed: its own count of the peer's
+            // quota, which the status shows).
+            let (peer, n) = if e.direction == pb::Direction::Incoming as i32 {
+                (e.peer_country, units(&e))
+            } else if e.direction == pb::Direction::Outgoing as i32
+                && e.decision == pb::Decision::Allowed as i32
+                && [Service::IdentityQuery as i32, Service::PassportCopy as i32]
+                    .contains(&e.service)
+            {
+                (own, 1)
+            } else {
+                return Ok(());
+            };
             let day = e.time_ms.div_euclid(86_400_000);
             match &mut run {
-                Some(((agreement, peer, service, d), sum))
+                Some(((agreement, run_peer, service, d), sum))
                     if *agreement == e.agreement_id
-                        && *peer == e.peer_country
+                        && *run_peer == peer
                         && *service == e.service
                         && *d == day =>
                 {
@@ -320,12 +332,7 @@ impl Store {
                 }
                 _ => {
                     let this = (
-                        (
-                            e.agreement_id.to_owned(),
-                            e.peer_country.to_owned(),
-                            e.service,
-                            day,
-                        ),
+                        (e.agreement_id.to_owned(), peer.to_owned(), e.service, day),
                         n,
                     );
                     if let Some(done) = run.replace(this) {
@@ -456,7 +463,7 @@ mod recount_tests {
     }
 
     /// Interleaved agreements, peers, services and days, entries before the window, a
-    /// refused one and an outgoing one: each counter holds exactly its own entries.
+    /// refused one and outgoing ones: each counter holds exactly its own entries.
     #[tokio::test]
     async fn the_recount_counts_each_quota_exactly_whatever_the_interleaving() {
         let dir = tempfile::tempdir().unwrap();
@@ -494,14 +501,21 @@ mod recount_tests {
         let mut refused = entry(y0 + 5, "", "GTM", q);
         refused.decision = pb::Decision::Refused as i32;
         entries.push(refused);
+        // MEX's own queries to GTM: the allowed one counts as MEX's use of the grant
+        // (what its status shows as "our count"), the refused one does not.
         let mut outgoing = entry(y0 + 6, "A", "GTM", q);
         outgoing.direction = pb::Direction::Outgoing as i32;
+        entries.push(outgoing.clone());
+        outgoing.time_ms += 1;
+        outgoing.decision = pb::Decision::Refused as i32;
         entries.push(outgoing);
         entries.sort_by_key(|e| e.time_ms);
         for e in entries {
             log.append(e).await.unwrap();
         }
-        let read = store.recount_quota(log.trees(), yesterday, &|_| 1).unwrap();
+        let read = store
+            .recount_quota(log.trees(), yesterday, "MEX", &|_| 1)
+            .unwrap();
         assert!(read >= 40, "{read}");
         let today = yesterday.next_day().unwrap();
         // Hours 0..23 yesterday, 24..39 today.
@@ -513,6 +527,7 @@ mod recount_tests {
         assert_eq!(used("B", "HND", q, yesterday), 6);
         assert_eq!(used("B", "HND", q, today), 4);
         assert_eq!(used("A", "HND", q, yesterday), 0);
+        assert_eq!(used("A", "MEX", q, yesterday), 1);
         assert_eq!(used("A", "GTM", q, yesterday.previous_day().unwrap()), 0);
         log.close();
     }

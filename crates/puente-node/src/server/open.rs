@@ -148,7 +148,12 @@ impl Node {
                 let today = clock().date();
                 let units = crate::answer::manifest_check::units_of(&node.data_key);
                 let recounted = store
-                    .recount_quota(audit.trees(), today.previous_day().unwrap_or(today), &units)
+                    .recount_quota(
+                        audit.trees(),
+                        today.previous_day().unwrap_or(today),
+                        node.country().as_str(),
+                        &units,
+                    )
                     .map_err(NodeError::Store)?;
                 laps.lap("quota_recount");
                 Ok::<_, NodeError>((audit, recounted, laps))
