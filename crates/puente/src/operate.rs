@@ -174,7 +174,50 @@ pub fn check_node(config: &Path) -> Result<String> {
             puente_node::crl::CrlConcern::Error(e) => out.push_str(&format!("  ERROR: {e}\n")),
         }
     }
+    out.push_str(&check_store_and_ports(&node)?);
     Ok(out)
+}
+
+/// What `node run` would meet next, when no node runs on this config: the store and the
+/// audit log open (and the log is as long as the node last signed for), and the listen
+/// and metrics addresses can be bound. A node that runs holds them: then they are not
+/// checked, and the report says so.
+fn check_store_and_ports(node: &LoadedNode) -> Result<String> {
+    let dir = &node.config.node.data_dir;
+    if !dir.exists() {
+        return Ok(format!(
+            "  store        {} does not exist yet (the first start makes it)\n",
+            dir.display()
+        ));
+    }
+    let Some(store) = crate::access::store_unless_running(node)? else {
+        return Ok(
+            "  store        held by the node running on this config (store, log and addresses not checked)\n"
+                .to_string(),
+        );
+    };
+    let key = node.signing.verifying_key();
+    let trees = puente_audit::Trees::open_checked(store.db(), &store.audit_dir(), &key)
+        .map_err(|e| anyhow!("the audit log in {}: {e}", store.audit_dir().display()))?;
+    puente_audit::head::check(&puente_node::store::audit_head_path(dir), &trees, &key)
+        .map_err(|e| anyhow!("the audit log in {}: {e}", store.audit_dir().display()))?;
+    let entries = trees.size().unwrap_or(0);
+    drop(trees);
+    drop(store);
+    let mut bind = vec![("node.listen", node.listen)];
+    bind.extend(node.metrics_listen.map(|a| ("metrics.listen", a)));
+    for (key, addr) in &bind {
+        std::net::TcpListener::bind(addr).map_err(|e| {
+            anyhow!("{key} {addr} cannot be bound: {e} (another process holds it?)")
+        })?;
+    }
+    Ok(format!(
+        "  store        opens; the audit log holds {entries} entries, as signed\n  addresses    {} can be bound\n",
+        bind.iter()
+            .map(|(_, a)| a.to_string())
+            .collect::<Vec<_>>()
+            .join(" and ")
+    ))
 }
 
 /// The operator identity named by `[client]` of a loaded config.

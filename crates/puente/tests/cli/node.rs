@@ -238,3 +238,46 @@ fn send_sigterm(pid: u32) {
         .success();
     assert!(ok, "kill -TERM {pid} failed");
 }
+
+#[test]
+fn node_check_fails_when_the_node_could_not_start_its_log_or_its_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = init_on_port_zero(&dir.path().join("MEX"));
+    // A node that ran once leaves its store and log.
+    let mut node = LoggedNode::start(&config);
+    send_sigterm(node.child.id());
+    assert!(node.child.wait().unwrap().success());
+    let check = puente(&["node", "check", "--config", p(&config)]);
+    assert!(check.status.success(), "{}", text(&check));
+    assert!(
+        text(&check).contains("store        opens"),
+        "{}",
+        text(&check)
+    );
+
+    // Another process holds the listen address: node run would fail, so check does.
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let at = held.local_addr().unwrap().to_string();
+    let text_of = std::fs::read_to_string(&config).unwrap();
+    let moved = text_of.replacen("listen = \"127.0.0.1:0\"", &format!("listen = \"{at}\""), 1);
+    assert_ne!(moved, text_of);
+    std::fs::write(&config, &moved).unwrap();
+    let check = puente(&["node", "check", "--config", p(&config)]);
+    assert!(!check.status.success(), "{}", text(&check));
+    assert!(
+        text(&check).contains(&format!("node.listen {at} cannot be bound")),
+        "{}",
+        text(&check)
+    );
+    drop(held);
+    std::fs::write(&config, &text_of).unwrap();
+
+    // A log file with bytes that are no batch: node run would refuse to open it.
+    let log = dir.path().join("MEX/data/audit/log");
+    let mut bytes = std::fs::read(&log).unwrap_or_default();
+    bytes.extend_from_slice(b"not a batch of the audit log");
+    std::fs::write(&log, bytes).unwrap();
+    let check = puente(&["node", "check", "--config", p(&config)]);
+    assert!(!check.status.success(), "{}", text(&check));
+    assert!(text(&check).contains("the audit log"), "{}", text(&check));
+}

@@ -37,7 +37,11 @@ fn init_creates_a_node_whose_config_checks_and_keys_are_private() {
         "--dir",
         p(&node),
         "--listen",
+        "127.0.0.1:0",
+        "--advertise",
         "127.0.0.1:7411",
+        "--metrics-listen",
+        "127.0.0.1:0",
     ]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("Next steps"), "{}", text(&out));
