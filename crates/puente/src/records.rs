@@ -221,9 +221,23 @@ fn import_offline(
     file: &Path,
 ) -> Result<()> {
     if let Some(previous) = records.interrupted_import()? {
-        eprintln!(
-            "note: an earlier import of {previous} was interrupted; importing again converges."
-        );
+        let this = file.display().to_string();
+        if previous == this {
+            eprintln!(
+                "note: the earlier import of {previous} was interrupted; importing it again converges."
+            );
+        } else if Path::new(&previous).exists() {
+            // Importing another file over it would clear the mark and leave the half
+            // import invisible.
+            return Err(crate::officer::UsageError(format!(
+                "an earlier import of {previous} was interrupted part way: some of its rows are in the store and some are not. Import {previous} again first (it converges), then {this}"
+            ))
+            .into());
+        } else {
+            eprintln!(
+                "warning: an earlier import of {previous} was interrupted part way and that file is gone: the store may hold part of it. Importing {this} now; check the store with `puente records search`."
+            );
+        }
     }
     let today = time::OffsetDateTime::now_utc().date();
     let started = std::time::Instant::now();

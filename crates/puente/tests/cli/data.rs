@@ -420,3 +420,47 @@ fn stats_commands_import_export_show_and_status() {
         text(&bad_peer)
     );
 }
+
+#[test]
+fn an_interrupted_offline_import_must_be_finished_before_another_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = init_on_port_zero(&dir.path().join("MEX"));
+    let header = "record_id,given_names,surnames,date_of_birth,sex,nationality,document_type,document_number,issuing_state";
+    let first = dir.path().join("first.csv");
+    let second = dir.path().join("second.csv");
+    std::fs::write(
+        &first,
+        format!("{header}\nA-1,MARIE,JOSEPH,1991-06-15,F,HTI,passport,HT1000001,HTI\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        &second,
+        format!("{header}\nB-1,AMA,MENSAH,1992-01-01,F,GHA,passport,G7654321,GHA\n"),
+    )
+    .unwrap();
+    // An import of `first` that stopped part way (Ctrl-C, a crash) leaves its mark.
+    {
+        let (_store, records) = puente::records::open(&config).unwrap();
+        records.begin_import(&first.display().to_string()).unwrap();
+        records.flush().unwrap();
+    }
+    // Another file is refused until `first` is imported again: importing over the mark
+    // would hide that part of `first` is in the store.
+    let out = puente(&["records", "import", "--config", p(&config), p(&second)]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("was interrupted part way"),
+        "{}",
+        text(&out)
+    );
+    let out = puente(&["records", "import", "--config", p(&config), p(&first)]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("importing it again converges"),
+        "{}",
+        text(&out)
+    );
+    let out = puente(&["records", "import", "--config", p(&config), p(&second)]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("holds 2 persons"), "{}", text(&out));
+}
