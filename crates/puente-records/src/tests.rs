@@ -715,3 +715,35 @@ fn a_document_number_is_normalized_or_refused_never_changed() {
     assert!(document_number(&"1".repeat(21)).is_err());
     assert_eq!(document_number(&"1".repeat(20)).unwrap().len(), 20);
 }
+
+#[test]
+fn an_encounter_in_the_future_is_refused_one_day_of_slack_allowed() {
+    use crate::import::{check_rows, RowFormat};
+    let header = crate::import::COLUMNS.join(",");
+    let base = std::path::Path::new("/nonexistent");
+    let with = |date: &str| {
+        format!(
+            "{header}\nR1,ANA,PEREZ,1990-01-01,F,HND,passport,X1,HND,2030-01-01,,,none,,,{date},Tapachula,entry,GTM,\n"
+        )
+    };
+    // TODAY is 2026-11-28: the 29th may already be the office's day; later is not.
+    for ok in ["2026-11-28", "2026-11-29", "2026-11", "2026"] {
+        check_rows("mem.csv", with(ok).as_bytes(), RowFormat::Csv, base, TODAY)
+            .unwrap_or_else(|e| panic!("{ok}: {e}"));
+    }
+    for future in ["2026-11-30", "2026-12", "2027", "2062-01-01"] {
+        let err = check_rows(
+            "mem.csv",
+            with(future).as_bytes(),
+            RowFormat::Csv,
+            base,
+            TODAY,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("encounter_date") && err.contains("in the future"),
+            "{future}: {err}"
+        );
+    }
+}

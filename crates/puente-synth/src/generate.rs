@@ -146,12 +146,15 @@ pub fn row(
     };
     let places = entry_points(holder);
     let prev = previous_countries(holder);
-    let encounter_date = format!(
-        "{}-{:02}-{:02}",
-        2025 + rng.below(2),
-        1 + rng.below(12),
-        1 + rng.below(28)
-    );
+    // From January 2025 to November 2026: never in the future (December 2026 is folded
+    // onto December 2025, with the same draws, so seeded data stays as it was elsewhere).
+    let (year, month, day) = (2025 + rng.below(2), 1 + rng.below(12), 1 + rng.below(28));
+    let year = if (year, month) == (2026, 12) {
+        2025
+    } else {
+        year
+    };
+    let encounter_date = format!("{year}-{month:02}-{day:02}");
     let fields = vec![
         record_id.clone(),
         p.given_names.clone(),

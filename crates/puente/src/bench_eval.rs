@@ -563,7 +563,7 @@ mod tests {
         }
         eval.run(&store, 120, 0.0).unwrap();
         let csv = std::fs::read(out.join("persons.csv")).unwrap();
-        let today = time::Date::from_calendar_date(2026, time::Month::June, 1).unwrap();
+        let today = time::Date::from_calendar_date(2026, time::Month::December, 1).unwrap();
         let report = puente_records::import::check_rows(
             "persons.csv",
             csv.as_slice(),

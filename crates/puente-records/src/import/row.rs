@@ -247,7 +247,16 @@ pub(super) fn check_row(
         "previous_country",
     ];
     if enc_fields.iter().any(|f| !c.get(f).is_empty()) {
+        // A day of slack: the recording office's day may already be tomorrow in UTC.
+        let tomorrow = today.next_day().unwrap_or(today);
         let date = match PartialDate::parse(c.get("encounter_date")) {
+            Ok(d)
+                if (d.year, d.month.unwrap_or(1), d.day.unwrap_or(1))
+                    > (tomorrow.year(), tomorrow.month() as u8, tomorrow.day()) =>
+            {
+                c.err("encounter_date", format!("{d} is in the future"));
+                None
+            }
             Ok(d) => Some(d),
             Err(e) => {
                 c.err("encounter_date", e);
