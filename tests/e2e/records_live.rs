@@ -568,3 +568,51 @@ async fn an_import_message_over_4_mib_is_refused_and_nothing_is_imported() {
     assert!(err.message().contains("at most 4 MiB"), "{}", err.message());
     assert_eq!(mex.state.records().len(), 0);
 }
+
+#[tokio::test]
+async fn an_auditor_exports_and_searches_the_log_of_the_running_node_online() {
+    let mut fed = Federation::new(&["MEX", "GTM"]).await;
+    agreement(&fed);
+    let _mex = fed.start("MEX").await;
+    let _gtm = fed.start("GTM").await;
+    assert_eq!(
+        found(&fed, "HT1000001").await,
+        pb::MatchOutcome::NoMatch as i32
+    );
+    let config = s(&fed.country("MEX").config);
+    let out = fed.temp.path().join("mex-log.csv");
+    let args = [
+        "audit", "export", "--config", &config, "--online", "--format", "csv", "--out",
+    ];
+    let mut argv: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    argv.push(s(&out));
+    puente(argv).await.unwrap();
+    let csv = std::fs::read_to_string(&out).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert!(lines[0].starts_with("index,time,direction"), "{csv}");
+    assert!(
+        lines[1..]
+            .iter()
+            .any(|l| l.contains(",in,GTM,") || l.contains(",incoming,GTM,")),
+        "{csv}"
+    );
+    // The node computes the keyed hash of the document with its data key.
+    puente(
+        [
+            "audit",
+            "search",
+            "--config",
+            &config,
+            "--online",
+            "--document",
+            "HT1000001",
+            "--issuer",
+            "HTI",
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .collect(),
+    )
+    .await
+    .unwrap();
+}

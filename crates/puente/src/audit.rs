@@ -58,8 +58,6 @@ fn open_store(node: &LoadedNode, held: &str) -> Result<(Store, Trees)> {
 /// What to do instead of reading a held log offline.
 const USE_ONLINE: &str = "add --online (as an auditor), or stop the node to read the log offline";
 const STOP_OR_COPY: &str = "stop it to verify the log here, or verify a copy of its audit files: puente audit verify --log COPY/audit --bundle FILE";
-const STOP_OR_LIST: &str =
-    "stop it to read the log offline, or use puente audit list --online (as an auditor)";
 
 fn enum_by_name<T: Term>(flag: &str, v: &Option<String>) -> Result<Option<i32>> {
     match v {
@@ -354,23 +352,23 @@ pub fn run(command: &AuditCommand) -> Result<()> {
             }
         }
         AuditCommand::Export {
-            config,
+            access,
+            online,
             format,
             filter,
             out,
         } => {
             let f = filter_of(filter)?;
-            let (_node, _store, trees) = open(config, STOP_OR_LIST)?;
             let mut text = String::new();
-            let mut from = 0;
             if format == "csv" {
                 text.push_str("index,time,direction,peer_country,actor,service,purpose,case_reference,agreement_id,decision,rule,disclosed_fields,request_sha256,response_sha256,leaf_hash\n");
             } else if format != "jsonl" {
                 bail!(UsageError(format!("--format {format:?}: jsonl or csv")));
             }
-            loop {
-                let (page, next) = view::list(&trees, &f, from, 10_000)?;
-                for l in &page {
+            let access = Access::load(access)?;
+            let listed = every_entry(&access, &f, None, *online, "audit export")?;
+            {
+                for l in &listed {
                     if format == "csv" {
                         let j = json_of(l);
                         let fields: Vec<String> = [
@@ -409,10 +407,6 @@ pub fn run(command: &AuditCommand) -> Result<()> {
                         let _ = writeln!(text, "{}", json_of(l));
                     }
                 }
-                match next {
-                    Some(n) => from = n,
-                    None => break,
-                }
             }
             match out {
                 Some(p) => {
@@ -423,39 +417,44 @@ pub fn run(command: &AuditCommand) -> Result<()> {
             }
         }
         AuditCommand::Search {
-            config,
+            access,
+            online,
             document,
             issuer,
         } => {
-            let (node, _store, trees) = open(config, STOP_OR_LIST)?;
+            let access = Access::load(access)?;
             let number = puente_records::model::normalize_document_number(document);
-            let hash = node.data_key.audit_hash(
-                "document",
-                &format!("{}:{number}", issuer.to_ascii_uppercase()),
-            );
-            let f = Filter {
-                term_hash: Some(hash),
-                ..Filter::default()
+            let issuer = issuer.to_ascii_uppercase();
+            let (f, subject) = if *online {
+                let subject = pb::IdentityQuery {
+                    terms: Some(pb::identity_query::Terms::Document(pb::DocumentTerms {
+                        document_number: number.clone(),
+                        issuing_state: issuer.clone(),
+                        document_type: pb::DocumentType::Passport as i32,
+                    })),
+                };
+                (Filter::default(), Some(subject))
+            } else {
+                let node = access.node("audit search without --online")?;
+                let hash = node
+                    .data_key
+                    .audit_hash("document", &format!("{issuer}:{number}"));
+                let f = Filter {
+                    term_hash: Some(hash),
+                    ..Filter::default()
+                };
+                (f, None)
             };
-            let mut from = 0;
-            let mut found = 0;
-            loop {
-                let (page, next) = view::list(&trees, &f, from, 10_000)?;
-                for l in &page {
-                    println!(
-                        "{}  actor {}  case {:?}",
-                        table_line(l),
-                        l.entry.actor,
-                        l.entry.case_reference
-                    );
-                    found += 1;
-                }
-                match next {
-                    Some(n) => from = n,
-                    None => break,
-                }
+            let found = every_entry(&access, &f, subject, *online, "audit search")?;
+            for l in &found {
+                println!(
+                    "{}  actor {}  case {:?}",
+                    table_line(l),
+                    l.entry.actor,
+                    l.entry.case_reference
+                );
             }
-            println!("{found} exchange(s) concerned document {number} of {} (matched by its keyed hash; the log holds no document numbers).", issuer.to_ascii_uppercase());
+            println!("{} exchange(s) concerned document {number} of {issuer} (matched by its keyed hash; the log holds no document numbers).", found.len());
         }
         AuditCommand::Prove {
             access,
@@ -609,4 +608,70 @@ pub(crate) fn print_peer_findings(report: &puente_audit::verify::Report) {
     for s in &report.split_views {
         println!("WARNING: SPLIT VIEW by a peer: {s}.");
     }
+}
+
+/// Every entry `f` keeps (and, online, that `subject` is about): from the data directory,
+/// or with `online` from the running node as an auditor, page by page.
+fn every_entry(
+    access: &Access,
+    f: &Filter,
+    subject: Option<pb::IdentityQuery>,
+    online: bool,
+    what: &str,
+) -> Result<Vec<Listed>> {
+    if !online {
+        let (_store, trees) = open_store(
+            access.node(&format!("{what} without --online"))?,
+            USE_ONLINE,
+        )?;
+        let mut out = Vec::new();
+        let mut from = 0;
+        loop {
+            let (page, next) = view::list(&trees, f, from, 10_000)?;
+            out.extend(page);
+            match next {
+                Some(n) => from = n,
+                None => return Ok(out),
+            }
+        }
+    }
+    let rt = tokio::runtime::Runtime::new()?;
+    let _in_runtime = rt.enter();
+    let c = access.client(Role::Auditor)?;
+    let mut request = pb::ListEntriesRequest {
+        since: f.since_ms.map(|ms| prost_types::Timestamp {
+            seconds: ms.div_euclid(1000),
+            nanos: 0,
+        }),
+        until: f.until_ms.map(|ms| prost_types::Timestamp {
+            seconds: ms.div_euclid(1000),
+            nanos: 0,
+        }),
+        peer_country: f.peer_country.clone().unwrap_or_default(),
+        service: f.service.unwrap_or(0),
+        decision: f.decision.unwrap_or(0),
+        direction: f.direction.unwrap_or(0),
+        page_size: 1000,
+        actor: f.actor.clone().unwrap_or_default(),
+        subject,
+        ..Default::default()
+    };
+    rt.block_on(async {
+        let mut out = Vec::new();
+        loop {
+            let page = c.list_entries(request.clone()).await.map_err(call_error)?;
+            for e in page.entries {
+                let entry = puente_audit::Entry::decode(&e.encoded)
+                    .map_err(|err| anyhow!("entry {} as the node sent it: {err}", e.index))?;
+                out.push(Listed {
+                    entry,
+                    encoded: e.encoded,
+                });
+            }
+            if page.next_page_token.is_empty() {
+                return Ok(out);
+            }
+            request.page_token = page.next_page_token;
+        }
+    })
 }

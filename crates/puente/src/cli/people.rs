@@ -138,9 +138,13 @@ pub enum AuditCommand {
     },
     /// Export entries as JSON Lines or CSV.
     Export {
-        /// The node's configuration.
-        #[arg(long, short = 'c')]
-        config: PathBuf,
+        /// The node (offline: --config only; --online: an auditor's --profile, or --config).
+        #[command(flatten)]
+        access: NodeAccess,
+        /// Ask the running node (Audit service, auditor certificate) instead of reading
+        /// the data directory.
+        #[arg(long)]
+        online: bool,
         /// jsonl or csv.
         #[arg(long, default_value = "jsonl")]
         format: String,
@@ -153,9 +157,14 @@ pub enum AuditCommand {
     },
     /// Who asked about, or was asked about, this document (by its keyed hash).
     Search {
-        /// The node's configuration (its data key computes the keyed hash).
-        #[arg(long, short = 'c')]
-        config: PathBuf,
+        /// The node (offline: --config only, its data key computes the keyed hash;
+        /// --online: an auditor's --profile, or --config, and the node computes it).
+        #[command(flatten)]
+        access: NodeAccess,
+        /// Ask the running node (Audit service, auditor certificate) instead of reading
+        /// the data directory.
+        #[arg(long)]
+        online: bool,
         /// Document number.
         #[arg(long)]
         document: String,
