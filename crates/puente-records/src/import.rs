@@ -182,10 +182,14 @@ pub fn check_rows_with(
 
 /// The passport copies the rows of `input` name (their `passport_copy` column), in
 /// order, each once: what a client sends with a file it imports through the node.
-pub fn copy_names(input: impl BufRead, format: RowFormat) -> Result<Vec<String>, RecordsError> {
+pub fn copy_names(
+    name: &str,
+    input: impl BufRead,
+    format: RowFormat,
+) -> Result<Vec<String>, RecordsError> {
     let mut names = Vec::new();
     let mut seen = HashSet::new();
-    read_rows("", input, format, &mut Vec::new(), &mut |_, row| {
+    read_rows(name, input, format, &mut Vec::new(), &mut |_, row| {
         if let Some(name) = row.get("passport_copy").map(|s| s.trim()) {
             if !name.is_empty() && seen.insert(name.to_string()) {
                 names.push(name.to_string());

@@ -304,6 +304,20 @@ fn missing_columns_and_unknown_formats_are_refused() {
         err.contains("missing column") && err.contains("surnames"),
         "{err}"
     );
+    // A spreadsheet's export with ';' between fields: the error says so.
+    let path = dir.path().join("semi.csv");
+    std::fs::write(
+        &path,
+        "record_id;given_names;surnames;date_of_birth;sex;nationality\nR1;A;B;1990-01-01;F;HND\n",
+    )
+    .unwrap();
+    let err = import(&s, &path, TODAY, &mut |_, _| {})
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("semi.csv") && err.contains("separated by ';'") && err.contains("comma"),
+        "{err}"
+    );
     let path = dir.path().join("x.xlsx");
     std::fs::write(&path, "x").unwrap();
     assert!(import(&s, &path, TODAY, &mut |_, _| {}).is_err());

@@ -304,7 +304,9 @@ pub async fn import_through(client: &NodeClient, file: &Path) -> Result<pb::Impo
         });
     }
     // A copy that cannot be read is not sent: the node names its row.
-    for name in puente_records::import::copy_names(bytes.as_slice(), format)? {
+    for name in
+        puente_records::import::copy_names(&file.display().to_string(), bytes.as_slice(), format)?
+    {
         let Ok(copy) = std::fs::read(base.join(&name)) else {
             continue;
         };

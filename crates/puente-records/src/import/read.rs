@@ -46,8 +46,22 @@ pub(super) fn read_rows(
                 .filter(|c| !headers.iter().any(|h| h == c))
                 .collect();
             if !missing.is_empty() {
+                // One header field holding them all: another separator (a spreadsheet
+                // set to the Latin American or European list separator writes ';').
+                let separator = match headers.as_slice() {
+                    [one] => [';', '\t', '|'].into_iter().find(|c| one.contains(*c)),
+                    _ => None,
+                };
+                let hint = separator
+                    .map(|c| {
+                        format!(
+                            "; the header seems separated by {:?}: Puente reads comma-separated CSV (in a spreadsheet, save as \"CSV UTF-8 (comma delimited)\")",
+                            c
+                        )
+                    })
+                    .unwrap_or_default();
                 return Err(file_err(format!(
-                    "line 1: missing column(s) {}; the header must name at least {}",
+                    "line 1: missing column(s) {}; the header must name at least {}{hint}",
                     missing.join(", "),
                     REQUIRED_COLUMNS.join(", ")
                 )));

@@ -494,7 +494,7 @@ fn hands_on(loaded: &[LoadedNode]) {
     println!();
     println!("  # An officer of GTM asks MEX about the Bangladeshi migrant, then fetches the passport copy:");
     println!("  {exe} query --config {} --peer MEX --document BX1234567 --issuer BGD --purpose identification --case DEMO-1", cfg(1));
-    println!("  {exe} query --config {} --peer MEX --name \"HUSAIN MUHAMMAD\" --birth-date 1990 --purpose identification --case DEMO-1 --output json", cfg(1));
+    println!("  {exe} query --config {} --peer MEX --given-names \"Muhammad Abdul\" --surnames Husain --birth-date 1990-04-12 --purpose identification --case DEMO-1 --output json", cfg(1));
     println!("  {exe} fetch --config {} --peer MEX --reference <reference from the answer> --case DEMO-1 --out copy.png", cfg(1));
     println!("  # Peers, agreements, statistics and alerts as each node sees them:");
     println!("  {exe} peers --config {}", cfg(0));
