@@ -450,6 +450,25 @@ async fn an_auditor_with_audit_files_and_bundles_verifies_and_finds_tampering() 
     .await
     .unwrap_err();
     assert!(err.contains("entry 0"), "{err}");
+
+    // Bytes after the last batch that are no batch: the error names the file given, not
+    // the scratch copy it was verified in.
+    let cut = desk.path().join("cut/audit");
+    copy_dir(&log, &cut);
+    let file = cut.join("log");
+    let mut bytes = std::fs::read(&file).unwrap();
+    bytes.extend_from_slice(&[0xA5; 64]);
+    std::fs::write(&file, &bytes).unwrap();
+    let err = puente(&format!(
+        "audit verify --log {} --bundle {} --bundle {}",
+        s(&cut),
+        s(&gtm_b),
+        s(&mex_b)
+    ))
+    .await
+    .unwrap_err();
+    assert!(!err.contains("puente-audit-verify"), "{err}");
+    assert!(err.contains(&s(&cut)), "{err}");
 }
 
 #[tokio::test]

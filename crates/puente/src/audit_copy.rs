@@ -114,7 +114,10 @@ pub fn verify_copy(log: &Path, bundles: &[PathBuf]) -> Result<Option<CopyReport>
         .temporary(true)
         .open()
         .context("opening a scratch store")?;
-    let trees = Trees::open(&db, &work).map_err(|e| anyhow!("{}: {e}", log.display()))?;
+    // Errors name the files the auditor gave, not their scratch copies.
+    let (scratch, given_dir) = (work.display().to_string(), log.display().to_string());
+    let named = |e: &dyn std::fmt::Display| e.to_string().replace(&scratch, &given_dir);
+    let trees = Trees::open(&db, &work).map_err(|e| anyhow!("{}: {}", log.display(), named(&e)))?;
     let Some(latest) = trees.latest()? else {
         return Ok(None);
     };
@@ -149,7 +152,7 @@ pub fn verify_copy(log: &Path, bundles: &[PathBuf]) -> Result<Option<CopyReport>
     let report = verify::verify(&trees, &keys, &mut |done, total| {
         eprintln!("  verified {done}/{total} entries");
     })
-    .map_err(|e| anyhow!("{}: {e}{}", log.display(), given(&peers)))?;
+    .map_err(|e| anyhow!("{}: {}{}", log.display(), named(&e), given(&peers)))?;
     if let Some(h) = &head {
         let copy = temp.path().join(HEAD_FILE);
         std::fs::copy(h, &copy).with_context(|| format!("reading {}", h.display()))?;
