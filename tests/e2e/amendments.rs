@@ -175,6 +175,16 @@ async fn a_broken_newer_copy_leaves_the_last_good_version_enforced_across_a_rest
     );
     let scrape = mex.scrape().await;
     assert_eq!(sample(&scrape, "puente_agreement_files_broken"), Some(1.0));
+    // `puente agreements` says so in its exit status too (monitoring runs it).
+    let access = puente::cli::NodeAccess {
+        profile: None,
+        config: Some(fed.country("MEX").config.clone()),
+    };
+    let listed = tokio::task::spawn_blocking(move || puente::agreement::list(&access))
+        .await
+        .unwrap();
+    let err = listed.expect_err("a broken agreement file fails the listing");
+    assert!(err.to_string().contains("1 agreement file(s)"), "{err}");
 
     // A real version 3 signed by MEX only: still broken, still v2.
     let half = fed.temp.path().join("half.toml");

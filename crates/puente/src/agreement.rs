@@ -80,6 +80,14 @@ pub fn run(command: &AgreementCommand) -> Result<()> {
         AgreementCommand::Show { file } => {
             let a = read(file)?;
             print!("{}", a.describe());
+            if !a.signatures.is_empty() {
+                // The text alone names its signers; only the parties' keys can say the
+                // text is what they signed.
+                println!(
+                    "(Signatures are named here, not checked: `puente agreement verify --config DIR/puente.toml {}` checks them with the parties' keys.)",
+                    file.display()
+                );
+            }
         }
     }
     Ok(())
@@ -325,5 +333,10 @@ pub fn list(access: &crate::cli::NodeAccess) -> Result<()> {
     let (_access, client) = crate::access::client(access, puente_pki::Role::Operator)?;
     let r = runtime.block_on(fetch_with(&client))?;
     print!("{}", render(&r));
+    // A broken file is an operator's to fix: say so in the exit status too (monitoring).
+    let broken = r.agreements.iter().filter(|a| a.broken).count();
+    if broken > 0 {
+        bail!("{broken} agreement file(s) of the node are broken and not enforced (ERROR above)");
+    }
     Ok(())
 }

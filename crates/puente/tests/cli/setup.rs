@@ -391,6 +391,11 @@ fn agreement_draft_sign_verify_show_and_tampering() {
         text(&show)
     );
     assert!(text(&show).contains("until 2027-12-31"), "{}", text(&show));
+    assert!(
+        !text(&show).contains("Signatures are named here"),
+        "nothing signed yet: {}",
+        text(&show)
+    );
 
     let mex_cfg = mex.join("puente.toml");
     let gtm_cfg = gtm.join("puente.toml");
@@ -414,6 +419,13 @@ fn agreement_draft_sign_verify_show_and_tampering() {
         text(&full).contains("Both parties have signed"),
         "{}",
         text(&full)
+    );
+    // `show` names the signers but does not vouch for them: it says how to check.
+    let show = puente(&["agreement", "show", p(&file)]);
+    assert!(
+        text(&show).contains("not checked: `puente agreement verify"),
+        "{}",
+        text(&show)
     );
     for cfg in [&mex_cfg, &gtm_cfg] {
         let v = puente(&["agreement", "verify", "--config", p(cfg), p(&file)]);
