@@ -468,7 +468,7 @@ async fn an_auditor_with_audit_files_and_bundles_verifies_and_finds_tampering() 
     .await
     .unwrap_err();
     assert!(!err.contains("puente-audit-verify"), "{err}");
-    assert!(err.contains(&s(&cut)), "{err}");
+    assert!(err.contains(s(&cut)), "{err}");
 }
 
 #[tokio::test]
