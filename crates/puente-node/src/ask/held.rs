@@ -21,13 +21,7 @@ impl NodeState {
         purpose: Purpose,
     ) -> Result<Permit, String> {
         let set = self.agreements.current();
-        let copies: Vec<_> = set
-            .verified
-            .iter()
-            .filter(|a| a.id == id)
-            .cloned()
-            .collect();
-        if copies.is_empty() {
+        if !set.verified.iter().any(|a| a.id == id) {
             return Err(format!(
                 "it names agreement {id:?}, which this node does not hold"
             ));
@@ -40,6 +34,20 @@ impl NodeState {
             fields: None,
             now: (self.clock)(),
         };
+        // Usually one agreement grants a pair a service: the whole set decides without
+        // copying it. Another agreement also granting it is the rare case: then that
+        // agreement's copies alone.
+        if let Ok(permit) = evaluate(&set.verified, &request, &|_, _| 0) {
+            if permit.agreement_id == id {
+                return Ok(permit);
+            }
+        }
+        let copies: Vec<_> = set
+            .verified
+            .iter()
+            .filter(|a| a.id == id)
+            .cloned()
+            .collect();
         evaluate(&copies, &request, &|_, _| 0).map_err(|r| {
             format!(
                 "agreement {id:?} as this node holds it does not grant it ({})",
