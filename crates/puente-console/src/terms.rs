@@ -107,11 +107,12 @@ pub fn identity_query(f: &AskForm) -> Result<pb::IdentityQuery, &'static str> {
     })
 }
 
+/// The words of a name as the matcher compares them: folded to upper-case ASCII the way
+/// passports write them (Ñ → N, Ë → E, Ü → UE), so "Nunez" and "Ñúñez" agree.
 fn tokens(s: &str) -> Vec<String> {
-    let mut t: Vec<String> = s
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(|w| w.to_uppercase())
+    let mut t: Vec<String> = puente_records::names::fold(s)
+        .split_whitespace()
+        .map(str::to_string)
         .collect();
     t.sort();
     t
@@ -264,5 +265,21 @@ mod tests {
             why(&f, &pb::DisclosedPerson::default()),
             ["why.undisclosed"]
         );
+    }
+
+    #[test]
+    fn why_reads_names_with_accents_as_passports_write_them() {
+        let f = AskForm {
+            given: "Zoe".into(),
+            surnames: "Nunez".into(),
+            birth: "1985-02-28".into(),
+            ..Default::default()
+        };
+        let p = pb::DisclosedPerson {
+            given_names: Some("Zoë".into()),
+            surnames: Some("Ñúñez".into()),
+            ..Default::default()
+        };
+        assert_eq!(why(&f, &p), ["why.surnames", "why.given"]);
     }
 }
