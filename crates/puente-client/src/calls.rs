@@ -147,6 +147,8 @@ impl NodeClient {
             " (the node refused this certificate: expired or not yet valid; `puente pki show FILE` gives its validity)".to_string()
         } else if hint.is_empty() && text.contains("fatal alert: ") {
             " (the node refused this connection's certificate; the node's log says why)".to_string()
+        } else if hint.is_empty() && text.contains("Connection refused") {
+            " (nothing listens at that address: is the node running? On its host, `puente node run --config DIR/puente.toml` starts it)".to_string()
         } else if hint.is_empty()
             && matches!(
                 status.code(),

@@ -99,6 +99,11 @@ fn peers_reports_an_unreachable_own_node_clearly() {
         "{}",
         text(&out)
     );
+    assert!(
+        text(&out).contains("is the node running?"),
+        "{}",
+        text(&out)
+    );
 }
 
 #[test]
