@@ -284,14 +284,15 @@ pub fn render_answer(r: &pb::QueryResponse) -> String {
             r.peer_country, r.agreement_id
         ),
     };
+    let hit_no_hit = r.mode == pb::Mode::HitNoHit as i32;
     for (i, m) in r.matches.iter().enumerate() {
-        let _ = writeln!(
-            out,
-            "  #{} score {:.2}  reference {}",
-            i + 1,
-            f64::from(m.score_permille) / 1000.0,
-            m.reference
-        );
+        // A hit/no-hit answer carries no score: none is shown.
+        let score = if hit_no_hit {
+            String::new()
+        } else {
+            format!(" score {:.2}", f64::from(m.score_permille) / 1000.0)
+        };
+        let _ = writeln!(out, "  #{}{score}  reference {}", i + 1, m.reference);
         if let Some(p) = &m.person {
             for (k, v) in person_fields(p) {
                 let _ = writeln!(out, "      {k:<22} {v}");

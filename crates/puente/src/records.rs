@@ -201,11 +201,15 @@ pub fn run(command: &RecordsCommand) -> Result<()> {
                 },
             )?;
             println!(
-                "Wrote {} synthetic persons ({} passport copies marked SPECIMEN) to {} in {:.1}s.\nImport them with: puente records import --config DIR/puente.toml {}",
+                "Wrote {} synthetic persons ({} passport copies marked SPECIMEN) to {} in {:.1}s.\nImport them with: puente records import --config {} {}",
                 report.persons,
                 report.copies,
                 report.csv.display(),
                 started.elapsed().as_secs_f64(),
+                config
+                    .as_deref()
+                    .map(|c| c.display().to_string())
+                    .unwrap_or_else(|| "DIR/puente.toml".into()),
                 report.csv.display()
             );
         }

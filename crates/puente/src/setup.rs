@@ -339,13 +339,18 @@ pub fn pki(command: &PkiCommand) -> Result<()> {
             reason,
         } => {
             let ca = CountryCa::open(dir)?;
-            let urn = match (serial, cert) {
-                (Some(s), _) => ca.revoke(s, reason, now)?,
-                (None, Some(c)) => ca.revoke_file(c, reason, now)?,
+            let (urn, which) = match (serial, cert) {
+                (Some(s), _) => (ca.revoke(s, reason, now)?, format!("serial {s}")),
+                (None, Some(c)) => (
+                    ca.revoke_file(c, reason, now)?,
+                    format!("the certificate in {}", c.display()),
+                ),
                 (None, None) => bail!("give --serial or --cert"),
             };
+            // The serial matters: a renewed identity has several certificates, and only
+            // this one is revoked.
             println!(
-                "Revoked {urn}; CRL rewritten: {}",
+                "Revoked {which} of {urn} (that certificate only); CRL rewritten: {}",
                 dir.join(ca::CRL).display()
             );
             println!("Nodes of this country reload the CRL by themselves (within [server] reload_interval_secs); send peers the new trust bundle with `puente trust export`.");

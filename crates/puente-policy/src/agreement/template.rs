@@ -21,7 +21,8 @@ pub fn draft(a: CountryCode, b: CountryCode, id: &str, from: Date, until: Date) 
 # What {receiver} may obtain from {provider}.
 provider = "{provider}"
 receiver = "{receiver}"
-# Services: identity_query, passport_copy, flow_counts, alerts.
+# Services: identity_query, passport_copy, flow_counts, alerts, manifest_check (the last
+# needs travellers_per_day, max_batch and the fields the receiver may send).
 services = ["identity_query", "passport_copy", "flow_counts", "alerts"]
 # Purposes {receiver} may invoke: {purposes}.
 purposes = ["identification", "return", "statistics", "early_warning"]

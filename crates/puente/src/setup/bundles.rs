@@ -55,6 +55,15 @@ pub fn add_peer(
     }
     let mut notes = String::new();
     if let Some(old) = node.trust.peer(peer.country) {
+        if old.entry == peer.entry {
+            return Ok(format!(
+                "Peer {} ({}) unchanged: {} is the bundle already trusted (CA {}).\n",
+                peer.country,
+                peer.country.name(),
+                bundle.display(),
+                fingerprint_text(&peer.ca_info.fingerprint),
+            ));
+        }
         notes = consent_to_change(old, &peer, bundle, replace)?;
     }
     let replaced = TrustBundle::add(&node.config.trust.file, &peer)?;

@@ -270,6 +270,18 @@ fn trust_add_checks_fingerprints_and_refuses_own_bundle() {
     ]);
     assert!(ok.status.success(), "{}", text(&ok));
     assert!(text(&ok).contains("CA fingerprint"), "{}", text(&ok));
+    // The same bundle again changes nothing and says so.
+    let trust_after = std::fs::read(mex.join("trust.toml")).unwrap();
+    let again = puente(&[
+        "trust",
+        "add",
+        "--config",
+        p(&mex.join("puente.toml")),
+        p(&bundle),
+    ]);
+    assert!(again.status.success(), "{}", text(&again));
+    assert!(text(&again).contains("unchanged"), "{}", text(&again));
+    assert_eq!(std::fs::read(mex.join("trust.toml")).unwrap(), trust_after);
     let list = puente(&["trust", "list", "--config", p(&mex.join("puente.toml"))]);
     assert!(
         text(&list).contains("GTM (Guatemala) at 127.0.0.1:7422"),
