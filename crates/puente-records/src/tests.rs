@@ -761,3 +761,48 @@ fn an_encounter_in_the_future_is_refused_one_day_of_slack_allowed() {
         );
     }
 }
+
+#[test]
+fn protection_status_words_are_read_whatever_their_case() {
+    let (dir, s) = store();
+    let path = csv(
+        dir.path(),
+        &[
+            &row(
+                "R1",
+                "AMA",
+                "MENSAH",
+                "1992-01-01",
+                "GHA",
+                "G1",
+                "Refugee",
+                "GTM",
+            ),
+            &row(
+                "R2",
+                "KOFI",
+                "OWUSU",
+                "1992-01-01",
+                "GHA",
+                "G2",
+                " NONE ",
+                "",
+            ),
+        ],
+    );
+    import(&s, &path, TODAY, &mut |_, _| {}).unwrap();
+    let r1 = s.get_by_record_id("R1").unwrap().unwrap().record;
+    assert_eq!(r1.protection_status, "refugee");
+    assert_eq!(
+        r1.protection().status,
+        puente_policy::protection::ProtectionStatus::Refugee
+    );
+    assert_eq!(
+        s.get_by_record_id("R2")
+            .unwrap()
+            .unwrap()
+            .record
+            .protection_status,
+        "none"
+    );
+}

@@ -52,6 +52,15 @@ pub fn run(command: &AgreementCommand) -> Result<()> {
                 a.id,
                 node.signing.name()
             );
+            // The draft's placeholder is a legal text no one wrote: say so loudly.
+            for g in &a.grants {
+                if g.legal_basis.contains("(replace with the real basis)") {
+                    eprintln!(
+                        "warning: the grant {} → {} still has the draft's placeholder legal basis ({:?}); an agreement names the real instrument and article",
+                        g.provider, g.receiver, g.legal_basis
+                    );
+                }
+            }
             let pending = still_to_sign(&node, &a);
             if pending.is_empty() {
                 println!("Both parties have signed, and both signatures verify over this text. Each copies the file into its agreements directory ({}).", node.config.agreements.dir.display());

@@ -194,7 +194,9 @@ pub(super) fn check_row(
         }
     }
 
-    let protection_status = match c.get("protection_status") {
+    // Written by hand as often as by a system: "Refugee" and "None" are the same words.
+    let status_word = c.get("protection_status").trim().to_ascii_lowercase();
+    let protection_status = match status_word.as_str() {
         "" => "none".to_string(),
         v if puente_policy::protection::ProtectionStatus::parse(v).is_some() => v.to_string(),
         v => {
