@@ -26,9 +26,14 @@ pub fn run_node(config: &Path) -> Result<()> {
         // Signal handlers first: a SIGTERM that arrives while the store opens must drain
         // the node, not kill it.
         let shutdown = shutdown_signal();
-        let listener = TcpListener::bind(node.listen).await.with_context(|| {
-            format!(
-                "binding node.listen {} from {}",
+        let listener = TcpListener::bind(node.listen).await.map_err(|e| {
+            let hint = if e.kind() == std::io::ErrorKind::AddrInUse {
+                " (is a node already running on this config? `puente status --config …` asks it)"
+            } else {
+                ""
+            };
+            anyhow!(
+                "binding node.listen {} from {}: {e}{hint}",
                 node.listen,
                 config.display()
             )

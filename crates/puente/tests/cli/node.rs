@@ -286,3 +286,24 @@ fn node_check_fails_when_the_node_could_not_start_its_log_or_its_address() {
     assert!(!check.status.success(), "{}", text(&check));
     assert!(text(&check).contains("the audit log"), "{}", text(&check));
 }
+
+#[test]
+fn a_second_node_run_on_the_same_config_says_one_is_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = init_on_port_zero(&dir.path().join("MEX"));
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let at = held.local_addr().unwrap().to_string();
+    let text_of = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text_of.replacen("listen = \"127.0.0.1:0\"", &format!("listen = \"{at}\""), 1),
+    )
+    .unwrap();
+    let out = puente(&["node", "run", "--config", p(&config)]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("is a node already running on this config?"),
+        "{}",
+        text(&out)
+    );
+}
