@@ -16,6 +16,14 @@ pub enum StatsError {
         /// What is wrong.
         message: String,
     },
+    /// Several lines of an import file are malformed; nothing was imported.
+    #[error("{file}: {} bad row(s), nothing was imported:{}", errors.len(), errors.iter().take(MAX_SHOWN).map(|(l, m)| format!("\n  line {l}: {m}")).collect::<String>() + &if errors.len() > MAX_SHOWN { format!("\n  … and {} more", errors.len() - MAX_SHOWN) } else { String::new() })]
+    Lines {
+        /// The file.
+        file: String,
+        /// Each bad line (1-based, the header is line 1) and what is wrong with it.
+        errors: Vec<(u64, String)>,
+    },
     /// The store holds bytes that do not decode: it is corrupt.
     #[error("statistics store is corrupt: {0}")]
     Corrupt(String),
@@ -34,3 +42,6 @@ pub enum StatsError {
 
 /// Result with [`StatsError`].
 pub type Result<T, E = StatsError> = std::result::Result<T, E>;
+
+/// Bad rows an error lists (all are counted).
+pub const MAX_SHOWN: usize = 50;

@@ -25,8 +25,8 @@ pub const IMPORT_COLUMNS: [&str; 7] = [
 /// Most rows one import file may hold.
 pub const MAX_IMPORT_ROWS: usize = 5_000_000;
 
-/// Reads an import file: every row is checked before anything is returned; the first
-/// problem names its line and column, and nothing is imported.
+/// Reads an import file: every row is checked before anything is returned; each bad row
+/// is named by its line and column, and nothing is imported.
 pub fn read_import(name: &str, input: impl Read) -> Result<BTreeMap<CellKey, u64>> {
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(true)
@@ -55,48 +55,69 @@ pub fn read_import(name: &str, input: impl Read) -> Result<BTreeMap<CellKey, u64
     }
     let mut out = BTreeMap::new();
     let mut seen_at: BTreeMap<CellKey, u64> = BTreeMap::new();
+    // Every bad row is reported (as a records import does), each with its line.
+    let mut bad: Vec<(u64, String)> = Vec::new();
     for (i, rec) in rdr.records().enumerate() {
         let line = i as u64 + 2;
-        let rec = rec.map_err(|e| {
-            let line = e.position().map(|p| p.line()).unwrap_or(line);
-            line_err(line, format!("not a well-formed CSV row: {e}"))
-        })?;
-        if out.len() >= MAX_IMPORT_ROWS {
+        let rec = match rec {
+            Ok(r) => r,
+            Err(e) => {
+                let line = e.position().map(|p| p.line()).unwrap_or(line);
+                bad.push((line, format!("not a well-formed CSV row: {e}")));
+                continue;
+            }
+        };
+        if out.len() + bad.len() >= MAX_IMPORT_ROWS {
             return Err(line_err(
                 line,
                 format!("more than {MAX_IMPORT_ROWS} rows; split the file"),
             ));
         }
-        let col = |n: usize| rec.get(n).unwrap_or("");
-        let field = |n: usize, e: StatsError| line_err(line, format!("{}: {e}", IMPORT_COLUMNS[n]));
-        let period = Period::parse(col(0)).map_err(|e| field(0, e))?;
-        let sex = parse_sex(col(2)).map_err(|e| field(2, e))?;
-        let age = parse_age(col(3)).map_err(|e| field(3, e))?;
-        let event = parse_event(col(5)).map_err(|e| field(5, e))?;
-        let count: u64 = col(6).parse().map_err(|_| {
-            line_err(
-                line,
-                format!("count: {:?} is not a whole number of events", col(6)),
-            )
-        })?;
-        let key = CellKey::new(period, col(1), sex, age, col(4), event).map_err(|e| {
-            let which = if e.to_string().contains("nationality") {
-                1
-            } else {
-                4
-            };
-            field(which, e)
-        })?;
-        if let Some(first) = seen_at.get(&key) {
-            return Err(line_err(
-                line,
-                format!("the same cell is already on line {first}"),
-            ));
+        match import_row(&rec) {
+            Ok((key, count)) => {
+                if let Some(first) = seen_at.get(&key) {
+                    bad.push((line, format!("the same cell is already on line {first}")));
+                    continue;
+                }
+                seen_at.insert(key.clone(), line);
+                out.insert(key, count);
+            }
+            Err(message) => bad.push((line, message)),
         }
-        seen_at.insert(key.clone(), line);
-        out.insert(key, count);
     }
-    Ok(out)
+    match bad.len() {
+        0 => Ok(out),
+        1 => {
+            let (line, message) = bad.remove(0);
+            Err(line_err(line, message))
+        }
+        _ => Err(StatsError::Lines {
+            file: name.to_string(),
+            errors: bad,
+        }),
+    }
+}
+
+/// One row of an import file: its cell and count, or what is wrong (naming the column).
+fn import_row(rec: &csv::StringRecord) -> std::result::Result<(CellKey, u64), String> {
+    let col = |n: usize| rec.get(n).unwrap_or("");
+    let field = |n: usize, e: StatsError| format!("{}: {e}", IMPORT_COLUMNS[n]);
+    let period = Period::parse(col(0)).map_err(|e| field(0, e))?;
+    let sex = parse_sex(col(2)).map_err(|e| field(2, e))?;
+    let age = parse_age(col(3)).map_err(|e| field(3, e))?;
+    let event = parse_event(col(5)).map_err(|e| field(5, e))?;
+    let count: u64 = col(6)
+        .parse()
+        .map_err(|_| format!("count: {:?} is not a whole number of events", col(6)))?;
+    let key = CellKey::new(period, col(1), sex, age, col(4), event).map_err(|e| {
+        let which = if e.to_string().contains("nationality") {
+            1
+        } else {
+            4
+        };
+        field(which, e)
+    })?;
+    Ok((key, count))
 }
 
 /// One line of the regional matrix.

@@ -239,6 +239,18 @@ fn import_checks_every_row_and_names_the_line() {
         .unwrap_err()
         .to_string()
         .contains("line 1"));
+    // Every bad row is named, not only the first (as a records import does).
+    let several = "period,nationality,sex,age_group,entry_point,event,count\n2026-11,VEN,F,18-29,A,entry,12\n2026-13,VEN,F,18-29,A,entry,3\n2026-11,VEN,Q,18-29,A,entry,3\n2026-11,VEN,F,18-29,A,entry,x\n";
+    let e = read_import("f.csv", several.as_bytes())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("3 bad row(s)")
+            && e.contains("line 3: period")
+            && e.contains("line 4: sex")
+            && e.contains("line 5: count"),
+        "{e}"
+    );
 }
 
 #[test]

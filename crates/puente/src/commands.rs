@@ -110,7 +110,11 @@ pub fn exit_code(e: &anyhow::Error) -> u8 {
             )
             || matches!(
                 c.downcast_ref::<puente_stats::StatsError>(),
-                Some(puente_stats::StatsError::Line { .. } | puente_stats::StatsError::Invalid(_))
+                Some(
+                    puente_stats::StatsError::Line { .. }
+                        | puente_stats::StatsError::Lines { .. }
+                        | puente_stats::StatsError::Invalid(_)
+                )
             )
     });
     if config_like {
