@@ -129,13 +129,18 @@ async fn answers_are_used_only_with_a_receipt_for_them_from_one_history() {
     assert!(r.receipt_verified);
 
     // GTM's log still verifies, whatever the peer sent: the failed receipts kept as
-    // evidence are the peer's fault, counted apart, and the one history GTM accepted
-    // shows no split view.
+    // evidence are the peer's fault, counted apart; and the forks, genuinely signed, are
+    // found again offline as split views: the one at a size already seen (3), and the
+    // larger one at a size the true history reached later (6).
     let trees = gtm.state.audit().trees().clone();
     gtm.stop().await;
     let report = verify_gtm(&fed, &trees);
     assert_eq!(report.evidence, 5, "{report:?}");
-    assert!(report.split_views.is_empty(), "{report:?}");
+    assert_eq!(report.split_views.len(), 2, "{report:?}");
+    assert!(
+        report.split_views[0].contains("at size 3") && report.split_views[1].contains("at size 6"),
+        "{report:?}"
+    );
     assert!(report.receipts >= 5, "{report:?}");
     fake.stop().await;
 }

@@ -288,8 +288,25 @@ async fn a_hostile_peer_is_held_to_the_batch_size_the_fields_and_the_quota() {
         "{}",
         e.message()
     );
-    // The two left are still there; then none.
-    hostile.check_manifest(batch(2, 7)).await.unwrap();
+    // The two left are still there; then none. A traveller listed by initials only is
+    // no name to search by: NO_MATCH for it, not a failed batch.
+    let mut two = batch(2, 7);
+    two.travellers[1] = pb::ManifestTraveller {
+        given_names: "J".into(),
+        surnames: "K".into(),
+        date_of_birth: Some(pb::PartialDate {
+            year: 1990,
+            month: 0,
+            day: 0,
+        }),
+        ..Default::default()
+    };
+    let answered = hostile.check_manifest(two).await.unwrap().into_inner();
+    assert_eq!(answered.results.len(), 2);
+    assert_eq!(
+        answered.results[1].outcome,
+        pb::MatchOutcome::NoMatch as i32
+    );
     let e = hostile.check_manifest(first).await.unwrap_err();
     assert!(
         e.message().starts_with("agreement.quota_exceeded"),

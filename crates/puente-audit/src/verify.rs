@@ -122,10 +122,16 @@ pub fn verify(
                     ))
                 })?;
                 match receipts.verify(&r, &key) {
-                    Ok(_) if keeps_evidence(&entry) => report.evidence += 1,
                     Err(_) if keeps_evidence(&entry) => report.evidence += 1,
+                    Err(e) => return Err(tampered(format!("entry {index}: {e}"))),
                     Ok(cp) => {
-                        report.receipts += 1;
+                        // Evidence or not, a checkpoint the peer signed is its word: two
+                        // roots for one size among them are a split view.
+                        if keeps_evidence(&entry) {
+                            report.evidence += 1;
+                        } else {
+                            report.receipts += 1;
+                        }
                         let first = roots
                             .entry((cp.origin.clone(), cp.size))
                             .or_insert((cp.root, index));
@@ -136,7 +142,6 @@ pub fn verify(
                             ));
                         }
                     }
-                    Err(e) => return Err(tampered(format!("entry {index}: {e}"))),
                 }
             }
             expected += 1;

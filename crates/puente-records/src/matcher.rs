@@ -322,16 +322,9 @@ pub fn search(
     .matches)
 }
 
-/// Whether every word of the query's names is a single letter (or there is none): an
-/// initial matches every name it begins, so such a query says almost nothing of whom it
-/// is about.
-fn only_initials(query: &NameQuery) -> bool {
-    [&query.given_names, &query.surnames]
-        .into_iter()
-        .chain(&query.full_name)
-        .flat_map(|s| s.split(|c: char| !c.is_alphanumeric()))
-        .all(|w| w.chars().count() <= 1)
-}
+/// The words of the refusal of a name of initials only (callers that search on a
+/// traveller's behalf read it as "no name to search by").
+pub const ONLY_INITIALS: &str = "not only initials";
 
 /// What a name query found for its audience.
 #[derive(Clone, Debug, Default)]
@@ -373,12 +366,14 @@ pub fn search_with_stats(
             "a name of {longest} characters is not a name (at most {MAX_NAME_CHARS})"
         )));
     }
-    if only_initials(query) {
-        return Err(RecordsError::BadQuery(
-            "a name query needs at least one whole name, not only initials (initials and a birth year would match anyone who has them)".into(),
-        ));
-    }
     let q = query_name(query);
+    // On the name as the matcher reads it: digits and symbols fold to spaces and
+    // particles drop out ("M0", "DE M" are M), other scripts are romanized (李 is LI).
+    if q.raw.iter().all(|t| t.chars().count() < 2) {
+        return Err(RecordsError::BadQuery(format!(
+            "a name query needs at least one whole name, {ONLY_INITIALS} (initials and a birth year would match anyone who has them)"
+        )));
+    }
     let (mut singles, mut pairs) = blocking_keys(&q);
     let (more_singles, more_pairs, splits) = query_keys(&q);
     singles.extend(more_singles);

@@ -458,17 +458,23 @@ fn initials_alone_are_not_a_query() {
         sex: None,
     };
     // Two initials and a year would find every A. M. born that year.
+    // However they are dressed up: digits and symbols fold away, particles drop out.
     for query in [
         q("A", "M", None),
         q("A.", "M-", None),
         q("", "", Some("A M")),
+        q("A", "M0", None),
+        q("A", "DE M", None),
+        q("A1", "M_2", None),
     ] {
         match search(&store, &query, DEFAULT_THRESHOLD, 5) {
             Err(RecordsError::BadQuery(m)) => assert!(m.contains("initials"), "{m}"),
             other => panic!("{query:?}: {other:?}"),
         }
     }
-    // One whole name beside an initial is a query (a registry's "A. MENSAH").
+    // One whole name beside an initial is a query (a registry's "A. MENSAH"), and a
+    // name of one character in another script is a whole name (李 is LI).
     let found = search(&store, &q("A", "MENSAH", None), DEFAULT_THRESHOLD, 5).unwrap();
     assert_eq!(found.len(), 1);
+    search(&store, &q("明", "李", None), DEFAULT_THRESHOLD, 5).unwrap();
 }

@@ -290,7 +290,18 @@ impl NodeState {
         let Some(terms) = t.lookup() else {
             return Ok((None, None));
         };
-        let found = self.find(terms, 1, Some(caller.country)).await?;
+        let found = match self.find(terms, 1, Some(caller.country)).await {
+            Ok(found) => found,
+            // A traveller known by initials only gives no name to search by: no match
+            // for that traveller, not a failed batch.
+            Err(e)
+                if e.code == tonic::Code::InvalidArgument
+                    && e.message.contains(puente_records::matcher::ONLY_INITIALS) =>
+            {
+                Default::default()
+            }
+            Err(e) => return Err(e),
+        };
         let (kept, w) = self.screen(caller, found.candidates);
         let withheld = (w.is_some() || !found.withheld.is_empty())
             .then(|| w.unwrap_or("protection.withheld_from_asker"));

@@ -25,7 +25,7 @@ use crate::state::NodeState;
 pub const MAX_MATCHES: usize = 100;
 
 /// What the matching step found.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Found {
     /// Candidates with scores, best first.
     pub candidates: Vec<(Stored, f64)>,

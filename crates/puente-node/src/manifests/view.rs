@@ -68,7 +68,17 @@ pub(crate) fn known(
         nationality: Some(p.nationality.clone()),
         sex: Some(p.sex),
     };
-    for m in puente_records::matcher::search(records, &q, threshold, MAX_NAME_CANDIDATES)? {
+    let by_name = match puente_records::matcher::search(records, &q, threshold, MAX_NAME_CANDIDATES)
+    {
+        // A passenger listed by initials only: no name to search by.
+        Err(puente_records::RecordsError::BadQuery(m))
+            if m.contains(puente_records::matcher::ONLY_INITIALS) =>
+        {
+            Vec::new()
+        }
+        other => other?,
+    };
+    for m in by_name {
         if !out.iter().any(|k| k.record_id == m.stored.record.record_id) {
             out.push(pb::KnownRecord {
                 record_id: m.stored.record.record_id,
