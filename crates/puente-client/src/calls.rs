@@ -138,32 +138,8 @@ impl NodeClient {
             String::new()
         };
         let text = status_text(status);
-        // TLS 1.3 ends the client's handshake before the node has judged its
-        // certificate: a refused one shows up as a connection closed at the first call.
-        let alert = |name: &str| text.contains(&format!("fatal alert: {name}"));
-        let hint = if hint.is_empty() && alert("CertificateRevoked") {
-            " (the node refused this certificate: it is revoked; ask for a new profile)".to_string()
-        } else if hint.is_empty() && alert("CertificateExpired") {
-            " (the node refused this certificate: expired or not yet valid; `puente pki show FILE` gives its validity)".to_string()
-        } else if hint.is_empty() && text.contains("fatal alert: ") {
-            " (the node refused this connection's certificate; the node's log says why)".to_string()
-        } else if hint.is_empty() && text.contains("Connection refused") {
-            " (nothing listens at that address: is the node running? On its host, `puente node run --config DIR/puente.toml` starts it)".to_string()
-        } else if hint.is_empty()
-            && matches!(
-                status.code(),
-                tonic::Code::Cancelled | tonic::Code::Unavailable | tonic::Code::Unknown
-            )
-            && [
-                "connection closed",
-                "broken pipe",
-                "connection reset",
-                "stream closed",
-            ]
-            .iter()
-            .any(|w| text.contains(w))
-        {
-            " (the node closed the connection at once: if it does so again, it is probably refusing this certificate — revoked, expired or not issued by this country's CA; `puente pki show FILE` gives its validity, and the node's log says why it refused)".to_string()
+        let hint = if hint.is_empty() {
+            transport_hint(status, &text).unwrap_or_default()
         } else {
             hint
         };
@@ -466,5 +442,66 @@ fn describe(country: CountryCode, name: Option<&str>, address: &str) -> String {
     match name {
         Some(n) => format!("node {n} at {address}"),
         None => format!("the node of {country} at {address}"),
+    }
+}
+
+/// What a failure between this client and its own node means, when `status` is one: a
+/// status the node sent (say, about a peer it could not reach) carries no source and gets
+/// no hint, whatever its words.
+fn transport_hint(status: &tonic::Status, text: &str) -> Option<String> {
+    std::error::Error::source(status)?;
+    // TLS 1.3 ends the client's handshake before the node has judged its certificate: a
+    // refused one shows up as an alert, or a connection closed, at the first call.
+    let hint = if text.contains("fatal alert: CertificateRevoked") {
+        "the node refused this certificate: it is revoked; ask for a new profile"
+    } else if text.contains("fatal alert: CertificateExpired") {
+        "the node refused this certificate: expired or not yet valid; `puente pki show FILE` gives its validity"
+    } else if text.contains("fatal alert: ") {
+        "the node refused this connection's certificate; the node's log says why"
+    } else if text.contains("Connection refused") {
+        "nothing listens at that address: is the node running? On its host, `puente node run --config DIR/puente.toml` starts it"
+    } else if matches!(
+        status.code(),
+        tonic::Code::Cancelled | tonic::Code::Unavailable | tonic::Code::Unknown
+    ) && [
+        "connection closed",
+        "broken pipe",
+        "connection reset",
+        "stream closed",
+    ]
+    .iter()
+    .any(|w| text.contains(w))
+    {
+        "the node closed the connection at once: if it does so again, it is probably refusing this certificate — revoked, expired or not issued by this country's CA; `puente pki show FILE` gives its validity, and the node's log says why it refused"
+    } else {
+        return None;
+    };
+    Some(format!(" ({hint})"))
+}
+
+#[cfg(test)]
+mod hint_tests {
+    use super::*;
+
+    #[test]
+    fn only_a_local_transport_failure_gets_a_hint() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "Connection refused");
+        let local = tonic::Status::from_error(Box::new(io));
+        assert!(transport_hint(&local, &status_text(&local))
+            .is_some_and(|h| h.contains("is the node running?")));
+        // The node's own words about a peer it could not reach: no hint about this
+        // client's node or certificate.
+        for said in [
+            "peer GTM is unreachable: Connection refused (os error 111)",
+            "peer GTM refused: received fatal alert: CertificateRevoked",
+            "peer GTM: connection reset",
+        ] {
+            let remote = tonic::Status::unavailable(said);
+            assert_eq!(
+                transport_hint(&remote, &status_text(&remote)),
+                None,
+                "{said}"
+            );
+        }
     }
 }

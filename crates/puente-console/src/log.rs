@@ -136,7 +136,14 @@ impl LogFilter {
 /// next request is made by `start_index`, with the console's own filters alongside). A
 /// page may be short, even empty, when the node's scan bound ended it.
 pub fn next_start(r: &pb::ListEntriesResponse) -> Option<u64> {
-    (!r.next_page_token.is_empty()).then_some(r.next_index)
+    if r.next_page_token.is_empty() {
+        return None;
+    }
+    match r.next_index {
+        // A node of an earlier version fills no next_index: after the page's last entry.
+        0 => r.entries.last().map(|e| e.index + 1),
+        n => Some(n),
+    }
 }
 
 /// Percent-encoding of a query value.
@@ -445,5 +452,27 @@ mod tests {
             ..Default::default()
         };
         assert!(bad.request(0, 10).is_err());
+    }
+
+    #[test]
+    fn the_next_page_starts_where_the_node_says_or_after_the_last_entry() {
+        let page = |entries: &[u64], token: &str, next: u64| pb::ListEntriesResponse {
+            entries: entries
+                .iter()
+                .map(|i| pb::AuditEntry {
+                    index: *i,
+                    ..Default::default()
+                })
+                .collect(),
+            next_page_token: token.into(),
+            tree_size: 100,
+            next_index: next,
+        };
+        // A page cut by the node's scan bound: maybe empty, it says where to go on.
+        assert_eq!(next_start(&page(&[], "t", 20_000)), Some(20_000));
+        assert_eq!(next_start(&page(&[3, 9], "t", 40)), Some(40));
+        // A node of an earlier version fills no next_index.
+        assert_eq!(next_start(&page(&[3, 9], "t", 0)), Some(10));
+        assert_eq!(next_start(&page(&[3, 9], "", 0)), None);
     }
 }
