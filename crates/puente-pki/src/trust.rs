@@ -127,6 +127,18 @@ pub fn validate_address(address: &str) -> std::result::Result<(), String> {
     if host.is_empty() {
         return Err(format!("{address:?} has no host"));
     }
+    match port.parse::<u16>() {
+        Ok(p) if p != 0 => Ok(()),
+        _ => Err(format!("{address:?} has no valid port (1-65535)")),
+    }
+}
+
+/// [`validate_address`], and not the any-address (0.0.0.0, [::]): an address peers dial
+/// (what `init` writes as `advertise`, what a bundle being added names). Configs and trust
+/// files that hold one still load (a node of an earlier version may); `node check` warns.
+pub fn dialable(address: &str) -> std::result::Result<(), String> {
+    validate_address(address)?;
+    let host = address.rsplit_once(':').map(|(h, _)| h).unwrap_or_default();
     let ip = host.trim_start_matches('[').trim_end_matches(']');
     if ip
         .parse::<std::net::IpAddr>()
@@ -136,10 +148,7 @@ pub fn validate_address(address: &str) -> std::result::Result<(), String> {
             "{address:?} is the any-address, which a node listens on but no peer can dial: give the host name or address peers reach this node at"
         ));
     }
-    match port.parse::<u16>() {
-        Ok(p) if p != 0 => Ok(()),
-        _ => Err(format!("{address:?} has no valid port (1-65535)")),
-    }
+    Ok(())
 }
 
 /// Writes this country's public bundle as TOML with an explanatory header.

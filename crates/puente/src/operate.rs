@@ -135,6 +135,18 @@ pub fn check_node(config: &Path) -> Result<String> {
             fingerprint_text(&p.ca_info.fingerprint)
         ));
     }
+    // Loads (a config of an earlier version may hold it), but peers cannot dial it.
+    if let Err(e) = puente_pki::trust::dialable(&node.advertise) {
+        out.push_str(&format!("  WARNING: node.advertise {e}\n"));
+    }
+    for p in &node.trust.peers {
+        if let Err(e) = puente_pki::trust::dialable(&p.address) {
+            out.push_str(&format!(
+                "  WARNING: the trust file's {} address {e}\n",
+                p.country
+            ));
+        }
+    }
     // The same agreements and warnings the node would have at start.
     let agreements = AgreementSet::load(
         &node.config.agreements.dir,

@@ -224,6 +224,10 @@ fn import_offline(
     data_dir: &Path,
     file: &Path,
 ) -> Result<()> {
+    // The absolute path is what the store remembers of an import cut short, so that the
+    // same file is recognised from any directory, however it was spelled.
+    let absolute = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
+    let file = absolute.as_path();
     if let Some(previous) = records.interrupted_import()? {
         let this = file.display().to_string();
         if previous == this {

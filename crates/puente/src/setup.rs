@@ -61,7 +61,7 @@ pub fn init(args: &InitArgs) -> Result<InitOutcome> {
         None => default_metrics_listen(),
     };
     let advertise = args.advertise.clone().unwrap_or_else(|| listen.to_string());
-    trust::validate_address(&advertise).map_err(|e| {
+    trust::dialable(&advertise).map_err(|e| {
         crate::officer::UsageError(match &args.advertise {
             Some(_) => format!("--advertise: {e}"),
             None => format!(

@@ -90,15 +90,18 @@ pub fn query_answer_problem(
             answer.mode, mode
         ));
     }
-    if answer.retention_days != permit.retention_days {
+    // Shorter is the peer's to ask; longer is not.
+    if answer.retention_days > permit.retention_days {
         return Some(format!(
-            "it says to keep the answer {} days, the agreement {}",
+            "it says to keep the answer {} days, the agreement at most {}",
             answer.retention_days, permit.retention_days
         ));
     }
-    let most = match asked_max {
-        0 => permit.max_matches,
-        n => n.min(permit.max_matches),
+    let most = match (permit.mode, asked_max) {
+        // "There is a match" and one reference.
+        (Mode::HitNoHit, _) => 1,
+        (_, 0) => permit.max_matches,
+        (_, n) => n.min(permit.max_matches),
     };
     if answer.matches.len() as u64 > u64::from(most) {
         return Some(format!(
@@ -147,9 +150,9 @@ pub fn copy_header_problem(header: &pb::DocumentHeader, permit: &Permit) -> Opti
             COPY_MEDIA_TYPES.join(", ")
         ));
     }
-    if header.retention_days != permit.retention_days {
+    if header.retention_days > permit.retention_days {
         return Some(format!(
-            "it says to keep the copy {} days, the agreement {}",
+            "it says to keep the copy {} days, the agreement at most {}",
             header.retention_days, permit.retention_days
         ));
     }

@@ -30,6 +30,13 @@ pub fn add_peer(
 ) -> Result<String> {
     let node = NodeConfig::load(config)?;
     let peer = trust::read_bundle(bundle)?;
+    trust::dialable(&peer.address).map_err(|e| {
+        crate::officer::UsageError(format!(
+            "{}: address {e}; ask {} for a bundle exported after setting its node's advertise address",
+            bundle.display(),
+            peer.country
+        ))
+    })?;
     if peer.country == node.country() {
         bail!(
             "{} is this node's own country's bundle ({}); add peers' bundles only",

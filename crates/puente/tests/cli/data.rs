@@ -441,7 +441,10 @@ fn an_interrupted_offline_import_must_be_finished_before_another_file() {
     // An import of `first` that stopped part way (Ctrl-C, a crash) leaves its mark.
     {
         let (_store, records) = puente::records::open(&config).unwrap();
-        records.begin_import(&first.display().to_string()).unwrap();
+        let absolute = std::fs::canonicalize(&first).unwrap();
+        records
+            .begin_import(&absolute.display().to_string())
+            .unwrap();
         records.flush().unwrap();
     }
     // Another file is refused until `first` is imported again: importing over the mark
@@ -453,7 +456,9 @@ fn an_interrupted_offline_import_must_be_finished_before_another_file() {
         "{}",
         text(&out)
     );
-    let out = puente(&["records", "import", "--config", p(&config), p(&first)]);
+    // The same file, however spelled, is recognised.
+    let spelled = dir.path().join(".").join("first.csv");
+    let out = puente(&["records", "import", "--config", p(&config), p(&spelled)]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(
         text(&out).contains("importing it again converges"),

@@ -260,6 +260,26 @@ fn node_check_fails_when_the_node_could_not_start_its_log_or_its_address() {
         text(&check)
     );
 
+    // A config of an earlier version advertising the any-address still loads, but check
+    // warns that no peer can dial it.
+    let original = std::fs::read_to_string(&config).unwrap();
+    let any: Vec<String> = original
+        .lines()
+        .map(|l| match l.starts_with("advertise = ") {
+            true => "advertise = \"0.0.0.0:7400\"".to_string(),
+            false => l.to_string(),
+        })
+        .collect();
+    std::fs::write(&config, any.join("\n")).unwrap();
+    let check = puente(&["node", "check", "--config", p(&config)]);
+    assert!(check.status.success(), "{}", text(&check));
+    assert!(
+        text(&check).contains("WARNING: node.advertise \"0.0.0.0:7400\" is the any-address"),
+        "{}",
+        text(&check)
+    );
+    std::fs::write(&config, &original).unwrap();
+
     // Another process holds the listen address: node run would fail, so check does.
     let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let at = held.local_addr().unwrap().to_string();

@@ -224,12 +224,17 @@ impl NodeState {
             )));
         }
         let receipt = receipt.ok_or_else(|| ExchangeError::data_loss("no receipt"))?;
-        let permit = self.pull_permit(peer).ok_or_else(|| {
-            ExchangeError::permission_denied(format!(
+        let Some(permit) = self.pull_permit(peer) else {
+            // The agreement ended (or was reloaded away) while the page travelled: the
+            // page is not used, and this node's log says so beside the peer's entry.
+            let why = format!(
                 "agreement.none: no agreement in force grants {} flow_counts from {peer}",
                 self.node.country()
-            ))
-        })?;
+            );
+            call.fail("agreement.none", why.clone(), Some(&receipt))
+                .await?;
+            return Err(ExchangeError::permission_denied(why));
+        };
         let expect = PageExpect {
             since: &request_since,
             page_size: self.node.config.stats.page_size,
