@@ -348,3 +348,48 @@ async fn a_restart_of_the_asker_does_not_let_a_peer_show_another_history() {
     gtm.stop().await;
     fake.stop().await;
 }
+
+#[tokio::test]
+async fn a_manifest_check_answer_is_held_to_the_agreement_as_this_node_holds_it() {
+    use crate::manifests::{manifest_client, submit, BUS_JSON};
+    let mut fed = Federation::new(&["MEX", "GTM"]).await;
+    let fake = FakePeer::start(&mut fed, "MEX").await;
+    let gtm = fed.start("GTM").await;
+    let check = || {
+        let mut client = manifest_client(&fed, "GTM", "GTM", "operator-officer");
+        async move {
+            client
+                .check_with_peer(pb::CheckWithPeerRequest {
+                    peer_country: "MEX".into(),
+                    context: Some(pb::RequestContext {
+                        purpose: pb::Purpose::Identification as i32,
+                        case_reference: "APIS-9".into(),
+                        ..Default::default()
+                    }),
+                    manifest: Some(submit(BUS_JSON, pb::ManifestFormat::BusJson)),
+                    manifest_id: String::new(),
+                })
+                .await
+        }
+    };
+    // The honest answer is used.
+    let ok = check().await.unwrap().into_inner();
+    assert_eq!(ok.agreement_id, puente_e2e::fake_peer::AGREEMENT_ID);
+    // An agreement GTM does not hold, a longer retention, a reference of 100,000
+    // characters: refused, audited with the receipt kept.
+    for (lie, says) in [
+        (Lie::OtherAgreement, "NO-SUCH-AGREEMENT"),
+        (Lie::LongerRetention, "36500 days"),
+        (Lie::TooManyMatches, "100000 characters"),
+    ] {
+        fake.lie(lie);
+        let err = check().await.unwrap_err();
+        assert_eq!(err.code(), Code::DataLoss, "{lie:?}: {}", err.message());
+        assert!(err.message().contains(says), "{lie:?}: {}", err.message());
+        let e = last_entry(&gtm);
+        assert_eq!(e.decision, pb::Decision::Refused as i32);
+        assert!(e.counterpart_receipt.is_some());
+    }
+    gtm.stop().await;
+    fake.stop().await;
+}

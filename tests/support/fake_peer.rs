@@ -46,7 +46,8 @@ pub enum Lie {
     OtherAgreement,
     /// Says "no match" and sends a person anyway.
     NoMatchWithPerson,
-    /// Six matches where the agreement allows five.
+    /// Six matches where the agreement allows five (a manifest check: a reference of
+    /// 100,000 characters).
     TooManyMatches,
     /// A score of 5000 ‰.
     ScoreAbove1000,
@@ -62,8 +63,8 @@ pub enum Lie {
 }
 
 /// The agreement the fake answers under, as both parties signed it: MEX gives GTM
-/// identity queries (given names and surnames, at most 5 matches, kept 30 days) and flow
-/// counts (threshold 5).
+/// identity queries (given names, surnames and birth date, at most 5 matches, kept 30
+/// days), flow counts (threshold 5) and manifest checks.
 pub const AGREEMENT_ID: &str = "MEX-GTM-T";
 
 struct Logs {
@@ -124,10 +125,10 @@ impl FakePeer {
                 &[crate::grant(
                     code,
                     "GTM",
-                    &["identity_query", "flow_counts"],
+                    &["identity_query", "flow_counts", "manifest_check"],
                     &["identification", "statistics"],
-                    &["given_names", "surnames"],
-                    "queries_per_day = 100000\nsmall_cell_threshold = 5",
+                    &["given_names", "surnames", "date_of_birth"],
+                    "queries_per_day = 100000\nsmall_cell_threshold = 5\ntravellers_per_day = 100000\nmax_batch = 100",
                 )],
             ),
         );
@@ -488,6 +489,60 @@ impl Exchange for Fake {
         _: Request<pb::WitnessCheckpointRequest>,
     ) -> Result<Response<pb::WitnessCheckpointResponse>, Status> {
         Err(Status::unimplemented("the fake peer witnesses nothing"))
+    }
+
+    async fn check_manifest(
+        &self,
+        request: Request<pb::CheckManifestRequest>,
+    ) -> Result<Response<pb::CheckManifestResponse>, Status> {
+        let req = request.into_inner();
+        let request_sha = sha(&req.encode_to_vec());
+        let lie = *self.logs.lie.lock().expect("lie");
+        let mut answer = pb::CheckManifestResponse {
+            results: req
+                .travellers
+                .iter()
+                .map(|_| pb::TravellerResult {
+                    outcome: pb::MatchOutcome::NoMatch as i32,
+                    reference: String::new(),
+                })
+                .collect(),
+            agreement_id: AGREEMENT_ID.into(),
+            retention_days: 30,
+            receipt: None,
+        };
+        match lie {
+            Lie::OtherAgreement => answer.agreement_id = "NO-SUCH-AGREEMENT".into(),
+            Lie::LongerRetention => answer.retention_days = 36_500,
+            Lie::TooManyMatches => {
+                if let Some(first) = answer.results.first_mut() {
+                    first.outcome = pb::MatchOutcome::Match as i32;
+                    first.reference = "R".repeat(100_000);
+                }
+            }
+            _ => {}
+        }
+        let response_sha = sha(&answer.encode_to_vec());
+        let known = req
+            .context
+            .as_ref()
+            .map(|c| c.known_log_sizes.clone())
+            .unwrap_or_default();
+        let honest = &self.logs.honest;
+        let mut r = self.append(honest, request_sha, response_sha).await?;
+        let size = log_size(&r);
+        for from in known.iter().filter(|k| **k > 0 && **k < size) {
+            let hashes = honest
+                .consistency(*from, size)
+                .map_err(|e| Status::internal(e.to_string()))?;
+            r.consistency_proofs.push(pb::ConsistencyProof {
+                from_size: *from,
+                hashes: hashes.iter().map(|h| h.to_vec().into()).collect(),
+            });
+        }
+        *self.logs.last_true.lock().expect("last") = size;
+        answer.receipt = Some(r);
+        Ok(Response::new(answer))
     }
 
     async fn publish_alert(

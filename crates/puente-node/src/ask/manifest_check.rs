@@ -273,8 +273,26 @@ impl NodeState {
             !(hit || miss) || (miss && !r.reference.is_empty()) || (hit && r.reference.is_empty())
         }) {
             Some("a result is neither a match with a reference nor a no-match without one".into())
+        } else if let Some(r) = answer
+            .results
+            .iter()
+            .find(|r| r.reference.len() > crate::refs::MAX_REFERENCE_LEN)
+        {
+            Some(format!(
+                "a reference is {} characters long (at most {})",
+                r.reference.len(),
+                crate::refs::MAX_REFERENCE_LEN
+            ))
         } else {
-            None
+            // Held to this node's own copy of the agreement the answer names.
+            match self.own_permit(peer, &answer.agreement_id, Service::ManifestCheck, purpose) {
+                Err(why) => Some(why),
+                Ok(p) if answer.retention_days > p.retention_days => Some(format!(
+                    "it says to keep the answer {} days, the agreement at most {}",
+                    answer.retention_days, p.retention_days
+                )),
+                Ok(_) => None,
+            }
         };
         if let Some(problem) = problem {
             call.outcome.code = tonic::Code::DataLoss as i32;
