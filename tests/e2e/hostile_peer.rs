@@ -393,3 +393,31 @@ async fn a_manifest_check_answer_is_held_to_the_agreement_as_this_node_holds_it(
     gtm.stop().await;
     fake.stop().await;
 }
+
+#[tokio::test]
+async fn a_passport_copy_trickled_in_empty_chunks_is_refused() {
+    let mut fed = Federation::new(&["MEX", "GTM"]).await;
+    let fake = FakePeer::start(&mut fed, "MEX").await;
+    let gtm = fed.start("GTM").await;
+    fake.lie(Lie::EmptyChunks);
+    // The node reads the whole copy before relaying anything: the refusal is the call's.
+    let err = fed
+        .operator("GTM")
+        .fetch_document(pb::FetchDocumentRequest {
+            peer_country: "MEX".into(),
+            context: puente_e2e::officer::ctx(pb::Purpose::Identification),
+            reference: "ref-fabricated".into(),
+        })
+        .await
+        .map(|_| ())
+        .expect_err("the copy is not relayed");
+    assert_eq!(err.code(), Code::DataLoss, "{}", err.message());
+    assert!(
+        err.message().contains("a chunk of 0 bytes"),
+        "{}",
+        err.message()
+    );
+    assert_eq!(last_entry(&gtm).decision, pb::Decision::Refused as i32);
+    gtm.stop().await;
+    fake.stop().await;
+}

@@ -53,6 +53,9 @@ pub enum Lie {
     ScoreAbove1000,
     /// A true receipt whose signed note was altered on the way: its signature fails.
     BadSignature,
+    /// A passport copy whose one byte comes after empty chunks (which hold a fetch open
+    /// while sending nothing).
+    EmptyChunks,
     /// Statistics: pages that always say more follow (a new watermark and cell each time).
     EndlessPages,
     /// Statistics: counts of 2 disclosed, the page claiming a threshold of 0 (the
@@ -125,10 +128,10 @@ impl FakePeer {
                 &[crate::grant(
                     code,
                     "GTM",
-                    &["identity_query", "flow_counts", "manifest_check"],
+                    &["identity_query", "passport_copy", "flow_counts", "manifest_check"],
                     &["identification", "statistics"],
                     &["given_names", "surnames", "date_of_birth"],
-                    "queries_per_day = 100000\nsmall_cell_threshold = 5\ntravellers_per_day = 100000\nmax_batch = 100",
+                    "queries_per_day = 100000\ncopies_per_day = 100\nsmall_cell_threshold = 5\ntravellers_per_day = 100000\nmax_batch = 100",
                 )],
             ),
         );
@@ -433,9 +436,38 @@ impl Exchange for Fake {
 
     async fn get_document(
         &self,
-        _: Request<pb::GetDocumentRequest>,
+        request: Request<pb::GetDocumentRequest>,
     ) -> Result<Response<puente_node::services::exchange::DocumentStream>, Status> {
-        Err(Status::unimplemented("the fake peer holds no documents"))
+        use pb::get_document_response::Part;
+        if *self.logs.lie.lock().expect("lie") != Lie::EmptyChunks {
+            return Err(Status::unimplemented("the fake peer holds no documents"));
+        }
+        // A true copy, trickled: empty chunks before its one byte.
+        let req = request.into_inner();
+        let copy = b"x".to_vec();
+        let receipt = self
+            .append(&self.logs.honest, sha(&req.encode_to_vec()), sha(&copy))
+            .await?;
+        let mut parts = vec![Part::Header(pb::DocumentHeader {
+            media_type: "image/png".into(),
+            size_bytes: 1,
+            sha256: sha(&copy).to_vec(),
+            document_type: pb::DocumentType::Passport as i32,
+            issuing_state: "BGD".into(),
+            agreement_id: AGREEMENT_ID.into(),
+            retention_days: 30,
+        })];
+        parts.extend((0..3).map(|_| Part::Chunk(Vec::new())));
+        parts.push(Part::Chunk(copy));
+        parts.push(Part::Trailer(pb::DocumentTrailer {
+            receipt: Some(receipt),
+        }));
+        let stream = tokio_stream::iter(
+            parts
+                .into_iter()
+                .map(|p| Ok(pb::GetDocumentResponse { part: Some(p) })),
+        );
+        Ok(Response::new(Box::pin(stream)))
     }
 
     async fn pull_statistics(

@@ -176,6 +176,17 @@ async fn receive_document(
                 header = Some(h);
             }
             Some(Part::Chunk(c)) if header.is_some() && trailer.is_none() => {
+                // The contract's chunks hold 1 to 65,536 bytes: empty ones would let a
+                // peer hold the operator's fetch open without sending anything.
+                if c.is_empty() || c.len() > 65_536 {
+                    return Err(Failure::incomplete(
+                        Code::DataLoss,
+                        format!(
+                            "{peer} sent a chunk of {} bytes (the contract's are 1 to 65,536)",
+                            c.len()
+                        ),
+                    ));
+                }
                 if bytes.len() as u64 + c.len() as u64 > MAX_DOCUMENT {
                     return Err(Failure::incomplete(
                         Code::DataLoss,

@@ -156,5 +156,106 @@ pub fn copy_header_problem(header: &pb::DocumentHeader, permit: &Permit) -> Opti
             header.retention_days, permit.retention_days
         ));
     }
+    // An ICAO issuing-state code: 1-3 capital letters (D is Germany's), '<' as filler.
+    let state = header.issuing_state.as_str();
+    if !(1..=3).contains(&state.len())
+        || !state.bytes().all(|b| b.is_ascii_uppercase() || b == b'<')
+    {
+        return Some(format!(
+            "its issuing state {:?} is not an ICAO code (1-3 capital letters)",
+            state.chars().take(16).collect::<String>()
+        ));
+    }
+    if pb::DocumentType::try_from(header.document_type).is_err() {
+        return Some(format!(
+            "its document type {} is not one of the contract's",
+            header.document_type
+        ));
+    }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn permit() -> Permit {
+        Permit {
+            agreement_id: "MEX-GTM-1".into(),
+            service: Service::PassportCopy,
+            purpose: Purpose::Identification,
+            fields: Default::default(),
+            mode: Mode::Full,
+            max_matches: 5,
+            retention_days: 30,
+            small_cell_threshold: 0,
+            secondary_suppression: false,
+            daily_quota: Some(10),
+            max_batch: 0,
+        }
+    }
+
+    #[test]
+    fn a_copy_header_is_held_to_the_contract_and_the_agreement() {
+        let good = pb::DocumentHeader {
+            media_type: "image/png".into(),
+            size_bytes: 10,
+            sha256: vec![0; 32],
+            document_type: pb::DocumentType::Passport as i32,
+            issuing_state: "HND".into(),
+            agreement_id: "MEX-GTM-1".into(),
+            retention_days: 30,
+        };
+        assert_eq!(copy_header_problem(&good, &permit()), None);
+        let shorter = pb::DocumentHeader {
+            retention_days: 7,
+            ..good.clone()
+        };
+        assert_eq!(copy_header_problem(&shorter, &permit()), None);
+        let germany = pb::DocumentHeader {
+            issuing_state: "D".into(),
+            ..good.clone()
+        };
+        assert_eq!(copy_header_problem(&germany, &permit()), None);
+        for (bad, says) in [
+            (
+                pb::DocumentHeader {
+                    media_type: "text/html".into(),
+                    ..good.clone()
+                },
+                "media type",
+            ),
+            (
+                pb::DocumentHeader {
+                    retention_days: 3650,
+                    ..good.clone()
+                },
+                "3650 days",
+            ),
+            (
+                pb::DocumentHeader {
+                    issuing_state: "ZZZZ".into(),
+                    ..good.clone()
+                },
+                "issuing state",
+            ),
+            (
+                pb::DocumentHeader {
+                    issuing_state: "x".repeat(100_000),
+                    ..good.clone()
+                },
+                "issuing state",
+            ),
+            (
+                pb::DocumentHeader {
+                    document_type: 999,
+                    ..good.clone()
+                },
+                "document type 999",
+            ),
+        ] {
+            let problem = copy_header_problem(&bad, &permit()).expect("refused");
+            assert!(problem.contains(says), "{problem}");
+        }
+    }
 }
