@@ -250,6 +250,31 @@ async fn forged_altered_and_conflicting_alerts_are_refused_by_the_receiver() {
         .unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument);
     assert!(e.message().contains("expires_at"), "{}", e.message());
+    // Dated ten years ahead (it would sort above every true alert).
+    let e = as_mex
+        .publish_alert(send(signed(
+            &mex_key,
+            pb::Alert {
+                alert_id: "mex-test-future".into(),
+                issued_at: Some(prost_types::Timestamp {
+                    seconds: now + 10 * 365 * 86_400,
+                    nanos: 0,
+                }),
+                expires_at: Some(prost_types::Timestamp {
+                    seconds: now + 10 * 365 * 86_400 + 3600,
+                    nanos: 0,
+                }),
+                ..base.clone()
+            },
+        )))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(
+        e.message().starts_with("alert.issued_in_the_future"),
+        "{}",
+        e.message()
+    );
     // CRI's node, with no agreement with GTM, is refused.
     let cri_node = fed.country("CRI").identity("node-cri-1");
     let e = ExchangeClient::new(fed.channel("GTM", &cri_node))

@@ -23,6 +23,26 @@ pub const DOMAIN: &[u8] = b"puente-alert/v1\0";
 pub const MAX_ID: usize = 64;
 /// Longest text.
 pub const MAX_TEXT: usize = 4096;
+/// Longest life of an alert (a year, as `Local.IssueAlert` allows).
+pub const MAX_LIFETIME_SECS: i64 = 8760 * 3600;
+
+/// Unicode format characters (general category Cf) that change how text is shown without
+/// showing themselves: bidirectional overrides and isolates, zero-width characters, the
+/// soft hyphen, the byte-order mark.
+fn is_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{061C}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206F}'
+            | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFB}'
+    )
+}
 
 fn put(out: &mut Vec<u8>, b: &[u8]) {
     out.extend_from_slice(&(b.len() as u32).to_be_bytes());
@@ -97,6 +117,18 @@ pub fn validate(a: &pb::Alert) -> Result<(), AlertError> {
     if a.text.chars().any(|c| c.is_control() && c != '\n') {
         return Err(invalid("text contains a control character"));
     }
+    if let Some(c) = a.text.chars().find(|c| is_format(*c)) {
+        return Err(invalid(format!(
+            "text contains the invisible formatting character U+{:04X} (it can reorder or hide what officers read)",
+            u32::from(c)
+        )));
+    }
+    if a.observed_count > puente_stats::cell::MAX_COUNT {
+        return Err(invalid(format!(
+            "observed_count is above {} events",
+            puente_stats::cell::MAX_COUNT
+        )));
+    }
     if a.nationalities.len() > 64 {
         return Err(invalid("more than 64 nationalities"));
     }
@@ -136,6 +168,12 @@ pub fn validate(a: &pb::Alert) -> Result<(), AlertError> {
     }
     if (expires.seconds, expires.nanos) <= (issued.seconds, issued.nanos) {
         return Err(invalid("expires_at must be after issued_at"));
+    }
+    if expires.seconds.saturating_sub(issued.seconds) > MAX_LIFETIME_SECS {
+        return Err(invalid(format!(
+            "an alert lasts at most {} hours from issued_at to expires_at",
+            MAX_LIFETIME_SECS / 3600
+        )));
     }
     if a.key_name.is_empty() || a.key_name.len() > 64 {
         return Err(invalid("key_name must be 1-64 characters"));

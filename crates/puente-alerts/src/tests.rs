@@ -195,3 +195,37 @@ proptest::proptest! {
         proptest::prop_assert!(is_surge(&series, &Config::default()).is_none());
     }
 }
+
+#[test]
+fn invisible_formatting_a_life_over_a_year_and_impossible_counts_are_refused() {
+    let (_d, k) = key();
+    let ok = {
+        let mut a = alert();
+        sign(&mut a, &k);
+        a
+    };
+    validate(&ok).unwrap();
+    let alters: Vec<(Alter, &str)> = vec![
+        (
+            Box::new(|a| a.text = "Arrivals \u{202E}flesym\u{202C} at Tapachula".into()),
+            "U+202E",
+        ),
+        (Box::new(|a| a.text = "Tapa\u{200B}chula".into()), "U+200B"),
+        (
+            Box::new(|a| {
+                a.expires_at = Some(prost_types::Timestamp {
+                    seconds: 253_402_300_799,
+                    nanos: 0,
+                })
+            }),
+            "8760 hours",
+        ),
+        (Box::new(|a| a.observed_count = u64::MAX), "observed_count"),
+    ];
+    for (alter, says) in alters {
+        let mut a = ok.clone();
+        alter(&mut a);
+        let e = validate(&a).unwrap_err().to_string();
+        assert!(e.contains(says), "{says}: {e}");
+    }
+}

@@ -113,6 +113,16 @@ impl NodeState {
             puente_alerts::verify(alert, &key)
                 .map_err(|e| ExchangeError::invalid_argument(e.to_string()))?;
             let now = (self.clock)();
+            // A day of clock skew; an alert dated later would sort above every true one.
+            if alert
+                .issued_at
+                .as_ref()
+                .is_some_and(|t| t.seconds > now.unix_timestamp() + 86_400)
+            {
+                return Err(ExchangeError::invalid_argument(
+                    "alert.issued_in_the_future: issued_at is more than a day ahead of this node's clock",
+                ));
+            }
             if expired(alert, now) {
                 return Err(ExchangeError::failed_precondition(
                     "alert.expired: the alert expired before it arrived; it is not stored",
