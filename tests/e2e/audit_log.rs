@@ -542,7 +542,29 @@ async fn witnesses_cosign_and_refuse_a_forked_history() {
         })
         .await
         .unwrap_err();
-    assert_eq!(err.code(), Code::FailedPrecondition);
+    // The contract: a proof that does not verify is INVALID_ARGUMENT.
+    assert_eq!(err.code(), Code::InvalidArgument);
+    // Over the contract's bounds, refused before anything is parsed or kept: a proof
+    // of 65 hashes, a note of 9,000 bytes.
+    for (note, proof, says) in [
+        (forged.clone(), vec![vec![1; 32]; 65], "at most 64"),
+        (
+            format!("{forged}{}", "x".repeat(9000)),
+            Vec::new(),
+            "more than a checkpoint's",
+        ),
+    ] {
+        let err = to_gtm
+            .witness_checkpoint(pb::WitnessCheckpointRequest {
+                checkpoint: Some(pb::SignedCheckpoint { note }),
+                previous_size: cp.size,
+                consistency_proof: proof,
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument, "{}", err.message());
+        assert!(err.message().contains(says), "{}", err.message());
+    }
     assert!(
         err.message().contains("witness.inconsistent"),
         "{}",

@@ -27,6 +27,8 @@ enum Answer {
     OtherKey,
     /// Cosigns the body sent but says it witnessed another size.
     OtherSize,
+    /// A true cosignature dated ten years ahead.
+    FutureTime,
 }
 
 struct FakeWitness {
@@ -58,9 +60,16 @@ impl Exchange for FakeWitness {
             ),
             Answer::OtherKey => (body, &self.cri, cp.size),
             Answer::OtherSize => (body, &self.gtm, cp.size + 1000),
+            Answer::FutureTime => (body, &self.gtm, cp.size),
+        };
+        let now = u64::try_from(time::OffsetDateTime::now_utc().unix_timestamp()).unwrap();
+        let time = match answer {
+            // Ten years ahead: it would pass for a fresh cosignature for ten years.
+            Answer::FutureTime => now + 10 * 365 * 86_400,
+            _ => now,
         };
         Ok(Response::new(pb::WitnessCheckpointResponse {
-            cosignature_line: checkpoint::cosign(&signed_body, key, 1_800_000_000),
+            cosignature_line: checkpoint::cosign(&signed_body, key, time),
             witnessed_size: size,
             witnessed_at: None,
             receipt: None,
@@ -118,6 +127,7 @@ async fn the_asker_refuses_a_cosignature_of_another_body_key_or_size() {
         (Answer::OtherBody, "witness.bad_cosignature"),
         (Answer::OtherKey, "witness.bad_cosignature"),
         (Answer::OtherSize, "witness.wrong_size"),
+        (Answer::FutureTime, "witness.implausible"),
     ] {
         *answer.lock().unwrap() = lie;
         let err = mex.state.request_witness(gtm).await.unwrap_err();

@@ -424,6 +424,16 @@ pub enum WitnessError {
     /// The peer refused the previous size twice.
     #[error("{0} kept refusing the previous size")]
     KeptRefusing(puente_pki::CountryCode),
+    /// The answer cosigns, but not as a witness that logged it now would.
+    #[error("witness.implausible: {peer}'s cosignature of size {size}: {why}")]
+    Implausible {
+        /// The witness.
+        peer: puente_pki::CountryCode,
+        /// The size it cosigned.
+        size: u64,
+        /// What is wrong.
+        why: String,
+    },
 }
 
 /// Why a backup could not be taken or restored.

@@ -98,6 +98,20 @@ impl NodeState {
             .as_ref()
             .ok_or_else(|| ExchangeError::invalid_argument("checkpoint: required"))?
             .note;
+        // Before anything is parsed or kept as evidence: a checkpoint note is a few
+        // hundred bytes, and the contract's proofs hold at most 64 hashes.
+        if note.len() > MAX_NOTE {
+            return Err(ExchangeError::invalid_argument(format!(
+                "checkpoint.note: {} bytes, more than a checkpoint's {MAX_NOTE}",
+                note.len()
+            )));
+        }
+        if req.consistency_proof.len() > 64 {
+            return Err(ExchangeError::invalid_argument(format!(
+                "consistency_proof: {} hashes, at most 64",
+                req.consistency_proof.len()
+            )));
+        }
         let key = self.peer_key(caller.country).ok_or_else(|| {
             ExchangeError::permission_denied(format!(
                 "witness.unknown_log: {} is not in the trust bundle",
@@ -164,13 +178,7 @@ impl NodeState {
                     return Err(self.conflict(caller, prev, note, &proof, "a smaller tree"));
                 }
                 if !merkle::verify_consistency(prev.size, cp.size, &prev.root, &cp.root, &proof) {
-                    return Err(self.conflict(
-                        caller,
-                        prev,
-                        note,
-                        &proof,
-                        "the consistency proof does not verify",
-                    ));
+                    return Err(self.conflict(caller, prev, note, &proof, PROOF_FAILS));
                 }
             }
         }
@@ -268,9 +276,23 @@ impl NodeState {
         } else {
             "this node already keeps its first conflicts as evidence"
         };
-        ExchangeError::failed_precondition(format!(
+        let message = format!(
             "witness.inconsistent: the checkpoint of size {size} is not consistent with the one of size {} cosigned before ({why}); {then}",
             cosigned.size
-        ))
+        );
+        // The contract: a proof that does not verify is INVALID_ARGUMENT; a checkpoint
+        // that cannot extend what was cosigned (smaller, or another root at its size) is
+        // FAILED_PRECONDITION.
+        if why == PROOF_FAILS {
+            ExchangeError::invalid_argument(message)
+        } else {
+            ExchangeError::failed_precondition(message)
+        }
     }
 }
+
+/// Why a checkpoint is refused when the proof from the size cosigned before fails.
+const PROOF_FAILS: &str = "the consistency proof does not verify";
+/// Longest checkpoint note a witness reads (a note with a few signature lines is well
+/// under 1 KiB).
+const MAX_NOTE: usize = 8 * 1024;

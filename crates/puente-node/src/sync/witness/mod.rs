@@ -94,13 +94,25 @@ impl NodeState {
                     let receipt = r.receipt.take();
                     // Only a cosignature by this peer's key over exactly the body sent
                     // counts; an answer about another size is not an answer to it.
-                    checkpoint::verify_cosignature(&body, &r.cosignature_line, &key).map_err(
-                        |source| WitnessError::BadCosignature {
+                    let signed_at =
+                        checkpoint::verify_cosignature(&body, &r.cosignature_line, &key).map_err(
+                            |source| WitnessError::BadCosignature {
+                                peer,
+                                size: cp.size,
+                                source,
+                            },
+                        )?;
+                    // A cosignature dated ahead of time would pass for fresh for ever (a
+                    // day of clock skew allowed).
+                    let latest = (self.clock)().unix_timestamp().saturating_add(86_400);
+                    let said_at = r.witnessed_at.as_ref().map(|t| t.seconds).unwrap_or(0);
+                    if i64::try_from(signed_at).unwrap_or(i64::MAX) > latest || said_at > latest {
+                        return Err(WitnessError::Implausible {
                             peer,
                             size: cp.size,
-                            source,
-                        },
-                    )?;
+                            why: "dated more than a day ahead of this node's clock".into(),
+                        });
+                    }
                     if r.witnessed_size != cp.size {
                         return Err(WitnessError::WrongSize {
                             peer,
