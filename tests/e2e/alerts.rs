@@ -510,3 +510,52 @@ async fn a_surge_is_drafted_and_nothing_is_sent_until_an_operator_publishes_it()
     assert_eq!(drafts.len(), 1);
     assert!(drafts[0].published);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_cannot_bury_true_alerts_under_a_flood_of_new_ones() {
+    use puente_node::sync::alerts::MAX_RECEIVED_PER_DAY;
+    let mut fed = federation().await;
+    let _mex = fed.start("MEX").await;
+    let _gtm = fed.start("GTM").await;
+    let mex_key =
+        puente_pki::SigningKey::load(&fed.country("MEX").pki().join("signing.key")).unwrap();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let alert = |n: u32| {
+        let mut a = pb::Alert {
+            alert_id: format!("mex-flood-{n}"),
+            issuing_country: "MEX".into(),
+            severity: pb::Severity::Critical as i32,
+            text: "Large group expected at the southern border.".into(),
+            issued_at: Some(prost_types::Timestamp {
+                seconds: now,
+                nanos: 0,
+            }),
+            expires_at: Some(prost_types::Timestamp {
+                seconds: now + 3600,
+                nanos: 0,
+            }),
+            ..Default::default()
+        };
+        puente_alerts::sign(&mut a, &mex_key);
+        pb::PublishAlertRequest { alert: Some(a) }
+    };
+    let mex_node = fed.country("MEX").identity("node-mex-1");
+    let mut as_mex = ExchangeClient::new(fed.channel("GTM", &mex_node));
+    for n in 0..MAX_RECEIVED_PER_DAY {
+        as_mex.publish_alert(alert(n)).await.unwrap();
+    }
+    // One more new alert today: refused, and not stored.
+    let e = as_mex
+        .publish_alert(alert(MAX_RECEIVED_PER_DAY))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::ResourceExhausted, "{}", e.message());
+    assert!(
+        e.message().starts_with("alert.daily_limit"),
+        "{}",
+        e.message()
+    );
+    // A repeat of one it holds is still answered as the duplicate it is.
+    let again = as_mex.publish_alert(alert(0)).await.unwrap().into_inner();
+    assert!(again.duplicate);
+}

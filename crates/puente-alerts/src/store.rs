@@ -93,6 +93,11 @@ impl AlertStore {
             .collect()
     }
 
+    /// Whether an alert `id` of `issuer` is held already (a repeat of it is a duplicate).
+    pub fn holds(&self, issuer: &str, id: &str) -> Result<bool, StoreError> {
+        Ok(self.received.contains_key(received_key(issuer, id))?)
+    }
+
     /// Stores an alert received from its issuer (already verified). The same alert again
     /// is a duplicate; another alert under the same issuer and id is refused.
     pub fn receive(

@@ -30,7 +30,14 @@ pub struct Alerts {
     /// Issued, received and drafted alerts.
     pub store: AlertStore,
     delivering: Mutex<()>,
+    /// New alerts stored today (UTC) per issuing country: (day, count).
+    received: std::sync::Mutex<std::collections::HashMap<String, (i32, u32)>>,
 }
+
+/// Most new alerts one peer may have stored in a UTC day (repeats of a stored alert do
+/// not count): a real surge warning is a few a week; 200 distinct alerts of 4 KiB a
+/// second, which the rate limit alone allows, would bury them.
+pub const MAX_RECEIVED_PER_DAY: u32 = 100;
 
 impl Alerts {
     /// Alerts over `store`.
@@ -38,7 +45,24 @@ impl Alerts {
         Self {
             store,
             delivering: Mutex::new(()),
+            received: Default::default(),
         }
+    }
+
+    /// Takes one of `issuer`'s new alerts of `day` (its Julian day); false when it has
+    /// had its [`MAX_RECEIVED_PER_DAY`]. Counted in memory: a restart gives a day's
+    /// allowance again, which the rate limit still bounds.
+    fn take_new(&self, issuer: &str, day: i32) -> bool {
+        let mut m = self.received.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = m.entry(issuer.to_string()).or_insert((day, 0));
+        if entry.0 != day {
+            *entry = (day, 0);
+        }
+        if entry.1 >= MAX_RECEIVED_PER_DAY {
+            return false;
+        }
+        entry.1 += 1;
+        true
     }
 }
 
@@ -127,6 +151,17 @@ impl NodeState {
                 return Err(ExchangeError::failed_precondition(
                     "alert.expired: the alert expired before it arrived; it is not stored",
                 ));
+            }
+            let held = self
+                .alerts
+                .store
+                .holds(&alert.issuing_country, &alert.alert_id)
+                .map_err(internal)?;
+            if !held && !self.alerts.take_new(who.country.as_str(), now.date().to_julian_day()) {
+                return Err(ExchangeError::resource_exhausted(format!(
+                    "alert.daily_limit: {} new alerts from {} today already; this one is not stored",
+                    MAX_RECEIVED_PER_DAY, who.country
+                )));
             }
             let store = self.alerts.store.clone();
             let a = alert.clone();
