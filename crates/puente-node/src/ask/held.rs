@@ -156,11 +156,10 @@ pub fn copy_header_problem(header: &pb::DocumentHeader, permit: &Permit) -> Opti
             header.retention_days, permit.retention_days
         ));
     }
-    // An ICAO issuing-state code: 1-3 capital letters (D is Germany's), '<' as filler.
+    // An ICAO issuing-state code: 1-3 capital letters (D is Germany's), '<' as filler;
+    // empty when the record holds none or the agreement does not disclose it.
     let state = header.issuing_state.as_str();
-    if !(1..=3).contains(&state.len())
-        || !state.bytes().all(|b| b.is_ascii_uppercase() || b == b'<')
-    {
+    if state.len() > 3 || !state.bytes().all(|b| b.is_ascii_uppercase() || b == b'<') {
         return Some(format!(
             "its issuing state {:?} is not an ICAO code (1-3 capital letters)",
             state.chars().take(16).collect::<String>()
@@ -212,11 +211,13 @@ mod tests {
             ..good.clone()
         };
         assert_eq!(copy_header_problem(&shorter, &permit()), None);
-        let germany = pb::DocumentHeader {
-            issuing_state: "D".into(),
-            ..good.clone()
-        };
-        assert_eq!(copy_header_problem(&germany, &permit()), None);
+        for state in ["D", ""] {
+            let other = pb::DocumentHeader {
+                issuing_state: state.into(),
+                ..good.clone()
+            };
+            assert_eq!(copy_header_problem(&other, &permit()), None, "{state:?}");
+        }
         for (bad, says) in [
             (
                 pb::DocumentHeader {
