@@ -133,7 +133,7 @@ pub fn validate_address(address: &str) -> std::result::Result<(), String> {
     }
 }
 
-/// [`validate_address`], and not the any-address (0.0.0.0, [::]): an address peers dial
+/// [`validate_address`], and not the any-address (`0.0.0.0`, `[::]`): an address peers dial
 /// (what `init` writes as `advertise`, what a bundle being added names). Configs and trust
 /// files that hold one still load (a node of an earlier version may); `node check` warns.
 pub fn dialable(address: &str) -> std::result::Result<(), String> {
