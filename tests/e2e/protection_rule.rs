@@ -144,6 +144,9 @@ async fn a_reference_to_a_person_now_protected_answers_as_an_unknown_one() {
     let mut fed = Federation::new(&["MEX", "GTM"]).await;
     agreements(&fed, false);
     import_rows(&fed, "MEX", &rows(("none", "")));
+    // GTM reaches MEX through a proxy, which follows MEX when it comes back on a new port.
+    let proxy = puente_e2e::fault_proxy::FaultProxy::start(fed.country("MEX").addr).await;
+    puente_e2e::set_peer_address(&fed, "GTM", "MEX", &proxy.addr.to_string());
     let mex = fed.start("MEX").await;
     let gtm = fed.start("GTM").await;
 
@@ -182,7 +185,8 @@ async fn a_reference_to_a_person_now_protected_answers_as_an_unknown_one() {
     // reference it got before.
     mex.stop().await;
     import_rows(&fed, "MEX", &rows(("refugee", "GTM")));
-    let mex = fed.start("MEX").await;
+    let mex = fed.start_on_new_port("MEX").await;
+    proxy.retarget(fed.country("MEX").addr);
     let now_protected = fetch(&fed, "GTM", "MEX", &with_copy).await.unwrap_err();
     assert_eq!(
         (now_protected.code(), now_protected.message()),

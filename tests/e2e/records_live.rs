@@ -478,6 +478,9 @@ async fn a_restarted_node_finds_by_name_what_changed_while_it_served() {
         .data_dir
         .join("matchkeys.snapshot");
     assert!(snapshot.exists(), "the offline import writes the snapshot");
+    // GTM reaches MEX through a proxy, which follows MEX when it comes back on a new port.
+    let proxy = puente_e2e::fault_proxy::FaultProxy::start(fed.country("MEX").addr).await;
+    puente_e2e::set_peer_address(&fed, "GTM", "MEX", &proxy.addr.to_string());
     let mex = fed.start("MEX").await;
     let _gtm = fed.start("GTM").await;
     assert_eq!(
@@ -511,7 +514,8 @@ async fn a_restarted_node_finds_by_name_what_changed_while_it_served() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     mex.stop().await;
-    let mex = fed.start("MEX").await;
+    let mex = fed.start_on_new_port("MEX").await;
+    proxy.retarget(fed.country("MEX").addr);
     // The restart read that snapshot (a rebuild would have written another).
     assert_eq!(std::fs::read(&snapshot).unwrap(), after);
     for (given, outcome) in [
@@ -529,7 +533,8 @@ async fn a_restarted_node_finds_by_name_what_changed_while_it_served() {
     mex.stop().await;
 
     // Nothing changed since: the next start reads that snapshot (and writes none).
-    let _mex = fed.start("MEX").await;
+    let _mex = fed.start_on_new_port("MEX").await;
+    proxy.retarget(fed.country("MEX").addr);
     assert_eq!(std::fs::read(&snapshot).unwrap(), written);
     for (given, outcome) in [
         ("NADEJ", pb::MatchOutcome::Match),

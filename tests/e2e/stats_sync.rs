@@ -516,6 +516,10 @@ async fn the_nightly_sync_fires_at_its_time_and_retries_until_the_peer_is_back()
 
     // 01:59 in UTC-6 is 07:59 UTC.
     let clock = ManualClock::at(time::macros::datetime!(2026-11-28 07:59:00 UTC));
+    // GTM reaches MEX through a proxy: MEX comes back on a new port (its old one may be
+    // another test's by then), and the proxy follows it.
+    let proxy = puente_e2e::fault_proxy::FaultProxy::start(fed.country("MEX").addr).await;
+    puente_e2e::set_peer_address(&fed, "GTM", "MEX", &proxy.addr.to_string());
     let mex = fed.start("MEX").await;
     let mut own = mex_cells(12, 1);
     own.retain(|_, n| *n > 0);
@@ -592,7 +596,8 @@ async fn the_nightly_sync_fires_at_its_time_and_retries_until_the_peer_is_back()
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let _mex = fed.start("MEX").await;
+    let _mex = fed.start_on_new_port("MEX").await;
+    proxy.retarget(fed.country("MEX").addr);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
         let s = status

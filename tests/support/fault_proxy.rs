@@ -38,6 +38,7 @@ pub struct FaultProxy {
 struct ProxyState {
     plan: std::sync::Mutex<Option<(Fault, Budget)>>,
     fired: std::sync::atomic::AtomicU64,
+    target: std::sync::Mutex<SocketAddr>,
 }
 
 impl FaultProxy {
@@ -48,11 +49,13 @@ impl FaultProxy {
         let state = Arc::new(ProxyState {
             plan: std::sync::Mutex::new(None),
             fired: std::sync::atomic::AtomicU64::new(0),
+            target: std::sync::Mutex::new(target),
         });
         let st = state.clone();
         let task = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 let st = st.clone();
+                let target = *st.target.lock().expect("target");
                 tokio::spawn(async move {
                     if let Ok(server) = tokio::net::TcpStream::connect(target).await {
                         // No Nagle delay on either leg: the proxy adds only the faults.
@@ -69,6 +72,11 @@ impl FaultProxy {
     /// From now on, once `budget` more has come from the node, applies `fault` (once).
     pub fn arm(&self, fault: Fault, budget: Budget) {
         *self.state.plan.lock().expect("plan") = Some((fault, budget));
+    }
+
+    /// Sends later connections to `target` (a node restarted on another port).
+    pub fn retarget(&self, target: SocketAddr) {
+        *self.state.target.lock().expect("target") = target;
     }
 
     /// How many times the fault was applied.

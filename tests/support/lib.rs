@@ -180,11 +180,32 @@ impl Federation {
         let country = self.country_mut(code);
         let listener = match country.listener.take() {
             Some(l) => l,
-            None => TcpListener::bind(country.addr)
-                .await
-                .expect("rebind node address"),
+            None => match TcpListener::bind(country.addr).await {
+                Ok(l) => l,
+                // While the node was down another test's socket took its port: a new
+                // one (what dials it through `country.addr` follows; peers whose trust
+                // entry names the old one must reach it through a proxy, see
+                // `FaultProxy::retarget`).
+                Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+                    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+                    country.addr = l.local_addr().expect("addr");
+                    l
+                }
+                Err(e) => panic!("rebind node address {}: {e}", country.addr),
+            },
         };
         TestNode::start(country.load(), listener, clock)
+    }
+
+    /// Starts `code`'s node on a new ephemeral port: for a node restarted after a while
+    /// down, whose old port another test may have taken meanwhile. Peers reach it through
+    /// a proxy that is retargeted ([`crate::fault_proxy::FaultProxy::retarget`]).
+    pub async fn start_on_new_port(&mut self, code: &str) -> TestNode {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let country = self.country_mut(code);
+        country.addr = listener.local_addr().expect("addr");
+        country.listener = Some(listener);
+        self.start(code).await
     }
 
     /// Has both parties sign `text` (an agreement between `a` and `b`) and drops it into
