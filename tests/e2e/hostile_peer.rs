@@ -297,6 +297,18 @@ async fn statistics_pages_are_held_to_the_agreement_and_a_peer_that_never_ends_i
         assert_eq!(e.rule, "response.invalid");
     }
 
+    // A page whose receipt fails: refused like any answer, the receipt kept as evidence.
+    fake.lie(Lie::BadSignature);
+    let r = sync(&fed).await;
+    assert_eq!(r.outcome, pb::SyncOutcome::Failed as i32, "{r:?}");
+    let e = last_entry(&gtm);
+    assert!(e.rule.starts_with("receipt."), "{}", e.rule);
+    assert!(
+        e.counterpart_receipt.is_some(),
+        "the failed receipt is kept"
+    );
+    assert!(cells_from_mex(&fed).await.is_empty());
+
     // A peer that always says more pages follow is pulled max_pages times, not for ever.
     fake.lie(Lie::EndlessPages);
     let before = fake.pages_served();

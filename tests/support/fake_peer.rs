@@ -509,10 +509,15 @@ impl Exchange for Fake {
             ..Default::default()
         };
         let response_sha = sha(&page.encode_to_vec());
-        page.receipt = Some(
-            self.append(&self.logs.honest, request_sha, response_sha)
-                .await?,
-        );
+        let mut receipt = self
+            .append(&self.logs.honest, request_sha, response_sha)
+            .await?;
+        if lie == Lie::BadSignature {
+            if let Some(cp) = receipt.checkpoint.as_mut() {
+                cp.note = cp.note.replacen('\n', " \n", 1);
+            }
+        }
+        page.receipt = Some(receipt);
         Ok(Response::new(page))
     }
 

@@ -216,14 +216,9 @@ impl NodeState {
         let receipt = page.receipt.take();
         call.outcome.response_sha256 = sha256(&page.encode_to_vec());
         call.outcome.agreement_id = page.agreement_id.clone();
-        if let Err(why) = call.verify(receipt.as_ref()) {
-            call.fail("receipt.invalid", format!("{peer} {why}"), None)
-                .await?;
-            return Err(ExchangeError::data_loss(format!(
-                "{peer}'s receipt does not verify ({why}); the page is not used"
-            )));
-        }
-        let receipt = receipt.ok_or_else(|| ExchangeError::data_loss("no receipt"))?;
+        // As for every answer: a receipt that fails is recorded under its rule
+        // (receipt.*) and kept whole, as the peer sent it, as evidence.
+        let receipt = call.check_receipt(receipt).await?;
         let Some(permit) = self.pull_permit(peer) else {
             // The agreement ended (or was reloaded away) while the page travelled: the
             // page is not used, and this node's log says so beside the peer's entry.
