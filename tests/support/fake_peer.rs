@@ -277,6 +277,31 @@ impl Fake {
     }
 }
 
+impl Fake {
+    /// Appends the exchange to `log` and proves, for each size of it the request named,
+    /// that the checkpoint extends it (what a true receipt carries).
+    async fn proven(
+        &self,
+        log: &AuditLog,
+        request_sha256: [u8; 32],
+        response_sha256: [u8; 32],
+        known: &[u64],
+    ) -> Result<pb::Receipt, Status> {
+        let mut r = self.append(log, request_sha256, response_sha256).await?;
+        let size = log_size(&r);
+        for from in known.iter().filter(|k| **k > 0 && **k < size) {
+            let hashes = log
+                .consistency(*from, size)
+                .map_err(|e| Status::internal(e.to_string()))?;
+            r.consistency_proofs.push(pb::ConsistencyProof {
+                from_size: *from,
+                hashes: hashes.iter().map(|h| h.to_vec().into()).collect(),
+            });
+        }
+        Ok(r)
+    }
+}
+
 #[tonic::async_trait]
 impl Exchange for Fake {
     async fn query_identity(
@@ -382,31 +407,13 @@ impl Exchange for Fake {
                 {
                     self.append(fork, [9; 32], [9; 32]).await?;
                 }
-                let mut r = self.append(fork, request_sha, response_sha).await?;
-                let size = log_size(&r);
-                for from in known.iter().filter(|k| **k > 0 && **k < size) {
-                    let hashes = fork
-                        .consistency(*from, size)
-                        .map_err(|e| Status::internal(e.to_string()))?;
-                    r.consistency_proofs.push(pb::ConsistencyProof {
-                        from_size: *from,
-                        hashes: hashes.iter().map(|h| h.to_vec().into()).collect(),
-                    });
-                }
-                r
+                self.proven(fork, request_sha, response_sha, &known).await?
             }
             _ => {
-                let mut r = self.append(honest, request_sha, response_sha).await?;
+                let r = self
+                    .proven(honest, request_sha, response_sha, &known)
+                    .await?;
                 let size = log_size(&r);
-                for from in known.iter().filter(|k| **k > 0 && **k < size) {
-                    let hashes = honest
-                        .consistency(*from, size)
-                        .map_err(|e| Status::internal(e.to_string()))?;
-                    r.consistency_proofs.push(pb::ConsistencyProof {
-                        from_size: *from,
-                        hashes: hashes.iter().map(|h| h.to_vec().into()).collect(),
-                    });
-                }
                 self.logs.proofs_sent.fetch_add(
                     r.consistency_proofs.len() as u64,
                     std::sync::atomic::Ordering::Relaxed,
@@ -566,18 +573,10 @@ impl Exchange for Fake {
             .map(|c| c.known_log_sizes.clone())
             .unwrap_or_default();
         let honest = &self.logs.honest;
-        let mut r = self.append(honest, request_sha, response_sha).await?;
-        let size = log_size(&r);
-        for from in known.iter().filter(|k| **k > 0 && **k < size) {
-            let hashes = honest
-                .consistency(*from, size)
-                .map_err(|e| Status::internal(e.to_string()))?;
-            r.consistency_proofs.push(pb::ConsistencyProof {
-                from_size: *from,
-                hashes: hashes.iter().map(|h| h.to_vec().into()).collect(),
-            });
-        }
-        *self.logs.last_true.lock().expect("last") = size;
+        let r = self
+            .proven(honest, request_sha, response_sha, &known)
+            .await?;
+        *self.logs.last_true.lock().expect("last") = log_size(&r);
         answer.receipt = Some(r);
         Ok(Response::new(answer))
     }

@@ -40,8 +40,8 @@ pub struct Report {
 }
 
 /// Whether `e` refused an answer because the peer's receipt failed: its receipt is the
-/// evidence, kept exactly as the peer sent it.
-fn keeps_evidence(e: &Entry) -> bool {
+/// evidence, kept exactly as the peer sent it, not a receipt this node accepted.
+pub fn keeps_evidence(e: &Entry) -> bool {
     e.direction == pb::Direction::Outgoing as i32
         && e.decision == pb::Decision::Refused as i32
         && e.rule.starts_with("receipt.")

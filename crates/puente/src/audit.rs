@@ -271,65 +271,11 @@ pub fn run(command: &AuditCommand) -> Result<()> {
         } => {
             let f = filter_of(filter)?;
             let access = Access::load(access)?;
-            let listed: Vec<(serde_json::Value, String)> = if *online {
-                let rt = tokio::runtime::Runtime::new()?;
-                let _in_runtime = rt.enter();
-                let c = access.client(Role::Auditor)?;
-                let first = pb::ListEntriesRequest {
-                    since: f.since_ms.map(|ms| prost_types::Timestamp {
-                        seconds: ms / 1000,
-                        nanos: 0,
-                    }),
-                    until: f.until_ms.map(|ms| prost_types::Timestamp {
-                        seconds: ms / 1000,
-                        nanos: 0,
-                    }),
-                    peer_country: f.peer_country.clone().unwrap_or_default(),
-                    service: f.service.unwrap_or(0),
-                    decision: f.decision.unwrap_or(0),
-                    direction: f.direction.unwrap_or(0),
-                    start_index: *from,
-                    page_size: 0,
-                    page_token: String::new(),
-                    actor: f.actor.clone().unwrap_or_default(),
-                    subject: None,
-                };
-                // The node examines a bounded number of entries a call: follow its
-                // tokens until the limit is reached or the listing ends.
-                let entries = rt.block_on(async {
-                    let mut entries = Vec::new();
-                    let mut request = first.clone();
-                    loop {
-                        let left = limit.saturating_sub(entries.len());
-                        request.page_size = u32::try_from(left).unwrap_or(1000);
-                        let page = c.list_entries(request.clone()).await.map_err(call_error)?;
-                        entries.extend(page.entries);
-                        if page.next_page_token.is_empty() || entries.len() >= *limit {
-                            entries.truncate(*limit);
-                            return Ok::<_, anyhow::Error>(entries);
-                        }
-                        request.page_token = page.next_page_token;
-                    }
-                })?;
-                entries
-                    .into_iter()
-                    .map(|e| {
-                        let l = Listed {
-                            entry: puente_audit::Entry::decode(&e.encoded).unwrap_or_default(),
-                            encoded: e.encoded.clone(),
-                        };
-                        (json_of(&l), table_line(&l))
-                    })
-                    .collect()
-            } else {
-                let (_store, trees) =
-                    open_store(access.node("audit list without --online")?, USE_ONLINE)?;
-                view::list(&trees, &f, *from, *limit)?
-                    .0
+            let listed: Vec<(serde_json::Value, String)> =
+                every_entry(&access, &f, None, *online, "audit list", *from, *limit)?
                     .iter()
                     .map(|l| (json_of(l), table_line(l)))
-                    .collect()
-            };
+                    .collect();
             match output {
                 Output::Json => println!(
                     "{}",
@@ -366,7 +312,7 @@ pub fn run(command: &AuditCommand) -> Result<()> {
                 bail!(UsageError(format!("--format {format:?}: jsonl or csv")));
             }
             let access = Access::load(access)?;
-            let listed = every_entry(&access, &f, None, *online, "audit export")?;
+            let listed = every_entry(&access, &f, None, *online, "audit export", 0, usize::MAX)?;
             {
                 for l in &listed {
                     if format == "csv" {
@@ -445,7 +391,7 @@ pub fn run(command: &AuditCommand) -> Result<()> {
                 };
                 (f, None)
             };
-            let found = every_entry(&access, &f, subject, *online, "audit search")?;
+            let found = every_entry(&access, &f, subject, *online, "audit search", 0, usize::MAX)?;
             for l in &found {
                 println!(
                     "{}  actor {}  case {:?}",
@@ -610,55 +556,59 @@ pub(crate) fn print_peer_findings(report: &puente_audit::verify::Report) {
     }
 }
 
-/// Every entry `f` keeps (and, online, that `subject` is about): from the data directory,
-/// or with `online` from the running node as an auditor, page by page.
+/// Up to `limit` entries from index `from` on that `f` keeps (and, online, that
+/// `subject` is about): from the data directory, or with `online` from the running node
+/// as an auditor, following its page tokens (it examines a bounded number of entries a
+/// call, so pages may be short).
 fn every_entry(
     access: &Access,
     f: &Filter,
     subject: Option<pb::IdentityQuery>,
     online: bool,
     what: &str,
+    from: u64,
+    limit: usize,
 ) -> Result<Vec<Listed>> {
+    let mut out = Vec::new();
     if !online {
         let (_store, trees) = open_store(
             access.node(&format!("{what} without --online"))?,
             USE_ONLINE,
         )?;
-        let mut out = Vec::new();
-        let mut from = 0;
+        let mut from = from;
         loop {
-            let (page, next) = view::list(&trees, f, from, 10_000)?;
+            let want = limit.saturating_sub(out.len()).min(10_000);
+            let (page, next) = view::list(&trees, f, from, want)?;
             out.extend(page);
             match next {
-                Some(n) => from = n,
-                None => return Ok(out),
+                Some(n) if out.len() < limit => from = n,
+                _ => return Ok(out),
             }
         }
     }
     let rt = tokio::runtime::Runtime::new()?;
     let _in_runtime = rt.enter();
     let c = access.client(Role::Auditor)?;
+    let timestamp = |ms: i64| prost_types::Timestamp {
+        seconds: ms.div_euclid(1000),
+        nanos: 0,
+    };
     let mut request = pb::ListEntriesRequest {
-        since: f.since_ms.map(|ms| prost_types::Timestamp {
-            seconds: ms.div_euclid(1000),
-            nanos: 0,
-        }),
-        until: f.until_ms.map(|ms| prost_types::Timestamp {
-            seconds: ms.div_euclid(1000),
-            nanos: 0,
-        }),
+        since: f.since_ms.map(timestamp),
+        until: f.until_ms.map(timestamp),
         peer_country: f.peer_country.clone().unwrap_or_default(),
         service: f.service.unwrap_or(0),
         decision: f.decision.unwrap_or(0),
         direction: f.direction.unwrap_or(0),
-        page_size: 1000,
+        start_index: from,
         actor: f.actor.clone().unwrap_or_default(),
         subject,
         ..Default::default()
     };
     rt.block_on(async {
-        let mut out = Vec::new();
         loop {
+            request.page_size =
+                u32::try_from(limit.saturating_sub(out.len()).min(1000)).unwrap_or(1000);
             let page = c.list_entries(request.clone()).await.map_err(call_error)?;
             for e in page.entries {
                 let entry = puente_audit::Entry::decode(&e.encoded)
@@ -668,7 +618,8 @@ fn every_entry(
                     encoded: e.encoded,
                 });
             }
-            if page.next_page_token.is_empty() {
+            if page.next_page_token.is_empty() || out.len() >= limit {
+                out.truncate(limit);
                 return Ok(out);
             }
             request.page_token = page.next_page_token;

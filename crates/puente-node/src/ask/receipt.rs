@@ -177,7 +177,9 @@ impl NodeState {
                 continue;
             };
             // Receipts kept as evidence of a failure are not what was accepted.
-            if e.direction != pb::Direction::Outgoing as i32 || e.rule.starts_with("receipt.") {
+            if e.direction != pb::Direction::Outgoing as i32
+                || puente_audit::verify::keeps_evidence(&e)
+            {
                 continue;
             }
             let (Ok(peer), Some(raw)) =

@@ -7,19 +7,9 @@ use crate::common::{p, puente, text};
 #[test]
 fn records_generate_import_search_and_bad_rows() {
     let dir = tempfile::tempdir().unwrap();
-    let node = dir.path().join("MEX");
-    assert!(puente(&[
-        "init",
-        "--country",
-        "MEX",
-        "--dir",
-        p(&node),
-        "--listen",
-        "127.0.0.1:7441"
-    ])
-    .status
-    .success());
-    let config = node.join("puente.toml");
+    // Listening on port 0, advertising a port nothing serves: the offline commands'
+    // "is a node running?" dial reaches no other process's listener.
+    let config = init_on_port_zero(&dir.path().join("MEX"));
     let data = dir.path().join("synthetic");
     let out = puente(&[
         "records",
@@ -115,19 +105,9 @@ fn records_generate_import_search_and_bad_rows() {
 #[test]
 fn query_flags_are_checked_before_anything_is_sent() {
     let dir = tempfile::tempdir().unwrap();
-    let node = dir.path().join("MEX");
-    assert!(puente(&[
-        "init",
-        "--country",
-        "MEX",
-        "--dir",
-        p(&node),
-        "--listen",
-        "127.0.0.1:7451"
-    ])
-    .status
-    .success());
-    let config = node.join("puente.toml");
+    // Listening on port 0, advertising a port nothing serves: the offline commands'
+    // "is a node running?" dial reaches no other process's listener.
+    let config = init_on_port_zero(&dir.path().join("MEX"));
     for (args, needle) in [
         (
             vec!["--peer", "GTM", "--purpose", "identification"],
